@@ -1,0 +1,199 @@
+//! File-system operations with upstream's semantics (`cp -fprT`, `rm -rf`,
+//! `rmdir -p --ignore-fail-on-non-empty`) made crash-safe where state is
+//! concerned: symlinks and files are replaced by rename, so a `kill -9` at
+//! any point leaves either the old or the new state, never half of one.
+
+use std::fs;
+use std::io::{self, Write};
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+/// A sibling temporary name for `path` (same directory, so rename is atomic).
+pub fn temp_sibling(path: &Path, tag: &str) -> PathBuf {
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let dir = path.parent().unwrap_or(Path::new("."));
+    dir.join(format!(".{name}.{tag}.{}", std::process::id()))
+}
+
+/// Point `link` at `target`, replacing any existing link atomically
+/// (upstream does `rm -f` then `ln -s`, which leaves a window with no link).
+pub fn replace_symlink(target: &Path, link: &Path) -> io::Result<()> {
+    let tmp = temp_sibling(link, "new");
+    let _ = fs::remove_file(&tmp);
+    std::os::unix::fs::symlink(target, &tmp)?;
+    fs::rename(&tmp, link).inspect_err(|_| {
+        let _ = fs::remove_file(&tmp);
+    })
+}
+
+/// Write a file through a temporary sibling and a rename.
+pub fn write_atomic(path: &Path, contents: &[u8]) -> io::Result<()> {
+    let tmp = temp_sibling(path, "new");
+    let mut f = fs::File::create(&tmp)?;
+    f.write_all(contents)?;
+    f.sync_all()?;
+    drop(f);
+    fs::rename(&tmp, path).inspect_err(|_| {
+        let _ = fs::remove_file(&tmp);
+    })
+}
+
+/// Is `path` a symlink (without following it)?
+pub fn is_symlink(path: &Path) -> bool {
+    path.symlink_metadata().is_ok_and(|m| m.file_type().is_symlink())
+}
+
+/// `rm -rf PATH`: a missing path is not an error.
+pub fn remove_all(path: &Path) -> io::Result<()> {
+    match path.symlink_metadata() {
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(e),
+        Ok(m) if m.is_dir() => fs::remove_dir_all(path),
+        Ok(_) => fs::remove_file(path),
+    }
+}
+
+/// Copy metadata the way `cp -p` does: mode, ownership (when permitted) and
+/// timestamps.
+fn preserve(src_meta: &fs::Metadata, dst: &Path) -> io::Result<()> {
+    let is_link = src_meta.file_type().is_symlink();
+    // Ownership can only be kept as root; cp -p silently keeps ours otherwise.
+    let _ = std::os::unix::fs::lchown(dst, Some(src_meta.uid()), Some(src_meta.gid()));
+    if !is_link {
+        fs::set_permissions(dst, fs::Permissions::from_mode(src_meta.mode() & 0o7777))?;
+    }
+    let atime = filetime::FileTime::from_last_access_time(src_meta);
+    let mtime = filetime::FileTime::from_last_modification_time(src_meta);
+    filetime::set_symlink_file_times(dst, atime, mtime)
+}
+
+/// `cp -fprT FROM/ TO`: copy the contents of `from` into `to` (created if
+/// needed), recursively, preserving modes, ownership and times; symlinks
+/// inside are copied as symlinks; existing files are overwritten.
+pub fn copy_tree(from: &Path, to: &Path) -> io::Result<()> {
+    let meta = fs::metadata(from)?;
+    if !to.is_dir() {
+        fs::create_dir_all(to)?;
+    }
+    for e in fs::read_dir(from)? {
+        let e = e?;
+        let src = e.path();
+        let dst = to.join(e.file_name());
+        let m = src.symlink_metadata()?;
+        let ft = m.file_type();
+        if ft.is_dir() {
+            copy_tree(&src, &dst)?;
+        } else if ft.is_symlink() {
+            let target = fs::read_link(&src)?;
+            let _ = remove_all(&dst);
+            std::os::unix::fs::symlink(target, &dst)?;
+            preserve(&m, &dst)?;
+        } else {
+            if is_symlink(&dst) {
+                fs::remove_file(&dst)?;
+            }
+            copy_file(&src, &dst)?;
+            preserve(&m, &dst)?;
+        }
+    }
+    preserve(&meta, to)
+}
+
+/// `cp -f SRC DST` for a regular file (overwrites, keeps DST's absence of
+/// metadata preservation).
+pub fn copy_file(src: &Path, dst: &Path) -> io::Result<u64> {
+    match fs::copy(src, dst) {
+        Err(e) if e.kind() == io::ErrorKind::PermissionDenied => {
+            let _ = fs::remove_file(dst);
+            fs::copy(src, dst)
+        }
+        r => r,
+    }
+}
+
+/// `rmdir -p --ignore-fail-on-non-empty REL` run from `base`: remove `rel`
+/// and then each parent inside `base` while they are empty.
+pub fn rmdir_parents(base: &Path, rel: &str) {
+    let mut rel = PathBuf::from(rel.trim_start_matches('/'));
+    loop {
+        if rel.as_os_str().is_empty() || fs::remove_dir(base.join(&rel)).is_err() {
+            return;
+        }
+        if !rel.pop() {
+            return;
+        }
+    }
+}
+
+/// `find DIR -type d -empty -delete`: delete empty directories bottom-up,
+/// including `dir` itself if it ends up empty.
+pub fn remove_empty_dirs(dir: &Path) {
+    if let Ok(rd) = fs::read_dir(dir) {
+        for e in rd.flatten() {
+            if e.file_type().is_ok_and(|t| t.is_dir()) {
+                remove_empty_dirs(&e.path());
+            }
+        }
+    }
+    let _ = fs::remove_dir(dir);
+}
+
+/// Number of entries in a directory (0 if unreadable).
+pub fn entry_count(dir: &Path) -> usize {
+    fs::read_dir(dir).map(|rd| rd.count()).unwrap_or(0)
+}
+
+/// Subdirectories of `dir` (following symlinks), sorted.
+pub fn subdirs(dir: &Path) -> Vec<String> {
+    let mut v: Vec<String> = fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter(|e| e.path().is_dir())
+        .filter_map(|e| e.file_name().into_string().ok())
+        .filter(|n| !n.starts_with('.'))
+        .collect();
+    v.sort();
+    v
+}
+
+/// Can we write to `path` (bash's `[[ -w path ]]`)?
+pub fn writable(path: &Path) -> bool {
+    nix::unistd::access(path, nix::unistd::AccessFlags::W_OK).is_ok()
+}
+
+/// Is `path` executable by us (bash's `[[ -x path ]]`)?
+pub fn executable(path: &Path) -> bool {
+    nix::unistd::access(path, nix::unistd::AccessFlags::X_OK).is_ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn copies_trees_and_replaces_links() {
+        let d = tempfile::tempdir().unwrap();
+        let src = d.path().join("src");
+        fs::create_dir_all(src.join("sub")).unwrap();
+        fs::write(src.join("sub/f"), "x").unwrap();
+        fs::set_permissions(src.join("sub/f"), fs::Permissions::from_mode(0o751)).unwrap();
+        std::os::unix::fs::symlink("sub/f", src.join("l")).unwrap();
+        let dst = d.path().join("dst");
+        copy_tree(&src, &dst).unwrap();
+        assert_eq!(fs::read_to_string(dst.join("sub/f")).unwrap(), "x");
+        assert_eq!(fs::metadata(dst.join("sub/f")).unwrap().mode() & 0o777, 0o751);
+        assert_eq!(fs::read_link(dst.join("l")).unwrap(), Path::new("sub/f"));
+
+        let link = d.path().join("link");
+        replace_symlink(Path::new("a"), &link).unwrap();
+        replace_symlink(Path::new("b"), &link).unwrap();
+        assert_eq!(fs::read_link(&link).unwrap(), Path::new("b"));
+
+        fs::create_dir_all(d.path().join("base/a/b/c")).unwrap();
+        fs::write(d.path().join("base/a/keep"), "").unwrap();
+        rmdir_parents(&d.path().join("base"), "/a/b/c");
+        assert!(!d.path().join("base/a/b").exists());
+        assert!(d.path().join("base/a").exists());
+    }
+}

@@ -1,0 +1,23 @@
+//! The DKMS domain shared by every `dkms-*` binary: the trees and their paths,
+//! dkms.conf and framework.conf evaluation, the state machine, the lock, atomic
+//! file operations, kernel facts and external tools. It never parses argv and
+//! never prints; callers decide how to show what it returns.
+#![forbid(unsafe_code)]
+
+pub mod conf;
+pub mod distro;
+pub mod env;
+pub mod error;
+pub mod framework;
+pub mod fsutil;
+pub mod glob;
+pub mod kernel;
+pub mod lock;
+pub mod modinfo;
+pub mod shell;
+pub mod status;
+pub mod tools;
+pub mod trees;
+pub mod version;
+
+pub use error::{Error, Result};

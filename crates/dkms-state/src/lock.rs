@@ -1,0 +1,106 @@
+//! The state lock, `<dkms_tree>/.lock`, and the only place that calls fs2:
+//! read-only verbs take it shared, mutating verbs exclusive. A busy lock is
+//! reported once (who holds it) and waited for, optionally with a timeout.
+//! Children we spawn (dkms.conf scripts calling `dkms status`, say) inherit
+//! `DKMS_LOCK_HELD` and run under our lock instead of deadlocking on it.
+
+use crate::error::{Error, Result};
+use std::fs::{File, OpenOptions};
+use std::io::{Read, Seek, Write};
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+/// Environment variable telling child dkms processes that an ancestor holds the lock.
+pub const HELD_VAR: &str = "DKMS_LOCK_HELD";
+
+/// Exit status when `--lock-timeout` expires (EX_TEMPFAIL; upstream has no lock).
+pub const TIMEOUT_EXIT: u8 = 75;
+
+/// Lock modes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    Shared,
+    Exclusive,
+}
+
+/// A held lock; released when dropped.
+#[derive(Debug)]
+pub struct Lock {
+    file: File,
+}
+
+impl Drop for Lock {
+    fn drop(&mut self) {
+        let _ = fs2::FileExt::unlock(&self.file);
+    }
+}
+
+/// Acquire the lock on `dkms_tree`. Returns `Ok(None)` when locking is not
+/// possible (no tree yet, read-only tree for a reader, a filesystem without
+/// flock, or an ancestor dkms holds it); `warn` is told about the last case.
+pub fn acquire(
+    dkms_tree: &Path,
+    mode: Mode,
+    holder: &str,
+    timeout: Option<Duration>,
+    mut notify: impl FnMut(&str),
+) -> Result<Option<Lock>> {
+    if crate::env::var(HELD_VAR).is_some() || !dkms_tree.is_dir() {
+        return Ok(None);
+    }
+    let path = dkms_tree.join(".lock");
+    let file = match OpenOptions::new().read(true).write(true).create(true).truncate(false).open(&path) {
+        Ok(f) => f,
+        Err(_) if mode == Mode::Shared => match File::open(&path) {
+            Ok(f) => f,
+            Err(_) => return Ok(None),
+        },
+        Err(_) => return Ok(None),
+    };
+    let try_lock = |f: &File| match mode {
+        Mode::Shared => fs2::FileExt::try_lock_shared(f),
+        Mode::Exclusive => fs2::FileExt::try_lock_exclusive(f),
+    };
+    let start = Instant::now();
+    let mut told = false;
+    loop {
+        match try_lock(&file) {
+            Ok(()) => break,
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                if !told {
+                    let mut who = String::new();
+                    let _ = (&file).read_to_string(&mut who);
+                    let who = who.trim().replace('\n', ": ");
+                    notify(&format!(
+                        "Waiting for the DKMS lock {} held by {}",
+                        path.display(),
+                        if who.is_empty() { "another process".into() } else { format!("PID {who}") }
+                    ));
+                    told = true;
+                }
+                if let Some(t) = timeout {
+                    if start.elapsed() >= t {
+                        return Err(Error::die(
+                            TIMEOUT_EXIT,
+                            "lock-timeout",
+                            [format!("Timed out after {}s waiting for the DKMS lock {}.", t.as_secs(), path.display())],
+                        )
+                        .with_hint("Another dkms is still running; wait for it or raise --lock-timeout."));
+                    }
+                }
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            Err(e) => {
+                notify(&format!("Warning: cannot lock {} ({e}); continuing without a lock.", path.display()));
+                return Ok(None);
+            }
+        }
+    }
+    if mode == Mode::Exclusive {
+        let mut f = &file;
+        let _ = f.set_len(0);
+        let _ = f.rewind();
+        let _ = write!(f, "{}\n{}\n", std::process::id(), holder);
+    }
+    Ok(Some(Lock { file }))
+}

@@ -1,0 +1,99 @@
+//! External programs: the only place that builds `std::process::Command`.
+//! Programs are resolved with `which`; a missing one is an error naming the
+//! Debian package that provides it. Children never see the compiler
+//! variables upstream unsets at start (`unset CC CXX CFLAGS CXXFLAGS LDFLAGS`).
+
+use crate::env;
+use crate::error::{Error, Result};
+use std::ffi::OsStr;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+/// The Debian package that ships a tool, for the "not found" hint.
+pub fn package_of(tool: &str) -> &'static str {
+    match tool {
+        "make" => "make",
+        "patch" => "patch",
+        "strip" | "readelf" => "binutils",
+        "llvm-strip" => "llvm",
+        "openssl" => "openssl",
+        "modinfo" | "depmod" | "modprobe" | "kmod" => "kmod",
+        "gzip" => "gzip",
+        "xz" => "xz-utils",
+        "zstd" => "zstd",
+        "bash" => "bash",
+        "tar" => "tar",
+        "gcc" => "gcc",
+        _ => "the package providing it",
+    }
+}
+
+/// Resolve `tool` on `$PATH`.
+pub fn resolve(tool: &str) -> Result<PathBuf> {
+    which::which(tool).map_err(|_| {
+        Error::die(127, "tool-missing", [format!("Required program '{tool}' was not found in PATH.")])
+            .with_hint(format!("Install it with: apt-get install {}", package_of(tool)))
+    })
+}
+
+/// Is `tool` available (bash's `command -v`)?
+pub fn available(tool: &str) -> bool {
+    which::which(tool).is_ok()
+}
+
+/// A command for `program` with the build-disturbing variables removed and
+/// `exports` added to its environment.
+pub fn command(program: impl AsRef<OsStr>, exports: &[(String, String)]) -> Command {
+    let mut c = Command::new(program);
+    for v in env::UNSET_FOR_BUILD {
+        c.env_remove(v);
+    }
+    for (k, v) in exports {
+        c.env(k, v);
+    }
+    c
+}
+
+/// `bash -c SCRIPT` (upstream `eval`s command strings from dkms.conf).
+pub fn bash(script: &str, exports: &[(String, String)]) -> Command {
+    let mut c = command("bash", exports);
+    c.arg("-c").arg(script);
+    c
+}
+
+/// Flush our stdout so a child's output lands after what we printed.
+pub fn flush_stdout() {
+    let _ = std::io::stdout().flush();
+}
+
+/// Run to completion with inherited stdio; returns the exit status as a
+/// shell would report it (128+signal for a killed child).
+pub fn status(cmd: &mut Command) -> std::io::Result<i32> {
+    flush_stdout();
+    let st = cmd.status()?;
+    Ok(exit_code(st))
+}
+
+/// Run and capture stdout and stderr; stdin is closed.
+pub fn output(cmd: &mut Command) -> std::io::Result<Output> {
+    flush_stdout();
+    cmd.stdin(Stdio::null()).output()
+}
+
+/// Convert an exit status into the number bash would put in `$?`.
+pub fn exit_code(st: std::process::ExitStatus) -> i32 {
+    use std::os::unix::process::ExitStatusExt;
+    match (st.code(), st.signal()) {
+        (Some(c), _) => c,
+        (None, Some(s)) => 128 + s,
+        _ => 1,
+    }
+}
+
+/// Run `program args...` capturing output, Ok only on status 0.
+pub fn run_quiet(program: &Path, args: &[&OsStr]) -> std::io::Result<Output> {
+    let mut c = command(program, &[]);
+    c.args(args);
+    output(&mut c)
+}
