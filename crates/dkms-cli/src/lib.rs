@@ -1,1 +1,27 @@
-//! placeholder
+//! The command-line side shared by every dkms binary: the verb and flag
+//! tables, upstream's argument grammar, the start-up prologue, output and
+//! error reporting, and the git-style `dkms` front-end.
+#![forbid(unsafe_code)]
+
+pub mod args;
+pub mod ctx;
+pub mod frontend;
+pub mod table;
+pub mod ui;
+pub mod versort;
+
+pub use ctx::Ctx;
+pub use table::Verb;
+
+/// The release string `dkms --version` prints (upstream: `dkms-3.4.3`).
+pub const RELEASE_STRING: &str = concat!("dkms-", env!("CARGO_PKG_VERSION"));
+
+/// Panics exit 255: Rust's default 101 is upstream's "pre_install failed".
+pub fn install_panic_hook() {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        default(info);
+        ui::errln("dkms: internal error, please report it");
+        std::process::exit(255);
+    }));
+}

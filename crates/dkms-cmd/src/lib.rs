@@ -1,1 +1,91 @@
-//! placeholder
+//! One module per dkms verb. Each exposes `VERB` (its table entry), `parse`
+//! (the shared grammar and prologue) and `run`; `run_verb` is the `main` of
+//! every `dkms-<verb>` binary.
+#![forbid(unsafe_code)]
+
+pub mod add;
+pub mod common;
+pub mod invoke;
+pub mod remove;
+pub mod status;
+pub mod uninstall;
+
+use common::Dkms;
+use dkms_cli::table::{LockKind, Verb};
+use dkms_cli::{ui, Ctx};
+use dkms_state::error::Result;
+use dkms_state::lock;
+use std::ffi::OsString;
+use std::process::ExitCode;
+
+/// `parse` for any verb: upstream's grammar and start-up prologue with the
+/// verb's action implied. `Err` is the exit status (already reported).
+pub fn parse(verb: &'static Verb, argv0: &str, argv: &[OsString]) -> std::result::Result<Ctx, u8> {
+    Ctx::start(argv0, argv, Some(verb))
+}
+
+fn runner(name: &str) -> fn(&mut Dkms) -> Result<()> {
+    match name {
+        "add" => add::run,
+        "remove" => remove::run,
+        "status" => status::run,
+        "unbuild" => remove::run_unbuild,
+        "uninstall" => uninstall::run,
+        other => unreachable!("no runner for {other}"),
+    }
+}
+
+/// `main` of `dkms-<verb>`.
+pub fn run_verb(verb: &'static Verb) -> ExitCode {
+    dkms_cli::install_panic_hook();
+    let mut all = std::env::args_os();
+    let argv0 = all.next().map(|a| a.to_string_lossy().into_owned()).unwrap_or_else(|| "dkms".into());
+    let argv: Vec<OsString> = all.collect();
+    let ctx = match parse(verb, &argv0, &argv) {
+        Ok(c) => c,
+        Err(code) => return ExitCode::from(code),
+    };
+    // A second action word on the command line of dkms-<verb> has been
+    // refused by the parser; the action is ours.
+    let action = ctx.args.action.unwrap_or(verb);
+    let mut dkms = Dkms::new(ctx);
+    let held = match action.lock {
+        LockKind::None => None,
+        kind => {
+            let mode = if kind == LockKind::Shared { lock::Mode::Shared } else { lock::Mode::Exclusive };
+            let holder = std::env::args().collect::<Vec<_>>().join(" ");
+            let timeout = dkms.ctx.args.lock_timeout.map(std::time::Duration::from_secs);
+            match lock::acquire(&dkms.ctx.trees.dkms_tree, mode, &holder, timeout, |m| ui::errln(m)) {
+                Ok(l) => l,
+                Err(e) => {
+                    ui::report(&e);
+                    return ExitCode::from(e.code);
+                }
+            }
+        }
+    };
+    if held.is_some() {
+        dkms.exports.push((lock::HELD_VAR.into(), std::process::id().to_string()));
+    }
+    let res = runner(action.name)(&mut dkms);
+    drop(held);
+    match res {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            ui::report(&e);
+            ExitCode::from(e.code)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn verb_constants_name_their_module() {
+        assert_eq!(super::add::VERB.name, "add");
+        assert_eq!(super::remove::VERB.name, "remove");
+        assert_eq!(super::status::VERB.name, "status");
+        assert_eq!(super::uninstall::VERB.name, "uninstall");
+        assert_eq!(super::remove::UNBUILD.name, "unbuild");
+    }
+}

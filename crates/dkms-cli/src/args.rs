@@ -1,0 +1,291 @@
+//! Upstream's argument grammar, shared by every binary: words scanned left
+//! to right, the action word anywhere, `--opt value` and `--opt=value` for
+//! long options matched by prefix (`--module*`), exact short options taking
+//! the next word, repeatable `-k kernel[/arch]`, and other words classified
+//! by probing the filesystem (dkms.conf path, source dir, archive,
+//! `module/version`).
+//!
+//! lexopt supplies the raw argument stream. Its getopt-style splitting
+//! (`-kfoo`, `-qv`) is deliberately not used: upstream treats each word as
+//! one token, and `-kfoo` is an unknown option there.
+
+use crate::table::{self, FlagId, Verb};
+use crate::ui;
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+
+/// Everything the command line can set (upstream's globals of the same names).
+#[derive(Debug, Clone, Default)]
+pub struct Args {
+    pub action: Option<&'static Verb>,
+    pub module: String,
+    pub module_version: String,
+    pub kernelver: Vec<String>,
+    pub arch: Vec<String>,
+    pub template_kernel: String,
+    pub conf: Option<PathBuf>,
+    pub kernel_config: Option<PathBuf>,
+    pub archive_location: Option<PathBuf>,
+    pub kernel_source_dir: Option<PathBuf>,
+    pub try_source_tree: Option<PathBuf>,
+    pub force: bool,
+    pub force_version_override: bool,
+    pub binaries_only: bool,
+    pub source_only: bool,
+    pub all: bool,
+    pub verbose: bool,
+    pub rpm_safe_upgrade: bool,
+    pub symlink_modules: bool,
+    pub no_depmod: bool,
+    pub modprobe_on_install: bool,
+    pub debug: bool,
+    pub quiet: bool,
+    pub dkms_tree: Option<PathBuf>,
+    pub source_tree: Option<PathBuf>,
+    pub install_tree: Option<PathBuf>,
+    pub directives: Vec<String>,
+    pub parallel_jobs: Option<String>,
+    pub json: bool,
+    pub lock_timeout: Option<u64>,
+}
+
+/// Result of parsing.
+#[derive(Debug)]
+pub enum Parsed {
+    Run(Box<Args>),
+    /// Parsing already printed what was needed (`--version`, `--help`, an
+    /// error); exit with this status.
+    Exit(u8),
+}
+
+/// One word of the command line, classified.
+#[derive(Debug, Clone)]
+enum Token {
+    Flag(&'static table::Flag, String),
+    Unknown(String),
+    Action(&'static Verb),
+    Word(String),
+}
+
+/// `read -r var <<< "$value"`: the first line, surrounding blanks removed.
+fn read_r(v: &str) -> String {
+    v.lines().next().unwrap_or("").trim_matches([' ', '\t']).to_string()
+}
+
+/// `action_re` in upstream.
+pub fn action_word(w: &str) -> Option<&'static Verb> {
+    table::verb_by_name(w)
+}
+
+fn tokenize(argv: &[OsString]) -> Vec<(usize, Token)> {
+    let mut p = lexopt::Parser::from_args(argv.iter().cloned());
+    let mut raw = match p.raw_args() {
+        Ok(r) => r,
+        Err(_) => return Vec::new(),
+    };
+    let mut out = Vec::new();
+    let mut index = 0;
+    while let Some(word) = raw.next() {
+        let at = index;
+        index += 1;
+        let word = word.to_string_lossy().into_owned();
+        if let Some(f) = table::lookup(&word) {
+            let value = if f.value.is_none() {
+                String::new()
+            } else if let Some((_, v)) = word.split_once('=') {
+                read_r(v)
+            } else {
+                index += 1;
+                raw.next().map(|v| read_r(&v.to_string_lossy())).unwrap_or_default()
+            };
+            out.push((at, Token::Flag(f, value)));
+        } else if word.starts_with('-') {
+            out.push((at, Token::Unknown(word)));
+        } else if let Some(v) = action_word(&word) {
+            out.push((at, Token::Action(v)));
+        } else {
+            out.push((at, Token::Word(word)));
+        }
+    }
+    out
+}
+
+/// Action words, for the front-end: `(index into argv, verb)`.
+pub fn find_actions(argv: &[OsString]) -> Vec<(usize, &'static Verb)> {
+    tokenize(argv)
+        .into_iter()
+        .filter_map(|(i, t)| match t {
+            Token::Action(v) => Some((i, v)),
+            _ => None,
+        })
+        .collect()
+}
+
+/// The first plain word (neither option, option value nor action): where a
+/// plugin name (`dkms foo` -> `dkms-foo`) would be.
+pub fn first_word(argv: &[OsString]) -> Option<(usize, String)> {
+    tokenize(argv).into_iter().find_map(|(i, t)| match t {
+        Token::Word(w) => Some((i, w)),
+        _ => None,
+    })
+}
+
+/// `parse_moduleversion`: split at the first `/`.
+fn parse_moduleversion(a: &mut Args, s: &str) {
+    match s.split_once('/') {
+        Some((m, v)) => {
+            a.module = m.into();
+            a.module_version = v.into();
+        }
+        None => a.module = s.into(),
+    }
+}
+
+/// `parse_kernelarch`: `kver/arch` appends to both lists.
+fn parse_kernelarch(a: &mut Args, s: &str) {
+    match s.split_once('/') {
+        Some((k, arch)) => {
+            a.kernelver.push(k.into());
+            a.arch.push(arch.into());
+        }
+        None => a.kernelver.push(s.into()),
+    }
+}
+
+/// Redirect our stdout and stderr to /dev/null, as upstream's
+/// `exec >/dev/null 2>&1` does for `-q` (children inherit it too).
+fn go_quiet() {
+    ui::flush();
+    if let Ok(null) = std::fs::OpenOptions::new().write(true).open("/dev/null") {
+        let _ = nix::unistd::dup2_stdout(&null);
+        let _ = nix::unistd::dup2_stderr(&null);
+    }
+}
+
+/// Parse `argv` (without argv[0]). `implicit` is the action of the binary
+/// running (a `dkms-<verb>` binary); `argv0` is used in the usage text.
+pub fn parse(argv: &[OsString], implicit: Option<&'static Verb>, argv0: &str) -> Parsed {
+    let mut a = Args { action: implicit, ..Default::default() };
+    for (_, t) in tokenize(argv) {
+        match t {
+            Token::Flag(f, v) => match f.id {
+                FlagId::Module => parse_moduleversion(&mut a, &v),
+                FlagId::ModuleVersion => a.module_version = v,
+                FlagId::Kernelver => parse_kernelarch(&mut a, &v),
+                FlagId::TemplateKernel => a.template_kernel = v,
+                FlagId::Conf => a.conf = Some(v.into()),
+                FlagId::Quiet => {
+                    a.quiet = true;
+                    go_quiet();
+                }
+                FlagId::Version => {
+                    ui::outln(crate::RELEASE_STRING);
+                    return Parsed::Exit(0);
+                }
+                FlagId::NoInitrd => ui::deprecated("--no-initrd"),
+                FlagId::NoCleanKernel => ui::deprecated("--no-clean-kernel"),
+                FlagId::NoPrepareKernel => ui::deprecated("--no-prepare-kernel"),
+                FlagId::BinariesOnly => a.binaries_only = true,
+                FlagId::SourceOnly => a.source_only = true,
+                FlagId::Force => a.force = true,
+                FlagId::ForceVersionOverride => a.force_version_override = true,
+                FlagId::All => a.all = true,
+                FlagId::Verbose => a.verbose = true,
+                FlagId::RpmSafeUpgrade => a.rpm_safe_upgrade = true,
+                FlagId::DkmsTree => a.dkms_tree = Some(v.into()),
+                FlagId::SourceTree => a.source_tree = Some(v.into()),
+                FlagId::InstallTree => a.install_tree = Some(v.into()),
+                FlagId::SymlinkModules => a.symlink_modules = true,
+                FlagId::Config => a.kernel_config = Some(v.into()),
+                FlagId::Archive => a.archive_location = Some(v.into()),
+                FlagId::Arch => a.arch.push(v),
+                FlagId::KernelSourceDir => a.kernel_source_dir = Some(v.into()),
+                FlagId::Directive => a.directives.push(v),
+                FlagId::NoDepmod => a.no_depmod = true,
+                FlagId::ModprobeOnInstall => a.modprobe_on_install = true,
+                FlagId::Debug => a.debug = true,
+                FlagId::Jobs => a.parallel_jobs = Some(v),
+                FlagId::Help => {
+                    ui::usage(argv0);
+                    return Parsed::Exit(0);
+                }
+                FlagId::Json => a.json = true,
+                FlagId::Format => match v.as_str() {
+                    "json" => a.json = true,
+                    "text" => a.json = false,
+                    other => {
+                        ui::error(&[format!("Unknown output format: {other} (expected text or json)")]);
+                        return Parsed::Exit(2);
+                    }
+                },
+                FlagId::LockTimeout => match v.parse() {
+                    Ok(n) => a.lock_timeout = Some(n),
+                    Err(_) => {
+                        ui::error(&[format!("--lock-timeout needs a number of seconds, not '{v}'")]);
+                        return Parsed::Exit(2);
+                    }
+                },
+            },
+            Token::Unknown(w) => {
+                ui::error(&[format!("Unknown option: {w}")]);
+                ui::usage(argv0);
+                return Parsed::Exit(2);
+            }
+            Token::Action(v) => {
+                if a.action.is_some() {
+                    ui::error(&["Cannot specify more than one action."]);
+                    return Parsed::Exit(4);
+                }
+                a.action = Some(v);
+            }
+            Token::Word(w) => classify_word(&mut a, &w),
+        }
+    }
+    ui::set_json(a.json);
+    Parsed::Run(Box::new(a))
+}
+
+/// Upstream's handling of a non-option, non-action word.
+fn classify_word(a: &mut Args, w: &str) {
+    let p = Path::new(w);
+    if w.ends_with("dkms.conf") && p.is_file() {
+        // "${1%dkms.conf}./": the directory holding it.
+        a.try_source_tree = Some(PathBuf::from(format!("{}./", &w[..w.len() - "dkms.conf".len()])));
+    } else if p.is_dir() && p.join("dkms.conf").is_file() {
+        a.try_source_tree = Some(p.to_path_buf());
+    } else if p.is_file() {
+        a.archive_location = Some(p.to_path_buf());
+    } else if a.module.is_empty() {
+        parse_moduleversion(a, w);
+    } else {
+        ui::warn(&[format!("I do not know how to handle {w}.")]);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn p(words: &[&str]) -> Args {
+        let argv: Vec<OsString> = words.iter().map(OsString::from).collect();
+        match parse(&argv, None, "dkms") {
+            Parsed::Run(a) => *a,
+            Parsed::Exit(c) => panic!("exit {c}"),
+        }
+    }
+
+    #[test]
+    fn grammar() {
+        let a = p(&["-m", "foo/1.0", "add", "--kernelver=6.1/x86_64", "-k", " 6.2 ", "--arch", "aarch64"]);
+        assert_eq!(a.action.unwrap().name, "add");
+        assert_eq!((a.module.as_str(), a.module_version.as_str()), ("foo", "1.0"));
+        assert_eq!(a.kernelver, vec!["6.1", "6.2"]);
+        assert_eq!(a.arch, vec!["x86_64", "aarch64"]);
+        let a = p(&["status", "bar/2/x"]);
+        assert_eq!((a.module.as_str(), a.module_version.as_str()), ("bar", "2/x"));
+        let a = p(&["--modulefoo", "m", "-v", "1", "-j"]);
+        assert_eq!(a.module, "m");
+        assert_eq!(a.parallel_jobs.as_deref(), Some(""));
+        assert_eq!(find_actions(&["-m".into(), "add".into(), "build".into()]).len(), 1);
+    }
+}

@@ -1,0 +1,277 @@
+//! The start-up prologue every binary runs (upstream's "Program Starts
+//! Here": umask, os-release, temp check, framework.conf, argument parsing,
+//! sanity checks, kernels and arches) and the resulting context.
+
+use crate::args::{self, Args, Parsed};
+use crate::table::Verb;
+use crate::ui;
+use dkms_state::error::{Error, Result};
+use dkms_state::trees::Trees;
+use dkms_state::{distro, env, framework, kernel, status};
+use std::collections::BTreeMap;
+use std::ffi::OsString;
+use std::path::PathBuf;
+
+/// Everything one invocation works with.
+#[derive(Debug)]
+pub struct Ctx {
+    pub args: Args,
+    /// `$0` as invoked, for usage lines.
+    pub argv0: String,
+    pub trees: Trees,
+    pub running_distribution: String,
+    pub current_kernel: String,
+    pub current_os: String,
+    pub tmp_location: PathBuf,
+    /// `/etc/dkms`
+    pub conf_dir: PathBuf,
+    /// Non-signing framework settings after framework.conf (and the
+    /// environment names upstream lets leak in).
+    pub framework: BTreeMap<String, String>,
+    /// `-j` value ("" means a bare `-j`).
+    pub parallel_jobs: String,
+    pub verbose: bool,
+    pub symlink_modules: bool,
+    pub modprobe_on_install: bool,
+    pub addon_modules_dir: Option<String>,
+    /// Target kernels and arches, paired by index.
+    pub kernelver: Vec<String>,
+    pub arch: Vec<String>,
+}
+
+/// Framework settings upstream does not reset at start, so an environment
+/// variable of the same name acts like a framework.conf setting.
+const FROM_ENV: [&str; 5] = ["parallel_jobs", "modprobe_on_install", "post_transaction", "build_environment", "autoinstall_all_kernels"];
+
+fn addon_modules_dir() -> Option<String> {
+    if let Some(d) = env::nonempty("ADDON_MODULES_DIR") {
+        return Some(d);
+    }
+    // SUSE keeps it in a shell fragment; only the plain assignment is read.
+    let text = std::fs::read_to_string("/etc/sysconfig/module-init-tools").ok()?;
+    text.lines()
+        .filter_map(|l| l.trim().strip_prefix("ADDON_MODULES_DIR="))
+        .last()
+        .map(|v| v.trim_matches(['"', '\'']).to_string())
+        .filter(|v| !v.is_empty())
+}
+
+fn nproc() -> String {
+    std::thread::available_parallelism().map_or(1, |n| n.get()).to_string()
+}
+
+impl Ctx {
+    /// Run the prologue. `Err` carries the exit status after printing.
+    pub fn start(argv0: &str, argv: &[OsString], implicit: Option<&'static Verb>) -> std::result::Result<Ctx, u8> {
+        Self::start_inner(argv0, argv, implicit).map_err(|e| {
+            ui::report(&e);
+            e.code
+        })
+    }
+
+    fn start_inner(argv0: &str, argv: &[OsString], implicit: Option<&'static Verb>) -> Result<Ctx> {
+        // Files we create are readable by all: modules build as any user.
+        nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o022));
+        let current_kernel = kernel::uname_r();
+        let current_os = kernel::uname_s();
+        let running_distribution = distro::running_distribution()?;
+        let tmp_location = PathBuf::from(env::nonempty("TMPDIR").unwrap_or_else(|| "/tmp".into()));
+        match tempfile::NamedTempFile::new_in(&tmp_location) {
+            Ok(_) => {}
+            Err(_) => return Err(Error::die(1, "tmpdir-unusable", ["Unable to make temporary file."])),
+        }
+        let addon_modules_dir = addon_modules_dir();
+
+        let mut initial: BTreeMap<String, String> = [
+            ("source_tree", dkms_state::trees::DEFAULT_SOURCE_TREE.to_string()),
+            ("dkms_tree", dkms_state::trees::DEFAULT_DKMS_TREE.to_string()),
+            ("install_tree", install_tree_default()),
+            ("tmp_location", tmp_location.to_string_lossy().into_owned()),
+            ("verbose", String::new()),
+            ("symlink_modules", String::new()),
+            ("compress_gzip_opts", String::new()),
+            ("compress_xz_opts", "--check=crc32 --lzma2=dict=1MiB".into()),
+            ("compress_zstd_opts", "-q --rm -T0".into()),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect();
+        for name in FROM_ENV {
+            if let Some(v) = env::var(name) {
+                initial.insert(name.into(), v);
+            }
+        }
+        let context = vec![
+            ("current_kernel".to_string(), current_kernel.clone()),
+            ("current_os".to_string(), current_os.clone()),
+            ("running_distribution".to_string(), running_distribution.clone()),
+        ];
+        let fw = framework::read(&framework::NONSIGNING, &initial, context);
+
+        let a = match args::parse(argv, implicit, argv0) {
+            Parsed::Run(a) => *a,
+            Parsed::Exit(c) => return Err(Error::exit(c, "usage")),
+        };
+
+        let get = |k: &str| fw.get(k).cloned().unwrap_or_default();
+        let trees = Trees {
+            dkms_tree: a.dkms_tree.clone().unwrap_or_else(|| get("dkms_tree").into()),
+            source_tree: a.source_tree.clone().unwrap_or_else(|| get("source_tree").into()),
+            install_tree: a.install_tree.clone().unwrap_or_else(|| get("install_tree").into()),
+        };
+
+        if a.binaries_only && a.source_only {
+            return Err(Error::die(
+                8,
+                "conflicting-options",
+                ["You have specified both --binaries-only and --source-only.", "You cannot do this."],
+            ));
+        }
+        if a.arch.len() > 1 && a.kernelver.len() != a.arch.len() {
+            return Err(Error::die(
+                1,
+                "kernel-arch-mismatch",
+                [
+                    "If more than one arch is specified on the command line, then there",
+                    "must be an equal number of kernel versions also specified (1:1 relationship).",
+                ],
+            ));
+        }
+        if !a.kernelver.is_empty() && a.all {
+            return Err(Error::die(
+                2,
+                "all-with-kernel",
+                ["You cannot specify a kernel version and also specify", "--all on the command line."],
+            ));
+        }
+        if !a.arch.is_empty() && a.all {
+            return Err(Error::die(
+                3,
+                "all-with-arch",
+                ["You cannot specify an arch and also specify", "--all on the command line."],
+            ));
+        }
+
+        let mut parallel_jobs = a.parallel_jobs.clone().unwrap_or_else(|| get("parallel_jobs"));
+        if parallel_jobs.is_empty() {
+            parallel_jobs = nproc();
+        }
+        if parallel_jobs == "0" {
+            parallel_jobs.clear();
+        }
+
+        let mut ctx = Ctx {
+            verbose: a.verbose || !get("verbose").is_empty(),
+            symlink_modules: a.symlink_modules || !get("symlink_modules").is_empty(),
+            modprobe_on_install: a.modprobe_on_install || !get("modprobe_on_install").is_empty(),
+            kernelver: a.kernelver.clone(),
+            arch: a.arch.clone(),
+            args: a,
+            argv0: argv0.to_string(),
+            trees,
+            running_distribution,
+            current_kernel,
+            current_os,
+            tmp_location: PathBuf::from(get("tmp_location")),
+            conf_dir: framework::conf_dir(),
+            framework: fw,
+            parallel_jobs,
+            addon_modules_dir,
+        };
+        let action = ctx.args.action.map(|v| v.name).unwrap_or("");
+        if action.starts_with("kernel_") {
+            ctx.have_one_kernel(action)?;
+        }
+        ctx.setup_kernels_arches(action)?;
+        Ok(ctx)
+    }
+
+    /// A framework setting ("" when unset).
+    pub fn setting(&self, name: &str) -> &str {
+        self.framework.get(name).map(String::as_str).unwrap_or("")
+    }
+
+    /// `check_all_is_banned`
+    pub fn check_all_is_banned(&self, action: &str) -> Result<()> {
+        if self.args.all {
+            return Err(Error::die(
+                5,
+                "all-not-supported",
+                [format!("The action {action} does not support the --all parameter.")],
+            ));
+        }
+        Ok(())
+    }
+
+    /// `have_one_kernel`
+    pub fn have_one_kernel(&self, action: &str) -> Result<()> {
+        self.check_all_is_banned(action)?;
+        if self.kernelver.len() != 1 {
+            let msg = if action.starts_with("kernel_") {
+                format!("The action {action} requires exactly one kernel version parameter on the command line.")
+            } else {
+                format!("The action {action} does not support multiple kernel version parameters on the command line.")
+            };
+            return Err(Error::die(4, "one-kernel-required", [msg]));
+        }
+        Ok(())
+    }
+
+    /// `setup_kernels_arches`
+    fn setup_kernels_arches(&mut self, action: &str) -> Result<()> {
+        let is_status = action == "status";
+        if self.args.all && !is_status {
+            let mut built: Vec<(String, String, String)> =
+                status::module_status_built(&self.trees, &self.args.module, &self.args.module_version, None, None)
+                    .into_iter()
+                    .map(|(k, a, st)| (format!("{} {}/{}/{k}/{a}", st.as_str(), self.args.module, self.args.module_version), k, a))
+                    .collect();
+            // Upstream sorts the status lines ("built m/v/k/a") with sort -V.
+            built.sort_by(|x, y| crate::versort::compare(&x.0, &y.0));
+            for (_, k, a) in built {
+                self.kernelver.push(k);
+                self.arch.push(a);
+            }
+        }
+        if !is_status {
+            if self.kernelver.is_empty() && !self.args.all {
+                self.kernelver.push(self.current_kernel.clone());
+            }
+            if self.arch.is_empty() {
+                let a = default_arch();
+                if !a.is_empty() {
+                    self.arch.push(a);
+                }
+            }
+            if self.arch.is_empty() {
+                return Err(Error::die(12, "arch-unknown", ["Could not determine architecture."]));
+            }
+        }
+        if self.arch.len() == 1 && self.kernelver.len() > 1 {
+            while self.arch.len() < self.kernelver.len() {
+                self.arch.push(self.arch[0].clone());
+            }
+        }
+        if !is_status {
+            if let Some(i) = self.kernelver.iter().position(String::is_empty) {
+                return Err(Error::die(16, "empty-kernelver", [format!("Empty kernelver[{i}]")]));
+            }
+            if let Some(i) = self.arch.iter().position(String::is_empty) {
+                return Err(Error::die(16, "empty-arch", [format!("Empty arch[{i}]")]));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The module tree default, baked in at build time like upstream's `@MODDIR@`.
+fn install_tree_default() -> String {
+    option_env!("DKMS_MODDIR").unwrap_or(dkms_state::trees::DEFAULT_INSTALL_TREE).to_string()
+}
+
+/// Upstream uses `uname -m` on Debian, Ubuntu, Arch and Gentoo and asks rpm
+/// for the kernel package's arch elsewhere, which for every kernel package
+/// rpm distributions ship today is `uname -m` as well; so is ours.
+fn default_arch() -> String {
+    kernel::uname_m()
+}

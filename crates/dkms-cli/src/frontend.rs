@@ -1,0 +1,128 @@
+//! The git-style `dkms` front-end: find the action word anywhere in argv,
+//! and exec `dkms-<verb>` with the other arguments in their original order,
+//! so exit status and signals pass straight through.
+//!
+//! Built-in verbs are looked up in `--exec-path=DIR` / `DKMS_EXEC_PATH`, the
+//! libexec dir baked in at build time, then the directory of the running
+//! executable (`current_exe`, which resolves `/usr/sbin/dkms` symlinks) —
+//! never on `$PATH`, since dkms runs as root from kernel hooks. Words that
+//! are not upstream actions may name `dkms-<word>` plugins on `$PATH`.
+
+use crate::args;
+use crate::ctx::Ctx;
+use crate::table::{Verb, VERBS};
+use crate::ui;
+use dkms_state::env;
+use std::ffi::OsString;
+use std::os::unix::process::CommandExt;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// Exit status when a built-in verb's binary is missing (as a shell's
+/// "command not found").
+pub const MISSING_BINARY_EXIT: u8 = 127;
+
+/// Where built-in binaries are looked up, in order.
+pub fn exec_path(cli: Option<PathBuf>) -> Vec<PathBuf> {
+    let mut dirs = Vec::new();
+    if let Some(d) = cli.or_else(|| env::nonempty("DKMS_EXEC_PATH").map(PathBuf::from)) {
+        dirs.push(d);
+    }
+    if let Some(d) = option_env!("DKMS_LIBEXECDIR") {
+        dirs.push(PathBuf::from(d));
+    }
+    if let Some(d) = std::env::current_exe().ok().and_then(|p| p.parent().map(PathBuf::from)) {
+        dirs.push(d);
+    }
+    dirs
+}
+
+/// The binary implementing `verb`, if built.
+pub fn find_builtin(verb: &Verb, dirs: &[PathBuf]) -> Option<PathBuf> {
+    dirs.iter().map(|d| d.join(verb.binary)).find(|p| p.is_file())
+}
+
+/// `dkms-<name>` plugins on `$PATH` (names that are not built-in binaries).
+pub fn plugins() -> Vec<String> {
+    let mut v: Vec<String> = env::var_os("PATH")
+        .map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
+        .unwrap_or_default()
+        .into_iter()
+        .flat_map(|d| std::fs::read_dir(d).into_iter().flatten().flatten())
+        .filter_map(|e| e.file_name().into_string().ok())
+        .filter_map(|n| n.strip_prefix("dkms-").map(String::from))
+        .filter(|n| !VERBS.iter().any(|v| v.binary == format!("dkms-{n}")))
+        .filter(|n| which::which(format!("dkms-{n}")).is_ok())
+        .collect();
+    v.sort();
+    v.dedup();
+    v
+}
+
+fn exec(program: PathBuf, argv0: &str, args: Vec<OsString>) -> ExitCode {
+    ui::flush();
+    let err = std::process::Command::new(&program).arg0(argv0).args(args).exec();
+    ui::error(&[format!("Cannot run {}: {err}", program.display())]);
+    ExitCode::from(126)
+}
+
+/// `main` of the `dkms` binary.
+pub fn main() -> ExitCode {
+    crate::install_panic_hook();
+    let mut all = std::env::args_os();
+    let argv0 = all.next().map(|a| a.to_string_lossy().into_owned()).unwrap_or_else(|| "dkms".into());
+    let mut argv: Vec<OsString> = Vec::new();
+    let mut exec_dir = None;
+    for a in all {
+        match a.to_str().and_then(|s| s.strip_prefix("--exec-path=")) {
+            Some(d) => exec_dir = Some(PathBuf::from(d)),
+            None => argv.push(a),
+        }
+    }
+    let dirs = exec_path(exec_dir);
+    if argv.len() == 1 && argv[0] == "--list-cmds" {
+        for v in VERBS.iter().filter(|v| find_builtin(v, &dirs).is_some()) {
+            ui::outln(v.name);
+        }
+        for p in plugins() {
+            ui::outln(&p);
+        }
+        return ExitCode::SUCCESS;
+    }
+
+    let actions = args::find_actions(&argv);
+    if let [(at, verb)] = actions[..] {
+        let Some(bin) = find_builtin(verb, &dirs) else {
+            ui::error(&[
+                format!("The action {} is not available in this build of dkms.", verb.name),
+                format!(
+                    "{} was not found in: {}",
+                    verb.binary,
+                    dirs.iter().map(|d| d.display().to_string()).collect::<Vec<_>>().join(", ")
+                ),
+            ]);
+            return ExitCode::from(MISSING_BINARY_EXIT);
+        };
+        let mut rest = argv;
+        rest.remove(at);
+        return exec(bin, &argv0, rest);
+    }
+    if actions.is_empty() {
+        if let Some((at, word)) = args::first_word(&argv) {
+            if let Ok(plugin) = which::which(format!("dkms-{word}")) {
+                let mut rest = argv;
+                rest.remove(at);
+                return exec(plugin, &argv0, rest);
+            }
+        }
+    }
+    // No action or several: upstream's own messages, in upstream's order.
+    match Ctx::start(&argv0, &argv, None) {
+        Err(code) => ExitCode::from(code),
+        Ok(_) => {
+            ui::error(&["Unknown action specified: \"\""]);
+            ui::usage(&argv0);
+            ExitCode::SUCCESS
+        }
+    }
+}

@@ -1,0 +1,134 @@
+//! `dkms add`: register a module source tree (`add_module`,
+//! `add_source_tree` upstream). A source directory is copied to
+//! `$source_tree/<name>-<version>` first; the tree then gets
+//! `<m>/<v>/build/` and the `source` symlink that marks it added.
+
+use crate::common::Dkms;
+use dkms_cli::table::{Verb, VERBS};
+use dkms_cli::ui;
+use dkms_state::error::{Error, Result};
+use dkms_state::{fsutil, status};
+use std::path::Path;
+
+/// The table entry.
+pub const VERB: &Verb = &VERBS[0];
+
+/// `dkms add`
+pub fn run(d: &mut Dkms) -> Result<()> {
+    d.ctx.check_all_is_banned("add")?;
+    d.check_rw_dkms_tree()?;
+    add_module(d)
+}
+
+/// `add_module`: also the first step of build and install for a module
+/// that is not added yet.
+pub fn add_module(d: &mut Dkms) -> Result<()> {
+    let a = &d.ctx.args;
+    if a.archive_location.is_some() && a.module.is_empty() && a.module_version.is_empty() {
+        return Err(Error::die(
+            3,
+            "tarball-unsupported",
+            ["Loading DKMS tarballs is not available in this build of dkms yet."],
+        )
+        .with_hint("Unpack the tarball and run `dkms add` on its source directory."));
+    }
+    if let (Some(src), true, true) = (a.try_source_tree.clone(), a.module.is_empty(), a.module_version.is_empty()) {
+        add_source_tree(d, &src)?;
+    }
+    d.check_module_args("add")?;
+    let (m, v) = (d.ctx.args.module.clone(), d.ctx.args.module_version.clone());
+    if d.ctx.args.rpm_safe_upgrade {
+        rpm_safe_upgrade_lock(d, &m, &v)?;
+    }
+    let trees = d.ctx.trees.clone();
+    if status::is_module_added(&trees, &m, &v) {
+        return Err(Error::die(
+            3,
+            "already-added",
+            [format!("DKMS tree already contains: {m}/{v}"), "You cannot add the same module/version combo more than once.".into()],
+        ));
+    }
+    let source_dir = trees.source_dir(&m, &v);
+    let source_conf = d.ctx.args.conf.clone().unwrap_or_else(|| source_dir.join("dkms.conf"));
+    if !source_dir.is_dir() {
+        return Err(Error::die(
+            2,
+            "source-missing",
+            ["Could not find module source directory.".to_string(), format!("Directory: {} does not exist.", source_dir.display())],
+        ));
+    }
+    let (k, arch) = d.kernelver0();
+    let conf = d.read_conf_or_die(&m, &v, &k, &arch, Some(&source_conf), true)?;
+
+    let link = trees.source_link(&m, &v);
+    ui::outln(&format!("Creating symlink {} -> {}", link.display(), source_dir.display()));
+    let build = trees.build_dir(&m, &v);
+    std::fs::create_dir_all(&build).map_err(|e| Error::io(1, format!("mkdir -p {}", build.display()), e))?;
+    // A broken entry whose only problem is the missing link can be re-added;
+    // the link is created atomically so a crash never leaves half of it.
+    fsutil::replace_symlink(&source_dir, &link).map_err(|e| Error::io(1, format!("ln -s {}", link.display()), e))?;
+    d.run_build_script(&m, &v, "post_add", &conf.post_add, None)?;
+    Ok(())
+}
+
+/// `add_source_tree DIR`: validate the conf and copy DIR to
+/// `$source_tree/<PACKAGE_NAME>-<PACKAGE_VERSION>` unless it already is.
+fn add_source_tree(d: &mut Dkms, dir: &Path) -> Result<()> {
+    let from = dir.canonicalize().ok().filter(|f| f.join("dkms.conf").is_file());
+    let Some(from) = from else {
+        return Err(Error::die(9, "no-dkms-conf", [format!("{} must contain a dkms.conf file!", dir.display())]));
+    };
+    d.check_root()?;
+    let (k, a) = d.kernelver0();
+    let conf = d.read_conf_or_die("", "", &k, &a, Some(&from.join("dkms.conf")), false)?;
+    if conf.package_name.is_empty() || conf.package_version.is_empty() {
+        return Err(Error::die(10, "conf-malformed", ["Malformed dkms.conf file. Cannot load source tree."]));
+    }
+    let (m, v) = (conf.package_name, conf.package_version);
+    d.ctx.args.module = m.clone();
+    d.ctx.args.module_version = v.clone();
+    let trees = d.ctx.trees.clone();
+    let dest = trees.source_dir(&m, &v);
+    if d.ctx.args.force && dest.is_dir() {
+        ui::errln("");
+        ui::outln(&format!("Forcing install of {m}/{v}"));
+        fsutil::remove_all(&dest).map_err(|e| Error::io(1, format!("rm -rf {}", dest.display()), e))?;
+    }
+    let same = |p: &Path| p.canonicalize().is_ok_and(|c| c == from) || p == from;
+    if same(&dest) || from == trees.source_link(&m, &v) || from == trees.build_dir(&m, &v) {
+        return Ok(());
+    }
+    copy_source(&from, &dest).map_err(|e| Error::io(1, format!("copying {} to {}", from.display(), dest.display()), e))
+}
+
+/// `cp -fprT FROM/ DEST`. A new destination is filled under a temporary
+/// name and renamed into place, so a failed copy leaves nothing behind.
+fn copy_source(from: &Path, dest: &Path) -> std::io::Result<()> {
+    if dest.is_dir() {
+        return fsutil::copy_tree(from, dest);
+    }
+    if let Some(parent) = dest.parent() {
+        std::fs::create_dir_all(parent)?;
+    }
+    let tmp = fsutil::temp_sibling(dest, "copy");
+    let _ = fsutil::remove_all(&tmp);
+    let res = fsutil::copy_tree(from, &tmp).and_then(|()| std::fs::rename(&tmp, dest));
+    if res.is_err() {
+        let _ = fsutil::remove_all(&tmp);
+    }
+    res
+}
+
+/// `--rpm_safe_upgrade`: note this add in a lock file that a matching
+/// `remove` from the same rpm transaction recognises.
+fn rpm_safe_upgrade_lock(d: &Dkms, m: &str, v: &str) -> Result<()> {
+    let pppid = crate::remove::grandparent_pid();
+    let f = tempfile::Builder::new()
+        .prefix(&format!("dkms_rpm_safe_upgrade_lock.{pppid}."))
+        .rand_bytes(6)
+        .tempfile_in(&d.ctx.tmp_location)
+        .map_err(|_| Error::die(1, "mktemp-failed", ["Unable to make temporary file."]))?;
+    let (_, path) = f.keep().map_err(|_| Error::die(1, "mktemp-failed", ["Unable to make temporary file."]))?;
+    let stamp = crate::remove::process_start(&pppid);
+    std::fs::write(&path, format!("{m}-{v}\n{stamp}")).map_err(|e| Error::io(1, path.display(), e))
+}

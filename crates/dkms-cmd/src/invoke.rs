@@ -1,0 +1,204 @@
+//! Upstream's `invoke_command`: show a description (or, with `--verbose`,
+//! the command), run the command with its output logged to make.log (or
+//! discarded, or shown), print a `.` every 3 s while it runs, then ` done.`
+//! or `(bad exit status: N)` with the failed command.
+
+use crate::common::Dkms;
+use dkms_cli::ui;
+use dkms_state::{shell, tools};
+use std::fs::OpenOptions;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+/// What to run.
+pub enum Cmd<'a> {
+    /// A shell command string, `eval`ed as upstream does, in `cwd`.
+    Shell { cmd: String, cwd: Option<PathBuf> },
+    /// Work done in-process; it writes its output to the given sink.
+    Native { shown: String, run: Box<dyn FnOnce(&mut dyn Write) -> i32 + 'a> },
+}
+
+impl Cmd<'_> {
+    fn shown(&self) -> &str {
+        match self {
+            Cmd::Shell { cmd, .. } => cmd,
+            Cmd::Native { shown, .. } => shown,
+        }
+    }
+}
+
+/// `echo -e`: interpret backslash escapes as bash's builtin echo does.
+fn echo_e(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut it = s.chars().peekable();
+    while let Some(c) = it.next() {
+        if c != '\\' {
+            out.push(c);
+            continue;
+        }
+        match it.next() {
+            Some('n') => out.push('\n'),
+            Some('t') => out.push('\t'),
+            Some('r') => out.push('\r'),
+            Some('a') => out.push('\x07'),
+            Some('b') => out.push('\x08'),
+            Some('e') | Some('E') => out.push('\x1b'),
+            Some('f') => out.push('\x0c'),
+            Some('v') => out.push('\x0b'),
+            Some('\\') => out.push('\\'),
+            Some('c') => break,
+            Some(o) => {
+                out.push('\\');
+                out.push(o);
+            }
+            None => out.push('\\'),
+        }
+    }
+    out
+}
+
+fn hms(secs: u64) -> String {
+    format!("{:02}:{:02}:{:02}", secs / 3600 % 24, secs / 60 % 60, secs % 60)
+}
+
+/// Progress dots on stdout every 3 s until dropped.
+struct Dots(Option<(mpsc::Sender<()>, std::thread::JoinHandle<()>)>);
+
+impl Dots {
+    fn start(on: bool) -> Self {
+        if !on {
+            return Dots(None);
+        }
+        let (tx, rx) = mpsc::channel::<()>();
+        let h = std::thread::spawn(move || {
+            while let Err(mpsc::RecvTimeoutError::Timeout) = rx.recv_timeout(Duration::from_secs(3)) {
+                ui::out(".");
+            }
+        });
+        Dots(Some((tx, h)))
+    }
+}
+
+impl Drop for Dots {
+    fn drop(&mut self) {
+        if let Some((tx, h)) = self.0.take() {
+            let _ = tx.send(());
+            let _ = h.join();
+        }
+    }
+}
+
+impl Dkms {
+    /// Shell prelude making upstream's own variables visible to `eval`ed
+    /// commands (they are shell variables there, not exported).
+    fn shell_prelude(&self) -> String {
+        self.shell_context().iter().map(|(k, v)| format!("{k}={}\n", shell::quote(v))).collect()
+    }
+
+    fn run_cmd(&self, cmd: Cmd<'_>, sink: Sink) -> i32 {
+        match cmd {
+            Cmd::Shell { cmd, cwd } => {
+                let script = format!("{}{}", self.shell_prelude(), cmd);
+                let mut c = tools::bash(&script, &self.exports);
+                if let Some(d) = cwd {
+                    c.current_dir(d);
+                }
+                match sink {
+                    Sink::File(f) => {
+                        let (Ok(a), Ok(b)) = (f.try_clone(), f.try_clone()) else { return 1 };
+                        c.stdout(a).stderr(b);
+                    }
+                    Sink::Null => {
+                        c.stdout(Stdio::null()).stderr(Stdio::null());
+                    }
+                    Sink::Inherit => {}
+                }
+                tools::status(&mut c).unwrap_or(127)
+            }
+            Cmd::Native { run, .. } => match sink {
+                Sink::File(mut f) => run(&mut f),
+                Sink::Null => run(&mut std::io::sink()),
+                Sink::Inherit => {
+                    ui::flush();
+                    let mut o = std::io::stdout();
+                    run(&mut o)
+                }
+            },
+        }
+    }
+
+    /// `invoke_command CMD DESCRIPTION [LOGFILE] [background]`; returns the
+    /// command's exit status.
+    pub fn invoke_command(&self, cmd: Cmd<'_>, description: &str, log: Option<&Path>, background: bool) -> i32 {
+        let verbose = self.ctx.verbose;
+        let shown = cmd.shown().to_string();
+        if verbose {
+            ui::outln(&echo_e(&shown));
+        } else {
+            ui::out(&format!("{}...", echo_e(description)));
+        }
+        let dots = Dots::start(background && !verbose && !self.quiet_progress());
+        let status = if let Some(log) = log {
+            let f = OpenOptions::new().create(true).append(true).open(log);
+            match f {
+                Ok(mut f) => {
+                    let _ = write!(f, "\n{}\n# command: {}\n", echo_e(description), echo_e(&shown));
+                    let start = Instant::now();
+                    let st = match f.try_clone() {
+                        Ok(c) => self.run_cmd(cmd, Sink::File(c)),
+                        Err(_) => 1,
+                    };
+                    let _ = write!(
+                        f,
+                        "\n# exit code: {st}\n# elapsed time: {}\n{}\n",
+                        hms(start.elapsed().as_secs()),
+                        "-".repeat(64)
+                    );
+                    st
+                }
+                Err(_) => 1,
+            }
+        } else if background && !verbose {
+            self.run_cmd(cmd, Sink::Null)
+        } else {
+            self.run_cmd(cmd, Sink::Inherit)
+        };
+        drop(dots);
+        if status > 0 {
+            ui::out(&format!("(bad exit status: {status})"));
+            if !verbose {
+                ui::outln(&format!("\nFailed command:\n{}", echo_e(&shown)));
+            }
+        } else {
+            ui::outln(" done.");
+        }
+        status
+    }
+
+    /// Progress dots are suppressed for package names matching `dkms*_test`
+    /// (upstream's hook for its test suite).
+    fn quiet_progress(&self) -> bool {
+        dkms_state::glob::matches("dkms*_test", &self.package_name)
+    }
+}
+
+enum Sink {
+    File(std::fs::File),
+    Null,
+    Inherit,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn echo_escapes_and_time() {
+        assert_eq!(echo_e(r"a\nb\\c"), "a\nb\\c");
+        assert_eq!(echo_e(r"x\qy"), r"x\qy");
+        assert_eq!(hms(3725), "01:02:05");
+    }
+}

@@ -1,0 +1,163 @@
+//! `dkms uninstall` (`uninstall_module`, `maybe_uninstall_module`,
+//! `do_uninstall` upstream): delete the installed copies, restore archived
+//! originals, drop the `kernel-<kver>-<arch>` link, run POST_REMOVE and
+//! depmod.
+
+use crate::common::{compressed_or_uncompressed, Dkms};
+use dkms_cli::table::{Verb, VERBS};
+use dkms_cli::ui;
+use dkms_state::error::Result;
+use dkms_state::{fsutil, status, trees};
+use std::path::{Path, PathBuf};
+
+/// The table entry.
+pub const VERB: &Verb = &VERBS[5];
+
+/// `dkms uninstall`
+pub fn run(d: &mut Dkms) -> Result<()> {
+    let (m, v) = crate::remove::checked_target(d, "uninstall")?;
+    d.check_root()?;
+    let targets: Vec<(String, String)> = d.ctx.kernelver.iter().cloned().zip(d.ctx.arch.iter().cloned()).collect();
+    for (i, (k, a)) in targets.iter().enumerate() {
+        if i > 0 {
+            ui::outln("");
+        }
+        maybe_uninstall_module(d, &m, &v, k, a)?;
+    }
+    d.maybe_post_transaction();
+    Ok(())
+}
+
+/// `maybe_uninstall_module`: uninstall if installed, else say so (unless
+/// the conf has BUILD_EXCLUSIVE directives, which make "not installed"
+/// expected).
+pub fn maybe_uninstall_module(d: &mut Dkms, m: &str, v: &str, k: &str, a: &str) -> Result<()> {
+    let trees = d.ctx.trees.clone();
+    if status::is_module_installed(&trees, m, v, k, a) {
+        return do_uninstall(d, m, v, k, a);
+    }
+    let conf_file = trees.source_link(m, v).join("dkms.conf");
+    let mut excluded = false;
+    if conf_file.is_file() {
+        let saved = d.conf_cache.clone();
+        if let Ok(Some(c)) = d.read_conf_quiet(m, v, k, a, Some(&conf_file), false, true) {
+            excluded = c.any_build_exclusive();
+        }
+        d.conf_cache = saved;
+    }
+    if !excluded {
+        ui::outln(&format!("Module {m}/{v} is not installed for kernel {k} ({a}). Skipping..."));
+    }
+    Ok(())
+}
+
+/// `do_uninstall`
+pub fn do_uninstall(d: &mut Dkms, m: &str, v: &str, k: &str, a: &str) -> Result<()> {
+    let trees = d.ctx.trees.clone();
+    let backup = trees.original_module_dir(m, k, a);
+    ui::outln(&format!("Module {m}/{v} for kernel {k} ({a}):"));
+    let suffix = d.module_suffix(k);
+    let conf = d.read_conf_or_die(m, v, k, a, None, false)?;
+    let link = trees.active_link(m, k, a);
+    let was_active = status::is_active(&trees, m, v, k, a);
+    let lib = trees.lib_tree(k);
+    if was_active {
+        ui::outln("Before uninstall, this module version was ACTIVE on this kernel.");
+        for i in 0..conf.num_modules() {
+            let name = conf.modules[i].dest_module_name.clone();
+            match d.find_actual_dest_module_location(m, &conf, i, k, a) {
+                Some(loc) => {
+                    let dir = trees::cat(&trees.install_tree, &format!("{k}{loc}"));
+                    ui::outln(&format!("Deleting {}/{name}.ko{suffix}", dir.display()));
+                    remove_module_files(&dir, &name);
+                    fsutil::rmdir_parents(&lib, &loc);
+                }
+                None => ui::outln(&format!("Module {name}.ko{suffix} was not found within {}/", lib.display())),
+            }
+            if backup.is_dir() {
+                restore_originals(&backup, &lib, &name);
+                if let Some(parent) = backup.parent() {
+                    fsutil::remove_empty_dirs(parent);
+                }
+            }
+            if let Some(orig) = compressed_or_uncompressed(&backup, &name, suffix) {
+                // Archived by dkms versions that wrote no .origin file.
+                ui::outln("Restoring archived original module");
+                let dest = trees::cat(&trees.install_tree, &format!("{k}{}/", conf.modules[i].orig_dest_module_location));
+                let _ = std::fs::create_dir_all(&dest);
+                if let Some(n) = orig.file_name() {
+                    let _ = std::fs::rename(&orig, dest.join(n));
+                }
+            }
+        }
+        let _ = std::fs::remove_file(&link);
+    } else {
+        ui::outln("This module version was INACTIVE for this kernel.");
+    }
+    d.run_build_script(m, v, "post_remove", &conf.post_remove, None)?;
+    if d.delayed_depmod {
+        let _ = std::fs::write(trees.dkms_tree.join(format!("depmod-pending-{k}-{a}")), "");
+    } else {
+        d.run_depmod(k);
+    }
+    let orig_root = trees.module_dir(m).join("original_module");
+    if was_active && backup.is_dir() {
+        ui::outln(&format!("Removing original module(s) from DKMS tree for kernel {k} ({a})"));
+        let _ = fsutil::remove_all(&backup);
+        let kdir = orig_root.join(k);
+        if fsutil::subdirs(&kdir).is_empty() {
+            let _ = fsutil::remove_all(&kdir);
+        }
+    }
+    if fsutil::subdirs(&orig_root).is_empty() {
+        let _ = fsutil::remove_all(&orig_root);
+    }
+    Ok(())
+}
+
+/// `rm -f DIR/NAME.ko*`
+fn remove_module_files(dir: &Path, name: &str) {
+    let prefix = format!("{name}.ko");
+    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        if e.file_name().to_string_lossy().starts_with(&prefix) {
+            let _ = std::fs::remove_file(e.path());
+        }
+    }
+}
+
+/// Put back every archived original of `name` whose `.origin` file names a
+/// place inside this kernel's module tree.
+fn restore_originals(backup: &Path, lib: &Path, name: &str) {
+    let mut origins: Vec<PathBuf> = Vec::new();
+    let mut stack = vec![backup.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        for e in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if dkms_state::glob::matches(&format!("{name}.*.origin"), &e.file_name().to_string_lossy()) {
+                origins.push(p);
+            }
+        }
+    }
+    origins.sort();
+    let inside = format!("{}/", lib.display());
+    for origin in origins {
+        let module = PathBuf::from(origin.to_string_lossy().trim_end_matches(".origin"));
+        if !module.is_file() {
+            continue;
+        }
+        let location = std::fs::read_to_string(&origin).unwrap_or_default();
+        let location = location.lines().next().unwrap_or_default().to_string();
+        if location.starts_with(&inside) {
+            ui::outln(&format!("Restoring archived original module {location}"));
+            if let Some(parent) = Path::new(&location).parent() {
+                let _ = std::fs::create_dir_all(parent);
+            }
+            let _ = std::fs::rename(&module, &location);
+            let _ = std::fs::remove_file(&origin);
+        } else {
+            ui::warn(&[format!("Bad original location '{location}' in {}", origin.display())]);
+        }
+    }
+}
