@@ -24,6 +24,21 @@ pub struct Dkms {
     pub exports: Vec<(String, String)>,
     /// `delayed_depmod` (kernel_preinst/prerm).
     pub delayed_depmod: bool,
+    /// `prepared_kernel`: the kernel/arch whose headers and signing were
+    /// checked (the prologue prints once per kernel).
+    pub prepared_kernel: Option<String>,
+    /// How modules are signed for the prepared kernel, if at all.
+    pub signer: Option<crate::signing::Signer>,
+}
+
+/// What a subshell in upstream would discard on exit.
+pub struct SubshellState {
+    conf_cache: Option<(String, Conf)>,
+    prepared_kernel: Option<String>,
+    signer: Option<crate::signing::Signer>,
+    module: String,
+    module_version: String,
+    package_name: String,
 }
 
 impl Dkms {
@@ -34,7 +49,37 @@ impl Dkms {
             .iter()
             .filter_map(|d| d.split_once('=').map(|(k, v)| (k.to_string(), v.to_string())))
             .collect();
-        Dkms { ctx, conf_cache: None, package_name: String::new(), exports, delayed_depmod: false }
+        Dkms {
+            ctx,
+            conf_cache: None,
+            package_name: String::new(),
+            exports,
+            delayed_depmod: false,
+            prepared_kernel: None,
+            signer: None,
+        }
+    }
+
+    /// Save what a subshell would not pass back.
+    pub fn subshell_state(&self) -> SubshellState {
+        SubshellState {
+            conf_cache: self.conf_cache.clone(),
+            prepared_kernel: self.prepared_kernel.clone(),
+            signer: self.signer.clone(),
+            module: self.ctx.args.module.clone(),
+            module_version: self.ctx.args.module_version.clone(),
+            package_name: self.package_name.clone(),
+        }
+    }
+
+    /// Restore it when the "subshell" ends.
+    pub fn restore_subshell_state(&mut self, s: SubshellState) {
+        self.conf_cache = s.conf_cache;
+        self.prepared_kernel = s.prepared_kernel;
+        self.signer = s.signer;
+        self.ctx.args.module = s.module;
+        self.ctx.args.module_version = s.module_version;
+        self.package_name = s.package_name;
     }
 
     pub fn trees(&self) -> &trees::Trees {
@@ -139,10 +184,6 @@ impl Dkms {
             }
         }
         let spec = self.conf_spec(m, v, k, a, path.clone(), strict);
-        if quiet_stderr {
-            // The conf's own stderr cannot be held back once bash runs; only
-            // our validation messages are.
-        }
         let read = conf::read(&spec).map_err(|e| Error::io(8, "reading dkms.conf", e))?;
         for d in &read.diags {
             if d.stderr {

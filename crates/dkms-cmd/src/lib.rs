@@ -4,16 +4,19 @@
 #![forbid(unsafe_code)]
 
 pub mod add;
+pub mod build;
 pub mod common;
+pub mod install;
 pub mod invoke;
 pub mod remove;
+pub mod signing;
 pub mod status;
 pub mod uninstall;
 
 use common::Dkms;
 use dkms_cli::table::{LockKind, Verb};
 use dkms_cli::{ui, Ctx};
-use dkms_state::error::Result;
+use dkms_state::error::{Error, Result};
 use dkms_state::lock;
 use std::ffi::OsString;
 use std::process::ExitCode;
@@ -27,12 +30,33 @@ pub fn parse(verb: &'static Verb, argv0: &str, argv: &[OsString]) -> std::result
 fn runner(name: &str) -> fn(&mut Dkms) -> Result<()> {
     match name {
         "add" => add::run,
+        "build" => build::run,
+        "install" => install::run,
         "remove" => remove::run,
         "status" => status::run,
         "unbuild" => remove::run_unbuild,
         "uninstall" => uninstall::run,
         other => unreachable!("no runner for {other}"),
     }
+}
+
+/// Upstream runs each kernel of a multi-kernel build/install in a subshell:
+/// a failure is reported and the next kernel still runs, state set inside
+/// (the conf cache, the prepared kernel, a module name found by `add`) does
+/// not leak into the next one, and the exit status is the last kernel's.
+pub fn for_each_kernel(d: &mut Dkms, mut f: impl FnMut(&mut Dkms, &str, &str) -> Result<()>) -> Result<()> {
+    let targets: Vec<(String, String)> = d.ctx.kernelver.iter().cloned().zip(d.ctx.arch.iter().cloned()).collect();
+    let mut last = Ok(());
+    for (k, a) in targets {
+        let saved = d.subshell_state();
+        let r = f(d, &k, &a);
+        d.restore_subshell_state(saved);
+        last = r.map_err(|e| {
+            ui::report(&e);
+            Error::exit(e.code, "reported")
+        });
+    }
+    last
 }
 
 /// `main` of `dkms-<verb>`.
@@ -83,6 +107,8 @@ mod tests {
     #[test]
     fn verb_constants_name_their_module() {
         assert_eq!(super::add::VERB.name, "add");
+        assert_eq!(super::build::VERB.name, "build");
+        assert_eq!(super::install::VERB.name, "install");
         assert_eq!(super::remove::VERB.name, "remove");
         assert_eq!(super::status::VERB.name, "status");
         assert_eq!(super::uninstall::VERB.name, "uninstall");

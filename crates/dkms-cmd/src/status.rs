@@ -1,7 +1,7 @@
 //! `dkms status` (`show_status`, `do_status`, `module_status_built_extra`
 //! upstream): one line per module/version or per built kernel, with the
-//! suffixes that need the module's dkms.conf. All confs needed are read by
-//! one bash process, each at most once per module/version/kernel/arch.
+//! suffixes that need the module's dkms.conf, read for each line as it is
+//! printed so that whatever reading it prints lands where upstream's does.
 
 use crate::common::{compressed_or_uncompressed, Dkms};
 use dkms_cli::table::{Verb, VERBS};
@@ -10,7 +10,6 @@ use dkms_state::conf::{self, Conf};
 use dkms_state::error::Result;
 use dkms_state::status::{self, Entry, State};
 use dkms_state::trees;
-use std::collections::HashMap;
 
 /// The table entry.
 pub const VERB: &Verb = &VERBS[10];
@@ -35,48 +34,38 @@ pub fn run(d: &mut Dkms) -> Result<()> {
     for (k, a) in &queries {
         entries.extend(status::module_status(&d.ctx.trees, opt(&m), opt(&v), opt(k), opt(a)));
     }
-    let confs = read_confs(d, &entries);
     for e in &entries {
-        print_entry(d, e, &confs);
+        print_entry(d, e);
     }
     Ok(())
 }
 
-type ConfKey = (String, String, String, String);
-
-/// Read, in one bash process, the conf of every built/installed entry.
-fn read_confs(d: &Dkms, entries: &[Entry]) -> HashMap<ConfKey, Option<Conf>> {
-    let mut keys: Vec<ConfKey> = Vec::new();
-    let mut specs = Vec::new();
-    for e in entries {
-        let (Some(k), Some(a)) = (&e.kernel, &e.arch) else { continue };
-        let key = (e.module.clone(), e.version.clone(), k.clone(), a.clone());
-        if keys.contains(&key) {
-            continue;
-        }
-        let file = d.ctx.trees.source_link(&e.module, &e.version).join("dkms.conf");
-        if nix::unistd::access(&file, nix::unistd::AccessFlags::R_OK).is_err() {
-            continue;
-        }
-        specs.push(d.conf_spec(&e.module, &e.version, k, a, file, false));
-        keys.push(key);
+/// Read the conf of a built/installed entry the way upstream's
+/// `module_status_built_extra` does: afresh for every line (it runs in a
+/// subshell, so nothing is cached), after the line's head is printed, with
+/// the conf's own stderr, the `DIRECTIVE:` lines and the validation messages
+/// appearing right there. `None` when the conf is missing (reported) or
+/// cannot be evaluated.
+fn read_entry_conf(d: &Dkms, m: &str, v: &str, k: &str, a: &str) -> Option<Conf> {
+    let file = d.ctx.trees.source_link(m, v).join("dkms.conf");
+    if nix::unistd::access(&file, nix::unistd::AccessFlags::R_OK).is_err() {
+        ui::error(&["Could not locate dkms.conf file.".to_string(), format!("File: {} does not exist.", file.display())]);
+        return None;
     }
-    let reads = conf::read_many(&specs).unwrap_or_default();
-    let mut out = HashMap::new();
-    for (key, r) in keys.into_iter().zip(reads) {
-        for diag in &r.diags {
-            if diag.stderr {
-                ui::errln(&diag.text);
-            }
+    let r = conf::read(&d.conf_spec(m, v, k, a, file, false)).ok()?;
+    for diag in &r.diags {
+        if diag.stderr {
+            ui::errln(&diag.text);
+        } else {
+            ui::outln(&diag.text);
         }
-        // A conf that fails validation still leaves upstream with whatever
-        // it read, and the suffix loop runs over that.
-        out.insert(key, Some(r.conf));
     }
-    out
+    // A conf that fails validation still leaves upstream with whatever it
+    // read, and the suffix loop runs over that.
+    Some(r.conf)
 }
 
-fn print_entry(d: &Dkms, e: &Entry, confs: &HashMap<ConfKey, Option<Conf>>) {
+fn print_entry(d: &Dkms, e: &Entry) {
     let (m, v) = (&e.module, &e.version);
     match (e.state, &e.kernel, &e.arch) {
         (State::Broken, ..) => {
@@ -88,16 +77,11 @@ fn print_entry(d: &Dkms, e: &Entry, confs: &HashMap<ConfKey, Option<Conf>>) {
         }
         (State::Added, ..) => ui::outln(&format!("{m}/{v}: added")),
         (st, Some(k), Some(a)) => {
-            let key = (m.clone(), v.clone(), k.clone(), a.clone());
-            let suffix = match confs.get(&key) {
-                Some(Some(c)) => built_extra(d, m, v, k, a, c),
-                _ => {
-                    let file = d.ctx.trees.source_link(m, v).join("dkms.conf");
-                    ui::error(&["Could not locate dkms.conf file.".to_string(), format!("File: {} does not exist.", file.display())]);
-                    String::new()
-                }
-            };
-            ui::outln(&format!("{m}/{v}, {k}, {a}: {}{suffix}", st.as_str()));
+            // `echo -n` the head, then whatever reading the conf prints, then
+            // the suffix and the newline.
+            ui::out(&format!("{m}/{v}, {k}, {a}: {}", st.as_str()));
+            let suffix = read_entry_conf(d, m, v, k, a).map(|c| built_extra(d, m, v, k, a, &c)).unwrap_or_default();
+            ui::outln(&suffix);
         }
         _ => {}
     }

@@ -1,0 +1,440 @@
+//! `dkms build` (`build_module`, `maybe_build_module`, `do_build`,
+//! `prepare_kernel_and_signing` upstream): copy the source to `build/`,
+//! apply patches, run PRE_BUILD, make, check the `.ko` files, strip, sign
+//! and compress them into `<kver>/.tmp_<arch>_XXXXXX/`, rename that into
+//! place atomically, run POST_BUILD and keep make.log.
+
+use crate::common::Dkms;
+use crate::invoke::Cmd;
+use crate::signing::{self, Signer};
+use dkms_cli::table::{Verb, VERBS};
+use dkms_cli::{ui, RELEASE_STRING};
+use dkms_state::conf::Conf;
+use dkms_state::error::{Error, Result};
+use dkms_state::{fsutil, kernel, status, tools, trees};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+/// The table entry.
+pub const VERB: &Verb = &VERBS[2];
+
+/// `dkms build`
+pub fn run(d: &mut Dkms) -> Result<()> {
+    d.ctx.check_all_is_banned("build")?;
+    let (m, v) = (d.ctx.args.module.clone(), d.ctx.args.module_version.clone());
+    d.module_is_broken_and_die(&m, &v)?;
+    d.check_rw_dkms_tree()?;
+    crate::for_each_kernel(d, |d, k, a| maybe_build_module(d, k, a))
+}
+
+/// `maybe_build_module`: skip (or with `--force` unbuild first) when built.
+pub fn maybe_build_module(d: &mut Dkms, k: &str, a: &str) -> Result<()> {
+    let (m, v) = (d.ctx.args.module.clone(), d.ctx.args.module_version.clone());
+    if status::is_module_built(&d.ctx.trees, &m, &v, k, a) {
+        if d.ctx.args.force {
+            crate::remove::do_unbuild(d, &m, &v, k, a);
+        } else {
+            ui::outln(&format!(
+                "Module {m}/{v} already built for kernel {k} ({a}), skip. You may override by specifying --force."
+            ));
+            return Ok(());
+        }
+    }
+    do_build(d, k, a)
+}
+
+/// Compiler variables a kernel wants (upstream exports them before make).
+fn compiler_env(d: &Dkms, ksrc: &Path, config: &Path) -> Vec<(String, String)> {
+    let mut env = Vec::new();
+    let kv = ksrc.join(".kernelvariables");
+    if kv.is_file() {
+        let mk = format!("show-%:\n\t@echo $($*)\ninclude {}\n", kv.display());
+        let mut c = tools::command("make", &d.exports);
+        c.args(["-f", "-", "show-CC"]).stdin(std::process::Stdio::piped()).stdout(std::process::Stdio::piped());
+        if let Ok(mut child) = c.spawn() {
+            if let Some(mut i) = child.stdin.take() {
+                let _ = i.write_all(mk.as_bytes());
+            }
+            if let Ok(o) = child.wait_with_output() {
+                env.push(("CC".into(), String::from_utf8_lossy(&o.stdout).trim().to_string()));
+            }
+        }
+    }
+    if let Ok(text) = std::fs::read_to_string(config) {
+        let cc = text.lines().find_map(|l| l.strip_prefix("CONFIG_CC_VERSION_TEXT=")).and_then(|v| {
+            let v = v.trim_start_matches('"');
+            v.contains(' ').then(|| v.split([' ', '"']).next().unwrap_or_default().to_string())
+        });
+        let mut set = |names: [&str; 2], value: &str| {
+            for n in names {
+                env.retain(|(k, _)| k != n);
+                env.push((n.to_string(), value.to_string()));
+            }
+        };
+        if let Some(cc) = cc.filter(|c| !c.is_empty() && tools::available(c)) {
+            set(["CC", "KERNEL_CC"], &cc);
+        }
+        if text.contains("CONFIG_CC_IS_CLANG=y") && tools::available("clang") {
+            set(["CC", "KERNEL_CC"], "clang");
+        }
+        if text.contains("CONFIG_LD_IS_LLD=y") && tools::available("ld.lld") {
+            set(["LD", "KERNEL_LD"], "ld.lld");
+        }
+    }
+    env
+}
+
+/// Variables exported by the framework's `build_environment` file.
+fn build_environment(d: &Dkms) -> Vec<(String, String)> {
+    let file = d.ctx.setting("build_environment");
+    if file.is_empty() || !Path::new(file).is_file() {
+        return Vec::new();
+    }
+    let script = format!("( . {} ) >/dev/null 2>&1; set -a; . {} >/dev/null 2>&1; env -0", dkms_state::shell::quote(file), dkms_state::shell::quote(file));
+    let mut c = tools::bash(&script, &[]);
+    let before: Vec<(String, String)> = std::env::vars().collect();
+    match tools::output(&mut c) {
+        Ok(o) => o
+            .stdout
+            .split(|&b| b == 0)
+            .filter_map(|kv| String::from_utf8_lossy(kv).split_once('=').map(|(k, v)| (k.to_string(), v.to_string())))
+            .filter(|kv| !before.contains(kv) && kv.0 != "_" && kv.0 != "SHLVL" && kv.0 != "PWD")
+            .collect(),
+        Err(_) => Vec::new(),
+    }
+}
+
+/// `report_build_problem`: file an apport report where apport exists, then die.
+fn report_build_problem(d: &Dkms, code: u8, kind: &'static str, lines: Vec<String>) -> Error {
+    if fsutil::executable(Path::new("/usr/share/apport/apport")) && tools::available("python3") {
+        let (m, v) = (&d.ctx.args.module, &d.ctx.args.module_version);
+        let mut c = tools::command("python3", &d.exports);
+        c.arg("/usr/share/apport/package-hooks/dkms_packages.py").args(["-m", m, "-v", v, "-k"]);
+        c.arg(d.ctx.kernelver.first().cloned().unwrap_or_default());
+        let _ = tools::status(&mut c);
+    }
+    Error::die(code, kind, lines)
+}
+
+/// `prepare_kernel`: the headers must be there.
+fn prepare_kernel(d: &Dkms, k: &str) -> Result<()> {
+    if kernel::headers_present(&d.kernel_source_dir(k)) {
+        return Ok(());
+    }
+    let it = d.ctx.trees.install_tree.display();
+    Err(Error::die(
+        21,
+        "kernel-headers-missing",
+        [
+            format!("Your kernel headers for kernel {k} cannot be found at {it}/{k}/build or {it}/{k}/source."),
+            format!("Please install your distribution's kernel headers package matching {k}, or use the --kernelsourcedir option to tell DKMS where it's located."),
+        ],
+    )
+    .with_hint(format!("On Debian and Ubuntu: apt-get install linux-headers-{k}")))
+}
+
+/// `prepare_kernel_and_signing`: once per kernel/arch; prints the signing
+/// prologue and an empty line.
+pub fn prepare_kernel_and_signing(d: &mut Dkms, k: &str, a: &str) -> Result<()> {
+    let key = format!("{k}/{a}");
+    if d.prepared_kernel.as_deref() == Some(key.as_str()) {
+        return Ok(());
+    }
+    prepare_kernel(d, k)?;
+    let config = d.kernel_config(k);
+    d.signer = signing::prepare_signing(d, k, a, &config);
+    d.prepared_kernel = Some(key);
+    ui::outln("");
+    Ok(())
+}
+
+fn date() -> String {
+    let mut c = tools::command("date", &[]);
+    tools::output(&mut c).map(|o| String::from_utf8_lossy(&o.stdout).into_owned()).unwrap_or_else(|_| "\n".into())
+}
+
+/// `do_build` for the current module on kernel `k`, arch `a`.
+pub fn do_build(d: &mut Dkms, k: &str, a: &str) -> Result<()> {
+    if k.is_empty() || a.is_empty() {
+        return Err(Error::die(16, "empty-kernelver", ["do_build: Empty $kernelver or $arch"]));
+    }
+    let (m0, v0) = (d.ctx.args.module.clone(), d.ctx.args.module_version.clone());
+    if !status::is_module_added(&d.ctx.trees, &m0, &v0) {
+        crate::add::add_module(d)?;
+        ui::outln("");
+    }
+    let (m, v) = (d.ctx.args.module.clone(), d.ctx.args.module_version.clone());
+    let t = d.ctx.trees.clone();
+    let source_dir = t.source_link(&m, &v);
+    let build_dir = t.build_dir(&m, &v);
+    let kernelver_dir = t.kernel_dir(&m, &v, k);
+    let base_dir = t.arch_dir(&m, &v, k, a);
+    let build_log = build_dir.join("make.log");
+
+    if base_dir.is_dir() {
+        return Err(Error::die(
+            3,
+            "already-built",
+            [
+                format!("This module/version has already been built on: {k}"),
+                format!("Directory {} already exists. Use the dkms remove function before trying to build again.", base_dir.display()),
+            ],
+        ));
+    }
+    let suffix = d.module_suffix(k);
+    let conf = d.read_conf_or_die(&m, &v, k, a, None, true)?;
+    if conf.build_exclude {
+        return Err(Error::warn(
+            77,
+            "build-exclusive",
+            [
+                format!("The {}/dkms.conf", base_dir.display()),
+                format!("for module {m}/{v} includes BUILD_EXCLUSIVE directives"),
+                "which do not match this kernel/arch/config for any modules.".into(),
+                "This indicates that it should not be built.".into(),
+            ],
+        ));
+    }
+    if fsutil::entry_count(&source_dir) < 2 {
+        return Err(Error::die(
+            8,
+            "source-empty",
+            [format!("The directory {} does not appear to have module source located within it.", source_dir.display()), "Build halted.".into()],
+        ));
+    }
+    prepare_kernel_and_signing(d, k, a)?;
+    let ksrc = d.kernel_source_dir(k);
+    let config = d.kernel_config(k);
+    let mut env = d.exports.clone();
+    env.retain(|(n, _)| !["CC", "KERNEL_CC", "LD", "KERNEL_LD"].contains(&n.as_str()));
+    env.extend(compiler_env(d, &ksrc, &config));
+    env.extend(build_environment(d));
+
+    check_build_depends(d, &m, &v, k, a, &conf)?;
+
+    fsutil::remove_all(&build_dir).map_err(|e| Error::io(1, format!("rm -rf {}", build_dir.display()), e))?;
+    fsutil::copy_tree(&source_dir, &build_dir).map_err(|e| Error::io(1, format!("cp -a {}/ {}", source_dir.display(), build_dir.display()), e))?;
+    let overlay = d.ctx.conf_dir.join(&m).join("patches");
+    if overlay.is_dir() {
+        let _ = fsutil::copy_tree(&overlay, &build_dir.join("patches"));
+    }
+    let header = format!("DKMS ({RELEASE_STRING}) make.log for {m}/{v} for kernel {k} ({a})\n{}", date());
+    std::fs::write(&build_log, header).map_err(|e| Error::io(1, build_log.display(), e))?;
+
+    let saved_exports = std::mem::replace(&mut d.exports, env);
+    let res = build_steps(d, &m, &v, k, a, &conf, suffix, &build_dir, &kernelver_dir, &base_dir, &build_log);
+    d.exports = saved_exports;
+    res
+}
+
+/// BUILD_DEPENDS must be installed (any version) for this kernel/arch.
+fn check_build_depends(d: &Dkms, m: &str, v: &str, k: &str, a: &str, conf: &Conf) -> Result<()> {
+    let missing: Vec<&String> = conf
+        .build_depends
+        .iter()
+        .filter(|bd| {
+            !status::module_status(&d.ctx.trees, Some(bd), None, Some(k), Some(a))
+                .iter()
+                .any(|e| e.state == status::State::Installed)
+        })
+        .collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    let list: String = missing.iter().map(|s| format!(" {s}")).collect();
+    if d.ctx.args.force {
+        ui::warn(&[format!("Trying to build module {m}/{v} for kernel {k} ({a}) despite of missing BUILD_DEPENDS:{list}.")]);
+        return Ok(());
+    }
+    Err(Error::die(
+        13,
+        "build-depends-missing",
+        [
+            format!("Aborting build of module {m}/{v} for kernel {k} ({a}) due to missing BUILD_DEPENDS:{list}."),
+            "You may override by specifying --force.".into(),
+        ],
+    ))
+}
+
+#[allow(clippy::too_many_arguments)]
+fn build_steps(
+    d: &mut Dkms,
+    m: &str,
+    v: &str,
+    k: &str,
+    a: &str,
+    conf: &Conf,
+    suffix: &str,
+    build_dir: &Path,
+    kernelver_dir: &Path,
+    base_dir: &Path,
+    build_log: &Path,
+) -> Result<()> {
+    let log_s = build_log.display().to_string();
+    for p in &conf.patch_array {
+        if format!("patches/{p}").contains("/../") {
+            return Err(report_build_problem(d, 5, "patch-bad-path", vec![format!("Patch {p} as specified in dkms.conf contains '..' path component.")]));
+        }
+        if !build_dir.join("patches").join(p).exists() {
+            return Err(report_build_problem(
+                d,
+                5,
+                "patch-missing",
+                vec![format!("Patch {p} as specified in dkms.conf cannot be"), format!("found in {}/patches/.", build_dir.display())],
+            ));
+        }
+        let cmd = Cmd::Shell { cmd: format!("patch -p1 < ./patches/{p}"), cwd: Some(build_dir.to_path_buf()) };
+        if d.invoke_command(cmd, &format!("Applying patch {p}"), Some(build_log), true) != 0 {
+            return Err(report_build_problem(
+                d,
+                6,
+                "patch-failed",
+                vec![format!("Application of patch {p} failed."), format!("Consult {log_s} for more information.")],
+            ));
+        }
+    }
+    d.run_build_script(m, v, "pre_build", &conf.pre_build, Some(build_log))?;
+
+    let make = match conf.make_command.strip_prefix("make") {
+        Some(rest) => format!("make -j{} KERNELRELEASE={k}{rest}", d.ctx.parallel_jobs),
+        None => conf.make_command.clone(),
+    };
+    let cmd = Cmd::Shell { cmd: make, cwd: Some(build_dir.to_path_buf()) };
+    if d.invoke_command(cmd, "Building module(s)", Some(build_log), true) != 0 {
+        return Err(report_build_problem(
+            d,
+            10,
+            "build-failed",
+            vec![format!("Bad return status for module build on kernel: {k} ({a})"), format!("Consult {log_s} for more information.")],
+        ));
+    }
+    let buildable: Vec<usize> = (0..conf.num_modules()).filter(|&i| conf.module_buildable(i, k, a)).collect();
+    for &i in &buildable {
+        let r = &conf.modules[i];
+        let rel = format!("{}{}.ko", r.built_module_location, r.built_module_name);
+        if !build_dir.join(&rel).exists() {
+            return Err(report_build_problem(
+                d,
+                7,
+                "module-not-built",
+                vec![
+                    format!("Build of {rel} failed for: {k} ({a})"),
+                    "Make sure the name and location of the generated module are correct,".into(),
+                    format!("or consult {log_s} for more information."),
+                ],
+            ));
+        }
+    }
+
+    // Stage everything in a temporary directory next to the final one and
+    // rename it into place, so a crash never leaves a half-filled build.
+    std::fs::create_dir_all(kernelver_dir).map_err(|e| Error::io(7, kernelver_dir.display(), e))?;
+    let staging = tempfile::Builder::new()
+        .prefix(&format!(".tmp_{a}_"))
+        .rand_bytes(6)
+        .tempdir_in(kernelver_dir)
+        .map_err(|_| Error::die(1, "mktemp-failed", ["Unable to make temporary directory."]))?;
+    let tmp = staging.path().to_path_buf();
+    let module_dir = tmp.join("module");
+    for dir in [tmp.join("log"), module_dir.clone()] {
+        std::fs::create_dir_all(&dir).map_err(|e| Error::io(7, dir.display(), e))?;
+    }
+    let symvers = build_dir.join("Module.symvers");
+    if symvers.is_file() {
+        let _ = fsutil::copy_file(&symvers, &module_dir.join("Module.symvers"));
+    }
+    let clang = d.exports.iter().any(|(n, v)| n == "CC" && v == "clang");
+    for &i in &buildable {
+        let r = &conf.modules[i];
+        let built = trees::cat(build_dir, &format!("{}{}.ko", r.built_module_location, r.built_module_name));
+        if !built.is_file() {
+            ui::warn(&[format!("{} has disappeared", built.display())]);
+            continue;
+        }
+        if r.strip {
+            let mut c = tools::command(if clang { "llvm-strip" } else { "strip" }, &d.exports);
+            c.arg("-g").arg(&built);
+            let _ = tools::status(&mut c);
+        }
+        if let Some(s) = d.signer.clone() {
+            sign(&s, &built);
+        }
+        let installed_name = match compress(d, &built, suffix) {
+            Some(compressed) => {
+                fsutil::copy_file(&compressed, &module_dir.join(format!("{}.ko{suffix}", r.dest_module_name)))
+                    .map_err(|e| Error::io(7, compressed.display(), e))?;
+                continue;
+            }
+            None => module_dir.join(format!("{}.ko", r.dest_module_name)),
+        };
+        fsutil::copy_file(&built, &installed_name).map_err(|e| Error::io(7, built.display(), e))?;
+    }
+    for &i in &buildable {
+        let name = &conf.modules[i].dest_module_name;
+        if crate::common::compressed_or_uncompressed(&module_dir, name, suffix).is_none() {
+            return Err(Error::die(7, "module-missing", [format!("Missing module '{name}' in {}", tmp.display())]));
+        }
+    }
+    use std::os::unix::fs::PermissionsExt;
+    let _ = std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o755));
+    let tmp = staging.keep();
+    std::fs::rename(&tmp, base_dir).map_err(|e| {
+        let _ = fsutil::remove_all(&tmp);
+        Error::die(7, "rename-failed", [format!("do_build: final mv failed ({e})")])
+    })?;
+
+    d.run_build_script(m, v, "post_build", &conf.post_build, Some(build_log))?;
+    let _ = std::fs::rename(build_log, base_dir.join("log/make.log"));
+    let _ = fsutil::remove_all(build_dir);
+
+    if conf.build_depends_rebuild && !d.ctx.args.force {
+        for bd in &conf.build_depends {
+            let mut versions: Vec<String> = status::module_status(&d.ctx.trees, Some(bd), None, Some(k), Some(a))
+                .into_iter()
+                .map(|e| e.version)
+                .collect();
+            versions.sort_by(|x, y| dkms_cli::versort::compare(x, y));
+            if let Some(latest) = versions.last() {
+                let _ = fsutil::write_atomic(&base_dir.join(format!(".dep_{bd}")), format!("{latest}\n").as_bytes());
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Sign one module; a failure is a warning, the build goes on.
+fn sign(s: &Signer, module: &Path) {
+    ui::outln(&format!("Signing module {}", module.display()));
+    let mut c = tools::command(&s.sign_file, &[]);
+    c.arg(&s.hash).arg(&s.key).arg(&s.cert).arg(module);
+    let out = tools::output(&mut c);
+    let (ok, text) = match out {
+        Ok(o) => {
+            let mut t = String::from_utf8_lossy(&o.stdout).into_owned();
+            t.push_str(&String::from_utf8_lossy(&o.stderr));
+            (o.status.success(), t)
+        }
+        Err(e) => (false, e.to_string()),
+    };
+    if !ok {
+        // `$(...)` drops trailing newlines.
+        let text = text.trim_end_matches('\n').to_string();
+        ui::warn(&[format!("Failed to sign module '{}'!", module.display()), text]);
+    }
+}
+
+/// Compress a built module as the kernel's own modules are; returns the
+/// compressed file, or None to install it uncompressed.
+fn compress(d: &Dkms, built: &Path, suffix: &str) -> Option<PathBuf> {
+    let (tool, opts) = match suffix {
+        ".gz" => ("gzip", d.ctx.setting("compress_gzip_opts")),
+        ".xz" => ("xz", d.ctx.setting("compress_xz_opts")),
+        ".zst" => ("zstd", d.ctx.setting("compress_zstd_opts")),
+        _ => return None,
+    };
+    let mut c = tools::command(tool, &d.exports);
+    c.args(opts.split_ascii_whitespace()).arg("-f").arg(built);
+    let ok = tools::status(&mut c).is_ok_and(|s| s == 0);
+    let out = PathBuf::from(format!("{}{suffix}", built.display()));
+    (ok && out.is_file()).then_some(out)
+}

@@ -1,0 +1,335 @@
+//! `dkms install` (`install_module`, `maybe_install_module`, `do_install`,
+//! `check_version_sanity` upstream): build first if needed, check versions
+//! against what the kernel already has, archive a pre-existing module of the
+//! same name, copy the modules into `/lib/modules/<kver>/<dest>/`, point
+//! `kernel-<kver>-<arch>` at the build, run POST_INSTALL and depmod.
+
+use crate::common::{compressed_or_uncompressed, Dkms};
+use dkms_cli::table::{Verb, VERBS};
+use dkms_cli::ui;
+use dkms_state::error::{Error, Result};
+use dkms_state::modinfo::{self, Cmp};
+use dkms_state::{fsutil, status, trees, version};
+use std::path::{Path, PathBuf};
+
+/// The table entry.
+pub const VERB: &Verb = &VERBS[4];
+
+/// `dkms install`
+pub fn run(d: &mut Dkms) -> Result<()> {
+    d.ctx.check_all_is_banned("install")?;
+    let (m, v) = (d.ctx.args.module.clone(), d.ctx.args.module_version.clone());
+    d.module_is_broken_and_die(&m, &v)?;
+    d.check_root()?;
+    crate::for_each_kernel(d, |d, k, a| maybe_install_module(d, k, a))?;
+    d.maybe_post_transaction();
+    Ok(())
+}
+
+/// `maybe_install_module`: skip (or with `--force` uninstall first) when installed.
+pub fn maybe_install_module(d: &mut Dkms, k: &str, a: &str) -> Result<()> {
+    let (m, v) = (d.ctx.args.module.clone(), d.ctx.args.module_version.clone());
+    if status::is_module_installed(&d.ctx.trees, &m, &v, k, a) {
+        if d.ctx.args.force {
+            crate::uninstall::do_uninstall(d, &m, &v, k, a)?;
+            ui::outln("");
+        } else {
+            ui::outln(&format!(
+                "Module {m}/{v} already installed on kernel {k} ({a}), skip. You may override by specifying --force."
+            ));
+            return Ok(());
+        }
+    }
+    do_install(d, k, a)
+}
+
+/// `force_installation`: `/usr/share/dkms/modules_to_force_install/*` may
+/// list `<module>` or `<module>_version-override`.
+fn force_installation(module: &str) -> Option<&'static str> {
+    let dir = Path::new("/usr/share/dkms/modules_to_force_install");
+    let mut words = Vec::new();
+    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        words.extend(std::fs::read_to_string(e.path()).unwrap_or_default().split_whitespace().map(String::from));
+    }
+    for w in words {
+        if w == module {
+            return Some("force");
+        }
+        if w == format!("{module}_version-override") {
+            return Some("version-override");
+        }
+    }
+    None
+}
+
+/// `find_module TREE NAME`: every `NAME.ko` or `NAME.ko<suffix>` file below TREE.
+fn find_module(tree: &Path, name: &str, suffix: &str) -> Vec<PathBuf> {
+    let (plain, comp) = (format!("{name}.ko"), format!("{name}.ko{suffix}"));
+    let mut found = Vec::new();
+    let mut stack = vec![tree.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        let mut entries: Vec<_> = std::fs::read_dir(&dir).into_iter().flatten().flatten().collect();
+        entries.sort_by_key(|e| e.file_name());
+        for e in entries.into_iter().rev() {
+            let Ok(ft) = e.file_type() else { continue };
+            let n = e.file_name().to_string_lossy().into_owned();
+            if ft.is_dir() {
+                stack.push(e.path());
+            } else if ft.is_file() && (n == plain || n == comp) {
+                found.push(e.path());
+            }
+        }
+    }
+    found
+}
+
+/// `do_install`
+pub fn do_install(d: &mut Dkms, k: &str, a: &str) -> Result<()> {
+    if k.is_empty() || a.is_empty() {
+        return Err(Error::die(16, "empty-kernelver", ["do_install: Empty $kernelver or $arch"]));
+    }
+    let (m0, v0) = (d.ctx.args.module.clone(), d.ctx.args.module_version.clone());
+    if !status::is_module_built(&d.ctx.trees, &m0, &v0, k, a) {
+        crate::build::do_build(d, k, a)?;
+    }
+    let (m, v) = (d.ctx.args.module.clone(), d.ctx.args.module_version.clone());
+    let t = d.ctx.trees.clone();
+    let base_dir = t.arch_dir(&m, &v, k, a);
+    let lib_tree = t.lib_tree(k);
+    let backup = t.original_module_dir(&m, k, a);
+    let active_link = t.active_link(&m, k, a);
+    let saved_force = d.ctx.args.force;
+    let saved_override = d.ctx.args.force_version_override;
+    match force_installation(&m) {
+        Some("force") => {
+            d.ctx.args.force = true;
+            ui::outln(&format!("Forcing installation of {m}"));
+        }
+        Some(_) => {
+            d.ctx.args.force_version_override = true;
+            ui::outln(&format!("Forcing version override of {m}"));
+        }
+        None => {}
+    }
+    let res = install_steps(d, &m, &v, k, a, &base_dir, &lib_tree, &backup, &active_link);
+    d.ctx.args.force = saved_force;
+    d.ctx.args.force_version_override = saved_override;
+    res
+}
+
+#[allow(clippy::too_many_arguments)]
+fn install_steps(
+    d: &mut Dkms,
+    m: &str,
+    v: &str,
+    k: &str,
+    a: &str,
+    base_dir: &Path,
+    lib_tree: &Path,
+    backup: &Path,
+    active_link: &Path,
+) -> Result<()> {
+    let t = d.ctx.trees.clone();
+    if !lib_tree.exists() {
+        return Err(Error::die(
+            6,
+            "kernel-missing",
+            [format!("The directory {} doesn't exist.", lib_tree.display()), "You cannot install a module onto a non-existent kernel.".into()],
+        ));
+    }
+    let suffix = d.module_suffix(k);
+    let conf = d.read_conf_or_die(m, v, k, a, None, true)?;
+    let buildable: Vec<usize> = (0..conf.num_modules()).filter(|&i| conf.module_buildable(i, k, a)).collect();
+    let module_dir = base_dir.join("module");
+    for &i in &buildable {
+        let name = &conf.modules[i].dest_module_name;
+        if compressed_or_uncompressed(&module_dir, name, suffix).is_none() {
+            return Err(Error::die(6, "built-module-missing", [format!("Missing module {name} in {}", module_dir.display())]));
+        }
+    }
+    if status::is_module_installed(&t, m, v, k, a) {
+        return Err(Error::die(5, "already-installed", [format!("This module/version combo is already installed for kernel {k} ({a}).")]));
+    }
+    if d.ctx.args.rpm_safe_upgrade {
+        d.ctx.args.force = true;
+    }
+    let pre = d.run_build_script(m, v, "pre_install", &conf.pre_install, None)?;
+    if pre != 0 && !d.ctx.args.force {
+        return Err(Error::die(101, "pre-install-failed", ["pre_install failed, aborting install.", "You may override by specifying --force."]));
+    }
+
+    let mut any_installed = false;
+    let mut placed: Vec<PathBuf> = Vec::new();
+    for &i in &buildable {
+        let r = conf.modules[i].clone();
+        if !check_version_sanity(d, m, v, k, a, &conf.obsolete_by, &r.dest_module_name, suffix) {
+            continue;
+        }
+        let name = &r.dest_module_name;
+        let original_copy = compressed_or_uncompressed(backup, name, suffix);
+        let linked = fsutil::is_symlink(active_link);
+        if linked && original_copy.is_some() {
+            ui::outln("An original module was already stored during a previous install");
+        } else if !linked {
+            let mut candidates: Vec<PathBuf> = [
+                compressed_or_uncompressed(&lib_tree.join("extra"), name, suffix),
+                compressed_or_uncompressed(&lib_tree.join("updates"), name, suffix),
+                compressed_or_uncompressed(&trees::cat(&t.install_tree, &format!("{k}{}", r.dest_module_location)), name, suffix),
+            ]
+            .into_iter()
+            .flatten()
+            .collect();
+            candidates.extend(find_module(lib_tree, name, suffix));
+            if let Some(orig) = candidates.into_iter().find(|p| p.is_file()) {
+                archive_original(&orig, backup)?;
+            }
+        }
+        let toinstall = compressed_or_uncompressed(&module_dir, name, suffix).unwrap_or_default();
+        let dest_dir = trees::cat(&t.install_tree, &format!("{k}{}", r.dest_module_location));
+        let dest_name = toinstall.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let dest = dest_dir.join(&dest_name);
+        ui::outln(&format!("Installing {}/{dest_name}", dest_dir.display()));
+        std::fs::create_dir_all(&dest_dir).map_err(|e| Error::io(6, dest_dir.display(), e))?;
+        if let Err(e) = place(&toinstall, &dest, d.ctx.symlink_modules) {
+            for p in &placed {
+                let _ = std::fs::remove_file(p);
+            }
+            return Err(Error::die(6, "copy-failed", [format!("Copying '{}' failed", toinstall.display())]).with_hint(e.to_string()));
+        }
+        placed.push(dest);
+        any_installed = true;
+    }
+    if conf.num_modules() > 0 && !any_installed {
+        return Err(Error::die(6, "install-aborted", ["Installation aborted."]));
+    }
+    fsutil::replace_symlink(Path::new(&format!("{v}/{k}/{a}")), active_link).map_err(|e| Error::io(6, active_link.display(), e))?;
+    d.run_build_script(m, v, "post_install", &conf.post_install, None)?;
+    if d.run_depmod(k) != 0 {
+        crate::uninstall::do_uninstall(d, m, v, k, a)?;
+        return Err(Error::die(
+            6,
+            "depmod-failed",
+            ["Problems with depmod detected. Automatically uninstalling this module.", "Install Failed (depmod problems). Module rolled back to built state."],
+        ));
+    }
+    if d.ctx.modprobe_on_install && k == d.ctx.current_kernel {
+        modprobe_on_install(d);
+    }
+    Ok(())
+}
+
+/// Copy (or with `--symlink-modules` link) a built module into place through
+/// a temporary name, so a half-copied module is never visible.
+fn place(src: &Path, dest: &Path, symlink: bool) -> std::io::Result<()> {
+    let tmp = fsutil::temp_sibling(dest, "dkms-new");
+    let _ = std::fs::remove_file(&tmp);
+    let res = if symlink { std::os::unix::fs::symlink(src, &tmp) } else { fsutil::copy_file(src, &tmp).map(|_| ()) };
+    res.and_then(|()| std::fs::rename(&tmp, dest)).inspect_err(|_| {
+        let _ = std::fs::remove_file(&tmp);
+    })
+}
+
+/// Move a module that would be overwritten into `original_module/` with a
+/// `.origin` file recording where it came from.
+fn archive_original(orig: &Path, backup: &Path) -> Result<()> {
+    ui::outln(&format!("Found pre-existing {}, archiving for uninstallation", orig.display()));
+    std::fs::create_dir_all(backup).map_err(|e| Error::io(6, backup.display(), e))?;
+    let name = orig.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    // Record the origin first: a crash after it but before the move leaves a
+    // harmless .origin; the reverse order could lose the module's way home.
+    fsutil::write_atomic(&backup.join(format!("{name}.origin")), format!("{}\n", orig.display()).as_bytes())
+        .map_err(|e| Error::io(6, backup.display(), e))?;
+    let target = backup.join(&name);
+    if std::fs::rename(orig, &target).is_err() {
+        fsutil::copy_file(orig, &target).map_err(|e| Error::io(6, orig.display(), e))?;
+        let _ = std::fs::remove_file(orig);
+    }
+    Ok(())
+}
+
+/// `check_version_sanity`: false means "do not install this module".
+#[allow(clippy::too_many_arguments)]
+fn check_version_sanity(d: &Dkms, m: &str, v: &str, k: &str, a: &str, obsolete_by: &str, name: &str, suffix: &str) -> bool {
+    let force = d.ctx.args.force;
+    if !obsolete_by.is_empty() && !force && obsoleted(k, obsolete_by) {
+        ui::errln("");
+        ui::errln(&format!("Module has been obsoleted due to being included in kernel {obsolete_by}."));
+        ui::errln(&format!("We will avoid installing for future kernels above {obsolete_by}."));
+        ui::errln("You may override by specifying --force.");
+        return false;
+    }
+    let lib_tree = d.ctx.trees.lib_tree(k);
+    let Some(existing) = find_module(&lib_tree, name, suffix).into_iter().next() else { return true };
+    if d.ctx.args.force_version_override {
+        return true;
+    }
+    let ours = compressed_or_uncompressed(&d.ctx.trees.arch_dir(m, v, k, a).join("module"), name, suffix).unwrap_or_default();
+    let (theirs_info, ours_info) = (modinfo::verinfo(&existing), modinfo::verinfo(&ours));
+    match modinfo::compare(&theirs_info, &ours_info) {
+        Cmp::Newer if !force => {
+            ui::error(&[
+                format!("Module version {} for {name}.ko{suffix}", ours_info.version),
+                format!("is not newer than what is already found in kernel {k} ({}).", theirs_info.version),
+                "You may override by specifying --force.".into(),
+            ]);
+            false
+        }
+        Cmp::Same if !force => {
+            let versioned = !(ours_info.version.trim().is_empty() && ours_info.srcversion.trim().is_empty());
+            let identical = std::fs::read(&existing).ok() == std::fs::read(&ours).ok();
+            if versioned || identical {
+                if ours_info.version.is_empty() {
+                    ui::errln(&format!("Module {} already installed (unversioned module), override by specifying --force", existing.display()));
+                } else {
+                    ui::errln(&format!(
+                        "Module {} already installed at version {}, override by specifying --force",
+                        existing.display(),
+                        ours_info.version
+                    ));
+                }
+                return false;
+            }
+            true
+        }
+        _ => true,
+    }
+}
+
+/// The OBSOLETE_BY comparison of `check_version_sanity` (dashes become
+/// spaces and the whole strings are compared with VER, as upstream does).
+fn obsoleted(kernelver: &str, obsolete_by: &str) -> bool {
+    let obs = version::ver(&obsolete_by.replace('-', " "));
+    let my = version::ver(&kernelver.replace('-', " "));
+    // With a quoted expansion the second element is always empty, so an
+    // equal release counts as obsoleted.
+    obs == my || my > obs
+}
+
+/// `--modprobe-on-install` for the running kernel: load modules for every
+/// modalias the hardware announces, then restart systemd-modules-load.
+fn modprobe_on_install(d: &Dkms) {
+    let mut aliases: Vec<String> = Vec::new();
+    let mut stack = vec![PathBuf::from("/sys/devices")];
+    while let Some(dir) = stack.pop() {
+        for e in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+            let Ok(ft) = e.file_type() else { continue };
+            if ft.is_dir() {
+                stack.push(e.path());
+            } else if e.file_name() == "modalias" {
+                if let Ok(s) = std::fs::read_to_string(e.path()) {
+                    aliases.extend(s.lines().map(String::from));
+                }
+            }
+        }
+    }
+    aliases.sort();
+    aliases.dedup();
+    let mut c = dkms_state::tools::command("modprobe", &d.exports);
+    c.args(["-a", "-b", "-q"]).args(&aliases);
+    let _ = dkms_state::tools::status(&mut c);
+    if Path::new("/lib/systemd/system/systemd-modules-load.service").is_file() {
+        let mut c = dkms_state::tools::command("systemctl", &d.exports);
+        c.args(["restart", "systemd-modules-load.service"]);
+        let _ = dkms_state::tools::status(&mut c);
+    }
+}

@@ -1,0 +1,194 @@
+//! Module signing set-up (`prepare_signing`, `prepare_mok` upstream): the
+//! policy and chroot checks, the kernel's hash algorithm, the sign-file
+//! program per distribution, and the MOK key pair — generated with openssl
+//! when missing, never overwriting an existing key or certificate.
+
+use crate::common::Dkms;
+use dkms_cli::ui;
+use dkms_state::distro::{self, Family};
+use dkms_state::{framework, fsutil, kernel, tools};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+/// What a build signs with.
+#[derive(Debug, Clone)]
+pub struct Signer {
+    pub sign_file: PathBuf,
+    pub hash: String,
+    pub key: String,
+    pub cert: String,
+}
+
+/// Signing settings from framework.conf, read lazily with `$kernelver`
+/// visible (so paths may contain it).
+pub fn settings(d: &Dkms, kernelver: &str, arch: &str) -> BTreeMap<String, String> {
+    let mut initial = BTreeMap::new();
+    for name in framework::SIGNING {
+        if let Some(v) = dkms_state::env::var(name) {
+            initial.insert(name.to_string(), v);
+        }
+    }
+    let mut ctx = d.shell_context();
+    ctx.push(("kernelver".into(), kernelver.into()));
+    ctx.push(("arch".into(), arch.into()));
+    framework::read(&framework::SIGNING, &initial, ctx)
+}
+
+/// `prepare_signing`: prints upstream's prologue lines and returns the
+/// signer, or None when modules will not be signed.
+pub fn prepare_signing(d: &Dkms, kernelver: &str, arch: &str, kernel_config: &Path) -> Option<Signer> {
+    let s = settings(d, kernelver, arch);
+    let get = |k: &str| s.get(k).cloned().unwrap_or_default();
+    let policy = get("try_sign_modules");
+    if policy == "false" {
+        ui::outln("Module signing is disabled by policy, modules won't be signed");
+        return None;
+    }
+    if policy != "true" && kernel::running_in_chroot() {
+        ui::outln("Running in chroot, modules won't be signed");
+        return None;
+    }
+    if !kernel_config.is_file() {
+        ui::outln(&format!("Kernel config {} not found, modules won't be signed", kernel_config.display()));
+        return None;
+    }
+    let Some(hash) = kernel::config_value(kernel_config, "CONFIG_MODULE_SIG_HASH") else {
+        ui::outln("The kernel is built without module signing facility, modules won't be signed");
+        return None;
+    };
+    let mut sign_file = get("sign_file");
+    if sign_file.is_empty() {
+        let dist = &d.ctx.running_distribution;
+        sign_file = match distro::family(dist) {
+            Family::Debian if dist.starts_with("ubuntu") => which::which("kmodsign")
+                .ok()
+                .filter(|p| fsutil::executable(p))
+                .map(|p| p.to_string_lossy().into_owned())
+                .unwrap_or_else(|| format!("/usr/src/linux-headers-{kernelver}/scripts/sign-file")),
+            Family::Debian => {
+                let major_minor = kernelver.rsplit_once('.').map_or(kernelver, |(a, _)| a);
+                format!("/usr/lib/linux-kbuild-{major_minor}/scripts/sign-file")
+            }
+            Family::Gentoo => format!("/usr/src/linux-{kernelver}/scripts/sign-file"),
+            _ => String::new(),
+        };
+        if !Path::new(&sign_file).is_file() {
+            sign_file = format!("{}/{kernelver}/build/scripts/sign-file", d.ctx.trees.install_tree.display());
+        }
+    }
+    ui::outln(&format!("Sign command: {sign_file}"));
+    let sf = PathBuf::from(&sign_file);
+    if !sf.is_file() || !fsutil::executable(&sf) {
+        ui::outln(&format!("Binary {sign_file} not found, modules won't be signed"));
+        return None;
+    }
+    let (key, cert) = prepare_mok(d, &s, kernel_config)?;
+    Some(Signer { sign_file: sf, hash, key, cert })
+}
+
+/// `prepare_mok`: print the key and certificate paths and make sure both
+/// exist. Returns None (after upstream's message) when they cannot.
+pub fn prepare_mok(d: &Dkms, s: &BTreeMap<String, String>, kernel_config: &Path) -> Option<(String, String)> {
+    let get = |k: &str| s.get(k).cloned().unwrap_or_default();
+    let (mut key, mut cert) = (get("mok_signing_key"), get("mok_certificate"));
+    let dist = &d.ctx.running_distribution;
+    if key.is_empty() {
+        if dist.starts_with("ubuntu") {
+            key = "/var/lib/shim-signed/mok/MOK.priv".into();
+            cert = "/var/lib/shim-signed/mok/MOK.der".into();
+            if !Path::new(&key).is_file() || !Path::new(&cert).is_file() {
+                if !tools::available("update-secureboot-policy") {
+                    ui::outln("Binary update-secureboot-policy not found, modules won't be signed");
+                    return None;
+                }
+                ui::outln("Certificate or key are missing, generating them using update-secureboot-policy...");
+                let mut c = tools::command("update-secureboot-policy", &[("SHIM_NOTRIGGER".into(), "y".into())]);
+                c.arg("--new-key").stdout(std::process::Stdio::null()).stderr(std::process::Stdio::null());
+                let _ = tools::status(&mut c);
+                let mut c = tools::command("update-secureboot-policy", &[]);
+                c.arg("--enroll-key");
+                let _ = tools::status(&mut c);
+            }
+        } else if distro::family(dist) == Family::Gentoo {
+            key = dkms_state::env::var("MODULES_SIGN_KEY").unwrap_or_default();
+            cert = dkms_state::env::var("MODULES_SIGN_CERT").unwrap_or_default();
+            let make_conf = std::fs::read_to_string("/etc/portage/make.conf").unwrap_or_default();
+            let from_make_conf = |name: &str| {
+                make_conf.lines().find_map(|l| l.strip_prefix(&format!("{name}="))).map(|v| v.replace('"', "")).unwrap_or_default()
+            };
+            if key.is_empty() {
+                key = from_make_conf("MODULES_SIGN_KEY");
+            }
+            if cert.is_empty() {
+                cert = from_make_conf("MODULES_SIGN_CERT");
+            }
+            if key.is_empty() {
+                if let Some(k) = kernel::config_value(kernel_config, "CONFIG_MODULE_SIG_KEY") {
+                    let base = kernel_config.parent().unwrap_or(Path::new("/"));
+                    let p = base.join(&k);
+                    key = p.canonicalize().unwrap_or(p).to_string_lossy().into_owned();
+                    cert = key.clone();
+                }
+            }
+        }
+    }
+    if key.is_empty() {
+        key = "/var/lib/dkms/mok.key".into();
+    }
+    ui::outln(&format!("Signing key: {key}"));
+    if cert.is_empty() {
+        cert = "/var/lib/dkms/mok.pub".into();
+    }
+    ui::outln(&format!("Public certificate (MOK): {cert}"));
+    let (kp, cp) = (Path::new(&key), Path::new(&cert));
+    if !key.starts_with("pkcs11:") && (!kp.is_file() || !cp.is_file()) {
+        ui::outln("Certificate or key are missing, generating self signed certificate for MOK...");
+        if !tools::available("openssl") {
+            ui::outln("openssl not found, can't generate key and certificate.");
+            return None;
+        }
+        generate(kp, cp);
+        if !kp.is_file() {
+            ui::outln(&format!("Key file {key} not found and can't be generated, modules won't be signed"));
+            return None;
+        }
+    }
+    if !cp.is_file() {
+        ui::outln(&format!("Certificate file {cert} not found and can't be generated, modules won't be signed"));
+        return None;
+    }
+    Some((key, cert))
+}
+
+/// Generate what is missing. Both missing: a new pair (upstream's openssl
+/// parameters, codeSigning EKU). Only the certificate missing: a certificate
+/// for the existing key. Only the key missing: nothing, because a key cannot
+/// be made to match an existing certificate and we never overwrite one.
+fn generate(key: &Path, cert: &Path) {
+    let subject = ["-subj", "/CN=DKMS module signing key", "-addext", "extendedKeyUsage=codeSigning"];
+    let mut c = tools::command("openssl", &[]);
+    c.args(["req", "-new", "-x509", "-nodes", "-days", "36500"]).args(subject);
+    match (key.is_file(), cert.is_file()) {
+        (false, false) => {
+            // Create the key file private before openssl writes into it.
+            use std::os::unix::fs::OpenOptionsExt;
+            let created = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(key).is_ok();
+            c.args(["-newkey", "rsa:2048", "-keyout"]).arg(key);
+            c.args(["-outform", "DER", "-out"]).arg(cert);
+            let ok = quiet_ok(&mut c);
+            if created && !ok && std::fs::metadata(key).is_ok_and(|m| m.len() == 0) {
+                let _ = std::fs::remove_file(key);
+            }
+        }
+        (true, false) => {
+            c.arg("-key").arg(key).args(["-outform", "DER", "-out"]).arg(cert);
+            quiet_ok(&mut c);
+        }
+        _ => {}
+    }
+}
+
+fn quiet_ok(c: &mut std::process::Command) -> bool {
+    c.stdout(std::process::Stdio::null()).stderr(std::process::Stdio::null());
+    tools::status(c).is_ok_and(|s| s == 0)
+}
