@@ -180,26 +180,36 @@ impl Dkms {
         let key = format!("{m}/{v}/{k}/{a}\0{}", canon.display());
         if let Some((cached, c)) = &self.conf_cache {
             if *cached == key {
-                return Ok(Some(c.clone()));
+                let c = c.clone();
+                if strict {
+                    let (diags, ok) = conf::strict_diags(&c);
+                    self.print_diags(&diags, quiet_stderr);
+                    if !ok {
+                        return Ok(None);
+                    }
+                }
+                return Ok(Some(c));
             }
         }
         let spec = self.conf_spec(m, v, k, a, path.clone(), strict);
         let read = conf::read(&spec).map_err(|e| Error::io(8, "reading dkms.conf", e))?;
-        for d in &read.diags {
-            if d.stderr {
-                if !quiet_stderr {
-                    ui::errln(&d.text);
-                }
-            } else {
-                ui::outln(&d.text);
-            }
-        }
+        self.print_diags(&read.diags, quiet_stderr);
         self.package_name = read.conf.package_name.clone();
         if !read.ok {
             return Ok(None);
         }
         self.conf_cache = Some((key, read.conf.clone()));
         Ok(Some(read.conf))
+    }
+
+    fn print_diags(&self, diags: &[conf::Diag], quiet_stderr: bool) {
+        for d in diags {
+            if !d.stderr {
+                ui::outln(&d.text);
+            } else if !quiet_stderr {
+                ui::errln(&d.text);
+            }
+        }
     }
 
     /// `read_conf_or_die` / `read_conf_strict_or_die`.

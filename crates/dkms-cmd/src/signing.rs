@@ -160,11 +160,26 @@ pub fn prepare_mok(d: &Dkms, s: &BTreeMap<String, String>, kernel_config: &Path)
     Some((key, cert))
 }
 
-/// Generate what is missing. Both missing: a new pair (upstream's openssl
-/// parameters, codeSigning EKU). Only the certificate missing: a certificate
-/// for the existing key. Only the key missing: nothing, because a key cannot
-/// be made to match an existing certificate and we never overwrite one.
+/// Generate what is missing, never destroying an existing file.
+/// Both missing: a new pair (upstream's openssl parameters, codeSigning EKU).
+/// Only the certificate missing: a certificate for the existing key (upstream
+/// would replace the key too). Only the key missing: a certificate without
+/// its key cannot sign, so, as upstream, a new pair is made — but the old
+/// certificate is first moved aside to `<cert>.old[.N]`, not overwritten.
 fn generate(key: &Path, cert: &Path) {
+    if !key.is_file() && cert.is_file() {
+        let mut n = 0;
+        let backup = loop {
+            let b = PathBuf::from(if n == 0 { format!("{}.old", cert.display()) } else { format!("{}.old.{n}", cert.display()) });
+            if !b.exists() {
+                break b;
+            }
+            n += 1;
+        };
+        if std::fs::rename(cert, &backup).is_err() {
+            return;
+        }
+    }
     let subject = ["-subj", "/CN=DKMS module signing key", "-addext", "extendedKeyUsage=codeSigning"];
     let mut c = tools::command("openssl", &[]);
     c.args(["req", "-new", "-x509", "-nodes", "-days", "36500"]).args(subject);

@@ -440,6 +440,14 @@ fn process(spec: &Spec, mut raw: Sourced) -> Read {
     Read { conf: c, diags, ok }
 }
 
+/// `read_conf_strict`'s extra checks on an already read conf (upstream runs
+/// them even when `read_conf` returned early from its cache).
+pub fn strict_diags(c: &Conf) -> (Vec<Diag>, bool) {
+    let (mut diags, mut ok) = (Vec::new(), true);
+    strict_checks(c, &mut diags, &mut ok);
+    (diags, ok)
+}
+
 /// `read_conf_strict`'s extra checks.
 fn strict_checks(c: &Conf, diags: &mut Vec<Diag>, ok: &mut bool) {
     if c.modules.is_empty() {

@@ -107,16 +107,17 @@ pub fn is_module_built(trees: &Trees, module: &str, version: &str, kernelver: &s
 }
 
 /// `_is_module_installed` (assumes built): the active link resolves to this
-/// build.
+/// build. Upstream compares `$(readlink -f "$k")` with the *string*
+/// `$dkms_tree/m/v/k/a`, so a dkms tree given with a trailing slash, a `.`
+/// component, relatively or through a symlink never counts as installed;
+/// the comparison is byte-wise here too (`Path`'s `==` would normalise).
 pub fn is_active(trees: &Trees, module: &str, version: &str, kernelver: &str, arch: &str) -> bool {
     let link = trees.active_link(module, kernelver, arch);
     if !link.symlink_metadata().is_ok_and(|m| m.file_type().is_symlink()) {
         return false;
     }
-    match (link.canonicalize(), trees.arch_dir(module, version, kernelver, arch).canonicalize()) {
-        (Ok(a), Ok(b)) => a == b,
-        _ => false,
-    }
+    let d = trees.arch_dir(module, version, kernelver, arch);
+    link.canonicalize().is_ok_and(|resolved| resolved.as_os_str() == d.as_os_str())
 }
 
 /// `is_module_installed`: built and active.
