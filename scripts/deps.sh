@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Install what building, testing and the demo need on Debian/Ubuntu, if it is
+# missing: a Rust toolchain (rustup) and the Debian packages dkms drives
+# (make, gcc, kmod, openssl, patch, xz-utils, zstd) plus kernel headers.
+set -euo pipefail
+pkgs=()
+for p in make:make gcc:gcc modinfo:kmod openssl:openssl patch:patch xz:xz-utils zstd:zstd curl:curl bash:bash; do
+    command -v "${p%%:*}" >/dev/null 2>&1 || pkgs+=("${p#*:}")
+done
+have_headers=
+for d in /lib/modules/*/build; do [[ -e $d/include ]] && have_headers=1; done
+[[ $have_headers ]] || pkgs+=("linux-headers-$(dpkg --print-architecture 2>/dev/null || echo amd64)")
+if ((${#pkgs[@]})); then
+    if [[ $(id -u) = 0 ]] && command -v apt-get >/dev/null; then
+        echo "deps: installing ${pkgs[*]}"
+        export DEBIAN_FRONTEND=noninteractive
+        apt-get install -y -q "${pkgs[@]}" >/dev/null || { apt-get update -q >/dev/null && apt-get install -y -q "${pkgs[@]}" >/dev/null; }
+    else
+        echo "deps: missing ${pkgs[*]} (run as root to install them with apt-get)" >&2
+    fi
+fi
+if ! command -v cargo >/dev/null 2>&1 && [[ ! -x $HOME/.cargo/bin/cargo ]]; then
+    echo "deps: installing the Rust toolchain with rustup"
+    curl -sSf https://sh.rustup.rs | sh -s -- -y --profile minimal -c clippy -c rustfmt >/dev/null
+fi
