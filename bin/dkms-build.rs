@@ -1,2 +1,4 @@
 //! `dkms-build`: see dkms_cmd::build.
-fn main() -> std::process::ExitCode { dkms_cmd::run_verb(dkms_cmd::build::VERB) }
+fn main() -> std::process::ExitCode {
+    dkms_cmd::run_verb(dkms_cmd::build::VERB)
+}

@@ -1,2 +1,4 @@
 //! `dkms-remove`: see dkms_cmd::remove.
-fn main() -> std::process::ExitCode { dkms_cmd::run_verb(dkms_cmd::remove::VERB) }
+fn main() -> std::process::ExitCode {
+    dkms_cmd::run_verb(dkms_cmd::remove::VERB)
+}

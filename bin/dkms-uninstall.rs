@@ -1,2 +1,4 @@
 //! `dkms-uninstall`: see dkms_cmd::uninstall.
-fn main() -> std::process::ExitCode { dkms_cmd::run_verb(dkms_cmd::uninstall::VERB) }
+fn main() -> std::process::ExitCode {
+    dkms_cmd::run_verb(dkms_cmd::uninstall::VERB)
+}

@@ -41,7 +41,8 @@ pub struct Ctx {
 
 /// Framework settings upstream does not reset at start, so an environment
 /// variable of the same name acts like a framework.conf setting.
-const FROM_ENV: [&str; 5] = ["parallel_jobs", "modprobe_on_install", "post_transaction", "build_environment", "autoinstall_all_kernels"];
+const FROM_ENV: [&str; 5] =
+    ["parallel_jobs", "modprobe_on_install", "post_transaction", "build_environment", "autoinstall_all_kernels"];
 
 fn addon_modules_dir() -> Option<String> {
     if let Some(d) = env::nonempty("ADDON_MODULES_DIR") {
@@ -51,7 +52,7 @@ fn addon_modules_dir() -> Option<String> {
     let text = std::fs::read_to_string("/etc/sysconfig/module-init-tools").ok()?;
     text.lines()
         .filter_map(|l| l.trim().strip_prefix("ADDON_MODULES_DIR="))
-        .last()
+        .next_back()
         .map(|v| v.trim_matches(['"', '\'']).to_string())
         .filter(|v| !v.is_empty())
 }
@@ -224,7 +225,9 @@ impl Ctx {
             let mut built: Vec<(String, String, String)> =
                 status::module_status_built(&self.trees, &self.args.module, &self.args.module_version, None, None)
                     .into_iter()
-                    .map(|(k, a, st)| (format!("{} {}/{}/{k}/{a}", st.as_str(), self.args.module, self.args.module_version), k, a))
+                    .map(|(k, a, st)| {
+                        (format!("{} {}/{}/{k}/{a}", st.as_str(), self.args.module, self.args.module_version), k, a)
+                    })
                     .collect();
             // Upstream sorts the status lines ("built m/v/k/a") with sort -V.
             built.sort_by(|x, y| crate::versort::compare(&x.0, &y.0));

@@ -37,7 +37,12 @@ pub const VERBS: [Verb; 15] = [
     verb("install", "dkms-install", "Install a built module into a kernel's module tree", LockKind::Exclusive),
     verb("uninstall", "dkms-uninstall", "Remove an installed module from a kernel", LockKind::Exclusive),
     verb("match", "dkms-match", "Install the modules of a template kernel on another kernel", LockKind::Exclusive),
-    verb("autoinstall", "dkms-autoinstall", "Build and install every AUTOINSTALL module for a kernel", LockKind::Exclusive),
+    verb(
+        "autoinstall",
+        "dkms-autoinstall",
+        "Build and install every AUTOINSTALL module for a kernel",
+        LockKind::Exclusive,
+    ),
     verb("mktarball", "dkms-mktarball", "Archive a module's source and built binaries", LockKind::Shared),
     verb("ldtarball", "dkms-ldtarball", "Load a DKMS tarball into the tree", LockKind::Exclusive),
     verb("status", "dkms-status", "Show what is added, built and installed", LockKind::Shared),

@@ -45,7 +45,10 @@ pub fn add_module(d: &mut Dkms) -> Result<()> {
         return Err(Error::die(
             3,
             "already-added",
-            [format!("DKMS tree already contains: {m}/{v}"), "You cannot add the same module/version combo more than once.".into()],
+            [
+                format!("DKMS tree already contains: {m}/{v}"),
+                "You cannot add the same module/version combo more than once.".into(),
+            ],
         ));
     }
     let source_dir = trees.source_dir(&m, &v);
@@ -54,7 +57,10 @@ pub fn add_module(d: &mut Dkms) -> Result<()> {
         return Err(Error::die(
             2,
             "source-missing",
-            ["Could not find module source directory.".to_string(), format!("Directory: {} does not exist.", source_dir.display())],
+            [
+                "Could not find module source directory.".to_string(),
+                format!("Directory: {} does not exist.", source_dir.display()),
+            ],
         ));
     }
     let (k, arch) = d.kernelver0();

@@ -24,7 +24,7 @@ pub fn run(d: &mut Dkms) -> Result<()> {
     let (m, v) = (d.ctx.args.module.clone(), d.ctx.args.module_version.clone());
     d.module_is_broken_and_die(&m, &v)?;
     d.check_rw_dkms_tree()?;
-    crate::for_each_kernel(d, |d, k, a| maybe_build_module(d, k, a))
+    crate::for_each_kernel(d, maybe_build_module)
 }
 
 /// `maybe_build_module`: skip (or with `--force` unbuild first) when built.
@@ -90,7 +90,11 @@ fn build_environment(d: &Dkms) -> Vec<(String, String)> {
     if file.is_empty() || !Path::new(file).is_file() {
         return Vec::new();
     }
-    let script = format!("( . {} ) >/dev/null 2>&1; set -a; . {} >/dev/null 2>&1; env -0", dkms_state::shell::quote(file), dkms_state::shell::quote(file));
+    let script = format!(
+        "( . {} ) >/dev/null 2>&1; set -a; . {} >/dev/null 2>&1; env -0",
+        dkms_state::shell::quote(file),
+        dkms_state::shell::quote(file)
+    );
     let mut c = tools::bash(&script, &[]);
     let before: Vec<(String, String)> = std::env::vars().collect();
     match tools::output(&mut c) {
@@ -177,7 +181,10 @@ pub fn do_build(d: &mut Dkms, k: &str, a: &str) -> Result<()> {
             "already-built",
             [
                 format!("This module/version has already been built on: {k}"),
-                format!("Directory {} already exists. Use the dkms remove function before trying to build again.", base_dir.display()),
+                format!(
+                    "Directory {} already exists. Use the dkms remove function before trying to build again.",
+                    base_dir.display()
+                ),
             ],
         ));
     }
@@ -199,7 +206,13 @@ pub fn do_build(d: &mut Dkms, k: &str, a: &str) -> Result<()> {
         return Err(Error::die(
             8,
             "source-empty",
-            [format!("The directory {} does not appear to have module source located within it.", source_dir.display()), "Build halted.".into()],
+            [
+                format!(
+                    "The directory {} does not appear to have module source located within it.",
+                    source_dir.display()
+                ),
+                "Build halted.".into(),
+            ],
         ));
     }
     prepare_kernel_and_signing(d, k, a)?;
@@ -213,7 +226,8 @@ pub fn do_build(d: &mut Dkms, k: &str, a: &str) -> Result<()> {
     check_build_depends(d, &m, &v, k, a, &conf)?;
 
     fsutil::remove_all(&build_dir).map_err(|e| Error::io(1, format!("rm -rf {}", build_dir.display()), e))?;
-    fsutil::copy_tree(&source_dir, &build_dir).map_err(|e| Error::io(1, format!("cp -a {}/ {}", source_dir.display(), build_dir.display()), e))?;
+    fsutil::copy_tree(&source_dir, &build_dir)
+        .map_err(|e| Error::io(1, format!("cp -a {}/ {}", source_dir.display(), build_dir.display()), e))?;
     let overlay = d.ctx.conf_dir.join(&m).join("patches");
     if overlay.is_dir() {
         let _ = fsutil::copy_tree(&overlay, &build_dir.join("patches"));
@@ -243,7 +257,9 @@ fn check_build_depends(d: &Dkms, m: &str, v: &str, k: &str, a: &str, conf: &Conf
     }
     let list: String = missing.iter().map(|s| format!(" {s}")).collect();
     if d.ctx.args.force {
-        ui::warn(&[format!("Trying to build module {m}/{v} for kernel {k} ({a}) despite of missing BUILD_DEPENDS:{list}.")]);
+        ui::warn(&[format!(
+            "Trying to build module {m}/{v} for kernel {k} ({a}) despite of missing BUILD_DEPENDS:{list}."
+        )]);
         return Ok(());
     }
     Err(Error::die(
@@ -273,14 +289,22 @@ fn build_steps(
     let log_s = build_log.display().to_string();
     for p in &conf.patch_array {
         if format!("patches/{p}").contains("/../") {
-            return Err(report_build_problem(d, 5, "patch-bad-path", vec![format!("Patch {p} as specified in dkms.conf contains '..' path component.")]));
+            return Err(report_build_problem(
+                d,
+                5,
+                "patch-bad-path",
+                vec![format!("Patch {p} as specified in dkms.conf contains '..' path component.")],
+            ));
         }
         if !build_dir.join("patches").join(p).exists() {
             return Err(report_build_problem(
                 d,
                 5,
                 "patch-missing",
-                vec![format!("Patch {p} as specified in dkms.conf cannot be"), format!("found in {}/patches/.", build_dir.display())],
+                vec![
+                    format!("Patch {p} as specified in dkms.conf cannot be"),
+                    format!("found in {}/patches/.", build_dir.display()),
+                ],
             ));
         }
         let cmd = Cmd::Shell { cmd: format!("patch -p1 < ./patches/{p}"), cwd: Some(build_dir.to_path_buf()) };
@@ -305,7 +329,10 @@ fn build_steps(
             d,
             10,
             "build-failed",
-            vec![format!("Bad return status for module build on kernel: {k} ({a})"), format!("Consult {log_s} for more information.")],
+            vec![
+                format!("Bad return status for module build on kernel: {k} ({a})"),
+                format!("Consult {log_s} for more information."),
+            ],
         ));
     }
     let buildable: Vec<usize> = (0..conf.num_modules()).filter(|&i| conf.module_buildable(i, k, a)).collect();

@@ -106,10 +106,7 @@ impl Dkms {
 
     /// The first kernel/arch of the command line (`$kernelver`, `$arch`).
     pub fn kernelver0(&self) -> (String, String) {
-        (
-            self.ctx.kernelver.first().cloned().unwrap_or_default(),
-            self.ctx.arch.first().cloned().unwrap_or_default(),
-        )
+        (self.ctx.kernelver.first().cloned().unwrap_or_default(), self.ctx.arch.first().cloned().unwrap_or_default())
     }
 
     /// `kernel_source_dir` for a kernel (`--kernelsourcedir` wins).
@@ -152,7 +149,15 @@ impl Dkms {
 
     /// `read_conf` / `read_conf_strict`: Ok(Some) on success, Ok(None) when
     /// the conf is invalid (its messages printed), Err(4) when missing.
-    pub fn read_conf(&mut self, m: &str, v: &str, k: &str, a: &str, file: Option<&Path>, strict: bool) -> Result<Option<Conf>> {
+    pub fn read_conf(
+        &mut self,
+        m: &str,
+        v: &str,
+        k: &str,
+        a: &str,
+        file: Option<&Path>,
+        strict: bool,
+    ) -> Result<Option<Conf>> {
         self.read_conf_quiet(m, v, k, a, file, strict, false)
     }
 
@@ -213,7 +218,15 @@ impl Dkms {
     }
 
     /// `read_conf_or_die` / `read_conf_strict_or_die`.
-    pub fn read_conf_or_die(&mut self, m: &str, v: &str, k: &str, a: &str, file: Option<&Path>, strict: bool) -> Result<Conf> {
+    pub fn read_conf_or_die(
+        &mut self,
+        m: &str,
+        v: &str,
+        k: &str,
+        a: &str,
+        file: Option<&Path>,
+        strict: bool,
+    ) -> Result<Conf> {
         match self.read_conf(m, v, k, a, file, strict)? {
             Some(c) => Ok(c),
             None => {
@@ -221,7 +234,10 @@ impl Dkms {
                 Err(Error::die(
                     8,
                     "conf-invalid",
-                    ["Bad conf file.".to_string(), format!("File: {} does not represent a valid dkms.conf file.", shown.display())],
+                    [
+                        "Bad conf file.".to_string(),
+                        format!("File: {} does not represent a valid dkms.conf file.", shown.display()),
+                    ],
                 ))
             }
         }
@@ -256,7 +272,11 @@ impl Dkms {
                     "Manual intervention is required!".into(),
                 ],
             )
-            .with_hint(format!("Restore {} or remove {}", self.ctx.trees.source_dir(m, v).display(), self.ctx.trees.version_dir(m, v).display())));
+            .with_hint(format!(
+                "Restore {} or remove {}",
+                self.ctx.trees.source_dir(m, v).display(),
+                self.ctx.trees.version_dir(m, v).display()
+            )));
         }
         Ok(())
     }
@@ -366,7 +386,11 @@ impl Dkms {
         if r.orig_dest_module_location != r.dest_module_location {
             locations.push(r.orig_dest_module_location.clone());
         }
-        let owned = compressed_or_uncompressed(&self.ctx.trees.active_link(m, k, a).join("module"), &r.dest_module_name, suffix);
+        let owned = compressed_or_uncompressed(
+            &self.ctx.trees.active_link(m, k, a).join("module"),
+            &r.dest_module_name,
+            suffix,
+        );
         let owned_info = owned.as_deref().map(modinfo::verinfo).unwrap_or_default();
         for l in locations {
             let dir = trees::cat(&self.ctx.trees.install_tree, &format!("{k}{l}"));
@@ -439,8 +463,15 @@ fn do_depmod(no_depmod: bool, linux: bool, install_tree: &Path, k: &str, out: &m
         // do not leave stale depmod files behind.
         for e in std::fs::read_dir(&lib).into_iter().flatten().flatten() {
             let n = e.file_name().to_string_lossy().into_owned();
-            let stale = ["modules.alias", "modules.dep", "modules.devname", "modules.softdep", "modules.symbols", "modules.weakdep"]
-                .contains(&n.as_str())
+            let stale = [
+                "modules.alias",
+                "modules.dep",
+                "modules.devname",
+                "modules.softdep",
+                "modules.symbols",
+                "modules.weakdep",
+            ]
+            .contains(&n.as_str())
                 || (n.starts_with("modules.") && n.ends_with(".bin"));
             if stale && std::fs::remove_file(e.path()).is_ok() {
                 let _ = writeln!(out, "removed '{}'", e.path().display());

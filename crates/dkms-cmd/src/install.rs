@@ -21,7 +21,7 @@ pub fn run(d: &mut Dkms) -> Result<()> {
     let (m, v) = (d.ctx.args.module.clone(), d.ctx.args.module_version.clone());
     d.module_is_broken_and_die(&m, &v)?;
     d.check_root()?;
-    crate::for_each_kernel(d, |d, k, a| maybe_install_module(d, k, a))?;
+    crate::for_each_kernel(d, maybe_install_module)?;
     d.maybe_post_transaction();
     Ok(())
 }
@@ -134,7 +134,10 @@ fn install_steps(
         return Err(Error::die(
             6,
             "kernel-missing",
-            [format!("The directory {} doesn't exist.", lib_tree.display()), "You cannot install a module onto a non-existent kernel.".into()],
+            [
+                format!("The directory {} doesn't exist.", lib_tree.display()),
+                "You cannot install a module onto a non-existent kernel.".into(),
+            ],
         ));
     }
     let suffix = d.module_suffix(k);
@@ -144,18 +147,30 @@ fn install_steps(
     for &i in &buildable {
         let name = &conf.modules[i].dest_module_name;
         if compressed_or_uncompressed(&module_dir, name, suffix).is_none() {
-            return Err(Error::die(6, "built-module-missing", [format!("Missing module {name} in {}", module_dir.display())]));
+            return Err(Error::die(
+                6,
+                "built-module-missing",
+                [format!("Missing module {name} in {}", module_dir.display())],
+            ));
         }
     }
     if status::is_module_installed(&t, m, v, k, a) {
-        return Err(Error::die(5, "already-installed", [format!("This module/version combo is already installed for kernel {k} ({a}).")]));
+        return Err(Error::die(
+            5,
+            "already-installed",
+            [format!("This module/version combo is already installed for kernel {k} ({a}).")],
+        ));
     }
     if d.ctx.args.rpm_safe_upgrade {
         d.ctx.args.force = true;
     }
     let pre = d.run_build_script(m, v, "pre_install", &conf.pre_install, None)?;
     if pre != 0 && !d.ctx.args.force {
-        return Err(Error::die(101, "pre-install-failed", ["pre_install failed, aborting install.", "You may override by specifying --force."]));
+        return Err(Error::die(
+            101,
+            "pre-install-failed",
+            ["pre_install failed, aborting install.", "You may override by specifying --force."],
+        ));
     }
 
     let mut any_installed = false;
@@ -174,7 +189,11 @@ fn install_steps(
             let mut candidates: Vec<PathBuf> = [
                 compressed_or_uncompressed(&lib_tree.join("extra"), name, suffix),
                 compressed_or_uncompressed(&lib_tree.join("updates"), name, suffix),
-                compressed_or_uncompressed(&trees::cat(&t.install_tree, &format!("{k}{}", r.dest_module_location)), name, suffix),
+                compressed_or_uncompressed(
+                    &trees::cat(&t.install_tree, &format!("{k}{}", r.dest_module_location)),
+                    name,
+                    suffix,
+                ),
             ]
             .into_iter()
             .flatten()
@@ -194,7 +213,8 @@ fn install_steps(
             for p in &placed {
                 let _ = std::fs::remove_file(p);
             }
-            return Err(Error::die(6, "copy-failed", [format!("Copying '{}' failed", toinstall.display())]).with_hint(e.to_string()));
+            return Err(Error::die(6, "copy-failed", [format!("Copying '{}' failed", toinstall.display())])
+                .with_hint(e.to_string()));
         }
         placed.push(dest);
         any_installed = true;
@@ -202,14 +222,18 @@ fn install_steps(
     if conf.num_modules() > 0 && !any_installed {
         return Err(Error::die(6, "install-aborted", ["Installation aborted."]));
     }
-    fsutil::replace_symlink(Path::new(&format!("{v}/{k}/{a}")), active_link).map_err(|e| Error::io(6, active_link.display(), e))?;
+    fsutil::replace_symlink(Path::new(&format!("{v}/{k}/{a}")), active_link)
+        .map_err(|e| Error::io(6, active_link.display(), e))?;
     d.run_build_script(m, v, "post_install", &conf.post_install, None)?;
     if d.run_depmod(k) != 0 {
         crate::uninstall::do_uninstall(d, m, v, k, a)?;
         return Err(Error::die(
             6,
             "depmod-failed",
-            ["Problems with depmod detected. Automatically uninstalling this module.", "Install Failed (depmod problems). Module rolled back to built state."],
+            [
+                "Problems with depmod detected. Automatically uninstalling this module.",
+                "Install Failed (depmod problems). Module rolled back to built state.",
+            ],
         ));
     }
     if d.ctx.modprobe_on_install && k == d.ctx.current_kernel {
@@ -249,7 +273,16 @@ fn archive_original(orig: &Path, backup: &Path) -> Result<()> {
 
 /// `check_version_sanity`: false means "do not install this module".
 #[allow(clippy::too_many_arguments)]
-fn check_version_sanity(d: &Dkms, m: &str, v: &str, k: &str, a: &str, obsolete_by: &str, name: &str, suffix: &str) -> bool {
+fn check_version_sanity(
+    d: &Dkms,
+    m: &str,
+    v: &str,
+    k: &str,
+    a: &str,
+    obsolete_by: &str,
+    name: &str,
+    suffix: &str,
+) -> bool {
     let force = d.ctx.args.force;
     if !obsolete_by.is_empty() && !force && obsoleted(k, obsolete_by) {
         ui::errln("");
@@ -263,7 +296,8 @@ fn check_version_sanity(d: &Dkms, m: &str, v: &str, k: &str, a: &str, obsolete_b
     if d.ctx.args.force_version_override {
         return true;
     }
-    let ours = compressed_or_uncompressed(&d.ctx.trees.arch_dir(m, v, k, a).join("module"), name, suffix).unwrap_or_default();
+    let ours =
+        compressed_or_uncompressed(&d.ctx.trees.arch_dir(m, v, k, a).join("module"), name, suffix).unwrap_or_default();
     let (theirs_info, ours_info) = (modinfo::verinfo(&existing), modinfo::verinfo(&ours));
     match modinfo::compare(&theirs_info, &ours_info) {
         Cmp::Newer if !force => {
@@ -279,7 +313,10 @@ fn check_version_sanity(d: &Dkms, m: &str, v: &str, k: &str, a: &str, obsolete_b
             let identical = std::fs::read(&existing).ok() == std::fs::read(&ours).ok();
             if versioned || identical {
                 if ours_info.version.is_empty() {
-                    ui::errln(&format!("Module {} already installed (unversioned module), override by specifying --force", existing.display()));
+                    ui::errln(&format!(
+                        "Module {} already installed (unversioned module), override by specifying --force",
+                        existing.display()
+                    ));
                 } else {
                     ui::errln(&format!(
                         "Module {} already installed at version {}, override by specifying --force",

@@ -13,12 +13,15 @@ use std::process::Stdio;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
+/// In-process work run by `invoke_command`; it writes its output to the sink.
+pub type NativeFn<'a> = Box<dyn FnOnce(&mut dyn Write) -> i32 + 'a>;
+
 /// What to run.
 pub enum Cmd<'a> {
     /// A shell command string, `eval`ed as upstream does, in `cwd`.
     Shell { cmd: String, cwd: Option<PathBuf> },
     /// Work done in-process; it writes its output to the given sink.
-    Native { shown: String, run: Box<dyn FnOnce(&mut dyn Write) -> i32 + 'a> },
+    Native { shown: String, run: NativeFn<'a> },
 }
 
 impl Cmd<'_> {

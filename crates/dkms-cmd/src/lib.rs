@@ -79,7 +79,7 @@ pub fn run_verb(verb: &'static Verb) -> ExitCode {
             let mode = if kind == LockKind::Shared { lock::Mode::Shared } else { lock::Mode::Exclusive };
             let holder = std::env::args().collect::<Vec<_>>().join(" ");
             let timeout = dkms.ctx.args.lock_timeout.map(std::time::Duration::from_secs);
-            match lock::acquire(&dkms.ctx.trees.dkms_tree, mode, &holder, timeout, |m| ui::errln(m)) {
+            match lock::acquire(&dkms.ctx.trees.dkms_tree, mode, &holder, timeout, ui::errln) {
                 Ok(l) => l,
                 Err(e) => {
                     ui::report(&e);

@@ -83,7 +83,11 @@ pub fn run(d: &mut Dkms) -> Result<()> {
         }
     }
     if d.ctx.args.rpm_safe_upgrade && rpm_safe_upgrade_cancels(d, &m, &v) {
-        return Err(Error::warn(0, "rpm-safe-upgrade", ["Remove cancelled because --rpm_safe_upgrade scenario detected."]));
+        return Err(Error::warn(
+            0,
+            "rpm-safe-upgrade",
+            ["Remove cancelled because --rpm_safe_upgrade scenario detected."],
+        ));
     }
     for (k, a) in targets(d) {
         maybe_uninstall_module(d, &m, &v, &k, &a)?;

@@ -114,7 +114,11 @@ pub fn prepare_mok(d: &Dkms, s: &BTreeMap<String, String>, kernel_config: &Path)
             cert = dkms_state::env::var("MODULES_SIGN_CERT").unwrap_or_default();
             let make_conf = std::fs::read_to_string("/etc/portage/make.conf").unwrap_or_default();
             let from_make_conf = |name: &str| {
-                make_conf.lines().find_map(|l| l.strip_prefix(&format!("{name}="))).map(|v| v.replace('"', "")).unwrap_or_default()
+                make_conf
+                    .lines()
+                    .find_map(|l| l.strip_prefix(&format!("{name}=")))
+                    .map(|v| v.replace('"', ""))
+                    .unwrap_or_default()
             };
             if key.is_empty() {
                 key = from_make_conf("MODULES_SIGN_KEY");
@@ -170,7 +174,11 @@ fn generate(key: &Path, cert: &Path) {
     if !key.is_file() && cert.is_file() {
         let mut n = 0;
         let backup = loop {
-            let b = PathBuf::from(if n == 0 { format!("{}.old", cert.display()) } else { format!("{}.old.{n}", cert.display()) });
+            let b = PathBuf::from(if n == 0 {
+                format!("{}.old", cert.display())
+            } else {
+                format!("{}.old.{n}", cert.display())
+            });
             if !b.exists() {
                 break b;
             }

@@ -49,7 +49,10 @@ pub fn run(d: &mut Dkms) -> Result<()> {
 fn read_entry_conf(d: &Dkms, m: &str, v: &str, k: &str, a: &str) -> Option<Conf> {
     let file = d.ctx.trees.source_link(m, v).join("dkms.conf");
     if nix::unistd::access(&file, nix::unistd::AccessFlags::R_OK).is_err() {
-        ui::error(&["Could not locate dkms.conf file.".to_string(), format!("File: {} does not exist.", file.display())]);
+        ui::error(&[
+            "Could not locate dkms.conf file.".to_string(),
+            format!("File: {} does not exist.", file.display()),
+        ]);
         return None;
     }
     let r = conf::read(&d.conf_spec(m, v, k, a, file, false)).ok()?;

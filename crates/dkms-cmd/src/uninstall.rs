@@ -83,7 +83,8 @@ pub fn do_uninstall(d: &mut Dkms, m: &str, v: &str, k: &str, a: &str) -> Result<
             if let Some(orig) = compressed_or_uncompressed(&backup, &name, suffix) {
                 // Archived by dkms versions that wrote no .origin file.
                 ui::outln("Restoring archived original module");
-                let dest = trees::cat(&trees.install_tree, &format!("{k}{}/", conf.modules[i].orig_dest_module_location));
+                let dest =
+                    trees::cat(&trees.install_tree, &format!("{k}{}/", conf.modules[i].orig_dest_module_location));
                 let _ = std::fs::create_dir_all(&dest);
                 if let Some(n) = orig.file_name() {
                     let _ = std::fs::rename(&orig, dest.join(n));

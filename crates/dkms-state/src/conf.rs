@@ -497,10 +497,10 @@ impl Conf {
     /// directive? With `global`, index 0 counts for every record, as in
     /// upstream's `check_build_exclusive_for_module`.
     pub fn has_build_exclusive(&self, i: usize, global: bool) -> bool {
-        let names = ["BUILD_EXCLUSIVE_KERNEL", "BUILD_EXCLUSIVE_KERNEL_MIN", "BUILD_EXCLUSIVE_ARCH", "BUILD_EXCLUSIVE_CONFIG"];
-        let at = |idx: usize| {
-            names.iter().any(|n| !self.raw.get(n, idx).is_empty()) || !self.kernel_max(idx).is_empty()
-        };
+        let names =
+            ["BUILD_EXCLUSIVE_KERNEL", "BUILD_EXCLUSIVE_KERNEL_MIN", "BUILD_EXCLUSIVE_ARCH", "BUILD_EXCLUSIVE_CONFIG"];
+        let at =
+            |idx: usize| names.iter().any(|n| !self.raw.get(n, idx).is_empty()) || !self.kernel_max(idx).is_empty();
         (global && at(0)) || at(i)
     }
 

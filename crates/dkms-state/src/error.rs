@@ -36,13 +36,7 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 impl Error {
     /// Upstream's `die CODE line...`.
     pub fn die<S: Into<String>>(code: u8, kind: &'static str, lines: impl IntoIterator<Item = S>) -> Self {
-        Error {
-            code,
-            kind,
-            lines: lines.into_iter().map(Into::into).collect(),
-            hint: None,
-            style: Style::Error,
-        }
+        Error { code, kind, lines: lines.into_iter().map(Into::into).collect(), hint: None, style: Style::Error }
     }
 
     /// Upstream's `diewarn CODE line...`.

@@ -85,9 +85,7 @@ pub fn compressed_suffix(install_tree: &Path, kernelver: &str) -> &'static str {
 pub fn config_value(config: &Path, key: &str) -> Option<String> {
     let text = std::fs::read_to_string(config).ok()?;
     let prefix = format!("{key}=");
-    text.lines()
-        .find_map(|l| l.strip_prefix(&prefix))
-        .map(|v| v.split('=').next().unwrap_or_default().replace('"', ""))
+    text.lines().find_map(|l| l.strip_prefix(&prefix)).map(|v| v.split('=').next().unwrap_or_default().replace('"', ""))
 }
 
 /// Does the config hold the exact line fragment (`grep -q TEXT`)?
@@ -113,9 +111,7 @@ pub fn running_in_chroot() -> bool {
     if fake {
         return true;
     }
-    if let (Ok(init), Ok(ours)) =
-        (std::fs::read("/proc/1/mountinfo"), std::fs::read("/proc/self/mountinfo"))
-    {
+    if let (Ok(init), Ok(ours)) = (std::fs::read("/proc/1/mountinfo"), std::fs::read("/proc/self/mountinfo")) {
         if init != ours {
             return true;
         }

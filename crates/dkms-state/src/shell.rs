@@ -234,7 +234,12 @@ mod tests {
         let b = dir.path().join("b");
         fs::write(&a, "V=a\n").unwrap();
         fs::write(&b, "V=b\n").unwrap();
-        let mk = |f: &PathBuf| Request { files: vec![f.clone()], whitelist: vec!["V"], unset_first: true, ..Default::default() };
+        let mk = |f: &PathBuf| Request {
+            files: vec![f.clone()],
+            whitelist: vec!["V"],
+            unset_first: true,
+            ..Default::default()
+        };
         let out = source(&[mk(&a), mk(&b), mk(&dir.path().join("missing"))]).unwrap();
         assert_eq!(out.len(), 3);
         assert_eq!(out[0].scalar("V"), "a");
