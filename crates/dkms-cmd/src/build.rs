@@ -121,7 +121,7 @@ fn report_build_problem(d: &Dkms, code: u8, kind: &'static str, lines: Vec<Strin
 }
 
 /// `prepare_kernel`: the headers must be there.
-fn prepare_kernel(d: &Dkms, k: &str) -> Result<()> {
+pub fn prepare_kernel(d: &Dkms, k: &str) -> Result<()> {
     if kernel::headers_present(&d.kernel_source_dir(k)) {
         return Ok(());
     }

@@ -29,6 +29,8 @@ pub struct Dkms {
     pub prepared_kernel: Option<String>,
     /// How modules are signed for the prepared kernel, if at all.
     pub signer: Option<crate::signing::Signer>,
+    /// `tmp_force` of the install in progress.
+    pub saved_force: Option<bool>,
 }
 
 /// What a subshell in upstream would discard on exit.
@@ -57,6 +59,7 @@ impl Dkms {
             delayed_depmod: false,
             prepared_kernel: None,
             signer: None,
+            saved_force: None,
         }
     }
 

@@ -100,6 +100,7 @@ pub fn do_install(d: &mut Dkms, k: &str, a: &str) -> Result<()> {
     let active_link = t.active_link(&m, k, a);
     let saved_force = d.ctx.args.force;
     let saved_override = d.ctx.args.force_version_override;
+    let outer_saved = d.saved_force.replace(saved_force);
     match force_installation(&m) {
         Some("force") => {
             d.ctx.args.force = true;
@@ -112,6 +113,7 @@ pub fn do_install(d: &mut Dkms, k: &str, a: &str) -> Result<()> {
         None => {}
     }
     let res = install_steps(d, &m, &v, k, a, &base_dir, &lib_tree, &backup, &active_link);
+    d.saved_force = outer_saved;
     d.ctx.args.force = saved_force;
     d.ctx.args.force_version_override = saved_override;
     res
@@ -238,6 +240,65 @@ fn install_steps(
     }
     if d.ctx.modprobe_on_install && k == d.ctx.current_kernel {
         modprobe_on_install(d);
+    }
+    // Upstream restores --force (a modules_to_force_install entry may have
+    // set it) before looking at dependants.
+    d.ctx.args.force = d.saved_force.unwrap_or(d.ctx.args.force);
+    check_and_rebuild_dependent_modules(d, k, a)
+}
+
+/// `check_dependencies_updated`: has any BUILD_DEPENDS changed version
+/// since the module was built (`.dep_<dep>` differs or is missing)?
+fn dependencies_updated(d: &mut Dkms, m: &str, v: &str, k: &str, a: &str) -> Result<bool> {
+    let conf = d.read_conf_or_die(m, v, k, a, None, true)?;
+    for bd in &conf.build_depends {
+        let mut versions: Vec<String> = status::module_status(&d.ctx.trees, Some(bd), None, Some(k), Some(a))
+            .into_iter()
+            .map(|e| e.version)
+            .collect();
+        versions.sort_by(|x, y| dkms_cli::versort::compare(x, y));
+        let Some(latest) = versions.last() else { continue };
+        let recorded = std::fs::read_to_string(d.ctx.trees.arch_dir(m, v, k, a).join(format!(".dep_{bd}")));
+        match recorded {
+            Ok(old) if old.trim_end_matches('\n') == latest => {}
+            _ => return Ok(true),
+        }
+    }
+    Ok(false)
+}
+
+/// `check_and_rebuild_dependent_modules`: after an install, rebuild and
+/// reinstall the BUILD_DEPENDS_REBUILD modules built for this kernel whose
+/// dependencies changed.
+fn check_and_rebuild_dependent_modules(d: &mut Dkms, k: &str, a: &str) -> Result<()> {
+    let mut to_rebuild: Vec<(String, String)> = Vec::new();
+    for e in status::module_status(&d.ctx.trees, None, None, None, None) {
+        if e.kernel.as_deref() != Some(k) || e.arch.as_deref() != Some(a) {
+            continue;
+        }
+        let conf = d.read_conf_or_die(&e.module, &e.version, k, a, None, false)?;
+        if conf.build_depends.is_empty() || !conf.build_depends_rebuild || d.ctx.args.force {
+            continue;
+        }
+        if dependencies_updated(d, &e.module, &e.version, k, a)? {
+            to_rebuild.push((e.module, e.version));
+        }
+    }
+    // Upstream's ordering pass never finds a dependency among the rebuilt
+    // modules (it compares names with "module/version" strings), so every
+    // candidate is rebuilt in one pass, in status order; each reinstall
+    // checks its own dependants in turn.
+    for (m, v) in to_rebuild {
+        ui::outln("");
+        ui::outln(&format!("Rebuilding module {m}/{v} due to updated dependencies"));
+        ui::outln("");
+        d.ctx.args.module = m.clone();
+        d.ctx.args.module_version = v.clone();
+        crate::uninstall::do_uninstall(d, &m, &v, k, a)?;
+        crate::remove::do_unbuild(d, &m, &v, k, a);
+        if crate::build::do_build(d, k, a).is_ok() {
+            do_install(d, k, a)?;
+        }
     }
     Ok(())
 }

@@ -4,10 +4,12 @@
 #![forbid(unsafe_code)]
 
 pub mod add;
+pub mod autoinstall;
 pub mod build;
 pub mod common;
 pub mod install;
 pub mod invoke;
+pub mod kernel_hooks;
 pub mod remove;
 pub mod signing;
 pub mod status;
@@ -32,6 +34,10 @@ fn runner(name: &str) -> fn(&mut Dkms) -> Result<()> {
         "add" => add::run,
         "build" => build::run,
         "install" => install::run,
+        "autoinstall" => autoinstall::run,
+        "kernel_postinst" => autoinstall::run_kernel_postinst,
+        "kernel_preinst" => kernel_hooks::run_preinst,
+        "kernel_prerm" => kernel_hooks::run_prerm,
         "remove" => remove::run,
         "status" => status::run,
         "unbuild" => remove::run_unbuild,

@@ -1,0 +1,4 @@
+//! `dkms-kernel-postinst`: see dkms_cmd::autoinstall.
+fn main() -> std::process::ExitCode {
+    dkms_cmd::run_verb(dkms_cmd::autoinstall::KERNEL_POSTINST)
+}

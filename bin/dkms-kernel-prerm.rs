@@ -1,0 +1,4 @@
+//! `dkms-kernel-prerm`: see dkms_cmd::kernel_hooks.
+fn main() -> std::process::ExitCode {
+    dkms_cmd::run_verb(dkms_cmd::kernel_hooks::KERNEL_PRERM)
+}

@@ -1,0 +1,84 @@
+//! `dkms kernel_preinst` and `dkms kernel_prerm`: before a kernel is
+//! upgraded or removed, unbuild the modules built for it (preinst: only the
+//! AUTOINSTALL ones), with one depmod at the end and empty directories of the
+//! kernel's module tree cleaned up.
+
+use crate::common::Dkms;
+use crate::remove::maybe_unbuild_module;
+use crate::uninstall::maybe_uninstall_module;
+use dkms_cli::table::{Verb, VERBS};
+use dkms_cli::ui;
+use dkms_state::error::{Error, Result};
+use dkms_state::{fsutil, status};
+
+/// The table entry of `kernel_preinst`.
+pub const KERNEL_PREINST: &Verb = &VERBS[12];
+/// The table entry of `kernel_prerm`.
+pub const KERNEL_PRERM: &Verb = &VERBS[14];
+
+/// `dkms kernel_preinst`
+pub fn run_preinst(d: &mut Dkms) -> Result<()> {
+    d.check_root()?;
+    d.ctx.have_one_kernel("kernel_preinst")?;
+    unbuild_all(d, "kernel_preinst", true)
+}
+
+/// `dkms kernel_prerm`
+pub fn run_prerm(d: &mut Dkms) -> Result<()> {
+    d.check_root()?;
+    d.ctx.have_one_kernel("kernel_prerm")?;
+    unbuild_all(d, "kernel_prerm", false)
+}
+
+/// `(module=m module_version=v unbuild_module)` for one kernel.
+fn unbuild_in_subshell(d: &mut Dkms, m: &str, v: &str, k: &str, a: &str) -> Result<()> {
+    let saved = d.subshell_state();
+    let r = maybe_uninstall_module(d, m, v, k, a).map(|()| maybe_unbuild_module(d, m, v, k, a));
+    d.restore_subshell_state(saved);
+    r
+}
+
+fn unbuild_all(d: &mut Dkms, action: &str, preinst: bool) -> Result<()> {
+    let (k, a) = d.kernelver0();
+    d.delayed_depmod = true;
+    let mut failed = String::new();
+    for (m, v) in status::list_module_version_combos(&d.ctx.trees, None, None) {
+        if !status::is_module_built(&d.ctx.trees, &m, &v, &k, &a) {
+            continue;
+        }
+        if preinst {
+            let file = d.ctx.trees.source_link(&m, &v).join("dkms.conf");
+            if !d.read_conf_or_die(&m, &v, &k, &a, Some(&file), false)?.autoinstall {
+                continue;
+            }
+        }
+        ui::errln(&format!("dkms: removing module {m}/{v} for kernel {k} ({a})"));
+        if let Err(e) = unbuild_in_subshell(d, &m, &v, &k, &a) {
+            ui::report(&e);
+            failed.push_str(&format!(" {m}/{v}({})", e.code));
+        }
+        if !preinst {
+            ui::outln("");
+        }
+    }
+    let pending = d.ctx.trees.dkms_tree.join(format!("depmod-pending-{k}-{a}"));
+    if pending.exists() {
+        let _ = std::fs::remove_file(&pending);
+        // Upstream passes an empty kernel here, so its deferred depmod never
+        // runs; ours runs it for the kernel whose modules went away.
+        d.run_depmod(&k);
+    }
+    d.delayed_depmod = false;
+    let lib = d.ctx.trees.lib_tree(&k);
+    if lib.is_dir() {
+        fsutil::remove_empty_dirs(&lib);
+    }
+    if !failed.is_empty() {
+        return Err(Error::die(
+            14,
+            "kernel-hook-failed",
+            [format!("dkms {action} for kernel {k} ({a}) failed for module(s){failed}.")],
+        ));
+    }
+    Ok(())
+}
