@@ -324,12 +324,7 @@ fn archive_original(orig: &Path, backup: &Path) -> Result<()> {
     // harmless .origin; the reverse order could lose the module's way home.
     fsutil::write_atomic(&backup.join(format!("{name}.origin")), format!("{}\n", orig.display()).as_bytes())
         .map_err(|e| Error::io(6, backup.display(), e))?;
-    let target = backup.join(&name);
-    if std::fs::rename(orig, &target).is_err() {
-        fsutil::copy_file(orig, &target).map_err(|e| Error::io(6, orig.display(), e))?;
-        let _ = std::fs::remove_file(orig);
-    }
-    Ok(())
+    fsutil::move_file(orig, &backup.join(&name)).map_err(|e| Error::io(6, orig.display(), e))
 }
 
 /// `check_version_sanity`: false means "do not install this module".

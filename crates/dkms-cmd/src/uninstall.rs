@@ -87,7 +87,7 @@ pub fn do_uninstall(d: &mut Dkms, m: &str, v: &str, k: &str, a: &str) -> Result<
                     trees::cat(&trees.install_tree, &format!("{k}{}/", conf.modules[i].orig_dest_module_location));
                 let _ = std::fs::create_dir_all(&dest);
                 if let Some(n) = orig.file_name() {
-                    let _ = std::fs::rename(&orig, dest.join(n));
+                    let _ = fsutil::move_file(&orig, &dest.join(n));
                 }
             }
         }
@@ -155,7 +155,7 @@ fn restore_originals(backup: &Path, lib: &Path, name: &str) {
             if let Some(parent) = Path::new(&location).parent() {
                 let _ = std::fs::create_dir_all(parent);
             }
-            let _ = std::fs::rename(&module, &location);
+            let _ = fsutil::move_file(&module, Path::new(&location));
             let _ = std::fs::remove_file(&origin);
         } else {
             ui::warn(&[format!("Bad original location '{location}' in {}", origin.display())]);

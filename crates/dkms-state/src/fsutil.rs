@@ -43,6 +43,25 @@ pub fn is_symlink(path: &Path) -> bool {
     path.symlink_metadata().is_ok_and(|m| m.file_type().is_symlink())
 }
 
+/// `mv -f SRC DST` for a file: a rename, or across file systems a copy
+/// (through a temporary name beside DST) and a removal.
+pub fn move_file(src: &Path, dst: &Path) -> io::Result<()> {
+    match fs::rename(src, dst) {
+        Ok(()) => Ok(()),
+        Err(e) if e.raw_os_error() == Some(nix::libc::EXDEV) => {
+            let tmp = temp_sibling(dst, "move");
+            let meta = fs::symlink_metadata(src)?;
+            copy_file(src, &tmp)?;
+            preserve(&meta, &tmp)?;
+            fs::rename(&tmp, dst).inspect_err(|_| {
+                let _ = fs::remove_file(&tmp);
+            })?;
+            fs::remove_file(src)
+        }
+        Err(e) => Err(e),
+    }
+}
+
 /// `rm -rf PATH`: a missing path is not an error.
 pub fn remove_all(path: &Path) -> io::Result<()> {
     match path.symlink_metadata() {
