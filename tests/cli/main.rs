@@ -1,1 +1,9 @@
-fn main(){}
+//! Integration tests running the real built binaries (`dkms`, `dkms-<verb>`)
+//! on hermetic temp trees, compared with upstream's bash dkms where the
+//! shared reference copy is available.
+
+mod add_remove;
+mod frontend;
+mod status;
+mod support;
+mod tables;

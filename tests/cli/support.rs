@@ -1,0 +1,383 @@
+//! Test support: hermetic sandboxes (dkms, source and install trees plus a
+//! private sysconf dir and TMPDIR under one temp dir), running our binaries
+//! and upstream's bash dkms on them, and comparing the two byte for byte.
+
+use std::fmt::Write as _;
+use std::fs;
+use std::os::unix::fs::symlink;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::OnceLock;
+
+/// A kernel version no real system has, so nothing can collide with it.
+pub const KVER: &str = "6.1.0-99-amd64";
+
+/// Our front-end.
+pub fn ours() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_dkms"))
+}
+
+/// `uname -m`, as both implementations default to it.
+pub fn arch() -> &'static str {
+    static ARCH: OnceLock<String> = OnceLock::new();
+    ARCH.get_or_init(|| {
+        let out = Command::new("uname").arg("-m").output().expect("uname -m");
+        String::from_utf8(out.stdout).expect("utf-8").trim().to_string()
+    })
+}
+
+/// Running as root (upstream's `add` of a source directory requires it).
+pub fn is_root() -> bool {
+    static ROOT: OnceLock<bool> = OnceLock::new();
+    *ROOT.get_or_init(|| {
+        let out = Command::new("id").arg("-u").output().expect("id -u");
+        String::from_utf8_lossy(&out.stdout).trim() == "0"
+    })
+}
+
+/// Upstream's real bash dkms (built from dkms.in), if the shared reference
+/// material is present. Prints a note when it is not, so a skipped
+/// comparison is visible in the test output.
+pub fn upstream_source() -> Option<PathBuf> {
+    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/conformance/upstream/built/dkms");
+    if p.is_file() {
+        Some(p)
+    } else {
+        eprintln!("NOTE: {} is absent; skipping the comparison with upstream", p.display());
+        None
+    }
+}
+
+/// Which implementation to run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Impl {
+    Ours,
+    Upstream,
+}
+
+/// What a run produced.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Output {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+    /// stdout and stderr written to one file, in the order they were written.
+    pub combined: String,
+}
+
+impl Output {
+    /// Both streams carry something, so their interleaving is worth a run
+    /// of its own; otherwise `combined` is simply the one that does.
+    pub fn interleaved(&self) -> bool {
+        !self.stdout.is_empty() && !self.stderr.is_empty()
+    }
+}
+
+/// One hermetic set of trees.
+pub struct Sandbox {
+    _dir: tempfile::TempDir,
+    /// The temp dir everything lives under (normalised to `<ROOT>` in output).
+    pub root: PathBuf,
+    pub dkms: PathBuf,
+    pub src: PathBuf,
+    pub inst: PathBuf,
+    /// `DKMS_SYSCONFDIR`; `<sysconf>/dkms` stands for `/etc/dkms`.
+    pub sysconf: PathBuf,
+    /// TMPDIR for the runs.
+    pub tmp: PathBuf,
+    /// Scratch space for source directories to `add` (and the cwd of runs).
+    pub work: PathBuf,
+    upstream: Option<PathBuf>,
+}
+
+impl Sandbox {
+    pub fn new() -> Sandbox {
+        let dir = tempfile::Builder::new().prefix("dkms-test.").tempdir().expect("tempdir");
+        // Canonical, so that what readlink -f returns matches the tree paths.
+        let root = dir.path().canonicalize().expect("canonicalize tempdir");
+        let sb = Sandbox {
+            dkms: root.join("dkms"),
+            src: root.join("src"),
+            inst: root.join("inst"),
+            sysconf: root.join("etc"),
+            tmp: root.join("tmp"),
+            work: root.join("work"),
+            root,
+            _dir: dir,
+            upstream: None,
+        };
+        for d in [&sb.dkms, &sb.src, &sb.inst, &sb.sysconf.join("dkms"), &sb.tmp, &sb.work] {
+            fs::create_dir_all(d).expect("mkdir");
+        }
+        sb
+    }
+
+    /// A copy of upstream's dkms whose only change is that `/etc/dkms` is
+    /// this sandbox's `<sysconf>/dkms` (what `DKMS_SYSCONFDIR` does for ours),
+    /// so neither implementation reads the host's /etc/dkms.
+    pub fn upstream(&mut self) -> Option<PathBuf> {
+        if self.upstream.is_none() {
+            let text = fs::read_to_string(upstream_source()?).expect("read upstream dkms");
+            let etc = format!("{}/dkms", self.sysconf.display());
+            let patched = text.replace("/etc/dkms", &etc);
+            let dir = self.root.join("upstream");
+            fs::create_dir_all(&dir).expect("mkdir");
+            let p = dir.join("dkms");
+            fs::write(&p, patched).expect("write upstream copy");
+            let mut perm = fs::metadata(&p).expect("stat").permissions();
+            std::os::unix::fs::PermissionsExt::set_mode(&mut perm, 0o755);
+            fs::set_permissions(&p, perm).expect("chmod");
+            self.upstream = Some(p);
+        }
+        self.upstream.clone()
+    }
+
+    /// The tree options every run gets.
+    pub fn tree_args(&self) -> Vec<String> {
+        vec![
+            "--dkmstree".into(),
+            self.dkms.display().to_string(),
+            "--sourcetree".into(),
+            self.src.display().to_string(),
+            "--installtree".into(),
+            self.inst.display().to_string(),
+        ]
+    }
+
+    fn command(&mut self, which: Impl, program: Option<&Path>, args: &[&str], trees: bool) -> (Command, PathBuf) {
+        let prog = match (which, program) {
+            (_, Some(p)) => p.to_path_buf(),
+            (Impl::Ours, None) => ours(),
+            (Impl::Upstream, None) => self.upstream().expect("upstream dkms present"),
+        };
+        let mut c = Command::new(&prog);
+        c.args(args);
+        if trees {
+            c.args(self.tree_args());
+        }
+        c.current_dir(&self.work);
+        // Settings upstream lets leak in from the environment, and ours'
+        // own knobs: none of them may come from the caller.
+        for (k, _) in std::env::vars_os() {
+            let k = k.to_string_lossy().into_owned();
+            if k.starts_with("DKMS_") {
+                c.env_remove(&k);
+            }
+        }
+        for k in [
+            "parallel_jobs",
+            "modprobe_on_install",
+            "post_transaction",
+            "sign_file",
+            "mok_signing_key",
+            "mok_certificate",
+            "build_environment",
+            "try_sign_modules",
+            "autoinstall_all_kernels",
+            "ADDON_MODULES_DIR",
+            "LANGUAGE",
+            "LANG",
+        ] {
+            c.env_remove(k);
+        }
+        c.env("LC_ALL", "C").env("TMPDIR", &self.tmp).env("DKMS_SYSCONFDIR", &self.sysconf);
+        c.stdin(Stdio::null());
+        (c, prog)
+    }
+
+    /// Run `program` (default: our `dkms` / upstream's copy) with `args`,
+    /// followed by the tree options when `trees`. Output is normalised: the
+    /// program's path becomes `dkms`, the sandbox root `<ROOT>`. `combined`
+    /// is stdout then stderr, right only when one of them is empty (see
+    /// `run_combined`).
+    pub fn run_with(&mut self, which: Impl, program: Option<&Path>, args: &[&str], trees: bool) -> Output {
+        let (mut c, prog) = self.command(which, program, args, trees);
+        let out = c.output().expect("run dkms");
+        let code = out.status.code().unwrap_or(-1);
+        let stdout = self.normalise(&prog, &out.stdout);
+        let stderr = self.normalise(&prog, &out.stderr);
+        let combined = format!("{stdout}{stderr}");
+        Output { code, stdout, stderr, combined }
+    }
+
+    /// Run once with stdout and stderr going to the same file, to see the
+    /// order in which the two streams were written.
+    pub fn run_combined(&mut self, which: Impl, program: Option<&Path>, args: &[&str], trees: bool) -> (i32, String) {
+        let (mut c, prog) = self.command(which, program, args, trees);
+        let f = tempfile::tempfile_in(&self.tmp).expect("tempfile");
+        c.stdout(f.try_clone().expect("dup")).stderr(f.try_clone().expect("dup"));
+        let status = c.status().expect("run dkms");
+        let mut f = f;
+        use std::io::{Read, Seek};
+        f.rewind().expect("rewind");
+        let mut buf = Vec::new();
+        f.read_to_end(&mut buf).expect("read");
+        (status.code().unwrap_or(-1), self.normalise(&prog, &buf))
+    }
+
+    /// Run our `dkms` once with the tree options (so this is fine for
+    /// commands that change the trees; `combined` as for `run_with`).
+    pub fn dkms(&mut self, args: &[&str]) -> Output {
+        self.run_with(Impl::Ours, None, args, true)
+    }
+
+    /// Run an implementation's `dkms` with the tree options; captures the
+    /// separated streams and, when both carry output, the combined one in a
+    /// second run. Only for commands that leave the trees alone.
+    pub fn run(&mut self, which: Impl, args: &[&str]) -> Output {
+        let mut o = self.run_with(which, None, args, true);
+        if !o.interleaved() {
+            return o;
+        }
+        let (code, combined) = self.run_combined(which, None, args, true);
+        assert_eq!(code, o.code, "exit code of the combined run of {args:?}");
+        o.combined = combined;
+        o
+    }
+
+    fn normalise(&self, prog: &Path, bytes: &[u8]) -> String {
+        let s = String::from_utf8_lossy(bytes);
+        s.replace(&prog.display().to_string(), "dkms").replace(&self.root.display().to_string(), "<ROOT>")
+    }
+
+    /// Every path under the sandbox's trees (dkms, src, inst) with its type
+    /// and link target, root-normalised, sorted; without our lock file.
+    pub fn listing(&self) -> String {
+        let mut lines = Vec::new();
+        for top in [&self.dkms, &self.src, &self.inst] {
+            walk(top, &mut lines);
+        }
+        lines.retain(|l: &String| !l.starts_with(&format!("{}/.lock ", self.dkms.display())));
+        lines.sort();
+        let mut s = String::new();
+        for l in lines {
+            let _ = writeln!(s, "{}", l.replace(&self.root.display().to_string(), "<ROOT>"));
+        }
+        s
+    }
+
+    // ---- building trees ----
+
+    /// Write a file, creating its parent directories.
+    pub fn write(&self, path: &Path, text: &str) {
+        fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
+        fs::write(path, text).expect("write");
+    }
+
+    /// A plain one-module dkms.conf.
+    pub fn simple_conf(m: &str, v: &str) -> String {
+        format!("PACKAGE_NAME=\"{m}\"\nPACKAGE_VERSION=\"{v}\"\nBUILT_MODULE_NAME[0]=\"{m}\"\nDEST_MODULE_LOCATION[0]=\"/updates\"\nAUTOINSTALL=\"yes\"\n")
+    }
+
+    /// `<sourcetree>/<m>-<v>/dkms.conf` and the absolute `source` symlink:
+    /// the module is added.
+    pub fn add_module(&self, m: &str, v: &str, conf: &str) {
+        let srcdir = self.src.join(format!("{m}-{v}"));
+        self.write(&srcdir.join("dkms.conf"), conf);
+        let vdir = self.dkms.join(m).join(v);
+        fs::create_dir_all(vdir.join("build")).expect("mkdir");
+        symlink(&srcdir, vdir.join("source")).expect("symlink");
+    }
+
+    /// `<m>/<v>/<kver>/<arch>/{module/<name>.ko,log/make.log}`.
+    pub fn build_module(&self, m: &str, v: &str, k: &str, a: &str, names: &[&str]) {
+        let adir = self.dkms.join(m).join(v).join(k).join(a);
+        self.write(&adir.join("log/make.log"), "fake build log\n");
+        fs::create_dir_all(adir.join("module")).expect("mkdir");
+        for n in names {
+            fs::write(adir.join("module").join(format!("{n}.ko")), format!("not really an ELF module: {m}/{v} {n}\n"))
+                .expect("write .ko");
+        }
+    }
+
+    /// The relative `kernel-<kver>-<arch>` link, plus a copy of each built
+    /// module in `<installtree>/<kver>/<dest>/`.
+    pub fn install_module(&self, m: &str, v: &str, k: &str, a: &str, names: &[&str], dest: &str) {
+        symlink(format!("{v}/{k}/{a}"), self.dkms.join(m).join(format!("kernel-{k}-{a}"))).expect("symlink");
+        let to = self.inst.join(k).join(dest.trim_start_matches('/'));
+        fs::create_dir_all(&to).expect("mkdir");
+        for n in names {
+            let from = self.dkms.join(m).join(v).join(k).join(a).join("module").join(format!("{n}.ko"));
+            fs::copy(from, to.join(format!("{n}.ko"))).expect("copy .ko");
+        }
+    }
+
+    /// Added + built + installed, one module named like the package, at the
+    /// Debian location.
+    pub fn installed(&self, m: &str, v: &str) {
+        self.add_module(m, v, &Self::simple_conf(m, v));
+        self.build_module(m, v, KVER, arch(), &[m]);
+        self.install_module(m, v, KVER, arch(), &[m], "/updates/dkms");
+    }
+}
+
+fn walk(dir: &Path, out: &mut Vec<String>) {
+    let Ok(rd) = fs::read_dir(dir) else { return };
+    for e in rd.flatten() {
+        let p = e.path();
+        let Ok(md) = fs::symlink_metadata(&p) else { continue };
+        let ft = md.file_type();
+        if ft.is_symlink() {
+            let t = fs::read_link(&p).map(|t| t.display().to_string()).unwrap_or_default();
+            out.push(format!("{} l -> {t}", p.display()));
+        } else if ft.is_dir() {
+            out.push(format!("{} d", p.display()));
+            walk(&p, out);
+        } else {
+            let len = md.len();
+            out.push(format!("{} f {len}", p.display()));
+        }
+    }
+}
+
+/// Assert that two runs agree byte for byte, with a readable diff.
+pub fn assert_same(what: &str, ours: &Output, upstream: &Output) {
+    let mut problems = String::new();
+    if ours.code != upstream.code {
+        let _ = writeln!(problems, "exit code: ours {} upstream {}", ours.code, upstream.code);
+    }
+    for (name, a, b) in [
+        ("stdout", &ours.stdout, &upstream.stdout),
+        ("stderr", &ours.stderr, &upstream.stderr),
+        ("stdout+stderr", &ours.combined, &upstream.combined),
+    ] {
+        if a != b {
+            let _ = writeln!(problems, "--- {name}, ours:\n{a}--- {name}, upstream:\n{b}");
+        }
+    }
+    assert!(problems.is_empty(), "{what}: ours differs from upstream\n{problems}");
+}
+
+/// Run the same command on fresh sandboxes built by `setup` (one per
+/// implementation, and another for the combined streams when both carry
+/// output), and compare output, exit code and the resulting trees with
+/// upstream's when it is available. Returns our output either way.
+pub fn compare_fresh(what: &str, setup: &dyn Fn(&Sandbox), args: &[&str]) -> Output {
+    let run_one = |which: Impl| -> Option<(Output, String)> {
+        let mut sb = Sandbox::new();
+        if which == Impl::Upstream {
+            sb.upstream()?;
+        }
+        setup(&sb);
+        let mut o = sb.run_with(which, None, args, true);
+        let listing = sb.listing();
+        if !o.interleaved() {
+            return Some((o, listing));
+        }
+        let mut sb2 = Sandbox::new();
+        if which == Impl::Upstream {
+            sb2.upstream()?;
+        }
+        setup(&sb2);
+        let (code, combined) = sb2.run_combined(which, None, args, true);
+        assert_eq!(code, o.code, "{what}: exit code of the combined run ({which:?})");
+        o.combined = combined;
+        Some((o, listing))
+    };
+    let (o, listing) = run_one(Impl::Ours).expect("ours always runs");
+    if let Some((u, ulisting)) = run_one(Impl::Upstream) {
+        assert_same(what, &o, &u);
+        assert_eq!(listing, ulisting, "{what}: trees differ after the run (left: ours, right: upstream)");
+    }
+    o
+}
