@@ -139,6 +139,7 @@ impl Dkms {
             context: self.shell_context(),
             directives: self.ctx.args.directives.clone(),
             strict,
+            capture_stderr: false,
         }
     }
 

@@ -10,6 +10,7 @@ pub mod common;
 pub mod install;
 pub mod invoke;
 pub mod kernel_hooks;
+pub mod matching;
 pub mod remove;
 pub mod signing;
 pub mod status;
@@ -35,6 +36,7 @@ fn runner(name: &str) -> fn(&mut Dkms) -> Result<()> {
         "build" => build::run,
         "install" => install::run,
         "autoinstall" => autoinstall::run,
+        "match" => matching::run,
         "kernel_postinst" => autoinstall::run_kernel_postinst,
         "kernel_preinst" => kernel_hooks::run_preinst,
         "kernel_prerm" => kernel_hooks::run_prerm,

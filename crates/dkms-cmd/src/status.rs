@@ -1,7 +1,7 @@
 //! `dkms status` (`show_status`, `do_status`, `module_status_built_extra`
 //! upstream): one line per module/version or per built kernel, with the
-//! suffixes that need the module's dkms.conf, read for each line as it is
-//! printed so that whatever reading it prints lands where upstream's does.
+//! suffixes that need the module's dkms.conf. The confs of one query are
+//! read by a single bash process, never one per line.
 
 use crate::common::{compressed_or_uncompressed, Dkms};
 use dkms_cli::table::{Verb, VERBS};
@@ -30,64 +30,111 @@ pub fn run(d: &mut Dkms) -> Result<()> {
             queries.push((k.clone(), d.ctx.arch.get(i).cloned().unwrap_or_default()));
         }
     }
-    let mut entries: Vec<Entry> = Vec::new();
     for (k, a) in &queries {
-        entries.extend(status::module_status(&d.ctx.trees, opt(&m), opt(&v), opt(k), opt(a)));
-    }
-    for e in &entries {
-        print_entry(d, e);
+        for line in do_status(d, &m, &v, k, a, true) {
+            ui::outln(&line);
+        }
     }
     Ok(())
 }
 
-/// Read the conf of a built/installed entry the way upstream's
-/// `module_status_built_extra` does: afresh for every line (it runs in a
-/// subshell, so nothing is cached), after the line's head is printed, with
-/// the conf's own stderr, the `DIRECTIVE:` lines and the validation messages
-/// appearing right there. `None` when the conf is missing (reported) or
-/// cannot be evaluated.
-fn read_entry_conf(d: &Dkms, m: &str, v: &str, k: &str, a: &str) -> Option<Conf> {
-    let file = d.ctx.trees.source_link(m, v).join("dkms.conf");
-    if nix::unistd::access(&file, nix::unistd::AccessFlags::R_OK).is_err() {
-        ui::error(&[
-            "Could not locate dkms.conf file.".to_string(),
-            format!("File: {} does not exist.", file.display()),
-        ]);
-        return None;
-    }
-    let r = conf::read(&d.conf_spec(m, v, k, a, file, false)).ok()?;
-    for diag in &r.diags {
-        if diag.stderr {
-            ui::errln(&diag.text);
-        } else {
-            ui::outln(&diag.text);
-        }
-    }
-    // A conf that fails validation still leaves upstream with whatever it
-    // read, and the suffix loop runs over that.
-    Some(r.conf)
+/// `do_status M V K A` as a list of lines (what `$(do_status ...)` captures);
+/// the errors of broken modules go to stderr as they are found.
+pub fn status_lines(d: &Dkms, m: &str, v: &str, k: &str, a: &str) -> Vec<String> {
+    do_status(d, m, v, k, a, false)
 }
 
-fn print_entry(d: &Dkms, e: &Entry) {
-    let (m, v) = (&e.module, &e.version);
-    match (e.state, &e.kernel, &e.arch) {
-        (State::Broken, ..) => {
-            ui::outln(&format!("{m}/{v}: broken"));
-            ui::error(&[
-                format!("{m}/{v}: Missing the module source directory or the symbolic link pointing to it."),
-                "Manual intervention is required!".into(),
-            ]);
+/// Read, in one bash process, the conf of every built/installed entry.
+/// Upstream re-reads the conf for each line (in a subshell), so whatever
+/// the read prints — the conf's own stderr, `DIRECTIVE:` lines, validation
+/// messages — appears in the middle of that line; the reads are batched
+/// here with each conf's stderr captured, and replayed per line.
+/// `None` for entries without a kernel or without a readable conf.
+fn read_confs(d: &Dkms, entries: &[Entry]) -> Vec<Option<conf::Read>> {
+    let mut specs = Vec::new();
+    let mut slots = Vec::new();
+    for e in entries {
+        let file = d.ctx.trees.source_link(&e.module, &e.version).join("dkms.conf");
+        match (&e.kernel, &e.arch) {
+            (Some(k), Some(a)) if nix::unistd::access(&file, nix::unistd::AccessFlags::R_OK).is_ok() => {
+                let mut spec = d.conf_spec(&e.module, &e.version, k, a, file, false);
+                spec.capture_stderr = true;
+                slots.push(Some(specs.len()));
+                specs.push(spec);
+            }
+            _ => slots.push(None),
         }
-        (State::Added, ..) => ui::outln(&format!("{m}/{v}: added")),
-        (st, Some(k), Some(a)) => {
-            // `echo -n` the head, then whatever reading the conf prints, then
-            // the suffix and the newline.
-            ui::out(&format!("{m}/{v}, {k}, {a}: {}", st.as_str()));
-            let suffix = read_entry_conf(d, m, v, k, a).map(|c| built_extra(d, m, v, k, a, &c)).unwrap_or_default();
-            ui::outln(&suffix);
-        }
-        _ => {}
     }
+    let mut reads: Vec<Option<conf::Read>> =
+        conf::read_many(&specs).unwrap_or_default().into_iter().map(Some).collect();
+    slots.into_iter().map(|i| i.and_then(|i| reads.get_mut(i).and_then(Option::take))).collect()
+}
+
+/// The lines for one query; with `print`, each line is written as it is
+/// formed (so stderr lands mid-line as upstream's does), else collected.
+fn do_status(d: &Dkms, m: &str, v: &str, k: &str, a: &str, print: bool) -> Vec<String> {
+    let entries = status::module_status(&d.ctx.trees, opt(m), opt(v), opt(k), opt(a));
+    let confs = read_confs(d, &entries);
+    let mut lines = Vec::new();
+    for (e, c) in entries.iter().zip(confs) {
+        let (m, v) = (&e.module, &e.version);
+        let line = match (e.state, &e.kernel, &e.arch) {
+            (State::Broken, ..) => {
+                // Upstream's `do_status` echoes this line before the error.
+                let line = format!("{m}/{v}: broken");
+                if print {
+                    ui::outln(&line);
+                } else {
+                    lines.push(line);
+                }
+                ui::error(&[
+                    format!("{m}/{v}: Missing the module source directory or the symbolic link pointing to it."),
+                    "Manual intervention is required!".into(),
+                ]);
+                continue;
+            }
+            (State::Added, ..) => format!("{m}/{v}: added"),
+            (st, Some(k), Some(a)) => {
+                let head = format!("{m}/{v}, {k}, {a}: {}", st.as_str());
+                if print {
+                    ui::out(&head);
+                }
+                let suffix = match c {
+                    Some(r) => {
+                        ui::err(&String::from_utf8_lossy(&r.stderr));
+                        for diag in &r.diags {
+                            if diag.stderr {
+                                ui::errln(&diag.text);
+                            } else if print {
+                                ui::outln(&diag.text);
+                            }
+                        }
+                        built_extra(d, m, v, k, a, &r.conf)
+                    }
+                    None => {
+                        let file = d.ctx.trees.source_link(m, v).join("dkms.conf");
+                        ui::error(&[
+                            "Could not locate dkms.conf file.".to_string(),
+                            format!("File: {} does not exist.", file.display()),
+                        ]);
+                        String::new()
+                    }
+                };
+                if print {
+                    ui::outln(&suffix);
+                    continue;
+                }
+                format!("{head}{suffix}")
+            }
+            _ => continue,
+        };
+        if print {
+            ui::outln(&line);
+        } else {
+            lines.push(line);
+        }
+    }
+    lines
 }
 
 /// `module_status_built_extra`: the parenthesised notes.

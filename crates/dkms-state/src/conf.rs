@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 
 /// `dkms_conf_variables`: everything dkms.conf may set (the last group is
 /// deprecated). Anything else defined in dkms.conf is discarded.
-pub const DKMS_CONF_VARIABLES: [&str; 44] = [
+pub const DKMS_CONF_VARIABLES: [&str; 40] = [
     "PACKAGE_NAME",
     "PACKAGE_VERSION",
     "POST_ADD",
@@ -55,12 +55,6 @@ pub const DKMS_CONF_VARIABLES: [&str; 44] = [
     "MODULES_CONF_OBSOLETES",
     "MODULES_CONF_ALIAS_TYPE",
     "MODULES_CONF_OBSOLETE_ONLY",
-    // Not in upstream's list, but harmless: kept so a conf's own choice of
-    // these lowercase arrays is visible to the length check below.
-    "make_command",
-    "package_name",
-    "package_version",
-    "num_modules",
 ];
 
 /// Variables whose presence earns a `Deprecated feature:` line in strict
@@ -112,6 +106,8 @@ pub struct Spec {
     pub directives: Vec<String>,
     /// `read_conf_strict`: deprecations, zero modules, duplicates.
     pub strict: bool,
+    /// Capture the conf's own stderr into `Read::stderr` (see `shell`).
+    pub capture_stderr: bool,
 }
 
 /// One module record (an index of the BUILT_/DEST_ arrays).
@@ -163,6 +159,8 @@ pub struct Read {
     pub conf: Conf,
     pub diags: Vec<Diag>,
     pub ok: bool,
+    /// The conf's own stderr, when captured.
+    pub stderr: Vec<u8>,
 }
 
 /// `override_dest_module_location`
@@ -212,6 +210,7 @@ fn request(spec: &Spec) -> Request {
         files: chain(spec).into_iter().filter(|p| p.exists()).collect(),
         whitelist: DKMS_CONF_VARIABLES.to_vec(),
         report: if spec.strict { DEPRECATED.to_vec() } else { Vec::new() },
+        capture_stderr: spec.capture_stderr,
     }
 }
 
@@ -253,6 +252,7 @@ pub fn ere_match(text: &str, re: &str) -> bool {
 
 fn process(spec: &Spec, mut raw: Sourced) -> Read {
     let mut diags = Vec::new();
+    let stderr = std::mem::take(&mut raw.stderr);
     if spec.strict {
         deprecations(&raw, &mut diags);
     }
@@ -437,7 +437,7 @@ fn process(spec: &Spec, mut raw: Sourced) -> Read {
     if ok && spec.strict {
         strict_checks(&c, &mut diags, &mut ok);
     }
-    Read { conf: c, diags, ok }
+    Read { conf: c, diags, ok, stderr }
 }
 
 /// `read_conf_strict`'s extra checks on an already read conf (upstream runs

@@ -90,6 +90,7 @@ pub fn read(
         files,
         whitelist: names.to_vec(),
         report: Vec::new(),
+        capture_stderr: false,
     };
     if let Ok(mut res) = shell::source(&[req]) {
         if let Some(s) = res.pop() {

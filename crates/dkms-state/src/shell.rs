@@ -32,6 +32,10 @@ pub struct Request {
     /// Variables whose presence is reported after each file (for upstream's
     /// deprecation warnings, printed per sourced file).
     pub report: Vec<&'static str>,
+    /// Capture what the files print on stderr (into `Sourced::stderr`)
+    /// instead of passing it through, so the caller can place it exactly
+    /// where upstream's output has it.
+    pub capture_stderr: bool,
 }
 
 /// A variable as bash holds it: a sparse array (a scalar is index 0).
@@ -44,6 +48,8 @@ pub struct Sourced {
     pub vars: BTreeMap<String, Array>,
     /// For each file that existed: the `report` names set after it.
     pub after_file: Vec<(PathBuf, Vec<String>)>,
+    /// What the files printed on stderr, when captured.
+    pub stderr: Vec<u8>,
 }
 
 impl Sourced {
@@ -108,10 +114,17 @@ __dkms_dump() {
 }
 "#;
 
-fn script(reqs: &[Request]) -> String {
+fn err_file(dir: &std::path::Path, i: usize) -> PathBuf {
+    dir.join(format!("stderr.{i}"))
+}
+
+fn script(reqs: &[Request], err_dir: &std::path::Path) -> String {
     let mut s = String::from(PRELUDE);
-    for r in reqs {
+    for (i, r) in reqs.iter().enumerate() {
         s.push_str("(\nprintf 'Q\\0'\n");
+        if r.capture_stderr {
+            s.push_str(&format!("exec 2>{}\n", quote(&err_file(err_dir, i).to_string_lossy())));
+        }
         for (k, v) in &r.context {
             s.push_str(&format!("{k}={}\n", quote(v)));
         }
@@ -137,13 +150,19 @@ pub fn source(reqs: &[Request]) -> io::Result<Vec<Sourced>> {
     if reqs.is_empty() {
         return Ok(Vec::new());
     }
-    let mut file = tempfile::Builder::new().prefix("dkms-source.").tempfile()?;
-    file.write_all(script(reqs).as_bytes())?;
-    file.flush()?;
+    let dir = tempfile::Builder::new().prefix("dkms-source.").tempdir()?;
+    let file = dir.path().join("script");
+    std::fs::File::create(&file)?.write_all(script(reqs, dir.path()).as_bytes())?;
     let mut cmd = tools::command("bash", &[]);
-    cmd.arg(file.path()).stderr(std::process::Stdio::inherit());
+    cmd.arg(&file).stderr(std::process::Stdio::inherit());
     let out = tools::output(&mut cmd)?;
-    Ok(parse(&out.stdout))
+    let mut all = parse(&out.stdout);
+    for (i, (r, s)) in reqs.iter().zip(all.iter_mut()).enumerate() {
+        if r.capture_stderr {
+            s.stderr = std::fs::read(err_file(dir.path(), i)).unwrap_or_default();
+        }
+    }
+    Ok(all)
 }
 
 fn parse(out: &[u8]) -> Vec<Sourced> {

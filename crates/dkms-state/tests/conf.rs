@@ -39,6 +39,7 @@ impl Fixture {
             context: Vec::new(),
             directives: Vec::new(),
             strict: false,
+            capture_stderr: false,
         }
     }
 

@@ -1,0 +1,86 @@
+//! `dkms match` (`run_match` upstream): build and install on one kernel
+//! every module/version installed on a template kernel.
+
+use crate::common::Dkms;
+use dkms_cli::table::{Verb, VERBS};
+use dkms_cli::ui;
+use dkms_state::error::{Error, Result};
+use dkms_state::status;
+
+/// The table entry.
+pub const VERB: &Verb = &VERBS[6];
+
+/// `dkms match`
+pub fn run(d: &mut Dkms) -> Result<()> {
+    d.check_root()?;
+    d.ctx.have_one_kernel("match")?;
+    let (k, a) = d.kernelver0();
+    let template = d.ctx.args.template_kernel.clone();
+    if template.is_empty() {
+        return Err(Error::die(
+            1,
+            "template-kernel-missing",
+            [
+                "Invalid number of parameters passed.",
+                "Usage: match --templatekernel=<kernel-version> -k <kernel-version>",
+                "   or: match --templatekernel=<kernel-version> -k <kernel-version> <module>",
+            ],
+        ));
+    }
+    if template == k {
+        return Err(Error::die(
+            2,
+            "template-kernel-same",
+            ["The templatekernel and the specified kernel version are the same."],
+        ));
+    }
+    let mut lines: Vec<String> = crate::status::status_lines(d, "", "", &template, &a)
+        .into_iter()
+        .filter(|l| l.contains(": installed"))
+        .collect();
+    let module = d.ctx.args.module.clone();
+    if !module.is_empty() {
+        if !d.ctx.trees.module_dir(&module).is_dir() {
+            return Err(Error::die(
+                3,
+                "module-not-in-tree",
+                [format!("The module: {module} is not located in the DKMS tree.")],
+            ));
+        }
+        lines.retain(|l| l.starts_with(&format!("{module}/")));
+    }
+    ui::outln("");
+    ui::outln(&format!("Matching modules in kernel: {k} ({a})"));
+    ui::outln(&format!("to the configuration of kernel: {template} ({a})"));
+    if lines.is_empty() {
+        ui::outln("");
+        ui::outln("There is nothing to be done for this match.");
+        return Ok(());
+    }
+    crate::build::prepare_kernel(d, &k)?;
+    for line in lines {
+        let m = line.split('/').next().unwrap_or_default().to_string();
+        let v = line.split_once('/').map(|x| x.1).unwrap_or_default().split(',').next().unwrap_or_default().to_string();
+        ui::outln(&format!("Module:  {m}"));
+        ui::outln(&format!("Version: {v}"));
+        if status::is_module_broken(&d.ctx.trees, &m, &v) {
+            ui::error(&[
+                format!("{m}/{v} is broken!"),
+                "Missing the source directory or the symbolic link pointing to it.".into(),
+                "Manual intervention is required!".into(),
+            ]);
+            continue;
+        }
+        for step in [crate::build::maybe_build_module, crate::install::maybe_install_module] {
+            let saved = d.subshell_state();
+            d.ctx.args.module = m.clone();
+            d.ctx.args.module_version = v.clone();
+            let r = step(d, &k, &a);
+            d.restore_subshell_state(saved);
+            if let Err(e) = r {
+                ui::report(&e);
+            }
+        }
+    }
+    Ok(())
+}
