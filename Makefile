@@ -10,6 +10,10 @@ VERBS       := $(patsubst bin/dkms-%.rs,%,$(wildcard bin/dkms-*.rs))
 SECTIONS    ?=
 SUITE       ?= ../shared/conformance/run-upstream-suite
 
+# The autoinstaller the suite runs names dkms by the path the suite installs it at.
+SUITE_SBINDIR ?= /usr/sbin
+moddir      ?= /lib/modules
+
 export PATH := $(HOME)/.cargo/bin:$(PATH)
 
 .PHONY: all build release deps test lint check check-upstream demo install uninstall clean help
@@ -34,20 +38,34 @@ lint: ## clippy and rustfmt
 
 check: test lint check-upstream ## Everything CI runs
 
-check-upstream: release ## Upstream suite sections (needs root and kernel headers)
+build/dkms_autoinstaller: data/dkms_autoinstaller.in Makefile
+	@mkdir -p build
+	sed -e 's|@SBINDIR@|$(SBINDIR_FOR_AUTOINSTALLER)|g' -e 's|@MODDIR@|$(moddir)|g' $< > $@
+	chmod 755 $@
+
+build/suite/dkms_autoinstaller: data/dkms_autoinstaller.in Makefile
+	@mkdir -p build/suite
+	sed -e 's|@SBINDIR@|$(SUITE_SBINDIR)|g' -e 's|@MODDIR@|$(moddir)|g' $< > $@
+	chmod 755 $@
+
+check-upstream: release build/suite/dkms_autoinstaller ## Upstream suite, with upstream's and with our autoinstaller (root)
 	@if [ "$$(id -u)" != 0 ]; then echo "check-upstream: skipped (needs root)"; \
 	elif [ ! -x $(SUITE) ]; then echo "check-upstream: skipped ($(SUITE) not found)"; \
-	else $(SUITE) --dkms target/release/dkms $(foreach s,$(SECTIONS),--section $(s)); fi
+	else $(SUITE) --dkms target/release/dkms $(foreach s,$(SECTIONS),--section $(s)) && \
+	     $(SUITE) --dkms target/release/dkms --autoinstaller build/suite/dkms_autoinstaller $(foreach s,$(SECTIONS),--section $(s)); fi
 
 demo: deps release ## Add, build and install the example module into build/demo
 	./scripts/demo.sh
 
-install: release ## Install dkms and dkms-* (PREFIX, DESTDIR, libexecdir)
+SBINDIR_FOR_AUTOINSTALLER = $(sbindir)
+
+install: release build/dkms_autoinstaller ## Install dkms, dkms-* and the autoinstaller (PREFIX, DESTDIR, libexecdir)
 	install -Dm755 target/release/dkms $(DESTDIR)$(sbindir)/dkms
 	for v in $(VERBS); do install -Dm755 target/release/dkms-$$v $(DESTDIR)$(libexecdir)/dkms/dkms-$$v; done
+	install -Dm755 build/dkms_autoinstaller $(DESTDIR)$(PREFIX)/lib/dkms/dkms_autoinstaller
 
 uninstall: ## Remove what install installed
-	rm -f $(DESTDIR)$(sbindir)/dkms
+	rm -f $(DESTDIR)$(sbindir)/dkms $(DESTDIR)$(PREFIX)/lib/dkms/dkms_autoinstaller
 	for v in $(VERBS); do rm -f $(DESTDIR)$(libexecdir)/dkms/dkms-$$v; done
 
 clean: ## Remove build products
