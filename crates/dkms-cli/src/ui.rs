@@ -8,6 +8,17 @@ use std::io::Write;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 static JSON: AtomicBool = AtomicBool::new(false);
+static MUTED: AtomicBool = AtomicBool::new(false);
+
+/// Silence all human output (used while replaying a journal in recovery,
+/// whose steps would otherwise repeat their messages).
+pub fn set_muted(on: bool) {
+    MUTED.store(on, Ordering::Relaxed);
+}
+
+fn muted() -> bool {
+    MUTED.load(Ordering::Relaxed)
+}
 
 /// Switch stdout to JSON Lines (human text goes to stderr).
 pub fn set_json(on: bool) {
@@ -20,6 +31,9 @@ pub fn json() -> bool {
 }
 
 fn write_out(s: &str) {
+    if muted() {
+        return;
+    }
     if json() {
         let _ = std::io::stderr().write_all(s.as_bytes());
     } else {
@@ -41,6 +55,9 @@ pub fn outln(s: &str) {
 
 /// Write to stderr (after flushing stdout).
 pub fn err(s: &str) {
+    if muted() {
+        return;
+    }
     let _ = std::io::stdout().flush();
     let _ = std::io::stderr().write_all(s.as_bytes());
 }

@@ -11,7 +11,7 @@ use dkms_cli::table::{Verb, VERBS};
 use dkms_cli::{ui, RELEASE_STRING};
 use dkms_state::conf::Conf;
 use dkms_state::error::{Error, Result};
-use dkms_state::{fsutil, kernel, status, tools, trees};
+use dkms_state::{crash, fsutil, kernel, status, tools, trees};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
@@ -170,10 +170,7 @@ pub fn do_build(d: &mut Dkms, k: &str, a: &str) -> Result<()> {
     let (m, v) = (d.ctx.args.module.clone(), d.ctx.args.module_version.clone());
     let t = d.ctx.trees.clone();
     let source_dir = t.source_link(&m, &v);
-    let build_dir = t.build_dir(&m, &v);
-    let kernelver_dir = t.kernel_dir(&m, &v, k);
     let base_dir = t.arch_dir(&m, &v, k, a);
-    let build_log = build_dir.join("make.log");
 
     if base_dir.is_dir() {
         return Err(Error::die(
@@ -225,10 +222,38 @@ pub fn do_build(d: &mut Dkms, k: &str, a: &str) -> Result<()> {
 
     check_build_depends(d, &m, &v, k, a, &conf)?;
 
+    // From here the build changes the tree: journal it, so a killed build's
+    // staging directory is cleaned up by the next run (see `recover`).
+    let journal = dkms_state::journal::Journal::begin(&t.dkms_tree, "build", &[&m, &v, k, a])
+        .map_err(|e| Error::io(1, "writing the DKMS journal", e))?;
+    crash::point("build:journaled");
+    let res = build_in_journal(d, &m, &v, k, a, &conf, suffix, env);
+    let _ = journal.finish();
+    res
+}
+
+#[allow(clippy::too_many_arguments)]
+fn build_in_journal(
+    d: &mut Dkms,
+    m: &str,
+    v: &str,
+    k: &str,
+    a: &str,
+    conf: &Conf,
+    suffix: &'static str,
+    env: Vec<(String, String)>,
+) -> Result<()> {
+    let t = d.ctx.trees.clone();
+    let source_dir = t.source_link(m, v);
+    let build_dir = t.build_dir(m, v);
+    let kernelver_dir = t.kernel_dir(m, v, k);
+    let base_dir = t.arch_dir(m, v, k, a);
+    let build_log = build_dir.join("make.log");
     fsutil::remove_all(&build_dir).map_err(|e| Error::io(1, format!("rm -rf {}", build_dir.display()), e))?;
     fsutil::copy_tree(&source_dir, &build_dir)
         .map_err(|e| Error::io(1, format!("cp -a {}/ {}", source_dir.display(), build_dir.display()), e))?;
-    let overlay = d.ctx.conf_dir.join(&m).join("patches");
+    crash::point("build:copied");
+    let overlay = d.ctx.conf_dir.join(m).join("patches");
     if overlay.is_dir() {
         let _ = fsutil::copy_tree(&overlay, &build_dir.join("patches"));
     }
@@ -236,7 +261,7 @@ pub fn do_build(d: &mut Dkms, k: &str, a: &str) -> Result<()> {
     std::fs::write(&build_log, header).map_err(|e| Error::io(1, build_log.display(), e))?;
 
     let saved_exports = std::mem::replace(&mut d.exports, env);
-    let res = build_steps(d, &m, &v, k, a, &conf, suffix, &build_dir, &kernelver_dir, &base_dir, &build_log);
+    let res = build_steps(d, m, v, k, a, conf, suffix, &build_dir, &kernelver_dir, &base_dir, &build_log);
     d.exports = saved_exports;
     res
 }
@@ -324,7 +349,9 @@ fn build_steps(
         None => conf.make_command.clone(),
     };
     let cmd = Cmd::Shell { cmd: make, cwd: Some(build_dir.to_path_buf()) };
-    if d.invoke_command(cmd, "Building module(s)", Some(build_log), true) != 0 {
+    let made = d.invoke_command(cmd, "Building module(s)", Some(build_log), true);
+    crash::point("build:made");
+    if made != 0 {
         return Err(report_build_problem(
             d,
             10,
@@ -404,12 +431,14 @@ fn build_steps(
     }
     use std::os::unix::fs::PermissionsExt;
     let _ = std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o755));
+    crash::point("build:staged");
     let tmp = staging.keep();
     std::fs::rename(&tmp, base_dir).map_err(|e| {
         let _ = fsutil::remove_all(&tmp);
         Error::die(7, "rename-failed", [format!("do_build: final mv failed ({e})")])
     })?;
 
+    crash::point("build:renamed");
     d.run_build_script(m, v, "post_build", &conf.post_build, Some(build_log))?;
     let _ = std::fs::rename(build_log, base_dir.join("log/make.log"));
     let _ = fsutil::remove_all(build_dir);

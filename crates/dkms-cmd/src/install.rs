@@ -8,8 +8,9 @@ use crate::common::{compressed_or_uncompressed, Dkms};
 use dkms_cli::table::{Verb, VERBS};
 use dkms_cli::ui;
 use dkms_state::error::{Error, Result};
+use dkms_state::journal::Journal;
 use dkms_state::modinfo::{self, Cmp};
-use dkms_state::{fsutil, status, trees, version};
+use dkms_state::{crash, fsutil, status, trees, version};
 use std::path::{Path, PathBuf};
 
 /// The table entry.
@@ -175,59 +176,40 @@ fn install_steps(
         ));
     }
 
-    let mut any_installed = false;
-    let mut placed: Vec<PathBuf> = Vec::new();
-    for &i in &buildable {
-        let r = conf.modules[i].clone();
-        if !check_version_sanity(d, m, v, k, a, &conf.obsolete_by, &r.dest_module_name, suffix) {
-            continue;
-        }
-        let name = &r.dest_module_name;
-        let original_copy = compressed_or_uncompressed(backup, name, suffix);
-        let linked = fsutil::is_symlink(active_link);
-        if linked && original_copy.is_some() {
-            ui::outln("An original module was already stored during a previous install");
-        } else if !linked {
-            let mut candidates: Vec<PathBuf> = [
-                compressed_or_uncompressed(&lib_tree.join("extra"), name, suffix),
-                compressed_or_uncompressed(&lib_tree.join("updates"), name, suffix),
-                compressed_or_uncompressed(
-                    &trees::cat(&t.install_tree, &format!("{k}{}", r.dest_module_location)),
-                    name,
-                    suffix,
-                ),
-            ]
-            .into_iter()
-            .flatten()
-            .collect();
-            candidates.extend(find_module(lib_tree, name, suffix));
-            if let Some(orig) = candidates.into_iter().find(|p| p.is_file()) {
-                archive_original(&orig, backup)?;
-            }
-        }
-        let toinstall = compressed_or_uncompressed(&module_dir, name, suffix).unwrap_or_default();
-        let dest_dir = trees::cat(&t.install_tree, &format!("{k}{}", r.dest_module_location));
-        let dest_name = toinstall.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-        let dest = dest_dir.join(&dest_name);
-        ui::outln(&format!("Installing {}/{dest_name}", dest_dir.display()));
-        std::fs::create_dir_all(&dest_dir).map_err(|e| Error::io(6, dest_dir.display(), e))?;
-        if let Err(e) = place(&toinstall, &dest, d.ctx.symlink_modules) {
-            for p in &placed {
-                let _ = std::fs::remove_file(p);
-            }
-            return Err(Error::die(6, "copy-failed", [format!("Copying '{}' failed", toinstall.display())])
-                .with_hint(e.to_string()));
-        }
-        placed.push(dest);
-        any_installed = true;
+    // The transaction: archive, place, link, depmod. Each step is journaled
+    // before it is taken, so an error or a kill -9 at any point is rolled
+    // back (or, once linked, forward) by `recover`.
+    let link_before = std::fs::read_link(active_link).map(|p| p.to_string_lossy().into_owned()).unwrap_or_default();
+    let mut journal = Journal::begin(&t.dkms_tree, "install", &[m, v, k, a])
+        .and_then(|mut j| j.record("link-before", &[&link_before]).map(|()| j))
+        .map_err(|e| Error::io(6, "writing the DKMS journal", e))?;
+    crash::point("install:journaled");
+    let res = install_transaction(
+        d,
+        &mut journal,
+        &conf,
+        &buildable,
+        suffix,
+        m,
+        v,
+        k,
+        a,
+        &module_dir,
+        lib_tree,
+        backup,
+        active_link,
+    );
+    if let Err(e) = res {
+        crate::recover::rollback_install(d, &journal_steps(&t.dkms_tree));
+        let _ = journal.finish();
+        return Err(e);
     }
-    if conf.num_modules() > 0 && !any_installed {
-        return Err(Error::die(6, "install-aborted", ["Installation aborted."]));
-    }
-    fsutil::replace_symlink(Path::new(&format!("{v}/{k}/{a}")), active_link)
-        .map_err(|e| Error::io(6, active_link.display(), e))?;
     d.run_build_script(m, v, "post_install", &conf.post_install, None)?;
-    if d.run_depmod(k) != 0 {
+    let depmod_status = d.run_depmod(k);
+    crash::point("install:depmod");
+    crate::recover::drop_displaced(&journal_steps(&t.dkms_tree));
+    let _ = journal.finish();
+    if depmod_status != 0 {
         crate::uninstall::do_uninstall(d, m, v, k, a)?;
         return Err(Error::die(
             6,
@@ -300,6 +282,94 @@ fn check_and_rebuild_dependent_modules(d: &mut Dkms, k: &str, a: &str) -> Result
             do_install(d, k, a)?;
         }
     }
+    Ok(())
+}
+
+/// The steps the open journal has recorded.
+fn journal_steps(dkms_tree: &Path) -> Vec<dkms_state::journal::Entry> {
+    dkms_state::journal::pending(dkms_tree).map(|p| p.steps).unwrap_or_default()
+}
+
+/// Archive originals, place the modules and replace the active link.
+#[allow(clippy::too_many_arguments)]
+fn install_transaction(
+    d: &mut Dkms,
+    journal: &mut Journal,
+    conf: &dkms_state::conf::Conf,
+    buildable: &[usize],
+    suffix: &str,
+    m: &str,
+    v: &str,
+    k: &str,
+    a: &str,
+    module_dir: &Path,
+    lib_tree: &Path,
+    backup: &Path,
+    active_link: &Path,
+) -> Result<()> {
+    let t = d.ctx.trees.clone();
+    let jerr = |e: std::io::Error| Error::io(6, "writing the DKMS journal", e);
+    let mut any_installed = false;
+    for &i in buildable {
+        let r = conf.modules[i].clone();
+        if !check_version_sanity(d, m, v, k, a, &conf.obsolete_by, &r.dest_module_name, suffix) {
+            continue;
+        }
+        let name = &r.dest_module_name;
+        let original_copy = compressed_or_uncompressed(backup, name, suffix);
+        let linked = fsutil::is_symlink(active_link);
+        if linked && original_copy.is_some() {
+            ui::outln("An original module was already stored during a previous install");
+        } else if !linked {
+            let mut candidates: Vec<PathBuf> = [
+                compressed_or_uncompressed(&lib_tree.join("extra"), name, suffix),
+                compressed_or_uncompressed(&lib_tree.join("updates"), name, suffix),
+                compressed_or_uncompressed(
+                    &trees::cat(&t.install_tree, &format!("{k}{}", r.dest_module_location)),
+                    name,
+                    suffix,
+                ),
+            ]
+            .into_iter()
+            .flatten()
+            .collect();
+            candidates.extend(find_module(lib_tree, name, suffix));
+            if let Some(orig) = candidates.into_iter().find(|p| p.is_file()) {
+                let file = orig.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+                let archived = backup.join(&file);
+                journal.record("archive", &[&orig.to_string_lossy(), &archived.to_string_lossy()]).map_err(jerr)?;
+                archive_original(&orig, backup)?;
+                crash::point("install:archived");
+            }
+        }
+        let toinstall = compressed_or_uncompressed(module_dir, name, suffix).unwrap_or_default();
+        let dest_dir = trees::cat(&t.install_tree, &format!("{k}{}", r.dest_module_location));
+        let dest_name = toinstall.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let dest = dest_dir.join(&dest_name);
+        ui::outln(&format!("Installing {}/{dest_name}", dest_dir.display()));
+        std::fs::create_dir_all(&dest_dir).map_err(|e| Error::io(6, dest_dir.display(), e))?;
+        if fsutil::is_symlink(&dest) || dest.exists() {
+            // Not archived (another version of this module is active): keep
+            // it beside until the transaction is over.
+            let old = crate::recover::displaced_name(&dest);
+            journal.record("displace", &[&dest.to_string_lossy(), &old.to_string_lossy()]).map_err(jerr)?;
+            std::fs::rename(&dest, &old).map_err(|e| Error::io(6, dest.display(), e))?;
+        }
+        journal.record("place", &[&dest.to_string_lossy()]).map_err(jerr)?;
+        if let Err(e) = place(&toinstall, &dest, d.ctx.symlink_modules) {
+            return Err(Error::die(6, "copy-failed", [format!("Copying '{}' failed", toinstall.display())])
+                .with_hint(e.to_string()));
+        }
+        crash::point("install:placed");
+        any_installed = true;
+    }
+    if conf.num_modules() > 0 && !any_installed {
+        return Err(Error::die(6, "install-aborted", ["Installation aborted."]));
+    }
+    fsutil::replace_symlink(Path::new(&format!("{v}/{k}/{a}")), active_link)
+        .map_err(|e| Error::io(6, active_link.display(), e))?;
+    journal.record("linked", &[]).map_err(jerr)?;
+    crash::point("install:linked");
     Ok(())
 }
 

@@ -11,6 +11,7 @@ pub mod install;
 pub mod invoke;
 pub mod kernel_hooks;
 pub mod matching;
+pub mod recover;
 pub mod remove;
 pub mod signing;
 pub mod status;
@@ -67,6 +68,27 @@ pub fn for_each_kernel(d: &mut Dkms, mut f: impl FnMut(&mut Dkms, &str, &str) ->
     last
 }
 
+/// Recover an unfinished journal before anything else: under our exclusive
+/// lock, or, for readers, under an exclusive lock taken just for this.
+fn recover_if_needed(d: &mut Dkms, have_exclusive: bool) {
+    let tree = d.ctx.trees.dkms_tree.clone();
+    if dkms_state::journal::pending(&tree).is_none() {
+        return;
+    }
+    if have_exclusive {
+        recover::recover(d);
+        return;
+    }
+    if !dkms_state::fsutil::writable(&tree) {
+        ui::errln("dkms: an interrupted transaction needs recovery; run dkms as root to complete it.");
+        return;
+    }
+    let holder = std::env::args().collect::<Vec<_>>().join(" ");
+    if let Ok(Some(_l)) = lock::acquire(&tree, lock::Mode::Exclusive, &holder, None, ui::errln) {
+        recover::recover(d);
+    }
+}
+
 /// `main` of `dkms-<verb>`.
 pub fn run_verb(verb: &'static Verb) -> ExitCode {
     dkms_cli::install_panic_hook();
@@ -81,6 +103,11 @@ pub fn run_verb(verb: &'static Verb) -> ExitCode {
     // refused by the parser; the action is ours.
     let action = ctx.args.action.unwrap_or(verb);
     let mut dkms = Dkms::new(ctx);
+    if action.lock != LockKind::Exclusive {
+        // Readers recover under an exclusive lock of their own, taken and
+        // released before their shared one.
+        recover_if_needed(&mut dkms, false);
+    }
     let held = match action.lock {
         LockKind::None => None,
         kind => {
@@ -98,6 +125,9 @@ pub fn run_verb(verb: &'static Verb) -> ExitCode {
     };
     if held.is_some() {
         dkms.exports.push((lock::HELD_VAR.into(), std::process::id().to_string()));
+    }
+    if action.lock == LockKind::Exclusive && held.is_some() {
+        recover_if_needed(&mut dkms, true);
     }
     let res = runner(action.name)(&mut dkms);
     drop(held);

@@ -6,8 +6,9 @@
 use crate::common::{compressed_or_uncompressed, Dkms};
 use dkms_cli::table::{Verb, VERBS};
 use dkms_cli::ui;
-use dkms_state::error::Result;
-use dkms_state::{fsutil, status, trees};
+use dkms_state::error::{Error, Result};
+use dkms_state::journal::Journal;
+use dkms_state::{crash, fsutil, status, trees};
 use std::path::{Path, PathBuf};
 
 /// The table entry.
@@ -61,7 +62,17 @@ pub fn do_uninstall(d: &mut Dkms, m: &str, v: &str, k: &str, a: &str) -> Result<
     let link = trees.active_link(m, k, a);
     let was_active = status::is_active(&trees, m, v, k, a);
     let lib = trees.lib_tree(k);
+    // Journaled so that a killed uninstall is completed by the next run.
+    let journal = if was_active {
+        Some(
+            Journal::begin(&trees.dkms_tree, "uninstall", &[m, v, k, a])
+                .map_err(|e| Error::io(1, "writing the DKMS journal", e))?,
+        )
+    } else {
+        None
+    };
     if was_active {
+        crash::point("uninstall:journaled");
         ui::outln("Before uninstall, this module version was ACTIVE on this kernel.");
         for i in 0..conf.num_modules() {
             let name = conf.modules[i].dest_module_name.clone();
@@ -70,6 +81,7 @@ pub fn do_uninstall(d: &mut Dkms, m: &str, v: &str, k: &str, a: &str) -> Result<
                     let dir = trees::cat(&trees.install_tree, &format!("{k}{loc}"));
                     ui::outln(&format!("Deleting {}/{name}.ko{suffix}", dir.display()));
                     remove_module_files(&dir, &name);
+                    crash::point("uninstall:deleted");
                     fsutil::rmdir_parents(&lib, &loc);
                 }
                 None => ui::outln(&format!("Module {name}.ko{suffix} was not found within {}/", lib.display())),
@@ -92,6 +104,7 @@ pub fn do_uninstall(d: &mut Dkms, m: &str, v: &str, k: &str, a: &str) -> Result<
             }
         }
         let _ = std::fs::remove_file(&link);
+        crash::point("uninstall:unlinked");
     } else {
         ui::outln("This module version was INACTIVE for this kernel.");
     }
@@ -100,6 +113,10 @@ pub fn do_uninstall(d: &mut Dkms, m: &str, v: &str, k: &str, a: &str) -> Result<
         let _ = std::fs::write(trees.dkms_tree.join(format!("depmod-pending-{k}-{a}")), "");
     } else {
         d.run_depmod(k);
+    }
+    if let Some(j) = journal {
+        crash::point("uninstall:depmod");
+        let _ = j.finish();
     }
     let orig_root = trees.module_dir(m).join("original_module");
     if was_active && backup.is_dir() {
@@ -156,6 +173,7 @@ fn restore_originals(backup: &Path, lib: &Path, name: &str) {
                 let _ = std::fs::create_dir_all(parent);
             }
             let _ = fsutil::move_file(&module, Path::new(&location));
+            crash::point("uninstall:restored");
             let _ = std::fs::remove_file(&origin);
         } else {
             ui::warn(&[format!("Bad original location '{location}' in {}", origin.display())]);

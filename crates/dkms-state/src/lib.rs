@@ -5,12 +5,14 @@
 #![forbid(unsafe_code)]
 
 pub mod conf;
+pub mod crash;
 pub mod distro;
 pub mod env;
 pub mod error;
 pub mod framework;
 pub mod fsutil;
 pub mod glob;
+pub mod journal;
 pub mod kernel;
 pub mod lock;
 pub mod modinfo;

@@ -1,0 +1,169 @@
+//! Recovery from an interrupted transaction (see `dkms_state::journal`):
+//! run before anything else by every verb that can write the tree. A killed
+//! build leaves its staging directory, which is removed; a killed install is
+//! rolled back (archived originals put back, placed modules removed, the old
+//! link restored) unless it had already linked, in which case it is
+//! completed; a killed uninstall is completed.
+
+use crate::common::Dkms;
+use dkms_cli::ui;
+use dkms_state::journal::{self, Entry, Pending};
+use dkms_state::{fsutil, status};
+use std::path::{Path, PathBuf};
+
+/// Where a module file that an install replaces waits until the install is over.
+pub fn displaced_name(dest: &Path) -> PathBuf {
+    PathBuf::from(format!("{}.dkms-displaced", dest.display()))
+}
+
+/// Delete the files an install displaced (it succeeded).
+pub fn drop_displaced(steps: &[Entry]) {
+    for s in steps.iter().filter(|s| s.key == "displace") {
+        if let Some(old) = s.args.get(1) {
+            let _ = std::fs::remove_file(old);
+        }
+    }
+}
+
+/// Undo the recorded steps of an install, newest first.
+pub fn rollback_install(d: &Dkms, steps: &[Entry]) {
+    let t = &d.ctx.trees;
+    for s in steps.iter().rev() {
+        let arg = |i: usize| s.args.get(i).map(PathBuf::from).unwrap_or_default();
+        match s.key.as_str() {
+            "place" => {
+                let dest = arg(0);
+                let _ = std::fs::remove_file(&dest);
+                // A copy interrupted before its rename leaves a temporary sibling.
+                remove_temp_siblings(&dest);
+            }
+            "displace" => {
+                let (dest, old) = (arg(0), arg(1));
+                if old.exists() || fsutil::is_symlink(&old) {
+                    let _ = std::fs::rename(&old, &dest);
+                }
+            }
+            "archive" => {
+                let (orig, archived) = (arg(0), arg(1));
+                if archived.exists() {
+                    if orig.exists() {
+                        // The move was interrupted after its copy: the
+                        // original is still in place.
+                        let _ = std::fs::remove_file(&archived);
+                    } else {
+                        if let Some(p) = orig.parent() {
+                            let _ = std::fs::create_dir_all(p);
+                        }
+                        let _ = fsutil::move_file(&archived, &orig);
+                    }
+                }
+                let _ = std::fs::remove_file(format!("{}.origin", archived.display()));
+                if let Some(dir) = archived.parent() {
+                    remove_temp_siblings(&dir.join("x"));
+                }
+            }
+            _ => {}
+        }
+    }
+    if let Some(p) = journal::pending(&t.dkms_tree) {
+        if let [m, _, k, a] = &p.target[..] {
+            let link = t.active_link(m, k, a);
+            let before = steps.iter().find(|s| s.key == "link-before").and_then(|s| s.args.first()).cloned();
+            match before.as_deref() {
+                Some("") | None => {
+                    let _ = std::fs::remove_file(&link);
+                }
+                Some(target) => {
+                    let _ = fsutil::replace_symlink(Path::new(target), &link);
+                }
+            }
+            let orig_root = t.module_dir(m).join("original_module");
+            fsutil::remove_empty_dirs(&orig_root);
+        }
+    }
+}
+
+/// Remove `.NAME.*` temporaries left beside `path` by an interrupted
+/// copy or rename (`fsutil::temp_sibling`).
+fn remove_temp_siblings(path: &Path) {
+    let (Some(dir), Some(name)) = (path.parent(), path.file_name()) else { return };
+    let prefix = if name == "x" { ".".to_string() } else { format!(".{}.", name.to_string_lossy()) };
+    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let n = e.file_name().to_string_lossy().into_owned();
+        if n.starts_with(&prefix) && (n.contains(".dkms-new.") || n.contains(".move.") || n.contains(".new.")) {
+            let _ = std::fs::remove_file(e.path());
+        }
+    }
+}
+
+/// A killed build: drop its staging directories and a `<kver>/<arch>`
+/// without `module/` (upstream #513: such a directory blocks every later build).
+fn cleanup_build(d: &Dkms, m: &str, v: &str, k: &str, a: &str) {
+    let t = &d.ctx.trees;
+    let kdir = t.kernel_dir(m, v, k);
+    for e in std::fs::read_dir(&kdir).into_iter().flatten().flatten() {
+        if e.file_name().to_string_lossy().starts_with(&format!(".tmp_{a}_")) {
+            let _ = fsutil::remove_all(&e.path());
+        }
+    }
+    let base = t.arch_dir(m, v, k, a);
+    if base.is_dir() && !base.join("module").is_dir() {
+        let _ = fsutil::remove_all(&base);
+    }
+    if fsutil::entry_count(&kdir) == 0 {
+        let _ = std::fs::remove_dir(&kdir);
+    }
+}
+
+/// Finish whatever an unfinished journal describes. Prints one line on
+/// stderr saying what was done.
+pub fn recover(d: &mut Dkms) {
+    let Some(p) = journal::pending(&d.ctx.trees.dkms_tree) else { return };
+    let Pending { op, target, steps } = p;
+    let [m, v, k, a] = &target[..] else {
+        let _ = journal::clear(&d.ctx.trees.dkms_tree);
+        return;
+    };
+    let (m, v, k, a) = (m.clone(), v.clone(), k.clone(), a.clone());
+    let outcome = match op.as_str() {
+        "build" => {
+            cleanup_build(d, &m, &v, &k, &a);
+            "cleaned up"
+        }
+        "install" if steps.iter().any(|s| s.key == "linked") => {
+            drop_displaced(&steps);
+            quietly(d, |d| {
+                d.run_depmod(&k);
+            });
+            "completed"
+        }
+        "install" => {
+            rollback_install(d, &steps);
+            "rolled back"
+        }
+        "uninstall" => {
+            let _ = journal::clear(&d.ctx.trees.dkms_tree);
+            if status::is_module_installed(&d.ctx.trees, &m, &v, &k, &a) {
+                quietly(d, |d| {
+                    let saved = d.subshell_state();
+                    let _ = crate::uninstall::do_uninstall(d, &m, &v, &k, &a);
+                    d.restore_subshell_state(saved);
+                });
+            } else {
+                quietly(d, |d| {
+                    d.run_depmod(&k);
+                });
+            }
+            "completed"
+        }
+        _ => "discarded",
+    };
+    let _ = journal::clear(&d.ctx.trees.dkms_tree);
+    ui::errln(&format!("dkms: recovered from an interrupted {op} of {m}/{v} for kernel {k} ({a}): {outcome}."));
+}
+
+fn quietly(d: &mut Dkms, f: impl FnOnce(&mut Dkms)) {
+    ui::set_muted(true);
+    f(d);
+    ui::set_muted(false);
+}
