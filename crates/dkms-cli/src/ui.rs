@@ -104,7 +104,14 @@ pub fn report(e: &Error) {
         Style::Warning => warn(&e.lines),
         Style::Silent => {}
     }
-    if json() {
+    // Hints go to people at a terminal; logs and scripts keep upstream's
+    // exact text (and get the hint in JSON).
+    if let (Some(h), Style::Error | Style::Warning) = (&e.hint, e.style) {
+        if std::io::IsTerminal::is_terminal(&std::io::stderr()) {
+            errln(&format!("Hint: {h}"));
+        }
+    }
+    if json() && e.kind != "reported" {
         let mut rec = serde_json::json!({
             "format_version": 1,
             "type": "error",

@@ -49,7 +49,8 @@ pub fn add_module(d: &mut Dkms) -> Result<()> {
                 format!("DKMS tree already contains: {m}/{v}"),
                 "You cannot add the same module/version combo more than once.".into(),
             ],
-        ));
+        )
+        .with_hint(format!("Remove it first with: dkms remove {m}/{v} --all")));
     }
     let source_dir = trees.source_dir(&m, &v);
     let source_conf = d.ctx.args.conf.clone().unwrap_or_else(|| source_dir.join("dkms.conf"));
@@ -61,7 +62,8 @@ pub fn add_module(d: &mut Dkms) -> Result<()> {
                 "Could not find module source directory.".to_string(),
                 format!("Directory: {} does not exist.", source_dir.display()),
             ],
-        ));
+        )
+        .with_hint("Pass the module's source directory instead (dkms add ./path/to/source), or unpack it there."));
     }
     let (k, arch) = d.kernelver0();
     let conf = d.read_conf_or_die(&m, &v, &k, &arch, Some(&source_conf), true)?;

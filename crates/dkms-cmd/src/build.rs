@@ -360,7 +360,10 @@ fn build_steps(
                 format!("Bad return status for module build on kernel: {k} ({a})"),
                 format!("Consult {log_s} for more information."),
             ],
-        ));
+        )
+        .with_hint(format!(
+            "The first compiler error in {log_s} is the one to fix; a Makefile that uses `uname -r` must use $(KERNELRELEASE) ({k}) instead."
+        )));
     }
     let buildable: Vec<usize> = (0..conf.num_modules()).filter(|&i| conf.module_buildable(i, k, a)).collect();
     for &i in &buildable {

@@ -302,7 +302,7 @@ impl Dkms {
         if nix::unistd::geteuid().is_root() {
             return Ok(());
         }
-        Err(Error::die(1, "not-root", ["You must be root to use this command."]))
+        Err(Error::die(1, "not-root", ["You must be root to use this command."]).with_hint("Run it again with sudo."))
     }
 
     /// `check_rw_dkms_tree`

@@ -113,7 +113,12 @@ pub fn run_verb(verb: &'static Verb) -> ExitCode {
         kind => {
             let mode = if kind == LockKind::Shared { lock::Mode::Shared } else { lock::Mode::Exclusive };
             let holder = std::env::args().collect::<Vec<_>>().join(" ");
-            let timeout = dkms.ctx.args.lock_timeout.map(std::time::Duration::from_secs);
+            let timeout = dkms
+                .ctx
+                .args
+                .lock_timeout
+                .or_else(|| dkms.ctx.setting("lock_timeout").parse().ok())
+                .map(std::time::Duration::from_secs);
             match lock::acquire(&dkms.ctx.trees.dkms_tree, mode, &holder, timeout, ui::errln) {
                 Ok(l) => l,
                 Err(e) => {

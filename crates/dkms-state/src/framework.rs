@@ -8,8 +8,8 @@ use crate::shell::{self, Request};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-/// `dkms_framework_nonsigning_variables`
-pub const NONSIGNING: [&str; 14] = [
+/// `dkms_framework_nonsigning_variables`, plus our own `lock_timeout`.
+pub const NONSIGNING: [&str; 15] = [
     "source_tree",
     "dkms_tree",
     "install_tree",
@@ -24,6 +24,8 @@ pub const NONSIGNING: [&str; 14] = [
     "compress_zstd_opts",
     "build_environment",
     "post_transaction",
+    // Not upstream: seconds to wait for the DKMS lock (like --lock-timeout).
+    "lock_timeout",
 ];
 
 /// `dkms_framework_signing_variables`
