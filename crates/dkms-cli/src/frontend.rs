@@ -10,7 +10,7 @@
 
 use crate::args;
 use crate::ctx::Ctx;
-use crate::table::{Verb, VERBS};
+use crate::table::{Verb, EXEC_PATH, LIST_CMDS, VERBS};
 use crate::ui;
 use dkms_state::env;
 use std::ffi::OsString;
@@ -74,13 +74,16 @@ pub fn main() -> ExitCode {
     let mut argv: Vec<OsString> = Vec::new();
     let mut exec_dir = None;
     for a in all {
-        match a.to_str().and_then(|s| s.strip_prefix("--exec-path=")) {
+        match a.to_str().and_then(|s| s.strip_prefix(EXEC_PATH.long)).and_then(|s| s.strip_prefix('=')) {
             Some(d) => exec_dir = Some(PathBuf::from(d)),
             None => argv.push(a),
         }
     }
+    if argv.first().is_some_and(|a| a == crate::complete::WORD) {
+        return crate::complete::main(&argv[1..]);
+    }
     let dirs = exec_path(exec_dir);
-    if argv.len() == 1 && argv[0] == "--list-cmds" {
+    if argv.len() == 1 && argv[0] == LIST_CMDS.long {
         for v in VERBS.iter().filter(|v| find_builtin(v, &dirs).is_some()) {
             ui::outln(v.name);
         }

@@ -4,6 +4,7 @@
 #![forbid(unsafe_code)]
 
 pub mod args;
+pub mod complete;
 pub mod ctx;
 pub mod frontend;
 pub mod table;

@@ -182,6 +182,400 @@ pub fn lookup(word: &str) -> Option<&'static Flag> {
     })
 }
 
+// ---------------------------------------------------------------------------
+// Documentation and completion data. Plain data read by the man-page and
+// completion generator (`cargo run -p xtask -- gen`) and by the hidden
+// `dkms __complete` helper the completion scripts call. Parsing ignores it:
+// every binary accepts every option, as upstream does.
+
+/// What the value of an option, or an operand, names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ValueKind {
+    /// A module name (`dkms __complete modules`).
+    Module,
+    /// A version of the module named on the same line.
+    Version,
+    /// A kernel release (`/lib/modules/<kernel>`).
+    Kernel,
+    /// An architecture (`uname -m`).
+    Arch,
+    /// A file.
+    File,
+    /// A directory.
+    Dir,
+    /// A number.
+    Number,
+    /// Free text.
+    Text,
+    /// One of these words.
+    Choice(&'static [&'static str]),
+}
+
+/// Documentation of one option beyond its one-line `help`.
+#[derive(Debug, Clone, Copy)]
+pub struct FlagDoc {
+    /// What the value names (`None` for options without a value).
+    pub kind: Option<ValueKind>,
+    /// Paragraph for the man pages.
+    pub long_help: &'static str,
+    /// Accepted but not offered by completion (deprecated no-ops).
+    pub deprecated: bool,
+}
+
+const fn doc(kind: Option<ValueKind>, long_help: &'static str) -> FlagDoc {
+    FlagDoc { kind, long_help, deprecated: false }
+}
+
+/// The documentation of an option. Exhaustive, so a new flag does not build
+/// until it is documented.
+pub const fn flag_doc(id: FlagId) -> FlagDoc {
+    use ValueKind as K;
+    match id {
+        Module => doc(
+            Some(K::Module),
+            "The module to act on. A value of the form module/version also sets the version (split at the first slash).",
+        ),
+        ModuleVersion => doc(Some(K::Version), "The version of the module named with -m."),
+        Kernelver => doc(
+            Some(K::Kernel),
+            "A kernel release to act on; kernel/arch also names its architecture. Repeatable; without it, actions \
+             that need a kernel use the running one (uname -r).",
+        ),
+        TemplateKernel => doc(Some(K::Kernel), "match: the kernel whose installed modules are to be installed on the -k kernel."),
+        Conf => doc(
+            Some(K::File),
+            "Read this file instead of the module's dkms.conf, for this and every later read of the configuration.",
+        ),
+        Quiet => doc(None, "Send all output, also that of the programs dkms runs, to /dev/null."),
+        Version => doc(None, "Print the release string (dkms-3.4.3) and exit."),
+        NoInitrd => FlagDoc { kind: None, long_help: "Accepted for compatibility; does nothing.", deprecated: true },
+        NoCleanKernel => FlagDoc { kind: None, long_help: "Accepted for compatibility; does nothing.", deprecated: true },
+        NoPrepareKernel => FlagDoc { kind: None, long_help: "Accepted for compatibility; does nothing.", deprecated: true },
+        BinariesOnly => doc(None, "mktarball: leave the source out; the tarball holds dkms.conf and the built modules."),
+        SourceOnly => doc(None, "mktarball: leave the built modules out."),
+        Force => doc(
+            None,
+            "Do it anyway: build rebuilds a built module, install reinstalls an installed one and skips the version \
+             and obsolescence checks, build proceeds without BUILD_DEPENDS, a failing PRE_INSTALL is ignored, add \
+             recopies an existing source directory, ldtarball overwrites what is loaded.",
+        ),
+        ForceVersionOverride => doc(
+            None,
+            "install: skip only the check that the module is newer than the one the kernel already has.",
+        ),
+        All => doc(
+            None,
+            "Every kernel and architecture the module/version is built for (remove, unbuild, uninstall, mktarball). \
+             Cannot be combined with -k or -a.",
+        ),
+        Verbose => doc(None, "Print the commands dkms runs instead of their short descriptions."),
+        RpmSafeUpgrade => doc(
+            None,
+            "For RPM scriptlets: an add records the upgrade so that the remove of the old package that follows does \
+             not remove the same module/version.",
+        ),
+        DkmsTree => doc(Some(K::Dir), "The DKMS tree, where modules are registered and built (default /var/lib/dkms)."),
+        SourceTree => doc(Some(K::Dir), "Where module sources live as <module>-<version>/ (default /usr/src)."),
+        InstallTree => doc(Some(K::Dir), "The kernel module tree modules are installed into (default /lib/modules)."),
+        SymlinkModules => doc(None, "install: put symbolic links to the DKMS tree into the kernel module tree instead of copies."),
+        Config => doc(
+            Some(K::File),
+            "The kernel configuration to check BUILD_EXCLUSIVE_CONFIG against (default include/config/auto.conf, \
+             else .config, of the kernel build directory).",
+        ),
+        Archive => doc(Some(K::File), "ldtarball: the tarball to load; mktarball: where to write the tarball."),
+        Arch => doc(
+            Some(K::Arch),
+            "The architecture of the kernel(s) (default uname -m). Repeatable; with several, there must be as many -k.",
+        ),
+        KernelSourceDir => doc(
+            Some(K::Dir),
+            "The kernel build directory to build against (default /lib/modules/<kernel>/build).",
+        ),
+        Directive => doc(
+            Some(K::Text),
+            "Set a dkms.conf variable after every configuration file has been read. Repeatable.",
+        ),
+        NoDepmod => doc(None, "Do not run depmod after installing or uninstalling."),
+        ModprobeOnInstall => doc(
+            None,
+            "After installing for the running kernel, load the modules for the devices present.",
+        ),
+        Debug => doc(None, "Trace what dkms does, on stderr."),
+        Jobs => doc(Some(K::Number), "Number of parallel make jobs (default: the number of CPUs; 0 leaves it to make)."),
+        Help => doc(None, "Print the usage and exit."),
+        Json => doc(None, "JSON Lines on stdout (see JSON OUTPUT). Not in upstream dkms."),
+        Format => doc(
+            Some(K::Choice(&["text", "json"])),
+            "Output format: text (upstream's messages, the default) or json (the same as --json). Not in upstream dkms.",
+        ),
+        LockTimeout => doc(
+            Some(K::Number),
+            "Give up, with exit status 75, after waiting this many seconds for the DKMS lock (default: wait). \
+             Also the framework.conf setting lock_timeout. Not in upstream dkms.",
+        ),
+    }
+}
+
+/// A word that is not an option.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Operand {
+    /// `module/version` of a module in the DKMS tree.
+    ModuleVersion,
+    /// `module/version` whose source is `<source_tree>/<module>-<version>/`.
+    SourceModuleVersion,
+    /// A directory holding a dkms.conf (or the dkms.conf file itself).
+    SourceDir,
+    /// A tarball made by mktarball.
+    Tarball,
+}
+
+impl Operand {
+    /// Its name in a synopsis.
+    pub const fn placeholder(self) -> &'static str {
+        match self {
+            Operand::ModuleVersion | Operand::SourceModuleVersion => "module/version",
+            Operand::SourceDir => "source-dir",
+            Operand::Tarball => "tarball",
+        }
+    }
+}
+
+/// Documentation of a verb beyond its table entry.
+#[derive(Debug, Clone, Copy)]
+pub struct VerbDoc {
+    /// The verb's name in `VERBS`.
+    pub name: &'static str,
+    /// Options that matter to this verb, besides `COMMON_FLAGS`.
+    pub flags: &'static [FlagId],
+    /// The non-option words it takes.
+    pub operands: &'static [Operand],
+    /// Man-page text: paragraphs separated by blank lines.
+    pub description: &'static str,
+}
+
+/// Options every verb takes.
+pub const COMMON_FLAGS: [FlagId; 11] =
+    [Quiet, Verbose, Debug, DkmsTree, SourceTree, InstallTree, Json, Format, LockTimeout, Version, Help];
+
+/// An option of the `dkms` front-end itself (not passed to the verb).
+#[derive(Debug, Clone, Copy)]
+pub struct FrontOption {
+    pub long: &'static str,
+    pub value: Option<&'static str>,
+    pub kind: Option<ValueKind>,
+    pub help: &'static str,
+    pub long_help: &'static str,
+}
+
+/// `--exec-path=DIR`
+pub const EXEC_PATH: FrontOption = FrontOption {
+    long: "--exec-path",
+    value: Some("dir"),
+    kind: Some(ValueKind::Dir),
+    help: "Look for dkms-<verb> binaries here first",
+    long_help: "Look for the dkms-<verb> binaries in this directory first (also DKMS_EXEC_PATH); only the form \
+                --exec-path=DIR is recognised. Not in upstream dkms.",
+};
+
+/// `--list-cmds`
+pub const LIST_CMDS: FrontOption = FrontOption {
+    long: "--list-cmds",
+    value: None,
+    kind: None,
+    help: "List the available verbs and plugins",
+    long_help: "Print the verbs whose binaries are found, then the dkms-<name> plugins on PATH, one a line, and exit. \
+                Only as the sole argument. Not in upstream dkms.",
+};
+
+/// The front-end's own options.
+pub const FRONT_END_OPTIONS: [FrontOption; 2] = [EXEC_PATH, LIST_CMDS];
+
+const TARGET: [FlagId; 4] = [Module, ModuleVersion, Kernelver, Arch];
+const HOOK: [FlagId; 2] = [Kernelver, Arch];
+const MV: [Operand; 1] = [Operand::ModuleVersion];
+
+/// One entry per verb of `VERBS`, in the same order.
+pub const VERB_DOCS: [VerbDoc; 15] = [
+    VerbDoc {
+        name: "add",
+        flags: &[Module, ModuleVersion, Kernelver, Arch, Conf, Force, RpmSafeUpgrade, Directive, KernelSourceDir],
+        operands: &[Operand::SourceModuleVersion, Operand::SourceDir, Operand::Tarball],
+        description: "Register a module/version with DKMS: create <dkms_tree>/<module>/<version>/ and its source link \
+to <source_tree>/<module>-<version>/, which must hold a valid dkms.conf.
+
+Given a directory holding a dkms.conf (or the dkms.conf file itself), dkms first copies that directory to \
+<source_tree>/<PACKAGE_NAME>-<PACKAGE_VERSION>/ (with --force, over an existing copy). Given a tarball, add does \
+what ldtarball does. Adding a module/version twice fails with exit status 3. The module's POST_ADD script runs last.",
+    },
+    VerbDoc {
+        name: "remove",
+        flags: &[Module, ModuleVersion, Kernelver, Arch, All, Conf, RpmSafeUpgrade, NoDepmod, Directive],
+        operands: &MV,
+        description: "Uninstall and unbuild the module/version for the kernels given with -k (the running kernel \
+without -k; every kernel with --all), then, when no kernel is left built, unregister it: \
+<dkms_tree>/<module>/<version>/ is deleted, including tarballs made by mktarball. The source in <source_tree> stays.",
+    },
+    VerbDoc {
+        name: "build",
+        flags: &[Module, ModuleVersion, Kernelver, Arch, Conf, Force, Config, KernelSourceDir, Jobs, Directive],
+        operands: &[Operand::ModuleVersion, Operand::SourceDir],
+        description: "Compile the module/version for each kernel given with -k (default: the running kernel). A \
+module that is not added yet is added first, so build takes what add takes.
+
+The source is copied to <dkms_tree>/<module>/<version>/build/, patches are applied, PRE_BUILD runs, then MAKE; \
+the resulting modules are stripped, signed and compressed as the kernel expects, and moved into \
+<kernel>/<arch>/module/ in one rename. The build log is kept as <kernel>/<arch>/log/make.log; after a failure \
+build/ and build/make.log are left for inspection.
+
+An already built module is skipped (exit status 0) unless --force is given. A kernel excluded by the \
+BUILD_EXCLUSIVE_* directives is skipped with exit status 77; missing kernel headers give exit status 21, \
+missing BUILD_DEPENDS 13, a failing make 10.",
+    },
+    VerbDoc {
+        name: "unbuild",
+        flags: &[Module, ModuleVersion, Kernelver, Arch, All, Conf, NoDepmod, Directive],
+        operands: &MV,
+        description: "Delete the built module of the module/version for the kernels given with -k (default: the \
+running kernel; --all: every kernel it is built for), uninstalling it first where it is installed. The \
+module/version stays added.",
+    },
+    VerbDoc {
+        name: "install",
+        flags: &[
+            Module,
+            ModuleVersion,
+            Kernelver,
+            Arch,
+            Conf,
+            Force,
+            ForceVersionOverride,
+            Config,
+            KernelSourceDir,
+            Jobs,
+            SymlinkModules,
+            NoDepmod,
+            ModprobeOnInstall,
+            Directive,
+        ],
+        operands: &[Operand::ModuleVersion, Operand::SourceDir],
+        description: "Copy the built modules of the module/version into the kernel module tree of each kernel given \
+with -k (default: the running kernel), building (and adding) first when needed.
+
+A module the kernel already has is archived under <dkms_tree>/<module>/original_module/ and restored by \
+uninstall; a module that is not newer than the kernel's own is refused unless --force or \
+--force-version-override is given. PRE_INSTALL runs before (exit status 101 when it fails), POST_INSTALL after, \
+then depmod. The kernel-<kernel>-<arch> link in the module's directory marks the installed version. An already \
+installed module is skipped unless --force is given.",
+    },
+    VerbDoc {
+        name: "uninstall",
+        flags: &[Module, ModuleVersion, Kernelver, Arch, All, Conf, NoDepmod, Directive],
+        operands: &MV,
+        description: "Remove the installed modules of the module/version from the kernels given with -k (default: \
+the running kernel; --all: every kernel it is built for), restore the modules it replaced, run POST_REMOVE and \
+depmod. The module stays built.",
+    },
+    VerbDoc {
+        name: "match",
+        flags: &[TemplateKernel, Kernelver, Arch, Module, Force, Config, KernelSourceDir, Jobs, NoDepmod, Directive],
+        operands: &[],
+        description: "Build and install on the kernel given with -k (exactly one) every module/version that is \
+installed on the kernel given with --templatekernel; with -m, only that module.",
+    },
+    VerbDoc {
+        name: "autoinstall",
+        flags: &[Kernelver, Arch, Force, Config, KernelSourceDir, Jobs, SymlinkModules, NoDepmod, ModprobeOnInstall],
+        operands: &[],
+        description: "Build and install, for one kernel (default: the running kernel), the newest version of every \
+module whose dkms.conf says AUTOINSTALL=\"yes\" and which is not installed there yet, in BUILD_DEPENDS order. \
+Nothing to do prints nothing. A module skipped by BUILD_EXCLUSIVE_* counts as done; any failure gives exit \
+status 11 after the others were tried. The file /etc/dkms/no-autoinstall turns it off.
+
+This is what the kernel hooks and the boot-time dkms_autoinstaller run.",
+    },
+    VerbDoc {
+        name: "mktarball",
+        flags: &[Module, ModuleVersion, Kernelver, Arch, All, Archive, BinariesOnly, SourceOnly, Conf],
+        operands: &MV,
+        description: "Write a tarball of the module/version: its source and its built modules for the kernels given \
+with -k (default: the running kernel; --all: every kernel it is built for). --source-only leaves the modules \
+out, --binaries-only the source. The default file is \
+<dkms_tree>/<module>/<version>/tarball/<module>-<version>-kernel<kernel>-<arch>.dkms.tar.gz; --archive names \
+another.",
+    },
+    VerbDoc {
+        name: "ldtarball",
+        flags: &[Archive, Force],
+        operands: &[Operand::Tarball],
+        description: "Load a tarball made by mktarball: copy its source to <source_tree>/<module>-<version>/, its \
+built modules into the DKMS tree, and add the module/version. Kernels already in the tree are kept unless \
+--force is given. A tarball holding only a source tree with a dkms.conf is added like a source directory.",
+    },
+    VerbDoc {
+        name: "status",
+        flags: &TARGET,
+        operands: &MV,
+        description: "Print one line per module/version (added, broken) or per module/version/kernel/arch (built, \
+installed), optionally limited to a module, version, kernel or arch:
+
+  <module>/<version>, <kernel>, <arch>: installed
+
+Reads the tree only and always exits 0.",
+    },
+    VerbDoc {
+        name: "generate_mok",
+        flags: &[],
+        operands: &[],
+        description: "Create the key and certificate used to sign modules (framework.conf mok_signing_key and \
+mok_certificate, default /var/lib/dkms/mok.key and mok.pub) if they do not exist yet, and print their paths. \
+An existing key is never overwritten.",
+    },
+    VerbDoc {
+        name: "kernel_preinst",
+        flags: &HOOK,
+        operands: &[],
+        description: "For kernel packages, before kernel -k is installed (or reinstalled): unbuild every AUTOINSTALL \
+module built for it, so that kernel_postinst builds them afresh. Exit status 14 if one failed.",
+    },
+    VerbDoc {
+        name: "kernel_postinst",
+        flags: &[Kernelver, Arch, Jobs, KernelSourceDir],
+        operands: &[],
+        description: "For kernel packages, after kernel -k (exactly one) is installed: the same as autoinstall for \
+that kernel.",
+    },
+    VerbDoc {
+        name: "kernel_prerm",
+        flags: &HOOK,
+        operands: &[],
+        description: "For kernel packages, before kernel -k is removed: uninstall and unbuild every module built for \
+it. Exit status 14 if one failed.",
+    },
+];
+
+/// The documentation of a verb.
+pub fn verb_doc(verb: &Verb) -> &'static VerbDoc {
+    VERB_DOCS.iter().find(|d| d.name == verb.name).expect("every verb has a VERB_DOCS entry")
+}
+
+/// The flag with this id.
+pub fn flag_by_id(id: FlagId) -> &'static Flag {
+    FLAGS.iter().find(|f| f.id == id).expect("every FlagId has a FLAGS entry")
+}
+
+/// Options offered for `verb`: its own, then the common ones, without
+/// deprecated ones.
+pub fn verb_flags(verb: &Verb) -> Vec<&'static Flag> {
+    let d = verb_doc(verb);
+    d.flags.iter().chain(COMMON_FLAGS.iter()).map(|id| flag_by_id(*id)).collect()
+}
+
+/// Whether `-m`/`-v` of this verb name modules in the source tree (add).
+pub fn modules_from_source_tree(verb: &Verb) -> bool {
+    verb_doc(verb).operands.contains(&Operand::SourceModuleVersion)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -203,6 +597,26 @@ mod tests {
         for v in VERBS {
             assert_eq!(VERBS.iter().filter(|w| w.name == v.name || w.binary == v.binary).count(), 1);
             assert_eq!(v.binary, format!("dkms-{}", v.name.replace('_', "-")));
+        }
+    }
+
+    #[test]
+    fn docs_cover_the_tables() {
+        for (v, d) in VERBS.iter().zip(VERB_DOCS.iter()) {
+            assert_eq!(v.name, d.name, "VERB_DOCS must follow VERBS' order");
+            assert!(!d.description.is_empty());
+            for id in d.flags {
+                assert!(!COMMON_FLAGS.contains(id), "{}: {id:?} is common", v.name);
+                assert!(!flag_doc(*id).deprecated, "{}: {id:?} is deprecated", v.name);
+            }
+        }
+        for f in FLAGS {
+            assert_eq!(flag_by_id(f.id).long, f.long);
+            assert_eq!(flag_doc(f.id).kind.is_some(), f.value.is_some(), "{:?}", f.id);
+        }
+        for o in FRONT_END_OPTIONS {
+            assert!(lookup(o.long).is_none(), "{} shadows a verb option", o.long);
+            assert_eq!(o.kind.is_some(), o.value.is_some());
         }
     }
 }
