@@ -47,6 +47,8 @@ pub struct Args {
     pub parallel_jobs: Option<String>,
     pub json: bool,
     pub lock_timeout: Option<u64>,
+    /// `-`: read targets as JSON Lines from stdin (not upstream).
+    pub stdin_targets: bool,
 }
 
 /// Result of parsing.
@@ -99,6 +101,8 @@ fn tokenize(argv: &[OsString]) -> Vec<(usize, Token)> {
                 raw.next().map(|v| read_r(&v.to_string_lossy())).unwrap_or_default()
             };
             out.push((at, Token::Flag(f, value)));
+        } else if word == "-" {
+            out.push((at, Token::Word(word)));
         } else if word.starts_with('-') {
             out.push((at, Token::Unknown(word)));
         } else if let Some(v) = action_word(&word) {
@@ -248,7 +252,9 @@ pub fn parse(argv: &[OsString], implicit: Option<&'static Verb>, argv0: &str) ->
 /// Upstream's handling of a non-option, non-action word.
 fn classify_word(a: &mut Args, w: &str) {
     let p = Path::new(w);
-    if w.ends_with("dkms.conf") && p.is_file() {
+    if w == "-" {
+        a.stdin_targets = true;
+    } else if w.ends_with("dkms.conf") && p.is_file() {
         // "${1%dkms.conf}./": the directory holding it.
         a.try_source_tree = Some(PathBuf::from(format!("{}./", &w[..w.len() - "dkms.conf".len()])));
     } else if p.is_dir() && p.join("dkms.conf").is_file() {

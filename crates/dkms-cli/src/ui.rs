@@ -3,9 +3,11 @@
 //! upstream's order. In JSON mode stdout carries only JSON Lines and the
 //! human text moves to stderr. Also the one error reporter.
 
+use dkms_proto::{Counts, Envelope, Record, SkipReason, Target};
 use dkms_state::error::{Error, Style};
 use std::io::Write;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Mutex;
 
 static JSON: AtomicBool = AtomicBool::new(false);
 static MUTED: AtomicBool = AtomicBool::new(false);
@@ -23,6 +25,7 @@ fn muted() -> bool {
 /// Switch stdout to JSON Lines (human text goes to stderr).
 pub fn set_json(on: bool) {
     JSON.store(on, Ordering::Relaxed);
+    dkms_state::tools::set_child_stdout_to_stderr(on);
 }
 
 /// Is JSON mode on?
@@ -97,7 +100,8 @@ pub fn deprecated(what: &str) {
 }
 
 /// Print an error the way upstream's `die`/`diewarn` would, plus a JSON
-/// `error` record in JSON mode.
+/// `error` record in JSON mode (a BUILD_EXCLUSIVE exclusion, exit 77, is a
+/// `skipped` record there).
 pub fn report(e: &Error) {
     match e.style {
         Style::Error => error(&e.lines),
@@ -111,28 +115,94 @@ pub fn report(e: &Error) {
             errln(&format!("Hint: {h}"));
         }
     }
-    if json() && e.kind != "reported" {
-        let mut rec = serde_json::json!({
-            "format_version": 1,
-            "type": "error",
-            "kind": e.kind,
-            "exit_code": e.code,
-            "message": e.lines.join("\n"),
-        });
-        if let Some(h) = &e.hint {
-            rec["hint"] = serde_json::Value::String(h.clone());
+    if !json() || e.kind == "reported" {
+        return;
+    }
+    let t = current_target();
+    if e.kind == "build-exclusive" {
+        if let Some(target) = t {
+            emit(Record::Skipped { target, reason: SkipReason::BuildExclusive });
+            return;
         }
-        record(&rec);
+    }
+    emit(Record::Error {
+        kind: e.kind.to_string(),
+        exit_code: e.code,
+        message: e.lines.join("\n"),
+        hint: e.hint.clone(),
+        module: t.as_ref().map(|t| t.module.clone()),
+        version: t.as_ref().map(|t| t.version.clone()),
+        kernel: t.as_ref().and_then(|t| t.kernel.clone()),
+        arch: t.as_ref().and_then(|t| t.arch.clone()),
+    });
+}
+
+static COUNTS: Mutex<Option<Counts>> = Mutex::new(None);
+static TARGET: Mutex<Option<Target>> = Mutex::new(None);
+
+/// The module/version (and kernel) being worked on, named in error records.
+pub fn set_target(t: Option<Target>) {
+    *TARGET.lock().unwrap_or_else(|e| e.into_inner()) = t;
+}
+
+fn current_target() -> Option<Target> {
+    TARGET.lock().unwrap_or_else(|e| e.into_inner()).clone().filter(|t| !t.module.is_empty())
+}
+
+/// A target for records.
+pub fn target(module: &str, version: &str, kernel: Option<&str>, arch: Option<&str>) -> Target {
+    Target {
+        module: module.into(),
+        version: version.into(),
+        kernel: kernel.map(String::from),
+        arch: arch.map(String::from),
     }
 }
 
-/// Emit one JSON Lines record on stdout (JSON mode only).
-pub fn record(v: &serde_json::Value) {
-    if json() {
-        let mut o = std::io::stdout().lock();
-        let _ = writeln!(o, "{v}");
-        let _ = o.flush();
+/// Emit a record (JSON mode only) and count it for the final `result`.
+pub fn emit(rec: Record) {
+    if !json() {
+        return;
     }
+    {
+        let mut c = COUNTS.lock().unwrap_or_else(|e| e.into_inner());
+        let c = c.get_or_insert_with(Counts::default);
+        match &rec {
+            Record::Status { .. } => c.status += 1,
+            Record::Added { .. } => c.added += 1,
+            Record::Built { .. } => c.built += 1,
+            Record::Installed { .. } => c.installed += 1,
+            Record::Uninstalled { .. } => c.uninstalled += 1,
+            Record::Unbuilt { .. } => c.unbuilt += 1,
+            Record::Removed { .. } => c.removed += 1,
+            Record::Skipped { .. } => c.skipped += 1,
+            Record::Error { .. } => c.errors += 1,
+            _ => {}
+        }
+    }
+    line(&serde_json::to_string(&Envelope::new(rec)).unwrap_or_default());
+}
+
+/// Pass a line through unchanged (an `error` record read from stdin).
+pub fn passthrough(raw: &str) {
+    if json() {
+        line(raw);
+    }
+}
+
+fn line(s: &str) {
+    let mut o = std::io::stdout().lock();
+    let _ = writeln!(o, "{s}");
+    let _ = o.flush();
+}
+
+/// The final `result` record.
+pub fn emit_result(exit_code: u8) {
+    if !json() {
+        return;
+    }
+    let counts = COUNTS.lock().unwrap_or_else(|e| e.into_inner()).clone().unwrap_or_default();
+    line(&serde_json::to_string(&Envelope::new(Record::Result { exit_code, counts })).unwrap_or_default());
 }
 
 /// Flush stdout (before spawning a child that shares it).

@@ -6,6 +6,7 @@
 use crate::common::Dkms;
 use dkms_cli::table::{Verb, VERBS};
 use dkms_cli::ui;
+use dkms_proto::Record;
 use dkms_state::error::{Error, Result};
 use dkms_state::{fsutil, status};
 use std::path::Path;
@@ -76,6 +77,7 @@ pub fn add_module(d: &mut Dkms) -> Result<()> {
     // the link is created atomically so a crash never leaves half of it.
     fsutil::replace_symlink(&source_dir, &link).map_err(|e| Error::io(1, format!("ln -s {}", link.display()), e))?;
     d.run_build_script(&m, &v, "post_add", &conf.post_add, None)?;
+    ui::emit(Record::Added { target: ui::target(&m, &v, None, None), source: source_dir.display().to_string() });
     Ok(())
 }
 

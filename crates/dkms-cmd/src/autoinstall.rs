@@ -10,6 +10,7 @@
 use crate::common::Dkms;
 use dkms_cli::table::{Verb, VERBS};
 use dkms_cli::ui;
+use dkms_proto::{Record, SkipReason};
 use dkms_state::error::{Error, Result};
 use dkms_state::status::{self, State};
 use dkms_state::version;
@@ -79,12 +80,20 @@ pub fn plan(d: &mut Dkms, k: &str, a: &str) -> Result<Plan> {
     }
     for (m, v) in latest {
         if status::is_active(&d.ctx.trees, &m, &v, k, a) {
+            ui::emit(Record::Skipped {
+                target: ui::target(&m, &v, Some(k), Some(a)),
+                reason: SkipReason::AlreadyInstalled,
+            });
             p.installed.push(m);
             continue;
         }
         let file = d.ctx.trees.source_link(&m, &v).join("dkms.conf");
         let conf = d.read_conf_or_die(&m, &v, k, a, Some(&file), false)?;
         if !conf.autoinstall {
+            ui::emit(Record::Skipped {
+                target: ui::target(&m, &v, Some(k), Some(a)),
+                reason: SkipReason::NotAutoinstall,
+            });
             continue;
         }
         p.jobs.push(Job { module: m, version: v, depends: conf.build_depends.clone() });
@@ -157,10 +166,14 @@ pub fn autoinstall(d: &mut Dkms) -> Result<()> {
         if !real.is_empty() {
             let list: String = real.iter().map(|s| format!(" {s}")).collect();
             ui::outln(&format!("{mv} autoinstall failed due to missing dependencies:{list}."));
+            let t = ui::target(&job.module, &job.version, Some(&k), Some(&a));
+            ui::emit(Record::Skipped { target: t, reason: SkipReason::DependencyFailed });
             unresolved.push(mv);
         } else {
             let list: String = later.iter().map(|s| format!(" {s}")).collect();
             ui::outln(&format!("{mv} autoinstall deferred: BUILD_DEPENDS not registered with DKMS:{list}."));
+            let t = ui::target(&job.module, &job.version, Some(&k), Some(&a));
+            ui::emit(Record::Skipped { target: t, reason: SkipReason::DependencyNotRegistered });
             deferred.push(mv);
         }
     }

@@ -9,6 +9,7 @@ use crate::invoke::Cmd;
 use crate::signing::{self, Signer};
 use dkms_cli::table::{Verb, VERBS};
 use dkms_cli::{ui, RELEASE_STRING};
+use dkms_proto::{Record, SkipReason};
 use dkms_state::conf::Conf;
 use dkms_state::error::{Error, Result};
 use dkms_state::{crash, fsutil, kernel, status, tools, trees};
@@ -37,6 +38,10 @@ pub fn maybe_build_module(d: &mut Dkms, k: &str, a: &str) -> Result<()> {
             ui::outln(&format!(
                 "Module {m}/{v} already built for kernel {k} ({a}), skip. You may override by specifying --force."
             ));
+            ui::emit(Record::Skipped {
+                target: ui::target(&m, &v, Some(k), Some(a)),
+                reason: SkipReason::AlreadyBuilt,
+            });
             return Ok(());
         }
     }
@@ -224,11 +229,29 @@ pub fn do_build(d: &mut Dkms, k: &str, a: &str) -> Result<()> {
 
     // From here the build changes the tree: journal it, so a killed build's
     // staging directory is cleaned up by the next run (see `recover`).
+    let started = std::time::Instant::now();
     let journal = dkms_state::journal::Journal::begin(&t.dkms_tree, "build", &[&m, &v, k, a])
         .map_err(|e| Error::io(1, "writing the DKMS journal", e))?;
     crash::point("build:journaled");
     let res = build_in_journal(d, &m, &v, k, a, &conf, suffix, env);
     let _ = journal.finish();
+    if res.is_ok() {
+        let base_dir = t.arch_dir(&m, &v, k, a);
+        let mut modules: Vec<String> = std::fs::read_dir(base_dir.join("module"))
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter(|e| e.file_name().to_string_lossy().contains(".ko"))
+            .map(|e| e.path().display().to_string())
+            .collect();
+        modules.sort();
+        ui::emit(Record::Built {
+            target: ui::target(&m, &v, Some(k), Some(a)),
+            log: base_dir.join("log/make.log").display().to_string(),
+            elapsed_ms: started.elapsed().as_millis() as u64,
+            modules,
+        });
+    }
     res
 }
 

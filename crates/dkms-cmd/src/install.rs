@@ -7,6 +7,7 @@
 use crate::common::{compressed_or_uncompressed, Dkms};
 use dkms_cli::table::{Verb, VERBS};
 use dkms_cli::ui;
+use dkms_proto::{Record, SkipReason};
 use dkms_state::error::{Error, Result};
 use dkms_state::journal::Journal;
 use dkms_state::modinfo::{self, Cmp};
@@ -38,6 +39,10 @@ pub fn maybe_install_module(d: &mut Dkms, k: &str, a: &str) -> Result<()> {
             ui::outln(&format!(
                 "Module {m}/{v} already installed on kernel {k} ({a}), skip. You may override by specifying --force."
             ));
+            ui::emit(Record::Skipped {
+                target: ui::target(&m, &v, Some(k), Some(a)),
+                reason: SkipReason::AlreadyInstalled,
+            });
             return Ok(());
         }
     }
@@ -204,6 +209,11 @@ fn install_steps(
         let _ = journal.finish();
         return Err(e);
     }
+    let steps = journal_steps(&t.dkms_tree);
+    let args_of = |key: &str| -> Vec<String> {
+        steps.iter().filter(|s| s.key == key).filter_map(|s| s.args.first().cloned()).collect()
+    };
+    let (files, replaced_originals) = (args_of("place"), args_of("archive"));
     d.run_build_script(m, v, "post_install", &conf.post_install, None)?;
     let depmod_status = d.run_depmod(k);
     crash::point("install:depmod");
@@ -220,6 +230,7 @@ fn install_steps(
             ],
         ));
     }
+    ui::emit(Record::Installed { target: ui::target(m, v, Some(k), Some(a)), files, replaced_originals });
     if d.ctx.modprobe_on_install && k == d.ctx.current_kernel {
         modprobe_on_install(d);
     }

@@ -117,17 +117,17 @@ impl Dkms {
                     Sink::Null => {
                         c.stdout(Stdio::null()).stderr(Stdio::null());
                     }
-                    Sink::Inherit => {}
+                    Sink::Inherit => return tools::status(&mut c).unwrap_or(127),
                 }
-                tools::status(&mut c).unwrap_or(127)
+                tools::status_with_stdio(&mut c).unwrap_or(127)
             }
             Cmd::Native { run, .. } => match sink {
                 Sink::File(mut f) => run(&mut f),
                 Sink::Null => run(&mut std::io::sink()),
+                Sink::Inherit if ui::json() => run(&mut std::io::stderr()),
                 Sink::Inherit => {
                     ui::flush();
-                    let mut o = std::io::stdout();
-                    run(&mut o)
+                    run(&mut std::io::stdout())
                 }
             },
         }

@@ -58,6 +58,8 @@ pub fn for_each_kernel(d: &mut Dkms, mut f: impl FnMut(&mut Dkms, &str, &str) ->
     let mut last = Ok(());
     for (k, a) in targets {
         let saved = d.subshell_state();
+        let a2 = &d.ctx.args;
+        ui::set_target(Some(ui::target(&a2.module, &a2.module_version, Some(&k), Some(&a))));
         let r = f(d, &k, &a);
         d.restore_subshell_state(saved);
         last = r.map_err(|e| {
@@ -102,6 +104,9 @@ pub fn run_verb(verb: &'static Verb) -> ExitCode {
     // A second action word on the command line of dkms-<verb> has been
     // refused by the parser; the action is ours.
     let action = ctx.args.action.unwrap_or(verb);
+    // Targets from a pipeline are read completely before any lock is taken,
+    // so `dkms build --json - | dkms install --json -` cannot deadlock.
+    let stdin_targets = ctx.args.stdin_targets.then(read_stdin_targets);
     let mut dkms = Dkms::new(ctx);
     if action.lock != LockKind::Exclusive {
         // Readers recover under an exclusive lock of their own, taken and
@@ -134,15 +139,89 @@ pub fn run_verb(verb: &'static Verb) -> ExitCode {
     if action.lock == LockKind::Exclusive && held.is_some() {
         recover_if_needed(&mut dkms, true);
     }
-    let res = runner(action.name)(&mut dkms);
+    let run = runner(action.name);
+    let code = match stdin_targets {
+        None => {
+            let a = &dkms.ctx.args;
+            ui::set_target(Some(ui::target(&a.module, &a.module_version, None, None)));
+            match run(&mut dkms) {
+                Ok(()) => 0,
+                Err(e) => {
+                    ui::report(&e);
+                    e.code
+                }
+            }
+        }
+        Some(targets) => run_targets(&mut dkms, run, targets),
+    };
     drop(held);
-    match res {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            ui::report(&e);
-            ExitCode::from(e.code)
+    ui::emit_result(code);
+    ExitCode::from(code)
+}
+
+/// Read JSON Lines from stdin: records naming a target are returned in
+/// order; `error` records are passed through untouched (their targets are
+/// not acted on); anything else is ignored.
+fn read_stdin_targets() -> Vec<dkms_proto::Target> {
+    use std::io::BufRead;
+    let mut targets: Vec<dkms_proto::Target> = Vec::new();
+    let mut failed: Vec<dkms_proto::Target> = Vec::new();
+    for line in std::io::stdin().lock().lines().map_while(std::result::Result::ok) {
+        let Ok(value) = serde_json::from_str::<serde_json::Value>(&line) else { continue };
+        if value.get("type").and_then(|t| t.as_str()) == Some("error") {
+            ui::passthrough(&line);
+            if let Ok(env) = serde_json::from_value::<dkms_proto::Envelope>(value) {
+                failed.extend(env.record.target());
+            }
+            continue;
+        }
+        let (Some(module), Some(version)) =
+            (value.get("module").and_then(|v| v.as_str()), value.get("version").and_then(|v| v.as_str()))
+        else {
+            continue;
+        };
+        let field = |k: &str| value.get(k).and_then(|v| v.as_str()).map(String::from);
+        let t = dkms_proto::Target {
+            module: module.into(),
+            version: version.into(),
+            kernel: field("kernel"),
+            arch: field("arch"),
+        };
+        if !targets.contains(&t) {
+            targets.push(t);
         }
     }
+    targets.retain(|t| !failed.iter().any(|f| f.module == t.module && f.version == t.version));
+    targets
+}
+
+/// Run the verb once per target read from stdin; the exit status is that
+/// of the last target that failed (0 if none did).
+fn run_targets(d: &mut Dkms, run: fn(&mut Dkms) -> Result<()>, targets: Vec<dkms_proto::Target>) -> u8 {
+    let (kernels, arches) = (d.ctx.kernelver.clone(), d.ctx.arch.clone());
+    let mut code = 0;
+    for t in targets {
+        d.ctx.args.module = t.module.clone();
+        d.ctx.args.module_version = t.version.clone();
+        match &t.kernel {
+            Some(k) => {
+                d.ctx.kernelver = vec![k.clone()];
+                d.ctx.arch = vec![t.arch.clone().or_else(|| arches.first().cloned()).unwrap_or_default()];
+            }
+            None => {
+                d.ctx.kernelver = kernels.clone();
+                d.ctx.arch = arches.clone();
+            }
+        }
+        ui::set_target(Some(t.clone()));
+        let saved = d.subshell_state();
+        if let Err(e) = run(d) {
+            ui::report(&e);
+            code = e.code;
+        }
+        d.restore_subshell_state(saved);
+    }
+    code
 }
 
 #[cfg(test)]

@@ -7,6 +7,7 @@ use crate::common::Dkms;
 use crate::uninstall::maybe_uninstall_module;
 use dkms_cli::table::{Verb, VERBS};
 use dkms_cli::ui;
+use dkms_proto::{Record, SkipReason};
 use dkms_state::error::{Error, Result};
 use dkms_state::{fsutil, status};
 
@@ -48,9 +49,11 @@ pub fn run_unbuild(d: &mut Dkms) -> Result<()> {
 pub fn maybe_unbuild_module(d: &Dkms, m: &str, v: &str, k: &str, a: &str) {
     if !status::is_module_built(&d.ctx.trees, m, v, k, a) {
         ui::outln(&format!("Module {m}/{v} is not built for kernel {k} ({a}). Skipping..."));
+        ui::emit(Record::Skipped { target: ui::target(m, v, Some(k), Some(a)), reason: SkipReason::NotBuilt });
         return;
     }
     do_unbuild(d, m, v, k, a);
+    ui::emit(Record::Unbuilt { target: ui::target(m, v, Some(k), Some(a)) });
 }
 
 /// `do_unbuild`: delete `<kver>/<arch>`, and `<kver>` when no arch is left.
@@ -105,6 +108,7 @@ pub fn run(d: &mut Dkms) -> Result<()> {
     if !remaining {
         ui::outln(&format!("Deleting module {m}/{v} completely from the DKMS tree."));
         fsutil::remove_all(&vdir).map_err(|e| Error::io(1, format!("rm -rf {}", vdir.display()), e))?;
+        ui::emit(Record::Removed { target: ui::target(&m, &v, None, None) });
     }
     let mdir = trees.module_dir(&m);
     if fsutil::entry_count(&mdir) == 0 {

@@ -104,7 +104,7 @@ pub fn prepare_mok(d: &Dkms, s: &BTreeMap<String, String>, kernel_config: &Path)
                 ui::outln("Certificate or key are missing, generating them using update-secureboot-policy...");
                 let mut c = tools::command("update-secureboot-policy", &[("SHIM_NOTRIGGER".into(), "y".into())]);
                 c.arg("--new-key").stdout(std::process::Stdio::null()).stderr(std::process::Stdio::null());
-                let _ = tools::status(&mut c);
+                let _ = tools::status_with_stdio(&mut c);
                 let mut c = tools::command("update-secureboot-policy", &[]);
                 c.arg("--enroll-key");
                 let _ = tools::status(&mut c);
@@ -213,5 +213,5 @@ fn generate(key: &Path, cert: &Path) {
 
 fn quiet_ok(c: &mut std::process::Command) -> bool {
     c.stdout(std::process::Stdio::null()).stderr(std::process::Stdio::null());
-    tools::status(c).is_ok_and(|s| s == 0)
+    tools::status_with_stdio(c).is_ok_and(|s| s == 0)
 }

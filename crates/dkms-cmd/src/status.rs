@@ -6,6 +6,7 @@
 use crate::common::{compressed_or_uncompressed, Dkms};
 use dkms_cli::table::{Verb, VERBS};
 use dkms_cli::ui;
+use dkms_proto::{Record, State as ProtoState};
 use dkms_state::conf::{self, Conf};
 use dkms_state::error::Result;
 use dkms_state::status::{self, Entry, State};
@@ -31,9 +32,8 @@ pub fn run(d: &mut Dkms) -> Result<()> {
         }
     }
     for (k, a) in &queries {
-        for line in do_status(d, &m, &v, k, a, true) {
-            ui::outln(&line);
-        }
+        // In JSON mode the records are the output; no text on either stream.
+        do_status(d, &m, &v, k, a, !ui::json(), true);
     }
     Ok(())
 }
@@ -41,7 +41,7 @@ pub fn run(d: &mut Dkms) -> Result<()> {
 /// `do_status M V K A` as a list of lines (what `$(do_status ...)` captures);
 /// the errors of broken modules go to stderr as they are found.
 pub fn status_lines(d: &Dkms, m: &str, v: &str, k: &str, a: &str) -> Vec<String> {
-    do_status(d, m, v, k, a, false)
+    do_status(d, m, v, k, a, false, false)
 }
 
 /// Read, in one bash process, the conf of every built/installed entry.
@@ -72,7 +72,7 @@ fn read_confs(d: &Dkms, entries: &[Entry]) -> Vec<Option<conf::Read>> {
 
 /// The lines for one query; with `print`, each line is written as it is
 /// formed (so stderr lands mid-line as upstream's does), else collected.
-fn do_status(d: &Dkms, m: &str, v: &str, k: &str, a: &str, print: bool) -> Vec<String> {
+fn do_status(d: &Dkms, m: &str, v: &str, k: &str, a: &str, print: bool, records: bool) -> Vec<String> {
     let entries = status::module_status(&d.ctx.trees, opt(m), opt(v), opt(k), opt(a));
     let confs = read_confs(d, &entries);
     let mut lines = Vec::new();
@@ -80,6 +80,9 @@ fn do_status(d: &Dkms, m: &str, v: &str, k: &str, a: &str, print: bool) -> Vec<S
         let (m, v) = (&e.module, &e.version);
         let line = match (e.state, &e.kernel, &e.arch) {
             (State::Broken, ..) => {
+                if records {
+                    emit_plain(d, e, ProtoState::Broken);
+                }
                 // Upstream's `do_status` echoes this line before the error.
                 let line = format!("{m}/{v}: broken");
                 if print {
@@ -93,7 +96,12 @@ fn do_status(d: &Dkms, m: &str, v: &str, k: &str, a: &str, print: bool) -> Vec<S
                 ]);
                 continue;
             }
-            (State::Added, ..) => format!("{m}/{v}: added"),
+            (State::Added, ..) => {
+                if records {
+                    emit_plain(d, e, ProtoState::Added);
+                }
+                format!("{m}/{v}: added")
+            }
             (st, Some(k), Some(a)) => {
                 let head = format!("{m}/{v}, {k}, {a}: {}", st.as_str());
                 if print {
@@ -109,9 +117,34 @@ fn do_status(d: &Dkms, m: &str, v: &str, k: &str, a: &str, print: bool) -> Vec<S
                                 ui::outln(&diag.text);
                             }
                         }
-                        built_extra(d, m, v, k, a, &r.conf)
+                        let x = built_extra(d, m, v, k, a, &r.conf);
+                        if records {
+                            ui::emit(Record::Status {
+                                target: ui::target(m, v, Some(k), Some(a)),
+                                state: if st == State::Installed { ProtoState::Installed } else { ProtoState::Built },
+                                original_modules_exist: Some(x.original_modules_exist),
+                                built_modules_missing: Some(x.built_modules_missing),
+                                differs_from_installed: Some(x.differs_from_installed),
+                                source: d.ctx.trees.source_dir(m, v).display().to_string(),
+                                built_modules: built_modules(d, m, v, k, a),
+                                installed_modules: x.installed.clone(),
+                            });
+                        }
+                        x.suffix()
                     }
                     None => {
+                        if records {
+                            ui::emit(Record::Status {
+                                target: ui::target(m, v, Some(k), Some(a)),
+                                state: if st == State::Installed { ProtoState::Installed } else { ProtoState::Built },
+                                original_modules_exist: None,
+                                built_modules_missing: None,
+                                differs_from_installed: None,
+                                source: d.ctx.trees.source_dir(m, v).display().to_string(),
+                                built_modules: built_modules(d, m, v, k, a),
+                                installed_modules: Vec::new(),
+                            });
+                        }
                         let file = d.ctx.trees.source_link(m, v).join("dkms.conf");
                         ui::error(&[
                             "Could not locate dkms.conf file.".to_string(),
@@ -137,34 +170,90 @@ fn do_status(d: &Dkms, m: &str, v: &str, k: &str, a: &str, print: bool) -> Vec<S
     lines
 }
 
-/// `module_status_built_extra`: the parenthesised notes.
-fn built_extra(d: &Dkms, m: &str, v: &str, k: &str, a: &str, c: &Conf) -> String {
-    let t = &d.ctx.trees;
-    let mut s = String::new();
-    if t.original_module_dir(m, k, a).is_dir() {
-        s.push_str(" (Original modules exist)");
+/// The JSON record of an added or broken module/version.
+fn emit_plain(d: &Dkms, e: &Entry, state: ProtoState) {
+    ui::emit(Record::Status {
+        target: ui::target(&e.module, &e.version, None, None),
+        state,
+        original_modules_exist: None,
+        built_modules_missing: None,
+        differs_from_installed: None,
+        source: d.ctx.trees.source_dir(&e.module, &e.version).display().to_string(),
+        built_modules: Vec::new(),
+        installed_modules: Vec::new(),
+    });
+}
+
+/// `module_status_built_extra`'s findings.
+#[derive(Debug, Default)]
+struct Extra {
+    original_modules_exist: bool,
+    built_modules_missing: bool,
+    differs_from_installed: bool,
+    installed: Vec<String>,
+}
+
+impl Extra {
+    /// The parenthesised notes upstream prints.
+    fn suffix(&self) -> String {
+        let mut s = String::new();
+        if self.original_modules_exist {
+            s.push_str(" (Original modules exist)");
+        }
+        if self.built_modules_missing {
+            s.push_str(" (Built modules are missing in the kernel modules folder)");
+        } else if self.differs_from_installed {
+            s.push_str(" (Differences between built and installed modules)");
+        }
+        s
     }
+}
+
+/// `module_status_built_extra`: checks per module in record order, the first
+/// missing or differing module ending the loop, as upstream's does.
+fn built_extra(d: &Dkms, m: &str, v: &str, k: &str, a: &str, c: &Conf) -> Extra {
+    let t = &d.ctx.trees;
+    let mut x = Extra { original_modules_exist: t.original_module_dir(m, k, a).is_dir(), ..Default::default() };
     let suffix = d.module_suffix(k);
+    let active = status::is_active(t, m, v, k, a);
     for i in 0..c.num_modules() {
         if !c.module_buildable(i, k, a) {
             continue;
         }
         let name = &c.modules[i].dest_module_name;
         let Some(tree_mod) = compressed_or_uncompressed(&t.arch_dir(m, v, k, a).join("module"), name, suffix) else {
-            s.push_str(" (Built modules are missing in the kernel modules folder)");
+            x.built_modules_missing = true;
             break;
         };
-        if status::is_active(t, m, v, k, a) {
+        if active {
             let loc = d.find_actual_dest_module_location(m, c, i, k, a).unwrap_or_default();
             let dir = trees::cat(&t.install_tree, &format!("{k}{loc}"));
-            let same = compressed_or_uncompressed(&dir, name, suffix)
+            let installed = compressed_or_uncompressed(&dir, name, suffix);
+            let same = installed
+                .as_ref()
                 .and_then(|inst| Some(std::fs::read(&tree_mod).ok()? == std::fs::read(inst).ok()?))
                 .unwrap_or(false);
+            if let Some(p) = installed {
+                x.installed.push(p.display().to_string());
+            }
             if !same {
-                s.push_str(" (Differences between built and installed modules)");
+                x.differs_from_installed = true;
                 break;
             }
         }
     }
-    s
+    x
+}
+
+/// Built module files of a build, for JSON.
+fn built_modules(d: &Dkms, m: &str, v: &str, k: &str, a: &str) -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(d.ctx.trees.arch_dir(m, v, k, a).join("module"))
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().contains(".ko"))
+        .map(|e| e.path().display().to_string())
+        .collect();
+    v.sort();
+    v
 }

@@ -6,6 +6,7 @@
 use crate::common::{compressed_or_uncompressed, Dkms};
 use dkms_cli::table::{Verb, VERBS};
 use dkms_cli::ui;
+use dkms_proto::{Record, SkipReason};
 use dkms_state::error::{Error, Result};
 use dkms_state::journal::Journal;
 use dkms_state::{crash, fsutil, status, trees};
@@ -49,6 +50,7 @@ pub fn maybe_uninstall_module(d: &mut Dkms, m: &str, v: &str, k: &str, a: &str) 
     if !excluded {
         ui::outln(&format!("Module {m}/{v} is not installed for kernel {k} ({a}). Skipping..."));
     }
+    ui::emit(Record::Skipped { target: ui::target(m, v, Some(k), Some(a)), reason: SkipReason::NotInstalled });
     Ok(())
 }
 
@@ -62,6 +64,7 @@ pub fn do_uninstall(d: &mut Dkms, m: &str, v: &str, k: &str, a: &str) -> Result<
     let link = trees.active_link(m, k, a);
     let was_active = status::is_active(&trees, m, v, k, a);
     let lib = trees.lib_tree(k);
+    let (mut deleted, mut restored): (Vec<String>, Vec<String>) = (Vec::new(), Vec::new());
     // Journaled so that a killed uninstall is completed by the next run.
     let journal = if was_active {
         Some(
@@ -80,6 +83,7 @@ pub fn do_uninstall(d: &mut Dkms, m: &str, v: &str, k: &str, a: &str) -> Result<
                 Some(loc) => {
                     let dir = trees::cat(&trees.install_tree, &format!("{k}{loc}"));
                     ui::outln(&format!("Deleting {}/{name}.ko{suffix}", dir.display()));
+                    deleted.push(format!("{}/{name}.ko{suffix}", dir.display()));
                     remove_module_files(&dir, &name);
                     crash::point("uninstall:deleted");
                     fsutil::rmdir_parents(&lib, &loc);
@@ -87,7 +91,7 @@ pub fn do_uninstall(d: &mut Dkms, m: &str, v: &str, k: &str, a: &str) -> Result<
                 None => ui::outln(&format!("Module {name}.ko{suffix} was not found within {}/", lib.display())),
             }
             if backup.is_dir() {
-                restore_originals(&backup, &lib, &name);
+                restored.extend(restore_originals(&backup, &lib, &name));
                 if let Some(parent) = backup.parent() {
                     fsutil::remove_empty_dirs(parent);
                 }
@@ -117,6 +121,11 @@ pub fn do_uninstall(d: &mut Dkms, m: &str, v: &str, k: &str, a: &str) -> Result<
     if let Some(j) = journal {
         crash::point("uninstall:depmod");
         let _ = j.finish();
+        ui::emit(Record::Uninstalled {
+            target: ui::target(m, v, Some(k), Some(a)),
+            files: deleted,
+            restored_originals: restored,
+        });
     }
     let orig_root = trees.module_dir(m).join("original_module");
     if was_active && backup.is_dir() {
@@ -145,7 +154,8 @@ fn remove_module_files(dir: &Path, name: &str) {
 
 /// Put back every archived original of `name` whose `.origin` file names a
 /// place inside this kernel's module tree.
-fn restore_originals(backup: &Path, lib: &Path, name: &str) {
+fn restore_originals(backup: &Path, lib: &Path, name: &str) -> Vec<String> {
+    let mut restored = Vec::new();
     let mut origins: Vec<PathBuf> = Vec::new();
     let mut stack = vec![backup.to_path_buf()];
     while let Some(dir) = stack.pop() {
@@ -174,9 +184,11 @@ fn restore_originals(backup: &Path, lib: &Path, name: &str) {
             }
             let _ = fsutil::move_file(&module, Path::new(&location));
             crash::point("uninstall:restored");
+            restored.push(location.clone());
             let _ = std::fs::remove_file(&origin);
         } else {
             ui::warn(&[format!("Bad original location '{location}' in {}", origin.display())]);
         }
     }
+    restored
 }

@@ -1,1 +1,291 @@
-//! placeholder
+//! The JSON Lines protocol of `dkms --json`: one record per line, each an
+//! object whose first keys are `"format_version": 1` and `"type"`.
+//!
+//! Stability promise for format version 1: record types and keys are only
+//! ever added, never renamed, removed or retyped; a key never changes type;
+//! enum values are kebab-case, keys snake_case. Optional data is omitted
+//! (never `null`): `kernel`/`arch` on targets that have none (an added or
+//! broken module), `hint` when there is none, the identity keys of an error
+//! that concerns no module. Lists are always present, possibly empty.
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+/// The format version every record carries.
+pub const FORMAT_VERSION: u32 = 1;
+
+/// One line of output.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Envelope {
+    /// Always 1 for this protocol.
+    pub format_version: u32,
+    /// The record, with its `type`.
+    #[serde(flatten)]
+    pub record: Record,
+}
+
+impl Envelope {
+    /// Wrap a record.
+    pub fn new(record: Record) -> Self {
+        Envelope { format_version: FORMAT_VERSION, record }
+    }
+}
+
+/// Which module, version, kernel and arch a record is about.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct Target {
+    /// Module name (upstream `-m`).
+    pub module: String,
+    /// Module version (upstream `-v`).
+    pub version: String,
+    /// Kernel release (upstream `-k`), when the record concerns one kernel.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kernel: Option<String>,
+    /// Architecture (upstream `-a`), with `kernel`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub arch: Option<String>,
+}
+
+/// The state of a module/version or build.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum State {
+    /// Source link dangling or missing while the source exists.
+    Broken,
+    /// Registered, not built for the kernel(s) asked about.
+    Added,
+    /// Built for the kernel.
+    Built,
+    /// Built and installed into the kernel's module tree.
+    Installed,
+}
+
+/// Why something was not done.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum SkipReason {
+    /// `build`: already built for the kernel (use --force).
+    AlreadyBuilt,
+    /// `install`: already installed on the kernel (use --force).
+    AlreadyInstalled,
+    /// BUILD_EXCLUSIVE_* excludes this kernel/arch/config (exit 77).
+    BuildExclusive,
+    /// `autoinstall`: AUTOINSTALL is not yes.
+    NotAutoinstall,
+    /// `uninstall`: not installed on the kernel.
+    NotInstalled,
+    /// `unbuild`/`remove`: not built for the kernel.
+    NotBuilt,
+    /// `autoinstall`: a BUILD_DEPENDS is not registered with DKMS yet.
+    DependencyNotRegistered,
+    /// `autoinstall`: a BUILD_DEPENDS failed or is in a cycle.
+    DependencyFailed,
+}
+
+/// Counts of the records a run emitted, by type.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct Counts {
+    /// `added` records.
+    pub added: u64,
+    /// `built` records.
+    pub built: u64,
+    /// `installed` records.
+    pub installed: u64,
+    /// `uninstalled` records.
+    pub uninstalled: u64,
+    /// `unbuilt` records.
+    pub unbuilt: u64,
+    /// `removed` records.
+    pub removed: u64,
+    /// `skipped` records.
+    pub skipped: u64,
+    /// `error` records.
+    pub errors: u64,
+    /// `status` records.
+    pub status: u64,
+}
+
+/// Every record type.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(tag = "type", rename_all = "kebab-case")]
+pub enum Record {
+    /// One line of `dkms status`.
+    Status {
+        /// What it is about.
+        #[serde(flatten)]
+        target: Target,
+        /// The state.
+        state: State,
+        /// `(Original modules exist)`; built/installed only.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        original_modules_exist: Option<bool>,
+        /// `(Built modules are missing in the kernel modules folder)`; built/installed only.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        built_modules_missing: Option<bool>,
+        /// `(Differences between built and installed modules)`; built/installed only.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        differs_from_installed: Option<bool>,
+        /// The source directory (`/usr/src/<module>-<version>`).
+        source: String,
+        /// Built module files in the DKMS tree.
+        built_modules: Vec<String>,
+        /// Installed module files in the kernel's module tree.
+        installed_modules: Vec<String>,
+    },
+    /// `add` registered a module/version.
+    Added {
+        /// What it is about.
+        #[serde(flatten)]
+        target: Target,
+        /// The source directory.
+        source: String,
+    },
+    /// `build` built a module/version for a kernel.
+    Built {
+        /// What it is about.
+        #[serde(flatten)]
+        target: Target,
+        /// The build's make.log.
+        log: String,
+        /// Wall time of the build.
+        elapsed_ms: u64,
+        /// The built module files.
+        modules: Vec<String>,
+    },
+    /// `install` installed a build.
+    Installed {
+        /// What it is about.
+        #[serde(flatten)]
+        target: Target,
+        /// The files placed in the kernel's module tree.
+        files: Vec<String>,
+        /// Pre-existing modules archived (and restored on uninstall).
+        replaced_originals: Vec<String>,
+    },
+    /// `uninstall` removed an installed build.
+    Uninstalled {
+        /// What it is about.
+        #[serde(flatten)]
+        target: Target,
+        /// The files deleted from the kernel's module tree.
+        files: Vec<String>,
+        /// Archived originals put back.
+        restored_originals: Vec<String>,
+    },
+    /// `unbuild` deleted a build.
+    Unbuilt {
+        /// What it is about.
+        #[serde(flatten)]
+        target: Target,
+    },
+    /// `remove` deleted a module/version from the DKMS tree.
+    Removed {
+        /// What it is about.
+        #[serde(flatten)]
+        target: Target,
+    },
+    /// Something was deliberately not done.
+    Skipped {
+        /// What it is about.
+        #[serde(flatten)]
+        target: Target,
+        /// Why.
+        reason: SkipReason,
+    },
+    /// A failure (the human message also went to stderr).
+    Error {
+        /// Stable kebab-case name of the cause.
+        kind: String,
+        /// The exit status upstream dkms uses for it.
+        exit_code: u8,
+        /// Upstream's message lines, joined by newlines.
+        message: String,
+        /// What to do about it.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        hint: Option<String>,
+        /// What it is about, when it concerns one module.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        module: Option<String>,
+        /// The version, with `module`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        version: Option<String>,
+        /// The kernel, when it concerns one.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        kernel: Option<String>,
+        /// The arch, with `kernel`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        arch: Option<String>,
+    },
+    /// The last record of every run.
+    Result {
+        /// The process exit status.
+        exit_code: u8,
+        /// What was emitted.
+        counts: Counts,
+    },
+}
+
+impl Record {
+    /// The target a record names, if any (what `-` acts on).
+    pub fn target(&self) -> Option<Target> {
+        match self {
+            Record::Status { target, .. }
+            | Record::Added { target, .. }
+            | Record::Built { target, .. }
+            | Record::Installed { target, .. }
+            | Record::Uninstalled { target, .. }
+            | Record::Unbuilt { target }
+            | Record::Removed { target }
+            | Record::Skipped { target, .. } => Some(target.clone()),
+            Record::Error { module: Some(m), version: Some(v), kernel, arch, .. } => {
+                Some(Target { module: m.clone(), version: v.clone(), kernel: kernel.clone(), arch: arch.clone() })
+            }
+            _ => None,
+        }
+    }
+}
+
+/// The JSON Schema of a record line, as committed in `schema/dkms.schema.json`.
+pub fn schema() -> String {
+    let s = schemars::schema_for!(Envelope);
+    serde_json::to_string_pretty(&s).expect("schema serializes") + "\n"
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn first_keys_and_kebab_case() {
+        let r = Envelope::new(Record::Skipped {
+            target: Target { module: "m".into(), version: "1".into(), kernel: Some("6.1".into()), arch: None },
+            reason: SkipReason::AlreadyBuilt,
+        });
+        let line = serde_json::to_string(&r).unwrap();
+        assert!(
+            line.starts_with(r#"{"format_version":1,"type":"skipped","module":"m","version":"1","kernel":"6.1","#),
+            "{line}"
+        );
+        assert!(line.contains(r#""reason":"already-built""#));
+        assert!(!line.contains("arch"));
+        let back: Envelope = serde_json::from_str(&line).unwrap();
+        assert_eq!(back, r);
+    }
+
+    #[test]
+    fn schema_is_committed() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../schema/dkms.schema.json");
+        if std::env::var_os("DKMS_UPDATE_SCHEMA").is_some() {
+            std::fs::create_dir_all(concat!(env!("CARGO_MANIFEST_DIR"), "/../../schema")).unwrap();
+            std::fs::write(path, schema()).unwrap();
+        }
+        let committed = std::fs::read_to_string(path).unwrap_or_default();
+        assert_eq!(
+            committed,
+            schema(),
+            "schema/dkms.schema.json is stale: run DKMS_UPDATE_SCHEMA=1 cargo test -p dkms-proto"
+        );
+    }
+}

@@ -67,9 +67,27 @@ pub fn flush_stdout() {
     let _ = std::io::stdout().flush();
 }
 
-/// Run to completion with inherited stdio; returns the exit status as a
-/// shell would report it (128+signal for a killed child).
+static STDOUT_TO_STDERR: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// In JSON mode our stdout carries only JSON: children that would share it
+/// get our stderr instead.
+pub fn set_child_stdout_to_stderr(on: bool) {
+    STDOUT_TO_STDERR.store(on, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// Run to completion with inherited stdio (stdout redirected to stderr in
+/// JSON mode); returns the exit status as a shell would report it
+/// (128+signal for a killed child).
 pub fn status(cmd: &mut Command) -> std::io::Result<i32> {
+    if STDOUT_TO_STDERR.load(std::sync::atomic::Ordering::Relaxed) {
+        use std::os::fd::AsFd;
+        cmd.stdout(std::io::stderr().as_fd().try_clone_to_owned()?);
+    }
+    status_with_stdio(cmd)
+}
+
+/// Run to completion with the stdio the caller set up.
+pub fn status_with_stdio(cmd: &mut Command) -> std::io::Result<i32> {
     flush_stdout();
     let st = cmd.status()?;
     Ok(exit_code(st))
