@@ -4,6 +4,7 @@
 
 mod add_remove;
 mod frontend;
+mod json;
 mod status;
 mod support;
 mod tables;

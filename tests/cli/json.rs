@@ -1,0 +1,279 @@
+//! The JSON Lines protocol end to end: every line of every verb's `--json`
+//! output validates against the committed schema (error paths included),
+//! the add | build | install pipeline works on a private tree, and
+//! `status --json` names exactly the targets and states the text status does.
+
+use std::collections::BTreeSet;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+const KVER: &str = "6.1.0-77-jsontest";
+
+fn bin_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_dkms")).parent().unwrap().to_path_buf()
+}
+
+/// A private tree with fake kernel headers and a fake `make` on PATH.
+struct Tree {
+    dir: tempfile::TempDir,
+}
+
+impl Tree {
+    fn new() -> Tree {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path();
+        for d in ["dkms", "src", "etc/dkms", "bin"] {
+            std::fs::create_dir_all(p.join(d)).unwrap();
+        }
+        std::fs::create_dir_all(p.join(format!("modules/{KVER}/build/include"))).unwrap();
+        std::fs::write(p.join("etc/dkms/framework.conf"), "try_sign_modules=\"false\"\n").unwrap();
+        // `make ... M=<dir>`: create <dir>/<name>.ko for every obj-m of its Makefile.
+        let make = r#"#!/bin/sh
+for a in "$@"; do case $a in M=*) m=${a#M=};; esac; done
+[ -n "$m" ] || exit 2
+for o in $(sed -n 's/^obj-m *+*= *//p' "$m/Makefile"); do
+    printf 'fake module\n' > "$m/${o%.o}.ko"; echo "  LD      ${o%.o}.ko"
+done
+"#;
+        let mk = p.join("bin/make");
+        std::fs::write(&mk, make).unwrap();
+        std::fs::set_permissions(&mk, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let src = p.join("src/dkms_hello-1.0");
+        std::fs::create_dir_all(&src).unwrap();
+        let ex = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/dkms_hello-1.0");
+        for f in ["dkms.conf", "Makefile", "dkms_hello.c"] {
+            std::fs::copy(ex.join(f), src.join(f)).unwrap();
+        }
+        Tree { dir }
+    }
+
+    fn path(&self, rel: &str) -> PathBuf {
+        self.dir.path().join(rel)
+    }
+
+    fn cmd(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(bin_dir().join("dkms"));
+        let p = self.dir.path();
+        c.args(args)
+            .arg("--dkmstree")
+            .arg(p.join("dkms"))
+            .arg("--sourcetree")
+            .arg(p.join("src"))
+            .arg("--installtree")
+            .arg(p.join("modules"))
+            .env("DKMS_SYSCONFDIR", p.join("etc"))
+            .env("PATH", format!("{}:{}", p.join("bin").display(), std::env::var("PATH").unwrap_or_default()))
+            .env("LC_ALL", "C")
+            .env_remove("DKMS_LOCK_HELD");
+        c
+    }
+
+    /// Run, feeding `stdin`; (exit code, stdout, stderr).
+    fn run(&self, args: &[&str], stdin: &str) -> (i32, String, String) {
+        let mut child =
+            self.cmd(args).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+        use std::io::Write;
+        child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
+        let o = child.wait_with_output().unwrap();
+        (
+            o.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&o.stdout).into(),
+            String::from_utf8_lossy(&o.stderr).into(),
+        )
+    }
+}
+
+use crate::support::is_root;
+
+struct Validator {
+    schemas: boon::Schemas,
+    id: boon::SchemaIndex,
+}
+
+impl Validator {
+    fn new() -> Validator {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("schema/dkms.schema.json");
+        let schema: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+        let mut schemas = boon::Schemas::new();
+        let mut c = boon::Compiler::new();
+        c.add_resource("dkms.schema.json", schema).unwrap();
+        let id = c.compile("dkms.schema.json", &mut schemas).unwrap();
+        Validator { schemas, id }
+    }
+
+    /// Every line is a schema-valid record whose first keys are
+    /// format_version and type; the last is `result` with the exit code.
+    fn check(&self, out: &str, code: i32) -> Vec<serde_json::Value> {
+        let lines: Vec<&str> = out.lines().collect();
+        assert!(!lines.is_empty(), "no JSON output");
+        let mut records = Vec::new();
+        for l in &lines {
+            assert!(l.starts_with("{\"format_version\":1,\"type\":\""), "bad first keys: {l}");
+            let v: serde_json::Value = serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}"));
+            if let Err(e) = self.schemas.validate(&v, self.id) {
+                panic!("{l}\ndoes not validate: {e}");
+            }
+            records.push(v);
+        }
+        let last = records.last().unwrap();
+        assert_eq!(last["type"], "result");
+        assert_eq!(last["exit_code"], code);
+        records
+    }
+}
+
+fn types(records: &[serde_json::Value]) -> Vec<String> {
+    records.iter().map(|r| r["type"].as_str().unwrap().to_string()).collect()
+}
+
+#[test]
+fn every_verb_validates_including_errors() {
+    let t = Tree::new();
+    let v = Validator::new();
+    let (code, out, _) = t.run(&["add", "--json", "-m", "dkms_hello", "-v", "1.0"], "");
+    assert_eq!(code, 0);
+    assert_eq!(types(&v.check(&out, 0)), ["added", "result"]);
+
+    let (code, out, err) = t.run(&["build", "--json", "dkms_hello/1.0", "-k", KVER], "");
+    assert_eq!(code, 0, "{err}");
+    let recs = v.check(&out, 0);
+    assert_eq!(types(&recs), ["built", "result"]);
+    assert!(recs[0]["modules"][0].as_str().unwrap().ends_with("/module/dkms_hello.ko"));
+    assert!(err.contains("Building module(s)... done."), "human text goes to stderr: {err}");
+
+    let (code, out, _) = t.run(&["build", "--json", "dkms_hello/1.0", "-k", KVER], "");
+    assert_eq!(code, 0);
+    let recs = v.check(&out, 0);
+    assert_eq!(recs[0]["reason"], "already-built");
+
+    // Missing headers: an error record with kind and exit code 21, then result.
+    let (code, out, _) = t.run(&["build", "--json", "dkms_hello/1.0", "-k", "6.1.0-1-noheaders"], "");
+    assert_eq!(code, 21);
+    let recs = v.check(&out, 21);
+    assert_eq!(types(&recs), ["error", "result"]);
+    assert_eq!(recs[0]["kind"], "kernel-headers-missing");
+    assert_eq!(recs[0]["kernel"], "6.1.0-1-noheaders");
+
+    let (code, out, _) = t.run(&["status", "--json"], "");
+    assert_eq!(code, 0);
+    assert_eq!(types(&v.check(&out, 0)), ["status", "result"]);
+
+    if is_root() {
+        let (code, out, err) = t.run(&["install", "--json", "dkms_hello/1.0", "-k", KVER], "");
+        assert_eq!(code, 0, "{err}");
+        assert_eq!(types(&v.check(&out, 0)), ["installed", "result"]);
+        let (code, out, _) = t.run(&["uninstall", "--json", "dkms_hello/1.0", "-k", KVER], "");
+        assert_eq!(code, 0);
+        assert_eq!(types(&v.check(&out, 0)), ["uninstalled", "result"]);
+        let (code, out, _) = t.run(&["autoinstall", "--json", "-k", KVER], "");
+        assert_eq!(code, 0);
+        assert!(types(&v.check(&out, 0)).contains(&"installed".to_string()));
+    }
+    let (code, out, _) = t.run(&["unbuild", "--json", "dkms_hello/1.0", "-k", KVER], "");
+    assert_eq!(code, 0);
+    assert!(types(&v.check(&out, 0)).contains(&"unbuilt".to_string()));
+    let (code, out, _) = t.run(&["remove", "--json", "dkms_hello/1.0", "--all"], "");
+    assert_eq!(code, 0);
+    assert!(types(&v.check(&out, 0)).contains(&"removed".to_string()));
+
+    // Usage errors keep upstream's exit codes; the records still validate.
+    let (code, out, _) = t.run(&["remove", "--json", "-m", "nothing", "-v", "1"], "");
+    assert_eq!(code, 3);
+    assert_eq!(v.check(&out, 3)[0]["kind"], "module-not-added");
+}
+
+#[test]
+fn pipeline_add_build_install() {
+    let t = Tree::new();
+    let v = Validator::new();
+    let (code, added, _) = t.run(&["add", "--json", "-m", "dkms_hello", "-v", "1.0"], "");
+    assert_eq!(code, 0);
+    // A record of an unknown type and a foreign error are in the stream too.
+    let foreign_error =
+        r#"{"format_version":1,"type":"error","kind":"x","exit_code":9,"message":"m","module":"other","version":"2"}"#;
+    let input = format!("{added}{{\"format_version\":1,\"type\":\"from-the-future\"}}\n{foreign_error}\n");
+    let (code, built, err) = t.run(&["build", "--json", "-", "-k", KVER], &input);
+    assert_eq!(code, 0, "{err}");
+    let recs = v.check(&built, 0);
+    assert_eq!(types(&recs), ["error", "built", "result"], "the foreign error is passed through first");
+    assert_eq!(built.lines().next().unwrap(), foreign_error);
+    assert_eq!(recs[1]["kernel"], KVER);
+    let (final_state, expected) = if is_root() {
+        let (code, out, err) = t.run(&["install", "--json", "-"], &built);
+        assert_eq!(code, 0, "{err}");
+        let recs = v.check(&out, 0);
+        assert_eq!(types(&recs), ["error", "installed", "result"]);
+        assert!(t.path(&format!("modules/{KVER}/updates/dkms/dkms_hello.ko")).is_file());
+        ("installed", "installed")
+    } else {
+        ("built", "built")
+    };
+    let (_, status, _) = t.run(&["status", "--json"], "");
+    let states: Vec<String> = v
+        .check(&status, 0)
+        .iter()
+        .filter(|r| r["type"] == "status")
+        .map(|r| format!("{}/{} {} {}", r["module"], r["version"], r["kernel"], r["state"]).replace('"', ""))
+        .collect();
+    assert_eq!(states, [format!("dkms_hello/1.0 {KVER} {expected}")], "final state {final_state}");
+    // The same check with jq, as the README recipes do, where jq exists.
+    if Command::new("jq").arg("--version").output().is_ok() {
+        let mut jq = Command::new("jq")
+            .args(["-r", r#"select(.type=="status") | "\(.module) \(.state)""#])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        use std::io::Write;
+        jq.stdin.take().unwrap().write_all(status.as_bytes()).unwrap();
+        let o = jq.wait_with_output().unwrap();
+        assert_eq!(String::from_utf8_lossy(&o.stdout), format!("dkms_hello {expected}\n"));
+    }
+}
+
+#[test]
+fn status_json_matches_text_status() {
+    let t = Tree::new();
+    // added, built, broken (and installed when root)
+    for (m, v) in [("m_added", "1"), ("m_built", "2"), ("m_broken", "3")] {
+        let src = t.path(&format!("src/{m}-{v}"));
+        std::fs::create_dir_all(&src).unwrap();
+        std::fs::write(
+            src.join("dkms.conf"),
+            format!(
+                "PACKAGE_NAME={m}\nPACKAGE_VERSION={v}\nBUILT_MODULE_NAME[0]={m}\nDEST_MODULE_LOCATION[0]=/extra\n"
+            ),
+        )
+        .unwrap();
+        std::fs::write(src.join("Makefile"), format!("obj-m += {m}.o\n")).unwrap();
+        assert_eq!(t.run(&["add", "-m", m, "-v", v], "").0, 0);
+    }
+    assert_eq!(t.run(&["build", "m_built/2", "-k", KVER], "").0, 0);
+    std::fs::remove_file(t.path("dkms/m_broken/3/source")).unwrap();
+    if is_root() {
+        assert_eq!(t.run(&["install", "dkms_hello/1.0", "-k", KVER], "").0, 0);
+    }
+    let (_, text, _) = t.run(&["status"], "");
+    let from_text: BTreeSet<String> = text
+        .lines()
+        .map(|l| {
+            let (head, state) = l.rsplit_once(": ").unwrap();
+            let parts: Vec<&str> = head.split(", ").collect();
+            format!("{} {} {}", parts[0], parts.get(1).unwrap_or(&"-"), state.split(' ').next().unwrap())
+        })
+        .collect();
+    let (_, json, _) = t.run(&["status", "--json"], "");
+    let from_json: BTreeSet<String> = Validator::new()
+        .check(&json, 0)
+        .iter()
+        .filter(|r| r["type"] == "status")
+        .map(|r| {
+            format!("{}/{} {} {}", r["module"], r["version"], r["kernel"].as_str().unwrap_or("-"), r["state"])
+                .replace('"', "")
+        })
+        .collect();
+    assert_eq!(from_text, from_json);
+    assert!(from_json.contains("m_broken/3 - broken"));
+    assert!(from_json.contains(&format!("m_built/2 {KVER} built")));
+}
