@@ -3,6 +3,7 @@
 //! shared reference copy is available.
 
 mod add_remove;
+mod completion;
 mod frontend;
 mod json;
 mod status;

@@ -5,7 +5,7 @@
 //! otherwise the trees come from framework.conf, as for every verb.
 //!
 //! Kinds: `modules`, `versions MODULE`, `module-versions` (the DKMS tree);
-//! `sources`, `source-versions MODULE`, `source-module-versions`,
+//! `source-modules`, `source-versions MODULE`, `source-module-versions`,
 //! `source-dirs` (module sources in the source tree, for `add`); `kernels`
 //! (the module tree); `arches`. Hidden: not an action, never fails loudly.
 
@@ -32,7 +32,11 @@ fn tree_overrides(words: &[String]) -> Vec<(FlagId, String)> {
         }
         let value = match w.split_once('=') {
             Some((_, v)) => v.to_string(),
-            None => it.next().cloned().unwrap_or_default(),
+            // bash splits `--opt=value` into `--opt`, `=`, `value`.
+            None => match it.next().map(String::as_str) {
+                Some("=") => it.next().cloned().unwrap_or_default(),
+                other => other.unwrap_or_default().to_string(),
+            },
         };
         if matches!(f.id, FlagId::DkmsTree | FlagId::SourceTree | FlagId::InstallTree) && !value.is_empty() {
             out.retain(|(id, _)| *id != f.id);
@@ -107,7 +111,7 @@ pub fn candidates(kind: &str, arg: Option<&str>, words: &[String]) -> Vec<String
         ("modules", _) => tree_pairs(&trees).into_iter().map(|(m, _)| m).collect(),
         ("versions", Some(m)) => tree_pairs(&trees).into_iter().filter(|p| p.0 == m).map(|(_, v)| v).collect(),
         ("module-versions", _) => tree_pairs(&trees).into_iter().map(|(m, v)| format!("{m}/{v}")).collect(),
-        ("sources", _) => {
+        ("source-modules", _) => {
             source_dirs(&trees).iter().filter_map(|n| split_source_name(n)).map(|(m, _)| m.to_string()).collect()
         }
         ("source-versions", Some(m)) => source_dirs(&trees)
@@ -167,9 +171,12 @@ mod tests {
 
     #[test]
     fn tree_options_of_the_line() {
-        let w: Vec<String> =
-            ["install", "--dkmstree=/a", "--sourcetree", "/b", "-m", "x"].iter().map(|s| s.to_string()).collect();
+        let w: Vec<String> = ["install", "--dkmstree=/a", "--sourcetree", "/b", "-m", "x", "--installtree", "=", "/c"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
         let o = tree_overrides(&w);
-        assert_eq!(o, vec![(FlagId::DkmsTree, "/a".to_string()), (FlagId::SourceTree, "/b".to_string())]);
+        let want = [(FlagId::DkmsTree, "/a"), (FlagId::SourceTree, "/b"), (FlagId::InstallTree, "/c")];
+        assert_eq!(o, want.map(|(i, v)| (i, v.to_string())).to_vec());
     }
 }

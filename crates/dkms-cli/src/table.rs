@@ -500,9 +500,8 @@ This is what the kernel hooks and the boot-time dkms_autoinstaller run.",
         operands: &MV,
         description: "Write a tarball of the module/version: its source and its built modules for the kernels given \
 with -k (default: the running kernel; --all: every kernel it is built for). --source-only leaves the modules \
-out, --binaries-only the source. The default file is \
-<dkms_tree>/<module>/<version>/tarball/<module>-<version>-kernel<kernel>-<arch>.dkms.tar.gz; --archive names \
-another.",
+out, --binaries-only the source. The tarball is written to the module's tarball/ directory in the DKMS tree, \
+named after the module, version, kernels and arches; --archive names another file.",
     },
     VerbDoc {
         name: "ldtarball",
