@@ -4,86 +4,10 @@
 //! `status --json` names exactly the targets and states the text status does.
 
 use std::collections::BTreeSet;
-use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 
-const KVER: &str = "6.1.0-77-jsontest";
-
-fn bin_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_BIN_EXE_dkms")).parent().unwrap().to_path_buf()
-}
-
-/// A private tree with fake kernel headers and a fake `make` on PATH.
-struct Tree {
-    dir: tempfile::TempDir,
-}
-
-impl Tree {
-    fn new() -> Tree {
-        let dir = tempfile::tempdir().unwrap();
-        let p = dir.path();
-        for d in ["dkms", "src", "etc/dkms", "bin"] {
-            std::fs::create_dir_all(p.join(d)).unwrap();
-        }
-        std::fs::create_dir_all(p.join(format!("modules/{KVER}/build/include"))).unwrap();
-        std::fs::write(p.join("etc/dkms/framework.conf"), "try_sign_modules=\"false\"\n").unwrap();
-        // `make ... M=<dir>`: create <dir>/<name>.ko for every obj-m of its Makefile.
-        let make = r#"#!/bin/sh
-for a in "$@"; do case $a in M=*) m=${a#M=};; esac; done
-[ -n "$m" ] || exit 2
-for o in $(sed -n 's/^obj-m *+*= *//p' "$m/Makefile"); do
-    printf 'fake module\n' > "$m/${o%.o}.ko"; echo "  LD      ${o%.o}.ko"
-done
-"#;
-        let mk = p.join("bin/make");
-        std::fs::write(&mk, make).unwrap();
-        std::fs::set_permissions(&mk, std::fs::Permissions::from_mode(0o755)).unwrap();
-        let src = p.join("src/dkms_hello-1.0");
-        std::fs::create_dir_all(&src).unwrap();
-        let ex = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/dkms_hello-1.0");
-        for f in ["dkms.conf", "Makefile", "dkms_hello.c"] {
-            std::fs::copy(ex.join(f), src.join(f)).unwrap();
-        }
-        Tree { dir }
-    }
-
-    fn path(&self, rel: &str) -> PathBuf {
-        self.dir.path().join(rel)
-    }
-
-    fn cmd(&self, args: &[&str]) -> Command {
-        let mut c = Command::new(bin_dir().join("dkms"));
-        let p = self.dir.path();
-        c.args(args)
-            .arg("--dkmstree")
-            .arg(p.join("dkms"))
-            .arg("--sourcetree")
-            .arg(p.join("src"))
-            .arg("--installtree")
-            .arg(p.join("modules"))
-            .env("DKMS_SYSCONFDIR", p.join("etc"))
-            .env("PATH", format!("{}:{}", p.join("bin").display(), std::env::var("PATH").unwrap_or_default()))
-            .env("LC_ALL", "C")
-            .env_remove("DKMS_LOCK_HELD");
-        c
-    }
-
-    /// Run, feeding `stdin`; (exit code, stdout, stderr).
-    fn run(&self, args: &[&str], stdin: &str) -> (i32, String, String) {
-        let mut child =
-            self.cmd(args).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
-        use std::io::Write;
-        child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
-        let o = child.wait_with_output().unwrap();
-        (
-            o.status.code().unwrap_or(-1),
-            String::from_utf8_lossy(&o.stdout).into(),
-            String::from_utf8_lossy(&o.stderr).into(),
-        )
-    }
-}
-
+use crate::fake::{Tree, KVER};
 use crate::support::is_root;
 
 struct Validator {

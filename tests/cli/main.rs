@@ -4,8 +4,10 @@
 
 mod add_remove;
 mod completion;
+mod fake;
 mod frontend;
 mod json;
+mod reliability;
 mod status;
 mod support;
 mod tables;

@@ -71,11 +71,31 @@ pub fn add_module(d: &mut Dkms) -> Result<()> {
 
     let link = trees.source_link(&m, &v);
     ui::outln(&format!("Creating symlink {} -> {}", link.display(), source_dir.display()));
-    let build = trees.build_dir(&m, &v);
-    std::fs::create_dir_all(&build).map_err(|e| Error::io(1, format!("mkdir -p {}", build.display()), e))?;
-    // A broken entry whose only problem is the missing link can be re-added;
-    // the link is created atomically so a crash never leaves half of it.
-    fsutil::replace_symlink(&source_dir, &link).map_err(|e| Error::io(1, format!("ln -s {}", link.display()), e))?;
+    let vdir = trees.version_dir(&m, &v);
+    if vdir.is_dir() {
+        // A broken entry whose only problem is the missing link can be
+        // re-added; the link is created atomically.
+        let build = trees.build_dir(&m, &v);
+        std::fs::create_dir_all(&build).map_err(|e| Error::io(1, format!("mkdir -p {}", build.display()), e))?;
+        dkms_state::crash::point("add:build-dir");
+        fsutil::replace_symlink(&source_dir, &link).map_err(|e| Error::io(1, format!("ln -s {}", link.display()), e))?;
+    } else {
+        // `<m>/<v>/` appears complete (build/ and the source link) or not at
+        // all: it is assembled under a temporary name and renamed.
+        let tmp = fsutil::temp_sibling(&vdir, "add");
+        let _ = fsutil::remove_all(&tmp);
+        let made = std::fs::create_dir_all(tmp.join("build"))
+            .and_then(|()| std::os::unix::fs::symlink(&source_dir, tmp.join("source")))
+            .and_then(|()| {
+                dkms_state::crash::point("add:build-dir");
+                std::fs::rename(&tmp, &vdir)
+            });
+        if let Err(e) = made {
+            let _ = fsutil::remove_all(&tmp);
+            return Err(Error::io(1, format!("creating {}", vdir.display()), e));
+        }
+    }
+    dkms_state::crash::point("add:linked");
     d.run_build_script(&m, &v, "post_add", &conf.post_add, None)?;
     ui::emit(Record::Added { target: ui::target(&m, &v, None, None), source: source_dir.display().to_string() });
     Ok(())

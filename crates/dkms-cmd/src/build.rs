@@ -466,7 +466,9 @@ fn build_steps(
 
     crash::point("build:renamed");
     d.run_build_script(m, v, "post_build", &conf.post_build, Some(build_log))?;
+    crash::point("build:post-build");
     let _ = std::fs::rename(build_log, base_dir.join("log/make.log"));
+    crash::point("build:log-moved");
     let _ = fsutil::remove_all(build_dir);
 
     if conf.build_depends_rebuild && !d.ctx.args.force {

@@ -215,6 +215,7 @@ fn install_steps(
     };
     let (files, replaced_originals) = (args_of("place"), args_of("archive"));
     d.run_build_script(m, v, "post_install", &conf.post_install, None)?;
+    crash::point("install:post-install");
     let depmod_status = d.run_depmod(k);
     crash::point("install:depmod");
     crate::recover::drop_displaced(&journal_steps(&t.dkms_tree));

@@ -60,6 +60,7 @@ pub fn maybe_unbuild_module(d: &Dkms, m: &str, v: &str, k: &str, a: &str) {
 pub fn do_unbuild(d: &Dkms, m: &str, v: &str, k: &str, a: &str) {
     let t = &d.ctx.trees;
     let _ = fsutil::remove_all(&t.arch_dir(m, v, k, a));
+    dkms_state::crash::point("unbuild:removed");
     let kdir = t.kernel_dir(m, v, k);
     if fsutil::subdirs(&kdir).is_empty() {
         let _ = fsutil::remove_all(&kdir);
@@ -107,6 +108,7 @@ pub fn run(d: &mut Dkms) -> Result<()> {
         .any(|n| !kept.iter().any(|s| n.ends_with(s)));
     if !remaining {
         ui::outln(&format!("Deleting module {m}/{v} completely from the DKMS tree."));
+        dkms_state::crash::point("remove:deleting");
         fsutil::remove_all(&vdir).map_err(|e| Error::io(1, format!("rm -rf {}", vdir.display()), e))?;
         ui::emit(Record::Removed { target: ui::target(&m, &v, None, None) });
     }
