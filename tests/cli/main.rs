@@ -11,3 +11,4 @@ mod reliability;
 mod status;
 mod support;
 mod tables;
+mod tarball;

@@ -192,7 +192,7 @@ impl Sandbox {
     /// `run_combined`).
     pub fn run_with(&mut self, which: Impl, program: Option<&Path>, args: &[&str], trees: bool) -> Output {
         let (mut c, prog) = self.command(which, program, args, trees);
-        let out = c.output().expect("run dkms");
+        let out = retry_busy(|| c.output()).expect("run dkms");
         let code = out.status.code().unwrap_or(-1);
         let stdout = self.normalise(&prog, &out.stdout);
         let stderr = self.normalise(&prog, &out.stderr);
@@ -206,7 +206,7 @@ impl Sandbox {
         let (mut c, prog) = self.command(which, program, args, trees);
         let f = tempfile::tempfile_in(&self.tmp).expect("tempfile");
         c.stdout(f.try_clone().expect("dup")).stderr(f.try_clone().expect("dup"));
-        let status = c.status().expect("run dkms");
+        let status = retry_busy(|| c.status()).expect("run dkms");
         let mut f = f;
         use std::io::{Read, Seek};
         f.rewind().expect("rewind");
@@ -309,6 +309,20 @@ impl Sandbox {
         self.build_module(m, v, KVER, arch(), &[m]);
         self.install_module(m, v, KVER, arch(), &[m], "/updates/dkms");
     }
+}
+
+/// Exec of a program another test thread has just written (the upstream
+/// copy) fails with ETXTBSY while a child forked meanwhile by a third
+/// thread still holds the writing descriptor (until its own exec): retry.
+fn retry_busy<T>(mut f: impl FnMut() -> std::io::Result<T>) -> std::io::Result<T> {
+    const ETXTBSY: i32 = 26;
+    for _ in 0..100 {
+        match f() {
+            Err(e) if e.raw_os_error() == Some(ETXTBSY) => std::thread::sleep(std::time::Duration::from_millis(10)),
+            r => return r,
+        }
+    }
+    f()
 }
 
 fn walk(dir: &Path, out: &mut Vec<String>) {

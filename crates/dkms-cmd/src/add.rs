@@ -1,5 +1,6 @@
 //! `dkms add`: register a module source tree (`add_module`,
-//! `add_source_tree` upstream). A source directory is copied to
+//! `add_source_tree` upstream; a tarball goes through `ldtarball`'s
+//! `load_tarball` first). A source directory is copied to
 //! `$source_tree/<name>-<version>` first; the tree then gets
 //! `<m>/<v>/build/` and the `source` symlink that marks it added.
 
@@ -26,15 +27,15 @@ pub fn run(d: &mut Dkms) -> Result<()> {
 pub fn add_module(d: &mut Dkms) -> Result<()> {
     let a = &d.ctx.args;
     if a.archive_location.is_some() && a.module.is_empty() && a.module_version.is_empty() {
-        return Err(Error::die(
-            3,
-            "tarball-unsupported",
-            ["Loading DKMS tarballs is not available in this build of dkms yet."],
-        )
-        .with_hint("Unpack the tarball and run `dkms add` on its source directory."));
-    }
-    if let (Some(src), true, true) = (a.try_source_tree.clone(), a.module.is_empty(), a.module_version.is_empty()) {
-        add_source_tree(d, &src)?;
+        // Upstream ignores load_tarball's status here: a binaries-only
+        // tarball without source then fails below (no source directory).
+        if crate::ldtarball::load_tarball(d)? == crate::ldtarball::Loaded::Done {
+            return Ok(());
+        }
+    } else if let (Some(src), true, true) =
+        (a.try_source_tree.clone(), a.module.is_empty(), a.module_version.is_empty())
+    {
+        add_source_tree(d, &src, None)?;
     }
     d.check_module_args("add")?;
     let (m, v) = (d.ctx.args.module.clone(), d.ctx.args.module_version.clone());
@@ -103,7 +104,9 @@ pub fn add_module(d: &mut Dkms) -> Result<()> {
 
 /// `add_source_tree DIR`: validate the conf and copy DIR to
 /// `$source_tree/<PACKAGE_NAME>-<PACKAGE_VERSION>` unless it already is.
-fn add_source_tree(d: &mut Dkms, dir: &Path) -> Result<()> {
+/// `archive` is the tarball DIR was unpacked from: its module name and
+/// version must then be safe directory names.
+pub(crate) fn add_source_tree(d: &mut Dkms, dir: &Path, archive: Option<&Path>) -> Result<()> {
     let from = dir.canonicalize().ok().filter(|f| f.join("dkms.conf").is_file());
     let Some(from) = from else {
         return Err(Error::die(9, "no-dkms-conf", [format!("{} must contain a dkms.conf file!", dir.display())]));
@@ -115,6 +118,9 @@ fn add_source_tree(d: &mut Dkms, dir: &Path) -> Result<()> {
         return Err(Error::die(10, "conf-malformed", ["Malformed dkms.conf file. Cannot load source tree."]));
     }
     let (m, v) = (conf.package_name, conf.package_version);
+    if let Some(archive) = archive {
+        crate::ldtarball::check_names(archive, &m, &v)?;
+    }
     d.ctx.args.module = m.clone();
     d.ctx.args.module_version = v.clone();
     let trees = d.ctx.trees.clone();

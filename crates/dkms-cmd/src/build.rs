@@ -237,14 +237,7 @@ pub fn do_build(d: &mut Dkms, k: &str, a: &str) -> Result<()> {
     let _ = journal.finish();
     if res.is_ok() {
         let base_dir = t.arch_dir(&m, &v, k, a);
-        let mut modules: Vec<String> = std::fs::read_dir(base_dir.join("module"))
-            .into_iter()
-            .flatten()
-            .flatten()
-            .filter(|e| e.file_name().to_string_lossy().contains(".ko"))
-            .map(|e| e.path().display().to_string())
-            .collect();
-        modules.sort();
+        let modules = d.built_modules(&m, &v, k, a);
         ui::emit(Record::Built {
             target: ui::target(&m, &v, Some(k), Some(a)),
             log: base_dir.join("log/make.log").display().to_string(),

@@ -407,6 +407,19 @@ impl Dkms {
         None
     }
 
+    /// The module files of a build (`<kver>/<arch>/module/*.ko*`), sorted.
+    pub fn built_modules(&self, m: &str, v: &str, k: &str, a: &str) -> Vec<String> {
+        let mut files: Vec<String> = std::fs::read_dir(self.ctx.trees.arch_dir(m, v, k, a).join("module"))
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter(|e| e.file_name().to_string_lossy().contains(".ko"))
+            .map(|e| e.path().display().to_string())
+            .collect();
+        files.sort();
+        files
+    }
+
     /// `execute_post_transaction` when `post_transaction` is set.
     pub fn maybe_post_transaction(&mut self) {
         if self.ctx.setting("post_transaction").is_empty() {

@@ -7,10 +7,13 @@ pub mod add;
 pub mod autoinstall;
 pub mod build;
 pub mod common;
+pub mod generate_mok;
 pub mod install;
 pub mod invoke;
 pub mod kernel_hooks;
+pub mod ldtarball;
 pub mod matching;
+pub mod mktarball;
 pub mod recover;
 pub mod remove;
 pub mod signing;
@@ -38,6 +41,9 @@ fn runner(name: &str) -> fn(&mut Dkms) -> Result<()> {
         "install" => install::run,
         "autoinstall" => autoinstall::run,
         "match" => matching::run,
+        "mktarball" => mktarball::run,
+        "ldtarball" => ldtarball::run,
+        "generate_mok" => generate_mok::run,
         "kernel_postinst" => autoinstall::run_kernel_postinst,
         "kernel_preinst" => kernel_hooks::run_preinst,
         "kernel_prerm" => kernel_hooks::run_prerm,

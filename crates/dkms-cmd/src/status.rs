@@ -126,7 +126,7 @@ fn do_status(d: &Dkms, m: &str, v: &str, k: &str, a: &str, print: bool, records:
                                 built_modules_missing: Some(x.built_modules_missing),
                                 differs_from_installed: Some(x.differs_from_installed),
                                 source: d.ctx.trees.source_dir(m, v).display().to_string(),
-                                built_modules: built_modules(d, m, v, k, a),
+                                built_modules: d.built_modules(m, v, k, a),
                                 installed_modules: x.installed.clone(),
                             });
                         }
@@ -141,7 +141,7 @@ fn do_status(d: &Dkms, m: &str, v: &str, k: &str, a: &str, print: bool, records:
                                 built_modules_missing: None,
                                 differs_from_installed: None,
                                 source: d.ctx.trees.source_dir(m, v).display().to_string(),
-                                built_modules: built_modules(d, m, v, k, a),
+                                built_modules: d.built_modules(m, v, k, a),
                                 installed_modules: Vec::new(),
                             });
                         }
@@ -245,15 +245,3 @@ fn built_extra(d: &Dkms, m: &str, v: &str, k: &str, a: &str, c: &Conf) -> Extra 
     x
 }
 
-/// Built module files of a build, for JSON.
-fn built_modules(d: &Dkms, m: &str, v: &str, k: &str, a: &str) -> Vec<String> {
-    let mut v: Vec<String> = std::fs::read_dir(d.ctx.trees.arch_dir(m, v, k, a).join("module"))
-        .into_iter()
-        .flatten()
-        .flatten()
-        .filter(|e| e.file_name().to_string_lossy().contains(".ko"))
-        .map(|e| e.path().display().to_string())
-        .collect();
-    v.sort();
-    v
-}

@@ -18,6 +18,7 @@ pub mod lock;
 pub mod modinfo;
 pub mod shell;
 pub mod status;
+pub mod tarball;
 pub mod tools;
 pub mod trees;
 pub mod version;

@@ -1,0 +1,24 @@
+//! `dkms generate_mok`: read the framework's signing settings and make sure
+//! the MOK key and certificate exist (`read_framework_conf
+//! "$dkms_framework_signing_variables"` then `prepare_mok` upstream).
+//! Existing files are never overwritten (see `signing::prepare_mok`).
+
+use crate::common::Dkms;
+use crate::signing;
+use dkms_cli::table::{Verb, VERBS};
+use dkms_state::error::{Error, Result};
+
+/// The table entry.
+pub const VERB: &Verb = &VERBS[11];
+
+/// `dkms generate_mok`: no permission check and no lock, as upstream; the
+/// exit status is prepare_mok's (1 when the pair cannot be had).
+pub fn run(d: &mut Dkms) -> Result<()> {
+    let (k, a) = d.kernelver0();
+    let settings = signing::settings(d, &k, &a);
+    let config = d.kernel_config(&k);
+    match signing::prepare_mok(d, &settings, &config) {
+        Some(_) => Ok(()),
+        None => Err(Error::exit(1, "mok-unavailable")),
+    }
+}

@@ -1,0 +1,265 @@
+//! `dkms ldtarball` and the tarball branch of `dkms add` (`load_tarball`
+//! upstream): unpack a DKMS tarball (from `mktarball`, or any tarball with
+//! a dkms.conf in it), copy its source to `$source_tree/<m>-<v>`, load its
+//! prebuilt binaries into `$dkms_tree/<m>/<v>/<kver>/<arch>`, then add it.
+//!
+//! Unlike upstream, the archive is unpacked by `dkms_state::tarball`, which
+//! refuses unsafe members, and everything is validated — members, the module
+//! name and version from its dkms.conf, the kernel directory names — before
+//! anything in the trees changes.
+//!
+//! Exit status 3 (upstream's "not a correctly formed DKMS archive") also
+//! means: *the tarball was refused* — an unsafe member (absolute path, `..`,
+//! link leaving the archive, device, FIFO, sparse file, too large), an
+//! unreadable archive, or a PACKAGE_NAME/PACKAGE_VERSION that is not a safe
+//! directory name. Nothing was written to the trees then.
+
+use crate::common::Dkms;
+use dkms_cli::table::{Verb, VERBS};
+use dkms_cli::ui;
+use dkms_state::error::{Error, Result};
+use dkms_state::tarball::{self, LoadError};
+use dkms_state::{fsutil, status, tools};
+use std::path::{Path, PathBuf};
+
+/// The table entry.
+pub const VERB: &Verb = &VERBS[9];
+
+/// Exit status of a refused or unreadable tarball.
+pub const REFUSED: u8 = 3;
+
+/// Kernel directory names that would replace a module's own entries in
+/// `$dkms_tree/<m>/<v>/` (upstream would `rm -rf` the source link).
+const RESERVED: [&str; 3] = ["source", "build", "tarball"];
+
+/// What `load_tarball` did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Loaded {
+    /// Source (and binaries) in place; the module is to be added.
+    Ready,
+    /// A binaries-only tarball whose source is not on this system: upstream
+    /// returns 1 (a real `source/` directory holding only dkms.conf is left).
+    BinariesWithoutSource,
+    /// An `.rpm` was installed and autoinstall ran: nothing more to do.
+    Done,
+}
+
+/// `dkms ldtarball`: `load_tarball && add_module`.
+pub fn run(d: &mut Dkms) -> Result<()> {
+    if d.ctx.args.force && !nix::unistd::geteuid().is_root() {
+        return Err(Error::die(1, "not-root", ["You must be root to use this command with the --force option."]));
+    }
+    match load_tarball(d)? {
+        Loaded::Ready => crate::add::add_module(d),
+        Loaded::BinariesWithoutSource => Err(Error::exit(1, "binaries-only-without-source")),
+        Loaded::Done => Ok(()),
+    }
+}
+
+/// The error for a refused tarball.
+fn refused(archive: &Path, why: String) -> Error {
+    Error::die(
+        REFUSED,
+        "tarball-refused",
+        [
+            format!("Refusing to load {}: {why}.", archive.display()),
+            "Nothing was loaded; the DKMS and source trees are unchanged.".into(),
+        ],
+    )
+    .with_hint("Only load tarballs made by `dkms mktarball` or from a source you trust.")
+}
+
+/// Refuse a PACKAGE_NAME or PACKAGE_VERSION that is not one safe path
+/// component (it names directories in every tree).
+pub(crate) fn check_names(archive: &Path, m: &str, v: &str) -> Result<()> {
+    for (what, s) in [("PACKAGE_NAME", m), ("PACKAGE_VERSION", v)] {
+        if !tarball::safe_name(s) {
+            return Err(refused(
+                archive,
+                format!("its dkms.conf sets {what} to '{s}', which is not a safe directory name (no '/' or '..')"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// `get_pkginfo_from_conf FILE`: (PACKAGE_NAME, PACKAGE_VERSION) when both
+/// are set; a conf that does not read dies (exit 8) as upstream.
+fn pkginfo(d: &mut Dkms, conf: &Path) -> Result<Option<(String, String)>> {
+    if !conf.is_file() || !conf.to_string_lossy().ends_with("dkms.conf") {
+        return Ok(None);
+    }
+    let (k, a) = d.kernelver0();
+    let c = d.read_conf_or_die("", "", &k, &a, Some(conf), false)?;
+    if c.package_name.is_empty() || c.package_version.is_empty() {
+        return Ok(None);
+    }
+    Ok(Some((c.package_name, c.package_version)))
+}
+
+/// `load_tarball`: the archive is `--archive` or the file given as a word.
+pub fn load_tarball(d: &mut Dkms) -> Result<Loaded> {
+    let archive = d.ctx.args.archive_location.clone().unwrap_or_default();
+    if !archive.exists() || archive.as_os_str().is_empty() {
+        return Err(Error::die(2, "archive-missing", [format!("{} does not exist.", archive.display())]));
+    }
+    if archive.to_string_lossy().ends_with(".rpm") {
+        return load_rpm(d, &archive);
+    }
+
+    let tmp = tarball::private_dir(&d.ctx.tmp_location)
+        .map_err(|_| Error::die(1, "mktemp-failed", ["Unable to make temporary directory."]))?;
+    let root = tmp.path().to_path_buf();
+    match tarball::extract(&archive, &root, &tarball::Limits::from_env()) {
+        Ok(()) => {}
+        Err(e @ LoadError::Refused { .. }) => return Err(refused(&archive, e.to_string())),
+        Err(LoadError::Corrupt(why)) => {
+            return Err(Error::die(
+                REFUSED,
+                "tarball-unreadable",
+                [
+                    "Tarball does not appear to be a correctly formed DKMS archive.".to_string(),
+                    format!("{}: {why}", archive.display()),
+                ],
+            ))
+        }
+        Err(LoadError::Io(e)) => {
+            return Err(Error::io(1, format!("unpacking {} into {}", archive.display(), root.display()), e))
+        }
+    }
+
+    let main_tree = root.join("dkms_main_tree");
+    if !main_tree.is_dir() {
+        // Not made by mktarball: the first dkms.conf found is the source.
+        let Some(conf) = tarball::find_first(&root, "dkms.conf") else {
+            return Err(Error::die(
+                3,
+                "tarball-without-conf",
+                ["Tarball does not appear to be a correctly formed DKMS archive. No dkms.conf found within it."],
+            ));
+        };
+        let dir = conf.parent().unwrap_or(&root).to_path_buf();
+        crate::add::add_source_tree(d, &dir, Some(&archive))?;
+        return Ok(Loaded::Ready);
+    }
+
+    // A sane tarball has a valid dkms.conf in one of these.
+    let mut found = None;
+    for loc in ["dkms_source_tree", "dkms_binaries_only"] {
+        let conf = root.join(loc).join("dkms.conf");
+        if !conf.is_file() {
+            continue;
+        }
+        let Some((m, v)) = pkginfo(d, &conf)? else {
+            ui::errln("");
+            ui::errln("Malformed dkms.conf, refusing to load.");
+            continue;
+        };
+        check_names(&archive, &m, &v)?;
+        if status::is_module_added(&d.ctx.trees, &m, &v) && !d.ctx.args.force {
+            return Err(Error::die(8, "already-added", [format!("{m}/{v} is already added!"), "Aborting.".into()]));
+        }
+        found = Some((loc, m, v));
+        break;
+    }
+    let Some((loc, m, v)) = found else {
+        return Err(Error::die(
+            7,
+            "tarball-without-valid-conf",
+            [
+                "No valid dkms.conf in dkms_source_tree or dkms_binaries_only.".to_string(),
+                format!("{} is not a valid DKMS tarball.", archive.display()),
+            ],
+        ));
+    };
+    let builds = prebuilt(&main_tree);
+    if let Some((k, _, _)) = builds.iter().find(|(k, _, _)| RESERVED.contains(&k.as_str())) {
+        return Err(refused(
+            &archive,
+            format!("its dkms_main_tree has a kernel directory named '{k}', which would replace the module's own"),
+        ));
+    }
+
+    d.ctx.args.module = m.clone();
+    d.ctx.args.module_version = v.clone();
+    ui::outln("");
+    ui::outln(&format!("Loading tarball for {m}/{v}"));
+    let trees = d.ctx.trees.clone();
+    if loc == "dkms_source_tree" {
+        crate::add::add_source_tree(d, &root.join(loc), Some(&archive))?;
+    } else if !trees.source_dir(&m, &v).is_dir() {
+        // No source on this system: a stub holding only dkms.conf.
+        let source_dir = trees.source_link(&m, &v);
+        ui::outln(&format!("Creating {}", source_dir.display()));
+        std::fs::create_dir_all(&source_dir)
+            .map_err(|e| Error::io(1, format!("mkdir -p {}", source_dir.display()), e))?;
+        ui::outln(&format!("Copying dkms.conf to {} ...", source_dir.display()));
+        fsutil::copy_file(&root.join(loc).join("dkms.conf"), &source_dir.join("dkms.conf"))
+            .map_err(|e| Error::io(1, format!("cp dkms.conf {}", source_dir.display()), e))?;
+    }
+
+    // Load the precompiled modules. Upstream's loop declares its variables
+    // `local -r`, so from the second kernel on it reuses the first one's
+    // path (and warns "readonly variable"); every kernel is loaded here.
+    for (k, a, from) in builds {
+        let to = trees.arch_dir(&m, &v, &k, &a);
+        if to.is_dir() && !d.ctx.args.force {
+            ui::warn(&[format!("{} already exists. Skipping...", to.display())]);
+            continue;
+        }
+        ui::outln(&format!("Loading {}...", to.display()));
+        load_build(&from, &trees.kernel_dir(&m, &v, &k), &a, &to)
+            .map_err(|e| Error::io(1, format!("loading {} into {}", from.display(), to.display()), e))?;
+    }
+    drop(tmp);
+
+    if loc == "dkms_binaries_only" && !trees.source_dir(&m, &v).is_dir() {
+        return Ok(Loaded::BinariesWithoutSource);
+    }
+    Ok(Loaded::Ready)
+}
+
+/// `dkms_main_tree/*/*` directories: (kernel, arch, path), in name order.
+fn prebuilt(main_tree: &Path) -> Vec<(String, String, PathBuf)> {
+    let mut out = Vec::new();
+    for k in fsutil::subdirs(main_tree) {
+        for a in fsutil::subdirs(&main_tree.join(&k)) {
+            let p = main_tree.join(&k).join(&a);
+            out.push((k.clone(), a, p));
+        }
+    }
+    out
+}
+
+/// Put one prebuilt `<kver>/<arch>` in place: staged in
+/// `<kver>/.tmp_<arch>_XXXXXX` (what remove cleans up after a crash) and
+/// renamed over the old one.
+fn load_build(from: &Path, kernel_dir: &Path, arch: &str, to: &Path) -> std::io::Result<()> {
+    std::fs::create_dir_all(kernel_dir)?;
+    let staging = tempfile::Builder::new().prefix(&format!(".tmp_{arch}_")).tempdir_in(kernel_dir)?;
+    fsutil::copy_tree(from, staging.path())?;
+    fsutil::remove_all(to)?;
+    let staged: PathBuf = staging.keep();
+    std::fs::rename(&staged, to).inspect_err(|_| {
+        let _ = fsutil::remove_all(&staged);
+    })
+}
+
+/// An `.rpm`: `rpm -Uvh` it and run autoinstall (exit with its status).
+fn load_rpm(d: &mut Dkms, archive: &Path) -> Result<Loaded> {
+    ui::flush();
+    let mut c = tools::command("rpm", &[]);
+    c.arg("-Uvh").arg(archive);
+    if tools::status(&mut c).is_ok_and(|s| s == 0) {
+        crate::autoinstall::autoinstall(d)?;
+        return Ok(Loaded::Done);
+    }
+    Err(Error::die(
+        9,
+        "rpm-install-failed",
+        [
+            format!("Unable to install {} using rpm.", archive.display()),
+            "Check to ensure that your system can install .rpm files.".into(),
+        ],
+    ))
+}

@@ -1,0 +1,153 @@
+//! `dkms mktarball` (`make_tarball` upstream): archive a module's built
+//! binaries for some kernels together with its source tree (or, with
+//! `--binaries-only`, just its dkms.conf and name) as
+//! `dkms_main_tree/<kver>/<arch>/...` plus `dkms_source_tree/` or
+//! `dkms_binaries_only/`, so that `ldtarball` can load it elsewhere.
+//!
+//! Upstream copies everything into a temporary directory and runs
+//! `tar -caf`; here the members are streamed straight from the trees into
+//! the archive, which is written under a temporary name and renamed into
+//! place.
+
+use crate::common::Dkms;
+use dkms_cli::table::{Verb, VERBS};
+use dkms_cli::ui;
+use dkms_state::error::{Error, Result};
+use dkms_state::{fsutil, tarball, trees};
+use std::path::{Path, PathBuf};
+
+/// The table entry.
+pub const VERB: &Verb = &VERBS[8];
+
+/// Upstream's `kernel_version_list` is replaced by `manykernels` when
+/// `echo "$list" | wc -m` (characters plus the newline) exceeds this.
+const MAX_KERNEL_LIST: usize = 200;
+
+/// `dkms mktarball`: the checks of upstream's `mktarball)` branch, then
+/// `make_tarball`. No permission check, as upstream.
+pub fn run(d: &mut Dkms) -> Result<()> {
+    d.check_module_args("mktarball")?;
+    let (m, v) = (d.ctx.args.module.clone(), d.ctx.args.module_version.clone());
+    d.module_is_broken_and_die(&m, &v)?;
+    d.module_is_added_or_die(&m, &v)?;
+    make_tarball(d, &m, &v)
+}
+
+/// What goes under `dkms_main_tree/`: (kernel, arch, built dir).
+type Kernels = Vec<(String, String, PathBuf)>;
+
+/// `make_tarball`
+fn make_tarball(d: &mut Dkms, m: &str, v: &str) -> Result<()> {
+    let (k0, a0) = d.kernelver0();
+    d.read_conf_or_die(m, v, &k0, &a0, None, false)?;
+    let trees = d.ctx.trees.clone();
+
+    let mut kernels: Kernels = Vec::new();
+    let kernel_version_list = if d.ctx.args.source_only {
+        "source-only".to_string()
+    } else {
+        let mut list = String::new();
+        let targets: Vec<(String, String)> = d.ctx.kernelver.iter().cloned().zip(d.ctx.arch.iter().cloned()).collect();
+        for (k, a) in targets {
+            let intree = trees.arch_dir(m, v, &k, &a);
+            if !intree.is_dir() {
+                return Err(Error::die(
+                    6,
+                    "not-built",
+                    [
+                        format!("No modules built for {k} ({a})."),
+                        "Modules must already be in the built state before using mktarball.".into(),
+                    ],
+                ));
+            }
+            ui::outln(&format!("Marking modules for {k} ({a}) for archiving..."));
+            if !list.is_empty() {
+                list.push('-');
+            }
+            list.push_str(&format!("kernel{k}-{a}"));
+            // The same kernel twice on the command line is copied twice
+            // upstream (to the same place); archive it once.
+            if !kernels.iter().any(|(kk, aa, _)| *kk == k && *aa == a) {
+                kernels.push((k, a, intree));
+            }
+        }
+        list
+    };
+
+    let source_dir = trees.source_link(m, v);
+    ui::outln("");
+    if d.ctx.args.binaries_only {
+        ui::outln("Creating tarball structure to specifically accommodate binaries.");
+    } else {
+        ui::outln(&format!("Marking {} for archiving...", source_dir.display()));
+    }
+
+    let kernel_version_list = if kernel_version_list.chars().count() + 1 > MAX_KERNEL_LIST {
+        "manykernels".into()
+    } else {
+        kernel_version_list
+    };
+    let mut tarball_name = format!("{m}-{v}-{kernel_version_list}.dkms.tar.gz");
+    let mut tarball_dest = format!("{}/", trees::cat(&trees.version_dir(m, v), "tarball").display());
+    if let Some(archive) = &d.ctx.args.archive_location {
+        // "${archive_location##*/}" and "${archive_location%/*}".
+        let s = archive.to_string_lossy().into_owned();
+        match s.rsplit_once('/') {
+            Some((dir, name)) => {
+                tarball_name = name.into();
+                tarball_dest = dir.into();
+            }
+            None => tarball_name = s,
+        }
+    }
+    ui::outln("");
+    ui::outln(&format!("Tarball location: {tarball_dest}/{tarball_name}"));
+
+    let dest_dir = PathBuf::from(&tarball_dest);
+    let no_write =
+        || Error::die(9, "tarball-dest-not-writable", [format!("Missing write permissions for {tarball_dest}.")]);
+    if !dest_dir.is_dir() && std::fs::create_dir_all(&dest_dir).is_err() {
+        return Err(no_write());
+    }
+    if !fsutil::writable(&dest_dir) {
+        return Err(no_write());
+    }
+
+    let conf = d.ctx.args.conf.clone().unwrap_or_else(|| source_dir.join("dkms.conf"));
+    let binaries_only = d.ctx.args.binaries_only;
+    let path = PathBuf::from(format!("{tarball_dest}/{tarball_name}"));
+    let written = tarball::create(&path, |w| {
+        w.add_dir("dkms_main_tree")?;
+        let mut kdirs: Vec<&str> = Vec::new();
+        for (k, a, intree) in &kernels {
+            if !kdirs.contains(&k.as_str()) {
+                w.add_dir(&format!("dkms_main_tree/{k}"))?;
+                kdirs.push(k);
+            }
+            w.add_tree(intree, &format!("dkms_main_tree/{k}/{a}"))?;
+        }
+        if binaries_only {
+            w.add_dir("dkms_binaries_only")?;
+            w.add_bytes("dkms_binaries_only/PACKAGE_NAME", format!("{m}\n").as_bytes())?;
+            w.add_bytes("dkms_binaries_only/PACKAGE_VERSION", format!("{v}\n").as_bytes())?;
+            // Upstream copies "$conf" under its own name (`cp -f "$conf"
+            // dir/`), so `-c other.conf` made a tarball no loader accepts;
+            // the loaders look for dkms.conf, so that is its name here.
+            if Path::new(&conf).is_file() {
+                w.add_path(&conf, "dkms_binaries_only/dkms.conf")?;
+            }
+        } else {
+            w.add_tree(&source_dir, "dkms_source_tree")?;
+        }
+        Ok(())
+    });
+    match written {
+        Ok(skipped) => {
+            for p in skipped {
+                ui::warn(&[format!("{} is not a file, directory or symlink; it was left out.", p.display())]);
+            }
+            Ok(())
+        }
+        Err(e) => Err(Error::die(6, "tarball-failed", ["Failed to make tarball."]).with_hint(e.to_string())),
+    }
+}
