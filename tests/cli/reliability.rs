@@ -52,6 +52,7 @@ fn check_consistent(t: &Tree, context: &str) {
 
 /// The original module planted before install is in place or archived
 /// (with its .origin), never lost.
+#[cfg(feature = "crash-points")]
 fn check_original(t: &Tree, context: &str) {
     let orig = t.path(&format!("modules/{KVER}/kernel/drivers/mod_a.ko"));
     let archived = t.path(&format!("dkms/mod_a/original_module/{KVER}/{}/mod_a.ko", arch()));

@@ -79,7 +79,8 @@ pub fn add_module(d: &mut Dkms) -> Result<()> {
         let build = trees.build_dir(&m, &v);
         std::fs::create_dir_all(&build).map_err(|e| Error::io(1, format!("mkdir -p {}", build.display()), e))?;
         dkms_state::crash::point("add:build-dir");
-        fsutil::replace_symlink(&source_dir, &link).map_err(|e| Error::io(1, format!("ln -s {}", link.display()), e))?;
+        fsutil::replace_symlink(&source_dir, &link)
+            .map_err(|e| Error::io(1, format!("ln -s {}", link.display()), e))?;
     } else {
         // `<m>/<v>/` appears complete (build/ and the source link) or not at
         // all: it is assembled under a temporary name and renamed.

@@ -244,4 +244,3 @@ fn built_extra(d: &Dkms, m: &str, v: &str, k: &str, a: &str, c: &Conf) -> Extra 
     }
     x
 }
-
