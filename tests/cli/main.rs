@@ -7,6 +7,7 @@ mod completion;
 mod fake;
 mod frontend;
 mod json;
+mod lifecycle;
 mod reliability;
 mod status;
 mod support;

@@ -87,6 +87,9 @@ pub struct Sandbox {
     pub tmp: PathBuf,
     /// Scratch space for source directories to `add` (and the cwd of runs).
     pub work: PathBuf,
+    /// Prepended to `PATH` for every run: fake tools (make, modinfo, ...)
+    /// a test puts here shadow the host's. Empty unless a test fills it.
+    pub bin: PathBuf,
     upstream: Option<PathBuf>,
 }
 
@@ -102,11 +105,12 @@ impl Sandbox {
             sysconf: root.join("etc"),
             tmp: root.join("tmp"),
             work: root.join("work"),
+            bin: root.join("bin"),
             root,
             _dir: dir,
             upstream: None,
         };
-        for d in [&sb.dkms, &sb.src, &sb.inst, &sb.sysconf.join("dkms"), &sb.tmp, &sb.work] {
+        for d in [&sb.dkms, &sb.src, &sb.inst, &sb.sysconf.join("dkms"), &sb.tmp, &sb.work, &sb.bin] {
             fs::create_dir_all(d).expect("mkdir");
         }
         sb
@@ -181,6 +185,12 @@ impl Sandbox {
             c.env_remove(k);
         }
         c.env("LC_ALL", "C").env("TMPDIR", &self.tmp).env("DKMS_SYSCONFDIR", &self.sysconf);
+        let mut path = self.bin.clone().into_os_string();
+        if let Some(p) = std::env::var_os("PATH") {
+            path.push(":");
+            path.push(p);
+        }
+        c.env("PATH", path);
         c.stdin(Stdio::null());
         (c, prog)
     }
