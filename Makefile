@@ -1,9 +1,25 @@
 # dkms in Rust. `make help` lists the targets.
+#
+# Installation directories (GNU names; override on the command line, e.g.
+# `make install PREFIX=/usr DESTDIR=/tmp/stage`). The release binaries bake
+# in libexecdir, sysconfdir and moddir; paths may not contain spaces or '='.
 PREFIX      ?= /usr/local
 DESTDIR     ?=
 sbindir     ?= $(PREFIX)/sbin
 libexecdir  ?= $(PREFIX)/libexec
-mandir      ?= $(PREFIX)/share/man
+datarootdir ?= $(PREFIX)/share
+mandir      ?= $(datarootdir)/man
+bashcompdir ?= $(datarootdir)/bash-completion/completions
+zshcompdir  ?= $(datarootdir)/zsh/site-functions
+fishcompdir ?= $(datarootdir)/fish/vendor_completions.d
+sysconfdir  ?= /etc
+localstatedir ?= /var
+# dkms_autoinstaller and common.postinst (upstream: /usr/lib/dkms)
+pkglibdir   ?= $(PREFIX)/lib/dkms
+# Debian kernel package hooks, kernel-install plugins, systemd units
+kernelconfdir    ?= $(sysconfdir)/kernel
+kernelinstalldir ?= $(PREFIX)/lib/kernel/install.d
+systemdunitdir   ?= $(PREFIX)/lib/systemd/system
 CARGO       ?= cargo
 VERBS       := $(patsubst bin/dkms-%.rs,%,$(wildcard bin/dkms-*.rs))
 # Sections of the upstream v3.4.3 suite to run (empty: all 15; run as root).
@@ -16,32 +32,28 @@ moddir      ?= /lib/modules
 
 export PATH := $(HOME)/.cargo/bin:$(PATH)
 
-.PHONY: all build release deps test lint check check-upstream demo install uninstall clean help
+.PHONY: all build release deps test lint check check-upstream demo install uninstall install-debian \
+	uninstall-debian install-redhat uninstall-redhat gen deb check-deb clean help FORCE
 
 all: build ## Build debug binaries
 
-build: ## Build debug binaries
+build: ## Build debug binaries (no install paths baked in: they run from target/debug)
 	$(CARGO) build
 
-release: ## Build release binaries (libexec dir baked in)
-	DKMS_LIBEXECDIR=$(libexecdir)/dkms $(CARGO) build --release
+release: ## Build release binaries with libexecdir, sysconfdir and moddir baked in
+	DKMS_LIBEXECDIR=$(libexecdir)/dkms DKMS_SYSCONFDIR=$(sysconfdir) DKMS_MODDIR=$(moddir) $(CARGO) build --release
 
 deps: ## Install missing build/test dependencies (apt, rustup)
 	./scripts/deps.sh
 
 test: deps ## Hermetic unit and integration tests
-	$(CARGO) test --workspace --features crash-points
+	$(CARGO) test --workspace
 
 lint: ## clippy and rustfmt
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 	$(CARGO) fmt --all --check
 
 check: test lint check-upstream ## Everything CI runs
-
-build/dkms_autoinstaller: data/dkms_autoinstaller.in Makefile
-	@mkdir -p build
-	sed -e 's|@SBINDIR@|$(SBINDIR_FOR_AUTOINSTALLER)|g' -e 's|@MODDIR@|$(moddir)|g' $< > $@
-	chmod 755 $@
 
 build/suite/dkms_autoinstaller: data/dkms_autoinstaller.in Makefile
 	@mkdir -p build/suite
@@ -57,16 +69,89 @@ check-upstream: release build/suite/dkms_autoinstaller ## Upstream suite, with u
 demo: deps release ## Add, build and install the example module into build/demo
 	./scripts/demo.sh
 
-SBINDIR_FOR_AUTOINSTALLER = $(sbindir)
+# ---------------------------------------------------------------- install
+# Each list entry is DESTINATION=SOURCE=MODE; install and uninstall both
+# walk the same lists.
+MAN_PAGES   := $(wildcard man/*.8)
+CORE_FILES   = $(sbindir)/dkms=target/release/dkms=755 \
+	$(foreach v,$(VERBS),$(libexecdir)/dkms/dkms-$(v)=target/release/dkms-$(v)=755) \
+	$(foreach m,$(MAN_PAGES),$(mandir)/man8/$(notdir $(m))=$(m)=644) \
+	$(bashcompdir)/dkms=completions/dkms.bash=644 \
+	$(zshcompdir)/_dkms=completions/_dkms=644 \
+	$(fishcompdir)/dkms.fish=completions/dkms.fish=644
+# Directories install creates; uninstall removes them when empty.
+CORE_DIRS    = $(localstatedir)/lib/dkms $(sysconfdir)/dkms/framework.conf.d
+OWN_DIRS     = $(libexecdir)/dkms $(sysconfdir)/dkms/framework.conf.d $(sysconfdir)/dkms \
+	$(localstatedir)/lib/dkms $(pkglibdir)
+FRAMEWORK_CONF = $(sysconfdir)/dkms/framework.conf
+DEBIAN_FILES = $(kernelconfdir)/postinst.d/dkms=build/kernel-postinst=755 \
+	$(kernelconfdir)/header_postinst.d/dkms=build/kernel-postinst=755 \
+	$(kernelconfdir)/preinst.d/dkms=build/kernel-preinst=755 \
+	$(kernelconfdir)/prerm.d/dkms=build/kernel-prerm=755 \
+	$(pkglibdir)/dkms_autoinstaller=build/dkms_autoinstaller=755 \
+	$(pkglibdir)/common.postinst=build/common.postinst=755
+REDHAT_FILES = $(kernelinstalldir)/40-dkms.install=build/kernel-install=755 \
+	$(systemdunitdir)/dkms.service=build/dkms.service=644
 
-install: release build/dkms_autoinstaller ## Install dkms, dkms-* and the autoinstaller (PREFIX, DESTDIR, libexecdir)
-	install -Dm755 target/release/dkms $(DESTDIR)$(sbindir)/dkms
-	for v in $(VERBS); do install -Dm755 target/release/dkms-$$v $(DESTDIR)$(libexecdir)/dkms/dkms-$$v; done
-	install -Dm755 build/dkms_autoinstaller $(DESTDIR)$(PREFIX)/lib/dkms/dkms_autoinstaller
+field        = $(word $(1),$(subst =, ,$(2)))
+install_list = $(foreach e,$(1),install -Dm$(call field,3,$(e)) '$(call field,2,$(e))' '$(DESTDIR)$(call field,1,$(e))' &&) true
+remove_list  = $(foreach e,$(1),rm -f '$(DESTDIR)$(call field,1,$(e))' &&) true
+rmdir_empty  = $(foreach d,$(1),if [ -d '$(DESTDIR)$(d)' ]; then rmdir --ignore-fail-on-non-empty '$(DESTDIR)$(d)'; fi &&) true
 
-uninstall: ## Remove what install installed
-	rm -f $(DESTDIR)$(sbindir)/dkms $(DESTDIR)$(PREFIX)/lib/dkms/dkms_autoinstaller
-	for v in $(VERBS); do rm -f $(DESTDIR)$(libexecdir)/dkms/dkms-$$v; done
+# Templates under data/ with the install paths filled in. build/paths
+# changes (and so remakes them) whenever one of the paths does.
+SUBST = sed -e 's|@SBINDIR@|$(sbindir)|g' -e 's|@LIBDIR@|$(pkglibdir)|g' \
+	-e 's|@MODDIR@|$(moddir)|g' -e 's|@SYSCONFDIR@|$(sysconfdir)|g'
+build/paths: FORCE
+	@mkdir -p build
+	@echo '$(sbindir) $(pkglibdir) $(moddir) $(sysconfdir)' | cmp -s - $@ || \
+		echo '$(sbindir) $(pkglibdir) $(moddir) $(sysconfdir)' > $@
+build/%: data/%.in build/paths
+	$(SUBST) $< > $@
+	chmod 755 $@
+
+install: release ## Install dkms, dkms-*, man pages, completions, framework.conf (PREFIX, DESTDIR, ...)
+	$(call install_list,$(CORE_FILES))
+	$(foreach d,$(CORE_DIRS),install -d -m 755 '$(DESTDIR)$(d)' &&) true
+	@# A framework.conf that is already there is the administrator's: keep it.
+	[ -e '$(DESTDIR)$(FRAMEWORK_CONF)' ] || install -Dm644 data/framework.conf '$(DESTDIR)$(FRAMEWORK_CONF)'
+
+uninstall: ## Remove what install installed (framework.conf only if unchanged, directories only if empty)
+	$(call remove_list,$(CORE_FILES))
+	if cmp -s data/framework.conf '$(DESTDIR)$(FRAMEWORK_CONF)'; then rm -f '$(DESTDIR)$(FRAMEWORK_CONF)'; fi
+	$(call rmdir_empty,$(OWN_DIRS))
+
+install-debian: build/kernel-postinst build/kernel-preinst build/kernel-prerm build/dkms_autoinstaller build/common.postinst ## Install the Debian kernel hooks, dkms_autoinstaller and common.postinst
+	$(call install_list,$(DEBIAN_FILES))
+
+uninstall-debian: ## Remove what install-debian installed
+	$(call remove_list,$(DEBIAN_FILES))
+	$(call rmdir_empty,$(pkglibdir))
+
+install-redhat: build/kernel-install build/dkms.service ## Install the kernel-install plugin and dkms.service
+	$(call install_list,$(REDHAT_FILES))
+
+uninstall-redhat: ## Remove what install-redhat installed
+	$(call remove_list,$(REDHAT_FILES))
+
+gen: ## Regenerate man/ and completions/ from the verb and flag tables
+	$(CARGO) run -q -p xtask -- gen
+
+# ---------------------------------------------------------------- packages
+DEB_VERSION ?= $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -n 1)
+DEB_ARCH    ?= $(shell dpkg --print-architecture 2>/dev/null || echo amd64)
+DEB         := build/dkms-rs_$(DEB_VERSION)_$(DEB_ARCH).deb
+
+deb: ## Build build/dkms-rs_<version>_<arch>.deb (dpkg-deb; installs into a stage under build/)
+	rm -rf build/deb
+	$(MAKE) install install-debian DESTDIR=$(CURDIR)/build/deb/root PREFIX=/usr sysconfdir=/etc localstatedir=/var
+	./scripts/mkdeb.sh build/deb/root $(DEB_VERSION) $(DEB_ARCH) $(DEB)
+
+check-deb: deb ## Install, use and purge the .deb in a throw-away copy of / (root; the host is not changed)
+	@if [ "$$(id -u)" != 0 ]; then echo "check-deb: skipped (needs root)"; \
+	else ./scripts/check-deb.sh $(DEB); fi
+
+FORCE:
 
 clean: ## Remove build products
 	$(CARGO) clean
