@@ -24,6 +24,8 @@ impl Tree {
             std::fs::create_dir_all(p.join(d)).unwrap();
         }
         std::fs::create_dir_all(p.join(format!("modules/{KVER}/build/include"))).unwrap();
+        // Not empty: kernel_prerm deletes empty directories of the module tree.
+        std::fs::write(p.join(format!("modules/{KVER}/build/include/version.h")), "").unwrap();
         std::fs::write(p.join("etc/dkms/framework.conf"), "try_sign_modules=\"false\"\n").unwrap();
         // `make ... M=<dir>`: create <dir>/<name>.ko for every obj-m of its Makefile.
         let make = r#"#!/bin/sh

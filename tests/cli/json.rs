@@ -201,3 +201,58 @@ fn status_json_matches_text_status() {
     assert!(from_json.contains("m_broken/3 - broken"));
     assert!(from_json.contains(&format!("m_built/2 {KVER} built")));
 }
+
+#[test]
+fn tarball_mok_and_kernel_hooks_validate() {
+    let t = Tree::new();
+    let v = Validator::new();
+    let conf = t.path("etc/dkms/framework.conf");
+    let mut fw = std::fs::read_to_string(&conf).unwrap();
+    fw.push_str(&format!(
+        "mok_signing_key=\"{}\"\nmok_certificate=\"{}\"\n",
+        t.path("mok.key").display(),
+        t.path("mok.pub").display()
+    ));
+    std::fs::write(&conf, fw).unwrap();
+    let (code, out, err) = t.run(&["generate_mok", "--json"], "");
+    assert_eq!(code, 0, "{err}");
+    let recs = v.check(&out, 0);
+    assert_eq!(types(&recs), ["mok", "result"]);
+    assert!(t.path("mok.key").is_file() && t.path("mok.pub").is_file());
+
+    assert_eq!(t.run(&["add", "-m", "dkms_hello", "-v", "1.0"], "").0, 0);
+    assert_eq!(t.run(&["build", "dkms_hello/1.0", "-k", KVER], "").0, 0);
+    let tarball = t.path("hello.dkms.tar.gz");
+    let archive = format!("--archive={}", tarball.display());
+    let (code, out, err) = t.run(&["mktarball", "--json", "dkms_hello/1.0", "-k", KVER, &archive], "");
+    assert_eq!(code, 0, "{err}");
+    let recs = v.check(&out, 0);
+    assert_eq!(types(&recs), ["tarball-created", "result"]);
+    assert_eq!(recs[0]["builds"][0], format!("{KVER}/{}", crate::support::arch()));
+
+    // Into a fresh tree, without rebuilding.
+    let fresh = Tree::new();
+    let tb = tarball.display().to_string();
+    let (code, out, err) = fresh.run(&["ldtarball", "--json", &tb], "");
+    if is_root() {
+        assert_eq!(code, 0, "{err}");
+        let recs = v.check(&out, 0);
+        assert!(types(&recs).contains(&"tarball-loaded".to_string()), "{out}");
+        let (code, out, err) = fresh.run(&["kernel_prerm", "--json", "-k", KVER], "");
+        assert_eq!(code, 0, "{err}");
+        assert!(types(&v.check(&out, 0)).contains(&"unbuilt".to_string()));
+        let (code, out, _) = fresh.run(&["kernel_postinst", "--json", "-k", KVER], "");
+        assert_eq!(code, 0);
+        assert!(types(&v.check(&out, 0)).contains(&"installed".to_string()));
+        let (code, out, _) = fresh.run(&["kernel_preinst", "--json", "-k", KVER], "");
+        assert_eq!(code, 0);
+        v.check(&out, 0);
+        let (code, out, _) = fresh.run(&["match", "--json", "--templatekernel", KVER, "-k", "6.1.0-2-other"], "");
+        assert_eq!(code, 0);
+        v.check(&out, 0);
+    } else {
+        // ldtarball of a source tarball needs root, as upstream.
+        assert_eq!(code, 1);
+        assert_eq!(v.check(&out, 1)[0]["kind"], "not-root");
+    }
+}

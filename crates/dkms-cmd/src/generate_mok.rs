@@ -18,7 +18,10 @@ pub fn run(d: &mut Dkms) -> Result<()> {
     let settings = signing::settings(d, &k, &a);
     let config = d.kernel_config(&k);
     match signing::prepare_mok(d, &settings, &config) {
-        Some(_) => Ok(()),
+        Some((key, certificate)) => {
+            dkms_cli::ui::emit(dkms_proto::Record::Mok { key, certificate });
+            Ok(())
+        }
         None => Err(Error::exit(1, "mok-unavailable")),
     }
 }

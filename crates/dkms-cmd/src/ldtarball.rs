@@ -201,6 +201,7 @@ pub fn load_tarball(d: &mut Dkms) -> Result<Loaded> {
     // Load the precompiled modules. Upstream's loop declares its variables
     // `local -r`, so from the second kernel on it reuses the first one's
     // path (and warns "readonly variable"); every kernel is loaded here.
+    let mut loaded = Vec::new();
     for (k, a, from) in builds {
         let to = trees.arch_dir(&m, &v, &k, &a);
         if to.is_dir() && !d.ctx.args.force {
@@ -210,7 +211,13 @@ pub fn load_tarball(d: &mut Dkms) -> Result<Loaded> {
         ui::outln(&format!("Loading {}...", to.display()));
         load_build(&from, &trees.kernel_dir(&m, &v, &k), &a, &to)
             .map_err(|e| Error::io(1, format!("loading {} into {}", from.display(), to.display()), e))?;
+        loaded.push(format!("{k}/{a}"));
     }
+    ui::emit(dkms_proto::Record::TarballLoaded {
+        target: ui::target(&m, &v, None, None),
+        path: archive.display().to_string(),
+        builds: loaded,
+    });
     drop(tmp);
 
     if loc == "dkms_binaries_only" && !trees.source_dir(&m, &v).is_dir() {

@@ -218,6 +218,37 @@ pub enum Record {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         arch: Option<String>,
     },
+    /// `mktarball` wrote a tarball.
+    TarballCreated {
+        /// What it is about.
+        #[serde(flatten)]
+        target: Target,
+        /// The tarball written.
+        path: String,
+        /// The builds it holds, as `<kernel>/<arch>`.
+        builds: Vec<String>,
+        /// It holds the module source (`dkms_source_tree/`).
+        source: bool,
+        /// It holds only binaries and the dkms.conf (`--binaries-only`).
+        binaries_only: bool,
+    },
+    /// `ldtarball` (or `add` of a tarball) loaded a tarball.
+    TarballLoaded {
+        /// What it is about.
+        #[serde(flatten)]
+        target: Target,
+        /// The tarball read.
+        path: String,
+        /// The builds loaded into the tree, as `<kernel>/<arch>`.
+        builds: Vec<String>,
+    },
+    /// `generate_mok` has (found or made) the key pair.
+    Mok {
+        /// The private key.
+        key: String,
+        /// The public certificate (DER).
+        certificate: String,
+    },
     /// The last record of every run.
     Result {
         /// The process exit status.
@@ -238,7 +269,9 @@ impl Record {
             | Record::Uninstalled { target, .. }
             | Record::Unbuilt { target }
             | Record::Removed { target }
-            | Record::Skipped { target, .. } => Some(target.clone()),
+            | Record::Skipped { target, .. }
+            | Record::TarballCreated { target, .. }
+            | Record::TarballLoaded { target, .. } => Some(target.clone()),
             Record::Error { module: Some(m), version: Some(v), kernel, arch, .. } => {
                 Some(Target { module: m.clone(), version: v.clone(), kernel: kernel.clone(), arch: arch.clone() })
             }
