@@ -47,7 +47,7 @@ deps: ## Install missing build/test dependencies (apt, rustup)
 	./scripts/deps.sh
 
 test: deps ## Hermetic unit and integration tests
-	$(CARGO) test --workspace
+	$(CARGO) test --workspace --features crash-points
 
 lint: ## clippy and rustfmt
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
