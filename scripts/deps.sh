@@ -4,7 +4,7 @@
 # (make, gcc, kmod, openssl, patch, xz-utils, zstd) plus kernel headers.
 set -euo pipefail
 pkgs=()
-for p in make:make gcc:gcc modinfo:kmod openssl:openssl patch:patch xz:xz-utils zstd:zstd curl:curl bash:bash; do
+for p in make:make gcc:gcc modinfo:kmod openssl:openssl patch:patch xz:xz-utils zstd:zstd curl:curl bash:bash jq:jq; do
     command -v "${p%%:*}" >/dev/null 2>&1 || pkgs+=("${p#*:}")
 done
 have_headers=
