@@ -13,6 +13,11 @@ here=$(cd "$(dirname "$0")/.." && pwd)
 
 [ -x "$root/usr/sbin/dkms" ] || { echo "mkdeb: $root holds no staged install" >&2; exit 1; }
 
+# Debug symbols stay out of the package, as dh_strip does.
+for f in "$root/usr/sbin/dkms" "$root"/usr/libexec/dkms/dkms-*; do
+    strip --strip-unneeded "$f"
+done
+
 mkdir -p "$root/DEBIAN"
 size=$(du -sk --exclude=DEBIAN "$root" | cut -f1)
 cat > "$root/DEBIAN/control" <<CONTROL
@@ -28,7 +33,6 @@ Conflicts: dkms
 Replaces: dkms
 Section: kernel
 Priority: optional
-Homepage: https://github.com/dkms-project/dkms
 Description: Dynamic Kernel Module Support, a compatible reimplementation in Rust
  dkms keeps out-of-tree kernel modules built, signed and installed for every
  kernel on the system. This package is a drop-in replacement for upstream

@@ -6,6 +6,7 @@ mod add_remove;
 mod completion;
 mod fake;
 mod frontend;
+mod install_data;
 mod json;
 mod lifecycle;
 mod reliability;
