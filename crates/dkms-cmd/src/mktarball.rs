@@ -147,7 +147,7 @@ fn make_tarball(d: &mut Dkms, m: &str, v: &str) -> Result<()> {
                 ui::warn(&[format!("{} is not a file, directory or symlink; it was left out.", p.display())]);
             }
             ui::emit(dkms_proto::Record::TarballCreated {
-                target: ui::target(&m, &v, None, None),
+                target: ui::target(m, v, None, None),
                 path: path.display().to_string(),
                 builds: kernels.iter().map(|(k, a, _)| format!("{k}/{a}")).collect(),
                 source: !binaries_only,
