@@ -384,8 +384,21 @@ impl Dkms {
     /// record `i` really is (the distribution's location or the conf's
     /// own), recognised by having the version of the DKMS-owned copy.
     pub fn find_actual_dest_module_location(&self, m: &str, c: &Conf, i: usize, k: &str, a: &str) -> Option<String> {
+        self.find_actual_dest_module_location_with(m, c, i, k, a, self.module_suffix(k))
+    }
+
+    /// `find_actual_dest_module_location` with `set_module_suffix`'s result
+    /// for `k` already known (status works it out once per kernel).
+    pub fn find_actual_dest_module_location_with(
+        &self,
+        m: &str,
+        c: &Conf,
+        i: usize,
+        k: &str,
+        a: &str,
+        suffix: &str,
+    ) -> Option<String> {
         let r = &c.modules[i];
-        let suffix = self.module_suffix(k);
         let mut locations = vec![r.dest_module_location.clone()];
         if r.orig_dest_module_location != r.dest_module_location {
             locations.push(r.orig_dest_module_location.clone());

@@ -11,6 +11,9 @@ use dkms_state::conf::{self, Conf};
 use dkms_state::error::Result;
 use dkms_state::status::{self, Entry, State};
 use dkms_state::trees;
+use std::collections::HashMap;
+use std::os::unix::fs::MetadataExt;
+use std::path::Path;
 
 /// The table entry.
 pub const VERB: &Verb = &VERBS[10];
@@ -48,7 +51,8 @@ pub fn status_lines(d: &Dkms, m: &str, v: &str, k: &str, a: &str) -> Vec<String>
 /// Upstream re-reads the conf for each line (in a subshell), so whatever
 /// the read prints — the conf's own stderr, `DIRECTIVE:` lines, validation
 /// messages — appears in the middle of that line; the reads are batched
-/// here with each conf's stderr captured, and replayed per line.
+/// here with each conf's stderr captured, and replayed per line; results
+/// are cached in the dkms tree (`dkms_state::confcache`).
 /// `None` for entries without a kernel or without a readable conf.
 fn read_confs(d: &Dkms, entries: &[Entry]) -> Vec<Option<conf::Read>> {
     let mut specs = Vec::new();
@@ -65,16 +69,24 @@ fn read_confs(d: &Dkms, entries: &[Entry]) -> Vec<Option<conf::Read>> {
             _ => slots.push(None),
         }
     }
+    // Evaluations are cached in the tree (dkms_state::confcache): a warm
+    // status starts no bash at all.
+    let cache = dkms_state::confcache::dir(&d.ctx.trees.dkms_tree);
     let mut reads: Vec<Option<conf::Read>> =
-        conf::read_many(&specs).unwrap_or_default().into_iter().map(Some).collect();
+        conf::read_many_cached(&specs, &cache).unwrap_or_default().into_iter().map(Some).collect();
     slots.into_iter().map(|i| i.and_then(|i| reads.get_mut(i).and_then(Option::take))).collect()
 }
 
 /// The lines for one query; with `print`, each line is written as it is
 /// formed (so stderr lands mid-line as upstream's does), else collected.
 fn do_status(d: &Dkms, m: &str, v: &str, k: &str, a: &str, print: bool, records: bool) -> Vec<String> {
+    // Records are only written in JSON mode; building them lists directories.
+    let records = records && ui::json();
     let entries = status::module_status(&d.ctx.trees, opt(m), opt(v), opt(k), opt(a));
     let confs = read_confs(d, &entries);
+    // `set_module_suffix` walks the kernel's whole module tree; the tree
+    // does not change during a status run, so it is walked once per kernel.
+    let mut suffixes: HashMap<String, &'static str> = HashMap::new();
     let mut lines = Vec::new();
     for (e, c) in entries.iter().zip(confs) {
         let (m, v) = (&e.module, &e.version);
@@ -117,7 +129,8 @@ fn do_status(d: &Dkms, m: &str, v: &str, k: &str, a: &str, print: bool, records:
                                 ui::outln(&diag.text);
                             }
                         }
-                        let x = built_extra(d, m, v, k, a, &r.conf);
+                        let suffix = *suffixes.entry(k.clone()).or_insert_with(|| d.module_suffix(k));
+                        let x = built_extra(d, m, v, k, a, &r.conf, suffix, st == State::Installed);
                         if records {
                             ui::emit(Record::Status {
                                 target: ui::target(m, v, Some(k), Some(a)),
@@ -211,11 +224,12 @@ impl Extra {
 
 /// `module_status_built_extra`: checks per module in record order, the first
 /// missing or differing module ending the loop, as upstream's does.
-fn built_extra(d: &Dkms, m: &str, v: &str, k: &str, a: &str, c: &Conf) -> Extra {
+/// `active` is `_is_module_installed` for the build, already worked out by
+/// `module_status_built` (the tree does not change under the shared lock).
+#[allow(clippy::too_many_arguments)]
+fn built_extra(d: &Dkms, m: &str, v: &str, k: &str, a: &str, c: &Conf, suffix: &str, active: bool) -> Extra {
     let t = &d.ctx.trees;
     let mut x = Extra { original_modules_exist: t.original_module_dir(m, k, a).is_dir(), ..Default::default() };
-    let suffix = d.module_suffix(k);
-    let active = status::is_active(t, m, v, k, a);
     for i in 0..c.num_modules() {
         if !c.module_buildable(i, k, a) {
             continue;
@@ -226,13 +240,10 @@ fn built_extra(d: &Dkms, m: &str, v: &str, k: &str, a: &str, c: &Conf) -> Extra 
             break;
         };
         if active {
-            let loc = d.find_actual_dest_module_location(m, c, i, k, a).unwrap_or_default();
+            let loc = d.find_actual_dest_module_location_with(m, c, i, k, a, suffix).unwrap_or_default();
             let dir = trees::cat(&t.install_tree, &format!("{k}{loc}"));
             let installed = compressed_or_uncompressed(&dir, name, suffix);
-            let same = installed
-                .as_ref()
-                .and_then(|inst| Some(std::fs::read(&tree_mod).ok()? == std::fs::read(inst).ok()?))
-                .unwrap_or(false);
+            let same = installed.as_ref().is_some_and(|inst| same_contents(&tree_mod, inst));
             if let Some(p) = installed {
                 x.installed.push(p.display().to_string());
             }
@@ -243,4 +254,19 @@ fn built_extra(d: &Dkms, m: &str, v: &str, k: &str, a: &str, c: &Conf) -> Extra 
         }
     }
     x
+}
+
+/// `diff -q A B` succeeds: two readable regular files (or links to them)
+/// with the same bytes. Sizes are compared first, the bytes only when the
+/// sizes match.
+fn same_contents(a: &Path, b: &Path) -> bool {
+    let (Ok(ma), Ok(mb)) = (std::fs::metadata(a), std::fs::metadata(b)) else { return false };
+    if !ma.is_file() || !mb.is_file() || ma.len() != mb.len() {
+        return false;
+    }
+    if ma.dev() == mb.dev() && ma.ino() == mb.ino() {
+        // The same file: diff only needs to be able to open it.
+        return std::fs::File::open(a).is_ok();
+    }
+    matches!((std::fs::read(a), std::fs::read(b)), (Ok(x), Ok(y)) if x == y)
 }

@@ -6,6 +6,7 @@
 //! dkms.conf is bash, not a key=value file: real ones use arrays, `$(...)`
 //! and conditionals on `$kernelver`, so only bash can read them faithfully.
 
+use crate::confcache;
 use crate::distro::{self, Family};
 use crate::shell::{self, Request, Sourced};
 use crate::tools;
@@ -222,6 +223,35 @@ pub fn read_many(specs: &[Spec]) -> std::io::Result<Vec<Read>> {
     Ok(specs.iter().zip(sourced).map(|(s, r)| process(s, r)).collect())
 }
 
+/// `read_many`, using and filling the evaluation cache in `cache_dir`
+/// (see `confcache`): cached evaluations need no bash at all, the others
+/// are still evaluated together by one bash process.
+pub fn read_many_cached(specs: &[Spec], cache_dir: &Path) -> std::io::Result<Vec<Read>> {
+    let reqs: Vec<Request> = specs.iter().map(request).collect();
+    let mut sourced: Vec<Option<Sourced>> = vec![None; specs.len()];
+    let mut misses = Vec::new();
+    for (i, (spec, req)) in specs.iter().zip(&reqs).enumerate() {
+        let slot =
+            confcache::slot(cache_dir, &spec.file, &[&spec.module, &spec.module_version, &spec.kernelver, &spec.arch]);
+        let key = confcache::key(req);
+        match key.and_then(|k| confcache::lookup(&slot, &k)) {
+            // The chain of files must be the one sourced now (the key
+            // covers it; this is a cheap second check).
+            Some(s) if s.after_file.iter().map(|(f, _)| f).eq(req.files.iter()) => sourced[i] = Some(s),
+            _ => misses.push((i, slot, key)),
+        }
+    }
+    let miss_reqs: Vec<Request> = misses.iter().map(|(i, ..)| reqs[*i].clone()).collect();
+    for ((i, slot, key), s) in misses.iter().zip(shell::source(&miss_reqs)?) {
+        if let Some(k) = key {
+            confcache::store(slot, k, &s);
+        }
+        sourced[*i] = Some(s);
+    }
+    // Like read_many, a short answer from bash yields fewer reads.
+    Ok(specs.iter().zip(sourced).map_while(|(spec, s)| Some(process(spec, s?))).collect())
+}
+
 /// Read one conf.
 pub fn read(spec: &Spec) -> std::io::Result<Read> {
     Ok(read_many(std::slice::from_ref(spec))?.remove(0))
@@ -410,7 +440,7 @@ fn process(spec: &Spec, mut raw: Sourced) -> Read {
     }
     c.build_depends = raw.array("BUILD_DEPENDS").into_values().collect();
     c.raw = raw;
-    let config_text = std::fs::read_to_string(&spec.kernel_config).ok();
+    let config_text = c.config_text();
     let buildable = (0..num_modules)
         .filter(|&i| c.module_buildable_with(i, &spec.kernelver, &spec.arch, config_text.as_deref()))
         .count();
@@ -475,7 +505,30 @@ fn strict_checks(c: &Conf, diags: &mut Vec<Diag>, ok: &mut bool) {
 
 /// The kernel was built with clang: its vmlinux `.comment` says so, or (no
 /// vmlinux) the config has `CONFIG_CC_IS_CLANG=y`.
+/// Remembered per vmlinux/config (and their inode, size and mtime) for the
+/// run: status reads hundreds of confs for the same few kernels.
 fn kernel_built_with_clang(ksrc: &Path, config: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    type Stamp = Option<(u64, u64, i64, i64)>;
+    type Memo = std::collections::HashMap<(PathBuf, PathBuf), (Stamp, Stamp, bool)>;
+    static MEMO: std::sync::OnceLock<std::sync::Mutex<Memo>> = std::sync::OnceLock::new();
+    let stamp = |p: &Path| std::fs::metadata(p).ok().map(|m| (m.ino(), m.size(), m.mtime(), m.mtime_nsec()));
+    let id = (ksrc.to_path_buf(), config.to_path_buf());
+    let stamps = (stamp(&ksrc.join("vmlinux")), stamp(config));
+    let memo = MEMO.get_or_init(Default::default);
+    if let Some(&(a, b, v)) = memo.lock().ok().as_ref().and_then(|m| m.get(&id)) {
+        if (a, b) == stamps {
+            return v;
+        }
+    }
+    let v = kernel_built_with_clang_uncached(ksrc, config);
+    if let Ok(mut m) = memo.lock() {
+        m.insert(id, (stamps.0, stamps.1, v));
+    }
+    v
+}
+
+fn kernel_built_with_clang_uncached(ksrc: &Path, config: &Path) -> bool {
     let vmlinux = ksrc.join("vmlinux");
     if vmlinux.exists() {
         let mut c = tools::command("readelf", &[]);
@@ -514,8 +567,17 @@ impl Conf {
 
     /// `check_build_exclusive_for_module i kver arch`.
     pub fn module_buildable(&self, i: usize, kernelver: &str, arch: &str) -> bool {
-        let text = std::fs::read_to_string(&self.kernel_config).ok();
+        let text = self.config_text();
         self.module_buildable_with(i, kernelver, arch, text.as_deref())
+    }
+
+    /// The kernel config, read only when a BUILD_EXCLUSIVE_CONFIG needs it
+    /// (it is large, and status checks every module of every build).
+    fn config_text(&self) -> Option<String> {
+        if self.raw.count("BUILD_EXCLUSIVE_CONFIG") == 0 {
+            return None;
+        }
+        std::fs::read_to_string(&self.kernel_config).ok()
     }
 
     fn module_buildable_with(&self, i: usize, kernelver: &str, arch: &str, config: Option<&str>) -> bool {

@@ -5,6 +5,7 @@
 #![forbid(unsafe_code)]
 
 pub mod conf;
+pub mod confcache;
 pub mod crash;
 pub mod distro;
 pub mod env;

@@ -7,7 +7,10 @@
 //! so they are evaluated by bash, never parsed by us.
 //!
 //! Several requests run in one bash process, so `dkms status` does not start
-//! a shell per line.
+//! a shell per line. The temporary files of `safe_source` live in a private
+//! directory removed at the end (no `mktemp`/`rm` per file), and for plain
+//! files the write-back lists array indices without forking (see
+//! `fast_path_ok`): a conf then costs one subshell, not dozens of processes.
 
 use crate::tools;
 use std::collections::BTreeMap;
@@ -78,13 +81,33 @@ pub fn quote(s: &str) -> String {
 
 const PRELUDE: &str = r#"shopt -s extglob
 __dkms_cr=$'\r'
+__dkms_seq=0
+__dkms_flags0=$-
+__dkms_shellopts0=$SHELLOPTS
+__dkms_bashopts0=$BASHOPTS
 __dkms_source() {
     [[ -e $1 ]] || return 0
     local __dkms_tmp
-    __dkms_tmp=$(mktemp) || return 1
+    __dkms_tmp=$__dkms_dir/src.$((++__dkms_seq))
     (
         exec >"$__dkms_tmp"
         . "$1" >/dev/null
+        if [[ $__dkms_fast && $- == "$__dkms_flags0" && $SHELLOPTS == "$__dkms_shellopts0" &&
+              $BASHOPTS == "$__dkms_bashopts0" && ${IFS+set} && $IFS == $' \t\n' && -z ${!DKMS_DIRECTIVE*} ]]; then
+            for __dkms_n in $__dkms_whitelist; do
+                if [[ ${!__dkms_n@a} == *A* ]]; then
+                    for __dkms_i in $(eval echo \${!"$__dkms_n"[@]}); do
+                        eval echo '$__dkms_n[$__dkms_i]=\"${'"$__dkms_n"'[$__dkms_i]%$__dkms_cr}\"'
+                    done
+                    continue
+                fi
+                eval "__dkms_idx=(\${!$__dkms_n[@]})"
+                for __dkms_i in "${__dkms_idx[@]}"; do
+                    eval echo '$__dkms_n[$__dkms_i]=\"${'"$__dkms_n"'[$__dkms_i]%$__dkms_cr}\"'
+                done
+            done
+            exit 0
+        fi
         for __dkms_n in $__dkms_whitelist; do
             for __dkms_i in $(eval echo \${!"$__dkms_n"[@]}); do
                 eval echo '$__dkms_n[$__dkms_i]=\"${'"$__dkms_n"'[$__dkms_i]%$__dkms_cr}\"'
@@ -95,7 +118,6 @@ __dkms_source() {
         done
     )
     . "$__dkms_tmp"
-    rm -f "$__dkms_tmp"
     printf 'F\0%s\0' "$1"
     for __dkms_n in $__dkms_report; do
         eval "(( \${#$__dkms_n[@]} ))" && printf 'D\0%s\0' "$__dkms_n"
@@ -114,12 +136,33 @@ __dkms_dump() {
 }
 "#;
 
+/// May the write-back after sourcing `file` take the fork-free path? Only
+/// when the file's text is plain enough (`confcache::static_only`: no
+/// function definitions, `set`, `shopt`, `trap`, `eval`, sourcing, ...) and
+/// no functions come from the environment, so that the only lines of
+/// upstream's `set | grep ^DKMS_DIRECTIVE` can come from variables named
+/// DKMS_DIRECTIVE* (checked in bash), and listing the indices of an indexed
+/// array without `$(eval echo ...)` gives the same words. The shell options
+/// and IFS are checked in bash after sourcing; anything else takes
+/// upstream's own code path.
+fn fast_path_ok(file: &std::path::Path) -> bool {
+    static NO_ENV_FUNCTIONS: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    let no_env_functions = *NO_ENV_FUNCTIONS
+        .get_or_init(|| !std::env::vars_os().any(|(k, _)| k.to_string_lossy().starts_with("BASH_FUNC_")));
+    no_env_functions
+        && std::fs::read(file)
+            .ok()
+            .and_then(|t| String::from_utf8(t).ok())
+            .is_some_and(|t| crate::confcache::static_only(&t))
+}
+
 fn err_file(dir: &std::path::Path, i: usize) -> PathBuf {
     dir.join(format!("stderr.{i}"))
 }
 
 fn script(reqs: &[Request], err_dir: &std::path::Path) -> String {
     let mut s = String::from(PRELUDE);
+    s.push_str(&format!("__dkms_dir={}\n", quote(&err_dir.to_string_lossy())));
     for (i, r) in reqs.iter().enumerate() {
         s.push_str("(\nprintf 'Q\\0'\n");
         if r.capture_stderr {
@@ -137,6 +180,8 @@ fn script(reqs: &[Request], err_dir: &std::path::Path) -> String {
             s.push_str(&format!("{k}={}\n", quote(v)));
         }
         for f in &r.files {
+            let fast = fast_path_ok(f);
+            s.push_str(&format!("__dkms_fast={}\n", if fast { "1" } else { "''" }));
             s.push_str(&format!("__dkms_source {}\n", quote(&f.to_string_lossy())));
         }
         s.push_str("__dkms_dump\n)\n");
@@ -163,6 +208,54 @@ pub fn source(reqs: &[Request]) -> io::Result<Vec<Sourced>> {
         }
     }
     Ok(all)
+}
+
+/// The bash text that evaluates `req` (with a fixed place for its captured
+/// stderr): what the conf cache keys on, so that any change to how a
+/// request is evaluated invalidates cached results.
+pub fn script_for_key(req: &Request) -> String {
+    // The prelude is the same for every request: hashed once, by
+    // `prelude()`'s caller; only the request's own part is returned.
+    let all = script(std::slice::from_ref(req), std::path::Path::new("/nonexistent"));
+    all[PRELUDE.len()..].to_string()
+}
+
+/// The shell functions every evaluation starts with.
+pub fn prelude() -> &'static str {
+    PRELUDE
+}
+
+/// `s` in the format the evaluation script writes (for the conf cache;
+/// `decode` reads it back). stderr is not part of it.
+pub fn encode(s: &Sourced) -> Vec<u8> {
+    let mut out = b"Q\0".to_vec();
+    let field = |out: &mut Vec<u8>, b: &[u8]| {
+        out.extend_from_slice(b);
+        out.push(0);
+    };
+    for (file, names) in &s.after_file {
+        field(&mut out, b"F");
+        field(&mut out, file.as_os_str().as_encoded_bytes());
+        for n in names {
+            field(&mut out, b"D");
+            field(&mut out, n.as_bytes());
+        }
+    }
+    field(&mut out, b"R");
+    for (name, arr) in &s.vars {
+        for (i, v) in arr {
+            field(&mut out, b"V");
+            field(&mut out, name.as_bytes());
+            field(&mut out, i.to_string().as_bytes());
+            field(&mut out, v.as_bytes());
+        }
+    }
+    out
+}
+
+/// Read what `encode` (or the evaluation script) wrote.
+pub fn decode(data: &[u8]) -> Vec<Sourced> {
+    parse(data)
 }
 
 fn parse(out: &[u8]) -> Vec<Sourced> {
