@@ -57,11 +57,15 @@ pub fn status_lines(d: &Dkms, m: &str, v: &str, k: &str, a: &str) -> Vec<String>
 fn read_confs(d: &Dkms, entries: &[Entry]) -> Vec<Option<conf::Read>> {
     let mut specs = Vec::new();
     let mut slots = Vec::new();
+    // `read_conf` names the /etc/dkms overrides (and sets `$module`,
+    // `$module_version` for the conf) from the globals, i.e. what the
+    // command line gave (often nothing), not from the line being shown.
+    let (gm, gv) = (&d.ctx.args.module, &d.ctx.args.module_version);
     for e in entries {
         let file = d.ctx.trees.source_link(&e.module, &e.version).join("dkms.conf");
         match (&e.kernel, &e.arch) {
             (Some(k), Some(a)) if nix::unistd::access(&file, nix::unistd::AccessFlags::R_OK).is_ok() => {
-                let mut spec = d.conf_spec(&e.module, &e.version, k, a, file, false);
+                let mut spec = d.conf_spec(gm, gv, k, a, file, false);
                 spec.capture_stderr = true;
                 slots.push(Some(specs.len()));
                 specs.push(spec);
