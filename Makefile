@@ -32,7 +32,7 @@ moddir      ?= /lib/modules
 
 export PATH := $(HOME)/.cargo/bin:$(PATH)
 
-.PHONY: all build release deps test lint check check-upstream demo install uninstall install-debian \
+.PHONY: all build release bench deps test lint check check-upstream demo install uninstall install-debian \
 	uninstall-debian install-redhat uninstall-redhat gen deb check-deb clean help FORCE
 
 all: build ## Build debug binaries
@@ -40,8 +40,14 @@ all: build ## Build debug binaries
 build: ## Build debug binaries (no install paths baked in: they run from target/debug)
 	$(CARGO) build
 
-release: ## Build release binaries with libexecdir, sysconfdir and moddir baked in
-	DKMS_LIBEXECDIR=$(libexecdir)/dkms DKMS_SYSCONFDIR=$(sysconfdir) DKMS_MODDIR=$(moddir) $(CARGO) build --release
+# One multicall binary: every target/release/dkms-<verb> is a hardlink to
+# target/release/dkms, which runs as the verb its name says (dkms_cmd::run_dkms).
+release: ## Build release binaries with libexecdir, sysconfdir and moddir baked in (dkms-<verb>: hardlinks to dkms)
+	DKMS_LIBEXECDIR=$(libexecdir)/dkms DKMS_SYSCONFDIR=$(sysconfdir) DKMS_MODDIR=$(moddir) $(CARGO) build --release --bin dkms
+	$(foreach v,$(VERBS),ln -f target/release/dkms target/release/dkms-$(v) &&) true
+
+bench: release ## Benchmark against upstream's bash dkms: status on 600x3 installed modules, start-up, binary sizes
+	./benches/bench.sh
 
 deps: ## Install missing build/test dependencies (apt, rustup)
 	./scripts/deps.sh

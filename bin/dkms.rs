@@ -1,4 +1,5 @@
-//! `dkms`: the git-style front-end that dispatches to `dkms-<verb>`.
+//! `dkms`: the git-style front-end that dispatches to `dkms-<verb>`, and
+//! the verb itself when invoked as a hardlinked `dkms-<verb>`.
 fn main() -> std::process::ExitCode {
-    dkms_cli::frontend::main()
+    dkms_cmd::run_dkms()
 }

@@ -11,6 +11,7 @@ mod json;
 mod lifecycle;
 mod reliability;
 mod status;
+mod status_fast;
 mod support;
 mod tables;
 mod tarball;

@@ -2,6 +2,9 @@
 //! and exec `dkms-<verb>` with the other arguments in their original order,
 //! so exit status and signals pass straight through.
 //!
+//! When the verb's binary is this very file (the release build hardlinks
+//! every `dkms-<verb>` to one multicall `dkms`), it runs in-process instead.
+//!
 //! Built-in verbs are looked up in `--exec-path=DIR` / `DKMS_EXEC_PATH`, the
 //! libexec dir baked in at build time, then the directory of the running
 //! executable (`current_exe`, which resolves `/usr/sbin/dkms` symlinks) —
@@ -66,8 +69,28 @@ fn exec(program: PathBuf, argv0: &str, args: Vec<OsString>) -> ExitCode {
     ExitCode::from(126)
 }
 
-/// `main` of the `dkms` binary.
+/// Runs a built-in verb in this process: `(verb, argv0, arguments)`.
+pub type InProcess = fn(&'static Verb, &str, Vec<OsString>) -> ExitCode;
+
+/// Is `bin` the file this process is running (a hardlink or symlink to
+/// it)? Then exec'ing it would only start this program again.
+fn is_this_program(bin: &std::path::Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    let (Ok(me), Ok(it)) = (std::env::current_exe().and_then(std::fs::metadata), std::fs::metadata(bin)) else {
+        return false;
+    };
+    (me.dev(), me.ino()) == (it.dev(), it.ino())
+}
+
+/// `main` of a front-end that cannot run verbs itself.
 pub fn main() -> ExitCode {
+    main_with(None)
+}
+
+/// `main` of the `dkms` binary. With `in_process`, a built-in verb whose
+/// binary is this very program (the hardlinked release layout) runs here
+/// rather than through an exec of the same file.
+pub fn main_with(in_process: Option<InProcess>) -> ExitCode {
     crate::install_panic_hook();
     let mut all = std::env::args_os();
     let argv0 = all.next().map(|a| a.to_string_lossy().into_owned()).unwrap_or_else(|| "dkms".into());
@@ -108,6 +131,9 @@ pub fn main() -> ExitCode {
         };
         let mut rest = argv;
         rest.remove(at);
+        if let Some(run) = in_process.filter(|_| is_this_program(&bin)) {
+            return run(verb, &argv0, rest);
+        }
         return exec(bin, &argv0, rest);
     }
     if actions.is_empty() {

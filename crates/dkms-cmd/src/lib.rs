@@ -99,11 +99,33 @@ fn recover_if_needed(d: &mut Dkms, have_exclusive: bool) {
 
 /// `main` of `dkms-<verb>`.
 pub fn run_verb(verb: &'static Verb) -> ExitCode {
-    dkms_cli::install_panic_hook();
     let mut all = std::env::args_os();
     let argv0 = all.next().map(|a| a.to_string_lossy().into_owned()).unwrap_or_else(|| "dkms".into());
-    let argv: Vec<OsString> = all.collect();
-    let ctx = match parse(verb, &argv0, &argv) {
+    run_verb_with(verb, &argv0, all.collect())
+}
+
+/// `main` of `dkms`. The release build is one binary under many names
+/// (`make release` hardlinks `dkms-<verb>` to `dkms`): invoked as
+/// `dkms-<verb>` — by `argv[0]`, or by the file the kernel executed, which
+/// is how the front-end's exec of a hardlink is recognised — it is that
+/// verb; otherwise it is the front-end, which runs a verb in-process
+/// instead of exec'ing a `dkms-<verb>` that is this very file.
+pub fn run_dkms() -> ExitCode {
+    let name_of = |p: &std::path::Path| p.file_name().map(|n| n.to_string_lossy().into_owned());
+    let argv0 = std::env::args_os().next().map(std::path::PathBuf::from);
+    let exe = std::env::current_exe().ok();
+    for name in [argv0.as_deref().and_then(name_of), exe.as_deref().and_then(name_of)].into_iter().flatten() {
+        if let Some(verb) = dkms_cli::table::verb_by_binary(&name) {
+            return run_verb(verb);
+        }
+    }
+    dkms_cli::frontend::main_with(Some(run_verb_with))
+}
+
+/// `run_verb` with the program name and arguments given.
+pub fn run_verb_with(verb: &'static Verb, argv0: &str, argv: Vec<OsString>) -> ExitCode {
+    dkms_cli::install_panic_hook();
+    let ctx = match parse(verb, argv0, &argv) {
         Ok(c) => c,
         Err(code) => return ExitCode::from(code),
     };
