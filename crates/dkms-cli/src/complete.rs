@@ -11,11 +11,12 @@
 
 use crate::table::{self, FlagId};
 use crate::{ui, versort};
+use dkms_state::fsutil::subdirs;
 use dkms_state::trees::{Trees, DEFAULT_DKMS_TREE, DEFAULT_INSTALL_TREE, DEFAULT_SOURCE_TREE};
 use dkms_state::{framework, kernel, status};
 use std::collections::BTreeMap;
 use std::ffi::OsString;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 /// The front-end word that selects this helper.
@@ -68,20 +69,6 @@ fn trees(words: &[String]) -> Trees {
         source_tree: pick(FlagId::SourceTree, "source_tree"),
         install_tree: pick(FlagId::InstallTree, "install_tree"),
     }
-}
-
-/// Names of the subdirectories of `dir` (not starting with a dot).
-fn subdirs(dir: &Path) -> Vec<String> {
-    let mut v: Vec<String> = std::fs::read_dir(dir)
-        .into_iter()
-        .flatten()
-        .flatten()
-        .filter(|e| e.path().is_dir())
-        .filter_map(|e| e.file_name().into_string().ok())
-        .filter(|n| !n.starts_with('.'))
-        .collect();
-    v.sort();
-    v
 }
 
 /// `module/version` pairs registered in the DKMS tree.
