@@ -35,13 +35,7 @@ pub fn maybe_build_module(d: &mut Dkms, k: &str, a: &str) -> Result<()> {
         if d.ctx.args.force {
             crate::remove::do_unbuild(d, &m, &v, k, a);
         } else {
-            ui::outln(&format!(
-                "Module {m}/{v} already built for kernel {k} ({a}), skip. You may override by specifying --force."
-            ));
-            ui::emit(Record::Skipped {
-                target: ui::target(&m, &v, Some(k), Some(a)),
-                reason: SkipReason::AlreadyBuilt,
-            });
+            d.skip_already(&m, &v, k, a, "built for", SkipReason::AlreadyBuilt);
             return Ok(());
         }
     }

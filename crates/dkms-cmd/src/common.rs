@@ -107,6 +107,11 @@ impl Dkms {
         ]
     }
 
+    /// The (kernel, arch) pairs of the command line, in order.
+    pub fn targets(&self) -> Vec<(String, String)> {
+        self.ctx.kernelver.iter().cloned().zip(self.ctx.arch.iter().cloned()).collect()
+    }
+
     /// The first kernel/arch of the command line (`$kernelver`, `$arch`).
     pub fn kernelver0(&self) -> (String, String) {
         (self.ctx.kernelver.first().cloned().unwrap_or_default(), self.ctx.arch.first().cloned().unwrap_or_default())
@@ -322,6 +327,15 @@ impl Dkms {
         kernel::compressed_suffix(&self.ctx.trees.install_tree, kernelver)
     }
 
+    /// Upstream's skip line for an already built or installed module
+    /// (`maybe_build_module`, `maybe_install_module`) and its JSON record.
+    pub fn skip_already(&self, m: &str, v: &str, k: &str, a: &str, state: &str, reason: dkms_proto::SkipReason) {
+        ui::outln(&format!(
+            "Module {m}/{v} already {state} kernel {k} ({a}), skip. You may override by specifying --force."
+        ));
+        ui::emit(dkms_proto::Record::Skipped { target: ui::target(m, v, Some(k), Some(a)), reason });
+    }
+
     /// `run_build_script TYPE SCRIPT [LOGFILE]` for module m/v. Returns the
     /// script's status; with a log file a failing script ends dkms with its
     /// status (upstream `exit`s).
@@ -383,13 +397,9 @@ impl Dkms {
     /// `find_actual_dest_module_location`: where the installed copy of
     /// record `i` really is (the distribution's location or the conf's
     /// own), recognised by having the version of the DKMS-owned copy.
-    pub fn find_actual_dest_module_location(&self, m: &str, c: &Conf, i: usize, k: &str, a: &str) -> Option<String> {
-        self.find_actual_dest_module_location_with(m, c, i, k, a, self.module_suffix(k))
-    }
-
-    /// `find_actual_dest_module_location` with `set_module_suffix`'s result
-    /// for `k` already known (status works it out once per kernel).
-    pub fn find_actual_dest_module_location_with(
+    /// `suffix` is `set_module_suffix`'s result for `k`, which callers work
+    /// out once per kernel (it walks the kernel's module tree).
+    pub fn find_actual_dest_module_location(
         &self,
         m: &str,
         c: &Conf,

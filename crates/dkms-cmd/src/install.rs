@@ -36,13 +36,7 @@ pub fn maybe_install_module(d: &mut Dkms, k: &str, a: &str) -> Result<()> {
             crate::uninstall::do_uninstall(d, &m, &v, k, a)?;
             ui::outln("");
         } else {
-            ui::outln(&format!(
-                "Module {m}/{v} already installed on kernel {k} ({a}), skip. You may override by specifying --force."
-            ));
-            ui::emit(Record::Skipped {
-                target: ui::target(&m, &v, Some(k), Some(a)),
-                reason: SkipReason::AlreadyInstalled,
-            });
+            d.skip_already(&m, &v, k, a, "installed on", SkipReason::AlreadyInstalled);
             return Ok(());
         }
     }

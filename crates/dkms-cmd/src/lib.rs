@@ -60,7 +60,7 @@ fn runner(name: &str) -> fn(&mut Dkms) -> Result<()> {
 /// (the conf cache, the prepared kernel, a module name found by `add`) does
 /// not leak into the next one, and the exit status is the last kernel's.
 pub fn for_each_kernel(d: &mut Dkms, mut f: impl FnMut(&mut Dkms, &str, &str) -> Result<()>) -> Result<()> {
-    let targets: Vec<(String, String)> = d.ctx.kernelver.iter().cloned().zip(d.ctx.arch.iter().cloned()).collect();
+    let targets = d.targets();
     let mut last = Ok(());
     for (k, a) in targets {
         let saved = d.subshell_state();

@@ -47,7 +47,7 @@ fn make_tarball(d: &mut Dkms, m: &str, v: &str) -> Result<()> {
         "source-only".to_string()
     } else {
         let mut list = String::new();
-        let targets: Vec<(String, String)> = d.ctx.kernelver.iter().cloned().zip(d.ctx.arch.iter().cloned()).collect();
+        let targets = d.targets();
         for (k, a) in targets {
             let intree = trees.arch_dir(m, v, &k, &a);
             if !intree.is_dir() {

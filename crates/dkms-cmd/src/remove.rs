@@ -26,15 +26,11 @@ pub fn checked_target(d: &Dkms, action: &str) -> Result<(String, String)> {
     Ok((m, v))
 }
 
-fn targets(d: &Dkms) -> Vec<(String, String)> {
-    d.ctx.kernelver.iter().cloned().zip(d.ctx.arch.iter().cloned()).collect()
-}
-
 /// `dkms unbuild`
 pub fn run_unbuild(d: &mut Dkms) -> Result<()> {
     let (m, v) = checked_target(d, "unbuild")?;
     d.check_rw_dkms_tree()?;
-    for (i, (k, a)) in targets(d).iter().enumerate() {
+    for (i, (k, a)) in d.targets().iter().enumerate() {
         if i > 0 {
             ui::outln("");
         }
@@ -93,7 +89,7 @@ pub fn run(d: &mut Dkms) -> Result<()> {
             ["Remove cancelled because --rpm_safe_upgrade scenario detected."],
         ));
     }
-    for (k, a) in targets(d) {
+    for (k, a) in d.targets() {
         maybe_uninstall_module(d, &m, &v, &k, &a)?;
         maybe_unbuild_module(d, &m, &v, &k, &a);
         ui::outln("");

@@ -244,7 +244,7 @@ fn built_extra(d: &Dkms, m: &str, v: &str, k: &str, a: &str, c: &Conf, suffix: &
             break;
         };
         if active {
-            let loc = d.find_actual_dest_module_location_with(m, c, i, k, a, suffix).unwrap_or_default();
+            let loc = d.find_actual_dest_module_location(m, c, i, k, a, suffix).unwrap_or_default();
             let dir = trees::cat(&t.install_tree, &format!("{k}{loc}"));
             let installed = compressed_or_uncompressed(&dir, name, suffix);
             let same = installed.as_ref().is_some_and(|inst| same_contents(&tree_mod, inst));

@@ -19,7 +19,7 @@ pub const VERB: &Verb = &VERBS[5];
 pub fn run(d: &mut Dkms) -> Result<()> {
     let (m, v) = crate::remove::checked_target(d, "uninstall")?;
     d.check_root()?;
-    let targets: Vec<(String, String)> = d.ctx.kernelver.iter().cloned().zip(d.ctx.arch.iter().cloned()).collect();
+    let targets = d.targets();
     for (i, (k, a)) in targets.iter().enumerate() {
         if i > 0 {
             ui::outln("");
@@ -79,7 +79,7 @@ pub fn do_uninstall(d: &mut Dkms, m: &str, v: &str, k: &str, a: &str) -> Result<
         ui::outln("Before uninstall, this module version was ACTIVE on this kernel.");
         for i in 0..conf.num_modules() {
             let name = conf.modules[i].dest_module_name.clone();
-            match d.find_actual_dest_module_location(m, &conf, i, k, a) {
+            match d.find_actual_dest_module_location(m, &conf, i, k, a, suffix) {
                 Some(loc) => {
                     let dir = trees::cat(&trees.install_tree, &format!("{k}{loc}"));
                     ui::outln(&format!("Deleting {}/{name}.ko{suffix}", dir.display()));
