@@ -199,11 +199,11 @@ fn install_steps(
         active_link,
     );
     if let Err(e) = res {
-        crate::recover::rollback_install(d, &journal_steps(&t.dkms_tree));
+        crate::recover::rollback_install(d, &owned(&[m, v, k, a]), &journal.steps());
         let _ = journal.finish();
         return Err(e);
     }
-    let steps = journal_steps(&t.dkms_tree);
+    let steps = journal.steps();
     let args_of = |key: &str| -> Vec<String> {
         steps.iter().filter(|s| s.key == key).filter_map(|s| s.args.first().cloned()).collect()
     };
@@ -212,7 +212,7 @@ fn install_steps(
     crash::point("install:post-install");
     let depmod_status = d.run_depmod(k);
     crash::point("install:depmod");
-    crate::recover::drop_displaced(&journal_steps(&t.dkms_tree));
+    crate::recover::drop_displaced(&journal.steps());
     let _ = journal.finish();
     if depmod_status != 0 {
         crate::uninstall::do_uninstall(d, m, v, k, a)?;
@@ -291,9 +291,8 @@ fn check_and_rebuild_dependent_modules(d: &mut Dkms, k: &str, a: &str) -> Result
     Ok(())
 }
 
-/// The steps the open journal has recorded.
-fn journal_steps(dkms_tree: &Path) -> Vec<dkms_state::journal::Entry> {
-    dkms_state::journal::pending(dkms_tree).map(|p| p.steps).unwrap_or_default()
+fn owned(parts: &[&str]) -> Vec<String> {
+    parts.iter().map(|s| s.to_string()).collect()
 }
 
 /// Archive originals, place the modules and replace the active link.

@@ -80,7 +80,7 @@ pub fn for_each_kernel(d: &mut Dkms, mut f: impl FnMut(&mut Dkms, &str, &str) ->
 /// lock, or, for readers, under an exclusive lock taken just for this.
 fn recover_if_needed(d: &mut Dkms, have_exclusive: bool) {
     let tree = d.ctx.trees.dkms_tree.clone();
-    if dkms_state::journal::pending(&tree).is_none() {
+    if !dkms_state::journal::any_pending(&tree) {
         return;
     }
     if have_exclusive {

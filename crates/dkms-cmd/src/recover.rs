@@ -25,8 +25,8 @@ pub fn drop_displaced(steps: &[Entry]) {
     }
 }
 
-/// Undo the recorded steps of an install, newest first.
-pub fn rollback_install(d: &Dkms, steps: &[Entry]) {
+/// Undo the recorded steps of the install of `target` (m, v, k, a), newest first.
+pub fn rollback_install(d: &Dkms, target: &[String], steps: &[Entry]) {
     let t = &d.ctx.trees;
     for s in steps.iter().rev() {
         let arg = |i: usize| s.args.get(i).map(PathBuf::from).unwrap_or_default();
@@ -65,8 +65,8 @@ pub fn rollback_install(d: &Dkms, steps: &[Entry]) {
             _ => {}
         }
     }
-    if let Some(p) = journal::pending(&t.dkms_tree) {
-        if let [m, _, k, a] = &p.target[..] {
+    {
+        if let [m, _, k, a] = target {
             let link = t.active_link(m, k, a);
             let before = steps.iter().find(|s| s.key == "link-before").and_then(|s| s.args.first()).cloned();
             match before.as_deref() {
@@ -115,13 +115,35 @@ fn cleanup_build(d: &Dkms, m: &str, v: &str, k: &str, a: &str) {
     }
 }
 
-/// Finish whatever an unfinished journal describes. Prints one line on
-/// stderr saying what was done.
+/// Finish whatever the unfinished journals describe, oldest first. Prints
+/// one line on stderr per transaction saying what was done.
 pub fn recover(d: &mut Dkms) {
-    let Some(p) = journal::pending(&d.ctx.trees.dkms_tree) else { return };
-    let Pending { op, target, steps } = p;
+    for p in journal::pending(&d.ctx.trees.dkms_tree) {
+        recover_one(d, p);
+    }
+    // A journal being written when the process died never got its name.
+    let dir = journal::dir(&d.ctx.trees.dkms_tree);
+    for e in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+        if e.file_name().to_string_lossy().contains(".journal.new.") {
+            let _ = std::fs::remove_file(e.path());
+        }
+    }
+}
+
+fn recover_one(d: &mut Dkms, p: Pending) {
+    let Pending { op, target, steps, .. } = &p;
+    if let ("depmod", [k]) = (op.as_str(), &target[..]) {
+        // A parallel autoinstall installed modules whose depmod it runs once
+        // at the end (see `autoinstall`): run it now.
+        quietly(d, |d| {
+            d.run_depmod(k);
+        });
+        let _ = journal::clear(&p);
+        ui::errln(&format!("dkms: recovered from an interrupted depmod for kernel {k}: completed."));
+        return;
+    }
     let [m, v, k, a] = &target[..] else {
-        let _ = journal::clear(&d.ctx.trees.dkms_tree);
+        let _ = journal::clear(&p);
         return;
     };
     let (m, v, k, a) = (m.clone(), v.clone(), k.clone(), a.clone());
@@ -131,18 +153,18 @@ pub fn recover(d: &mut Dkms) {
             "cleaned up"
         }
         "install" if steps.iter().any(|s| s.key == "linked") => {
-            drop_displaced(&steps);
+            drop_displaced(steps);
             quietly(d, |d| {
                 d.run_depmod(&k);
             });
             "completed"
         }
         "install" => {
-            rollback_install(d, &steps);
+            rollback_install(d, target, steps);
             "rolled back"
         }
         "uninstall" => {
-            let _ = journal::clear(&d.ctx.trees.dkms_tree);
+            let _ = journal::clear(&p);
             if status::is_module_installed(&d.ctx.trees, &m, &v, &k, &a) {
                 quietly(d, |d| {
                     let saved = d.subshell_state();
@@ -158,7 +180,7 @@ pub fn recover(d: &mut Dkms) {
         }
         _ => "discarded",
     };
-    let _ = journal::clear(&d.ctx.trees.dkms_tree);
+    let _ = journal::clear(&p);
     ui::errln(&format!("dkms: recovered from an interrupted {op} of {m}/{v} for kernel {k} ({a}): {outcome}."));
 }
 

@@ -1,18 +1,33 @@
 //! The transaction journal: before a build, install or uninstall changes
-//! the trees, a small file `<dkms_tree>/.journal` says what it is doing and
-//! each completed step is appended (and synced) as it happens. A process
-//! killed half-way leaves the journal behind; the next dkms run reads it and
-//! rolls the change back or forward before doing anything else.
+//! the trees, a small file in `<dkms_tree>/.journal.d/` says what it is
+//! doing and each completed step is appended (and synced) as it happens. A
+//! process killed half-way leaves its journals behind; the next dkms run
+//! reads them and rolls each change back or forward before doing anything
+//! else.
 //!
-//! Mutations run under the exclusive lock, so one journal file suffices.
+//! One file per transaction: a parallel autoinstall has several builds (and
+//! an install) in flight at once, all under the one exclusive lock of its
+//! process. A `<dkms_tree>/.journal` left by an older version is read too.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
-/// The journal of `dkms_tree`.
-pub fn path(dkms_tree: &Path) -> PathBuf {
+/// The directory of the journals of `dkms_tree`.
+pub fn dir(dkms_tree: &Path) -> PathBuf {
+    dkms_tree.join(".journal.d")
+}
+
+/// The single journal file of earlier versions.
+fn legacy_path(dkms_tree: &Path) -> PathBuf {
     dkms_tree.join(".journal")
+}
+
+/// A name no other transaction of this or another process uses.
+fn unique_path(dkms_tree: &Path, op: &str) -> PathBuf {
+    static SEQ: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let seq = SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    dir(dkms_tree).join(format!("{op}-{}-{seq}.journal", std::process::id()))
 }
 
 /// One step, as written to the journal: a keyword and its arguments.
@@ -68,7 +83,8 @@ impl Journal {
     /// Start a transaction: `op` and its target, written and synced before
     /// anything else happens.
     pub fn begin(dkms_tree: &Path, op: &str, target: &[&str]) -> io::Result<Journal> {
-        let path = path(dkms_tree);
+        fs::create_dir_all(dir(dkms_tree))?;
+        let path = unique_path(dkms_tree, op);
         let tmp = crate::fsutil::temp_sibling(&path, "new");
         let mut f = File::create(&tmp)?;
         f.write_all(encode("dkms-journal", &["1"]).as_bytes())?;
@@ -85,6 +101,11 @@ impl Journal {
         self.file.sync_data()
     }
 
+    /// The steps recorded so far.
+    pub fn steps(&self) -> Vec<Entry> {
+        read(&self.path).map(|p| p.steps).unwrap_or_default()
+    }
+
     /// The transaction is complete.
     pub fn finish(self) -> io::Result<()> {
         fs::remove_file(&self.path)
@@ -94,26 +115,56 @@ impl Journal {
 /// An unfinished transaction: its operation, target and recorded steps.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Pending {
+    pub path: PathBuf,
     pub op: String,
     pub target: Vec<String>,
     pub steps: Vec<Entry>,
 }
 
-/// Read an unfinished journal, if any.
-pub fn pending(dkms_tree: &Path) -> Option<Pending> {
-    let text = fs::read_to_string(path(dkms_tree)).ok()?;
+fn read(path: &Path) -> Option<Pending> {
+    let text = fs::read_to_string(path).ok()?;
     let mut lines = text.lines().map(decode);
-    let header = lines.next()?;
-    if header.key != "dkms-journal" {
-        return None;
-    }
-    let opline = lines.next()?;
-    Some(Pending { op: opline.key, target: opline.args, steps: lines.collect() })
+    let header = lines.next();
+    let opline = lines.next();
+    // A file that is not a journal (or was cut before its target line)
+    // still shows up, as an unknown operation, so recovery removes it.
+    let (op, target) = match (header, opline) {
+        (Some(h), Some(o)) if h.key == "dkms-journal" => (o.key, o.args),
+        _ => (String::new(), Vec::new()),
+    };
+    Some(Pending { path: path.to_path_buf(), op, target, steps: lines.collect() })
+}
+
+/// The unfinished journals of `dkms_tree`, oldest first (in-flight
+/// temporaries of `begin` are not journals yet and are left alone).
+pub fn pending(dkms_tree: &Path) -> Vec<Pending> {
+    let mut found: Vec<(std::time::SystemTime, PathBuf)> = fs::read_dir(dir(dkms_tree))
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().ends_with(".journal"))
+        .map(|e| (e.metadata().and_then(|m| m.modified()).unwrap_or(std::time::UNIX_EPOCH), e.path()))
+        .collect();
+    found.sort();
+    let legacy = legacy_path(dkms_tree);
+    let mut out: Vec<Pending> = legacy.is_file().then(|| read(&legacy)).flatten().into_iter().collect();
+    out.extend(found.into_iter().filter_map(|(_, p)| read(&p)));
+    out
+}
+
+/// Is any transaction unfinished?
+pub fn any_pending(dkms_tree: &Path) -> bool {
+    legacy_path(dkms_tree).is_file()
+        || fs::read_dir(dir(dkms_tree))
+            .into_iter()
+            .flatten()
+            .flatten()
+            .any(|e| e.file_name().to_string_lossy().ends_with(".journal"))
 }
 
 /// Forget an unfinished journal after recovery.
-pub fn clear(dkms_tree: &Path) -> io::Result<()> {
-    match fs::remove_file(path(dkms_tree)) {
+pub fn clear(p: &Pending) -> io::Result<()> {
+    match fs::remove_file(&p.path) {
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
         r => r,
     }
@@ -129,12 +180,20 @@ mod tests {
         let mut j = Journal::begin(d.path(), "install", &["m", "1.0", "6.1", "x86_64"]).unwrap();
         j.record("placed", &["/lib/modules/6.1/updates/dkms/m.ko"]).unwrap();
         j.record("odd", &["a\tb\nc\\"]).unwrap();
-        let p = pending(d.path()).unwrap();
+        assert_eq!(j.steps().len(), 2);
+        let mut other = Journal::begin(d.path(), "build", &["n", "2", "6.1", "x86_64"]).unwrap();
+        other.record("step", &[]).unwrap();
+        let all = pending(d.path());
+        assert_eq!(all.len(), 2);
+        let p = all.iter().find(|p| p.op == "install").unwrap();
         assert_eq!(p.op, "install");
         assert_eq!(p.target, vec!["m", "1.0", "6.1", "x86_64"]);
         assert_eq!(p.steps[0], Entry { key: "placed".into(), args: vec!["/lib/modules/6.1/updates/dkms/m.ko".into()] });
         assert_eq!(p.steps[1].args, vec!["a\tb\nc\\".to_string()]);
         j.finish().unwrap();
-        assert!(pending(d.path()).is_none());
+        assert_eq!(pending(d.path()).len(), 1);
+        other.finish().unwrap();
+        assert!(pending(d.path()).is_empty());
+        assert!(!any_pending(d.path()));
     }
 }
