@@ -46,7 +46,7 @@ release: ## Build release binaries with libexecdir, sysconfdir and moddir baked 
 	DKMS_LIBEXECDIR=$(libexecdir)/dkms DKMS_SYSCONFDIR=$(sysconfdir) DKMS_MODDIR=$(moddir) $(CARGO) build --release --bin dkms
 	$(foreach v,$(VERBS),ln -f target/release/dkms target/release/dkms-$(v) &&) true
 
-bench: release ## Benchmark against upstream's bash dkms: status on 600x3 installed modules, start-up, binary sizes
+bench: release ## Benchmark against upstream's bash dkms: status on 600x3 installed modules, autoinstall of 8 real modules, start-up, binary sizes
 	./benches/bench.sh
 
 deps: ## Install missing build/test dependencies (apt, rustup)

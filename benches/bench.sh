@@ -11,6 +11,12 @@
 #       ours cold (empty conf cache) and warm; upstream on the full tree or,
 #       with BENCH_UPSTREAM_MODULES smaller than N, on a scaled-down tree
 #       with the ratio computed per entry (and labelled so).
+#   (b) `dkms autoinstall -k <kver>` of BENCH_AUTO_MODULES (8) independent
+#       real hello-world kbuild modules against the installed kernel headers,
+#       in private dkms, source and install trees (depmod -b on the private
+#       tree, signing with a private key); `dkms add` untimed. After each run
+#       the state both leave (status, installed files, valid .ko files,
+#       modules.dep) must be identical, else the script exits 1.
 #   (c) start-up: `dkms --version` and `dkms status` on an empty tree.
 #   Sizes of the release binaries (hardlinks counted once).
 #
@@ -18,7 +24,10 @@
 # ../shared/conformance/upstream/built/dkms; empty to skip), BENCH_MODULES
 # (600), BENCH_UPSTREAM_MODULES (default BENCH_MODULES), BENCH_ROUNDS (3),
 # BENCH_UPSTREAM_ROUNDS (1: upstream needs minutes per status on 600 x 3),
-# BENCH_STARTUP_ITERS (200), BENCH_DIR (a temporary directory).
+# BENCH_STARTUP_ITERS (200), BENCH_DIR (a temporary directory),
+# BENCH_KERNEL (for (b): default the running kernel if its headers are
+# installed, else the first /lib/modules/*/build), BENCH_AUTO_MODULES (8),
+# BENCH_AUTO_ROUNDS (2), BENCH_SKIP_AUTOINSTALL (non-empty: skip (b)).
 set -euo pipefail
 export LC_ALL=C
 
@@ -30,6 +39,8 @@ NU=${BENCH_UPSTREAM_MODULES:-$N}
 ROUNDS=${BENCH_ROUNDS:-3}
 UROUNDS=${BENCH_UPSTREAM_ROUNDS:-1}
 ITERS=${BENCH_STARTUP_ITERS:-200}
+AUTO_N=${BENCH_AUTO_MODULES:-8}
+AROUNDS=${BENCH_AUTO_ROUNDS:-2}
 KERNELS=(6.1.0-901-bench 6.1.0-902-bench 6.1.0-903-bench)
 ARCH=$(uname -m)
 
@@ -128,6 +139,12 @@ secs() {
     echo "$t1 - $t0" | bc -l
 }
 min() { printf '%s\n' "$@" | sort -g | head -n1; }
+median() {
+    local -a v
+    mapfile -t v < <(printf '%s\n' "$@" | sort -g)
+    local n=${#v[@]}
+    if ((n % 2)); then echo "${v[n / 2]}"; else echo "(${v[n / 2 - 1]} + ${v[n / 2]}) / 2" | bc -l; fi
+}
 
 echo "Building trees: $N module/versions x ${#KERNELS[@]} kernels (ours)..." >&2
 make_tree "$work/big" "$N"
@@ -178,6 +195,189 @@ bash_warm=$(bash_count)
 modinfo_warm=n/a
 if command -v strace >/dev/null; then modinfo_warm=$(grep -c 'execve("[^"]*/modinfo"' "$work/strace" || true); fi
 
+# ---- (b) autoinstall of AUTO_N real kernel modules, alternating ours and upstream
+# Each run gets fresh private trees: <run>/src (the module sources),
+# <run>/dkms, and <run>/base/lib/modules as the install tree, whose
+# <kver>/build links to the real headers (both derive kernel_source_dir as
+# <install_tree>/<kver>/build) and whose <kver>/modules.dep exists (both skip
+# depmod without it). Both run `depmod -a <kver>` by name, which would work on
+# /lib/modules: a `depmod` wrapper first on PATH adds `-b <run>/base`. Both
+# sign with a private key pair (framework.conf; try_sign_modules=true, as
+# chroot detection may say no here). Nothing outside $work is written.
+auto_skip=
+if [[ ${BENCH_SKIP_AUTOINSTALL:-} ]]; then
+    auto_skip="BENCH_SKIP_AUTOINSTALL is set"
+elif ! command -v make >/dev/null; then
+    auto_skip="make not found"
+elif ! real_depmod=$(command -v depmod); then
+    auto_skip="depmod not found (kmod)"
+else
+    akver=${BENCH_KERNEL:-}
+    if [[ ! $akver ]]; then
+        for d in "/lib/modules/$(uname -r)/build" /lib/modules/*/build; do
+            [[ -d $d/include ]] && { akver=$(basename "$(dirname "$d")"); break; }
+        done
+    fi
+    if [[ ! $akver ]]; then
+        auto_skip="no kernel headers (no /lib/modules/*/build with include/; set BENCH_KERNEL)"
+    elif ! aheaders=$(readlink -e "/lib/modules/$akver/build") || [[ ! -d $aheaders/include ]]; then
+        auto_skip="no kernel headers for $akver at /lib/modules/$akver/build"
+    fi
+fi
+auto_ours=() auto_up=() auto_same=yes auto_out_same=yes
+if [[ $auto_skip ]]; then
+    echo "(b) autoinstall skipped: $auto_skip" >&2
+else
+    auto=$work/auto
+    mkdir -p "$auto/src" "$auto/bin"
+    for ((i = 0; i < AUTO_N; i++)); do
+        m=benchauto$i
+        d=$auto/src/$m-1.0
+        mkdir -p "$d"
+        cat >"$d/$m.c" <<EOC
+#include <linux/init.h>
+#include <linux/module.h>
+
+static int __init ${m}_init(void)
+{
+	pr_info("$m: loaded\n");
+	return 0;
+}
+
+static void __exit ${m}_exit(void)
+{
+	pr_info("$m: unloaded\n");
+}
+
+module_init(${m}_init);
+module_exit(${m}_exit);
+MODULE_LICENSE("GPL");
+MODULE_DESCRIPTION("dkms benchmark module $m");
+MODULE_VERSION("1.0");
+EOC
+        echo "obj-m := $m.o" >"$d/Kbuild"
+        cat >"$d/dkms.conf" <<EOC
+PACKAGE_NAME="$m"
+PACKAGE_VERSION="1.0"
+BUILT_MODULE_NAME[0]="$m"
+DEST_MODULE_LOCATION[0]="/updates/dkms"
+AUTOINSTALL="yes"
+EOC
+    done
+    cat >"$auto/bin/depmod" <<EOC
+#!/bin/sh
+# depmod on the benchmark's private tree, never on /lib/modules
+[ -n "\${BENCH_DEPMOD_BASE:-}" ] || { echo "bench depmod: BENCH_DEPMOD_BASE is not set" >&2; exit 1; }
+exec $real_depmod -b "\$BENCH_DEPMOD_BASE" "\$@"
+EOC
+    chmod 755 "$auto/bin/depmod"
+    if command -v openssl >/dev/null && openssl req -new -nodes -utf8 -sha256 -days 36500 -batch -x509 \
+        -subj "/CN=dkms benchmark" -newkey rsa:2048 -keyout "$auto/mok.key" \
+        -outform DER -out "$auto/mok.pub" >/dev/null 2>&1; then
+        printf 'mok_signing_key="%s"\nmok_certificate="%s"\ntry_sign_modules="true"\n' \
+            "$auto/mok.key" "$auto/mok.pub" >"$work/etc/dkms/framework.conf"
+    else
+        echo "(b) openssl failed: modules are not signed (both)" >&2
+        echo 'try_sign_modules="false"' >"$work/etc/dkms/framework.conf"
+    fi
+    # Warm the page cache with the headers: one plain kbuild build, untimed.
+    mkdir -p "$auto/warm"
+    cp "$auto/src/benchauto0-1.0/"* "$auto/warm/"
+    make -s -C "$aheaders" M="$auto/warm" modules >/dev/null 2>&1 || true
+
+    # auto_tree IMPL RUN: a fresh private tree with the modules added.
+    auto_tree() {
+        local impl=$1 root=$2 i lib=$2/base/lib/modules/$akver f
+        rm -rf "$root"
+        mkdir -p "$root/dkms" "$lib"
+        cp -a "$auto/src" "$root/src"
+        ln -s "$aheaders" "$lib/build"
+        for f in modules.order modules.builtin modules.builtin.modinfo; do
+            [[ -f /lib/modules/$akver/$f ]] && cp "/lib/modules/$akver/$f" "$lib/"
+        done
+        : >"$lib/modules.dep"
+        for ((i = 0; i < AUTO_N; i++)); do
+            auto_dkms "$impl" "$root" add "benchauto$i/1.0" >>"$root/add.log" 2>&1 ||
+                { echo "bench: $impl: dkms add benchauto$i/1.0 failed:" >&2; cat "$root/add.log" >&2; exit 1; }
+        done
+    }
+    auto_dkms() {
+        local impl=$1 root=$2 prog=$DKMS
+        shift 2
+        [[ $impl == upstream ]] && prog=$UP
+        PATH=$auto/bin:$PATH BENCH_DEPMOD_BASE=$root/base \
+            "$prog" "$@" --dkmstree "$root/dkms" --sourcetree "$root/src" --installtree "$root/base/lib/modules" </dev/null
+    }
+    # auto_run IMPL RUN: the timed autoinstall; output in RUN/out, exit code in RUN/rc.
+    auto_run() {
+        local rc=0
+        auto_dkms "$1" "$2" autoinstall -k "$akver" >"$2/out" 2>&1 || rc=$?
+        echo "$rc" >"$2/rc"
+    }
+    # auto_state IMPL RUN: what the run left, paths normalised, in RUN/state.
+    auto_state() {
+        local impl=$1 root=$2 lib=$2/base/lib/modules/$akver ko name
+        {
+            echo "autoinstall exit code: $(cat "$root/rc")"
+            echo "== status"
+            auto_dkms "$impl" "$root" status 2>&1 | sed "s|$root|<run>|g"
+            echo "== install tree"
+            (cd "$root/base" && find . -mindepth 1 -printf '%P %y\n' | sort)
+            echo "== modules"
+            while IFS= read -r ko; do
+                name=$(basename "$ko" .ko)
+                if [[ $(modinfo -F name "$ko" 2>/dev/null) == "$name" ]] &&
+                    [[ $(modinfo -F vermagic "$ko" 2>/dev/null) == "$akver "* ]]; then
+                    echo "$name: valid, version $(modinfo -F version "$ko"), signature: $(modinfo -F sig_id "$ko" || true)"
+                else
+                    echo "$name: NOT a valid module for $akver"
+                fi
+            done < <(find "$root/base" -name '*.ko' | sort)
+            # (in the order the files were found in: sorted)
+            echo "== modules.dep"
+            sort "$lib/modules.dep" 2>&1
+        } >"$root/state"
+        sed "s|$root|<run>|g" "$root/out" >"$root/out.norm"
+    }
+    asecs() {
+        local t0 t1
+        t0=$(now)
+        auto_run "$@"
+        t1=$(now)
+        echo "$t1 - $t0" | bc -l
+    }
+    aimpls=(ours)
+    [[ $UPSTREAM ]] && aimpls+=(upstream)
+    for ((r = 0; r < AROUNDS; r++)); do
+        order=("${aimpls[@]}")
+        # Take turns at going first.
+        ((r % 2 == 1 && ${#aimpls[@]} == 2)) && order=(upstream ours)
+        for impl in "${order[@]}"; do
+            run_dir=$auto/$impl.$r
+            auto_tree "$impl" "$run_dir"
+            echo "  round $((r + 1))/$AROUNDS: $impl autoinstall of $AUTO_N modules for $akver..." >&2
+            t=$(asecs "$impl" "$run_dir")
+            if [[ $impl == ours ]]; then auto_ours+=("$t"); else auto_up+=("$t"); fi
+            auto_state "$impl" "$run_dir"
+            if [[ $(cat "$run_dir/rc") != 0 ]] || grep -q 'NOT a valid' "$run_dir/state" ||
+                [[ $(grep -c ': valid,' "$run_dir/state") != "$AUTO_N" ]]; then
+                echo "bench: $impl autoinstall did not install $AUTO_N valid modules:" >&2
+                cat "$run_dir/out" "$run_dir/state" >&2
+                auto_same=no
+            fi
+        done
+        if [[ $UPSTREAM ]]; then
+            if ! diff -u "$auto/upstream.$r/state" "$auto/ours.$r/state" >"$auto/state.$r.diff"; then
+                echo "bench: (b) round $((r + 1)): the state ours left differs from upstream's (- upstream, + ours):" >&2
+                cat "$auto/state.$r.diff" >&2
+                auto_same=no
+            fi
+            cmp -s "$auto/upstream.$r/out.norm" "$auto/ours.$r/out.norm" || auto_out_same=no
+        fi
+    done
+    : >"$work/etc/dkms/framework.conf"
+fi
+
 # ---- (c) start-up
 mkdir -p "$work/empty/dkms" "$work/empty/src" "$work/empty/inst"
 loop() {
@@ -205,6 +405,7 @@ done
 # ---- report
 f() { printf '%.3f' "$1"; }
 ratio() { [[ $1 && $2 ]] && printf '%.0fx' "$(echo "$1 / $2" | bc -l)" || echo "-"; }
+ratio2() { [[ $1 && $2 ]] && printf '%.2fx' "$(echo "$1 / $2" | bc -l)" || echo "-"; }
 c=$(min "${cold[@]}")
 w=$(min "${warm[@]}")
 echo
@@ -228,6 +429,27 @@ else
     printf '%-44s %11ss %12s %10s\n' "(a) status $N x 3 = $entries entries, cold" "$(f "$c")" "-" "-"
     printf '%-44s %11ss %12s %10s\n' "(a) status $N x 3 = $entries entries, warm" "$(f "$w")" "-" "-"
 fi
+if [[ $auto_skip ]]; then
+    printf '%-44s %12s %12s %10s\n' "(b) autoinstall" "skipped" "-" "-"
+    echo "    ($auto_skip)"
+else
+    am=$(median "${auto_ours[@]}")
+    an=$(min "${auto_ours[@]}")
+    blabel="(b) autoinstall $AUTO_N modules"
+    if [[ $UPSTREAM ]]; then
+        um=$(median "${auto_up[@]}")
+        un=$(min "${auto_up[@]}")
+        printf '%-44s %11ss %11ss %10s\n' "$blabel, median" "$(f "$am")" "$(f "$um")" "$(ratio2 "$um" "$am")"
+        printf '%-44s %11ss %11ss %10s\n' "$blabel, min" "$(f "$an")" "$(f "$un")" "$(ratio2 "$un" "$an")"
+        printf '    (ours/upstream: median %.2f, min %.2f, target <= 0.6; %d rounds, kernel %s, parallel_jobs %s)\n' \
+            "$(echo "$am / $um" | bc -l)" "$(echo "$an / $un" | bc -l)" "$AROUNDS" "$akver" "$(nproc)"
+        echo "    state identical: $auto_same; autoinstall output identical (paths normalised): $auto_out_same"
+    else
+        printf '%-44s %11ss %12s %10s\n' "$blabel, median" "$(f "$am")" "-" "-"
+        printf '%-44s %11ss %12s %10s\n' "$blabel, min" "$(f "$an")" "-" "-"
+        echo "    ($AROUNDS rounds, kernel $akver; state: $([[ $auto_same == yes ]] && echo "$AUTO_N valid modules" || echo "NOT as expected"))"
+    fi
+fi
 v=$(min "${sv[@]}")
 s=$(min "${ss[@]}")
 if [[ $UPSTREAM ]]; then
@@ -245,3 +467,7 @@ mapfile -t bins < <(find "$bin" -maxdepth 1 -type f -perm -u+x \( -name dkms -o 
 total=$(du -cb "${bins[@]}" | tail -n1 | cut -f1)
 printf 'release binaries (%d files %s/dkms, dkms-*; hardlinks once): %d bytes = %.2f MiB\n' "${#bins[@]}" "$bin" "$total" \
     "$(echo "$total / 1048576" | bc -l)"
+if [[ $auto_same != yes ]]; then
+    echo "bench: (b) ours and upstream did not leave the same state (see above)" >&2
+    exit 1
+fi
