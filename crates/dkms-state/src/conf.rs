@@ -4,7 +4,9 @@
 //! upstream's validation messages.
 //!
 //! dkms.conf is bash, not a key=value file: real ones use arrays, `$(...)`
-//! and conditionals on `$kernelver`, so only bash can read them faithfully.
+//! and conditionals on `$kernelver`, so only bash can read them faithfully —
+//! except plain ones (assignments of quoted words and known variables),
+//! which `confstatic` evaluates to exactly what bash gives, without bash.
 
 use crate::confcache;
 use crate::distro::{self, Family};
@@ -231,6 +233,12 @@ pub fn read_many_cached(specs: &[Spec], cache_dir: &Path) -> std::io::Result<Vec
     let mut sourced: Vec<Option<Sourced>> = vec![None; specs.len()];
     let mut misses = Vec::new();
     for (i, (spec, req)) in specs.iter().zip(&reqs).enumerate() {
+        // A plain conf is evaluated directly (`confstatic`): cheaper than
+        // hashing its inputs for the cache.
+        if let Some(s) = crate::confstatic::evaluate(req) {
+            sourced[i] = Some(s);
+            continue;
+        }
         let slot =
             confcache::slot(cache_dir, &spec.file, &[&spec.module, &spec.module_version, &spec.kernelver, &spec.arch]);
         let key = confcache::key(req);
@@ -242,7 +250,7 @@ pub fn read_many_cached(specs: &[Spec], cache_dir: &Path) -> std::io::Result<Vec
         }
     }
     let miss_reqs: Vec<Request> = misses.iter().map(|(i, ..)| reqs[*i].clone()).collect();
-    for ((i, slot, key), s) in misses.iter().zip(shell::source(&miss_reqs)?) {
+    for ((i, slot, key), s) in misses.iter().zip(shell::source_by_bash(&miss_reqs)?) {
         if let Some(k) = key {
             confcache::store(slot, k, &s);
         }

@@ -6,6 +6,7 @@
 
 pub mod conf;
 pub mod confcache;
+pub mod confstatic;
 pub mod crash;
 pub mod distro;
 pub mod env;

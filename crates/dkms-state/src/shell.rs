@@ -11,6 +11,8 @@
 //! directory removed at the end (no `mktemp`/`rm` per file), and for plain
 //! files the write-back lists array indices without forking (see
 //! `fast_path_ok`): a conf then costs one subshell, not dozens of processes.
+//! Plainer files still (assignments of quoted words and known variables)
+//! need no bash at all: `confstatic` evaluates them first.
 
 use crate::tools;
 use std::collections::BTreeMap;
@@ -189,9 +191,20 @@ fn script(reqs: &[Request], err_dir: &std::path::Path) -> String {
     s
 }
 
-/// Evaluate the requests in one bash process. The files' stderr goes to
-/// ours, as with upstream.
+/// Evaluate the requests: plain files without bash (`confstatic`, which
+/// gives exactly what bash would), the others in one bash process. The
+/// files' stderr goes to ours, as with upstream. As with bash alone, a
+/// short answer from bash yields fewer results (up to the first request
+/// it did not answer).
 pub fn source(reqs: &[Request]) -> io::Result<Vec<Sourced>> {
+    let mut plain: Vec<Option<Sourced>> = reqs.iter().map(crate::confstatic::evaluate).collect();
+    let rest: Vec<Request> = reqs.iter().zip(&plain).filter(|(_, p)| p.is_none()).map(|(r, _)| r.clone()).collect();
+    let mut by_bash = source_by_bash(&rest)?.into_iter();
+    Ok(plain.iter_mut().map_while(|p| p.take().or_else(|| by_bash.next())).collect())
+}
+
+/// Evaluate the requests in one bash process, whatever their files hold.
+pub fn source_by_bash(reqs: &[Request]) -> io::Result<Vec<Sourced>> {
     if reqs.is_empty() {
         return Ok(Vec::new());
     }
