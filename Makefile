@@ -79,9 +79,11 @@ demo: deps release ## Add, build and install the example module into build/demo
 # Each list entry is DESTINATION=SOURCE=MODE; install and uninstall both
 # walk the same lists.
 MAN_PAGES   := $(wildcard man/*.8)
-CORE_FILES   = $(sbindir)/dkms=target/release/dkms=755 \
-	$(foreach v,$(VERBS),$(libexecdir)/dkms/dkms-$(v)=target/release/dkms-$(v)=755) \
-	$(foreach m,$(MAN_PAGES),$(mandir)/man8/$(notdir $(m))=$(m)=644) \
+# The multicall binary: installed once as sbindir/dkms; every
+# libexecdir/dkms/dkms-<verb> is a hardlink to it (on another filesystem: to
+# one copy in libexecdir), so the binaries take the space of one (or two).
+VERB_LINKS   = $(foreach v,$(VERBS),$(libexecdir)/dkms/dkms-$(v))
+CORE_FILES   = $(foreach m,$(MAN_PAGES),$(mandir)/man8/$(notdir $(m))=$(m)=644) \
 	$(bashcompdir)/dkms=completions/dkms.bash=644 \
 	$(zshcompdir)/_dkms=completions/_dkms=644 \
 	$(fishcompdir)/dkms.fish=completions/dkms.fish=644
@@ -116,13 +118,20 @@ build/%: data/%.in build/paths
 	$(SUBST) $< > $@
 	chmod 755 $@
 
-install: release ## Install dkms, dkms-*, man pages, completions, framework.conf (PREFIX, DESTDIR, ...)
+install: release ## Install dkms, dkms-* (hardlinks to dkms), man pages, completions, framework.conf (PREFIX, DESTDIR, ...)
+	install -Dm755 target/release/dkms '$(DESTDIR)$(sbindir)/dkms'
+	install -d -m 755 '$(DESTDIR)$(libexecdir)/dkms'
+	src='$(DESTDIR)$(sbindir)/dkms'; \
+	for f in $(foreach f,$(VERB_LINKS),'$(DESTDIR)$(f)'); do \
+		rm -f "$$f" && { ln "$$src" "$$f" 2>/dev/null || { install -m755 target/release/dkms "$$f" && src=$$f; }; } || exit 1; \
+	done
 	$(call install_list,$(CORE_FILES))
 	$(foreach d,$(CORE_DIRS),install -d -m 755 '$(DESTDIR)$(d)' &&) true
 	@# A framework.conf that is already there is the administrator's: keep it.
 	[ -e '$(DESTDIR)$(FRAMEWORK_CONF)' ] || install -Dm644 data/framework.conf '$(DESTDIR)$(FRAMEWORK_CONF)'
 
 uninstall: ## Remove what install installed (framework.conf only if unchanged, directories only if empty)
+	rm -f '$(DESTDIR)$(sbindir)/dkms' $(foreach f,$(VERB_LINKS),'$(DESTDIR)$(f)')
 	$(call remove_list,$(CORE_FILES))
 	if cmp -s data/framework.conf '$(DESTDIR)$(FRAMEWORK_CONF)'; then rm -f '$(DESTDIR)$(FRAMEWORK_CONF)'; fi
 	$(call rmdir_empty,$(OWN_DIRS))

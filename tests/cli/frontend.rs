@@ -2,7 +2,10 @@
 //! options, two actions, verb words anywhere, usage; each checked against
 //! fixed expectations and, where upstream is available, against it.
 
-use crate::support::{compare_fresh, Sandbox};
+use crate::support::{compare_fresh, ours, Sandbox};
+use std::fs;
+use std::path::Path;
+use std::process::Command;
 
 fn nothing(_: &Sandbox) {}
 
@@ -67,5 +70,70 @@ fn help_and_odd_arguments() {
     ] {
         let o = compare_fresh(&format!("dkms {args:?}"), &nothing, args);
         assert_eq!(o.code, code, "{args:?}: {}", o.stderr);
+    }
+}
+
+/// Where `dkms` finds `dkms-<verb>`: `--exec-path` / `DKMS_EXEC_PATH`
+/// first, then its own directory when the verb's binary is there (a fresh
+/// build beats stale binaries in the libexec dir baked into it), then that
+/// libexec dir (none in a debug build).
+#[test]
+fn verb_lookup_order() {
+    let sb = Sandbox::new();
+    let own = sb.root.join("own");
+    let given = sb.root.join("given");
+    for (dir, who) in [(&own, "own"), (&given, "given")] {
+        fs::create_dir_all(dir).unwrap();
+        let verb = dir.join("dkms-status");
+        fs::write(&verb, format!("#!/bin/sh\necho {who} \"$@\"\n")).unwrap();
+        fs::set_permissions(&verb, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    }
+    // A copy, not a symlink: current_exe() resolves symlinks.
+    let dkms = own.join("dkms");
+    fs::copy(ours(), &dkms).unwrap();
+    let run = |exec_path: Option<&Path>, args: &[&str]| {
+        let mut c = Command::new(&dkms);
+        c.args(args).env_remove("DKMS_EXEC_PATH").env("DKMS_SYSCONFDIR", &sb.sysconf).current_dir(&sb.work);
+        if let Some(d) = exec_path {
+            c.env("DKMS_EXEC_PATH", d);
+        }
+        // Exec of a file just written fails with ETXTBSY while a child
+        // another test thread forked meanwhile still holds the descriptor.
+        for _ in 0..100 {
+            match c.output() {
+                Err(e) if e.raw_os_error() == Some(26) => {}
+                Ok(o) if String::from_utf8_lossy(&o.stderr).contains("Text file busy") => {}
+                o => {
+                    let o = o.unwrap();
+                    return (
+                        o.status.code(),
+                        String::from_utf8_lossy(&o.stdout).into_owned(),
+                        String::from_utf8_lossy(&o.stderr).into_owned(),
+                    );
+                }
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        panic!("{} stays busy", dkms.display());
+    };
+    assert_eq!(run(None, &["-m", "x", "status"]), (Some(0), "own -m x\n".into(), String::new()));
+    assert_eq!(run(Some(&given), &["status"]), (Some(0), "given\n".into(), String::new()));
+    let flag = format!("--exec-path={}", given.display());
+    assert_eq!(run(None, &[&flag, "status"]), (Some(0), "given\n".into(), String::new()));
+    // A directory given without the verb's binary: the next ones are tried.
+    assert_eq!(run(Some(&sb.work), &["status"]), (Some(0), "own\n".into(), String::new()));
+    // Not in the own directory either: the baked-in libexec dir, if any, is
+    // tried next; the error names the directories in lookup order.
+    fs::remove_file(own.join("dkms-status")).unwrap();
+    let (code, out, err) = run(Some(&given.join("none")), &["status"]);
+    let mut dirs = vec![given.join("none"), own.clone()];
+    dirs.extend(option_env!("DKMS_LIBEXECDIR").map(std::path::PathBuf::from));
+    if dirs.iter().all(|d| !d.join("dkms-status").is_file()) {
+        let listed = dirs.iter().map(|d| d.display().to_string()).collect::<Vec<_>>().join(", ");
+        assert_eq!((code, out.as_str()), (Some(127), ""), "{err}");
+        assert!(err.contains(&format!("dkms-status was not found in: {listed}\n")), "{err}");
+    } else {
+        // An installed dkms-status in the baked-in libexec dir ran.
+        assert!(!out.starts_with("own") && !out.starts_with("given"), "{out}");
     }
 }

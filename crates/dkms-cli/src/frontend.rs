@@ -6,10 +6,12 @@
 //! every `dkms-<verb>` to one multicall `dkms`), it runs in-process instead.
 //!
 //! Built-in verbs are looked up in `--exec-path=DIR` / `DKMS_EXEC_PATH`, the
-//! libexec dir baked in at build time, then the directory of the running
-//! executable (`current_exe`, which resolves `/usr/sbin/dkms` symlinks) —
-//! never on `$PATH`, since dkms runs as root from kernel hooks. Words that
-//! are not upstream actions may name `dkms-<word>` plugins on `$PATH`.
+//! directory of the running executable (`current_exe`, which resolves
+//! `/usr/sbin/dkms` symlinks) when `dkms-<verb>` is there, then the libexec
+//! dir baked in at build time — so a fresh build in `target/release` runs
+//! its own verbs, not stale ones installed in the libexec dir. Never on
+//! `$PATH`, since dkms runs as root from kernel hooks. Words that are not
+//! upstream actions may name `dkms-<word>` plugins on `$PATH`.
 
 use crate::args;
 use crate::ctx::Ctx;
@@ -27,15 +29,22 @@ pub const MISSING_BINARY_EXIT: u8 = 127;
 
 /// Where built-in binaries are looked up, in order.
 pub fn exec_path(cli: Option<PathBuf>) -> Vec<PathBuf> {
-    let mut dirs = Vec::new();
-    if let Some(d) = cli.or_else(|| env::nonempty("DKMS_EXEC_PATH").map(PathBuf::from)) {
-        dirs.push(d);
-    }
-    if let Some(d) = option_env!("DKMS_LIBEXECDIR") {
-        dirs.push(PathBuf::from(d));
-    }
-    if let Some(d) = std::env::current_exe().ok().and_then(|p| p.parent().map(PathBuf::from)) {
-        dirs.push(d);
+    lookup_order(
+        cli.or_else(|| env::nonempty("DKMS_EXEC_PATH").map(PathBuf::from)),
+        std::env::current_exe().ok().and_then(|p| p.parent().map(PathBuf::from)),
+        option_env!("DKMS_LIBEXECDIR").map(PathBuf::from),
+    )
+}
+
+/// The lookup order: the directory given (`--exec-path`, `DKMS_EXEC_PATH`),
+/// the running executable's own directory, the baked-in libexec dir; each
+/// directory once.
+fn lookup_order(given: Option<PathBuf>, own: Option<PathBuf>, libexec: Option<PathBuf>) -> Vec<PathBuf> {
+    let mut dirs: Vec<PathBuf> = Vec::new();
+    for d in [given, own, libexec].into_iter().flatten() {
+        if !dirs.contains(&d) {
+            dirs.push(d);
+        }
     }
     dirs
 }
@@ -153,5 +162,34 @@ pub fn main_with(in_process: Option<InProcess>) -> ExitCode {
             ui::usage(&argv0);
             ExitCode::SUCCESS
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::lookup_order;
+    use std::path::PathBuf;
+
+    fn p(s: &str) -> Option<PathBuf> {
+        Some(PathBuf::from(s))
+    }
+
+    #[test]
+    fn own_directory_before_the_baked_libexec_dir() {
+        let own = p("/src/target/release");
+        let libexec = p("/usr/local/libexec/dkms");
+        assert_eq!(
+            lookup_order(None, own.clone(), libexec.clone()),
+            [own.clone(), libexec.clone()].into_iter().flatten().collect::<Vec<_>>()
+        );
+        // --exec-path / DKMS_EXEC_PATH comes first.
+        assert_eq!(
+            lookup_order(p("/x"), own.clone(), libexec.clone()),
+            [p("/x"), own.clone(), libexec.clone()].into_iter().flatten().collect::<Vec<_>>()
+        );
+        // No libexec dir baked in (a debug build); a directory listed once.
+        assert_eq!(lookup_order(None, own.clone(), None), vec![own.clone().unwrap()]);
+        assert_eq!(lookup_order(libexec.clone(), own.clone(), libexec.clone()).len(), 2);
+        assert_eq!(lookup_order(None, libexec.clone(), libexec.clone()), vec![libexec.unwrap()]);
     }
 }
