@@ -324,6 +324,8 @@ const VALUES: &[&str] = &[
     "{a,b}",
     "\"{a,b}\"",
     "\"caf\u{e9}\"",
+    "\"$PACKAGE_NAME[0]\"",
+    "$kernelver[1]",
 ];
 
 /// Structural variants: arrays, indexes, order, comments, continuations.
@@ -401,6 +403,16 @@ const FILES: &[&str] = &[
     "PACKAGE_NAME=a echo\n",
     "if true; then PACKAGE_NAME=a; fi\n",
     "CLEAN=true\nREMAKE_INITRD=yes\n",
+    "CLEAN=\nREMAKE_INITRD=\"\"\n",
+    "PATCH=(a\\) b)\n",
+    "PATCH=(a b)#c\n",
+    "PATCH=(a b)\t# c\n",
+    "PACKAGE_NAME=a\t# c\n",
+    "PACKAGE_NAME=a\r# c\n",
+    "PACKAGE_NAME=a \r# c\n",
+    "\\\n# continued comment\nPACKAGE_NAME=a\n",
+    "PACKAGE_NAME=a\\\n#b\n",
+    "_=x\nPACKAGE_NAME=a\n",
     "CLEAN=make\nOBSOLETE_BY=9\n",
     "MODULES_CONF[2]=x\n",
     "STRIP[0]=no\nSTRIP[3]=yes\nAUTOINSTALL=YES\n",
@@ -462,6 +474,129 @@ fn generated_confs_match_bash() {
     for refused in ["MAKE=$(uname)\n", "MAKE=\"a *.toml b\"\n", "PATCH=(*.patch)\n", "MAKE='$HOME'\n"] {
         assert!(!ok(refused), "{refused:?} should be refused");
     }
+}
+
+/// Pieces the random confs are made of: plain text, every quote and
+/// escape, expansions (known, unknown, special, with operators), blanks,
+/// newlines, CR, parentheses and pattern characters. Not the ones that would
+/// make bash run pipelines, background jobs or the conf itself (`$1`):
+/// `confstatic` refuses them outright (see the generated confs).
+const PIECES: &[&str] = &[
+    "a",
+    "b1",
+    "-",
+    ".",
+    "/",
+    ":",
+    "=",
+    "+",
+    ",",
+    "@",
+    "%",
+    "^",
+    "!",
+    "#",
+    "*",
+    "?",
+    "[",
+    "]",
+    "~",
+    "{",
+    "}",
+    "(",
+    ")",
+    " ",
+    "  ",
+    "\t",
+    "\n",
+    "\r",
+    "'",
+    "\"",
+    "\\",
+    "$",
+    "$kernelver",
+    "${arch}",
+    "$PACKAGE_NAME",
+    "${MAKE}",
+    "$x",
+    "$y",
+    "${force:-f}",
+    "${force+F}",
+    "${nothere-n}",
+    "$HOME",
+    "${#x}",
+    "'q w'",
+    "\"e  r\"",
+    "\"$kernelver x\"",
+    "'$kernelver'",
+    "\"\\$x\"",
+    "\"\\\"\"",
+    "\\\n",
+    "()",
+    "(a b)",
+];
+
+/// Names the random confs assign.
+const NAMES: &[&str] = &["x", "y", "PACKAGE_NAME", "MAKE", "MAKE[1]", "PATCH", "CLEAN", "BUILT_MODULE_NAME[2]"];
+
+/// Random confs (a fixed seed: the same ones every run), a few lines of
+/// `NAME=` and random pieces each, bare or in quotes.
+fn random_confs(n: usize) -> Vec<String> {
+    let mut seed: u64 = 0x5eed_d1c5;
+    let mut next = |m: usize| {
+        seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        ((seed >> 33) as usize) % m
+    };
+    (0..n)
+        .map(|_| {
+            let mut text = String::new();
+            for _ in 0..1 + next(4) {
+                text.push_str(NAMES[next(NAMES.len())]);
+                text.push('=');
+                // Bare, in double quotes or in single quotes.
+                let quote = ["", "\"", "'"][next(3)];
+                text.push_str(quote);
+                for _ in 0..next(5) {
+                    text.push_str(PIECES[next(PIECES.len())]);
+                }
+                text.push_str(quote);
+                text.push('\n');
+            }
+            text
+        })
+        .collect()
+}
+
+#[test]
+fn random_confs_match_bash() {
+    let tmp = tempfile::tempdir().unwrap();
+    let ctxs = contexts(tmp.path());
+    let texts = random_confs(1000);
+    let mut cases = Vec::new();
+    for (i, text) in texts.iter().enumerate() {
+        let f = tmp.path().join(format!("rnd{i}.conf"));
+        fs::write(&f, text).unwrap();
+        for (n, ctx) in ctxs.iter().enumerate().take(2) {
+            cases.push(Case {
+                label: format!("rnd{i} {text:?} (context {n})"),
+                req: ctx.request(vec![f.clone()], n == 1),
+            });
+        }
+    }
+    let (accepted, mismatches) = compare(&cases);
+    assert!(mismatches.is_empty(), "{} differ from bash:\n{}", mismatches.len(), mismatches.join("\n"));
+    eprintln!(
+        "confstatic: random {} files, {} of {} evaluations accepted, all equal to bash",
+        texts.len(),
+        accepted.len(),
+        cases.len()
+    );
+    assert!(
+        accepted.len() * 5 > cases.len(),
+        "the random confs exercise the evaluator: {} of {}",
+        accepted.len(),
+        cases.len()
+    );
 }
 
 /// The /etc/dkms override chain: each file sourced on top of the last
