@@ -78,7 +78,7 @@ _dkms_options() {
     install) _dkms_opts='-m --module -v -k --kernelver -a --arch -c --force --force-version-override --config --kernelsourcedir -j --symlink-modules --no-depmod --modprobe-on-install --directive -q --quiet --verbose --debug --dkmstree --sourcetree --installtree --json --format --lock-timeout -V --version -h --help' ;;
     uninstall) _dkms_opts='-m --module -v -k --kernelver -a --arch --all -c --no-depmod --directive -q --quiet --verbose --debug --dkmstree --sourcetree --installtree --json --format --lock-timeout -V --version -h --help' ;;
     match) _dkms_opts='--templatekernel -k --kernelver -a --arch -m --module --force --config --kernelsourcedir -j --no-depmod --directive -q --quiet --verbose --debug --dkmstree --sourcetree --installtree --json --format --lock-timeout -V --version -h --help' ;;
-    autoinstall) _dkms_opts='-k --kernelver -a --arch --force --config --kernelsourcedir -j --symlink-modules --no-depmod --modprobe-on-install -q --quiet --verbose --debug --dkmstree --sourcetree --installtree --json --format --lock-timeout -V --version -h --help' ;;
+    autoinstall) _dkms_opts='-k --kernelver -a --arch --all-kernels --force --config --kernelsourcedir -j --symlink-modules --no-depmod --modprobe-on-install -q --quiet --verbose --debug --dkmstree --sourcetree --installtree --json --format --lock-timeout -V --version -h --help' ;;
     mktarball) _dkms_opts='-m --module -v -k --kernelver -a --arch --all --archive --binaries-only --source-only -c -q --quiet --verbose --debug --dkmstree --sourcetree --installtree --json --format --lock-timeout -V --version -h --help' ;;
     ldtarball) _dkms_opts='--archive --force -q --quiet --verbose --debug --dkmstree --sourcetree --installtree --json --format --lock-timeout -V --version -h --help' ;;
     status) _dkms_opts='-m --module -v -k --kernelver -a --arch -q --quiet --verbose --debug --dkmstree --sourcetree --installtree --json --format --lock-timeout -V --version -h --help' ;;
@@ -86,7 +86,7 @@ _dkms_options() {
     kernel_preinst) _dkms_opts='-k --kernelver -a --arch -q --quiet --verbose --debug --dkmstree --sourcetree --installtree --json --format --lock-timeout -V --version -h --help' ;;
     kernel_postinst) _dkms_opts='-k --kernelver -a --arch -j --kernelsourcedir -q --quiet --verbose --debug --dkmstree --sourcetree --installtree --json --format --lock-timeout -V --version -h --help' ;;
     kernel_prerm) _dkms_opts='-k --kernelver -a --arch -q --quiet --verbose --debug --dkmstree --sourcetree --installtree --json --format --lock-timeout -V --version -h --help' ;;
-    *) _dkms_opts='-m --module -v -k --kernelver --templatekernel -c -q --quiet -V --version --binaries-only --source-only --force --force-version-override --all --verbose --rpm_safe_upgrade --dkmstree --sourcetree --installtree --symlink-modules --config --archive -a --arch --kernelsourcedir --directive --no-depmod --modprobe-on-install --debug -j -h --help --json --format --lock-timeout --exec-path= --list-cmds' ;;
+    *) _dkms_opts='-m --module -v -k --kernelver --templatekernel -c -q --quiet -V --version --binaries-only --source-only --force --force-version-override --all --verbose --rpm_safe_upgrade --dkmstree --sourcetree --installtree --symlink-modules --config --archive -a --arch --kernelsourcedir --directive --no-depmod --modprobe-on-install --debug -j -h --help --json --format --lock-timeout --all-kernels --exec-path= --list-cmds' ;;
     esac
 }
 

@@ -256,6 +256,7 @@ complete -c dkms -n '__dkms_verb_is match' -s h -l help -d 'Print usage and exit
 # autoinstall
 complete -c dkms -n '__dkms_verb_is autoinstall' -s k -l kernelver -r -f -a '(__dkms_values kernels)' -d 'Target kernel (repeatable)'
 complete -c dkms -n '__dkms_verb_is autoinstall' -s a -l arch -r -f -a '(__dkms_values arches)' -d 'Target architecture (repeatable)'
+complete -c dkms -n '__dkms_verb_is autoinstall' -l all-kernels -d 'autoinstall: every kernel with headers'
 complete -c dkms -n '__dkms_verb_is autoinstall' -l force -d 'Rebuild, reinstall, override checks'
 complete -c dkms -n '__dkms_verb_is autoinstall' -l config -r -F -d 'Kernel config to check against'
 complete -c dkms -n '__dkms_verb_is autoinstall' -l kernelsourcedir -r -f -a '(__fish_complete_directories)' -d 'Kernel build directory'

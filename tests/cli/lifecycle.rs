@@ -259,9 +259,31 @@ fn scenario(what: &str, setup: &dyn Fn(&Sandbox), steps: &[&[&str]]) -> Run {
         }
         assert_eq!(ours.listing(), up.listing(), "{what}: trees differ (left: ours, right: upstream)");
         assert_eq!(ours.logs(), up.logs(), "{what}: logs differ (left: ours, right: upstream)");
-        assert_eq!(ours.tools(), up.tools(), "{what}: tools run differ (left: ours, right: upstream)");
+        let (ot, ut) = if what.starts_with("autoinstall") || what.starts_with("kernel_postinst") {
+            (parallel_tools(&ours.tools()), parallel_tools(&up.tools()))
+        } else {
+            (ours.tools(), up.tools())
+        };
+        assert_eq!(ot, ut, "{what}: tools run differ (left: ours, right: upstream)");
     }
     ours
+}
+
+/// The tools an autoinstall ran, comparable with upstream's: our builds run
+/// side by side (so in any order) with make under a jobserver instead of
+/// its own `-jN`, and depmod runs once per kernel instead of per module.
+fn parallel_tools(log: &str) -> String {
+    let mut lines: Vec<String> = log
+        .lines()
+        .filter(|l| !l.starts_with("depmod "))
+        .map(|l| match l.strip_prefix("make -j") {
+            Some(rest) => format!("make {}", rest.split_once(' ').map_or("", |(_, r)| r)),
+            None => l.to_string(),
+        })
+        .collect();
+    lines.sort();
+    lines.dedup();
+    lines.join("\n")
 }
 
 /// `(code, stdout, stderr)` of a step, for compact assertions.
@@ -1163,4 +1185,167 @@ fn root_only_actions_refuse_other_users() {
         let run = scenario(&format!("{args:?} as non-root"), &setup, &[&args]);
         assert_eq!(ose(&run.outputs[0]), (1, "", "\nError! You must be root to use this command.\n"), "{args:?}");
     }
+}
+
+// ---------------------------------------------------------------- parallel autoinstall (root)
+
+/// Three independent modules and one that depends on the first; make takes
+/// a second and notes when it ran and the MAKEFLAGS it got.
+fn four_modules_slow_make(sb: &Sandbox) {
+    world(sb);
+    let jobs = sb.root.join("jobs.log").display().to_string();
+    let make = FAKE_MAKE.replace("@LOG@", &tool_log(sb).display().to_string()).replacen(
+        "#!/bin/sh\n",
+        &format!("#!/bin/sh\necho \"start $(date +%s.%N) ${{MAKEFLAGS:-none}}\" >> {jobs}\nsleep 1\n"),
+        1,
+    ) + &format!("echo \"end $(date +%s.%N)\" >> {jobs}\n");
+    write_exec(&sb.bin.join("make"), &make);
+    for m in ["dkms_a_test", "dkms_b_test", "dkms_c_test"] {
+        added(sb, m, "1.0", "");
+    }
+    added(sb, "dkms_d_test", "1.0", "BUILD_DEPENDS=\"dkms_a_test\"\n");
+    // depmod runs (and is recorded) only where modules.dep exists.
+    sb.write(&sb.inst.join(KVER).join("modules.dep"), "");
+}
+
+/// (start, end) of every make run, and the MAKEFLAGS each got.
+fn make_runs(sb: &Sandbox) -> (Vec<(f64, f64)>, Vec<String>) {
+    let text = fs::read_to_string(sb.root.join("jobs.log")).unwrap_or_default();
+    let (mut starts, mut ends, mut flags) = (Vec::new(), Vec::new(), Vec::new());
+    for l in text.lines() {
+        let mut w = l.splitn(3, ' ');
+        match (w.next(), w.next().and_then(|t| t.parse::<f64>().ok())) {
+            (Some("start"), Some(t)) => {
+                starts.push(t);
+                flags.push(w.next().unwrap_or_default().to_string());
+            }
+            (Some("end"), Some(t)) => ends.push(t),
+            _ => {}
+        }
+    }
+    starts.sort_by(f64::total_cmp);
+    ends.sort_by(f64::total_cmp);
+    (starts.into_iter().zip(ends).collect(), flags)
+}
+
+/// The most builds that ran at the same moment.
+fn most_at_once(runs: &[(f64, f64)]) -> usize {
+    runs.iter().map(|(s, _)| runs.iter().filter(|(s2, e2)| s2 <= s && s < e2).count()).max().unwrap_or(0)
+}
+
+#[test]
+fn autoinstall_builds_side_by_side_under_one_jobserver() {
+    if skip_unless_root("autoinstall") {
+        return;
+    }
+    let run =
+        scenario("autoinstall, four modules", &four_modules_slow_make, &[&["autoinstall", "-k", KVER], &["status"]]);
+    // The output is upstream's (checked by scenario), in upstream's order.
+    let stdout = format!(
+        "{NO_SIGNING}{}{}{}{}Autoinstall on {KVER} succeeded for module(s) dkms_a_test dkms_b_test dkms_c_test dkms_d_test.\n",
+        autoinstalled("dkms_a_test", "1.0"),
+        autoinstalled("dkms_b_test", "1.0"),
+        autoinstalled("dkms_c_test", "1.0"),
+        autoinstalled("dkms_d_test", "1.0"),
+    );
+    assert_eq!(ose(&run.outputs[0]), (0, stdout.as_str(), ""));
+    let (runs, flags) = make_runs(&run.sb);
+    assert_eq!(runs.len(), 4, "{runs:?}");
+    // parallel_jobs=3: three independent builds at once, never more; make
+    // gets the jobserver instead of -j3.
+    assert_eq!(most_at_once(&runs), 3, "{runs:?}");
+    assert!(flags.iter().all(|f| f.contains("--jobserver-auth=")), "{flags:?}");
+    let tools = fs::read_to_string(tool_log(&run.sb)).unwrap_or_default();
+    assert!(!tools.contains("make -j"), "{tools}");
+    // One depmod for the kernel, not one per module.
+    assert_eq!(tools.lines().filter(|l| l.starts_with("depmod")).count(), 1, "{tools}");
+    assert!(!run.sb.dkms.join(".journal.d").exists(), "journals finished");
+}
+
+#[test]
+fn autoinstall_with_parallel_jobs_1_builds_one_at_a_time() {
+    if skip_unless_root("autoinstall") {
+        return;
+    }
+    let mut sb = Sandbox::new();
+    four_modules_slow_make(&sb);
+    let o = sb.run(Impl::Ours, &["autoinstall", "-k", KVER, "-j", "1"]);
+    assert_eq!(o.code, 0, "{}{}", o.stdout, o.stderr);
+    let (runs, flags) = make_runs(&sb);
+    assert_eq!(most_at_once(&runs), 1, "{runs:?}");
+    assert!(flags.iter().all(|f| f == "none"), "{flags:?}");
+    let tools = fs::read_to_string(tool_log(&sb)).unwrap_or_default();
+    assert_eq!(tools.lines().filter(|l| l.starts_with("make -j1 ")).count(), 4, "{tools}");
+}
+
+#[test]
+fn a_failed_background_build_stops_only_its_dependants() {
+    if skip_unless_root("autoinstall") {
+        return;
+    }
+    let setup = |sb: &Sandbox| {
+        four_modules_slow_make(sb);
+        fail_make(sb, "dkms_a_test", "1.0");
+    };
+    let run = scenario("autoinstall, first of four fails", &setup, &[&["autoinstall", "-k", KVER], &["status"]]);
+    let o = &run.outputs[0];
+    assert_eq!(o.code, 11);
+    assert!(
+        o.stdout.ends_with(&format!(
+            "Autoinstall on {KVER} succeeded for module(s) dkms_b_test dkms_c_test.\n\
+             Autoinstall on {KVER} failed for module(s) dkms_a_test(10).\n\
+             dkms_d_test/1.0 autoinstall failed due to missing dependencies: dkms_a_test.\n"
+        )),
+        "{}",
+        o.stdout
+    );
+    let (_, flags) = make_runs(&run.sb);
+    assert_eq!(flags.len(), 3, "dkms_d_test is never built: {flags:?}");
+}
+
+#[test]
+fn autoinstall_on_several_kernels_is_each_kernel_in_turn() {
+    if skip_unless_root("autoinstall") {
+        return;
+    }
+    const K2: &str = "6.1.0-98-amd64";
+    let setup = |sb: &Sandbox| {
+        two_modules(sb);
+        headers(sb, K2);
+        sb.write(&sb.inst.join("6.1.0-97-noheaders/kernel/x.ko"), "");
+    };
+    // Ours in one run, for two kernels named with -k, and with --all-kernels
+    // (the kernel without headers is left out; the older kernel goes first).
+    let mut ours = Sandbox::new();
+    setup(&ours);
+    let both = ours.run_with(Impl::Ours, None, &["autoinstall", "-k", K2, "-k", KVER], true);
+    let mut all = Sandbox::new();
+    setup(&all);
+    let every = all.run_with(Impl::Ours, None, &["autoinstall", "--all-kernels"], true);
+    assert_eq!(both.code, 0, "{}{}", both.stdout, both.stderr);
+    assert_eq!(every, both);
+    assert_eq!(all.listing(), ours.listing());
+    let a = arch();
+    let status = ours.run_with(Impl::Ours, None, &["status"], true);
+    assert_eq!(
+        status.stdout,
+        format!(
+            "dkms_a_test/1.0, {K2}, {a}: installed\ndkms_a_test/1.0, {KVER}, {a}: installed\n\
+             dkms_b_test/2.0, {K2}, {a}: installed\ndkms_b_test/2.0, {KVER}, {a}: installed\n"
+        )
+    );
+    // The same as upstream run once per kernel.
+    if upstream_source().is_some() {
+        let mut up = Sandbox::new();
+        up.upstream().expect("upstream");
+        setup(&up);
+        let first = up.run_with(Impl::Upstream, None, &["autoinstall", "-k", K2], true);
+        let second = up.run_with(Impl::Upstream, None, &["autoinstall", "-k", KVER], true);
+        assert_eq!(both.stdout, format!("{}{}", first.stdout, second.stdout));
+        assert_eq!(both.stderr, format!("{}{}", first.stderr, second.stderr));
+        assert_eq!(ours.listing(), up.listing());
+    }
+    // The same kernel twice is refused, as upstream refuses any repetition.
+    let twice = ours.run_with(Impl::Ours, None, &["autoinstall", "-k", KVER, "-k", KVER], true);
+    assert_eq!(twice.code, 4, "{}", twice.stderr);
 }

@@ -35,7 +35,9 @@ fn check_consistent(t: &Tree, context: &str) {
     let unexpected: Vec<&str> = err.lines().filter(|l| !l.starts_with("dkms: recovered from an interrupted")).collect();
     assert!(unexpected.is_empty(), "{context}: status printed errors: {err}\n{out}");
     assert!(!out.contains("broken"), "{context}: {out}");
-    let transient = files_matching(&t.path("dkms"), &|n| n.ends_with(".journal") || n.contains(".journal.new.") || n.starts_with(".tmp_"));
+    let transient = files_matching(&t.path("dkms"), &|n| {
+        n.ends_with(".journal") || n.contains(".journal.new.") || n.starts_with(".tmp_")
+    });
     assert!(transient.is_empty(), "{context}: left behind {transient:?}");
     let stray = files_matching(&t.path("modules"), &|n| n.contains(".dkms-new.") || n.ends_with(".dkms-displaced"));
     assert!(stray.is_empty(), "{context}: stray files {stray:?}");

@@ -49,6 +49,8 @@ pub struct Args {
     pub lock_timeout: Option<u64>,
     /// `-`: read targets as JSON Lines from stdin (not upstream).
     pub stdin_targets: bool,
+    /// `--all-kernels` (autoinstall; not upstream).
+    pub all_kernels: bool,
 }
 
 /// Result of parsing.
@@ -214,6 +216,7 @@ pub fn parse(argv: &[OsString], implicit: Option<&'static Verb>, argv0: &str) ->
                     return Parsed::Exit(0);
                 }
                 FlagId::Json => a.json = true,
+                FlagId::AllKernels => a.all_kernels = true,
                 FlagId::Format => match v.as_str() {
                     "json" => a.json = true,
                     "text" => a.json = false,

@@ -13,7 +13,7 @@ use std::ffi::OsString;
 use std::path::PathBuf;
 
 /// Everything one invocation works with.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Ctx {
     pub args: Args,
     /// `$0` as invoked, for usage lines.

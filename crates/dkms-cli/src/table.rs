@@ -99,6 +99,7 @@ pub enum FlagId {
     Json,
     Format,
     LockTimeout,
+    AllKernels,
 }
 
 /// One option. Matching follows upstream's `case` statement: `long` is a
@@ -136,7 +137,7 @@ use FlagId::*;
 
 /// In upstream's matching order (it matters: `--archive*` is tried before
 /// `--arch*`).
-pub const FLAGS: [Flag; 34] = [
+pub const FLAGS: [Flag; 35] = [
     flag(Module, "--module", true, Some('m'), Some("module[/version]"), "The module to act on"),
     flag(ModuleVersion, "", false, Some('v'), Some("module-version"), "The version of the module"),
     flag(Kernelver, "--kernelver", true, Some('k'), Some("kernel[/arch]"), "Target kernel (repeatable)"),
@@ -171,6 +172,7 @@ pub const FLAGS: [Flag; 34] = [
     ext(Json, "--json", false, None, "JSON Lines on stdout"),
     ext(Format, "--format", true, Some("text|json"), "Output format"),
     ext(LockTimeout, "--lock-timeout", true, Some("seconds"), "Give up waiting for the DKMS lock"),
+    ext(AllKernels, "--all-kernels", false, None, "autoinstall: every kernel with headers"),
 ];
 
 /// The flag an option word selects, if any.
@@ -313,6 +315,11 @@ pub const fn flag_doc(id: FlagId) -> FlagDoc {
             Some(K::Number),
             "Give up, with exit status 75, after waiting this many seconds for the DKMS lock (default: wait). \
              Also the framework.conf setting lock_timeout. Not in upstream dkms.",
+        ),
+        AllKernels => doc(
+            None,
+            "autoinstall: every kernel under the install tree whose headers are installed (instead of -k), \
+             all in one run: their builds share one jobs budget. Not in upstream dkms.",
         ),
     }
 }
@@ -485,12 +492,34 @@ installed on the kernel given with --templatekernel; with -m, only that module."
     },
     VerbDoc {
         name: "autoinstall",
-        flags: &[Kernelver, Arch, Force, Config, KernelSourceDir, Jobs, SymlinkModules, NoDepmod, ModprobeOnInstall],
+        flags: &[
+            Kernelver,
+            Arch,
+            AllKernels,
+            Force,
+            Config,
+            KernelSourceDir,
+            Jobs,
+            SymlinkModules,
+            NoDepmod,
+            ModprobeOnInstall,
+        ],
         operands: &[],
         description: "Build and install, for one kernel (default: the running kernel), the newest version of every \
 module whose dkms.conf says AUTOINSTALL=\"yes\" and which is not installed there yet, in BUILD_DEPENDS order. \
 Nothing to do prints nothing. A module skipped by BUILD_EXCLUSIVE_* counts as done; any failure gives exit \
 status 11 after the others were tried. The file /etc/dkms/no-autoinstall turns it off.
+
+When two or more modules need building, they are built side by side (not in upstream dkms): all builds \
+share one budget of -j / parallel_jobs jobs through a GNU make jobserver (dkms run by make joins make's \
+jobserver instead), a module waits only for its own BUILD_DEPENDS, and a failed build stops only the \
+modules that depend on it. Installs still happen one by one in upstream's order, and the output is the \
+serial run's, module by module. depmod runs once per kernel at the end (\"Running depmod... done.\" is still \
+shown for each module) unless --modprobe-on-install needs it after each module.
+
+Several kernels in one run (not in upstream dkms): -k given more than once with different kernels, or \
+--all-kernels for every kernel with headers under the install tree; each kernel's output follows the \
+previous one's, and the exit status is that of the first kernel that failed.
 
 This is what the kernel hooks and the boot-time dkms_autoinstaller run.",
     },

@@ -1,9 +1,12 @@
 //! Output: upstream's text, byte for byte, with stdout flushed before every
 //! stderr write and before children run, so interleaved output keeps
 //! upstream's order. In JSON mode stdout carries only JSON Lines and the
-//! human text moves to stderr. Also the one error reporter.
+//! human text moves to stderr. Also the one error reporter. Output of work
+//! running under a `dkms_state::capture` is recorded instead, and `replay`ed
+//! where the serial run would have printed it.
 
 use dkms_proto::{Counts, Envelope, Record, SkipReason, Target};
+use dkms_state::capture::{self, Chunks, Stream};
 use dkms_state::error::{Error, Style};
 use std::io::Write;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -38,11 +41,51 @@ fn write_out(s: &str) {
         return;
     }
     if json() {
-        let _ = std::io::stderr().write_all(s.as_bytes());
+        write_stream(Stream::Stderr, s.as_bytes());
     } else {
-        let mut o = std::io::stdout().lock();
-        let _ = o.write_all(s.as_bytes());
-        let _ = o.flush();
+        write_stream(Stream::Stdout, s.as_bytes());
+    }
+}
+
+/// Write to one stream (recorded when a capture is active): stdout is
+/// flushed at once, and before anything goes to stderr.
+fn write_stream(stream: Stream, b: &[u8]) {
+    if capture::write(stream, b) {
+        return;
+    }
+    match stream {
+        Stream::Stdout => {
+            let mut o = std::io::stdout().lock();
+            let _ = o.write_all(b);
+            let _ = o.flush();
+        }
+        Stream::Stderr => {
+            let _ = std::io::stdout().flush();
+            let _ = std::io::stderr().write_all(b);
+        }
+    }
+}
+
+/// Print what a capture recorded, in its order, to the streams it was for.
+pub fn replay(chunks: Chunks) {
+    for (stream, b) in chunks {
+        write_stream(stream, &b);
+    }
+}
+
+/// `echo -n` as an `io::Write`, for in-process commands whose output is
+/// shown (it follows JSON mode and captures like `out`).
+pub struct OutWriter;
+
+impl Write for OutWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if !muted() {
+            write_stream(if json() { Stream::Stderr } else { Stream::Stdout }, buf);
+        }
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
     }
 }
 
@@ -61,8 +104,7 @@ pub fn err(s: &str) {
     if muted() {
         return;
     }
-    let _ = std::io::stdout().flush();
-    let _ = std::io::stderr().write_all(s.as_bytes());
+    write_stream(Stream::Stderr, s.as_bytes());
 }
 
 /// `echo TEXT >&2`
@@ -191,9 +233,7 @@ pub fn passthrough(raw: &str) {
 }
 
 fn line(s: &str) {
-    let mut o = std::io::stdout().lock();
-    let _ = writeln!(o, "{s}");
-    let _ = o.flush();
+    write_stream(Stream::Stdout, format!("{s}\n").as_bytes());
 }
 
 /// The final `result` record.

@@ -1,19 +1,33 @@
 //! `dkms autoinstall` and `dkms kernel_postinst` (`autoinstall` upstream):
-//! install the newest version of every AUTOINSTALL module on one kernel, in
+//! install the newest version of every AUTOINSTALL module on a kernel, in
 //! BUILD_DEPENDS order.
 //!
-//! The work is planned first — one job per module with its dependency edges
-//! — and then executed round by round in upstream's order, so output stays
-//! byte-identical; independent jobs of a round are what a parallel executor
-//! may later run side by side.
+//! The work is planned first — per kernel, one job per module with its
+//! dependency edges — then executed in upstream's order: rounds of jobs
+//! whose dependencies are done, installed one by one. When two or more
+//! modules need building, the builds run ahead in the background
+//! (`builds`), side by side under one jobs budget, their output captured and
+//! printed when the install gets to them, so the output is upstream's, byte
+//! for byte. depmod runs once per kernel at the end instead of after every
+//! module (unless modules are loaded on install, which needs it current).
+//!
+//! Extensions: several kernels in one run (`-k` repeated, or
+//! `--all-kernels`: every kernel of the install tree that has headers), one
+//! plan for all of them.
 
+use crate::builds::{Builds, Key};
 use crate::common::Dkms;
+use crate::signing::Signer;
 use dkms_cli::table::{Verb, VERBS};
 use dkms_cli::ui;
 use dkms_proto::{Record, SkipReason};
+use dkms_state::capture::{self, Capture, Chunks};
+use dkms_state::conf::Conf;
 use dkms_state::error::{Error, Result};
+use dkms_state::jobs::Budget;
 use dkms_state::status::{self, State};
-use dkms_state::version;
+use dkms_state::{fsutil, kernel, version};
+use std::sync::Arc;
 
 /// The table entry of `autoinstall`.
 pub const VERB: &Verb = &VERBS[7];
@@ -38,7 +52,20 @@ pub struct Plan {
 
 /// `dkms autoinstall`
 pub fn run(d: &mut Dkms) -> Result<()> {
-    d.ctx.have_one_kernel("autoinstall")?;
+    d.ctx.check_all_is_banned("autoinstall")?;
+    if d.ctx.args.all_kernels {
+        if !d.ctx.args.kernelver.is_empty() {
+            return Err(Error::die(4, "all-kernels-with-k", ["The option --all-kernels cannot be used with -k."]));
+        }
+        select_all_kernels(d);
+    } else {
+        // Distinct kernels are an extension; the same kernel twice is
+        // refused as upstream's have_one_kernel refuses any repetition.
+        let t = d.targets();
+        if t.iter().enumerate().any(|(i, x)| t[..i].contains(x)) {
+            d.ctx.have_one_kernel("autoinstall")?;
+        }
+    }
     d.check_root()?;
     autoinstall(d)
 }
@@ -48,6 +75,22 @@ pub fn run_kernel_postinst(d: &mut Dkms) -> Result<()> {
     d.check_root()?;
     d.ctx.have_one_kernel("kernel_postinst")?;
     autoinstall(d)
+}
+
+/// `--all-kernels`: every kernel under the install tree whose headers are
+/// there, oldest first, each for the default arch.
+fn select_all_kernels(d: &mut Dkms) {
+    let arch = d.ctx.arch.first().cloned().unwrap_or_else(kernel::uname_m);
+    let mut kernels: Vec<String> = fsutil::subdirs(&d.ctx.trees.install_tree)
+        .into_iter()
+        .filter(|k| kernel::headers_present(&d.kernel_source_dir(k)))
+        .collect();
+    kernels.sort_by(|x, y| dkms_cli::versort::compare(x, y));
+    if kernels.is_empty() {
+        ui::warn(&[format!("No kernel with headers found in {}: nothing to do.", d.ctx.trees.install_tree.display())]);
+    }
+    d.ctx.arch = vec![arch; kernels.len()];
+    d.ctx.kernelver = kernels;
 }
 
 /// Decide what to install: the newest version of each module (by upstream's
@@ -101,17 +144,190 @@ pub fn plan(d: &mut Dkms, k: &str, a: &str) -> Result<Plan> {
     Ok(p)
 }
 
-/// `autoinstall`
+/// One kernel's part of the run, planned before anything is built.
+struct KernelRun {
+    k: String,
+    a: String,
+    plan: Result<Plan>,
+    /// What planning printed, shown when the kernel's turn comes.
+    plan_out: Chunks,
+    /// The conf planning read last (upstream's `last_mvka`), which every
+    /// install of this kernel starts from.
+    conf_cache: Option<(String, Conf)>,
+    package_name: String,
+    /// `prepare_kernel_and_signing`, run ahead for the background builds.
+    prologue: Option<Prologue>,
+}
+
+/// A `prepare_kernel_and_signing` run ahead of its turn.
+struct Prologue {
+    chunks: Chunks,
+    result: Result<()>,
+    prepared_kernel: Option<String>,
+    signer: Option<Signer>,
+}
+
+fn plan_kernel(d: &mut Dkms, k: &str, a: &str) -> KernelRun {
+    let out = Capture::new();
+    let plan = capture::scoped(Some(out.clone()), || plan(d, k, a));
+    KernelRun {
+        k: k.into(),
+        a: a.into(),
+        plan,
+        plan_out: out.take(),
+        conf_cache: d.conf_cache.clone(),
+        package_name: d.package_name.clone(),
+        prologue: None,
+    }
+}
+
+/// `autoinstall` for the kernels of the command line.
 pub fn autoinstall(d: &mut Dkms) -> Result<()> {
     if d.ctx.conf_dir.join("no-autoinstall").is_file() {
         ui::outln("Automatic installation of modules has been disabled.");
         return Ok(());
     }
-    let (k, a) = d.kernelver0();
-    let mut plan = plan(d, &k, &a)?;
+    let targets = d.targets();
+    let mut runs: Vec<KernelRun> = targets.iter().map(|(k, a)| plan_kernel(d, k, a)).collect();
+    let saved_jobs = d.jobs.clone();
+    d.builds = start_builds(d, &mut runs);
+    if !d.ctx.modprobe_on_install {
+        d.deferred_depmod = Some(Default::default());
+    }
+    let several = runs.len() > 1;
+    let mut first_failure: Option<u8> = None;
+    let mut result = Ok(());
+    for run in runs {
+        let k = run.k.clone();
+        let r = autoinstall_kernel(d, run);
+        let depmod = d.run_deferred_depmod(&k);
+        let r = r.and_then(|()| depmod_result(&k, depmod));
+        match r {
+            Err(e) if several => {
+                ui::report(&e);
+                first_failure.get_or_insert(e.code);
+            }
+            Err(e) => {
+                result = Err(e);
+                break;
+            }
+            Ok(()) => {}
+        }
+    }
+    if let Some(b) = d.builds.take() {
+        b.finish();
+    }
+    // A kernel whose turn never came (the run died before) still gets the
+    // depmod of what was installed for it.
+    for (k, _) in &targets {
+        d.run_deferred_depmod(k);
+    }
+    d.deferred_depmod = None;
+    d.jobs = saved_jobs;
+    match first_failure {
+        Some(code) => Err(Error::exit(code, "reported")),
+        None => result,
+    }
+}
+
+/// The deferred depmod of a kernel failed: say so (the modules stay
+/// installed; a later depmod fixes the index).
+fn depmod_result(k: &str, status: Option<i32>) -> Result<()> {
+    match status {
+        Some(st) if st != 0 => Err(Error::die(
+            6,
+            "depmod-failed",
+            [
+                format!("Problems with depmod detected (exit status {st}) for kernel {k}."),
+                format!("The modules are installed, but modules.dep is not up to date: run 'depmod -a {k}'."),
+            ],
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// When two or more modules need building, start the background builds:
+/// one budget of `parallel_jobs` for all (or the outer make's jobserver),
+/// each kernel's signing prologue run ahead, each build queued with the
+/// session it would start from.
+fn start_builds(d: &mut Dkms, runs: &mut [KernelRun]) -> Option<Arc<Builds>> {
+    let unbuilt = |d: &Dkms, run: &KernelRun| -> Vec<Job> {
+        let Ok(plan) = &run.plan else { return Vec::new() };
+        plan.jobs
+            .iter()
+            .filter(|j| !status::is_module_built(&d.ctx.trees, &j.module, &j.version, &run.k, &run.a))
+            .cloned()
+            .collect()
+    };
+    let total: usize = runs.iter().map(|r| unbuilt(d, r).len()).sum();
+    let jobs = match d.ctx.parallel_jobs.as_str() {
+        "" => total,
+        n => n.parse::<usize>().ok()?,
+    };
+    if total < 2 || (jobs < 2 && d.jobs.is_none()) {
+        return None;
+    }
+    let budget = match d.jobs.clone() {
+        Some(b) => b,
+        None => Arc::new(Budget::new(jobs).ok()?),
+    };
+    d.jobs = Some(Arc::clone(&budget));
+    let builds = Builds::start(budget, total);
+    for run in runs.iter_mut() {
+        let todo = unbuilt(d, run);
+        if todo.is_empty() {
+            continue;
+        }
+        let mut start = d.clone();
+        start.builds = None;
+        start.deferred_depmod = None;
+        start.conf_cache = run.conf_cache.clone();
+        start.package_name = run.package_name.clone();
+        let out = Capture::new();
+        let result =
+            capture::scoped(Some(out.clone()), || crate::build::prepare_kernel_and_signing(&mut start, &run.k, &run.a));
+        let ok = result.is_ok();
+        run.prologue = Some(Prologue {
+            chunks: out.take(),
+            result,
+            prepared_kernel: start.prepared_kernel.clone(),
+            signer: start.signer.clone(),
+        });
+        if !ok {
+            // Its turn will show the failure; nothing of it is built.
+            continue;
+        }
+        let installed = run.plan.as_ref().map(|p| p.installed.clone()).unwrap_or_default();
+        for job in todo {
+            let depends = job.depends.into_iter().filter(|dep| !installed.contains(dep)).collect();
+            builds.add((job.module, job.version, run.k.clone(), run.a.clone()), depends, start.clone());
+        }
+    }
+    Some(builds)
+}
+
+/// `prepare_kernel_and_signing` where upstream's loop calls it: the one
+/// run ahead, printed now, or the real thing.
+fn prepare(d: &mut Dkms, k: &str, a: &str, prologue: &mut Option<Prologue>) -> Result<()> {
+    let Some(p) = prologue.take() else { return crate::build::prepare_kernel_and_signing(d, k, a) };
+    ui::replay(p.chunks);
+    p.result?;
+    d.prepared_kernel = p.prepared_kernel;
+    d.signer = p.signer;
+    Ok(())
+}
+
+/// `autoinstall` on one kernel.
+fn autoinstall_kernel(d: &mut Dkms, mut run: KernelRun) -> Result<()> {
+    ui::replay(std::mem::take(&mut run.plan_out));
+    d.conf_cache = run.conf_cache.take();
+    d.package_name = std::mem::take(&mut run.package_name);
+    let (k, a) = (run.k.clone(), run.a.clone());
+    let mut plan = std::mem::replace(&mut run.plan, Ok(Plan::default()))?;
     if plan.jobs.is_empty() {
         return Ok(());
     }
+    let builds = d.builds.clone();
     let mut installed = plan.installed.clone();
     let mut skipped: Vec<String> = Vec::new();
     let mut failed: Vec<String> = Vec::new();
@@ -128,20 +344,25 @@ pub fn autoinstall(d: &mut Dkms) -> Result<()> {
                 continue;
             }
             let (m, v) = (job.module.clone(), job.version.clone());
-            if !status::is_module_built(&d.ctx.trees, &m, &v, &k, &a) {
-                crate::build::prepare_kernel_and_signing(d, &k, &a)?;
+            let key: Key = (m.clone(), v.clone(), k.clone(), a.clone());
+            let in_background = builds.as_ref().is_some_and(|b| b.owns(&key));
+            if in_background || !status::is_module_built(&d.ctx.trees, &m, &v, &k, &a) {
+                prepare(d, &k, &a, &mut run.prologue)?;
             }
             ui::outln(&format!("Autoinstall of module {m}/{v} for kernel {k} ({a})"));
             match install_in_subshell(d, &m, &v, &k, &a) {
                 0 => {
-                    installed.push(m);
+                    installed.push(m.clone());
                     progress += 1;
                 }
                 77 => {
-                    skipped.push(m);
+                    skipped.push(m.clone());
                     progress += 1;
                 }
                 code => failed.push(format!("{m}({code})")),
+            }
+            if let (Some(b), true) = (&builds, installed.contains(&m) || skipped.contains(&m)) {
+                b.resolved(&m, &k, &a);
             }
             ui::outln("");
         }
@@ -150,6 +371,8 @@ pub fn autoinstall(d: &mut Dkms) -> Result<()> {
             break;
         }
     }
+    // One depmod for everything installed on this kernel, before the summary.
+    let depmod = d.run_deferred_depmod(&k);
     if !installed.is_empty() {
         ui::outln(&format!("Autoinstall on {k} succeeded for module(s) {}.", installed.join(" ")));
     }
@@ -185,6 +408,9 @@ pub fn autoinstall(d: &mut Dkms) -> Result<()> {
         ui::outln("These may be provided externally or by a package not yet configured; autoinstall will retry on the next trigger.");
     }
     if !failed.is_empty() || !unresolved.is_empty() {
+        if let Err(e) = depmod_result(&k, depmod) {
+            ui::report(&e);
+        }
         return Err(Error::die(
             11,
             "autoinstall-failed",
@@ -194,7 +420,7 @@ pub fn autoinstall(d: &mut Dkms) -> Result<()> {
             ],
         ));
     }
-    Ok(())
+    depmod_result(&k, depmod)
 }
 
 /// `(module=m module_version=v kernelver=k arch=a install_module)`: errors

@@ -259,6 +259,7 @@ fn build_in_journal(
     let kernelver_dir = t.kernel_dir(m, v, k);
     let base_dir = t.arch_dir(m, v, k, a);
     let build_log = build_dir.join("make.log");
+    let _own = BuildDirGuard::take(&build_dir);
     fsutil::remove_all(&build_dir).map_err(|e| Error::io(1, format!("rm -rf {}", build_dir.display()), e))?;
     fsutil::copy_tree(&source_dir, &build_dir)
         .map_err(|e| Error::io(1, format!("cp -a {}/ {}", source_dir.display(), build_dir.display()), e))?;
@@ -274,6 +275,34 @@ fn build_in_journal(
     let res = build_steps(d, m, v, k, a, conf, suffix, &build_dir, &kernelver_dir, &base_dir, &build_log);
     d.exports = saved_exports;
     res
+}
+
+/// Exclusive use of a module version's `build/` directory, which all its
+/// kernels' builds share (upstream's layout): a parallel autoinstall may
+/// build one module for two kernels, or rebuild a dependant in the main
+/// thread while a background build runs.
+struct BuildDirGuard(PathBuf);
+
+static BUILD_DIRS: std::sync::Mutex<Vec<PathBuf>> = std::sync::Mutex::new(Vec::new());
+static BUILD_DIR_FREED: std::sync::Condvar = std::sync::Condvar::new();
+
+impl BuildDirGuard {
+    fn take(dir: &Path) -> BuildDirGuard {
+        let mut busy = BUILD_DIRS.lock().unwrap_or_else(|e| e.into_inner());
+        while busy.iter().any(|d| d == dir) {
+            busy = BUILD_DIR_FREED.wait(busy).unwrap_or_else(|e| e.into_inner());
+        }
+        busy.push(dir.to_path_buf());
+        BuildDirGuard(dir.to_path_buf())
+    }
+}
+
+impl Drop for BuildDirGuard {
+    fn drop(&mut self) {
+        let mut busy = BUILD_DIRS.lock().unwrap_or_else(|e| e.into_inner());
+        busy.retain(|d| d != &self.0);
+        BUILD_DIR_FREED.notify_all();
+    }
 }
 
 /// BUILD_DEPENDS must be installed (any version) for this kernel/arch.
@@ -358,7 +387,16 @@ fn build_steps(
         Some(rest) => format!("make -j{} KERNELRELEASE={k}{rest}", d.ctx.parallel_jobs),
         None => conf.make_command.clone(),
     };
-    let cmd = Cmd::Shell { cmd: make, cwd: Some(build_dir.to_path_buf()) };
+    let cwd = Some(build_dir.to_path_buf());
+    // Under a jobs budget (a parallel autoinstall, or an outer make's
+    // jobserver) make gets the jobserver in MAKEFLAGS and no `-j` of its
+    // own, which would override it; messages and make.log still show
+    // upstream's command, the one to rerun by hand.
+    let cmd = match (conf.make_command.strip_prefix("make"), d.jobs.clone()) {
+        (Some(rest), Some(jobs)) => Cmd::Make { shown: make, cmd: format!("make KERNELRELEASE={k}{rest}"), cwd, jobs },
+        (None, Some(jobs)) => Cmd::Make { shown: make.clone(), cmd: make, cwd, jobs },
+        (_, None) => Cmd::Shell { cmd: make, cwd },
+    };
     let made = d.invoke_command(cmd, "Building module(s)", Some(build_log), true);
     crash::point("build:made");
     if made != 0 {

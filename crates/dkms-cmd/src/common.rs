@@ -13,7 +13,8 @@ use std::path::{Path, PathBuf};
 
 /// One dkms run: the context plus what upstream keeps in globals while it
 /// works (the last read conf, the kernel prepared for building, exports).
-#[derive(Debug)]
+/// A parallel autoinstall gives each background build its own copy.
+#[derive(Debug, Clone)]
 pub struct Dkms {
     pub ctx: Ctx,
     /// `last_mvka`/`last_mvka_conf` and the conf read for them.
@@ -31,7 +32,21 @@ pub struct Dkms {
     pub signer: Option<crate::signing::Signer>,
     /// `tmp_force` of the install in progress.
     pub saved_force: Option<bool>,
+    /// The jobs budget `make` joins instead of its own `-j` (a parallel
+    /// autoinstall, or dkms run under a make jobserver).
+    pub jobs: Option<std::sync::Arc<dkms_state::jobs::Budget>>,
+    /// Builds running in the background for a parallel autoinstall; an
+    /// install takes its module's build from there.
+    pub builds: Option<std::sync::Arc<crate::builds::Builds>>,
+    /// Kernels whose depmod an autoinstall runs once at the end, with the
+    /// journal that makes a killed run do it on recovery; None: run depmod
+    /// after every install, as upstream does.
+    pub deferred_depmod: Option<DeferredDepmod>,
 }
+
+/// Kernels whose depmod waits for the end of an autoinstall, each with the
+/// journal that has recovery run it if the process dies first.
+pub type DeferredDepmod = std::sync::Arc<std::sync::Mutex<Vec<(String, Option<dkms_state::journal::Journal>)>>>;
 
 /// What a subshell in upstream would discard on exit.
 pub struct SubshellState {
@@ -60,6 +75,9 @@ impl Dkms {
             prepared_kernel: None,
             signer: None,
             saved_force: None,
+            jobs: None,
+            builds: None,
+            deferred_depmod: None,
         }
     }
 
@@ -386,6 +404,40 @@ impl Dkms {
             shown: format!("do_depmod {kernelver}"),
             run: Box::new(move |out| do_depmod(no_depmod, linux, &install_tree, &k, out)),
         }
+    }
+
+    /// What an install runs after placing its modules: `run_depmod`, or,
+    /// in an autoinstall that runs depmod once per kernel at the end, the
+    /// same "Running depmod... done." with depmod noted (and journaled, so
+    /// a killed run has it done by recovery) for `run_deferred_depmod`.
+    pub fn run_or_defer_depmod(&self, kernelver: &str) -> i32 {
+        let Some(list) = &self.deferred_depmod else { return self.run_depmod(kernelver) };
+        {
+            let mut l = list.lock().unwrap_or_else(|e| e.into_inner());
+            if !l.iter().any(|(k, _)| k == kernelver) {
+                let j = dkms_state::journal::Journal::begin(&self.ctx.trees.dkms_tree, "depmod", &[kernelver]).ok();
+                l.push((kernelver.to_string(), j));
+            }
+        }
+        let noted = Cmd::Native { shown: format!("do_depmod {kernelver}"), run: Box::new(|_| 0) };
+        self.invoke_command(noted, "Running depmod", None, true)
+    }
+
+    /// Run the depmod deferred for `kernelver`, if any, quietly (as the
+    /// per-module ones are): its exit status.
+    pub fn run_deferred_depmod(&self, kernelver: &str) -> Option<i32> {
+        let list = self.deferred_depmod.as_ref()?;
+        let (_, journal) = {
+            let mut l = list.lock().unwrap_or_else(|e| e.into_inner());
+            let i = l.iter().position(|(k, _)| k == kernelver)?;
+            l.remove(i)
+        };
+        let Cmd::Native { run, .. } = self.depmod_cmd(kernelver) else { return None };
+        let status = run(&mut std::io::sink());
+        if let Some(j) = journal {
+            let _ = j.finish();
+        }
+        Some(status)
     }
 
     /// `invoke_command "do_depmod K" "Running depmod" '' background`

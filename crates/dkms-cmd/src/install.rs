@@ -89,7 +89,11 @@ pub fn do_install(d: &mut Dkms, k: &str, a: &str) -> Result<()> {
         return Err(Error::die(16, "empty-kernelver", ["do_install: Empty $kernelver or $arch"]));
     }
     let (m0, v0) = (d.ctx.args.module.clone(), d.ctx.args.module_version.clone());
-    if !status::is_module_built(&d.ctx.trees, &m0, &v0, k, a) {
+    let key = (m0.clone(), v0.clone(), k.to_string(), a.to_string());
+    // A parallel autoinstall may have built it in the background already.
+    if let Some(built) = d.builds.clone().and_then(|b| b.take(&key)) {
+        built.replay(d)?;
+    } else if !status::is_module_built(&d.ctx.trees, &m0, &v0, k, a) {
         crate::build::do_build(d, k, a)?;
     }
     let (m, v) = (d.ctx.args.module.clone(), d.ctx.args.module_version.clone());
@@ -210,7 +214,7 @@ fn install_steps(
     let (files, replaced_originals) = (args_of("place"), args_of("archive"));
     d.run_build_script(m, v, "post_install", &conf.post_install, None)?;
     crash::point("install:post-install");
-    let depmod_status = d.run_depmod(k);
+    let depmod_status = d.run_or_defer_depmod(k);
     crash::point("install:depmod");
     crate::recover::drop_displaced(&journal.steps());
     let _ = journal.finish();

@@ -20,6 +20,10 @@ pub type NativeFn<'a> = Box<dyn FnOnce(&mut dyn Write) -> i32 + 'a>;
 pub enum Cmd<'a> {
     /// A shell command string, `eval`ed as upstream does, in `cwd`.
     Shell { cmd: String, cwd: Option<PathBuf> },
+    /// The same, running make under a jobs budget (its jobserver in
+    /// MAKEFLAGS, no `-j` of its own), shown as upstream shows the command
+    /// it runs (`shown`: what to type to rerun it by hand).
+    Make { shown: String, cmd: String, cwd: Option<PathBuf>, jobs: std::sync::Arc<dkms_state::jobs::Budget> },
     /// Work done in-process; it writes its output to the given sink.
     Native { shown: String, run: NativeFn<'a> },
 }
@@ -28,7 +32,7 @@ impl Cmd<'_> {
     fn shown(&self) -> &str {
         match self {
             Cmd::Shell { cmd, .. } => cmd,
-            Cmd::Native { shown, .. } => shown,
+            Cmd::Make { shown, .. } | Cmd::Native { shown, .. } => shown,
         }
     }
 }
@@ -76,10 +80,14 @@ impl Dots {
             return Dots(None);
         }
         let (tx, rx) = mpsc::channel::<()>();
+        // The dots belong to the output of the thread that started them.
+        let capture = dkms_state::capture::current();
         let h = std::thread::spawn(move || {
-            while let Err(mpsc::RecvTimeoutError::Timeout) = rx.recv_timeout(Duration::from_secs(3)) {
-                ui::out(".");
-            }
+            dkms_state::capture::scoped(capture, || {
+                while let Err(mpsc::RecvTimeoutError::Timeout) = rx.recv_timeout(Duration::from_secs(3)) {
+                    ui::out(".");
+                }
+            })
         });
         Dots(Some((tx, h)))
     }
@@ -103,9 +111,17 @@ impl Dkms {
 
     fn run_cmd(&self, cmd: Cmd<'_>, sink: Sink) -> i32 {
         match cmd {
-            Cmd::Shell { cmd, cwd } => {
+            Cmd::Shell { .. } | Cmd::Make { .. } => {
+                let (cmd, cwd, jobs) = match cmd {
+                    Cmd::Shell { cmd, cwd } => (cmd, cwd, None),
+                    Cmd::Make { cmd, cwd, jobs, .. } => (cmd, cwd, Some(jobs)),
+                    Cmd::Native { .. } => unreachable!(),
+                };
                 let script = format!("{}{}", self.shell_prelude(), cmd);
                 let mut c = tools::bash(&script, &self.exports);
+                if let Some(j) = jobs {
+                    j.configure(&mut c);
+                }
                 if let Some(d) = cwd {
                     c.current_dir(d);
                 }
@@ -124,11 +140,7 @@ impl Dkms {
             Cmd::Native { run, .. } => match sink {
                 Sink::File(mut f) => run(&mut f),
                 Sink::Null => run(&mut std::io::sink()),
-                Sink::Inherit if ui::json() => run(&mut std::io::stderr()),
-                Sink::Inherit => {
-                    ui::flush();
-                    run(&mut std::io::stdout())
-                }
+                Sink::Inherit => run(&mut ui::OutWriter),
             },
         }
     }

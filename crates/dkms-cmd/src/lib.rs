@@ -6,6 +6,7 @@
 pub mod add;
 pub mod autoinstall;
 pub mod build;
+pub mod builds;
 pub mod common;
 pub mod generate_mok;
 pub mod install;
@@ -97,6 +98,20 @@ fn recover_if_needed(d: &mut Dkms, have_exclusive: bool) {
     }
 }
 
+/// Run by make (a recipe marked recursive, under `make -jN`): builds use
+/// make's jobserver instead of adding their own `-j` on top. Looked for
+/// first thing, before dkms opens pipes of its own (see `jobs::outer`).
+fn join_outer_jobserver(d: &mut Dkms, action: &str) {
+    if !matches!(action, "build" | "install" | "autoinstall" | "kernel_postinst" | "match" | "ldtarball") {
+        return;
+    }
+    if dkms_state::jobs::outer().is_none() {
+        return;
+    }
+    let jobs = d.ctx.parallel_jobs.parse().unwrap_or(1);
+    d.jobs = dkms_state::jobs::Budget::new(jobs).ok().map(std::sync::Arc::new);
+}
+
 /// `main` of `dkms-<verb>`.
 pub fn run_verb(verb: &'static Verb) -> ExitCode {
     let mut all = std::env::args_os();
@@ -136,6 +151,7 @@ pub fn run_verb_with(verb: &'static Verb, argv0: &str, argv: Vec<OsString>) -> E
     // so `dkms build --json - | dkms install --json -` cannot deadlock.
     let stdin_targets = ctx.args.stdin_targets.then(read_stdin_targets);
     let mut dkms = Dkms::new(ctx);
+    join_outer_jobserver(&mut dkms, action.name);
     if action.lock != LockKind::Exclusive {
         // Readers recover under an exclusive lock of their own, taken and
         // released before their shared one.

@@ -118,7 +118,10 @@ fn cleanup_build(d: &Dkms, m: &str, v: &str, k: &str, a: &str) {
 /// Finish whatever the unfinished journals describe, oldest first. Prints
 /// one line on stderr per transaction saying what was done.
 pub fn recover(d: &mut Dkms) {
-    for p in journal::pending(&d.ctx.trees.dkms_tree) {
+    // Deferred depmods last: they must see the tree the others leave.
+    let (depmods, others): (Vec<Pending>, Vec<Pending>) =
+        journal::pending(&d.ctx.trees.dkms_tree).into_iter().partition(|p| p.op == "depmod");
+    for p in others.into_iter().chain(depmods) {
         recover_one(d, p);
     }
     // A journal being written when the process died never got its name.
@@ -128,6 +131,7 @@ pub fn recover(d: &mut Dkms) {
             let _ = std::fs::remove_file(e.path());
         }
     }
+    let _ = std::fs::remove_dir(&dir);
 }
 
 fn recover_one(d: &mut Dkms, p: Pending) {

@@ -207,15 +207,32 @@ fn pattern_at(b: &[u8], j: usize) -> bool {
 
 /// Could pathname expansion of the unquoted field `f` (no `nullglob`, no
 /// `failglob`, no `dotglob`) give anything but `f` itself? A pattern can
-/// only match a name that starts with its text before the first pattern
-/// character; a pattern reaching into another directory is not judged.
+/// only match a name that starts with its literal text before the first
+/// pattern character (a backslash-escaped character being literal); a
+/// pattern that matches nothing leaves the field as it is. A pattern
+/// reaching into another directory is not judged.
 pub(crate) fn glob_may_match(f: &[u8], entries: &[Vec<u8>]) -> bool {
     let Some(first) = (0..f.len()).find(|&j| pattern_at(f, j)) else { return false };
     let component_end = f.iter().position(|&c| c == b'/').unwrap_or(f.len());
     if first > component_end {
         return true;
     }
-    let prefix = &f[..first];
+    let mut prefix = Vec::new();
+    let mut j = 0;
+    while j < component_end {
+        match f[j] {
+            b'\\' if j + 1 < component_end => {
+                prefix.push(f[j + 1]);
+                j += 2;
+            }
+            _ if pattern_at(f, j) => break,
+            c => {
+                prefix.push(c);
+                j += 1;
+            }
+        }
+    }
+    let prefix = prefix.as_slice();
     if prefix.starts_with(b".") {
         return true;
     }
@@ -431,6 +448,12 @@ impl Lexer<'_> {
                         self.i += 1;
                     }
                 },
+                // `$` closing the quotes is just a `$` (as in the regular
+                // expressions of BUILD_EXCLUSIVE_*: `"^(x86_64|aarch64)$"`).
+                b'$' if self.peek2() == Some(b'"') => {
+                    parts.push(Part::Lit("$".into()));
+                    self.i += 1;
+                }
                 b'$' => parts.push(self.dollar()?),
                 b'`' => return None,
                 c if text_byte(c) || c == b'\n' => {
@@ -748,5 +771,10 @@ mod tests {
         assert!(glob_may_match(b"src/*", &entries));
         assert!(!glob_may_match(b"CLEAN[0]=\"/x/*\"", &entries));
         assert!(glob_may_match(b"a+(b)", &[b"ab".to_vec()]));
+        // An escaped character is literal: `\;"` can only match `;"`.
+        assert!(!glob_may_match(b"\\;\"", &entries));
+        assert!(glob_may_match(b"\\;\"", &[b";\"".to_vec()]));
+        assert!(glob_may_match(b"a\\", &[b"a".to_vec()]));
+        assert!(glob_may_match(b"x/\\;", &entries));
     }
 }

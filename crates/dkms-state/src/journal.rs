@@ -83,10 +83,19 @@ impl Journal {
     /// Start a transaction: `op` and its target, written and synced before
     /// anything else happens.
     pub fn begin(dkms_tree: &Path, op: &str, target: &[&str]) -> io::Result<Journal> {
-        fs::create_dir_all(dir(dkms_tree))?;
         let path = unique_path(dkms_tree, op);
         let tmp = crate::fsutil::temp_sibling(&path, "new");
-        let mut f = File::create(&tmp)?;
+        // The directory goes away with the last journal (so a tree at rest
+        // looks like upstream's): another transaction finishing may remove
+        // it between our mkdir and create.
+        let mut tries = 0;
+        let mut f = loop {
+            fs::create_dir_all(dir(dkms_tree))?;
+            match File::create(&tmp) {
+                Err(e) if e.kind() == io::ErrorKind::NotFound && tries < 5 => tries += 1,
+                r => break r?,
+            }
+        };
         f.write_all(encode("dkms-journal", &["1"]).as_bytes())?;
         f.write_all(encode(op, target).as_bytes())?;
         f.sync_all()?;
@@ -108,7 +117,9 @@ impl Journal {
 
     /// The transaction is complete.
     pub fn finish(self) -> io::Result<()> {
-        fs::remove_file(&self.path)
+        fs::remove_file(&self.path)?;
+        remove_dir_if_empty(&self.path);
+        Ok(())
     }
 }
 
@@ -167,6 +178,16 @@ pub fn clear(p: &Pending) -> io::Result<()> {
     match fs::remove_file(&p.path) {
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
         r => r,
+    }?;
+    remove_dir_if_empty(&p.path);
+    Ok(())
+}
+
+/// Remove `.journal.d` once its last journal is gone (rmdir fails while
+/// anything is in it).
+fn remove_dir_if_empty(journal: &Path) {
+    if let Some(d) = journal.parent().filter(|d| d.ends_with(".journal.d")) {
+        let _ = fs::remove_dir(d);
     }
 }
 

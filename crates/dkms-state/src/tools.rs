@@ -3,6 +3,7 @@
 //! Debian package that provides it. Children never see the compiler
 //! variables upstream unsets at start (`unset CC CXX CFLAGS CXXFLAGS LDFLAGS`).
 
+use crate::capture::Stream;
 use crate::env;
 use crate::error::{Error, Result};
 use std::ffi::OsStr;
@@ -79,11 +80,29 @@ pub fn set_child_stdout_to_stderr(on: bool) {
 /// JSON mode); returns the exit status as a shell would report it
 /// (128+signal for a killed child).
 pub fn status(cmd: &mut Command) -> std::io::Result<i32> {
-    if STDOUT_TO_STDERR.load(std::sync::atomic::Ordering::Relaxed) {
+    let to_stderr = STDOUT_TO_STDERR.load(std::sync::atomic::Ordering::Relaxed);
+    if let Some(c) = crate::capture::current() {
+        return status_captured(cmd, c, if to_stderr { Stream::Stderr } else { Stream::Stdout });
+    }
+    if to_stderr {
         use std::os::fd::AsFd;
         cmd.stdout(std::io::stderr().as_fd().try_clone_to_owned()?);
     }
     status_with_stdio(cmd)
+}
+
+/// `status` while the output is being captured: the child's stdout and
+/// stderr go through pipes into the recording, in the order they arrive.
+fn status_captured(cmd: &mut Command, c: crate::capture::Capture, out: Stream) -> std::io::Result<i32> {
+    let mut child = cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn()?;
+    let (stdout, stderr) = (child.stdout.take(), child.stderr.take());
+    let c2 = c.clone();
+    let t = std::thread::spawn(move || stderr.map(|p| crate::capture::pump(c2, Stream::Stderr, p)));
+    if let Some(p) = stdout {
+        crate::capture::pump(c, out, p);
+    }
+    let _ = t.join();
+    Ok(exit_code(child.wait()?))
 }
 
 /// Run to completion with the stdio the caller set up.
