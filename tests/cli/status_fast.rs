@@ -152,8 +152,9 @@ fn real_elf_modules_match_upstream() {
     ] {
         assert!(first.stdout.contains(&line), "{line}in\n{}", first.stdout);
     }
-    // A second run reads the confs from the cache: the same output.
-    assert!(sb.dkms.join(".cache/conf").read_dir().unwrap().next().is_some(), "cache entries written");
+    // A second run gives the same output (these plain confs are evaluated
+    // without bash, by confstatic, so they need no cache entries).
+    assert!(!sb.dkms.join(".cache/conf").exists(), "plain confs are not cached");
     assert_eq!(sb.run(Impl::Ours, &["status"]), first);
     if sb.upstream().is_some() {
         for args in [vec!["status"], vec!["status", "-k", KVER], vec!["status", "-m", "ze-where"]] {
