@@ -1349,3 +1349,55 @@ fn autoinstall_on_several_kernels_is_each_kernel_in_turn() {
     let twice = ours.run_with(Impl::Ours, None, &["autoinstall", "-k", KVER, "-k", KVER], true);
     assert_eq!(twice.code, 4, "{}", twice.stderr);
 }
+
+#[test]
+fn autoinstall_run_by_make_joins_its_jobserver() {
+    if skip_unless_root("autoinstall") || !Path::new("/usr/bin/make").is_file() {
+        return;
+    }
+    let mut sb = Sandbox::new();
+    four_modules_slow_make(&sb);
+    // `make -j2` runs dkms from a recipe marked recursive (`+`), so dkms
+    // gets make's jobserver: two jobs in all, not parallel_jobs=3 more.
+    let ours = crate::support::ours().display().to_string();
+    let recipe = format!("\t+@'{ours}' autoinstall -k {KVER} {}\n", sb.tree_args().join(" "));
+    let makefile = sb.root.join("outer.mk");
+    sb.write(&makefile, &format!("all:\n{recipe}"));
+    let mk = makefile.display().to_string();
+    let o = sb.run_with(Impl::Ours, Some(Path::new("/usr/bin/make")), &["-s", "-j2", "-f", &mk], false);
+    assert_eq!(o.code, 0, "{}{}", o.stdout, o.stderr);
+    assert!(
+        o.stdout.contains("succeeded for module(s) dkms_a_test dkms_b_test dkms_c_test dkms_d_test"),
+        "{}",
+        o.stdout
+    );
+    let (runs, flags) = make_runs(&sb);
+    assert_eq!(runs.len(), 4, "{runs:?}");
+    assert_eq!(most_at_once(&runs), 2, "{runs:?}");
+    assert!(flags.iter().all(|f| f.contains("--jobserver-auth=")), "{flags:?}");
+}
+
+#[test]
+fn parallel_autoinstall_in_json_keeps_records_in_upstream_order() {
+    if skip_unless_root("autoinstall") {
+        return;
+    }
+    let mut sb = Sandbox::new();
+    four_modules_slow_make(&sb);
+    let o = sb.run_with(Impl::Ours, None, &["autoinstall", "--json", "-k", KVER], true);
+    assert_eq!(o.code, 0, "{}", o.stderr);
+    let records: Vec<serde_json::Value> =
+        o.stdout.lines().map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}"))).collect();
+    let seen: Vec<String> = records
+        .iter()
+        .map(|r| format!("{} {}", r["type"].as_str().unwrap_or("?"), r["module"].as_str().unwrap_or("")))
+        .collect();
+    let want: Vec<String> = ["dkms_a_test", "dkms_b_test", "dkms_c_test", "dkms_d_test"]
+        .iter()
+        .flat_map(|m| [format!("built {m}"), format!("installed {m}")])
+        .chain(["result ".to_string()])
+        .collect();
+    assert_eq!(seen, want, "{}", o.stdout);
+    // The human text went to stderr, in upstream's order too.
+    assert!(o.stderr.contains(&autoinstalled("dkms_c_test", "1.0")), "{}", o.stderr);
+}

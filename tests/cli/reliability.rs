@@ -74,6 +74,9 @@ mod crash {
         Added,
         Built,
         Installed,
+        /// mod_a, mod_b and mod_c added: a parallel autoinstall has
+        /// several builds, and their journals, in flight at once.
+        ThreeAdded,
     }
 
     fn prepare(start: Start) -> Tree {
@@ -87,7 +90,12 @@ mod crash {
             Start::Added => &[&["add", "mod_a/1.0"]],
             Start::Built => &[&["add", "mod_a/1.0"], &["build", "mod_a/1.0", "-k", KVER]],
             Start::Installed => &[&["install", "mod_a/1.0", "-k", KVER]],
+            Start::ThreeAdded => &[&["add", "mod_a/1.0"], &["add", "mod_b/1.0"], &["add", "mod_c/1.0"]],
         };
+        if let Start::ThreeAdded = start {
+            t.add_source("mod_b", "1.0");
+            t.add_source("mod_c", "1.0");
+        }
         for s in steps {
             let (code, _, err) = t.run(s, "");
             assert_eq!(code, 0, "{s:?}: {err}");
@@ -133,13 +141,14 @@ mod crash {
             eprintln!("NOTE: crash tests need root (install/uninstall); skipped");
             return;
         }
-        let cases: [(Start, &[&str]); 6] = [
+        let cases: [(Start, &[&str]); 7] = [
             (Start::Sources, &["add", "mod_a/1.0"]),
             (Start::Added, &["build", "mod_a/1.0", "-k", KVER]),
             (Start::Built, &["install", "mod_a/1.0", "-k", KVER]),
             (Start::Added, &["install", "mod_a/1.0", "-k", KVER]),
             (Start::Installed, &["uninstall", "mod_a/1.0", "-k", KVER]),
             (Start::Installed, &["remove", "mod_a/1.0", "--all"]),
+            (Start::ThreeAdded, &["autoinstall", "-k", KVER, "-j", "3"]),
         ];
         let mut total = 0;
         for (start, op) in cases {
