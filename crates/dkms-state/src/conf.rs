@@ -62,7 +62,7 @@ pub const DKMS_CONF_VARIABLES: [&str; 40] = [
 
 /// Variables whose presence earns a `Deprecated feature:` line in strict
 /// reads (`safe_source` with `show_deprecation_warnings`).
-const DEPRECATED: [&str; 7] = [
+pub const DEPRECATED: [&str; 7] = [
     "CLEAN",
     "REMAKE_INITRD",
     "MODULES_CONF",

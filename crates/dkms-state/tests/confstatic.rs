@@ -9,7 +9,7 @@
 //! contexts; wherever `confstatic` answers, bash must agree, and a good
 //! share of the real confs must be answered.
 
-use dkms_state::conf::DKMS_CONF_VARIABLES;
+use dkms_state::conf::{DEPRECATED, DKMS_CONF_VARIABLES};
 use dkms_state::confstatic;
 use dkms_state::shell::{self, Request, Sourced};
 use std::fs;
@@ -18,17 +18,6 @@ use std::path::{Path, PathBuf};
 fn shared() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared")
 }
-
-/// `read_conf_strict`'s deprecation report (conf.rs keeps its own copy).
-const DEPRECATED: [&str; 7] = [
-    "CLEAN",
-    "REMAKE_INITRD",
-    "MODULES_CONF",
-    "MODULES_CONF_OBSOLETES",
-    "MODULES_CONF_ALIAS_TYPE",
-    "MODULES_CONF_OBSOLETE_ONLY",
-    "OBSOLETE_BY",
-];
 
 /// The variables `read_conf` gives a conf (`Dkms::shell_context` and
 /// `conf::request`), for one kernel.
