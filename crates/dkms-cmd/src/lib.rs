@@ -108,7 +108,10 @@ fn join_outer_jobserver(d: &mut Dkms, action: &str) {
     if dkms_state::jobs::outer().is_none() {
         return;
     }
-    let jobs = d.ctx.parallel_jobs.parse().unwrap_or(1);
+    // `-j 0` (parallel_jobs empty) leaves the number to make: as many
+    // builds as there are CPUs may wait for its tokens.
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let jobs = d.ctx.parallel_jobs.parse().unwrap_or(cpus);
     d.jobs = dkms_state::jobs::Budget::new(jobs).ok().map(std::sync::Arc::new);
 }
 
