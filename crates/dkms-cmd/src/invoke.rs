@@ -110,39 +110,36 @@ impl Dkms {
     }
 
     fn run_cmd(&self, cmd: Cmd<'_>, sink: Sink) -> i32 {
-        match cmd {
-            Cmd::Shell { .. } | Cmd::Make { .. } => {
-                let (cmd, cwd, jobs) = match cmd {
-                    Cmd::Shell { cmd, cwd } => (cmd, cwd, None),
-                    Cmd::Make { cmd, cwd, jobs, .. } => (cmd, cwd, Some(jobs)),
-                    Cmd::Native { .. } => unreachable!(),
-                };
-                let script = format!("{}{}", self.shell_prelude(), cmd);
-                let mut c = tools::bash(&script, &self.exports);
-                if let Some(j) = jobs {
-                    j.configure(&mut c);
+        let (cmd, cwd, jobs) = match cmd {
+            Cmd::Shell { cmd, cwd } => (cmd, cwd, None),
+            Cmd::Make { cmd, cwd, jobs, .. } => (cmd, cwd, Some(jobs)),
+            Cmd::Native { run, .. } => {
+                return match sink {
+                    Sink::File(mut f) => run(&mut f),
+                    Sink::Null => run(&mut std::io::sink()),
+                    Sink::Inherit => run(&mut ui::OutWriter),
                 }
-                if let Some(d) = cwd {
-                    c.current_dir(d);
-                }
-                match sink {
-                    Sink::File(f) => {
-                        let (Ok(a), Ok(b)) = (f.try_clone(), f.try_clone()) else { return 1 };
-                        c.stdout(a).stderr(b);
-                    }
-                    Sink::Null => {
-                        c.stdout(Stdio::null()).stderr(Stdio::null());
-                    }
-                    Sink::Inherit => return tools::status(&mut c).unwrap_or(127),
-                }
-                tools::status_with_stdio(&mut c).unwrap_or(127)
             }
-            Cmd::Native { run, .. } => match sink {
-                Sink::File(mut f) => run(&mut f),
-                Sink::Null => run(&mut std::io::sink()),
-                Sink::Inherit => run(&mut ui::OutWriter),
-            },
+        };
+        let script = format!("{}{}", self.shell_prelude(), cmd);
+        let mut c = tools::bash(&script, &self.exports);
+        if let Some(j) = jobs {
+            j.configure(&mut c);
         }
+        if let Some(d) = cwd {
+            c.current_dir(d);
+        }
+        match sink {
+            Sink::File(f) => {
+                let (Ok(a), Ok(b)) = (f.try_clone(), f.try_clone()) else { return 1 };
+                c.stdout(a).stderr(b);
+            }
+            Sink::Null => {
+                c.stdout(Stdio::null()).stderr(Stdio::null());
+            }
+            Sink::Inherit => return tools::status(&mut c).unwrap_or(127),
+        }
+        tools::status_with_stdio(&mut c).unwrap_or(127)
     }
 
     /// `invoke_command CMD DESCRIPTION [LOGFILE] [background]`; returns the
