@@ -4,7 +4,7 @@
 //! `$source_tree/<name>-<version>` first; the tree then gets
 //! `<m>/<v>/build/` and the `source` symlink that marks it added.
 
-use crate::common::Dkms;
+use crate::common::{mvka, Dkms};
 use dkms_cli::table::{Verb, VERBS};
 use dkms_cli::ui;
 use dkms_proto::Record;
@@ -68,7 +68,7 @@ pub fn add_module(d: &mut Dkms) -> Result<()> {
         .with_hint("Pass the module's source directory instead (dkms add ./path/to/source), or unpack it there."));
     }
     let (k, arch) = d.kernelver0();
-    let conf = d.read_conf_or_die(&m, &v, &k, &arch, Some(&source_conf), true)?;
+    let conf = d.read_conf_or_die(mvka(&m, &v, &k, &arch), Some(&source_conf), true)?;
 
     let link = trees.source_link(&m, &v);
     ui::outln(&format!("Creating symlink {} -> {}", link.display(), source_dir.display()));
@@ -114,7 +114,7 @@ pub(crate) fn add_source_tree(d: &mut Dkms, dir: &Path, archive: Option<&Path>) 
     };
     d.check_root()?;
     let (k, a) = d.kernelver0();
-    let conf = d.read_conf_or_die("", "", &k, &a, Some(&from.join("dkms.conf")), false)?;
+    let conf = d.read_conf_or_die(mvka("", "", &k, &a), Some(&from.join("dkms.conf")), false)?;
     if conf.package_name.is_empty() || conf.package_version.is_empty() {
         return Err(Error::die(10, "conf-malformed", ["Malformed dkms.conf file. Cannot load source tree."]));
     }

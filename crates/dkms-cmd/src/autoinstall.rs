@@ -16,7 +16,7 @@
 //! plan for all of them.
 
 use crate::builds::{Builds, Key};
-use crate::common::Dkms;
+use crate::common::{mvka, Dkms};
 use crate::signing::Signer;
 use dkms_cli::table::{Verb, VERBS};
 use dkms_cli::ui;
@@ -131,7 +131,7 @@ pub fn plan(d: &mut Dkms, k: &str, a: &str) -> Result<Plan> {
             continue;
         }
         let file = d.ctx.trees.source_link(&m, &v).join("dkms.conf");
-        let conf = d.read_conf_or_die(&m, &v, k, a, Some(&file), false)?;
+        let conf = d.read_conf_or_die(mvka(&m, &v, k, a), Some(&file), false)?;
         if !conf.autoinstall {
             ui::emit(Record::Skipped {
                 target: ui::target(&m, &v, Some(k), Some(a)),

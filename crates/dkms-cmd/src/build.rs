@@ -4,7 +4,7 @@
 //! and compress them into `<kver>/.tmp_<arch>_XXXXXX/`, rename that into
 //! place atomically, run POST_BUILD and keep make.log.
 
-use crate::common::Dkms;
+use crate::common::{mvka, Dkms, Mvka};
 use crate::invoke::Cmd;
 use crate::signing::{self, Signer};
 use dkms_cli::table::{Verb, VERBS};
@@ -185,7 +185,7 @@ pub fn do_build(d: &mut Dkms, k: &str, a: &str) -> Result<()> {
         ));
     }
     let suffix = d.module_suffix(k);
-    let conf = d.read_conf_or_die(&m, &v, k, a, None, true)?;
+    let conf = d.read_conf_or_die(mvka(&m, &v, k, a), None, true)?;
     if conf.build_exclude {
         return Err(Error::warn(
             77,
@@ -227,7 +227,7 @@ pub fn do_build(d: &mut Dkms, k: &str, a: &str) -> Result<()> {
     let journal = dkms_state::journal::Journal::begin(&t.dkms_tree, "build", &[&m, &v, k, a])
         .map_err(|e| Error::io(1, "writing the DKMS journal", e))?;
     crash::point("build:journaled");
-    let res = build_in_journal(d, &m, &v, k, a, &conf, suffix, env);
+    let res = build_in_journal(d, mvka(&m, &v, k, a), &conf, suffix, env);
     let _ = journal.finish();
     if res.is_ok() {
         let base_dir = t.arch_dir(&m, &v, k, a);
@@ -242,22 +242,17 @@ pub fn do_build(d: &mut Dkms, k: &str, a: &str) -> Result<()> {
     res
 }
 
-#[allow(clippy::too_many_arguments)]
 fn build_in_journal(
     d: &mut Dkms,
-    m: &str,
-    v: &str,
-    k: &str,
-    a: &str,
+    x: Mvka,
     conf: &Conf,
     suffix: &'static str,
     env: Vec<(String, String)>,
 ) -> Result<()> {
+    let Mvka { m, v, k, a } = x;
     let t = d.ctx.trees.clone();
     let source_dir = t.source_link(m, v);
     let build_dir = t.build_dir(m, v);
-    let kernelver_dir = t.kernel_dir(m, v, k);
-    let base_dir = t.arch_dir(m, v, k, a);
     let build_log = build_dir.join("make.log");
     let _own = BuildDirGuard::take(&build_dir);
     fsutil::remove_all(&build_dir).map_err(|e| Error::io(1, format!("rm -rf {}", build_dir.display()), e))?;
@@ -272,7 +267,7 @@ fn build_in_journal(
     std::fs::write(&build_log, header).map_err(|e| Error::io(1, build_log.display(), e))?;
 
     let saved_exports = std::mem::replace(&mut d.exports, env);
-    let res = build_steps(d, m, v, k, a, conf, suffix, &build_dir, &kernelver_dir, &base_dir, &build_log);
+    let res = build_steps(d, x, conf, suffix, &build_log);
     d.exports = saved_exports;
     res
 }
@@ -336,20 +331,12 @@ fn check_build_depends(d: &Dkms, m: &str, v: &str, k: &str, a: &str, conf: &Conf
     ))
 }
 
-#[allow(clippy::too_many_arguments)]
-fn build_steps(
-    d: &mut Dkms,
-    m: &str,
-    v: &str,
-    k: &str,
-    a: &str,
-    conf: &Conf,
-    suffix: &str,
-    build_dir: &Path,
-    kernelver_dir: &Path,
-    base_dir: &Path,
-    build_log: &Path,
-) -> Result<()> {
+/// Patch, PRE_BUILD, make, and stage the modules (in `build/`, logging to
+/// `build_log`) into `<kernelver>/<arch>`; then POST_BUILD.
+fn build_steps(d: &mut Dkms, x: Mvka, conf: &Conf, suffix: &str, build_log: &Path) -> Result<()> {
+    let Mvka { m, v, k, a } = x;
+    let t = d.ctx.trees.clone();
+    let (build_dir, kernelver_dir, base_dir) = (&t.build_dir(m, v), &t.kernel_dir(m, v, k), &t.arch_dir(m, v, k, a));
     let log_s = build_log.display().to_string();
     for p in &conf.patch_array {
         if format!("patches/{p}").contains("/../") {

@@ -44,6 +44,21 @@ pub struct Dkms {
     pub deferred_depmod: Option<DeferredDepmod>,
 }
 
+/// What one step works on: upstream's `$module $module_version $kernelver
+/// $arch`, the four its one-slot conf cache (`last_mvka`) is keyed by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Mvka<'a> {
+    pub m: &'a str,
+    pub v: &'a str,
+    pub k: &'a str,
+    pub a: &'a str,
+}
+
+/// `Mvka { m, v, k, a }`.
+pub fn mvka<'a>(m: &'a str, v: &'a str, k: &'a str, a: &'a str) -> Mvka<'a> {
+    Mvka { m, v, k, a }
+}
+
 /// Kernels whose depmod waits for the end of an autoinstall, each with the
 /// journal that has recovery run it if the process dies first.
 pub type DeferredDepmod = std::sync::Arc<std::sync::Mutex<Vec<(String, Option<dkms_state::journal::Journal>)>>>;
@@ -176,30 +191,19 @@ impl Dkms {
 
     /// `read_conf` / `read_conf_strict`: Ok(Some) on success, Ok(None) when
     /// the conf is invalid (its messages printed), Err(4) when missing.
-    pub fn read_conf(
-        &mut self,
-        m: &str,
-        v: &str,
-        k: &str,
-        a: &str,
-        file: Option<&Path>,
-        strict: bool,
-    ) -> Result<Option<Conf>> {
-        self.read_conf_quiet(m, v, k, a, file, strict, false)
+    pub fn read_conf(&mut self, t: Mvka, file: Option<&Path>, strict: bool) -> Result<Option<Conf>> {
+        self.read_conf_quiet(t, file, strict, false)
     }
 
     /// `read_conf` with its stderr discarded when `quiet_stderr` is set.
-    #[allow(clippy::too_many_arguments)]
     pub fn read_conf_quiet(
         &mut self,
-        m: &str,
-        v: &str,
-        k: &str,
-        a: &str,
+        t: Mvka,
         file: Option<&Path>,
         strict: bool,
         quiet_stderr: bool,
     ) -> Result<Option<Conf>> {
+        let Mvka { m, v, k, a } = t;
         let path = self.conf_file(m, v, file);
         if nix::unistd::access(&path, nix::unistd::AccessFlags::R_OK).is_err() {
             return Err(Error::die(
@@ -245,16 +249,8 @@ impl Dkms {
     }
 
     /// `read_conf_or_die` / `read_conf_strict_or_die`.
-    pub fn read_conf_or_die(
-        &mut self,
-        m: &str,
-        v: &str,
-        k: &str,
-        a: &str,
-        file: Option<&Path>,
-        strict: bool,
-    ) -> Result<Conf> {
-        match self.read_conf(m, v, k, a, file, strict)? {
+    pub fn read_conf_or_die(&mut self, t: Mvka, file: Option<&Path>, strict: bool) -> Result<Conf> {
+        match self.read_conf(t, file, strict)? {
             Some(c) => Ok(c),
             None => {
                 let shown = file.map(Path::to_path_buf).or_else(|| self.ctx.args.conf.clone()).unwrap_or_default();

@@ -4,7 +4,7 @@
 //! same name, copy the modules into `/lib/modules/<kver>/<dest>/`, point
 //! `kernel-<kver>-<arch>` at the build, run POST_INSTALL and depmod.
 
-use crate::common::{compressed_or_uncompressed, Dkms};
+use crate::common::{compressed_or_uncompressed, mvka, Dkms, Mvka};
 use dkms_cli::table::{Verb, VERBS};
 use dkms_cli::ui;
 use dkms_proto::{Record, SkipReason};
@@ -97,11 +97,6 @@ pub fn do_install(d: &mut Dkms, k: &str, a: &str) -> Result<()> {
         crate::build::do_build(d, k, a)?;
     }
     let (m, v) = (d.ctx.args.module.clone(), d.ctx.args.module_version.clone());
-    let t = d.ctx.trees.clone();
-    let base_dir = t.arch_dir(&m, &v, k, a);
-    let lib_tree = t.lib_tree(k);
-    let backup = t.original_module_dir(&m, k, a);
-    let active_link = t.active_link(&m, k, a);
     let saved_force = d.ctx.args.force;
     let saved_override = d.ctx.args.force_version_override;
     let outer_saved = d.saved_force.replace(saved_force);
@@ -116,26 +111,41 @@ pub fn do_install(d: &mut Dkms, k: &str, a: &str) -> Result<()> {
         }
         None => {}
     }
-    let res = install_steps(d, &m, &v, k, a, &base_dir, &lib_tree, &backup, &active_link);
+    let res = install_steps(d, mvka(&m, &v, k, a));
     d.saved_force = outer_saved;
     d.ctx.args.force = saved_force;
     d.ctx.args.force_version_override = saved_override;
     res
 }
 
-#[allow(clippy::too_many_arguments)]
-fn install_steps(
-    d: &mut Dkms,
-    m: &str,
-    v: &str,
-    k: &str,
-    a: &str,
-    base_dir: &Path,
-    lib_tree: &Path,
-    backup: &Path,
-    active_link: &Path,
-) -> Result<()> {
+/// Where an install of m/v on k/a reads and writes.
+struct Places {
+    /// `<dkms_tree>/<m>/<v>/<k>/<a>/module`: the built modules.
+    module_dir: PathBuf,
+    /// `<install_tree>/<k>`
+    lib_tree: PathBuf,
+    /// `<dkms_tree>/<m>/original_module/<k>/<a>`: archived originals.
+    backup: PathBuf,
+    /// `<dkms_tree>/<m>/kernel-<k>-<a>`
+    active_link: PathBuf,
+}
+
+impl Places {
+    fn of(t: &trees::Trees, x: Mvka) -> Places {
+        Places {
+            module_dir: t.arch_dir(x.m, x.v, x.k, x.a).join("module"),
+            lib_tree: t.lib_tree(x.k),
+            backup: t.original_module_dir(x.m, x.k, x.a),
+            active_link: t.active_link(x.m, x.k, x.a),
+        }
+    }
+}
+
+fn install_steps(d: &mut Dkms, x: Mvka) -> Result<()> {
+    let Mvka { m, v, k, a } = x;
     let t = d.ctx.trees.clone();
+    let places = Places::of(&t, x);
+    let (module_dir, lib_tree, active_link) = (&places.module_dir, &places.lib_tree, &places.active_link);
     if !lib_tree.exists() {
         return Err(Error::die(
             6,
@@ -147,12 +157,11 @@ fn install_steps(
         ));
     }
     let suffix = d.module_suffix(k);
-    let conf = d.read_conf_or_die(m, v, k, a, None, true)?;
+    let conf = d.read_conf_or_die(mvka(m, v, k, a), None, true)?;
     let buildable: Vec<usize> = (0..conf.num_modules()).filter(|&i| conf.module_buildable(i, k, a)).collect();
-    let module_dir = base_dir.join("module");
     for &i in &buildable {
         let name = &conf.modules[i].dest_module_name;
-        if compressed_or_uncompressed(&module_dir, name, suffix).is_none() {
+        if compressed_or_uncompressed(module_dir, name, suffix).is_none() {
             return Err(Error::die(
                 6,
                 "built-module-missing",
@@ -187,21 +196,7 @@ fn install_steps(
         .and_then(|mut j| j.record("link-before", &[&link_before]).map(|()| j))
         .map_err(|e| Error::io(6, "writing the DKMS journal", e))?;
     crash::point("install:journaled");
-    let res = install_transaction(
-        d,
-        &mut journal,
-        &conf,
-        &buildable,
-        suffix,
-        m,
-        v,
-        k,
-        a,
-        &module_dir,
-        lib_tree,
-        backup,
-        active_link,
-    );
+    let res = install_transaction(d, &mut journal, x, &conf, &buildable, suffix, &places);
     if let Err(e) = res {
         crate::recover::rollback_install(d, &owned(&[m, v, k, a]), &journal.steps());
         let _ = journal.finish();
@@ -242,7 +237,7 @@ fn install_steps(
 /// `check_dependencies_updated`: has any BUILD_DEPENDS changed version
 /// since the module was built (`.dep_<dep>` differs or is missing)?
 fn dependencies_updated(d: &mut Dkms, m: &str, v: &str, k: &str, a: &str) -> Result<bool> {
-    let conf = d.read_conf_or_die(m, v, k, a, None, true)?;
+    let conf = d.read_conf_or_die(mvka(m, v, k, a), None, true)?;
     for bd in &conf.build_depends {
         let mut versions: Vec<String> = status::module_status(&d.ctx.trees, Some(bd), None, Some(k), Some(a))
             .into_iter()
@@ -268,7 +263,7 @@ fn check_and_rebuild_dependent_modules(d: &mut Dkms, k: &str, a: &str) -> Result
         if e.kernel.as_deref() != Some(k) || e.arch.as_deref() != Some(a) {
             continue;
         }
-        let conf = d.read_conf_or_die(&e.module, &e.version, k, a, None, false)?;
+        let conf = d.read_conf_or_die(mvka(&e.module, &e.version, k, a), None, false)?;
         if conf.build_depends.is_empty() || !conf.build_depends_rebuild || d.ctx.args.force {
             continue;
         }
@@ -300,28 +295,23 @@ fn owned(parts: &[&str]) -> Vec<String> {
 }
 
 /// Archive originals, place the modules and replace the active link.
-#[allow(clippy::too_many_arguments)]
 fn install_transaction(
     d: &mut Dkms,
     journal: &mut Journal,
+    x: Mvka,
     conf: &dkms_state::conf::Conf,
     buildable: &[usize],
     suffix: &str,
-    m: &str,
-    v: &str,
-    k: &str,
-    a: &str,
-    module_dir: &Path,
-    lib_tree: &Path,
-    backup: &Path,
-    active_link: &Path,
+    places: &Places,
 ) -> Result<()> {
+    let Mvka { v, k, a, .. } = x;
+    let Places { module_dir, lib_tree, backup, active_link } = places;
     let t = d.ctx.trees.clone();
     let jerr = |e: std::io::Error| Error::io(6, "writing the DKMS journal", e);
     let mut any_installed = false;
     for &i in buildable {
         let r = conf.modules[i].clone();
-        if !check_version_sanity(d, m, v, k, a, &conf.obsolete_by, &r.dest_module_name, suffix) {
+        if !check_version_sanity(d, x, &conf.obsolete_by, &r.dest_module_name, suffix) {
             continue;
         }
         let name = &r.dest_module_name;
@@ -407,17 +397,8 @@ fn archive_original(orig: &Path, backup: &Path) -> Result<()> {
 }
 
 /// `check_version_sanity`: false means "do not install this module".
-#[allow(clippy::too_many_arguments)]
-fn check_version_sanity(
-    d: &Dkms,
-    m: &str,
-    v: &str,
-    k: &str,
-    a: &str,
-    obsolete_by: &str,
-    name: &str,
-    suffix: &str,
-) -> bool {
+fn check_version_sanity(d: &Dkms, x: Mvka, obsolete_by: &str, name: &str, suffix: &str) -> bool {
+    let Mvka { m, v, k, a } = x;
     let force = d.ctx.args.force;
     if !obsolete_by.is_empty() && !force && obsoleted(k, obsolete_by) {
         ui::errln("");

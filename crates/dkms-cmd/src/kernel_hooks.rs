@@ -3,7 +3,7 @@
 //! AUTOINSTALL ones), with one depmod at the end and empty directories of the
 //! kernel's module tree cleaned up.
 
-use crate::common::Dkms;
+use crate::common::{mvka, Dkms};
 use crate::remove::maybe_unbuild_module;
 use crate::uninstall::maybe_uninstall_module;
 use dkms_cli::table::{Verb, VERBS};
@@ -48,7 +48,7 @@ fn unbuild_all(d: &mut Dkms, action: &str, preinst: bool) -> Result<()> {
         }
         if preinst {
             let file = d.ctx.trees.source_link(&m, &v).join("dkms.conf");
-            if !d.read_conf_or_die(&m, &v, &k, &a, Some(&file), false)?.autoinstall {
+            if !d.read_conf_or_die(mvka(&m, &v, &k, &a), Some(&file), false)?.autoinstall {
                 continue;
             }
         }

@@ -14,7 +14,7 @@
 //! unreadable archive, or a PACKAGE_NAME/PACKAGE_VERSION that is not a safe
 //! directory name. Nothing was written to the trees then.
 
-use crate::common::Dkms;
+use crate::common::{mvka, Dkms};
 use dkms_cli::table::{Verb, VERBS};
 use dkms_cli::ui;
 use dkms_state::error::{Error, Result};
@@ -90,7 +90,7 @@ fn pkginfo(d: &mut Dkms, conf: &Path) -> Result<Option<(String, String)>> {
         return Ok(None);
     }
     let (k, a) = d.kernelver0();
-    let c = d.read_conf_or_die("", "", &k, &a, Some(conf), false)?;
+    let c = d.read_conf_or_die(mvka("", "", &k, &a), Some(conf), false)?;
     if c.package_name.is_empty() || c.package_version.is_empty() {
         return Ok(None);
     }

@@ -9,7 +9,7 @@
 //! the archive, which is written under a temporary name and renamed into
 //! place.
 
-use crate::common::Dkms;
+use crate::common::{mvka, Dkms};
 use dkms_cli::table::{Verb, VERBS};
 use dkms_cli::ui;
 use dkms_state::error::{Error, Result};
@@ -39,7 +39,7 @@ type Kernels = Vec<(String, String, PathBuf)>;
 /// `make_tarball`
 fn make_tarball(d: &mut Dkms, m: &str, v: &str) -> Result<()> {
     let (k0, a0) = d.kernelver0();
-    d.read_conf_or_die(m, v, &k0, &a0, None, false)?;
+    d.read_conf_or_die(mvka(m, v, &k0, &a0), None, false)?;
     let trees = d.ctx.trees.clone();
 
     let mut kernels: Kernels = Vec::new();

@@ -3,7 +3,7 @@
 //! suffixes that need the module's dkms.conf. The confs of one query are
 //! read by a single bash process, never one per line.
 
-use crate::common::{compressed_or_uncompressed, Dkms};
+use crate::common::{compressed_or_uncompressed, mvka, Dkms, Mvka};
 use dkms_cli::table::{Verb, VERBS};
 use dkms_cli::ui;
 use dkms_proto::{Record, State as ProtoState};
@@ -134,7 +134,7 @@ fn do_status(d: &Dkms, m: &str, v: &str, k: &str, a: &str, print: bool, records:
                             }
                         }
                         let suffix = *suffixes.entry(k.clone()).or_insert_with(|| d.module_suffix(k));
-                        let x = built_extra(d, m, v, k, a, &r.conf, suffix, st == State::Installed);
+                        let x = built_extra(d, mvka(m, v, k, a), &r.conf, suffix, st == State::Installed);
                         if records {
                             ui::emit(Record::Status {
                                 target: ui::target(m, v, Some(k), Some(a)),
@@ -230,8 +230,8 @@ impl Extra {
 /// missing or differing module ending the loop, as upstream's does.
 /// `active` is `_is_module_installed` for the build, already worked out by
 /// `module_status_built` (the tree does not change under the shared lock).
-#[allow(clippy::too_many_arguments)]
-fn built_extra(d: &Dkms, m: &str, v: &str, k: &str, a: &str, c: &Conf, suffix: &str, active: bool) -> Extra {
+fn built_extra(d: &Dkms, target: Mvka, c: &Conf, suffix: &str, active: bool) -> Extra {
+    let Mvka { m, v, k, a } = target;
     let t = &d.ctx.trees;
     let mut x = Extra { original_modules_exist: t.original_module_dir(m, k, a).is_dir(), ..Default::default() };
     for i in 0..c.num_modules() {

@@ -3,7 +3,7 @@
 //! originals, drop the `kernel-<kver>-<arch>` link, run POST_REMOVE and
 //! depmod.
 
-use crate::common::{compressed_or_uncompressed, Dkms};
+use crate::common::{compressed_or_uncompressed, mvka, Dkms};
 use dkms_cli::table::{Verb, VERBS};
 use dkms_cli::ui;
 use dkms_proto::{Record, SkipReason};
@@ -42,7 +42,7 @@ pub fn maybe_uninstall_module(d: &mut Dkms, m: &str, v: &str, k: &str, a: &str) 
     let mut excluded = false;
     if conf_file.is_file() {
         let saved = d.conf_cache.clone();
-        if let Ok(Some(c)) = d.read_conf_quiet(m, v, k, a, Some(&conf_file), false, true) {
+        if let Ok(Some(c)) = d.read_conf_quiet(mvka(m, v, k, a), Some(&conf_file), false, true) {
             excluded = c.any_build_exclusive();
         }
         d.conf_cache = saved;
@@ -60,7 +60,7 @@ pub fn do_uninstall(d: &mut Dkms, m: &str, v: &str, k: &str, a: &str) -> Result<
     let backup = trees.original_module_dir(m, k, a);
     ui::outln(&format!("Module {m}/{v} for kernel {k} ({a}):"));
     let suffix = d.module_suffix(k);
-    let conf = d.read_conf_or_die(m, v, k, a, None, false)?;
+    let conf = d.read_conf_or_die(mvka(m, v, k, a), None, false)?;
     let link = trees.active_link(m, k, a);
     let was_active = status::is_active(&trees, m, v, k, a);
     let lib = trees.lib_tree(k);
