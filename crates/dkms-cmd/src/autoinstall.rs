@@ -198,11 +198,7 @@ pub fn autoinstall(d: &mut Dkms) -> Result<()> {
     let mut first_failure: Option<u8> = None;
     let mut result = Ok(());
     for run in runs {
-        let k = run.k.clone();
-        let r = autoinstall_kernel(d, run);
-        let depmod = d.run_deferred_depmod(&k);
-        let r = r.and_then(|()| depmod_result(&k, depmod));
-        match r {
+        match autoinstall_kernel(d, run) {
             Err(e) if several => {
                 ui::report(&e);
                 first_failure.get_or_insert(e.code);
@@ -217,8 +213,9 @@ pub fn autoinstall(d: &mut Dkms) -> Result<()> {
     if let Some(b) = d.builds.take() {
         b.finish();
     }
-    // A kernel whose turn never came (the run died before) still gets the
-    // depmod of what was installed for it.
+    // A kernel whose turn ended early (an error before its summary) or never
+    // came (the run died before) still gets the depmod of what was
+    // installed for it.
     for (k, _) in &targets {
         d.run_deferred_depmod(k);
     }
@@ -259,7 +256,8 @@ fn start_builds(d: &mut Dkms, runs: &mut [KernelRun]) -> Option<Arc<Builds>> {
             .cloned()
             .collect()
     };
-    let total: usize = runs.iter().map(|r| unbuilt(d, r).len()).sum();
+    let todos: Vec<Vec<Job>> = runs.iter().map(|r| unbuilt(d, r)).collect();
+    let total: usize = todos.iter().map(Vec::len).sum();
     let jobs = match d.ctx.parallel_jobs.as_str() {
         "" => total,
         n => n.parse::<usize>().ok()?,
@@ -273,8 +271,7 @@ fn start_builds(d: &mut Dkms, runs: &mut [KernelRun]) -> Option<Arc<Builds>> {
     };
     d.jobs = Some(Arc::clone(&budget));
     let builds = Builds::start(budget, total);
-    for run in runs.iter_mut() {
-        let todo = unbuilt(d, run);
+    for (run, todo) in runs.iter_mut().zip(todos) {
         if todo.is_empty() {
             continue;
         }
@@ -350,19 +347,26 @@ fn autoinstall_kernel(d: &mut Dkms, mut run: KernelRun) -> Result<()> {
                 prepare(d, &k, &a, &mut run.prologue)?;
             }
             ui::outln(&format!("Autoinstall of module {m}/{v} for kernel {k} ({a})"));
-            match install_in_subshell(d, &m, &v, &k, &a) {
+            let done = match install_in_subshell(d, &m, &v, &k, &a) {
                 0 => {
                     installed.push(m.clone());
-                    progress += 1;
+                    true
                 }
                 77 => {
                     skipped.push(m.clone());
-                    progress += 1;
+                    true
                 }
-                code => failed.push(format!("{m}({code})")),
-            }
-            if let (Some(b), true) = (&builds, installed.contains(&m) || skipped.contains(&m)) {
-                b.resolved(&m, &k, &a);
+                code => {
+                    failed.push(format!("{m}({code})"));
+                    false
+                }
+            };
+            if done {
+                progress += 1;
+                // Builds waiting for this module may start.
+                if let Some(b) = &builds {
+                    b.resolved(&m, &k, &a);
+                }
             }
             ui::outln("");
         }

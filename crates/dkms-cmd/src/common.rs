@@ -428,8 +428,9 @@ impl Dkms {
             let i = l.iter().position(|(k, _)| k == kernelver)?;
             l.remove(i)
         };
-        let Cmd::Native { run, .. } = self.depmod_cmd(kernelver) else { return None };
-        let status = run(&mut std::io::sink());
+        let linux = self.ctx.current_os == "Linux";
+        let status =
+            do_depmod(self.ctx.args.no_depmod, linux, &self.ctx.trees.install_tree, kernelver, &mut std::io::sink());
         if let Some(j) = journal {
             let _ = j.finish();
         }

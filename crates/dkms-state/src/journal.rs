@@ -146,14 +146,19 @@ fn read(path: &Path) -> Option<Pending> {
     Some(Pending { path: path.to_path_buf(), op, target, steps: lines.collect() })
 }
 
-/// The unfinished journals of `dkms_tree`, oldest first (in-flight
-/// temporaries of `begin` are not journals yet and are left alone).
-pub fn pending(dkms_tree: &Path) -> Vec<Pending> {
-    let mut found: Vec<(std::time::SystemTime, PathBuf)> = fs::read_dir(dir(dkms_tree))
+/// The journal files in `.journal.d` (in-flight temporaries of `begin` are
+/// not journals yet and are left alone).
+fn journal_files(dkms_tree: &Path) -> impl Iterator<Item = fs::DirEntry> {
+    fs::read_dir(dir(dkms_tree))
         .into_iter()
         .flatten()
         .flatten()
         .filter(|e| e.file_name().to_string_lossy().ends_with(".journal"))
+}
+
+/// The unfinished journals of `dkms_tree`, oldest first.
+pub fn pending(dkms_tree: &Path) -> Vec<Pending> {
+    let mut found: Vec<(std::time::SystemTime, PathBuf)> = journal_files(dkms_tree)
         .map(|e| (e.metadata().and_then(|m| m.modified()).unwrap_or(std::time::UNIX_EPOCH), e.path()))
         .collect();
     found.sort();
@@ -165,12 +170,7 @@ pub fn pending(dkms_tree: &Path) -> Vec<Pending> {
 
 /// Is any transaction unfinished?
 pub fn any_pending(dkms_tree: &Path) -> bool {
-    legacy_path(dkms_tree).is_file()
-        || fs::read_dir(dir(dkms_tree))
-            .into_iter()
-            .flatten()
-            .flatten()
-            .any(|e| e.file_name().to_string_lossy().ends_with(".journal"))
+    legacy_path(dkms_tree).is_file() || journal_files(dkms_tree).next().is_some()
 }
 
 /// Forget an unfinished journal after recovery.

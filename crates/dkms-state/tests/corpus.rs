@@ -178,10 +178,7 @@ fn oracle(cases: &[Case], conf_dir: &Path) -> Vec<BTreeMap<String, Array>> {
             quote(&s.file.display().to_string())
         ));
     }
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("oracle.sh");
-    fs::write(&path, script).unwrap();
-    let out = Command::new("bash").arg(&path).output().expect("run bash");
+    let out = run_script("oracle.sh", &script);
     assert!(out.status.success(), "oracle failed: {}", String::from_utf8_lossy(&out.stderr));
     let mut results: Vec<BTreeMap<String, Array>> = Vec::new();
     let text = String::from_utf8_lossy(&out.stdout).into_owned();
@@ -199,6 +196,14 @@ fn oracle(cases: &[Case], conf_dir: &Path) -> Vec<BTreeMap<String, Array>> {
     }
     assert_eq!(results.len(), cases.len(), "oracle output:\n{text}");
     results
+}
+
+/// Write a generated oracle script to a file and run it with bash.
+fn run_script(name: &str, script: &str) -> std::process::Output {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join(name);
+    fs::write(&path, script).unwrap();
+    Command::new("bash").arg(&path).output().expect("run bash")
 }
 
 /// The synthetic confs: what the corpus may not exercise.
@@ -543,10 +548,7 @@ printf 'auto\0%s\0' "$AUTOINSTALL"
             quote(&s.file.display().to_string())
         ));
     }
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("read_conf.sh");
-    fs::write(&path, script).unwrap();
-    let out = Command::new("bash").arg(&path).output().expect("run bash");
+    let out = run_script("read_conf.sh", &script);
     let text = String::from_utf8_lossy(&out.stdout).into_owned();
     let mut all: Vec<Derived> = Vec::new();
     let mut fields = text.split('\0');
