@@ -1,4 +1,4 @@
-//! `dkms-add`: see dkms_cmd::add.
+//! `dkms-add`: runs the verb `add` (crates/dkms-cmd/src/verbs).
 fn main() -> std::process::ExitCode {
-    dkms_cmd::run_verb(dkms_cmd::add::VERB)
+    dkms_cmd::run_verb(&dkms_cli::table::ADD)
 }

@@ -1,4 +1,4 @@
-//! `dkms-autoinstall`: see dkms_cmd::autoinstall.
+//! `dkms-autoinstall`: runs the verb `autoinstall` (crates/dkms-cmd/src/verbs).
 fn main() -> std::process::ExitCode {
-    dkms_cmd::run_verb(dkms_cmd::autoinstall::VERB)
+    dkms_cmd::run_verb(&dkms_cli::table::AUTOINSTALL)
 }

@@ -1,4 +1,4 @@
-//! `dkms-build`: see dkms_cmd::build.
+//! `dkms-build`: runs the verb `build` (crates/dkms-cmd/src/verbs).
 fn main() -> std::process::ExitCode {
-    dkms_cmd::run_verb(dkms_cmd::build::VERB)
+    dkms_cmd::run_verb(&dkms_cli::table::BUILD)
 }

@@ -1,4 +1,4 @@
-//! `dkms-generate-mok`: see dkms_cmd::generate_mok.
+//! `dkms-generate-mok`: runs the verb `generate_mok` (crates/dkms-cmd/src/verbs).
 fn main() -> std::process::ExitCode {
-    dkms_cmd::run_verb(dkms_cmd::generate_mok::VERB)
+    dkms_cmd::run_verb(&dkms_cli::table::GENERATE_MOK)
 }

@@ -1,4 +1,4 @@
-//! `dkms-install`: see dkms_cmd::install.
+//! `dkms-install`: runs the verb `install` (crates/dkms-cmd/src/verbs).
 fn main() -> std::process::ExitCode {
-    dkms_cmd::run_verb(dkms_cmd::install::VERB)
+    dkms_cmd::run_verb(&dkms_cli::table::INSTALL)
 }

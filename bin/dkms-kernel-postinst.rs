@@ -1,4 +1,4 @@
-//! `dkms-kernel-postinst`: see dkms_cmd::autoinstall.
+//! `dkms-kernel-postinst`: runs the verb `kernel_postinst` (crates/dkms-cmd/src/verbs).
 fn main() -> std::process::ExitCode {
-    dkms_cmd::run_verb(dkms_cmd::autoinstall::KERNEL_POSTINST)
+    dkms_cmd::run_verb(&dkms_cli::table::KERNEL_POSTINST)
 }

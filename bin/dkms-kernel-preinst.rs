@@ -1,4 +1,4 @@
-//! `dkms-kernel-preinst`: see dkms_cmd::kernel_hooks.
+//! `dkms-kernel-preinst`: runs the verb `kernel_preinst` (crates/dkms-cmd/src/verbs).
 fn main() -> std::process::ExitCode {
-    dkms_cmd::run_verb(dkms_cmd::kernel_hooks::KERNEL_PREINST)
+    dkms_cmd::run_verb(&dkms_cli::table::KERNEL_PREINST)
 }

@@ -1,4 +1,4 @@
-//! `dkms-kernel-prerm`: see dkms_cmd::kernel_hooks.
+//! `dkms-kernel-prerm`: runs the verb `kernel_prerm` (crates/dkms-cmd/src/verbs).
 fn main() -> std::process::ExitCode {
-    dkms_cmd::run_verb(dkms_cmd::kernel_hooks::KERNEL_PRERM)
+    dkms_cmd::run_verb(&dkms_cli::table::KERNEL_PRERM)
 }

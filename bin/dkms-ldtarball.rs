@@ -1,4 +1,4 @@
-//! `dkms-ldtarball`: see dkms_cmd::ldtarball.
+//! `dkms-ldtarball`: runs the verb `ldtarball` (crates/dkms-cmd/src/verbs).
 fn main() -> std::process::ExitCode {
-    dkms_cmd::run_verb(dkms_cmd::ldtarball::VERB)
+    dkms_cmd::run_verb(&dkms_cli::table::LDTARBALL)
 }

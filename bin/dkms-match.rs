@@ -1,4 +1,4 @@
-//! `dkms-match`: see dkms_cmd::matching.
+//! `dkms-match`: runs the verb `match` (crates/dkms-cmd/src/verbs).
 fn main() -> std::process::ExitCode {
-    dkms_cmd::run_verb(dkms_cmd::matching::VERB)
+    dkms_cmd::run_verb(&dkms_cli::table::MATCH)
 }

@@ -1,4 +1,4 @@
-//! `dkms-mktarball`: see dkms_cmd::mktarball.
+//! `dkms-mktarball`: runs the verb `mktarball` (crates/dkms-cmd/src/verbs).
 fn main() -> std::process::ExitCode {
-    dkms_cmd::run_verb(dkms_cmd::mktarball::VERB)
+    dkms_cmd::run_verb(&dkms_cli::table::MKTARBALL)
 }

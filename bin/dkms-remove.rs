@@ -1,4 +1,4 @@
-//! `dkms-remove`: see dkms_cmd::remove.
+//! `dkms-remove`: runs the verb `remove` (crates/dkms-cmd/src/verbs).
 fn main() -> std::process::ExitCode {
-    dkms_cmd::run_verb(dkms_cmd::remove::VERB)
+    dkms_cmd::run_verb(&dkms_cli::table::REMOVE)
 }

@@ -1,4 +1,4 @@
-//! `dkms-status`: see dkms_cmd::status.
+//! `dkms-status`: runs the verb `status` (crates/dkms-cmd/src/verbs).
 fn main() -> std::process::ExitCode {
-    dkms_cmd::run_verb(dkms_cmd::status::VERB)
+    dkms_cmd::run_verb(&dkms_cli::table::STATUS)
 }

@@ -1,4 +1,4 @@
-//! `dkms-unbuild`: see dkms_cmd::remove.
+//! `dkms-unbuild`: runs the verb `unbuild` (crates/dkms-cmd/src/verbs).
 fn main() -> std::process::ExitCode {
-    dkms_cmd::run_verb(dkms_cmd::remove::UNBUILD)
+    dkms_cmd::run_verb(&dkms_cli::table::UNBUILD)
 }

@@ -1,4 +1,4 @@
-//! `dkms-uninstall`: see dkms_cmd::uninstall.
+//! `dkms-uninstall`: runs the verb `uninstall` (crates/dkms-cmd/src/verbs).
 fn main() -> std::process::ExitCode {
-    dkms_cmd::run_verb(dkms_cmd::uninstall::VERB)
+    dkms_cmd::run_verb(&dkms_cli::table::UNINSTALL)
 }

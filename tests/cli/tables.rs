@@ -94,8 +94,8 @@ fn verb_table_is_consistent() {
         assert!(seen_bins.insert(v.binary), "duplicate binary {}", v.binary);
         // `kernel_postinst` is implemented by `dkms-kernel-postinst`.
         assert_eq!(v.binary, format!("dkms-{}", v.name.replace('_', "-")));
-        assert_eq!(verb_by_name(v.name), Some(v));
-        assert_eq!(verb_by_binary(v.binary), Some(v));
+        assert_eq!(verb_by_name(v.name), Some(*v));
+        assert_eq!(verb_by_binary(v.binary), Some(*v));
         assert!(!v.summary.is_empty(), "{} has no summary", v.name);
     }
     // Upstream's action words, all of them.

@@ -22,44 +22,98 @@ pub struct Verb {
     /// One line for `--list-cmds` and docs.
     pub summary: &'static str,
     pub lock: LockKind,
+    /// It may run `make`: a dkms started from a make recipe joins that
+    /// make's jobserver.
+    pub runs_make: bool,
 }
 
 const fn verb(name: &'static str, binary: &'static str, summary: &'static str, lock: LockKind) -> Verb {
-    Verb { name, binary, summary, lock }
+    Verb { name, binary, summary, lock, runs_make: false }
 }
 
+impl Verb {
+    const fn running_make(self) -> Verb {
+        Verb { runs_make: true, ..self }
+    }
+}
+
+/// `add`
+pub const ADD: Verb = verb("add", "dkms-add", "Register a module source tree with DKMS", LockKind::Exclusive);
+/// `remove`
+pub const REMOVE: Verb =
+    verb("remove", "dkms-remove", "Uninstall, unbuild and unregister a module/version", LockKind::Exclusive);
+/// `build`
+pub const BUILD: Verb = verb("build", "dkms-build", "Build a module for a kernel", LockKind::Exclusive).running_make();
+/// `unbuild`
+pub const UNBUILD: Verb = verb("unbuild", "dkms-unbuild", "Delete the built module for a kernel", LockKind::Exclusive);
+/// `install`
+pub const INSTALL: Verb =
+    verb("install", "dkms-install", "Install a built module into a kernel's module tree", LockKind::Exclusive)
+        .running_make();
+/// `uninstall`
+pub const UNINSTALL: Verb =
+    verb("uninstall", "dkms-uninstall", "Remove an installed module from a kernel", LockKind::Exclusive);
+/// `match`
+pub const MATCH: Verb =
+    verb("match", "dkms-match", "Install the modules of a template kernel on another kernel", LockKind::Exclusive)
+        .running_make();
+/// `autoinstall`
+pub const AUTOINSTALL: Verb = verb(
+    "autoinstall",
+    "dkms-autoinstall",
+    "Build and install every AUTOINSTALL module for a kernel",
+    LockKind::Exclusive,
+)
+.running_make();
+/// `mktarball`
+pub const MKTARBALL: Verb =
+    verb("mktarball", "dkms-mktarball", "Archive a module's source and built binaries", LockKind::Shared);
+/// `ldtarball`
+pub const LDTARBALL: Verb =
+    verb("ldtarball", "dkms-ldtarball", "Load a DKMS tarball into the tree", LockKind::Exclusive).running_make();
+/// `status`
+pub const STATUS: Verb = verb("status", "dkms-status", "Show what is added, built and installed", LockKind::Shared);
+/// `generate_mok`
+pub const GENERATE_MOK: Verb =
+    verb("generate_mok", "dkms-generate-mok", "Create the module signing key and certificate", LockKind::None);
+/// `kernel_preinst`
+pub const KERNEL_PREINST: Verb =
+    verb("kernel_preinst", "dkms-kernel-preinst", "Hook: before a kernel is installed", LockKind::Exclusive);
+/// `kernel_postinst`
+pub const KERNEL_POSTINST: Verb =
+    verb("kernel_postinst", "dkms-kernel-postinst", "Hook: after a kernel is installed", LockKind::Exclusive)
+        .running_make();
+/// `kernel_prerm`
+pub const KERNEL_PRERM: Verb =
+    verb("kernel_prerm", "dkms-kernel-prerm", "Hook: before a kernel is removed", LockKind::Exclusive);
+
 /// Every upstream action, in upstream's usage order.
-pub const VERBS: [Verb; 15] = [
-    verb("add", "dkms-add", "Register a module source tree with DKMS", LockKind::Exclusive),
-    verb("remove", "dkms-remove", "Uninstall, unbuild and unregister a module/version", LockKind::Exclusive),
-    verb("build", "dkms-build", "Build a module for a kernel", LockKind::Exclusive),
-    verb("unbuild", "dkms-unbuild", "Delete the built module for a kernel", LockKind::Exclusive),
-    verb("install", "dkms-install", "Install a built module into a kernel's module tree", LockKind::Exclusive),
-    verb("uninstall", "dkms-uninstall", "Remove an installed module from a kernel", LockKind::Exclusive),
-    verb("match", "dkms-match", "Install the modules of a template kernel on another kernel", LockKind::Exclusive),
-    verb(
-        "autoinstall",
-        "dkms-autoinstall",
-        "Build and install every AUTOINSTALL module for a kernel",
-        LockKind::Exclusive,
-    ),
-    verb("mktarball", "dkms-mktarball", "Archive a module's source and built binaries", LockKind::Shared),
-    verb("ldtarball", "dkms-ldtarball", "Load a DKMS tarball into the tree", LockKind::Exclusive),
-    verb("status", "dkms-status", "Show what is added, built and installed", LockKind::Shared),
-    verb("generate_mok", "dkms-generate-mok", "Create the module signing key and certificate", LockKind::None),
-    verb("kernel_preinst", "dkms-kernel-preinst", "Hook: before a kernel is installed", LockKind::Exclusive),
-    verb("kernel_postinst", "dkms-kernel-postinst", "Hook: after a kernel is installed", LockKind::Exclusive),
-    verb("kernel_prerm", "dkms-kernel-prerm", "Hook: before a kernel is removed", LockKind::Exclusive),
+pub const VERBS: &[&Verb] = &[
+    &ADD,
+    &REMOVE,
+    &BUILD,
+    &UNBUILD,
+    &INSTALL,
+    &UNINSTALL,
+    &MATCH,
+    &AUTOINSTALL,
+    &MKTARBALL,
+    &LDTARBALL,
+    &STATUS,
+    &GENERATE_MOK,
+    &KERNEL_PREINST,
+    &KERNEL_POSTINST,
+    &KERNEL_PRERM,
 ];
 
 /// The verb named by an upstream action word.
 pub fn verb_by_name(name: &str) -> Option<&'static Verb> {
-    VERBS.iter().find(|v| v.name == name)
+    VERBS.iter().find(|v| v.name == name).copied()
 }
 
 /// The verb implemented by a binary name.
 pub fn verb_by_binary(binary: &str) -> Option<&'static Verb> {
-    VERBS.iter().find(|v| v.binary == binary)
+    VERBS.iter().find(|v| v.binary == binary).copied()
 }
 
 /// Every option, identified for the parser.

@@ -3,43 +3,16 @@
 //! suffixes that need the module's dkms.conf. The confs of one query are
 //! read by a single bash process, never one per line.
 
-use crate::common::{compressed_or_uncompressed, mvka, Dkms, Mvka};
-use dkms_cli::table::{Verb, VERBS};
+use crate::support::dkms::{mvka, Dkms, Mvka};
+use crate::support::modfiles::compressed_or_uncompressed;
 use dkms_cli::ui;
 use dkms_proto::{Record, State as ProtoState};
 use dkms_state::conf::{self, Conf};
-use dkms_state::error::Result;
 use dkms_state::status::{self, Entry, State};
 use dkms_state::trees;
 use std::collections::HashMap;
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
-
-/// The table entry.
-pub const VERB: &Verb = &VERBS[10];
-
-fn opt(s: &str) -> Option<&str> {
-    (!s.is_empty()).then_some(s)
-}
-
-/// `dkms status`: always exits 0, even for broken modules.
-pub fn run(d: &mut Dkms) -> Result<()> {
-    let (m, v) = (d.ctx.args.module.clone(), d.ctx.args.module_version.clone());
-    let mut queries: Vec<(String, String)> = Vec::new();
-    if d.ctx.kernelver.is_empty() {
-        // `$kernelver` is empty, `$arch` is ${arch[0]} (possibly from -a).
-        queries.push((String::new(), d.ctx.arch.first().cloned().unwrap_or_default()));
-    } else {
-        for (i, k) in d.ctx.kernelver.iter().enumerate() {
-            queries.push((k.clone(), d.ctx.arch.get(i).cloned().unwrap_or_default()));
-        }
-    }
-    for (k, a) in &queries {
-        // In JSON mode the records are the output; no text on either stream.
-        do_status(d, &m, &v, k, a, !ui::json(), true);
-    }
-    Ok(())
-}
 
 /// `do_status M V K A` as a list of lines (what `$(do_status ...)` captures);
 /// the errors of broken modules go to stderr as they are found.
@@ -83,7 +56,7 @@ fn read_confs(d: &Dkms, entries: &[Entry]) -> Vec<Option<conf::Read>> {
 
 /// The lines for one query; with `print`, each line is written as it is
 /// formed (so stderr lands mid-line as upstream's does), else collected.
-fn do_status(d: &Dkms, m: &str, v: &str, k: &str, a: &str, print: bool, records: bool) -> Vec<String> {
+pub(crate) fn do_status(d: &Dkms, m: &str, v: &str, k: &str, a: &str, print: bool, records: bool) -> Vec<String> {
     // Records are only written in JSON mode; building them lists directories.
     let records = records && ui::json();
     let entries = status::module_status(&d.ctx.trees, opt(m), opt(v), opt(k), opt(a));
@@ -273,4 +246,8 @@ fn same_contents(a: &Path, b: &Path) -> bool {
         return std::fs::File::open(a).is_ok();
     }
     matches!((std::fs::read(a), std::fs::read(b)), (Ok(x), Ok(y)) if x == y)
+}
+
+fn opt(s: &str) -> Option<&str> {
+    (!s.is_empty()).then_some(s)
 }

@@ -3,7 +3,7 @@
 //! discarded, or shown), print a `.` every 3 s while it runs, then ` done.`
 //! or `(bad exit status: N)` with the failed command.
 
-use crate::common::Dkms;
+use super::dkms::Dkms;
 use dkms_cli::ui;
 use dkms_state::{shell, tools};
 use std::fs::OpenOptions;

@@ -3,32 +3,12 @@
 //! AUTOINSTALL ones), with one depmod at the end and empty directories of the
 //! kernel's module tree cleaned up.
 
-use crate::common::{mvka, Dkms};
-use crate::remove::maybe_unbuild_module;
-use crate::uninstall::maybe_uninstall_module;
-use dkms_cli::table::{Verb, VERBS};
+use super::unbuild::maybe_unbuild_module;
+use super::uninstall::maybe_uninstall_module;
+use crate::support::dkms::{mvka, Dkms};
 use dkms_cli::ui;
 use dkms_state::error::{Error, Result};
 use dkms_state::{fsutil, status};
-
-/// The table entry of `kernel_preinst`.
-pub const KERNEL_PREINST: &Verb = &VERBS[12];
-/// The table entry of `kernel_prerm`.
-pub const KERNEL_PRERM: &Verb = &VERBS[14];
-
-/// `dkms kernel_preinst`
-pub fn run_preinst(d: &mut Dkms) -> Result<()> {
-    d.check_root()?;
-    d.ctx.have_one_kernel("kernel_preinst")?;
-    unbuild_all(d, "kernel_preinst", true)
-}
-
-/// `dkms kernel_prerm`
-pub fn run_prerm(d: &mut Dkms) -> Result<()> {
-    d.check_root()?;
-    d.ctx.have_one_kernel("kernel_prerm")?;
-    unbuild_all(d, "kernel_prerm", false)
-}
 
 /// `(module=m module_version=v unbuild_module)` for one kernel.
 fn unbuild_in_subshell(d: &mut Dkms, m: &str, v: &str, k: &str, a: &str) -> Result<()> {
@@ -38,7 +18,7 @@ fn unbuild_in_subshell(d: &mut Dkms, m: &str, v: &str, k: &str, a: &str) -> Resu
     r
 }
 
-fn unbuild_all(d: &mut Dkms, action: &str, preinst: bool) -> Result<()> {
+pub(crate) fn unbuild_all(d: &mut Dkms, action: &str, preinst: bool) -> Result<()> {
     let (k, a) = d.kernelver0();
     d.delayed_depmod = true;
     let mut failed = String::new();

@@ -9,39 +9,14 @@
 //! A build is queued once every BUILD_DEPENDS it names is installed (or
 //! skipped) on its kernel — exactly when upstream's loop would get to it.
 
-use crate::common::Dkms;
-use dkms_cli::ui;
-use dkms_state::capture::{self, Capture, Chunks};
-use dkms_state::conf::Conf;
+use crate::support::dkms::{BuildKey, BuildOutcome as Outcome, BuildsAhead, Dkms};
+use dkms_state::capture::{self, Capture};
 use dkms_state::error::{Error, Result};
 use dkms_state::jobs::Budget;
 use std::collections::VecDeque;
 use std::sync::{Arc, Condvar, Mutex};
 
-/// A build: module, version, kernel, arch.
-pub type Key = (String, String, String, String);
-
-/// What a background build left: its output, its result, and the dkms.conf
-/// it read last (upstream's `last_mvka`, which decides whether the install
-/// that follows reads the conf again).
-#[derive(Debug)]
-pub struct Outcome {
-    pub chunks: Chunks,
-    pub result: Result<()>,
-    conf_cache: Option<(String, Conf)>,
-    package_name: String,
-}
-
-impl Outcome {
-    /// Print the build's output and take over its state, as if it had
-    /// just run here; its result.
-    pub fn replay(self, d: &mut Dkms) -> Result<()> {
-        ui::replay(self.chunks);
-        d.conf_cache = self.conf_cache;
-        d.package_name = self.package_name;
-        self.result
-    }
-}
+pub(crate) type Key = BuildKey;
 
 #[derive(Debug)]
 enum State {
@@ -145,7 +120,7 @@ impl Builds {
 
     /// The outcome of the build of `key`, waiting for it to finish; None if
     /// it is not ours (or can no longer start: then the caller builds).
-    pub fn take(&self, key: &Key) -> Option<Outcome> {
+    pub fn take_build(&self, key: &Key) -> Option<Outcome> {
         let mut g = self.lock();
         let i = g.jobs.iter().position(|j| &j.key == key && !matches!(j.state, State::Gone))?;
         if let State::Waiting(_) = g.jobs[i].state {
@@ -225,6 +200,12 @@ fn build(d: &mut Dkms, key: &Key) -> Result<()> {
     let (m, v, k, a) = key;
     d.ctx.args.module = m.clone();
     d.ctx.args.module_version = v.clone();
-    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| crate::build::do_build(d, k, a)))
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| super::build::do_build(d, k, a)))
         .unwrap_or_else(|_| Err(Error::die(255, "panic", [format!("The build of {m}/{v} for {k} ({a}) panicked.")])))
+}
+
+impl BuildsAhead for Builds {
+    fn take(&self, key: &BuildKey) -> Option<Outcome> {
+        self.take_build(key)
+    }
 }

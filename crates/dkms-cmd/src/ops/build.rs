@@ -4,10 +4,10 @@
 //! and compress them into `<kver>/.tmp_<arch>_XXXXXX/`, rename that into
 //! place atomically, run POST_BUILD and keep make.log.
 
-use crate::common::{mvka, Dkms, Mvka};
-use crate::invoke::Cmd;
-use crate::signing::{self, Signer};
-use dkms_cli::table::{Verb, VERBS};
+use crate::support::dkms::Signer;
+use crate::support::dkms::{mvka, Dkms, Mvka};
+use crate::support::invoke::Cmd;
+use crate::support::signing;
 use dkms_cli::{ui, RELEASE_STRING};
 use dkms_proto::{Record, SkipReason};
 use dkms_state::conf::Conf;
@@ -16,24 +16,12 @@ use dkms_state::{crash, fsutil, kernel, status, tools, trees};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-/// The table entry.
-pub const VERB: &Verb = &VERBS[2];
-
-/// `dkms build`
-pub fn run(d: &mut Dkms) -> Result<()> {
-    d.ctx.check_all_is_banned("build")?;
-    let (m, v) = (d.ctx.args.module.clone(), d.ctx.args.module_version.clone());
-    d.module_is_broken_and_die(&m, &v)?;
-    d.check_rw_dkms_tree()?;
-    crate::for_each_kernel(d, maybe_build_module)
-}
-
 /// `maybe_build_module`: skip (or with `--force` unbuild first) when built.
 pub fn maybe_build_module(d: &mut Dkms, k: &str, a: &str) -> Result<()> {
     let (m, v) = (d.ctx.args.module.clone(), d.ctx.args.module_version.clone());
     if status::is_module_built(&d.ctx.trees, &m, &v, k, a) {
         if d.ctx.args.force {
-            crate::remove::do_unbuild(d, &m, &v, k, a);
+            super::unbuild::do_unbuild(d, &m, &v, k, a);
         } else {
             d.skip_already(&m, &v, k, a, "built for", SkipReason::AlreadyBuilt);
             return Ok(());
@@ -163,7 +151,7 @@ pub fn do_build(d: &mut Dkms, k: &str, a: &str) -> Result<()> {
     }
     let (m0, v0) = (d.ctx.args.module.clone(), d.ctx.args.module_version.clone());
     if !status::is_module_added(&d.ctx.trees, &m0, &v0) {
-        crate::add::add_module(d)?;
+        super::add::add_module(d)?;
         ui::outln("");
     }
     let (m, v) = (d.ctx.args.module.clone(), d.ctx.args.module_version.clone());
@@ -463,7 +451,7 @@ fn build_steps(d: &mut Dkms, x: Mvka, conf: &Conf, suffix: &str, build_log: &Pat
     }
     for &i in &buildable {
         let name = &conf.modules[i].dest_module_name;
-        if crate::common::compressed_or_uncompressed(&module_dir, name, suffix).is_none() {
+        if crate::support::modfiles::compressed_or_uncompressed(&module_dir, name, suffix).is_none() {
             return Err(Error::die(7, "module-missing", [format!("Missing module '{name}' in {}", tmp.display())]));
         }
     }

@@ -1,26 +1,14 @@
-//! `dkms add`: register a module source tree (`add_module`,
-//! `add_source_tree` upstream; a tarball goes through `ldtarball`'s
-//! `load_tarball` first). A source directory is copied to
-//! `$source_tree/<name>-<version>` first; the tree then gets
-//! `<m>/<v>/build/` and the `source` symlink that marks it added.
+//! `add_module` upstream: register a module source tree (a tarball goes
+//! through `load_tarball` first, a directory through `add_source_tree`);
+//! the tree then gets `<m>/<v>/build/` and the `source` symlink that marks
+//! it added.
 
-use crate::common::{mvka, Dkms};
-use dkms_cli::table::{Verb, VERBS};
+use super::source_tree::add_source_tree;
+use crate::support::dkms::{mvka, Dkms};
 use dkms_cli::ui;
 use dkms_proto::Record;
 use dkms_state::error::{Error, Result};
 use dkms_state::{fsutil, status};
-use std::path::Path;
-
-/// The table entry.
-pub const VERB: &Verb = &VERBS[0];
-
-/// `dkms add`
-pub fn run(d: &mut Dkms) -> Result<()> {
-    d.ctx.check_all_is_banned("add")?;
-    d.check_rw_dkms_tree()?;
-    add_module(d)
-}
 
 /// `add_module`: also the first step of build and install for a module
 /// that is not added yet.
@@ -29,7 +17,7 @@ pub fn add_module(d: &mut Dkms) -> Result<()> {
     if a.archive_location.is_some() && a.module.is_empty() && a.module_version.is_empty() {
         // Upstream ignores load_tarball's status here: a binaries-only
         // tarball without source then fails below (no source directory).
-        if crate::ldtarball::load_tarball(d)? == crate::ldtarball::Loaded::Done {
+        if super::tarball_load::load_tarball(d)? == super::tarball_load::Loaded::Done {
             return Ok(());
         }
     } else if let (Some(src), true, true) =
@@ -103,69 +91,16 @@ pub fn add_module(d: &mut Dkms) -> Result<()> {
     Ok(())
 }
 
-/// `add_source_tree DIR`: validate the conf and copy DIR to
-/// `$source_tree/<PACKAGE_NAME>-<PACKAGE_VERSION>` unless it already is.
-/// `archive` is the tarball DIR was unpacked from: its module name and
-/// version must then be safe directory names.
-pub(crate) fn add_source_tree(d: &mut Dkms, dir: &Path, archive: Option<&Path>) -> Result<()> {
-    let from = dir.canonicalize().ok().filter(|f| f.join("dkms.conf").is_file());
-    let Some(from) = from else {
-        return Err(Error::die(9, "no-dkms-conf", [format!("{} must contain a dkms.conf file!", dir.display())]));
-    };
-    d.check_root()?;
-    let (k, a) = d.kernelver0();
-    let conf = d.read_conf_or_die(mvka("", "", &k, &a), Some(&from.join("dkms.conf")), false)?;
-    if conf.package_name.is_empty() || conf.package_version.is_empty() {
-        return Err(Error::die(10, "conf-malformed", ["Malformed dkms.conf file. Cannot load source tree."]));
-    }
-    let (m, v) = (conf.package_name, conf.package_version);
-    if let Some(archive) = archive {
-        crate::ldtarball::check_names(archive, &m, &v)?;
-    }
-    d.ctx.args.module = m.clone();
-    d.ctx.args.module_version = v.clone();
-    let trees = d.ctx.trees.clone();
-    let dest = trees.source_dir(&m, &v);
-    if d.ctx.args.force && dest.is_dir() {
-        ui::errln("");
-        ui::outln(&format!("Forcing install of {m}/{v}"));
-        fsutil::remove_all(&dest).map_err(|e| Error::io(1, format!("rm -rf {}", dest.display()), e))?;
-    }
-    let same = |p: &Path| p.canonicalize().is_ok_and(|c| c == from) || p == from;
-    if same(&dest) || from == trees.source_link(&m, &v) || from == trees.build_dir(&m, &v) {
-        return Ok(());
-    }
-    copy_source(&from, &dest).map_err(|e| Error::io(1, format!("copying {} to {}", from.display(), dest.display()), e))
-}
-
-/// `cp -fprT FROM/ DEST`. A new destination is filled under a temporary
-/// name and renamed into place, so a failed copy leaves nothing behind.
-fn copy_source(from: &Path, dest: &Path) -> std::io::Result<()> {
-    if dest.is_dir() {
-        return fsutil::copy_tree(from, dest);
-    }
-    if let Some(parent) = dest.parent() {
-        std::fs::create_dir_all(parent)?;
-    }
-    let tmp = fsutil::temp_sibling(dest, "copy");
-    let _ = fsutil::remove_all(&tmp);
-    let res = fsutil::copy_tree(from, &tmp).and_then(|()| std::fs::rename(&tmp, dest));
-    if res.is_err() {
-        let _ = fsutil::remove_all(&tmp);
-    }
-    res
-}
-
 /// `--rpm_safe_upgrade`: note this add in a lock file that a matching
 /// `remove` from the same rpm transaction recognises.
 fn rpm_safe_upgrade_lock(d: &Dkms, m: &str, v: &str) -> Result<()> {
-    let pppid = crate::remove::grandparent_pid();
+    let pppid = crate::support::process::grandparent_pid();
     let f = tempfile::Builder::new()
         .prefix(&format!("dkms_rpm_safe_upgrade_lock.{pppid}."))
         .rand_bytes(6)
         .tempfile_in(&d.ctx.tmp_location)
         .map_err(|_| Error::die(1, "mktemp-failed", ["Unable to make temporary file."]))?;
     let (_, path) = f.keep().map_err(|_| Error::die(1, "mktemp-failed", ["Unable to make temporary file."]))?;
-    let stamp = crate::remove::process_start(&pppid);
+    let stamp = crate::support::process::process_start(&pppid);
     std::fs::write(&path, format!("{m}-{v}\n{stamp}")).map_err(|e| Error::io(1, path.display(), e))
 }

@@ -3,32 +3,14 @@
 //! originals, drop the `kernel-<kver>-<arch>` link, run POST_REMOVE and
 //! depmod.
 
-use crate::common::{compressed_or_uncompressed, mvka, Dkms};
-use dkms_cli::table::{Verb, VERBS};
+use crate::support::dkms::{mvka, Dkms};
+use crate::support::modfiles::compressed_or_uncompressed;
 use dkms_cli::ui;
 use dkms_proto::{Record, SkipReason};
 use dkms_state::error::{Error, Result};
 use dkms_state::journal::Journal;
 use dkms_state::{crash, fsutil, status, trees};
 use std::path::{Path, PathBuf};
-
-/// The table entry.
-pub const VERB: &Verb = &VERBS[5];
-
-/// `dkms uninstall`
-pub fn run(d: &mut Dkms) -> Result<()> {
-    let (m, v) = crate::remove::checked_target(d, "uninstall")?;
-    d.check_root()?;
-    let targets = d.targets();
-    for (i, (k, a)) in targets.iter().enumerate() {
-        if i > 0 {
-            ui::outln("");
-        }
-        maybe_uninstall_module(d, &m, &v, k, a)?;
-    }
-    d.maybe_post_transaction();
-    Ok(())
-}
 
 /// `maybe_uninstall_module`: uninstall if installed, else say so (unless
 /// the conf has BUILD_EXCLUSIVE directives, which make "not installed"

@@ -9,35 +9,21 @@
 //! the archive, which is written under a temporary name and renamed into
 //! place.
 
-use crate::common::{mvka, Dkms};
-use dkms_cli::table::{Verb, VERBS};
+use crate::support::dkms::{mvka, Dkms};
 use dkms_cli::ui;
 use dkms_state::error::{Error, Result};
 use dkms_state::{fsutil, tarball, trees};
 use std::path::{Path, PathBuf};
 
-/// The table entry.
-pub const VERB: &Verb = &VERBS[8];
-
 /// Upstream's `kernel_version_list` is replaced by `manykernels` when
 /// `echo "$list" | wc -m` (characters plus the newline) exceeds this.
 const MAX_KERNEL_LIST: usize = 200;
-
-/// `dkms mktarball`: the checks of upstream's `mktarball)` branch, then
-/// `make_tarball`. No permission check, as upstream.
-pub fn run(d: &mut Dkms) -> Result<()> {
-    d.check_module_args("mktarball")?;
-    let (m, v) = (d.ctx.args.module.clone(), d.ctx.args.module_version.clone());
-    d.module_is_broken_and_die(&m, &v)?;
-    d.module_is_added_or_die(&m, &v)?;
-    make_tarball(d, &m, &v)
-}
 
 /// What goes under `dkms_main_tree/`: (kernel, arch, built dir).
 type Kernels = Vec<(String, String, PathBuf)>;
 
 /// `make_tarball`
-fn make_tarball(d: &mut Dkms, m: &str, v: &str) -> Result<()> {
+pub(crate) fn make_tarball(d: &mut Dkms, m: &str, v: &str) -> Result<()> {
     let (k0, a0) = d.kernelver0();
     d.read_conf_or_die(mvka(m, v, &k0, &a0), None, false)?;
     let trees = d.ctx.trees.clone();

@@ -4,8 +4,8 @@
 //! same name, copy the modules into `/lib/modules/<kver>/<dest>/`, point
 //! `kernel-<kver>-<arch>` at the build, run POST_INSTALL and depmod.
 
-use crate::common::{compressed_or_uncompressed, mvka, Dkms, Mvka};
-use dkms_cli::table::{Verb, VERBS};
+use crate::support::dkms::{mvka, Dkms, Mvka};
+use crate::support::modfiles::compressed_or_uncompressed;
 use dkms_cli::ui;
 use dkms_proto::{Record, SkipReason};
 use dkms_state::error::{Error, Result};
@@ -14,26 +14,12 @@ use dkms_state::modinfo::{self, Cmp};
 use dkms_state::{crash, fsutil, status, trees, version};
 use std::path::{Path, PathBuf};
 
-/// The table entry.
-pub const VERB: &Verb = &VERBS[4];
-
-/// `dkms install`
-pub fn run(d: &mut Dkms) -> Result<()> {
-    d.ctx.check_all_is_banned("install")?;
-    let (m, v) = (d.ctx.args.module.clone(), d.ctx.args.module_version.clone());
-    d.module_is_broken_and_die(&m, &v)?;
-    d.check_root()?;
-    crate::for_each_kernel(d, maybe_install_module)?;
-    d.maybe_post_transaction();
-    Ok(())
-}
-
 /// `maybe_install_module`: skip (or with `--force` uninstall first) when installed.
 pub fn maybe_install_module(d: &mut Dkms, k: &str, a: &str) -> Result<()> {
     let (m, v) = (d.ctx.args.module.clone(), d.ctx.args.module_version.clone());
     if status::is_module_installed(&d.ctx.trees, &m, &v, k, a) {
         if d.ctx.args.force {
-            crate::uninstall::do_uninstall(d, &m, &v, k, a)?;
+            super::uninstall::do_uninstall(d, &m, &v, k, a)?;
             ui::outln("");
         } else {
             d.skip_already(&m, &v, k, a, "installed on", SkipReason::AlreadyInstalled);
@@ -94,7 +80,7 @@ pub fn do_install(d: &mut Dkms, k: &str, a: &str) -> Result<()> {
     if let Some(built) = d.builds.clone().and_then(|b| b.take(&key)) {
         built.replay(d)?;
     } else if !status::is_module_built(&d.ctx.trees, &m0, &v0, k, a) {
-        crate::build::do_build(d, k, a)?;
+        super::build::do_build(d, k, a)?;
     }
     let (m, v) = (d.ctx.args.module.clone(), d.ctx.args.module_version.clone());
     let saved_force = d.ctx.args.force;
@@ -198,7 +184,7 @@ fn install_steps(d: &mut Dkms, x: Mvka) -> Result<()> {
     crash::point("install:journaled");
     let res = install_transaction(d, &mut journal, x, &conf, &buildable, suffix, &places);
     if let Err(e) = res {
-        crate::recover::rollback_install(d, &owned(&[m, v, k, a]), &journal.steps());
+        super::recover::rollback_install(d, &owned(&[m, v, k, a]), &journal.steps());
         let _ = journal.finish();
         return Err(e);
     }
@@ -211,10 +197,10 @@ fn install_steps(d: &mut Dkms, x: Mvka) -> Result<()> {
     crash::point("install:post-install");
     let depmod_status = d.run_or_defer_depmod(k);
     crash::point("install:depmod");
-    crate::recover::drop_displaced(&journal.steps());
+    super::recover::drop_displaced(&journal.steps());
     let _ = journal.finish();
     if depmod_status != 0 {
-        crate::uninstall::do_uninstall(d, m, v, k, a)?;
+        super::uninstall::do_uninstall(d, m, v, k, a)?;
         return Err(Error::die(
             6,
             "depmod-failed",
@@ -281,9 +267,9 @@ fn check_and_rebuild_dependent_modules(d: &mut Dkms, k: &str, a: &str) -> Result
         ui::outln("");
         d.ctx.args.module = m.clone();
         d.ctx.args.module_version = v.clone();
-        crate::uninstall::do_uninstall(d, &m, &v, k, a)?;
-        crate::remove::do_unbuild(d, &m, &v, k, a);
-        if crate::build::do_build(d, k, a).is_ok() {
+        super::uninstall::do_uninstall(d, &m, &v, k, a)?;
+        super::unbuild::do_unbuild(d, &m, &v, k, a);
+        if super::build::do_build(d, k, a).is_ok() {
             do_install(d, k, a)?;
         }
     }
@@ -350,7 +336,7 @@ fn install_transaction(
         if fsutil::is_symlink(&dest) || dest.exists() {
             // Not archived (another version of this module is active): keep
             // it beside until the transaction is over.
-            let old = crate::recover::displaced_name(&dest);
+            let old = super::recover::displaced_name(&dest);
             journal.record("displace", &[&dest.to_string_lossy(), &old.to_string_lossy()]).map_err(jerr)?;
             std::fs::rename(&dest, &old).map_err(|e| Error::io(6, dest.display(), e))?;
         }

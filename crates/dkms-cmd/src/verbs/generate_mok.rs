@@ -3,13 +3,9 @@
 //! "$dkms_framework_signing_variables"` then `prepare_mok` upstream).
 //! Existing files are never overwritten (see `signing::prepare_mok`).
 
-use crate::common::Dkms;
-use crate::signing;
-use dkms_cli::table::{Verb, VERBS};
+use crate::support::dkms::Dkms;
+use crate::support::signing;
 use dkms_state::error::{Error, Result};
-
-/// The table entry.
-pub const VERB: &Verb = &VERBS[11];
 
 /// `dkms generate_mok`: no permission check and no lock, as upstream; the
 /// exit status is prepare_mok's (1 when the pair cannot be had).

@@ -3,21 +3,12 @@
 //! program per distribution, and the MOK key pair — generated with openssl
 //! when missing, never overwriting an existing key or certificate.
 
-use crate::common::Dkms;
+use super::dkms::{Dkms, Signer};
 use dkms_cli::ui;
 use dkms_state::distro::{self, Family};
 use dkms_state::{framework, fsutil, kernel, tools};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-
-/// What a build signs with.
-#[derive(Debug, Clone)]
-pub struct Signer {
-    pub sign_file: PathBuf,
-    pub hash: String,
-    pub key: String,
-    pub cert: String,
-}
 
 /// Signing settings from framework.conf, read lazily with `$kernelver`
 /// visible (so paths may contain it).

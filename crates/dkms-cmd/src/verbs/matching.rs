@@ -1,14 +1,14 @@
 //! `dkms match` (`run_match` upstream): build and install on one kernel
 //! every module/version installed on a template kernel.
 
-use crate::common::Dkms;
-use dkms_cli::table::{Verb, VERBS};
+use crate::ops::build::maybe_build_module;
+use crate::ops::build::prepare_kernel;
+use crate::ops::install::maybe_install_module;
+use crate::ops::status::status_lines;
+use crate::support::dkms::Dkms;
 use dkms_cli::ui;
 use dkms_state::error::{Error, Result};
 use dkms_state::status;
-
-/// The table entry.
-pub const VERB: &Verb = &VERBS[6];
 
 /// `dkms match`
 pub fn run(d: &mut Dkms) -> Result<()> {
@@ -34,10 +34,8 @@ pub fn run(d: &mut Dkms) -> Result<()> {
             ["The templatekernel and the specified kernel version are the same."],
         ));
     }
-    let mut lines: Vec<String> = crate::status::status_lines(d, "", "", &template, &a)
-        .into_iter()
-        .filter(|l| l.contains(": installed"))
-        .collect();
+    let mut lines: Vec<String> =
+        status_lines(d, "", "", &template, &a).into_iter().filter(|l| l.contains(": installed")).collect();
     let module = d.ctx.args.module.clone();
     if !module.is_empty() {
         if !d.ctx.trees.module_dir(&module).is_dir() {
@@ -57,7 +55,7 @@ pub fn run(d: &mut Dkms) -> Result<()> {
         ui::outln("There is nothing to be done for this match.");
         return Ok(());
     }
-    crate::build::prepare_kernel(d, &k)?;
+    prepare_kernel(d, &k)?;
     for line in lines {
         let m = line.split('/').next().unwrap_or_default().to_string();
         let v = line.split_once('/').map(|x| x.1).unwrap_or_default().split(',').next().unwrap_or_default().to_string();
@@ -71,7 +69,7 @@ pub fn run(d: &mut Dkms) -> Result<()> {
             ]);
             continue;
         }
-        for step in [crate::build::maybe_build_module, crate::install::maybe_install_module] {
+        for step in [maybe_build_module, maybe_install_module] {
             let saved = d.subshell_state();
             d.ctx.args.module = m.clone();
             d.ctx.args.module_version = v.clone();

@@ -14,19 +14,13 @@
 //! unreadable archive, or a PACKAGE_NAME/PACKAGE_VERSION that is not a safe
 //! directory name. Nothing was written to the trees then.
 
-use crate::common::{mvka, Dkms};
-use dkms_cli::table::{Verb, VERBS};
+use super::source_tree::{add_source_tree, check_names, refused, REFUSED};
+use crate::support::dkms::{mvka, Dkms};
 use dkms_cli::ui;
 use dkms_state::error::{Error, Result};
 use dkms_state::tarball::{self, LoadError};
 use dkms_state::{fsutil, status, tools};
 use std::path::{Path, PathBuf};
-
-/// The table entry.
-pub const VERB: &Verb = &VERBS[9];
-
-/// Exit status of a refused or unreadable tarball.
-pub const REFUSED: u8 = 3;
 
 /// Kernel directory names that would replace a module's own entries in
 /// `$dkms_tree/<m>/<v>/` (upstream would `rm -rf` the source link).
@@ -42,45 +36,6 @@ pub enum Loaded {
     BinariesWithoutSource,
     /// An `.rpm` was installed and autoinstall ran: nothing more to do.
     Done,
-}
-
-/// `dkms ldtarball`: `load_tarball && add_module`.
-pub fn run(d: &mut Dkms) -> Result<()> {
-    if d.ctx.args.force && !nix::unistd::geteuid().is_root() {
-        return Err(Error::die(1, "not-root", ["You must be root to use this command with the --force option."]));
-    }
-    match load_tarball(d)? {
-        Loaded::Ready => crate::add::add_module(d),
-        Loaded::BinariesWithoutSource => Err(Error::exit(1, "binaries-only-without-source")),
-        Loaded::Done => Ok(()),
-    }
-}
-
-/// The error for a refused tarball.
-fn refused(archive: &Path, why: String) -> Error {
-    Error::die(
-        REFUSED,
-        "tarball-refused",
-        [
-            format!("Refusing to load {}: {why}.", archive.display()),
-            "Nothing was loaded; the DKMS and source trees are unchanged.".into(),
-        ],
-    )
-    .with_hint("Only load tarballs made by `dkms mktarball` or from a source you trust.")
-}
-
-/// Refuse a PACKAGE_NAME or PACKAGE_VERSION that is not one safe path
-/// component (it names directories in every tree).
-pub(crate) fn check_names(archive: &Path, m: &str, v: &str) -> Result<()> {
-    for (what, s) in [("PACKAGE_NAME", m), ("PACKAGE_VERSION", v)] {
-        if !tarball::safe_name(s) {
-            return Err(refused(
-                archive,
-                format!("its dkms.conf sets {what} to '{s}', which is not a safe directory name (no '/' or '..')"),
-            ));
-        }
-    }
-    Ok(())
 }
 
 /// `get_pkginfo_from_conf FILE`: (PACKAGE_NAME, PACKAGE_VERSION) when both
@@ -139,7 +94,7 @@ pub fn load_tarball(d: &mut Dkms) -> Result<Loaded> {
             ));
         };
         let dir = conf.parent().unwrap_or(&root).to_path_buf();
-        crate::add::add_source_tree(d, &dir, Some(&archive))?;
+        add_source_tree(d, &dir, Some(&archive))?;
         return Ok(Loaded::Ready);
     }
 
@@ -186,7 +141,7 @@ pub fn load_tarball(d: &mut Dkms) -> Result<Loaded> {
     ui::outln(&format!("Loading tarball for {m}/{v}"));
     let trees = d.ctx.trees.clone();
     if loc == "dkms_source_tree" {
-        crate::add::add_source_tree(d, &root.join(loc), Some(&archive))?;
+        add_source_tree(d, &root.join(loc), Some(&archive))?;
     } else if !trees.source_dir(&m, &v).is_dir() {
         // No source on this system: a stub holding only dkms.conf.
         let source_dir = trees.source_link(&m, &v);
@@ -258,7 +213,7 @@ fn load_rpm(d: &mut Dkms, archive: &Path) -> Result<Loaded> {
     let mut c = tools::command("rpm", &[]);
     c.arg("-Uvh").arg(archive);
     if tools::status(&mut c).is_ok_and(|s| s == 0) {
-        crate::autoinstall::autoinstall(d)?;
+        (d.autoinstall)(d)?;
         return Ok(Loaded::Done);
     }
     Err(Error::die(

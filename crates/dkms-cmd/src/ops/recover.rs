@@ -5,7 +5,7 @@
 //! link restored) unless it had already linked, in which case it is
 //! completed; a killed uninstall is completed.
 
-use crate::common::Dkms;
+use crate::support::dkms::Dkms;
 use dkms_cli::ui;
 use dkms_state::journal::{self, Entry, Pending};
 use dkms_state::{fsutil, status};
@@ -172,7 +172,7 @@ fn recover_one(d: &mut Dkms, p: Pending) {
             if status::is_module_installed(&d.ctx.trees, &m, &v, &k, &a) {
                 quietly(d, |d| {
                     let saved = d.subshell_state();
-                    let _ = crate::uninstall::do_uninstall(d, &m, &v, &k, &a);
+                    let _ = super::uninstall::do_uninstall(d, &m, &v, &k, &a);
                     d.restore_subshell_state(saved);
                 });
             } else {

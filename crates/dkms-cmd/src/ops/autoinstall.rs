@@ -15,10 +15,9 @@
 //! `--all-kernels`: every kernel of the install tree that has headers), one
 //! plan for all of them.
 
-use crate::builds::{Builds, Key};
-use crate::common::{mvka, Dkms};
-use crate::signing::Signer;
-use dkms_cli::table::{Verb, VERBS};
+use super::builds::{Builds, Key};
+use crate::support::dkms::Signer;
+use crate::support::dkms::{mvka, Dkms};
 use dkms_cli::ui;
 use dkms_proto::{Record, SkipReason};
 use dkms_state::capture::{self, Capture, Chunks};
@@ -26,13 +25,8 @@ use dkms_state::conf::Conf;
 use dkms_state::error::{Error, Result};
 use dkms_state::jobs::Budget;
 use dkms_state::status::{self, State};
-use dkms_state::{fsutil, kernel, version};
+use dkms_state::version;
 use std::sync::Arc;
-
-/// The table entry of `autoinstall`.
-pub const VERB: &Verb = &VERBS[7];
-/// The table entry of `kernel_postinst`.
-pub const KERNEL_POSTINST: &Verb = &VERBS[13];
 
 /// One module to install, with the dependencies it still waits for.
 #[derive(Debug, Clone)]
@@ -48,49 +42,6 @@ pub struct Plan {
     pub known: Vec<String>,
     pub installed: Vec<String>,
     pub jobs: Vec<Job>,
-}
-
-/// `dkms autoinstall`
-pub fn run(d: &mut Dkms) -> Result<()> {
-    d.ctx.check_all_is_banned("autoinstall")?;
-    if d.ctx.args.all_kernels {
-        if !d.ctx.args.kernelver.is_empty() {
-            return Err(Error::die(4, "all-kernels-with-k", ["The option --all-kernels cannot be used with -k."]));
-        }
-        select_all_kernels(d);
-    } else {
-        // Distinct kernels are an extension; the same kernel twice is
-        // refused as upstream's have_one_kernel refuses any repetition.
-        let t = d.targets();
-        if t.iter().enumerate().any(|(i, x)| t[..i].contains(x)) {
-            d.ctx.have_one_kernel("autoinstall")?;
-        }
-    }
-    d.check_root()?;
-    autoinstall(d)
-}
-
-/// `dkms kernel_postinst`
-pub fn run_kernel_postinst(d: &mut Dkms) -> Result<()> {
-    d.check_root()?;
-    d.ctx.have_one_kernel("kernel_postinst")?;
-    autoinstall(d)
-}
-
-/// `--all-kernels`: every kernel under the install tree whose headers are
-/// there, oldest first, each for the default arch.
-fn select_all_kernels(d: &mut Dkms) {
-    let arch = d.ctx.arch.first().cloned().unwrap_or_else(kernel::uname_m);
-    let mut kernels: Vec<String> = fsutil::subdirs(&d.ctx.trees.install_tree)
-        .into_iter()
-        .filter(|k| kernel::headers_present(&d.kernel_source_dir(k)))
-        .collect();
-    kernels.sort_by(|x, y| dkms_cli::versort::compare(x, y));
-    if kernels.is_empty() {
-        ui::warn(&[format!("No kernel with headers found in {}: nothing to do.", d.ctx.trees.install_tree.display())]);
-    }
-    d.ctx.arch = vec![arch; kernels.len()];
-    d.ctx.kernelver = kernels;
 }
 
 /// Decide what to install: the newest version of each module (by upstream's
@@ -190,7 +141,8 @@ pub fn autoinstall(d: &mut Dkms) -> Result<()> {
     let targets = d.targets();
     let mut runs: Vec<KernelRun> = targets.iter().map(|(k, a)| plan_kernel(d, k, a)).collect();
     let saved_jobs = d.jobs.clone();
-    d.builds = start_builds(d, &mut runs);
+    let builds = start_builds(d, &mut runs);
+    d.builds = builds.clone().map(|b| b as Arc<dyn crate::support::dkms::BuildsAhead>);
     if !d.ctx.modprobe_on_install {
         d.deferred_depmod = Some(Default::default());
     }
@@ -198,7 +150,7 @@ pub fn autoinstall(d: &mut Dkms) -> Result<()> {
     let mut first_failure: Option<u8> = None;
     let mut result = Ok(());
     for run in runs {
-        match autoinstall_kernel(d, run) {
+        match autoinstall_kernel(d, run, builds.as_deref()) {
             Err(e) if several => {
                 ui::report(&e);
                 first_failure.get_or_insert(e.code);
@@ -210,7 +162,8 @@ pub fn autoinstall(d: &mut Dkms) -> Result<()> {
             Ok(()) => {}
         }
     }
-    if let Some(b) = d.builds.take() {
+    d.builds = None;
+    if let Some(b) = builds {
         b.finish();
     }
     // A kernel whose turn ended early (an error before its summary) or never
@@ -282,7 +235,7 @@ fn start_builds(d: &mut Dkms, runs: &mut [KernelRun]) -> Option<Arc<Builds>> {
         start.package_name = run.package_name.clone();
         let out = Capture::new();
         let result =
-            capture::scoped(Some(out.clone()), || crate::build::prepare_kernel_and_signing(&mut start, &run.k, &run.a));
+            capture::scoped(Some(out.clone()), || super::build::prepare_kernel_and_signing(&mut start, &run.k, &run.a));
         let ok = result.is_ok();
         run.prologue = Some(Prologue {
             chunks: out.take(),
@@ -306,7 +259,7 @@ fn start_builds(d: &mut Dkms, runs: &mut [KernelRun]) -> Option<Arc<Builds>> {
 /// `prepare_kernel_and_signing` where upstream's loop calls it: the one
 /// run ahead, printed now, or the real thing.
 fn prepare(d: &mut Dkms, k: &str, a: &str, prologue: &mut Option<Prologue>) -> Result<()> {
-    let Some(p) = prologue.take() else { return crate::build::prepare_kernel_and_signing(d, k, a) };
+    let Some(p) = prologue.take() else { return super::build::prepare_kernel_and_signing(d, k, a) };
     ui::replay(p.chunks);
     p.result?;
     d.prepared_kernel = p.prepared_kernel;
@@ -315,7 +268,7 @@ fn prepare(d: &mut Dkms, k: &str, a: &str, prologue: &mut Option<Prologue>) -> R
 }
 
 /// `autoinstall` on one kernel.
-fn autoinstall_kernel(d: &mut Dkms, mut run: KernelRun) -> Result<()> {
+fn autoinstall_kernel(d: &mut Dkms, mut run: KernelRun, builds: Option<&Builds>) -> Result<()> {
     ui::replay(std::mem::take(&mut run.plan_out));
     d.conf_cache = run.conf_cache.take();
     d.package_name = std::mem::take(&mut run.package_name);
@@ -324,7 +277,6 @@ fn autoinstall_kernel(d: &mut Dkms, mut run: KernelRun) -> Result<()> {
     if plan.jobs.is_empty() {
         return Ok(());
     }
-    let builds = d.builds.clone();
     let mut installed = plan.installed.clone();
     let mut skipped: Vec<String> = Vec::new();
     let mut failed: Vec<String> = Vec::new();
@@ -364,7 +316,7 @@ fn autoinstall_kernel(d: &mut Dkms, mut run: KernelRun) -> Result<()> {
             if done {
                 progress += 1;
                 // Builds waiting for this module may start.
-                if let Some(b) = &builds {
+                if let Some(b) = builds {
                     b.resolved(&m, &k, &a);
                 }
             }
@@ -433,7 +385,7 @@ pub fn install_in_subshell(d: &mut Dkms, m: &str, v: &str, k: &str, a: &str) -> 
     let saved = d.subshell_state();
     d.ctx.args.module = m.into();
     d.ctx.args.module_version = v.into();
-    let r = crate::install::maybe_install_module(d, k, a);
+    let r = super::install::maybe_install_module(d, k, a);
     d.restore_subshell_state(saved);
     match r {
         Ok(()) => 0,

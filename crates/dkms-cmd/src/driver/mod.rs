@@ -1,0 +1,165 @@
+//! Running a verb: parse the command line, join an outer jobserver, take
+//! the lock, recover an interrupted transaction, read stdin targets, run
+//! the verb's `run` (once, or once per target), report, exit.
+
+mod recovery;
+mod stdin;
+
+use crate::support::dkms::Dkms;
+use crate::verbs;
+use dkms_cli::table::{LockKind, Verb};
+use dkms_cli::{ui, Ctx};
+use dkms_state::error::Result;
+use dkms_state::lock;
+use std::ffi::OsString;
+use std::process::ExitCode;
+
+/// `parse` for any verb: upstream's grammar and start-up prologue with the
+/// verb's action implied. `Err` is the exit status (already reported).
+pub fn parse(verb: &'static Verb, argv0: &str, argv: &[OsString]) -> std::result::Result<Ctx, u8> {
+    Ctx::start(argv0, argv, Some(verb))
+}
+
+/// The `run` of each verb of the table (a test checks that every entry has
+/// one).
+fn runner(verb: &Verb) -> Option<fn(&mut Dkms) -> Result<()>> {
+    use dkms_cli::table as t;
+    Some(match *verb {
+        t::ADD => verbs::add::run,
+        t::AUTOINSTALL => verbs::autoinstall::run,
+        t::BUILD => verbs::build::run,
+        t::GENERATE_MOK => verbs::generate_mok::run,
+        t::INSTALL => verbs::install::run,
+        t::KERNEL_POSTINST => verbs::kernel_postinst::run,
+        t::KERNEL_PREINST => verbs::kernel_preinst::run,
+        t::KERNEL_PRERM => verbs::kernel_prerm::run,
+        t::LDTARBALL => verbs::ldtarball::run,
+        t::MATCH => verbs::matching::run,
+        t::MKTARBALL => verbs::mktarball::run,
+        t::REMOVE => verbs::remove::run,
+        t::STATUS => verbs::status::run,
+        t::UNBUILD => verbs::unbuild::run,
+        t::UNINSTALL => verbs::uninstall::run,
+        _ => return None,
+    })
+}
+
+/// Run by make (a recipe marked recursive, under `make -jN`): builds use
+/// make's jobserver instead of adding their own `-j` on top. Looked for
+/// first thing, before dkms opens pipes of its own (see `jobs::outer`).
+fn join_outer_jobserver(d: &mut Dkms, action: &Verb) {
+    if !action.runs_make {
+        return;
+    }
+    if dkms_state::jobs::outer().is_none() {
+        return;
+    }
+    // `-j 0` (parallel_jobs empty) leaves the number to make: as many
+    // builds as there are CPUs may wait for its tokens.
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let jobs = d.ctx.parallel_jobs.parse().unwrap_or(cpus);
+    d.jobs = dkms_state::jobs::Budget::new(jobs).ok().map(std::sync::Arc::new);
+}
+
+/// `main` of `dkms-<verb>`.
+pub fn run_verb(verb: &'static Verb) -> ExitCode {
+    let mut all = std::env::args_os();
+    let argv0 = all.next().map(|a| a.to_string_lossy().into_owned()).unwrap_or_else(|| "dkms".into());
+    run_verb_with(verb, &argv0, all.collect())
+}
+
+/// `main` of `dkms`. The release build is one binary under many names
+/// (`make release` hardlinks `dkms-<verb>` to `dkms`): invoked as
+/// `dkms-<verb>` — by `argv[0]`, or by the file the kernel executed, which
+/// is how the front-end's exec of a hardlink is recognised — it is that
+/// verb; otherwise it is the front-end, which runs a verb in-process
+/// instead of exec'ing a `dkms-<verb>` that is this very file.
+pub fn run_dkms() -> ExitCode {
+    let name_of = |p: &std::path::Path| p.file_name().map(|n| n.to_string_lossy().into_owned());
+    let argv0 = std::env::args_os().next().map(std::path::PathBuf::from);
+    let exe = std::env::current_exe().ok();
+    for name in [argv0.as_deref().and_then(name_of), exe.as_deref().and_then(name_of)].into_iter().flatten() {
+        if let Some(verb) = dkms_cli::table::verb_by_binary(&name) {
+            return run_verb(verb);
+        }
+    }
+    dkms_cli::frontend::main_with(Some(run_verb_with))
+}
+
+/// `run_verb` with the program name and arguments given.
+pub fn run_verb_with(verb: &'static Verb, argv0: &str, argv: Vec<OsString>) -> ExitCode {
+    dkms_cli::install_panic_hook();
+    let ctx = match parse(verb, argv0, &argv) {
+        Ok(c) => c,
+        Err(code) => return ExitCode::from(code),
+    };
+    // A second action word on the command line of dkms-<verb> has been
+    // refused by the parser; the action is ours.
+    let action = ctx.args.action.unwrap_or(verb);
+    // Targets from a pipeline are read completely before any lock is taken,
+    // so `dkms build --json - | dkms install --json -` cannot deadlock.
+    let stdin_targets = ctx.args.stdin_targets.then(stdin::read_stdin_targets);
+    let mut dkms = Dkms::new(ctx, crate::ops::autoinstall::autoinstall);
+    join_outer_jobserver(&mut dkms, action);
+    if action.lock != LockKind::Exclusive {
+        // Readers recover under an exclusive lock of their own, taken and
+        // released before their shared one.
+        recovery::recover_if_needed(&mut dkms, false);
+    }
+    let held = match action.lock {
+        LockKind::None => None,
+        kind => {
+            let mode = if kind == LockKind::Shared { lock::Mode::Shared } else { lock::Mode::Exclusive };
+            let holder = std::env::args().collect::<Vec<_>>().join(" ");
+            let timeout = dkms
+                .ctx
+                .args
+                .lock_timeout
+                .or_else(|| dkms.ctx.setting("lock_timeout").parse().ok())
+                .map(std::time::Duration::from_secs);
+            match lock::acquire(&dkms.ctx.trees.dkms_tree, mode, &holder, timeout, ui::errln) {
+                Ok(l) => l,
+                Err(e) => {
+                    ui::report(&e);
+                    return ExitCode::from(e.code);
+                }
+            }
+        }
+    };
+    if held.is_some() {
+        dkms.exports.push((lock::HELD_VAR.into(), std::process::id().to_string()));
+    }
+    if action.lock == LockKind::Exclusive && held.is_some() {
+        recovery::recover_if_needed(&mut dkms, true);
+    }
+    let run = runner(action).unwrap_or_else(|| unreachable!("no runner for {}", action.name));
+    let code = match stdin_targets {
+        None => {
+            let a = &dkms.ctx.args;
+            ui::set_target(Some(ui::target(&a.module, &a.module_version, None, None)));
+            match run(&mut dkms) {
+                Ok(()) => 0,
+                Err(e) => {
+                    ui::report(&e);
+                    e.code
+                }
+            }
+        }
+        Some(targets) => stdin::run_targets(&mut dkms, run, targets),
+    };
+    drop(held);
+    ui::emit_result(code);
+    ExitCode::from(code)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn every_table_verb_has_a_runner() {
+        for v in dkms_cli::table::VERBS {
+            assert!(super::runner(v).is_some(), "no runner for {}", v.name);
+        }
+        let unknown = dkms_cli::table::Verb { name: "no-such-verb", ..dkms_cli::table::ADD };
+        assert!(super::runner(&unknown).is_none());
+    }
+}

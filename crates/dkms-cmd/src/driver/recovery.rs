@@ -1,0 +1,28 @@
+//! Recovery from an interrupted transaction before a verb runs: under the
+//! verb's exclusive lock, or for readers under one taken just for this.
+
+use crate::ops::recover;
+use crate::support::dkms::Dkms;
+use dkms_cli::ui;
+use dkms_state::lock;
+
+/// Recover an unfinished journal before anything else: under our exclusive
+/// lock, or, for readers, under an exclusive lock taken just for this.
+pub(super) fn recover_if_needed(d: &mut Dkms, have_exclusive: bool) {
+    let tree = d.ctx.trees.dkms_tree.clone();
+    if !dkms_state::journal::any_pending(&tree) {
+        return;
+    }
+    if have_exclusive {
+        recover::recover(d);
+        return;
+    }
+    if !dkms_state::fsutil::writable(&tree) {
+        ui::errln("dkms: an interrupted transaction needs recovery; run dkms as root to complete it.");
+        return;
+    }
+    let holder = std::env::args().collect::<Vec<_>>().join(" ");
+    if let Ok(Some(_l)) = lock::acquire(&tree, lock::Mode::Exclusive, &holder, None, ui::errln) {
+        recover::recover(d);
+    }
+}

@@ -1,0 +1,71 @@
+//! `-` on the command line: targets read as JSON Lines from stdin, and the
+//! verb run once per target.
+
+use crate::support::dkms::Dkms;
+use dkms_cli::ui;
+use dkms_state::error::Result;
+
+/// Read JSON Lines from stdin: records naming a target are returned in
+/// order; `error` records are passed through untouched (their targets are
+/// not acted on); anything else is ignored.
+pub(super) fn read_stdin_targets() -> Vec<dkms_proto::Target> {
+    use std::io::BufRead;
+    let mut targets: Vec<dkms_proto::Target> = Vec::new();
+    let mut failed: Vec<dkms_proto::Target> = Vec::new();
+    for line in std::io::stdin().lock().lines().map_while(std::result::Result::ok) {
+        let Ok(value) = serde_json::from_str::<serde_json::Value>(&line) else { continue };
+        if value.get("type").and_then(|t| t.as_str()) == Some("error") {
+            ui::passthrough(&line);
+            if let Ok(env) = serde_json::from_value::<dkms_proto::Envelope>(value) {
+                failed.extend(env.record.target());
+            }
+            continue;
+        }
+        let (Some(module), Some(version)) =
+            (value.get("module").and_then(|v| v.as_str()), value.get("version").and_then(|v| v.as_str()))
+        else {
+            continue;
+        };
+        let field = |k: &str| value.get(k).and_then(|v| v.as_str()).map(String::from);
+        let t = dkms_proto::Target {
+            module: module.into(),
+            version: version.into(),
+            kernel: field("kernel"),
+            arch: field("arch"),
+        };
+        if !targets.contains(&t) {
+            targets.push(t);
+        }
+    }
+    targets.retain(|t| !failed.iter().any(|f| f.module == t.module && f.version == t.version));
+    targets
+}
+
+/// Run the verb once per target read from stdin; the exit status is that
+/// of the last target that failed (0 if none did).
+pub(super) fn run_targets(d: &mut Dkms, run: fn(&mut Dkms) -> Result<()>, targets: Vec<dkms_proto::Target>) -> u8 {
+    let (kernels, arches) = (d.ctx.kernelver.clone(), d.ctx.arch.clone());
+    let mut code = 0;
+    for t in targets {
+        d.ctx.args.module = t.module.clone();
+        d.ctx.args.module_version = t.version.clone();
+        match &t.kernel {
+            Some(k) => {
+                d.ctx.kernelver = vec![k.clone()];
+                d.ctx.arch = vec![t.arch.clone().or_else(|| arches.first().cloned()).unwrap_or_default()];
+            }
+            None => {
+                d.ctx.kernelver = kernels.clone();
+                d.ctx.arch = arches.clone();
+            }
+        }
+        ui::set_target(Some(t.clone()));
+        let saved = d.subshell_state();
+        if let Err(e) = run(d) {
+            ui::report(&e);
+            code = e.code;
+        }
+        d.restore_subshell_state(saved);
+    }
+    code
+}

@@ -1,0 +1,19 @@
+//! Upstream's operations (`add_module`, `do_build`, `do_install`,
+//! `do_uninstall`, `do_unbuild`, `autoinstall`, `load_tarball`, ...), each
+//! taking what it works on as explicit values. They call each other only
+//! downward: autoinstall → install → build → add → tarball_load.
+
+pub(crate) mod add;
+pub(crate) mod autoinstall;
+pub(crate) mod build;
+pub(crate) mod builds;
+pub(crate) mod install;
+pub(crate) mod kernel_hooks;
+pub(crate) mod recover;
+pub(crate) mod remove;
+pub(crate) mod source_tree;
+pub(crate) mod status;
+pub(crate) mod tarball_load;
+pub(crate) mod tarball_make;
+pub(crate) mod unbuild;
+pub(crate) mod uninstall;

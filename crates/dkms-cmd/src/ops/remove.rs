@@ -1,0 +1,84 @@
+//! `remove_module` upstream: uninstall and unbuild the requested kernels,
+//! then delete the version from the tree when no kernel directory remains
+//! (and the module directory when no version does).
+
+use super::unbuild::maybe_unbuild_module;
+use super::uninstall::maybe_uninstall_module;
+use crate::support::dkms::Dkms;
+use crate::support::process::{grandparent_pid, process_start};
+use dkms_cli::ui;
+use dkms_proto::Record;
+use dkms_state::error::{Error, Result};
+use dkms_state::fsutil;
+
+/// `remove_module` for m/v on the command line's kernels.
+pub(crate) fn remove_module(d: &mut Dkms, m: &str, v: &str) -> Result<()> {
+    let (m, v) = (m.to_string(), v.to_string());
+    let trees = d.ctx.trees.clone();
+    let vdir = trees.version_dir(&m, &v);
+    // Leftovers of interrupted builds, then empty directories.
+    for k in fsutil::subdirs(&vdir) {
+        for e in std::fs::read_dir(vdir.join(&k)).into_iter().flatten().flatten() {
+            if e.file_name().to_string_lossy().starts_with(".tmp_") {
+                let _ = fsutil::remove_all(&e.path());
+            }
+        }
+    }
+    for e in std::fs::read_dir(&vdir).into_iter().flatten().flatten() {
+        if e.file_type().is_ok_and(|t| t.is_dir()) {
+            let _ = std::fs::remove_dir(e.path());
+        }
+    }
+    if d.ctx.args.rpm_safe_upgrade && rpm_safe_upgrade_cancels(d, &m, &v) {
+        return Err(Error::warn(
+            0,
+            "rpm-safe-upgrade",
+            ["Remove cancelled because --rpm_safe_upgrade scenario detected."],
+        ));
+    }
+    for (k, a) in d.targets() {
+        maybe_uninstall_module(d, &m, &v, &k, &a)?;
+        maybe_unbuild_module(d, &m, &v, &k, &a);
+        ui::outln("");
+    }
+    let kept = ["build", "tarball", "driver_disk", "rpm", "deb", "source"];
+    let remaining = std::fs::read_dir(&vdir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+        .filter_map(|e| e.file_name().into_string().ok())
+        .any(|n| !kept.iter().any(|s| n.ends_with(s)));
+    if !remaining {
+        ui::outln(&format!("Deleting module {m}/{v} completely from the DKMS tree."));
+        dkms_state::crash::point("remove:deleting");
+        fsutil::remove_all(&vdir).map_err(|e| Error::io(1, format!("rm -rf {}", vdir.display()), e))?;
+        ui::emit(Record::Removed { target: ui::target(&m, &v, None, None) });
+    }
+    let mdir = trees.module_dir(&m);
+    if fsutil::entry_count(&mdir) == 0 {
+        let _ = fsutil::remove_all(&mdir);
+    }
+    Ok(())
+}
+/// Does a lock file written by `add --rpm_safe_upgrade` in the same rpm
+/// transaction name this module? (It is consumed if so.)
+fn rpm_safe_upgrade_cancels(d: &Dkms, m: &str, v: &str) -> bool {
+    let pppid = grandparent_pid();
+    let stamp = process_start(&pppid);
+    let prefix = format!("dkms_rpm_safe_upgrade_lock.{pppid}.");
+    for e in std::fs::read_dir(&d.ctx.tmp_location).into_iter().flatten().flatten() {
+        if !e.file_name().to_string_lossy().starts_with(&prefix) {
+            continue;
+        }
+        let text = std::fs::read_to_string(e.path()).unwrap_or_default();
+        let mut lines = text.lines();
+        let head = lines.next().unwrap_or_default();
+        let tail = text.lines().last().unwrap_or_default();
+        if head == format!("{m}-{v}") && !stamp.is_empty() && tail == stamp {
+            let _ = std::fs::remove_file(e.path());
+            return true;
+        }
+    }
+    false
+}

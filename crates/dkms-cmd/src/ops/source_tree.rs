@@ -1,0 +1,93 @@
+//! `add_source_tree` upstream: a module source directory (given to `add`,
+//! or unpacked from a tarball) validated and copied to
+//! `$source_tree/<PACKAGE_NAME>-<PACKAGE_VERSION>`; the module name and
+//! version of a tarball must be safe directory names.
+
+use crate::support::dkms::{mvka, Dkms};
+use dkms_cli::ui;
+use dkms_state::error::{Error, Result};
+use dkms_state::{fsutil, tarball};
+use std::path::Path;
+
+/// Exit status of a refused or unreadable tarball.
+pub(crate) const REFUSED: u8 = 3;
+
+/// `add_source_tree DIR`: validate the conf and copy DIR to
+/// `$source_tree/<PACKAGE_NAME>-<PACKAGE_VERSION>` unless it already is.
+/// `archive` is the tarball DIR was unpacked from: its module name and
+/// version must then be safe directory names.
+pub(crate) fn add_source_tree(d: &mut Dkms, dir: &Path, archive: Option<&Path>) -> Result<()> {
+    let from = dir.canonicalize().ok().filter(|f| f.join("dkms.conf").is_file());
+    let Some(from) = from else {
+        return Err(Error::die(9, "no-dkms-conf", [format!("{} must contain a dkms.conf file!", dir.display())]));
+    };
+    d.check_root()?;
+    let (k, a) = d.kernelver0();
+    let conf = d.read_conf_or_die(mvka("", "", &k, &a), Some(&from.join("dkms.conf")), false)?;
+    if conf.package_name.is_empty() || conf.package_version.is_empty() {
+        return Err(Error::die(10, "conf-malformed", ["Malformed dkms.conf file. Cannot load source tree."]));
+    }
+    let (m, v) = (conf.package_name, conf.package_version);
+    if let Some(archive) = archive {
+        super::source_tree::check_names(archive, &m, &v)?;
+    }
+    d.ctx.args.module = m.clone();
+    d.ctx.args.module_version = v.clone();
+    let trees = d.ctx.trees.clone();
+    let dest = trees.source_dir(&m, &v);
+    if d.ctx.args.force && dest.is_dir() {
+        ui::errln("");
+        ui::outln(&format!("Forcing install of {m}/{v}"));
+        fsutil::remove_all(&dest).map_err(|e| Error::io(1, format!("rm -rf {}", dest.display()), e))?;
+    }
+    let same = |p: &Path| p.canonicalize().is_ok_and(|c| c == from) || p == from;
+    if same(&dest) || from == trees.source_link(&m, &v) || from == trees.build_dir(&m, &v) {
+        return Ok(());
+    }
+    copy_source(&from, &dest).map_err(|e| Error::io(1, format!("copying {} to {}", from.display(), dest.display()), e))
+}
+
+/// `cp -fprT FROM/ DEST`. A new destination is filled under a temporary
+/// name and renamed into place, so a failed copy leaves nothing behind.
+fn copy_source(from: &Path, dest: &Path) -> std::io::Result<()> {
+    if dest.is_dir() {
+        return fsutil::copy_tree(from, dest);
+    }
+    if let Some(parent) = dest.parent() {
+        std::fs::create_dir_all(parent)?;
+    }
+    let tmp = fsutil::temp_sibling(dest, "copy");
+    let _ = fsutil::remove_all(&tmp);
+    let res = fsutil::copy_tree(from, &tmp).and_then(|()| std::fs::rename(&tmp, dest));
+    if res.is_err() {
+        let _ = fsutil::remove_all(&tmp);
+    }
+    res
+}
+
+/// Refuse a PACKAGE_NAME or PACKAGE_VERSION that is not one safe path
+/// component (it names directories in every tree).
+pub(crate) fn check_names(archive: &Path, m: &str, v: &str) -> Result<()> {
+    for (what, s) in [("PACKAGE_NAME", m), ("PACKAGE_VERSION", v)] {
+        if !tarball::safe_name(s) {
+            return Err(refused(
+                archive,
+                format!("its dkms.conf sets {what} to '{s}', which is not a safe directory name (no '/' or '..')"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The error for a refused tarball.
+pub(crate) fn refused(archive: &Path, why: String) -> Error {
+    Error::die(
+        REFUSED,
+        "tarball-refused",
+        [
+            format!("Refusing to load {}: {why}.", archive.display()),
+            "Nothing was loaded; the DKMS and source trees are unchanged.".into(),
+        ],
+    )
+    .with_hint("Only load tarballs made by `dkms mktarball` or from a source you trust.")
+}

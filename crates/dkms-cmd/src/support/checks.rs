@@ -1,0 +1,99 @@
+//! The argument and state checks that end a run with upstream's messages
+//! (`check_module_args`, `module_is_broken_and_die`, `check_root`, ...),
+//! and the "already built/installed, skip" line.
+
+use super::dkms::Dkms;
+use dkms_cli::ui;
+use dkms_state::error::{Error, Result};
+use dkms_state::{fsutil, status};
+
+impl Dkms {
+    /// `check_module_args ACTION`
+    pub fn check_module_args(&self, action: &str) -> Result<()> {
+        if !self.ctx.args.module.is_empty() && !self.ctx.args.module_version.is_empty() {
+            return Ok(());
+        }
+        Err(Error::die(
+            1,
+            "module-args-missing",
+            [
+                "Arguments <module> and <module-version> are not specified.".to_string(),
+                format!("Usage: {action} <module>/<module-version> or"),
+                format!("       {action} -m <module>/<module-version> or"),
+                format!("       {action} -m <module> -v <module-version>"),
+            ],
+        ))
+    }
+
+    /// `module_is_broken_and_die`
+    pub fn module_is_broken_and_die(&self, m: &str, v: &str) -> Result<()> {
+        if status::is_module_broken(&self.ctx.trees, m, v) {
+            return Err(Error::die(
+                4,
+                "module-broken",
+                [
+                    format!("{m}/{v} is broken!"),
+                    "Missing the source directory or the symbolic link pointing to it.".into(),
+                    "Manual intervention is required!".into(),
+                ],
+            )
+            .with_hint(format!(
+                "Restore {} or remove {}",
+                self.ctx.trees.source_dir(m, v).display(),
+                self.ctx.trees.version_dir(m, v).display()
+            )));
+        }
+        Ok(())
+    }
+
+    /// `module_is_added_or_die`
+    pub fn module_is_added_or_die(&self, m: &str, v: &str) -> Result<()> {
+        if !status::is_module_added(&self.ctx.trees, m, v) {
+            return Err(Error::die(
+                3,
+                "module-not-added",
+                [format!("The module/version combo: {m}/{v} is not located in the DKMS tree.")],
+            ));
+        }
+        Ok(())
+    }
+
+    /// `check_root`
+    pub fn check_root(&self) -> Result<()> {
+        if nix::unistd::geteuid().is_root() {
+            return Ok(());
+        }
+        Err(Error::die(1, "not-root", ["You must be root to use this command."]).with_hint("Run it again with sudo."))
+    }
+
+    /// `check_rw_dkms_tree`
+    pub fn check_rw_dkms_tree(&self) -> Result<()> {
+        if fsutil::writable(&self.ctx.trees.dkms_tree) {
+            return Ok(());
+        }
+        Err(Error::die(
+            1,
+            "dkms-tree-read-only",
+            [format!("No write access to DKMS tree at {}", self.ctx.trees.dkms_tree.display())],
+        ))
+    }
+
+    /// Upstream's skip line for an already built or installed module
+    /// (`maybe_build_module`, `maybe_install_module`) and its JSON record.
+    pub fn skip_already(&self, m: &str, v: &str, k: &str, a: &str, state: &str, reason: dkms_proto::SkipReason) {
+        ui::outln(&format!(
+            "Module {m}/{v} already {state} kernel {k} ({a}), skip. You may override by specifying --force."
+        ));
+        ui::emit(dkms_proto::Record::Skipped { target: ui::target(m, v, Some(k), Some(a)), reason });
+    }
+
+    /// The checks upstream runs before remove/unbuild/uninstall: arguments
+    /// given, not broken, added.
+    pub fn checked_target(&self, action: &str) -> Result<(String, String)> {
+        self.check_module_args(action)?;
+        let (m, v) = (self.ctx.args.module.clone(), self.ctx.args.module_version.clone());
+        self.module_is_broken_and_die(&m, &v)?;
+        self.module_is_added_or_die(&m, &v)?;
+        Ok((m, v))
+    }
+}

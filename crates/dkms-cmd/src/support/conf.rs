@@ -1,0 +1,116 @@
+//! `read_conf` with upstream's one-slot cache (`last_mvka`): which file is
+//! read, with which variables visible, and how its diagnostics print.
+
+use super::dkms::{Dkms, Mvka};
+use dkms_cli::ui;
+use dkms_state::conf::{self, Conf};
+use dkms_state::error::{Error, Result};
+use std::path::{Path, PathBuf};
+
+impl Dkms {
+    /// The spec of a read of `file` for m/v on k/a.
+    pub fn conf_spec(&self, m: &str, v: &str, k: &str, a: &str, file: PathBuf, strict: bool) -> conf::Spec {
+        conf::Spec {
+            module: m.into(),
+            module_version: v.into(),
+            kernelver: k.into(),
+            arch: a.into(),
+            file,
+            conf_dir: self.ctx.conf_dir.clone(),
+            kernel_source_dir: self.kernel_source_dir(k),
+            kernel_config: self.kernel_config(k),
+            dkms_tree: self.ctx.trees.dkms_tree.clone(),
+            running_distribution: self.ctx.running_distribution.clone(),
+            addon_modules_dir: self.ctx.addon_modules_dir.clone(),
+            context: self.shell_context(),
+            directives: self.ctx.args.directives.clone(),
+            strict,
+            capture_stderr: false,
+        }
+    }
+
+    /// Which file `read_conf` reads: an explicit path, else `-c`, else the
+    /// tree's `source/dkms.conf`.
+    fn conf_file(&self, m: &str, v: &str, file: Option<&Path>) -> PathBuf {
+        file.map(Path::to_path_buf)
+            .or_else(|| self.ctx.args.conf.clone())
+            .unwrap_or_else(|| self.ctx.trees.source_link(m, v).join("dkms.conf"))
+    }
+
+    /// `read_conf` / `read_conf_strict`: Ok(Some) on success, Ok(None) when
+    /// the conf is invalid (its messages printed), Err(4) when missing.
+    pub fn read_conf(&mut self, t: Mvka, file: Option<&Path>, strict: bool) -> Result<Option<Conf>> {
+        self.read_conf_quiet(t, file, strict, false)
+    }
+
+    /// `read_conf` with its stderr discarded when `quiet_stderr` is set.
+    pub fn read_conf_quiet(
+        &mut self,
+        t: Mvka,
+        file: Option<&Path>,
+        strict: bool,
+        quiet_stderr: bool,
+    ) -> Result<Option<Conf>> {
+        let Mvka { m, v, k, a } = t;
+        let path = self.conf_file(m, v, file);
+        if nix::unistd::access(&path, nix::unistd::AccessFlags::R_OK).is_err() {
+            return Err(Error::die(
+                4,
+                "conf-missing",
+                ["Could not locate dkms.conf file.".to_string(), format!("File: {} does not exist.", path.display())],
+            ));
+        }
+        let canon = path.canonicalize().unwrap_or_else(|_| path.clone());
+        let key = format!("{m}/{v}/{k}/{a}\0{}", canon.display());
+        if let Some((cached, c)) = &self.conf_cache {
+            if *cached == key {
+                let c = c.clone();
+                if strict {
+                    let (diags, ok) = conf::strict_diags(&c);
+                    self.print_diags(&diags, quiet_stderr);
+                    if !ok {
+                        return Ok(None);
+                    }
+                }
+                return Ok(Some(c));
+            }
+        }
+        let spec = self.conf_spec(m, v, k, a, path.clone(), strict);
+        let read = conf::read(&spec).map_err(|e| Error::io(8, "reading dkms.conf", e))?;
+        self.print_diags(&read.diags, quiet_stderr);
+        self.package_name = read.conf.package_name.clone();
+        if !read.ok {
+            return Ok(None);
+        }
+        self.conf_cache = Some((key, read.conf.clone()));
+        Ok(Some(read.conf))
+    }
+
+    fn print_diags(&self, diags: &[conf::Diag], quiet_stderr: bool) {
+        for d in diags {
+            if !d.stderr {
+                ui::outln(&d.text);
+            } else if !quiet_stderr {
+                ui::errln(&d.text);
+            }
+        }
+    }
+
+    /// `read_conf_or_die` / `read_conf_strict_or_die`.
+    pub fn read_conf_or_die(&mut self, t: Mvka, file: Option<&Path>, strict: bool) -> Result<Conf> {
+        match self.read_conf(t, file, strict)? {
+            Some(c) => Ok(c),
+            None => {
+                let shown = file.map(Path::to_path_buf).or_else(|| self.ctx.args.conf.clone()).unwrap_or_default();
+                Err(Error::die(
+                    8,
+                    "conf-invalid",
+                    [
+                        "Bad conf file.".to_string(),
+                        format!("File: {} does not represent a valid dkms.conf file.", shown.display()),
+                    ],
+                ))
+            }
+        }
+    }
+}

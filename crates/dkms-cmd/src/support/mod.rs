@@ -1,0 +1,13 @@
+//! What the operations share: the run context (`dkms`) and its methods,
+//! grouped by concern. Nothing here calls an operation.
+
+pub(crate) mod checks;
+pub(crate) mod conf;
+pub(crate) mod depmod;
+pub(crate) mod dkms;
+pub(crate) mod invoke;
+pub(crate) mod modfiles;
+pub(crate) mod process;
+pub(crate) mod scripts;
+pub(crate) mod signing;
+pub(crate) mod subshell;

@@ -1,0 +1,74 @@
+//! Module files of a build and of the install tree: the compression suffix
+//! (`set_module_suffix`), `compressed_or_uncompressed`, where an installed
+//! copy really is (`find_actual_dest_module_location`).
+
+use super::dkms::Dkms;
+use dkms_state::conf::Conf;
+use dkms_state::{kernel, modinfo, trees};
+use std::path::{Path, PathBuf};
+
+/// `compressed_or_uncompressed DIR NAME`: `DIR/NAME.ko` or `DIR/NAME.ko<suffix>`.
+pub fn compressed_or_uncompressed(dir: &Path, name: &str, suffix: &str) -> Option<PathBuf> {
+    let plain = trees::cat(dir, &format!("{name}.ko"));
+    if plain.exists() {
+        return Some(plain);
+    }
+    let compressed = trees::cat(dir, &format!("{name}.ko{suffix}"));
+    compressed.exists().then_some(compressed)
+}
+
+impl Dkms {
+    /// `set_module_suffix`: (".ko", compressed suffix) for a kernel.
+    pub fn module_suffix(&self, kernelver: &str) -> &'static str {
+        kernel::compressed_suffix(&self.ctx.trees.install_tree, kernelver)
+    }
+
+    /// `find_actual_dest_module_location`: where the installed copy of
+    /// record `i` really is (the distribution's location or the conf's
+    /// own), recognised by having the version of the DKMS-owned copy.
+    /// `suffix` is `set_module_suffix`'s result for `k`, which callers work
+    /// out once per kernel (it walks the kernel's module tree).
+    pub fn find_actual_dest_module_location(
+        &self,
+        m: &str,
+        c: &Conf,
+        i: usize,
+        k: &str,
+        a: &str,
+        suffix: &str,
+    ) -> Option<String> {
+        let r = &c.modules[i];
+        let mut locations = vec![r.dest_module_location.clone()];
+        if r.orig_dest_module_location != r.dest_module_location {
+            locations.push(r.orig_dest_module_location.clone());
+        }
+        let owned = compressed_or_uncompressed(
+            &self.ctx.trees.active_link(m, k, a).join("module"),
+            &r.dest_module_name,
+            suffix,
+        );
+        let owned_info = owned.as_deref().map(modinfo::verinfo).unwrap_or_default();
+        for l in locations {
+            let dir = trees::cat(&self.ctx.trees.install_tree, &format!("{k}{l}"));
+            if let Some(installed) = compressed_or_uncompressed(&dir, &r.dest_module_name, suffix) {
+                if modinfo::verinfo(&installed).version == owned_info.version {
+                    return Some(l);
+                }
+            }
+        }
+        None
+    }
+
+    /// The module files of a build (`<kver>/<arch>/module/*.ko*`), sorted.
+    pub fn built_modules(&self, m: &str, v: &str, k: &str, a: &str) -> Vec<String> {
+        let mut files: Vec<String> = std::fs::read_dir(self.ctx.trees.arch_dir(m, v, k, a).join("module"))
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter(|e| e.file_name().to_string_lossy().contains(".ko"))
+            .map(|e| e.path().display().to_string())
+            .collect();
+        files.sort();
+        files
+    }
+}

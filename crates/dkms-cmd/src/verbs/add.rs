@@ -1,0 +1,13 @@
+//! `dkms add`: register a module source tree, a directory or a tarball
+//! (`ops::add`).
+
+use crate::ops::add::add_module;
+use crate::support::dkms::Dkms;
+use dkms_state::error::Result;
+
+/// `dkms add`
+pub fn run(d: &mut Dkms) -> Result<()> {
+    d.ctx.check_all_is_banned("add")?;
+    d.check_rw_dkms_tree()?;
+    add_module(d)
+}

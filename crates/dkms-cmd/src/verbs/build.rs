@@ -1,0 +1,16 @@
+//! `dkms build` (`build_module` upstream): the checks, then
+//! `maybe_build_module` for each kernel of the command line.
+
+use crate::ops::build::maybe_build_module;
+use crate::support::dkms::Dkms;
+use crate::support::subshell::for_each_kernel;
+use dkms_state::error::Result;
+
+/// `dkms build`
+pub fn run(d: &mut Dkms) -> Result<()> {
+    d.ctx.check_all_is_banned("build")?;
+    let (m, v) = (d.ctx.args.module.clone(), d.ctx.args.module_version.clone());
+    d.module_is_broken_and_die(&m, &v)?;
+    d.check_rw_dkms_tree()?;
+    for_each_kernel(d, maybe_build_module)
+}

@@ -1,0 +1,18 @@
+//! `dkms install` (`install_module` upstream): the checks, then
+//! `maybe_install_module` for each kernel of the command line.
+
+use crate::ops::install::maybe_install_module;
+use crate::support::dkms::Dkms;
+use crate::support::subshell::for_each_kernel;
+use dkms_state::error::Result;
+
+/// `dkms install`
+pub fn run(d: &mut Dkms) -> Result<()> {
+    d.ctx.check_all_is_banned("install")?;
+    let (m, v) = (d.ctx.args.module.clone(), d.ctx.args.module_version.clone());
+    d.module_is_broken_and_die(&m, &v)?;
+    d.check_root()?;
+    for_each_kernel(d, maybe_install_module)?;
+    d.maybe_post_transaction();
+    Ok(())
+}

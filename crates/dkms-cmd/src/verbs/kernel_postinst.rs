@@ -1,0 +1,12 @@
+//! `dkms kernel_postinst`: after a kernel is installed, `autoinstall` for it.
+
+use crate::ops::autoinstall::autoinstall;
+use crate::support::dkms::Dkms;
+use dkms_state::error::Result;
+
+/// `dkms kernel_postinst`
+pub fn run(d: &mut Dkms) -> Result<()> {
+    d.check_root()?;
+    d.ctx.have_one_kernel("kernel_postinst")?;
+    autoinstall(d)
+}

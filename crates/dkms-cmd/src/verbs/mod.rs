@@ -1,0 +1,18 @@
+//! One file per dkms action: its table entry (`VERB`) and `run`, which
+//! checks the arguments and the state upstream checks, then calls `ops`.
+
+pub(crate) mod add;
+pub(crate) mod autoinstall;
+pub(crate) mod build;
+pub(crate) mod generate_mok;
+pub(crate) mod install;
+pub(crate) mod kernel_postinst;
+pub(crate) mod kernel_preinst;
+pub(crate) mod kernel_prerm;
+pub(crate) mod ldtarball;
+pub(crate) mod matching;
+pub(crate) mod mktarball;
+pub(crate) mod remove;
+pub(crate) mod status;
+pub(crate) mod unbuild;
+pub(crate) mod uninstall;

@@ -1,0 +1,15 @@
+//! `dkms remove` (`remove_module` upstream): the argument and state checks,
+//! then `ops::remove`.
+
+use crate::ops::remove::remove_module;
+use crate::support::dkms::Dkms;
+use dkms_state::error::Result;
+
+/// `dkms remove`
+pub fn run(d: &mut Dkms) -> Result<()> {
+    let (m, v) = d.checked_target("remove")?;
+    d.check_rw_dkms_tree()?;
+    remove_module(d, &m, &v)?;
+    d.maybe_post_transaction();
+    Ok(())
+}

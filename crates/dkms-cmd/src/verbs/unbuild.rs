@@ -1,0 +1,23 @@
+//! `dkms unbuild` (`unbuild_module` upstream): uninstall, then delete the
+//! builds of the requested kernels.
+
+use crate::ops::unbuild::maybe_unbuild_module;
+use crate::ops::uninstall::maybe_uninstall_module;
+use crate::support::dkms::Dkms;
+use dkms_cli::ui;
+use dkms_state::error::Result;
+
+/// `dkms unbuild`
+pub fn run(d: &mut Dkms) -> Result<()> {
+    let (m, v) = d.checked_target("unbuild")?;
+    d.check_rw_dkms_tree()?;
+    for (i, (k, a)) in d.targets().iter().enumerate() {
+        if i > 0 {
+            ui::outln("");
+        }
+        maybe_uninstall_module(d, &m, &v, k, a)?;
+        maybe_unbuild_module(d, &m, &v, k, a);
+    }
+    d.maybe_post_transaction();
+    Ok(())
+}

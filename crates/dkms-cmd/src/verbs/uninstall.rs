@@ -1,0 +1,22 @@
+//! `dkms uninstall` (`uninstall_module` upstream): the checks, then
+//! `maybe_uninstall_module` for each kernel of the command line.
+
+use crate::ops::uninstall::maybe_uninstall_module;
+use crate::support::dkms::Dkms;
+use dkms_cli::ui;
+use dkms_state::error::Result;
+
+/// `dkms uninstall`
+pub fn run(d: &mut Dkms) -> Result<()> {
+    let (m, v) = d.checked_target("uninstall")?;
+    d.check_root()?;
+    let targets = d.targets();
+    for (i, (k, a)) in targets.iter().enumerate() {
+        if i > 0 {
+            ui::outln("");
+        }
+        maybe_uninstall_module(d, &m, &v, k, a)?;
+    }
+    d.maybe_post_transaction();
+    Ok(())
+}
