@@ -60,12 +60,10 @@ pub(super) fn run_targets(d: &mut Dkms, run: fn(&mut Dkms) -> Result<()>, target
             }
         }
         ui::set_target(Some(t.clone()));
-        let saved = d.subshell_state();
-        if let Err(e) = run(d) {
+        if let Err(e) = d.subshell(run) {
             ui::report(&e);
             code = e.code;
         }
-        d.restore_subshell_state(saved);
     }
     code
 }

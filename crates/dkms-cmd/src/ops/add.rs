@@ -4,29 +4,31 @@
 //! it added.
 
 use super::source_tree::add_source_tree;
+use super::tarball_load::Loaded;
 use crate::support::dkms::{mvka, Dkms};
 use dkms_cli::ui;
 use dkms_proto::Record;
 use dkms_state::error::{Error, Result};
 use dkms_state::{fsutil, status};
 
-/// `add_module`: also the first step of build and install for a module
-/// that is not added yet.
-pub fn add_module(d: &mut Dkms) -> Result<()> {
+/// `add_module` for m/v: also the first step of build and install for a
+/// module that is not added yet. With no m/v, the tarball or source
+/// directory of the command line says what to add. The module/version
+/// added; None when an `.rpm` was installed instead (and autoinstall ran).
+pub fn add_module(d: &mut Dkms, m: &str, v: &str) -> Result<Option<(String, String)>> {
+    let (mut m, mut v) = (m.to_string(), v.to_string());
     let a = &d.ctx.args;
-    if a.archive_location.is_some() && a.module.is_empty() && a.module_version.is_empty() {
+    if a.archive_location.is_some() && m.is_empty() && v.is_empty() {
         // Upstream ignores load_tarball's status here: a binaries-only
         // tarball without source then fails below (no source directory).
-        if super::tarball_load::load_tarball(d)? == super::tarball_load::Loaded::Done {
-            return Ok(());
+        match super::tarball_load::load_tarball(d)? {
+            Loaded::Done => return Ok(None),
+            Loaded::Ready(lm, lv) | Loaded::BinariesWithoutSource(lm, lv) => (m, v) = (lm, lv),
         }
-    } else if let (Some(src), true, true) =
-        (a.try_source_tree.clone(), a.module.is_empty(), a.module_version.is_empty())
-    {
-        add_source_tree(d, &src, None)?;
+    } else if let (Some(src), true, true) = (a.try_source_tree.clone(), m.is_empty(), v.is_empty()) {
+        (m, v) = add_source_tree(d, &src, None)?;
     }
-    d.check_module_args("add")?;
-    let (m, v) = (d.ctx.args.module.clone(), d.ctx.args.module_version.clone());
+    d.check_module_args("add", &m, &v)?;
     if d.ctx.args.rpm_safe_upgrade {
         rpm_safe_upgrade_lock(d, &m, &v)?;
     }
@@ -88,7 +90,7 @@ pub fn add_module(d: &mut Dkms) -> Result<()> {
     dkms_state::crash::point("add:linked");
     d.run_build_script(&m, &v, "post_add", &conf.post_add, None)?;
     ui::emit(Record::Added { target: ui::target(&m, &v, None, None), source: source_dir.display().to_string() });
-    Ok(())
+    Ok(Some((m, v)))
 }
 
 /// `--rpm_safe_upgrade`: note this add in a lock file that a matching

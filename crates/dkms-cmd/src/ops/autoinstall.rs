@@ -382,11 +382,7 @@ fn autoinstall_kernel(d: &mut Dkms, mut run: KernelRun, builds: Option<&Builds>)
 /// `(module=m module_version=v kernelver=k arch=a install_module)`: errors
 /// are reported and become the job's status; nothing leaks back.
 pub fn install_in_subshell(d: &mut Dkms, m: &str, v: &str, k: &str, a: &str) -> i32 {
-    let saved = d.subshell_state();
-    d.ctx.args.module = m.into();
-    d.ctx.args.module_version = v.into();
-    let r = super::install::maybe_install_module(d, k, a);
-    d.restore_subshell_state(saved);
+    let r = d.subshell(|d| super::install::maybe_install_module(d, m, v, k, a));
     match r {
         Ok(()) => 0,
         Err(e) => {

@@ -16,18 +16,18 @@ use dkms_state::{crash, fsutil, kernel, status, tools, trees};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-/// `maybe_build_module`: skip (or with `--force` unbuild first) when built.
-pub fn maybe_build_module(d: &mut Dkms, k: &str, a: &str) -> Result<()> {
-    let (m, v) = (d.ctx.args.module.clone(), d.ctx.args.module_version.clone());
-    if status::is_module_built(&d.ctx.trees, &m, &v, k, a) {
+/// `maybe_build_module` of m/v: skip (or with `--force` unbuild first)
+/// when built.
+pub fn maybe_build_module(d: &mut Dkms, m: &str, v: &str, k: &str, a: &str) -> Result<()> {
+    if status::is_module_built(&d.ctx.trees, m, v, k, a) {
         if d.ctx.args.force {
-            super::unbuild::do_unbuild(d, &m, &v, k, a);
+            super::unbuild::do_unbuild(d, m, v, k, a);
         } else {
-            d.skip_already(&m, &v, k, a, "built for", SkipReason::AlreadyBuilt);
+            d.skip_already(m, v, k, a, "built for", SkipReason::AlreadyBuilt);
             return Ok(());
         }
     }
-    do_build(d, k, a)
+    do_build(d, m, v, k, a).map(drop)
 }
 
 /// Compiler variables a kernel wants (upstream exports them before make).
@@ -96,9 +96,9 @@ fn build_environment(d: &Dkms) -> Vec<(String, String)> {
 }
 
 /// `report_build_problem`: file an apport report where apport exists, then die.
-fn report_build_problem(d: &Dkms, code: u8, kind: &'static str, lines: Vec<String>) -> Error {
+fn report_build_problem(d: &Dkms, x: Mvka, code: u8, kind: &'static str, lines: Vec<String>) -> Error {
     if fsutil::executable(Path::new("/usr/share/apport/apport")) && tools::available("python3") {
-        let (m, v) = (&d.ctx.args.module, &d.ctx.args.module_version);
+        let (m, v) = (x.m, x.v);
         let mut c = tools::command("python3", &d.exports);
         c.arg("/usr/share/apport/package-hooks/dkms_packages.py").args(["-m", m, "-v", v, "-k"]);
         c.arg(d.ctx.kernelver.first().cloned().unwrap_or_default());
@@ -144,17 +144,20 @@ fn date() -> String {
     tools::output(&mut c).map(|o| String::from_utf8_lossy(&o.stdout).into_owned()).unwrap_or_else(|_| "\n".into())
 }
 
-/// `do_build` for the current module on kernel `k`, arch `a`.
-pub fn do_build(d: &mut Dkms, k: &str, a: &str) -> Result<()> {
+/// `do_build` of m/v on kernel `k`, arch `a`, adding it first when it is
+/// not added (m/v empty: what the command line's tarball or directory
+/// holds). The module/version built.
+pub fn do_build(d: &mut Dkms, m: &str, v: &str, k: &str, a: &str) -> Result<(String, String)> {
     if k.is_empty() || a.is_empty() {
         return Err(Error::die(16, "empty-kernelver", ["do_build: Empty $kernelver or $arch"]));
     }
-    let (m0, v0) = (d.ctx.args.module.clone(), d.ctx.args.module_version.clone());
-    if !status::is_module_added(&d.ctx.trees, &m0, &v0) {
-        super::add::add_module(d)?;
+    let (mut m, mut v) = (m.to_string(), v.to_string());
+    if !status::is_module_added(&d.ctx.trees, &m, &v) {
+        if let Some(added) = super::add::add_module(d, &m, &v)? {
+            (m, v) = added;
+        }
         ui::outln("");
     }
-    let (m, v) = (d.ctx.args.module.clone(), d.ctx.args.module_version.clone());
     let t = d.ctx.trees.clone();
     let source_dir = t.source_link(&m, &v);
     let base_dir = t.arch_dir(&m, &v, k, a);
@@ -227,7 +230,7 @@ pub fn do_build(d: &mut Dkms, k: &str, a: &str) -> Result<()> {
             modules,
         });
     }
-    res
+    res.map(|()| (m, v))
 }
 
 fn build_in_journal(
@@ -330,6 +333,7 @@ fn build_steps(d: &mut Dkms, x: Mvka, conf: &Conf, suffix: &str, build_log: &Pat
         if format!("patches/{p}").contains("/../") {
             return Err(report_build_problem(
                 d,
+                x,
                 5,
                 "patch-bad-path",
                 vec![format!("Patch {p} as specified in dkms.conf contains '..' path component.")],
@@ -338,6 +342,7 @@ fn build_steps(d: &mut Dkms, x: Mvka, conf: &Conf, suffix: &str, build_log: &Pat
         if !build_dir.join("patches").join(p).exists() {
             return Err(report_build_problem(
                 d,
+                x,
                 5,
                 "patch-missing",
                 vec![
@@ -350,6 +355,7 @@ fn build_steps(d: &mut Dkms, x: Mvka, conf: &Conf, suffix: &str, build_log: &Pat
         if d.invoke_command(cmd, &format!("Applying patch {p}"), Some(build_log), true) != 0 {
             return Err(report_build_problem(
                 d,
+                x,
                 6,
                 "patch-failed",
                 vec![format!("Application of patch {p} failed."), format!("Consult {log_s} for more information.")],
@@ -376,7 +382,8 @@ fn build_steps(d: &mut Dkms, x: Mvka, conf: &Conf, suffix: &str, build_log: &Pat
     crash::point("build:made");
     if made != 0 {
         return Err(report_build_problem(
-            d,
+                d,
+            x,
             10,
             "build-failed",
             vec![
@@ -395,6 +402,7 @@ fn build_steps(d: &mut Dkms, x: Mvka, conf: &Conf, suffix: &str, build_log: &Pat
         if !build_dir.join(&rel).exists() {
             return Err(report_build_problem(
                 d,
+                x,
                 7,
                 "module-not-built",
                 vec![

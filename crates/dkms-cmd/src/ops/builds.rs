@@ -198,9 +198,7 @@ impl Builds {
 /// run it; a panic is the build's failure, not the run's.
 fn build(d: &mut Dkms, key: &Key) -> Result<()> {
     let (m, v, k, a) = key;
-    d.ctx.args.module = m.clone();
-    d.ctx.args.module_version = v.clone();
-    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| super::build::do_build(d, k, a)))
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| super::build::do_build(d, m, v, k, a).map(drop)))
         .unwrap_or_else(|_| Err(Error::die(255, "panic", [format!("The build of {m}/{v} for {k} ({a}) panicked.")])))
 }
 

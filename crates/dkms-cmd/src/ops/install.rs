@@ -14,19 +14,19 @@ use dkms_state::modinfo::{self, Cmp};
 use dkms_state::{crash, fsutil, status, trees, version};
 use std::path::{Path, PathBuf};
 
-/// `maybe_install_module`: skip (or with `--force` uninstall first) when installed.
-pub fn maybe_install_module(d: &mut Dkms, k: &str, a: &str) -> Result<()> {
-    let (m, v) = (d.ctx.args.module.clone(), d.ctx.args.module_version.clone());
-    if status::is_module_installed(&d.ctx.trees, &m, &v, k, a) {
+/// `maybe_install_module` of m/v: skip (or with `--force` uninstall
+/// first) when installed.
+pub fn maybe_install_module(d: &mut Dkms, m: &str, v: &str, k: &str, a: &str) -> Result<()> {
+    if status::is_module_installed(&d.ctx.trees, m, v, k, a) {
         if d.ctx.args.force {
-            super::uninstall::do_uninstall(d, &m, &v, k, a)?;
+            super::uninstall::do_uninstall(d, m, v, k, a)?;
             ui::outln("");
         } else {
-            d.skip_already(&m, &v, k, a, "installed on", SkipReason::AlreadyInstalled);
+            d.skip_already(m, v, k, a, "installed on", SkipReason::AlreadyInstalled);
             return Ok(());
         }
     }
-    do_install(d, k, a)
+    do_install(d, m, v, k, a)
 }
 
 /// `force_installation`: `/usr/share/dkms/modules_to_force_install/*` may
@@ -69,20 +69,21 @@ fn find_module(tree: &Path, name: &str, suffix: &str) -> Vec<PathBuf> {
     found
 }
 
-/// `do_install`
-pub fn do_install(d: &mut Dkms, k: &str, a: &str) -> Result<()> {
+/// `do_install` of m/v on kernel `k`, arch `a`, building it first when it
+/// is not built (m/v empty: what the command line's tarball or directory
+/// holds).
+pub fn do_install(d: &mut Dkms, m: &str, v: &str, k: &str, a: &str) -> Result<()> {
     if k.is_empty() || a.is_empty() {
         return Err(Error::die(16, "empty-kernelver", ["do_install: Empty $kernelver or $arch"]));
     }
-    let (m0, v0) = (d.ctx.args.module.clone(), d.ctx.args.module_version.clone());
-    let key = (m0.clone(), v0.clone(), k.to_string(), a.to_string());
+    let (mut m, mut v) = (m.to_string(), v.to_string());
+    let key = (m.clone(), v.clone(), k.to_string(), a.to_string());
     // A parallel autoinstall may have built it in the background already.
     if let Some(built) = d.builds.clone().and_then(|b| b.take(&key)) {
         built.replay(d)?;
-    } else if !status::is_module_built(&d.ctx.trees, &m0, &v0, k, a) {
-        super::build::do_build(d, k, a)?;
+    } else if !status::is_module_built(&d.ctx.trees, &m, &v, k, a) {
+        (m, v) = super::build::do_build(d, &m, &v, k, a)?;
     }
-    let (m, v) = (d.ctx.args.module.clone(), d.ctx.args.module_version.clone());
     let saved_force = d.ctx.args.force;
     let saved_override = d.ctx.args.force_version_override;
     let outer_saved = d.saved_force.replace(saved_force);
@@ -265,12 +266,10 @@ fn check_and_rebuild_dependent_modules(d: &mut Dkms, k: &str, a: &str) -> Result
         ui::outln("");
         ui::outln(&format!("Rebuilding module {m}/{v} due to updated dependencies"));
         ui::outln("");
-        d.ctx.args.module = m.clone();
-        d.ctx.args.module_version = v.clone();
         super::uninstall::do_uninstall(d, &m, &v, k, a)?;
         super::unbuild::do_unbuild(d, &m, &v, k, a);
-        if super::build::do_build(d, k, a).is_ok() {
-            do_install(d, k, a)?;
+        if super::build::do_build(d, &m, &v, k, a).is_ok() {
+            do_install(d, &m, &v, k, a)?;
         }
     }
     Ok(())

@@ -12,10 +12,7 @@ use dkms_state::{fsutil, status};
 
 /// `(module=m module_version=v unbuild_module)` for one kernel.
 fn unbuild_in_subshell(d: &mut Dkms, m: &str, v: &str, k: &str, a: &str) -> Result<()> {
-    let saved = d.subshell_state();
-    let r = maybe_uninstall_module(d, m, v, k, a).map(|()| maybe_unbuild_module(d, m, v, k, a));
-    d.restore_subshell_state(saved);
-    r
+    d.subshell(|d| maybe_uninstall_module(d, m, v, k, a).map(|()| maybe_unbuild_module(d, m, v, k, a)))
 }
 
 pub(crate) fn unbuild_all(d: &mut Dkms, action: &str, preinst: bool) -> Result<()> {

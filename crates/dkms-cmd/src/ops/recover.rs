@@ -171,9 +171,7 @@ fn recover_one(d: &mut Dkms, p: Pending) {
             let _ = journal::clear(&p);
             if status::is_module_installed(&d.ctx.trees, &m, &v, &k, &a) {
                 quietly(d, |d| {
-                    let saved = d.subshell_state();
-                    let _ = super::uninstall::do_uninstall(d, &m, &v, &k, &a);
-                    d.restore_subshell_state(saved);
+                    let _ = d.subshell(|d| super::uninstall::do_uninstall(d, &m, &v, &k, &a));
                 });
             } else {
                 quietly(d, |d| {

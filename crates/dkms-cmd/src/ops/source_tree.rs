@@ -13,10 +13,11 @@ use std::path::Path;
 pub(crate) const REFUSED: u8 = 3;
 
 /// `add_source_tree DIR`: validate the conf and copy DIR to
-/// `$source_tree/<PACKAGE_NAME>-<PACKAGE_VERSION>` unless it already is.
+/// `$source_tree/<PACKAGE_NAME>-<PACKAGE_VERSION>` unless it already is;
+/// the module/version found (upstream sets `$module`/`$module_version`).
 /// `archive` is the tarball DIR was unpacked from: its module name and
 /// version must then be safe directory names.
-pub(crate) fn add_source_tree(d: &mut Dkms, dir: &Path, archive: Option<&Path>) -> Result<()> {
+pub(crate) fn add_source_tree(d: &mut Dkms, dir: &Path, archive: Option<&Path>) -> Result<(String, String)> {
     let from = dir.canonicalize().ok().filter(|f| f.join("dkms.conf").is_file());
     let Some(from) = from else {
         return Err(Error::die(9, "no-dkms-conf", [format!("{} must contain a dkms.conf file!", dir.display())]));
@@ -31,8 +32,6 @@ pub(crate) fn add_source_tree(d: &mut Dkms, dir: &Path, archive: Option<&Path>) 
     if let Some(archive) = archive {
         super::source_tree::check_names(archive, &m, &v)?;
     }
-    d.ctx.args.module = m.clone();
-    d.ctx.args.module_version = v.clone();
     let trees = d.ctx.trees.clone();
     let dest = trees.source_dir(&m, &v);
     if d.ctx.args.force && dest.is_dir() {
@@ -42,9 +41,11 @@ pub(crate) fn add_source_tree(d: &mut Dkms, dir: &Path, archive: Option<&Path>) 
     }
     let same = |p: &Path| p.canonicalize().is_ok_and(|c| c == from) || p == from;
     if same(&dest) || from == trees.source_link(&m, &v) || from == trees.build_dir(&m, &v) {
-        return Ok(());
+        return Ok((m, v));
     }
-    copy_source(&from, &dest).map_err(|e| Error::io(1, format!("copying {} to {}", from.display(), dest.display()), e))
+    copy_source(&from, &dest)
+        .map_err(|e| Error::io(1, format!("copying {} to {}", from.display(), dest.display()), e))?;
+    Ok((m, v))
 }
 
 /// `cp -fprT FROM/ DEST`. A new destination is filled under a temporary

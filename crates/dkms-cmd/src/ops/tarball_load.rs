@@ -27,13 +27,14 @@ use std::path::{Path, PathBuf};
 const RESERVED: [&str; 3] = ["source", "build", "tarball"];
 
 /// What `load_tarball` did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Loaded {
-    /// Source (and binaries) in place; the module is to be added.
-    Ready,
+    /// Source (and binaries) of this module/version in place; it is to be
+    /// added.
+    Ready(String, String),
     /// A binaries-only tarball whose source is not on this system: upstream
     /// returns 1 (a real `source/` directory holding only dkms.conf is left).
-    BinariesWithoutSource,
+    BinariesWithoutSource(String, String),
     /// An `.rpm` was installed and autoinstall ran: nothing more to do.
     Done,
 }
@@ -94,8 +95,8 @@ pub fn load_tarball(d: &mut Dkms) -> Result<Loaded> {
             ));
         };
         let dir = conf.parent().unwrap_or(&root).to_path_buf();
-        add_source_tree(d, &dir, Some(&archive))?;
-        return Ok(Loaded::Ready);
+        let (m, v) = add_source_tree(d, &dir, Some(&archive))?;
+        return Ok(Loaded::Ready(m, v));
     }
 
     // A sane tarball has a valid dkms.conf in one of these.
@@ -135,8 +136,6 @@ pub fn load_tarball(d: &mut Dkms) -> Result<Loaded> {
         ));
     }
 
-    d.ctx.args.module = m.clone();
-    d.ctx.args.module_version = v.clone();
     ui::outln("");
     ui::outln(&format!("Loading tarball for {m}/{v}"));
     let trees = d.ctx.trees.clone();
@@ -176,9 +175,9 @@ pub fn load_tarball(d: &mut Dkms) -> Result<Loaded> {
     drop(tmp);
 
     if loc == "dkms_binaries_only" && !trees.source_dir(&m, &v).is_dir() {
-        return Ok(Loaded::BinariesWithoutSource);
+        return Ok(Loaded::BinariesWithoutSource(m, v));
     }
-    Ok(Loaded::Ready)
+    Ok(Loaded::Ready(m, v))
 }
 
 /// `dkms_main_tree/*/*` directories: (kernel, arch, path), in name order.

@@ -8,9 +8,9 @@ use dkms_state::error::{Error, Result};
 use dkms_state::{fsutil, status};
 
 impl Dkms {
-    /// `check_module_args ACTION`
-    pub fn check_module_args(&self, action: &str) -> Result<()> {
-        if !self.ctx.args.module.is_empty() && !self.ctx.args.module_version.is_empty() {
+    /// `check_module_args ACTION` for the module/version m/v.
+    pub fn check_module_args(&self, action: &str, m: &str, v: &str) -> Result<()> {
+        if !m.is_empty() && !v.is_empty() {
             return Ok(());
         }
         Err(Error::die(
@@ -90,8 +90,8 @@ impl Dkms {
     /// The checks upstream runs before remove/unbuild/uninstall: arguments
     /// given, not broken, added.
     pub fn checked_target(&self, action: &str) -> Result<(String, String)> {
-        self.check_module_args(action)?;
         let (m, v) = (self.ctx.args.module.clone(), self.ctx.args.module_version.clone());
+        self.check_module_args(action, &m, &v)?;
         self.module_is_broken_and_die(&m, &v)?;
         self.module_is_added_or_die(&m, &v)?;
         Ok((m, v))

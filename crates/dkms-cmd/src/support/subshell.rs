@@ -7,37 +7,32 @@ use dkms_cli::ui;
 use dkms_state::conf::Conf;
 use dkms_state::error::{Error, Result};
 
-/// What a subshell in upstream would discard on exit.
-pub struct SubshellState {
+/// What a subshell in upstream would discard on exit. The module being
+/// worked on is not here: it is a parameter of every operation.
+struct SubshellState {
     conf_cache: Option<(String, Conf)>,
     prepared_kernel: Option<String>,
     signer: Option<Signer>,
-    module: String,
-    module_version: String,
     package_name: String,
 }
 
 impl Dkms {
-    /// Save what a subshell would not pass back.
-    pub fn subshell_state(&self) -> SubshellState {
-        SubshellState {
+    /// Run `f` as upstream runs a step in `( ... )`: the one-slot conf
+    /// cache, the prepared kernel, its signer and `package_name` set inside
+    /// are put back as they were when it returns.
+    pub fn subshell<T>(&mut self, f: impl FnOnce(&mut Dkms) -> T) -> T {
+        let saved = SubshellState {
             conf_cache: self.conf_cache.clone(),
             prepared_kernel: self.prepared_kernel.clone(),
             signer: self.signer.clone(),
-            module: self.ctx.args.module.clone(),
-            module_version: self.ctx.args.module_version.clone(),
             package_name: self.package_name.clone(),
-        }
-    }
-
-    /// Restore it when the "subshell" ends.
-    pub fn restore_subshell_state(&mut self, s: SubshellState) {
-        self.conf_cache = s.conf_cache;
-        self.prepared_kernel = s.prepared_kernel;
-        self.signer = s.signer;
-        self.ctx.args.module = s.module;
-        self.ctx.args.module_version = s.module_version;
-        self.package_name = s.package_name;
+        };
+        let r = f(self);
+        self.conf_cache = saved.conf_cache;
+        self.prepared_kernel = saved.prepared_kernel;
+        self.signer = saved.signer;
+        self.package_name = saved.package_name;
+        r
     }
 }
 
@@ -49,11 +44,9 @@ pub fn for_each_kernel(d: &mut Dkms, mut f: impl FnMut(&mut Dkms, &str, &str) ->
     let targets = d.targets();
     let mut last = Ok(());
     for (k, a) in targets {
-        let saved = d.subshell_state();
         let a2 = &d.ctx.args;
         ui::set_target(Some(ui::target(&a2.module, &a2.module_version, Some(&k), Some(&a))));
-        let r = f(d, &k, &a);
-        d.restore_subshell_state(saved);
+        let r = d.subshell(|d| f(d, &k, &a));
         last = r.map_err(|e| {
             ui::report(&e);
             Error::exit(e.code, "reported")

@@ -9,5 +9,6 @@ use dkms_state::error::Result;
 pub fn run(d: &mut Dkms) -> Result<()> {
     d.ctx.check_all_is_banned("add")?;
     d.check_rw_dkms_tree()?;
-    add_module(d)
+    let (m, v) = (d.ctx.args.module.clone(), d.ctx.args.module_version.clone());
+    add_module(d, &m, &v).map(drop)
 }

@@ -12,5 +12,5 @@ pub fn run(d: &mut Dkms) -> Result<()> {
     let (m, v) = (d.ctx.args.module.clone(), d.ctx.args.module_version.clone());
     d.module_is_broken_and_die(&m, &v)?;
     d.check_rw_dkms_tree()?;
-    for_each_kernel(d, maybe_build_module)
+    for_each_kernel(d, |d, k, a| maybe_build_module(d, &m, &v, k, a))
 }

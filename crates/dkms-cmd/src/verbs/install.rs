@@ -12,7 +12,7 @@ pub fn run(d: &mut Dkms) -> Result<()> {
     let (m, v) = (d.ctx.args.module.clone(), d.ctx.args.module_version.clone());
     d.module_is_broken_and_die(&m, &v)?;
     d.check_root()?;
-    for_each_kernel(d, maybe_install_module)?;
+    for_each_kernel(d, |d, k, a| maybe_install_module(d, &m, &v, k, a))?;
     d.maybe_post_transaction();
     Ok(())
 }

@@ -11,8 +11,8 @@ pub fn run(d: &mut Dkms) -> Result<()> {
         return Err(Error::die(1, "not-root", ["You must be root to use this command with the --force option."]));
     }
     match load_tarball(d)? {
-        Loaded::Ready => add_module(d),
-        Loaded::BinariesWithoutSource => Err(Error::exit(1, "binaries-only-without-source")),
+        Loaded::Ready(m, v) => add_module(d, &m, &v).map(drop),
+        Loaded::BinariesWithoutSource(..) => Err(Error::exit(1, "binaries-only-without-source")),
         Loaded::Done => Ok(()),
     }
 }

@@ -70,12 +70,7 @@ pub fn run(d: &mut Dkms) -> Result<()> {
             continue;
         }
         for step in [maybe_build_module, maybe_install_module] {
-            let saved = d.subshell_state();
-            d.ctx.args.module = m.clone();
-            d.ctx.args.module_version = v.clone();
-            let r = step(d, &k, &a);
-            d.restore_subshell_state(saved);
-            if let Err(e) = r {
+            if let Err(e) = d.subshell(|d| step(d, &m, &v, &k, &a)) {
                 ui::report(&e);
             }
         }
