@@ -19,6 +19,11 @@ pub fn var_os(name: &str) -> Option<OsString> {
     std::env::var_os(name)
 }
 
+/// A snapshot of the whole environment, raw (what children inherit).
+pub fn vars_os() -> std::env::VarsOs {
+    std::env::vars_os()
+}
+
 /// Every `NAME=value` pair whose name starts with `prefix`, sorted by name
 /// (bash's `set` lists variables sorted).
 pub fn with_prefix(prefix: &str) -> Vec<(String, String)> {
