@@ -249,7 +249,7 @@ pub fn read(spec: &Spec) -> std::io::Result<Read> {
 }
 
 /// Is `text` matched by the bash ERE `re` (`[[ $text =~ $re ]]`)?
-pub fn ere_match(text: &str, re: &str) -> bool {
+pub(crate) fn ere_match(text: &str, re: &str) -> bool {
     regex::Regex::new(re).is_ok_and(|r| r.is_match(text))
 }
 
@@ -262,7 +262,7 @@ impl Conf {
     /// Does record `i` (or the global index 0) carry any BUILD_EXCLUSIVE
     /// directive? With `global`, index 0 counts for every record, as in
     /// upstream's `check_build_exclusive_for_module`.
-    pub fn has_build_exclusive(&self, i: usize, global: bool) -> bool {
+    pub(crate) fn has_build_exclusive(&self, i: usize, global: bool) -> bool {
         let names =
             ["BUILD_EXCLUSIVE_KERNEL", "BUILD_EXCLUSIVE_KERNEL_MIN", "BUILD_EXCLUSIVE_ARCH", "BUILD_EXCLUSIVE_CONFIG"];
         let at =

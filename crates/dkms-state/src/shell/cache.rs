@@ -36,7 +36,7 @@ pub fn dir(dkms_tree: &Path) -> PathBuf {
 /// Where the entry for one read lives: one slot per conf file and
 /// module/version/kernel/arch, so changed inputs replace the old entry
 /// instead of piling up beside it.
-pub fn slot(dir: &Path, file: &Path, parts: &[&str]) -> PathBuf {
+pub(crate) fn slot(dir: &Path, file: &Path, parts: &[&str]) -> PathBuf {
     let mut h = Sha256::new();
     h.update(b"slot\0");
     h.update(file.as_os_str().as_bytes());
@@ -112,7 +112,7 @@ fn process_digest() -> Option<[u8; 32]> {
 /// The digest of everything one evaluation can see, or None when it must
 /// not be cached (an input is unreadable, or a file's text may depend on
 /// more than its inputs).
-pub fn key(req: &Request) -> Option<[u8; 32]> {
+pub(crate) fn key(req: &Request) -> Option<[u8; 32]> {
     let mut h = Sha256::new();
     h.update(process_digest()?);
     update_len(&mut h, bash::script_for_key(req).as_bytes());
@@ -128,7 +128,7 @@ pub fn key(req: &Request) -> Option<[u8; 32]> {
 }
 
 /// The cached result in `slot` if it was made under `key`.
-pub fn lookup(slot: &Path, key: &[u8; 32]) -> Option<Sourced> {
+pub(crate) fn lookup(slot: &Path, key: &[u8; 32]) -> Option<Sourced> {
     let data = std::fs::read(slot).ok()?;
     let header = format!("{FORMAT}\0{}\0", hex(key));
     let body = data.strip_prefix(header.as_bytes())?.strip_suffix(b"E\0")?;
@@ -138,7 +138,7 @@ pub fn lookup(slot: &Path, key: &[u8; 32]) -> Option<Sourced> {
 
 /// Remember `s` in `slot` under `key`; failures (read-only tree, ...) are
 /// ignored.
-pub fn store(slot: &Path, key: &[u8; 32], s: &Sourced) {
+pub(crate) fn store(slot: &Path, key: &[u8; 32], s: &Sourced) {
     if !s.stderr.is_empty() {
         return;
     }

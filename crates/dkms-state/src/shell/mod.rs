@@ -37,7 +37,7 @@ pub fn source(reqs: &[Request]) -> io::Result<Vec<Sourced>> {
 /// the entry for `reqs[i]` lives (see `cache::slot`). Cached evaluations
 /// need no bash at all; the others are still evaluated together by one
 /// bash process, and remembered when their inputs allow it.
-pub fn source_cached(reqs: &[Request], slots: &[PathBuf]) -> io::Result<Vec<Sourced>> {
+pub(crate) fn source_cached(reqs: &[Request], slots: &[PathBuf]) -> io::Result<Vec<Sourced>> {
     evaluate(reqs, Some(slots))
 }
 

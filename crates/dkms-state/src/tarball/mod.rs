@@ -58,7 +58,7 @@ impl Compression {
     /// What GNU `tar -a` picks for a file name (its suffix table); `Err`
     /// names a compressor tar would run that we do not carry (lzip, lzop,
     /// compress). A name without a known suffix is a plain tar, as with tar.
-    pub fn from_name(name: &str) -> Result<Compression, String> {
+    pub(crate) fn from_name(name: &str) -> Result<Compression, String> {
         let suffix = |s: &[&str]| s.iter().any(|x| name.ends_with(x));
         Ok(if suffix(&[".gz", ".tgz", ".taz"]) {
             Compression::Gzip
@@ -125,7 +125,7 @@ impl Limits {
 }
 
 /// `123`, `64K`, `512M`, `4G`, `1T` (powers of 1024).
-pub fn parse_size(s: &str) -> Option<u64> {
+pub(crate) fn parse_size(s: &str) -> Option<u64> {
     let s = s.trim();
     let (num, shift) = match s.char_indices().last()? {
         (i, 'K' | 'k') => (&s[..i], 10),
