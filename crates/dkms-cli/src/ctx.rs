@@ -10,7 +10,7 @@ use dkms_state::trees::Trees;
 use dkms_state::{distro, env, framework, kernel, status};
 use std::collections::BTreeMap;
 use std::ffi::OsString;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// Everything one invocation works with.
 #[derive(Debug, Clone)]
@@ -61,6 +61,87 @@ fn nproc() -> String {
     std::thread::available_parallelism().map_or(1, |n| n.get()).to_string()
 }
 
+/// The framework settings before framework.conf: upstream's defaults, and
+/// the names upstream lets leak in from the environment.
+fn framework_defaults(tmp_location: &Path) -> BTreeMap<String, String> {
+    let mut initial: BTreeMap<String, String> = [
+        ("source_tree", dkms_state::trees::DEFAULT_SOURCE_TREE.to_string()),
+        ("dkms_tree", dkms_state::trees::DEFAULT_DKMS_TREE.to_string()),
+        ("install_tree", install_tree_default()),
+        ("tmp_location", tmp_location.to_string_lossy().into_owned()),
+        ("verbose", String::new()),
+        ("symlink_modules", String::new()),
+        ("compress_gzip_opts", String::new()),
+        ("compress_xz_opts", "--check=crc32 --lzma2=dict=1MiB".into()),
+        ("compress_zstd_opts", "-q --rm -T0".into()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect();
+    for name in FROM_ENV {
+        if let Some(v) = env::var(name) {
+            initial.insert(name.into(), v);
+        }
+    }
+    initial
+}
+
+/// Upstream makes a temporary file in `$TMPDIR` (or /tmp) before anything.
+fn check_tmp_location(tmp_location: &Path) -> Result<()> {
+    match tempfile::NamedTempFile::new_in(tmp_location) {
+        Ok(_) => Ok(()),
+        Err(_) => Err(Error::die(1, "tmpdir-unusable", ["Unable to make temporary file."])),
+    }
+}
+
+/// The combinations of options upstream refuses, in upstream's order.
+fn check_option_conflicts(a: &Args) -> Result<()> {
+    if a.binaries_only && a.source_only {
+        return Err(Error::die(
+            8,
+            "conflicting-options",
+            ["You have specified both --binaries-only and --source-only.", "You cannot do this."],
+        ));
+    }
+    if a.arch.len() > 1 && a.kernelver.len() != a.arch.len() {
+        return Err(Error::die(
+            1,
+            "kernel-arch-mismatch",
+            [
+                "If more than one arch is specified on the command line, then there",
+                "must be an equal number of kernel versions also specified (1:1 relationship).",
+            ],
+        ));
+    }
+    if !a.kernelver.is_empty() && a.all {
+        return Err(Error::die(
+            2,
+            "all-with-kernel",
+            ["You cannot specify a kernel version and also specify", "--all on the command line."],
+        ));
+    }
+    if !a.arch.is_empty() && a.all {
+        return Err(Error::die(
+            3,
+            "all-with-arch",
+            ["You cannot specify an arch and also specify", "--all on the command line."],
+        ));
+    }
+    Ok(())
+}
+
+/// `-j`: the framework or option value; empty means the number of CPUs,
+/// `0` a bare `-j`.
+fn parallel_jobs(mut parallel_jobs: String) -> String {
+    if parallel_jobs.is_empty() {
+        parallel_jobs = nproc();
+    }
+    if parallel_jobs == "0" {
+        parallel_jobs.clear();
+    }
+    parallel_jobs
+}
+
 impl Ctx {
     /// Run the prologue. `Err` carries the exit status after printing.
     pub fn start(argv0: &str, argv: &[OsString], implicit: Option<&'static Verb>) -> std::result::Result<Ctx, u8> {
@@ -77,31 +158,10 @@ impl Ctx {
         let current_os = kernel::uname_s();
         let running_distribution = distro::running_distribution()?;
         let tmp_location = PathBuf::from(env::nonempty("TMPDIR").unwrap_or_else(|| "/tmp".into()));
-        match tempfile::NamedTempFile::new_in(&tmp_location) {
-            Ok(_) => {}
-            Err(_) => return Err(Error::die(1, "tmpdir-unusable", ["Unable to make temporary file."])),
-        }
+        check_tmp_location(&tmp_location)?;
         let addon_modules_dir = addon_modules_dir();
 
-        let mut initial: BTreeMap<String, String> = [
-            ("source_tree", dkms_state::trees::DEFAULT_SOURCE_TREE.to_string()),
-            ("dkms_tree", dkms_state::trees::DEFAULT_DKMS_TREE.to_string()),
-            ("install_tree", install_tree_default()),
-            ("tmp_location", tmp_location.to_string_lossy().into_owned()),
-            ("verbose", String::new()),
-            ("symlink_modules", String::new()),
-            ("compress_gzip_opts", String::new()),
-            ("compress_xz_opts", "--check=crc32 --lzma2=dict=1MiB".into()),
-            ("compress_zstd_opts", "-q --rm -T0".into()),
-        ]
-        .into_iter()
-        .map(|(k, v)| (k.to_string(), v))
-        .collect();
-        for name in FROM_ENV {
-            if let Some(v) = env::var(name) {
-                initial.insert(name.into(), v);
-            }
-        }
+        let initial = framework_defaults(&tmp_location);
         let context = vec![
             ("current_kernel".to_string(), current_kernel.clone()),
             ("current_os".to_string(), current_os.clone()),
@@ -121,45 +181,9 @@ impl Ctx {
             install_tree: a.install_tree.clone().unwrap_or_else(|| get("install_tree").into()),
         };
 
-        if a.binaries_only && a.source_only {
-            return Err(Error::die(
-                8,
-                "conflicting-options",
-                ["You have specified both --binaries-only and --source-only.", "You cannot do this."],
-            ));
-        }
-        if a.arch.len() > 1 && a.kernelver.len() != a.arch.len() {
-            return Err(Error::die(
-                1,
-                "kernel-arch-mismatch",
-                [
-                    "If more than one arch is specified on the command line, then there",
-                    "must be an equal number of kernel versions also specified (1:1 relationship).",
-                ],
-            ));
-        }
-        if !a.kernelver.is_empty() && a.all {
-            return Err(Error::die(
-                2,
-                "all-with-kernel",
-                ["You cannot specify a kernel version and also specify", "--all on the command line."],
-            ));
-        }
-        if !a.arch.is_empty() && a.all {
-            return Err(Error::die(
-                3,
-                "all-with-arch",
-                ["You cannot specify an arch and also specify", "--all on the command line."],
-            ));
-        }
+        check_option_conflicts(&a)?;
 
-        let mut parallel_jobs = a.parallel_jobs.clone().unwrap_or_else(|| get("parallel_jobs"));
-        if parallel_jobs.is_empty() {
-            parallel_jobs = nproc();
-        }
-        if parallel_jobs == "0" {
-            parallel_jobs.clear();
-        }
+        let parallel_jobs = parallel_jobs(a.parallel_jobs.clone().unwrap_or_else(|| get("parallel_jobs")));
 
         let mut ctx = Ctx {
             verbose: a.verbose || !get("verbose").is_empty(),

@@ -19,7 +19,6 @@ use crate::table::{Verb, EXEC_PATH, LIST_CMDS, VERBS};
 use crate::ui;
 use dkms_state::env;
 use std::ffi::OsString;
-use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -73,7 +72,7 @@ pub fn plugins() -> Vec<String> {
 
 fn exec(program: PathBuf, argv0: &str, args: Vec<OsString>) -> ExitCode {
     ui::flush();
-    let err = std::process::Command::new(&program).arg0(argv0).args(args).exec();
+    let err = dkms_state::tools::exec(&program, argv0, args);
     ui::error(&[format!("Cannot run {}: {err}", program.display())]);
     ExitCode::from(126)
 }

@@ -79,7 +79,7 @@ pub fn write(stream: Stream, bytes: &[u8]) -> bool {
 
 /// Copy a child's pipe into the recording until it closes (run on a thread
 /// per pipe; pieces of stdout and stderr keep the order they arrived in).
-pub fn pump(capture: Capture, stream: Stream, mut pipe: impl Read) {
+pub(crate) fn pump(capture: Capture, stream: Stream, mut pipe: impl Read) {
     let mut buf = [0u8; 8192];
     loop {
         match pipe.read(&mut buf) {

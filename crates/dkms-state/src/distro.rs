@@ -6,7 +6,7 @@ use crate::error::{Error, Result};
 use std::path::Path;
 
 /// Where upstream looks, in order.
-pub const OS_RELEASE_FILES: [&str; 2] = ["/etc/os-release", "/usr/lib/os-release"];
+pub(crate) const OS_RELEASE_FILES: [&str; 2] = ["/etc/os-release", "/usr/lib/os-release"];
 
 /// Read the distribution key, or upstream's exit 4 when no file exists.
 pub fn running_distribution() -> Result<String> {
@@ -22,7 +22,7 @@ pub fn running_distribution() -> Result<String> {
 }
 
 /// The key for the given os-release text.
-pub fn distribution_key(text: &str) -> String {
+pub(crate) fn distribution_key(text: &str) -> String {
     let id = value(text, "ID").unwrap_or_default();
     if id == "ubuntu" {
         return id;

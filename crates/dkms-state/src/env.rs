@@ -1,10 +1,12 @@
 //! The only place that reads the process environment, so every variable dkms
 //! honours is listed here (upstream lets some framework.conf names leak in
-//! from the environment, see `read_framework_conf`).
+//! from the environment, see `read_framework_conf`). `clippy.toml` forbids
+//! `std::env::var*` everywhere else; the functions here are the funnel.
 
 use std::ffi::OsString;
 
 /// A variable's value, if set and valid UTF-8.
+#[allow(clippy::disallowed_methods)] // the funnel itself
 pub fn var(name: &str) -> Option<String> {
     std::env::var(name).ok()
 }
@@ -15,18 +17,24 @@ pub fn nonempty(name: &str) -> Option<String> {
 }
 
 /// A variable's raw value.
+#[allow(clippy::disallowed_methods)] // the funnel itself
 pub fn var_os(name: &str) -> Option<OsString> {
     std::env::var_os(name)
 }
 
-/// Every `NAME=value` pair whose name starts with `prefix`, sorted by name
-/// (bash's `set` lists variables sorted).
-pub fn with_prefix(prefix: &str) -> Vec<(String, String)> {
-    let mut v: Vec<_> = std::env::vars().filter(|(k, _)| k.starts_with(prefix)).collect();
-    v.sort();
-    v
+/// A snapshot of the whole environment, raw (what children inherit).
+#[allow(clippy::disallowed_methods)] // the funnel itself
+pub fn vars_os() -> std::env::VarsOs {
+    std::env::vars_os()
+}
+
+/// A snapshot of the whole environment as UTF-8; like `std::env::vars`,
+/// iterating panics on a name or value that is not UTF-8.
+#[allow(clippy::disallowed_methods)] // the funnel itself
+pub fn vars() -> std::env::Vars {
+    std::env::vars()
 }
 
 /// The variables upstream unsets at start because they would disturb a
 /// kernel build (`unset CC CXX CFLAGS CXXFLAGS LDFLAGS`).
-pub const UNSET_FOR_BUILD: [&str; 5] = ["CC", "CXX", "CFLAGS", "CXXFLAGS", "LDFLAGS"];
+pub(crate) const UNSET_FOR_BUILD: [&str; 5] = ["CC", "CXX", "CFLAGS", "CXXFLAGS", "LDFLAGS"];

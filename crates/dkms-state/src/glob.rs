@@ -113,7 +113,7 @@ fn class(p: &[u8], c: u8) -> Option<(bool, usize)> {
 }
 
 /// The extglob `+([0-9]).*`: one or more digits, a dot, anything.
-pub fn is_kernel_dir_name(name: &str) -> bool {
+pub(crate) fn is_kernel_dir_name(name: &str) -> bool {
     let digits = name.bytes().take_while(u8::is_ascii_digit).count();
     digits > 0 && name.as_bytes().get(digits) == Some(&b'.')
 }

@@ -64,11 +64,6 @@ impl Budget {
         Ok(Budget { client, implicit_free: Mutex::new(true), jobs })
     }
 
-    /// Whether we joined the jobserver of an outer make.
-    pub fn is_outer(&self) -> bool {
-        outer().is_some()
-    }
-
     /// How many builds may usefully run at once (an outer jobserver does not
     /// say how many tokens it has; its slots still bound what really runs).
     pub fn jobs(&self) -> usize {

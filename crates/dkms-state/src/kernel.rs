@@ -89,12 +89,12 @@ pub fn config_value(config: &Path, key: &str) -> Option<String> {
 }
 
 /// Does the config hold the exact line fragment (`grep -q TEXT`)?
-pub fn config_contains(config: &Path, text: &str) -> bool {
+pub(crate) fn config_contains(config: &Path, text: &str) -> bool {
     std::fs::read_to_string(config).is_ok_and(|t| t.contains(text))
 }
 
 /// `grep -q "^${name}=[ym]"`: is the option built in or modular?
-pub fn config_enabled(config: &str, name: &str) -> bool {
+pub(crate) fn config_enabled(config: &str, name: &str) -> bool {
     config.lines().any(|l| {
         l.strip_prefix(name).and_then(|r| r.strip_prefix('=')).is_some_and(|v| v.starts_with('y') || v.starts_with('m'))
     })

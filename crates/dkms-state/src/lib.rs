@@ -9,8 +9,6 @@
 
 pub mod capture;
 pub mod conf;
-pub mod confcache;
-pub mod confstatic;
 pub mod crash;
 pub mod distro;
 pub mod env;
@@ -31,3 +29,7 @@ pub mod trees;
 pub mod version;
 
 pub use error::{Error, Result};
+// The conf cache and the in-process evaluator live under `shell` (which
+// alone decides when each is used); their old paths stay for the callers.
+pub use shell::cache as confcache;
+pub use shell::plain as confstatic;

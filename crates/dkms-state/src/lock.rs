@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 pub const HELD_VAR: &str = "DKMS_LOCK_HELD";
 
 /// Exit status when `--lock-timeout` expires (EX_TEMPFAIL; upstream has no lock).
-pub const TIMEOUT_EXIT: u8 = 75;
+pub(crate) const TIMEOUT_EXIT: u8 = 75;
 
 /// Lock modes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -30,8 +30,19 @@ pub struct Lock {
 }
 
 impl Drop for Lock {
+    #[allow(clippy::disallowed_methods)] // the lock funnel itself
     fn drop(&mut self) {
         let _ = fs2::FileExt::unlock(&self.file);
+    }
+}
+
+/// One non-blocking attempt at the lock (`clippy.toml` allows flock calls
+/// nowhere else).
+#[allow(clippy::disallowed_methods)] // the lock funnel itself
+fn try_lock(f: &File, mode: Mode) -> std::io::Result<()> {
+    match mode {
+        Mode::Shared => fs2::FileExt::try_lock_shared(f),
+        Mode::Exclusive => fs2::FileExt::try_lock_exclusive(f),
     }
 }
 
@@ -57,14 +68,10 @@ pub fn acquire(
         },
         Err(_) => return Ok(None),
     };
-    let try_lock = |f: &File| match mode {
-        Mode::Shared => fs2::FileExt::try_lock_shared(f),
-        Mode::Exclusive => fs2::FileExt::try_lock_exclusive(f),
-    };
     let start = Instant::now();
     let mut told = false;
     loop {
-        match try_lock(&file) {
+        match try_lock(&file, mode) {
             Ok(()) => break,
             Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
                 if !told {

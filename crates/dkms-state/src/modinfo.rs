@@ -55,7 +55,7 @@ pub fn verinfo(file: &Path) -> VerInfo {
 }
 
 /// `get_module_verinfo FILE` by running `modinfo FILE`.
-pub fn verinfo_program(file: &Path) -> VerInfo {
+pub(crate) fn verinfo_program(file: &Path) -> VerInfo {
     let mut c = tools::command("modinfo", &[]);
     c.arg(file);
     let out = match tools::output(&mut c) {
@@ -344,6 +344,8 @@ mod tests {
     /// assorted `.modinfo` sections, plain and compressed (needs gcc and
     /// modinfo; compressed variants need the compressors).
     #[test]
+    // Test code: builds its fixtures with gcc and compressors directly.
+    #[allow(clippy::disallowed_methods)]
     fn agrees_with_modinfo_program() {
         if !tools::available("gcc") || !have_modinfo() {
             eprintln!("NOTE: gcc or modinfo missing; skipping the comparison with modinfo");

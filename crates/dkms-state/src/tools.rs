@@ -1,42 +1,14 @@
-//! External programs: the only place that builds `std::process::Command`.
-//! Programs are resolved with `which`; a missing one is an error naming the
-//! Debian package that provides it. Children never see the compiler
-//! variables upstream unsets at start (`unset CC CXX CFLAGS CXXFLAGS LDFLAGS`).
+//! External programs: the only place that builds `std::process::Command`
+//! (`clippy.toml` forbids `Command::new` elsewhere). Children never see the
+//! compiler variables upstream unsets at start (`unset CC CXX CFLAGS
+//! CXXFLAGS LDFLAGS`), except a program dkms replaces itself with (`exec`).
 
 use crate::capture::Stream;
 use crate::env;
-use crate::error::{Error, Result};
-use std::ffi::OsStr;
+use std::ffi::{OsStr, OsString};
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output, Stdio};
-
-/// The Debian package that ships a tool, for the "not found" hint.
-pub fn package_of(tool: &str) -> &'static str {
-    match tool {
-        "make" => "make",
-        "patch" => "patch",
-        "strip" | "readelf" => "binutils",
-        "llvm-strip" => "llvm",
-        "openssl" => "openssl",
-        "modinfo" | "depmod" | "modprobe" | "kmod" => "kmod",
-        "gzip" => "gzip",
-        "xz" => "xz-utils",
-        "zstd" => "zstd",
-        "bash" => "bash",
-        "tar" => "tar",
-        "gcc" => "gcc",
-        _ => "the package providing it",
-    }
-}
-
-/// Resolve `tool` on `$PATH`.
-pub fn resolve(tool: &str) -> Result<PathBuf> {
-    which::which(tool).map_err(|_| {
-        Error::die(127, "tool-missing", [format!("Required program '{tool}' was not found in PATH.")])
-            .with_hint(format!("Install it with: apt-get install {}", package_of(tool)))
-    })
-}
 
 /// Is `tool` available (bash's `command -v`)?
 pub fn available(tool: &str) -> bool {
@@ -45,6 +17,7 @@ pub fn available(tool: &str) -> bool {
 
 /// A command for `program` with the build-disturbing variables removed and
 /// `exports` added to its environment.
+#[allow(clippy::disallowed_methods)] // the funnel itself
 pub fn command(program: impl AsRef<OsStr>, exports: &[(String, String)]) -> Command {
     let mut c = Command::new(program);
     for v in env::UNSET_FOR_BUILD {
@@ -56,6 +29,15 @@ pub fn command(program: impl AsRef<OsStr>, exports: &[(String, String)]) -> Comm
     c
 }
 
+/// Replace this process with `program` (argv[0] `argv0`), its environment
+/// untouched: the `dkms` front-end handing over to `dkms-<verb>`. Returns
+/// only on failure.
+#[allow(clippy::disallowed_methods)] // the funnel itself
+pub fn exec(program: &Path, argv0: &str, args: Vec<OsString>) -> std::io::Error {
+    use std::os::unix::process::CommandExt;
+    Command::new(program).arg0(argv0).args(args).exec()
+}
+
 /// `bash -c SCRIPT` (upstream `eval`s command strings from dkms.conf).
 pub fn bash(script: &str, exports: &[(String, String)]) -> Command {
     let mut c = command("bash", exports);
@@ -64,7 +46,7 @@ pub fn bash(script: &str, exports: &[(String, String)]) -> Command {
 }
 
 /// Flush our stdout so a child's output lands after what we printed.
-pub fn flush_stdout() {
+fn flush_stdout() {
     let _ = std::io::stdout().flush();
 }
 
@@ -126,11 +108,4 @@ pub fn exit_code(st: std::process::ExitStatus) -> i32 {
         (None, Some(s)) => 128 + s,
         _ => 1,
     }
-}
-
-/// Run `program args...` capturing output, Ok only on status 0.
-pub fn run_quiet(program: &Path, args: &[&OsStr]) -> std::io::Result<Output> {
-    let mut c = command(program, &[]);
-    c.args(args);
-    output(&mut c)
 }

@@ -96,6 +96,8 @@ struct Case {
 }
 
 /// Evaluates every case both ways; returns (accepted labels, mismatches).
+// Test code: a switch for more output, read directly.
+#[allow(clippy::disallowed_methods)]
 fn compare(cases: &[Case]) -> (Vec<String>, Vec<String>) {
     let ours: Vec<Option<Sourced>> = cases.iter().map(|c| confstatic::evaluate(&c.req)).collect();
     let threads = std::thread::available_parallelism().map_or(2, |n| n.get()).clamp(2, 8);

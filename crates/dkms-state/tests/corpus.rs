@@ -199,6 +199,8 @@ fn oracle(cases: &[Case], conf_dir: &Path) -> Vec<BTreeMap<String, Array>> {
 }
 
 /// Write a generated oracle script to a file and run it with bash.
+// Test code: the oracle script runs under a plain bash.
+#[allow(clippy::disallowed_methods)]
 fn run_script(name: &str, script: &str) -> std::process::Output {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join(name);
