@@ -75,6 +75,7 @@ pub fn status(cmd: &mut Command) -> std::io::Result<i32> {
 
 /// `status` while the output is being captured: the child's stdout and
 /// stderr go through pipes into the recording, in the order they arrive.
+#[allow(clippy::disallowed_methods)] // the one place children are run
 fn status_captured(cmd: &mut Command, c: crate::capture::Capture, out: Stream) -> std::io::Result<i32> {
     let mut child = cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn()?;
     let (stdout, stderr) = (child.stdout.take(), child.stderr.take());
@@ -88,6 +89,7 @@ fn status_captured(cmd: &mut Command, c: crate::capture::Capture, out: Stream) -
 }
 
 /// Run to completion with the stdio the caller set up.
+#[allow(clippy::disallowed_methods)] // the one place children are run
 pub fn status_with_stdio(cmd: &mut Command) -> std::io::Result<i32> {
     flush_stdout();
     let st = cmd.status()?;
@@ -95,9 +97,22 @@ pub fn status_with_stdio(cmd: &mut Command) -> std::io::Result<i32> {
 }
 
 /// Run and capture stdout and stderr; stdin is closed.
+#[allow(clippy::disallowed_methods)] // the one place children are run
 pub fn output(cmd: &mut Command) -> std::io::Result<Output> {
     flush_stdout();
     cmd.stdin(Stdio::null()).output()
+}
+
+/// Run with `input` on stdin and capture stdout (stderr is left as set).
+#[allow(clippy::disallowed_methods)] // the one place children are spawned
+pub fn output_with_input(cmd: &mut Command, input: &[u8]) -> std::io::Result<Output> {
+    use std::io::Write;
+    flush_stdout();
+    let mut child = cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).spawn()?;
+    if let Some(mut i) = child.stdin.take() {
+        let _ = i.write_all(input);
+    }
+    child.wait_with_output()
 }
 
 /// Convert an exit status into the number bash would put in `$?`.

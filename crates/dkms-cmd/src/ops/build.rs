@@ -13,7 +13,6 @@ use dkms_proto::{Record, SkipReason};
 use dkms_state::conf::Conf;
 use dkms_state::error::{Error, Result};
 use dkms_state::{crash, fsutil, kernel, status, tools, trees};
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 /// `maybe_build_module` of m/v: skip (or with `--force` unbuild first)
@@ -37,14 +36,9 @@ fn compiler_env(d: &Dkms, ksrc: &Path, config: &Path) -> Vec<(String, String)> {
     if kv.is_file() {
         let mk = format!("show-%:\n\t@echo $($*)\ninclude {}\n", kv.display());
         let mut c = tools::command("make", &d.exports);
-        c.args(["-f", "-", "show-CC"]).stdin(std::process::Stdio::piped()).stdout(std::process::Stdio::piped());
-        if let Ok(mut child) = c.spawn() {
-            if let Some(mut i) = child.stdin.take() {
-                let _ = i.write_all(mk.as_bytes());
-            }
-            if let Ok(o) = child.wait_with_output() {
-                env.push(("CC".into(), String::from_utf8_lossy(&o.stdout).trim().to_string()));
-            }
+        c.args(["-f", "-", "show-CC"]);
+        if let Ok(o) = tools::output_with_input(&mut c, mk.as_bytes()) {
+            env.push(("CC".into(), String::from_utf8_lossy(&o.stdout).trim().to_string()));
         }
     }
     if let Ok(text) = std::fs::read_to_string(config) {
@@ -83,7 +77,7 @@ fn build_environment(d: &Dkms) -> Vec<(String, String)> {
         dkms_state::shell::quote(file)
     );
     let mut c = tools::bash(&script, &[]);
-    let before: Vec<(String, String)> = std::env::vars().collect();
+    let before: Vec<(String, String)> = dkms_state::env::vars().collect();
     match tools::output(&mut c) {
         Ok(o) => o
             .stdout
