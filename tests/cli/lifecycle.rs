@@ -7,8 +7,9 @@
 //! trees left behind, the make.logs (date and elapsed time masked) and the
 //! tools' call logs; and checks ours against fixed expectations.
 //! install, uninstall, autoinstall and kernel_* need root (upstream's
-//! check_root); those tests print a note and return when not root.
+//! check_root); those tests are reported skipped when not root.
 
+use crate::skip::{skip_part, skip_unless};
 use crate::support::{arch, assert_same, is_root, upstream_source, Impl, Output, Sandbox, KVER};
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -137,13 +138,6 @@ fn fail_make(sb: &Sandbox, m: &str, v: &str) {
 /// bash's `command -v`, on the PATH the runs get (after the fake tools).
 fn on_path(tool: &str) -> bool {
     std::env::var_os("PATH").is_some_and(|p| std::env::split_paths(&p).any(|d| d.join(tool).is_file()))
-}
-
-fn skip_unless_root(what: &str) -> bool {
-    if !is_root() {
-        eprintln!("NOTE: not root; skipping {what} (upstream's check_root refuses it)");
-    }
-    !is_root()
 }
 
 /// What one implementation's run of a scenario left.
@@ -623,10 +617,7 @@ fn unbuild_and_remove_of_a_built_module() {
 
 #[test]
 fn patches_from_the_source_and_the_sysconf_overlay() {
-    if !on_path("patch") {
-        eprintln!("NOTE: no patch(1) on PATH; skipping the PATCH tests");
-        return;
-    }
+    skip_unless!(on_path("patch"), "patch(1) is not on PATH");
     // a.patch ships with the source, b.patch comes from /etc/dkms/<m>/patches.
     let patch = |line: &str, add: &str| format!("--- a/Makefile\n+++ b/Makefile\n@@ -1 +1,2 @@\n {line}\n+{add}\n");
     let setup = |sb: &Sandbox| {
@@ -776,9 +767,7 @@ fn leftovers_of_an_interrupted_build() {
 
 #[test]
 fn install_status_uninstall_with_an_original_module() {
-    if skip_unless_root("install/uninstall") {
-        return;
-    }
+    skip_unless!(is_root(), "needs root (upstream's check_root refuses install/uninstall)");
     let setup = |sb: &Sandbox| {
         plain(sb);
         sb.write(&sb.inst.join(KVER).join(format!("kernel/extra/{M}.ko")), "the distribution's module\n");
@@ -823,9 +812,7 @@ fn install_status_uninstall_with_an_original_module() {
 
 #[test]
 fn install_links_and_copies() {
-    if skip_unless_root("install") {
-        return;
-    }
+    skip_unless!(is_root(), "needs root (upstream's check_root refuses install)");
     let run = scenario("install", &plain, &[&kargs("build"), &kargs("install")]);
     let a = arch();
     let dest = format!("<ROOT>/inst/{KVER}{}/{M}.ko", dest_dir("/updates"));
@@ -840,9 +827,7 @@ fn install_links_and_copies() {
 
 #[test]
 fn install_runs_depmod_when_modules_dep_exists() {
-    if skip_unless_root("install") {
-        return;
-    }
+    skip_unless!(is_root(), "needs root (upstream's check_root refuses install)");
     let setup = |sb: &Sandbox| {
         plain(sb);
         sb.write(&sb.inst.join(KVER).join("modules.dep"), "kernel/fake.ko:\n");
@@ -856,9 +841,7 @@ fn install_runs_depmod_when_modules_dep_exists() {
 
 #[test]
 fn install_onto_a_missing_kernel_exits_6() {
-    if skip_unless_root("install") {
-        return;
-    }
+    skip_unless!(is_root(), "needs root (upstream's check_root refuses install)");
     let setup = |sb: &Sandbox| {
         plain(sb);
         sb.build_module(M, V, "6.1.0-98-amd64", arch(), &[M]);
@@ -873,9 +856,7 @@ fn install_onto_a_missing_kernel_exits_6() {
 
 #[test]
 fn installing_an_older_version_is_refused() {
-    if skip_unless_root("install") {
-        return;
-    }
+    skip_unless!(is_root(), "needs root (upstream's check_root refuses install)");
     let setup = |sb: &Sandbox| {
         plain(sb);
         sb.write(
@@ -895,9 +876,7 @@ fn installing_an_older_version_is_refused() {
 
 #[test]
 fn install_compressed_or_as_symlinks() {
-    if skip_unless_root("install") {
-        return;
-    }
+    skip_unless!(is_root(), "needs root (upstream's check_root refuses install)");
     // A .ko.xz anywhere in the kernel's tree makes dkms compress with xz.
     let setup = |sb: &Sandbox| {
         plain(sb);
@@ -912,7 +891,7 @@ fn install_compressed_or_as_symlinks() {
         let built = run.sb.dkms.join(M).join(V).join(KVER).join(arch()).join(format!("module/{M}.ko.xz"));
         assert!(fs::read(built).unwrap().starts_with(b"\xfd7zXZ"), "an xz file");
     } else {
-        eprintln!("NOTE: no xz on PATH; skipping the compressed install");
+        skip_part("the compressed install", "xz is not on PATH");
     }
 
     let setup = |sb: &Sandbox| {
@@ -935,9 +914,7 @@ fn install_compressed_or_as_symlinks() {
 
 #[test]
 fn a_second_version_takes_over_and_an_older_one_is_refused() {
-    if skip_unless_root("install") {
-        return;
-    }
+    skip_unless!(is_root(), "needs root (upstream's check_root refuses install)");
     let setup = |sb: &Sandbox| {
         plain(sb);
         added(sb, M, "2.0", "");
@@ -967,9 +944,7 @@ fn a_second_version_takes_over_and_an_older_one_is_refused() {
 
 #[test]
 fn pre_install_failure_exits_101_and_post_install_runs() {
-    if skip_unless_root("install") {
-        return;
-    }
+    skip_unless!(is_root(), "needs root (upstream's check_root refuses install)");
     let setup = |sb: &Sandbox| {
         world(sb);
         added(sb, M, V, "PRE_INSTALL=\"pre.sh\"\nPOST_INSTALL=\"post.sh a b\"\n");
@@ -992,9 +967,7 @@ fn pre_install_failure_exits_101_and_post_install_runs() {
 
 #[test]
 fn kernel_postinst_and_preinst_follow_autoinstall() {
-    if skip_unless_root("kernel_postinst/kernel_preinst") {
-        return;
-    }
+    skip_unless!(is_root(), "needs root (upstream's check_root refuses kernel_postinst/kernel_preinst)");
     // dkms_b_test is built by hand and has AUTOINSTALL="": autoinstall
     // leaves it alone, and so does kernel_preinst.
     let setup = |sb: &Sandbox| {
@@ -1046,9 +1019,7 @@ fn autoinstalled(m: &str, v: &str) -> String {
 
 #[test]
 fn autoinstall_follows_build_depends() {
-    if skip_unless_root("autoinstall") {
-        return;
-    }
+    skip_unless!(is_root(), "needs root (upstream's check_root refuses autoinstall)");
     let run = scenario("autoinstall", &two_modules, &[&["autoinstall", "-k", KVER], &["status"]]);
     let stdout = format!(
         "{NO_SIGNING}{}{}Autoinstall on {KVER} succeeded for module(s) dkms_b_test dkms_a_test.\n",
@@ -1065,9 +1036,7 @@ fn autoinstall_follows_build_depends() {
 
 #[test]
 fn autoinstall_with_a_failing_module_exits_11() {
-    if skip_unless_root("autoinstall") {
-        return;
-    }
+    skip_unless!(is_root(), "needs root (upstream's check_root refuses autoinstall)");
     let setup = |sb: &Sandbox| {
         world(sb);
         added(sb, "dkms_a_test", "1.0", "");
@@ -1109,9 +1078,7 @@ fn autoinstall_with_a_failing_module_exits_11() {
 
 #[test]
 fn kernel_prerm_unbuilds_everything_for_the_kernel() {
-    if skip_unless_root("kernel_prerm") {
-        return;
-    }
+    skip_unless!(is_root(), "needs root (upstream's check_root refuses kernel_prerm)");
     let steps: [&[&str]; 3] = [&["autoinstall", "-k", KVER], &["kernel_prerm", "-k", KVER], &["status"]];
     let run = scenario("autoinstall, kernel_prerm", &two_modules, &steps);
     let a = arch();
@@ -1139,9 +1106,7 @@ fn kernel_prerm_unbuilds_everything_for_the_kernel() {
 
 #[test]
 fn post_transaction_runs_after_install_and_remove() {
-    if skip_unless_root("install") {
-        return;
-    }
+    skip_unless!(is_root(), "needs root (upstream's check_root refuses install)");
     let setup = |sb: &Sandbox| {
         plain(sb);
         sb.write(
@@ -1167,13 +1132,11 @@ fn post_transaction_runs_after_install_and_remove() {
 
 #[test]
 fn root_only_actions_refuse_other_users() {
-    if is_root() {
-        eprintln!("NOTE: root; skipping the check that install, uninstall, autoinstall and kernel_* need root");
-        return;
-    }
+    // As root, the runs are made as nobody.
     let setup = |sb: &Sandbox| {
         plain(sb);
         sb.build_module(M, V, KVER, arch(), &[M]);
+        sb.as_other_user();
     };
     for args in [
         kargs("install"),
@@ -1235,9 +1198,7 @@ fn most_at_once(runs: &[(f64, f64)]) -> usize {
 
 #[test]
 fn autoinstall_builds_side_by_side_under_one_jobserver() {
-    if skip_unless_root("autoinstall") {
-        return;
-    }
+    skip_unless!(is_root(), "needs root (upstream's check_root refuses autoinstall)");
     let run =
         scenario("autoinstall, four modules", &four_modules_slow_make, &[&["autoinstall", "-k", KVER], &["status"]]);
     // The output is upstream's (checked by scenario), in upstream's order.
@@ -1264,9 +1225,7 @@ fn autoinstall_builds_side_by_side_under_one_jobserver() {
 
 #[test]
 fn autoinstall_with_parallel_jobs_1_builds_one_at_a_time() {
-    if skip_unless_root("autoinstall") {
-        return;
-    }
+    skip_unless!(is_root(), "needs root (upstream's check_root refuses autoinstall)");
     let mut sb = Sandbox::new();
     four_modules_slow_make(&sb);
     let o = sb.run(Impl::Ours, &["autoinstall", "-k", KVER, "-j", "1"]);
@@ -1280,9 +1239,7 @@ fn autoinstall_with_parallel_jobs_1_builds_one_at_a_time() {
 
 #[test]
 fn a_failed_background_build_stops_only_its_dependants() {
-    if skip_unless_root("autoinstall") {
-        return;
-    }
+    skip_unless!(is_root(), "needs root (upstream's check_root refuses autoinstall)");
     let setup = |sb: &Sandbox| {
         four_modules_slow_make(sb);
         fail_make(sb, "dkms_a_test", "1.0");
@@ -1305,9 +1262,7 @@ fn a_failed_background_build_stops_only_its_dependants() {
 
 #[test]
 fn autoinstall_on_several_kernels_is_each_kernel_in_turn() {
-    if skip_unless_root("autoinstall") {
-        return;
-    }
+    skip_unless!(is_root(), "needs root (upstream's check_root refuses autoinstall)");
     const K2: &str = "6.1.0-98-amd64";
     let setup = |sb: &Sandbox| {
         two_modules(sb);
@@ -1352,9 +1307,8 @@ fn autoinstall_on_several_kernels_is_each_kernel_in_turn() {
 
 #[test]
 fn autoinstall_run_by_make_joins_its_jobserver() {
-    if skip_unless_root("autoinstall") || !Path::new("/usr/bin/make").is_file() {
-        return;
-    }
+    skip_unless!(is_root(), "needs root (upstream's check_root refuses autoinstall)");
+    skip_unless!(Path::new("/usr/bin/make").is_file(), "/usr/bin/make is not installed");
     let mut sb = Sandbox::new();
     four_modules_slow_make(&sb);
     // `make -j2` runs dkms from a recipe marked recursive (`+`), so dkms
@@ -1379,9 +1333,7 @@ fn autoinstall_run_by_make_joins_its_jobserver() {
 
 #[test]
 fn parallel_autoinstall_in_json_keeps_records_in_upstream_order() {
-    if skip_unless_root("autoinstall") {
-        return;
-    }
+    skip_unless!(is_root(), "needs root (upstream's check_root refuses autoinstall)");
     let mut sb = Sandbox::new();
     four_modules_slow_make(&sb);
     let o = sb.run_with(Impl::Ours, None, &["autoinstall", "--json", "-k", KVER], true);

@@ -1,6 +1,7 @@
 //! Integration tests running the real built binaries (`dkms`, `dkms-<verb>`)
 //! on hermetic temp trees, compared with upstream's bash dkms where the
-//! shared reference copy is available.
+//! shared reference copy is available. What cannot run here is reported
+//! as skipped (see `skip`), never passed silently.
 
 mod add_remove;
 mod completion;
@@ -10,6 +11,7 @@ mod install_data;
 mod json;
 mod lifecycle;
 mod reliability;
+mod skip;
 mod status;
 mod status_fast;
 mod support;

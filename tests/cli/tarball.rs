@@ -6,8 +6,10 @@
 //! (path escapes, links out, devices, FIFOs, size bombs, unsafe names),
 //! each refused with exit 3 and nothing written outside the sandbox.
 //! Loading a *source* tarball needs root upstream (`add_source_tree`
-//! calls check_root); those tests print a note and return when not root.
+//! calls check_root); when not root, those tests or parts are reported
+//! skipped.
 
+use crate::skip::{skip_part, skip_unless};
 use crate::support::{arch, assert_same, compare_fresh, is_root, Impl, Output, Sandbox, KVER};
 use std::fs;
 use std::io::Write as _;
@@ -18,21 +20,12 @@ use std::process::Command;
 const M: &str = "dkms_tarball_test";
 const V: &str = "1.0";
 
-fn skip_unless_root(what: &str) -> bool {
-    if !is_root() {
-        eprintln!("NOTE: not root; skipping {what} (upstream's add_source_tree requires root)");
-    }
-    !is_root()
-}
+/// Why loading a source tarball is skipped when not root.
+const NEEDS_ROOT: &str = "needs root (upstream's add_source_tree refuses it)";
 
 /// GNU tar and the compressors, for listing archives and for upstream.
 fn have(tool: &str) -> bool {
-    let found =
-        Command::new("sh").arg("-c").arg(format!("command -v {tool}")).output().is_ok_and(|o| o.status.success());
-    if !found {
-        eprintln!("NOTE: {tool} is not installed; skipping what needs it");
-    }
-    found
+    Command::new("sh").arg("-c").arg(format!("command -v {tool}")).output().is_ok_and(|o| o.status.success())
 }
 
 /// A source tree worth archiving: dkms.conf, Makefile, a subdirectory, a
@@ -139,6 +132,8 @@ fn mktarball_default_source_tarball() {
             assert_eq!(o.code, 0, "{}", o.stderr);
             assert_eq!(members(&t), members(&ut), "members of ours vs upstream's tarball");
         }
+    } else {
+        skip_part("the tarball's member list", "tar is not installed");
     }
 }
 
@@ -187,6 +182,7 @@ fn mktarball_binaries_only_and_source_only() {
     assert_eq!(ose(&o), (0, want.as_str(), ""));
 
     if !have("tar") {
+        skip_part("the tarballs' member lists", "tar is not installed");
         return;
     }
     let mut sb = Sandbox::new();
@@ -428,7 +424,7 @@ fn ldtarball_interoperates_with_upstream() {
             let (o, _) = load_both(&format!("ldtarball --force by {maker:?}"), &added, &t, &["ldtarball", "--force"]);
             assert_eq!(o.code, 3, "{}", o.stderr);
         } else {
-            eprintln!("NOTE: not root; skipping the source-tarball interop cases");
+            skip_part("the source-tarball interop cases", NEEDS_ROOT);
         }
     }
 }
@@ -491,12 +487,10 @@ fn ldtarball_errors_match_upstream() {
     let o = compare_fresh("missing", &|_| {}, &["ldtarball", "--archive", "/nonexistent/x.tar.gz"]);
     assert_eq!(o.code, 2);
     assert_eq!(o.stderr, "\nError! /nonexistent/x.tar.gz does not exist.\n");
-    // --force needs root (checked before anything else).
-    if !is_root() {
-        let o =
-            compare_fresh("--force as non-root", &|_| {}, &["ldtarball", "--force", "--archive", "/nonexistent/x.tar"]);
-        assert_eq!(ose(&o), (1, "", "\nError! You must be root to use this command with the --force option.\n"));
-    }
+    // --force needs root (checked before anything else); as root, run as nobody.
+    let other = |sb: &Sandbox| sb.as_other_user();
+    let o = compare_fresh("--force as non-root", &other, &["ldtarball", "--force", "--archive", "/nonexistent/x.tar"]);
+    assert_eq!(ose(&o), (1, "", "\nError! You must be root to use this command with the --force option.\n"));
     // A tarball with no dkms.conf: exit 3.
     let t = dir.path().join("noconf.tar");
     write_tar(&t, &[file("./foo/readme", b"hi")]);
@@ -537,7 +531,9 @@ fn ldtarball_errors_match_upstream() {
     );
     assert_eq!(sb.listing(), before);
     // A plain source tarball (no dkms_main_tree): added like a directory.
-    if !skip_unless_root("add of a plain source tarball") {
+    if !is_root() {
+        skip_part("the add of a plain source tarball", NEEDS_ROOT);
+    } else {
         let t = dir.path().join("plain.tar.gz");
         let conf = Sandbox::simple_conf(M, V);
         write_tar(
@@ -643,7 +639,7 @@ fn round_trip_build_mktarball_ldtarball_install() {
     let o = if is_root() {
         b.dkms(&["ldtarball", full.to_str().unwrap()])
     } else {
-        eprintln!("NOTE: not root; loading the binaries-only tarball instead of the source tarball");
+        skip_part("loading the source tarball (the binaries-only one is loaded instead)", NEEDS_ROOT);
         source(&b, M, V);
         b.dkms(&["ldtarball", bin.to_str().unwrap()])
     };
@@ -654,7 +650,7 @@ fn round_trip_build_mktarball_ldtarball_install() {
     assert!(loaded.join("log/make.log").is_file());
     assert_eq!(fs::read_to_string(b.src.join(format!("{M}-{V}/Makefile"))).unwrap(), format!("obj-m := {M}.o\n"));
     if !is_root() {
-        eprintln!("NOTE: not root; skipping the install of the loaded module");
+        skip_part("the install of the loaded module", "needs root (upstream's check_root refuses install)");
         return;
     }
     let (code, text) = ours_with_fakes(&b, &["install", "-m", M, "-v", V, "-k", KVER]);
@@ -899,9 +895,7 @@ fn hostile_tarballs_are_refused_and_change_nothing() {
 
 #[test]
 fn hostile_plain_source_tarball_name_is_refused() {
-    if skip_unless_root("the plain-tarball name check") {
-        return;
-    }
+    skip_unless!(is_root(), NEEDS_ROOT);
     let mut sb = Sandbox::new();
     let dir = tempfile::tempdir().unwrap();
     let t = dir.path().join("plain.tar");
@@ -944,9 +938,7 @@ fn byte_limit_is_configurable() {
 
 #[test]
 fn generate_mok_creates_the_pair_once() {
-    if !have("openssl") {
-        return;
-    }
+    skip_unless!(have("openssl"), "openssl is not installed");
     let setup = |sb: &Sandbox| {
         let conf = format!("mok_signing_key={0}/keys/mok.key\nmok_certificate={0}/keys/mok.pub\n", sb.root.display());
         sb.write(&sb.sysconf.join("dkms/framework.conf"), &conf);
