@@ -5,7 +5,7 @@
 //! is orphaned in the module tree and no archived original is ever lost.
 
 use crate::fake::{Tree, KVER};
-use crate::skip::{skip_part, skip_unless};
+use crate::skip::skip_part;
 use crate::support::{arch, is_root};
 use std::path::Path;
 
@@ -68,6 +68,7 @@ fn check_original(t: &Tree, context: &str) {
 #[cfg(feature = "crash-points")]
 mod crash {
     use super::*;
+    use crate::skip::skip_unless;
 
     #[derive(Clone, Copy, Debug)]
     enum Start {
