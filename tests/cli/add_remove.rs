@@ -4,6 +4,7 @@
 //! exit code and the trees left behind). Adding a source *directory* needs
 //! root upstream; those cases are skipped when not root.
 
+use crate::skip::skip_unless;
 use crate::support::{arch, compare_fresh, is_root, Sandbox, KVER};
 use std::fs;
 use std::path::Path;
@@ -37,22 +38,13 @@ fn dangling(sb: &Sandbox) {
     fs::remove_dir_all(sb.src.join(format!("{M}-{V}"))).unwrap();
 }
 
-fn skip_unless_root(what: &str) -> bool {
-    if !is_root() {
-        eprintln!("NOTE: not root; skipping {what} (upstream requires root to add a source directory)");
-    }
-    !is_root()
-}
-
 fn creating_symlink() -> String {
     format!("Creating symlink <ROOT>/dkms/{M}/{V}/source -> <ROOT>/src/{M}-{V}\n")
 }
 
 #[test]
 fn add_directory_copies_the_source_and_links_it() {
-    if skip_unless_root("add of a directory") {
-        return;
-    }
+    skip_unless!(is_root(), "needs root (upstream's add of a source directory)");
     for arg in ["pkg", "./pkg/dkms.conf", "pkg/"] {
         let o = compare_fresh(&format!("add {arg}"), &pkg, &["add", arg]);
         assert_eq!((o.code, o.stdout.as_str(), o.stderr.as_str()), (0, creating_symlink().as_str(), ""), "add {arg}");
@@ -105,9 +97,7 @@ fn adding_twice_exits_3() {
     );
     let o = compare_fresh("add twice, by name", &added, &["add", "-m", M, "-v", V]);
     assert_eq!((o.code, o.stdout.as_str(), o.stderr.as_str()), (3, "", msg.as_str()));
-    if skip_unless_root("add twice by directory") {
-        return;
-    }
+    skip_unless!(is_root(), "needs root (upstream's add of a source directory)");
     let setup = |sb: &Sandbox| {
         added(sb);
         pkg(sb);
@@ -141,9 +131,7 @@ fn bad_conf_creates_nothing() {
     sb.dkms(&["add", "-m", M, "-v", V]);
     assert!(!sb.dkms.join(M).exists(), "a failed add left {M} in the dkms tree");
 
-    if skip_unless_root("add of a directory with a bad conf") {
-        return;
-    }
+    skip_unless!(is_root(), "needs root (upstream's add of a source directory)");
     let setup = |sb: &Sandbox| {
         pkg(sb);
         sb.write(&sb.work.join("pkg/dkms.conf"), bad);
@@ -168,15 +156,9 @@ fn bad_conf_creates_nothing() {
 /// duplicates, CRLF, deprecated directives, POST_ADD scripts.
 #[test]
 fn upstream_test_modules_add_the_same() {
-    let Some(tests) = crate::support::upstream_source()
-        .map(|p| p.parent().unwrap().parent().unwrap().join("test"))
-        .filter(|t| t.is_dir())
-    else {
-        return;
-    };
-    if skip_unless_root("adding upstream's test modules") {
-        return;
-    }
+    let tests = crate::support::upstream_path().parent().unwrap().parent().unwrap().join("test");
+    skip_unless!(tests.is_dir(), &format!("{} is absent", tests.display()));
+    skip_unless!(is_root(), "needs root (upstream's add of a source directory)");
     let mut dirs: Vec<_> = fs::read_dir(&tests).unwrap().flatten().map(|e| e.path()).filter(|p| p.is_dir()).collect();
     dirs.sort();
     assert!(dirs.len() > 20, "expected upstream's test modules in {}", tests.display());

@@ -1,8 +1,9 @@
 //! The generated completion scripts, run in real shells against the built
-//! `dkms` and a temp DKMS tree: bash (always), zsh and fish (when
-//! installed). Trees come from framework.conf (through DKMS_SYSCONFDIR) or
+//! `dkms` and a temp DKMS tree: bash (always), zsh and fish (reported
+//! skipped when not installed). Trees come from framework.conf (through DKMS_SYSCONFDIR) or
 //! from tree options on the line being completed.
 
+use crate::skip::skip_unless;
 use std::fs;
 use std::os::unix::fs::symlink;
 use std::path::{Path, PathBuf};
@@ -100,11 +101,7 @@ impl Machine {
 }
 
 fn has(shell: &str) -> bool {
-    let found = Command::new(shell).args(["-c", "true"]).output().is_ok_and(|o| o.status.success());
-    if !found {
-        eprintln!("NOTE: {shell} is not installed; skipping its completion test");
-    }
-    found
+    Command::new(shell).args(["-c", "true"]).output().is_ok_and(|o| o.status.success())
 }
 
 fn strings(v: &[&str]) -> Vec<String> {
@@ -151,9 +148,7 @@ fn bash_completes_verbs_options_and_values() {
 
 #[test]
 fn zsh_completes_verbs_options_and_values() {
-    if !has("zsh") {
-        return;
-    }
+    skip_unless!(has("zsh"), "zsh is not installed");
     let m = Machine::new();
     // compsys stubs that print what would be offered.
     let zsh = |words: &[&str]| -> Vec<String> {
@@ -186,9 +181,7 @@ source '{}'"#,
 
 #[test]
 fn fish_completes_verbs_options_and_values() {
-    if !has("fish") {
-        return;
-    }
+    skip_unless!(has("fish"), "fish is not installed");
     let m = Machine::new();
     let fish = |line: &str| -> Vec<String> {
         let script = format!("source '{}'; complete -C '{line}'", repo().join("completions/dkms.fish").display());

@@ -1,6 +1,7 @@
 //! Integration tests running the real built binaries (`dkms`, `dkms-<verb>`)
 //! on hermetic temp trees, compared with upstream's bash dkms where the
-//! shared reference copy is available.
+//! shared reference copy is available. What cannot run here is reported
+//! as skipped (see `skip`), never passed silently.
 
 // Tests set up environments and run programs directly: the funnels of
 // clippy.toml (one reader of the environment, one builder of processes)
@@ -15,6 +16,7 @@ mod install_data;
 mod json;
 mod lifecycle;
 mod reliability;
+mod skip;
 mod status;
 mod status_fast;
 mod support;

@@ -5,6 +5,7 @@
 //! is orphaned in the module tree and no archived original is ever lost.
 
 use crate::fake::{Tree, KVER};
+use crate::skip::skip_part;
 use crate::support::{arch, is_root};
 use std::path::Path;
 
@@ -67,6 +68,7 @@ fn check_original(t: &Tree, context: &str) {
 #[cfg(feature = "crash-points")]
 mod crash {
     use super::*;
+    use crate::skip::skip_unless;
 
     #[derive(Clone, Copy, Debug)]
     enum Start {
@@ -137,10 +139,7 @@ mod crash {
 
     #[test]
     fn kill_9_at_every_step() {
-        if !is_root() {
-            eprintln!("NOTE: crash tests need root (install/uninstall); skipped");
-            return;
-        }
+        skip_unless!(is_root(), "needs root (the crash tests install and uninstall)");
         let cases: [(Start, &[&str]); 7] = [
             (Start::Sources, &["add", "mod_a/1.0"]),
             (Start::Added, &["build", "mod_a/1.0", "-k", KVER]),
@@ -170,6 +169,9 @@ fn eight_processes_at_once() {
         t.add_source(m, "1.0");
     }
     let root = is_root();
+    if !root {
+        skip_part("install and uninstall in the concurrent rounds", "needs root (install and uninstall refuse others)");
+    }
     let rounds = 6;
     let ops = std::sync::atomic::AtomicUsize::new(0);
     std::thread::scope(|s| {

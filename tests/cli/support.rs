@@ -2,12 +2,16 @@
 //! private sysconf dir and TMPDIR under one temp dir), running our binaries
 //! and upstream's bash dkms on them, and comparing the two byte for byte.
 
+use std::cell::Cell;
 use std::fmt::Write as _;
 use std::fs;
-use std::os::unix::fs::symlink;
+use std::os::unix::fs::{symlink, PermissionsExt as _};
+use std::os::unix::process::CommandExt as _;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::OnceLock;
+
+use crate::skip::skip_part;
 
 /// A kernel version no real system has, so nothing can collide with it.
 pub const KVER: &str = "6.1.0-99-amd64";
@@ -35,15 +39,21 @@ pub fn is_root() -> bool {
     })
 }
 
-/// Upstream's real bash dkms (built from dkms.in), if the shared reference
-/// material is present. Prints a note when it is not, so a skipped
-/// comparison is visible in the test output.
+/// Where upstream's real bash dkms (built from dkms.in) is in the shared
+/// reference material, whether or not it is there.
+pub fn upstream_path() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/conformance/upstream/built/dkms")
+}
+
+/// Upstream's real bash dkms, if the shared reference material is present.
+/// When it is not, the running test's comparison with upstream is reported
+/// as a skipped part (a failure under `CI=true`).
 pub fn upstream_source() -> Option<PathBuf> {
-    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/conformance/upstream/built/dkms");
+    let p = upstream_path();
     if p.is_file() {
         Some(p)
     } else {
-        eprintln!("NOTE: {} is absent; skipping the comparison with upstream", p.display());
+        skip_part("the comparison with upstream", &format!("{} is absent", p.display()));
         None
     }
 }
@@ -91,6 +101,8 @@ pub struct Sandbox {
     /// a test puts here shadow the host's. Empty unless a test fills it.
     pub bin: PathBuf,
     upstream: Option<PathBuf>,
+    /// The uid (and gid) runs switch to (see `as_other_user`).
+    run_as: Cell<Option<u32>>,
 }
 
 impl Sandbox {
@@ -109,6 +121,7 @@ impl Sandbox {
             root,
             _dir: dir,
             upstream: None,
+            run_as: Cell::new(None),
         };
         for d in [&sb.dkms, &sb.src, &sb.inst, &sb.sysconf.join("dkms"), &sb.tmp, &sb.work, &sb.bin] {
             fs::create_dir_all(d).expect("mkdir");
@@ -134,6 +147,20 @@ impl Sandbox {
             self.upstream = Some(p);
         }
         self.upstream.clone()
+    }
+
+    /// When the tests run as root, make every later run of this sandbox run
+    /// as `nobody` (uid and gid 65534), so that what must be refused to
+    /// other users can be checked as root too; the sandbox is made
+    /// traversable and its TMPDIR writable for it. Nothing as non-root.
+    pub fn as_other_user(&self) {
+        if !is_root() {
+            return;
+        }
+        self.run_as.set(Some(65534));
+        for (dir, mode) in [(&self.root, 0o755), (&self.tmp, 0o1777)] {
+            fs::set_permissions(dir, fs::Permissions::from_mode(mode)).expect("chmod");
+        }
     }
 
     /// The tree options every run gets.
@@ -192,6 +219,9 @@ impl Sandbox {
         }
         c.env("PATH", path);
         c.stdin(Stdio::null());
+        if let Some(id) = self.run_as.get() {
+            c.uid(id).gid(id);
+        }
         (c, prog)
     }
 

@@ -4,6 +4,8 @@
 //! /etc/dkms override chain) are evaluated by our `conf::read` and by an
 //! oracle script made of upstream's own `safe_source` and `read_conf` code,
 //! for several kernels; the whitelisted variables must agree index by index.
+//! Without ../shared (the corpus and upstream's code) these tests are
+//! reported skipped, and fail under `CI=true`.
 
 use dkms_state::conf::{self, Spec};
 use dkms_state::shell::Array;
@@ -11,6 +13,11 @@ use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
+
+/// The skip reporting shared with the `cli` tests (ledger, CI rule).
+#[path = "../../../tests/cli/skip.rs"]
+mod skip;
+use skip::skip_unless;
 
 fn shared() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared")
@@ -270,10 +277,7 @@ fn synthetic(dir: &Path, conf_dir: &Path) -> Vec<(String, PathBuf)> {
 #[test]
 fn evaluation_matches_upstream_read_conf() {
     let corpus = shared().join("reference/dkms-conf-corpus");
-    if !corpus.is_dir() {
-        eprintln!("NOTE: {} is absent; skipping the corpus comparison", corpus.display());
-        return;
-    }
+    skip_unless!(corpus.is_dir(), &format!("{} is absent", corpus.display()));
     let tmp = tempfile::tempdir().unwrap();
     let conf_dir = tmp.path().join("etc-dkms");
     fs::create_dir_all(&conf_dir).unwrap();
@@ -411,10 +415,8 @@ fn evaluation_matches_upstream_read_conf() {
 #[test]
 fn oracle_is_upstream_code() {
     let src = shared().join("conformance/upstream/dkms.in");
-    let Ok(text) = fs::read_to_string(&src) else {
-        eprintln!("NOTE: {} is absent; skipping", src.display());
-        return;
-    };
+    skip_unless!(src.is_file(), &format!("{} is absent", src.display()));
+    let text = fs::read_to_string(&src).unwrap();
     for (name, piece) in
         [("dkms_conf_variables", WHITELIST), ("safe_source", SAFE_SOURCE), ("read_conf", READ_CONF_SOURCING)]
     {
@@ -597,10 +599,9 @@ printf 'auto\0%s\0' "$AUTOINSTALL"
 fn post_processing_matches_upstream_read_conf() {
     let dkms_in_path = shared().join("conformance/upstream/dkms.in");
     let corpus = shared().join("reference/dkms-conf-corpus");
-    let (Ok(dkms_in), true) = (fs::read_to_string(&dkms_in_path), corpus.is_dir()) else {
-        eprintln!("NOTE: {} or the corpus is absent; skipping", dkms_in_path.display());
-        return;
-    };
+    skip_unless!(dkms_in_path.is_file(), &format!("{} is absent", dkms_in_path.display()));
+    skip_unless!(corpus.is_dir(), &format!("{} is absent", corpus.display()));
+    let dkms_in = fs::read_to_string(&dkms_in_path).unwrap();
     let tmp = tempfile::tempdir().unwrap();
     let conf_dir = tmp.path().join("etc-dkms");
     fs::create_dir_all(&conf_dir).unwrap();
