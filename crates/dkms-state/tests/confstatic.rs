@@ -11,6 +11,10 @@
 //! Without ../shared (the corpus and upstream's code) these tests are
 //! reported skipped, and fail under `CI=true`.
 
+// Tests run programs and read the environment directly: the funnels of
+// clippy.toml are rules for the product, not for the code that drives it.
+#![allow(clippy::disallowed_methods)]
+
 use dkms_state::conf::{DEPRECATED, DKMS_CONF_VARIABLES};
 use dkms_state::confstatic;
 use dkms_state::shell::{self, Request, Sourced};
@@ -104,7 +108,6 @@ struct Case {
 
 /// Evaluates every case both ways; returns (accepted labels, mismatches).
 // Test code: a switch for more output, read directly.
-#[allow(clippy::disallowed_methods)]
 fn compare(cases: &[Case]) -> (Vec<String>, Vec<String>) {
     let ours: Vec<Option<Sourced>> = cases.iter().map(|c| confstatic::evaluate(&c.req)).collect();
     let threads = std::thread::available_parallelism().map_or(2, |n| n.get()).clamp(2, 8);
