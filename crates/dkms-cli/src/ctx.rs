@@ -5,7 +5,7 @@
 use crate::args::{self, Args, Parsed};
 use crate::table::Verb;
 use crate::ui;
-use dkms_state::error::{Error, Result};
+use dkms_state::error::{Error, Kind, Result};
 use dkms_state::trees::Trees;
 use dkms_state::{distro, env, framework, kernel, status};
 use std::collections::BTreeMap;
@@ -90,7 +90,7 @@ fn framework_defaults(tmp_location: &Path) -> BTreeMap<String, String> {
 fn check_tmp_location(tmp_location: &Path) -> Result<()> {
     match tempfile::NamedTempFile::new_in(tmp_location) {
         Ok(_) => Ok(()),
-        Err(_) => Err(Error::die(1, "tmpdir-unusable", ["Unable to make temporary file."])),
+        Err(_) => Err(Error::die(Kind::TmpdirUnusable, ["Unable to make temporary file."])),
     }
 }
 
@@ -98,15 +98,13 @@ fn check_tmp_location(tmp_location: &Path) -> Result<()> {
 fn check_option_conflicts(a: &Args) -> Result<()> {
     if a.binaries_only && a.source_only {
         return Err(Error::die(
-            8,
-            "conflicting-options",
+            Kind::ConflictingOptions,
             ["You have specified both --binaries-only and --source-only.", "You cannot do this."],
         ));
     }
     if a.arch.len() > 1 && a.kernelver.len() != a.arch.len() {
         return Err(Error::die(
-            1,
-            "kernel-arch-mismatch",
+            Kind::KernelArchMismatch,
             [
                 "If more than one arch is specified on the command line, then there",
                 "must be an equal number of kernel versions also specified (1:1 relationship).",
@@ -115,15 +113,13 @@ fn check_option_conflicts(a: &Args) -> Result<()> {
     }
     if !a.kernelver.is_empty() && a.all {
         return Err(Error::die(
-            2,
-            "all-with-kernel",
+            Kind::AllWithKernel,
             ["You cannot specify a kernel version and also specify", "--all on the command line."],
         ));
     }
     if !a.arch.is_empty() && a.all {
         return Err(Error::die(
-            3,
-            "all-with-arch",
+            Kind::AllWithArch,
             ["You cannot specify an arch and also specify", "--all on the command line."],
         ));
     }
@@ -171,7 +167,7 @@ impl Ctx {
 
         let a = match args::parse(argv, implicit, argv0) {
             Parsed::Run(a) => *a,
-            Parsed::Exit(c) => return Err(Error::exit(c, "usage")),
+            Parsed::Exit(c) => return Err(Error::exit(Kind::Usage).with_code(c)),
         };
 
         let get = |k: &str| fw.get(k).cloned().unwrap_or_default();
@@ -220,8 +216,7 @@ impl Ctx {
     pub fn check_all_is_banned(&self, action: &str) -> Result<()> {
         if self.args.all {
             return Err(Error::die(
-                5,
-                "all-not-supported",
+                Kind::AllNotSupported,
                 [format!("The action {action} does not support the --all parameter.")],
             ));
         }
@@ -237,7 +232,7 @@ impl Ctx {
             } else {
                 format!("The action {action} does not support multiple kernel version parameters on the command line.")
             };
-            return Err(Error::die(4, "one-kernel-required", [msg]));
+            return Err(Error::die(Kind::OneKernelRequired, [msg]));
         }
         Ok(())
     }
@@ -271,7 +266,7 @@ impl Ctx {
                 }
             }
             if self.arch.is_empty() {
-                return Err(Error::die(12, "arch-unknown", ["Could not determine architecture."]));
+                return Err(Error::die(Kind::ArchUnknown, ["Could not determine architecture."]));
             }
         }
         if self.arch.len() == 1 && self.kernelver.len() > 1 {
@@ -281,10 +276,10 @@ impl Ctx {
         }
         if !is_status {
             if let Some(i) = self.kernelver.iter().position(String::is_empty) {
-                return Err(Error::die(16, "empty-kernelver", [format!("Empty kernelver[{i}]")]));
+                return Err(Error::die(Kind::EmptyKernelver, [format!("Empty kernelver[{i}]")]));
             }
             if let Some(i) = self.arch.iter().position(String::is_empty) {
-                return Err(Error::die(16, "empty-arch", [format!("Empty arch[{i}]")]));
+                return Err(Error::die(Kind::EmptyArch, [format!("Empty arch[{i}]")]));
             }
         }
         Ok(())

@@ -22,10 +22,6 @@ use std::ffi::OsString;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-/// Exit status when a built-in verb's binary is missing (as a shell's
-/// "command not found").
-pub const MISSING_BINARY_EXIT: u8 = 127;
-
 /// Where built-in binaries are looked up, in order.
 pub fn exec_path(cli: Option<PathBuf>) -> Vec<PathBuf> {
     lookup_order(
@@ -135,7 +131,7 @@ pub fn main_with(in_process: Option<InProcess>) -> ExitCode {
                     dirs.iter().map(|d| d.display().to_string()).collect::<Vec<_>>().join(", ")
                 ),
             ]);
-            return ExitCode::from(MISSING_BINARY_EXIT);
+            return ExitCode::from(dkms_state::error::Kind::VerbMissing.code_or(127));
         };
         let mut rest = argv;
         rest.remove(at);

@@ -23,6 +23,6 @@ pub fn install_panic_hook() {
     std::panic::set_hook(Box::new(move |info| {
         default(info);
         ui::errln("dkms: internal error, please report it");
-        std::process::exit(255);
+        std::process::exit(dkms_state::error::Kind::Panic.code_or(255).into());
     }));
 }

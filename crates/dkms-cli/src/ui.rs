@@ -7,7 +7,7 @@
 
 use dkms_proto::{Counts, Envelope, Record, SkipReason, Target};
 use dkms_state::capture::{self, Chunks, Stream};
-use dkms_state::error::{Error, Style};
+use dkms_state::error::{Error, Kind, Style};
 use std::io::Write;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
@@ -148,7 +148,7 @@ pub fn report(e: &Error) {
     match e.style {
         Style::Error => error(&e.lines),
         Style::Warning => warn(&e.lines),
-        Style::Silent => {}
+        Style::Silent | Style::Reported => {}
     }
     // Hints go to people at a terminal; logs and scripts keep upstream's
     // exact text (and get the hint in JSON).
@@ -157,18 +157,18 @@ pub fn report(e: &Error) {
             errln(&format!("Hint: {h}"));
         }
     }
-    if !json() || e.kind == "reported" {
+    if !json() || e.style == Style::Reported {
         return;
     }
     let t = current_target();
-    if e.kind == "build-exclusive" {
+    if e.kind == Kind::BuildExclusive {
         if let Some(target) = t {
             emit(Record::Skipped { target, reason: SkipReason::BuildExclusive });
             return;
         }
     }
     emit(Record::Error {
-        kind: e.kind.to_string(),
+        kind: e.kind.name().to_string(),
         exit_code: e.code,
         message: e.lines.join("\n"),
         hint: e.hint.clone(),

@@ -2,7 +2,7 @@
 //! `distro_version` does: `ID` if it is `ubuntu`, else the whole `ID_LIKE`
 //! string if set, else `ID`. Other code matches it with globs (`debian*`).
 
-use crate::error::{Error, Result};
+use crate::error::{Error, Kind, Result};
 use std::path::Path;
 
 /// Where upstream looks, in order.
@@ -17,7 +17,7 @@ pub fn running_distribution() -> Result<String> {
             return Ok(distribution_key(&text));
         }
     }
-    Err(Error::die(4, "os-release-missing", ["System is missing os-release file."])
+    Err(Error::die(Kind::OsReleaseMissing, ["System is missing os-release file."])
         .with_hint("Restore /etc/os-release (package base-files) so dkms can tell which distribution it runs on."))
 }
 

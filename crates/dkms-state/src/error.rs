@@ -1,6 +1,8 @@
-//! The one error type: every failure carries upstream's exit code, a stable
-//! kebab-case `kind` for JSON consumers, the lines upstream prints and a hint.
+//! The one error type: every failure carries its `Kind` from the registry
+//! (the stable kebab-case name JSON consumers see, and upstream's exit
+//! code), the lines upstream prints and a hint.
 
+pub use crate::kind::{Kind, Status};
 use std::fmt;
 
 /// How the reporter shows an error (mirrors upstream's `die`, `diewarn` and a
@@ -13,6 +15,9 @@ pub enum Style {
     Warning,
     /// Upstream already printed what it had to say (or nothing): just exit.
     Silent,
+    /// Already shown by our reporter (text and JSON): only the exit status
+    /// is left to pass on.
+    Reported,
 }
 
 /// A failure with upstream's exit status.
@@ -20,12 +25,12 @@ pub enum Style {
 pub struct Error {
     /// Exit status of the process, as upstream's `die N`.
     pub code: u8,
-    /// Stable machine-readable name, e.g. `kernel-headers-missing`.
-    pub kind: &'static str,
+    /// What failed, from the registry (`kind.name()` is the JSON `kind`).
+    pub kind: Kind,
     /// The message lines upstream prints (first line after `Error! `).
     pub lines: Vec<String>,
-    /// What the user can do about it; shown in JSON output only, because the
-    /// text output must stay byte-identical to upstream.
+    /// What the user can do about it: in JSON output, and on stderr only
+    /// when that is a terminal (logs and scripts keep upstream's text).
     pub hint: Option<String>,
     /// How to print it.
     pub style: Style,
@@ -34,19 +39,32 @@ pub struct Error {
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 impl Error {
-    /// Upstream's `die CODE line...`.
-    pub fn die<S: Into<String>>(code: u8, kind: &'static str, lines: impl IntoIterator<Item = S>) -> Self {
-        Error { code, kind, lines: lines.into_iter().map(Into::into).collect(), hint: None, style: Style::Error }
+    /// Upstream's `die CODE line...`, with the code of `kind` (a kind whose
+    /// status varies gets it from `with_code`).
+    pub fn die<S: Into<String>>(kind: Kind, lines: impl IntoIterator<Item = S>) -> Self {
+        let lines = lines.into_iter().map(Into::into).collect();
+        Error { code: kind.code_or(1), kind, lines, hint: None, style: Style::Error }
     }
 
     /// Upstream's `diewarn CODE line...`.
-    pub fn warn<S: Into<String>>(code: u8, kind: &'static str, lines: impl IntoIterator<Item = S>) -> Self {
-        Error { style: Style::Warning, ..Error::die(code, kind, lines) }
+    pub fn warn<S: Into<String>>(kind: Kind, lines: impl IntoIterator<Item = S>) -> Self {
+        Error { style: Style::Warning, ..Error::die(kind, lines) }
     }
 
     /// An exit status whose messages were already printed.
-    pub fn exit(code: u8, kind: &'static str) -> Self {
-        Error { style: Style::Silent, ..Error::die(code, kind, Vec::<String>::new()) }
+    pub fn exit(kind: Kind) -> Self {
+        Error { style: Style::Silent, ..Error::die(kind, Vec::<String>::new()) }
+    }
+
+    /// A failure our reporter has shown already: pass its status on.
+    pub fn reported(code: u8) -> Self {
+        Error { style: Style::Reported, ..Error::exit(Kind::Reported).with_code(code) }
+    }
+
+    /// The exit status of a kind whose status varies (see the registry).
+    pub fn with_code(mut self, code: u8) -> Self {
+        self.code = code;
+        self
     }
 
     /// Attach a hint (JSON output and `--verbose` only).
@@ -58,7 +76,7 @@ impl Error {
     /// An I/O failure that upstream would have reported through a failing
     /// coreutils command; `code` is the status upstream's caller exits with.
     pub fn io(code: u8, what: impl fmt::Display, err: std::io::Error) -> Self {
-        Error::die(code, "io-error", [format!("{what}: {err}")])
+        Error::die(Kind::Io, [format!("{what}: {err}")]).with_code(code)
     }
 }
 

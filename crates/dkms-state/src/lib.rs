@@ -19,6 +19,7 @@ pub mod glob;
 pub mod jobs;
 pub mod journal;
 pub mod kernel;
+pub mod kind;
 pub mod lock;
 pub mod modinfo;
 pub mod shell;

@@ -4,7 +4,7 @@
 //! Children we spawn (dkms.conf scripts calling `dkms status`, say) inherit
 //! `DKMS_LOCK_HELD` and run under our lock instead of deadlocking on it.
 
-use crate::error::{Error, Result};
+use crate::error::{Error, Kind, Result};
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, Write};
 use std::path::Path;
@@ -12,9 +12,6 @@ use std::time::{Duration, Instant};
 
 /// Environment variable telling child dkms processes that an ancestor holds the lock.
 pub const HELD_VAR: &str = "DKMS_LOCK_HELD";
-
-/// Exit status when `--lock-timeout` expires (EX_TEMPFAIL; upstream has no lock).
-pub(crate) const TIMEOUT_EXIT: u8 = 75;
 
 /// Lock modes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -88,8 +85,7 @@ pub fn acquire(
                 if let Some(t) = timeout {
                     if start.elapsed() >= t {
                         return Err(Error::die(
-                            TIMEOUT_EXIT,
-                            "lock-timeout",
+                            Kind::LockTimeout,
                             [format!("Timed out after {}s waiting for the DKMS lock {}.", t.as_secs(), path.display())],
                         )
                         .with_hint("Another dkms is still running; wait for it or raise --lock-timeout."));

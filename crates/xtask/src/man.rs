@@ -6,6 +6,7 @@ use crate::cli::{self, VERSION};
 use clap_mangen::roff::{bold, italic, roman, Roff};
 use clap_mangen::Man;
 use dkms_cli::table::{self, Verb, VERBS};
+use dkms_state::error::{Kind, Status};
 
 const TEMPLATE: &str = include_str!("../doc/dkms.8.in");
 const SOURCE: &str = concat!("dkms ", env!("CARGO_PKG_VERSION"));
@@ -116,6 +117,56 @@ fn see_also() -> String {
     render(&r)
 }
 
+/// What status 0 means besides success (not a failure, so not a `Kind`).
+const SUCCESS: &str = "Success; also an unknown or missing action (the usage is printed), --version, --help, \
+status always, and an autoinstall disabled by /etc/dkms/no-autoinstall";
+
+/// The EXIT STATUS section, from the registry (`dkms_state::error::Kind`):
+/// each status with what it means and, in parentheses, the JSON `kind`.
+fn exit_status() -> String {
+    let mut codes: Vec<u8> = Kind::ALL.iter().filter_map(|k| fixed(*k)).collect();
+    codes.push(0);
+    codes.sort_unstable();
+    codes.dedup();
+    let mut r = Roff::default();
+    for (i, code) in codes.into_iter().enumerate() {
+        r.control("TP", if i == 0 { vec!["5"] } else { vec![] });
+        r.text([bold(code.to_string())]);
+        let mut parts: Vec<String> = Kind::ALL
+            .iter()
+            .filter(|k| fixed(**k) == Some(code))
+            .map(|k| format!("{} ({})", k.meaning(), k.name()))
+            .collect();
+        if code == 0 {
+            parts.insert(0, SUCCESS.into());
+        }
+        let mut text = parts.join("; ");
+        text[..1].make_ascii_uppercase();
+        r.text([roman(format!("{text}."))]);
+    }
+    r.control("PP", []);
+    r.text([roman("Statuses that depend on where the failure happens:")]);
+    for k in Kind::ALL {
+        if let Status::Varies(which) = k.status() {
+            r.control("TP", []);
+            r.text([bold(k.name())]);
+            let mut meaning = k.meaning().to_string();
+            meaning[..1].make_ascii_uppercase();
+            r.text([roman(format!("{meaning}: {which}."))]);
+        }
+    }
+    r.control("PP", []);
+    r.text([roman("With several kernels, the status is that of the last one.")]);
+    render(&r)
+}
+
+fn fixed(k: Kind) -> Option<u8> {
+    match k.status() {
+        Status::Fixed(c) => Some(c),
+        Status::Varies(_) => None,
+    }
+}
+
 fn title(name: &str) -> String {
     // Written by hand: roff drops an empty argument (the date, left out so
     // that regenerating changes nothing).
@@ -133,6 +184,7 @@ pub fn dkms_8() -> String {
             "@ACTIONS@" => out.push_str(&actions()),
             "@OPTIONS@" => out.push_str(&options()),
             "@SEE_ALSO@" => out.push_str(&see_also()),
+            "@EXIT_STATUS@" => out.push_str(&exit_status()),
             _ => {
                 out.push_str(&line.replace("@VERSION@", VERSION));
                 out.push('\n');

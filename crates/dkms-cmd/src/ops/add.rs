@@ -8,7 +8,7 @@ use super::tarball_load::Loaded;
 use crate::support::dkms::{mvka, Dkms};
 use dkms_cli::ui;
 use dkms_proto::Record;
-use dkms_state::error::{Error, Result};
+use dkms_state::error::{Error, Kind, Result};
 use dkms_state::{fsutil, status};
 
 /// `add_module` for m/v: also the first step of build and install for a
@@ -35,8 +35,7 @@ pub fn add_module(d: &mut Dkms, m: &str, v: &str) -> Result<Option<(String, Stri
     let trees = d.ctx.trees.clone();
     if status::is_module_added(&trees, &m, &v) {
         return Err(Error::die(
-            3,
-            "already-added",
+            Kind::AlreadyAdded,
             [
                 format!("DKMS tree already contains: {m}/{v}"),
                 "You cannot add the same module/version combo more than once.".into(),
@@ -48,8 +47,7 @@ pub fn add_module(d: &mut Dkms, m: &str, v: &str) -> Result<Option<(String, Stri
     let source_conf = d.ctx.args.conf.clone().unwrap_or_else(|| source_dir.join("dkms.conf"));
     if !source_dir.is_dir() {
         return Err(Error::die(
-            2,
-            "source-missing",
+            Kind::SourceMissing,
             [
                 "Could not find module source directory.".to_string(),
                 format!("Directory: {} does not exist.", source_dir.display()),
@@ -101,8 +99,8 @@ fn rpm_safe_upgrade_lock(d: &Dkms, m: &str, v: &str) -> Result<()> {
         .prefix(&format!("dkms_rpm_safe_upgrade_lock.{pppid}."))
         .rand_bytes(6)
         .tempfile_in(&d.ctx.tmp_location)
-        .map_err(|_| Error::die(1, "mktemp-failed", ["Unable to make temporary file."]))?;
-    let (_, path) = f.keep().map_err(|_| Error::die(1, "mktemp-failed", ["Unable to make temporary file."]))?;
+        .map_err(|_| Error::die(Kind::MktempFailed, ["Unable to make temporary file."]))?;
+    let (_, path) = f.keep().map_err(|_| Error::die(Kind::MktempFailed, ["Unable to make temporary file."]))?;
     let stamp = crate::support::process::process_start(&pppid);
     std::fs::write(&path, format!("{m}-{v}\n{stamp}")).map_err(|e| Error::io(1, path.display(), e))
 }

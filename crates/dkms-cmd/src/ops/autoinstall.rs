@@ -22,7 +22,7 @@ use dkms_cli::ui;
 use dkms_proto::{Record, SkipReason};
 use dkms_state::capture::{self, Capture, Chunks};
 use dkms_state::conf::Conf;
-use dkms_state::error::{Error, Result};
+use dkms_state::error::{Error, Kind, Result};
 use dkms_state::jobs::Budget;
 use dkms_state::status::{self, State};
 use dkms_state::version;
@@ -175,7 +175,7 @@ pub fn autoinstall(d: &mut Dkms) -> Result<()> {
     d.deferred_depmod = None;
     d.jobs = saved_jobs;
     match first_failure {
-        Some(code) => Err(Error::exit(code, "reported")),
+        Some(code) => Err(Error::reported(code)),
         None => result,
     }
 }
@@ -185,8 +185,7 @@ pub fn autoinstall(d: &mut Dkms) -> Result<()> {
 fn depmod_result(k: &str, status: Option<i32>) -> Result<()> {
     match status {
         Some(st) if st != 0 => Err(Error::die(
-            6,
-            "depmod-failed",
+            Kind::DepmodFailed,
             [
                 format!("Problems with depmod detected (exit status {st}) for kernel {k}."),
                 format!("The modules are installed, but modules.dep is not up to date: run 'depmod -a {k}'."),
@@ -368,8 +367,7 @@ fn autoinstall_kernel(d: &mut Dkms, mut run: KernelRun, builds: Option<&Builds>)
             ui::report(&e);
         }
         return Err(Error::die(
-            11,
-            "autoinstall-failed",
+            Kind::AutoinstallFailed,
             [
                 "One or more modules failed to install during autoinstall.",
                 "Refer to previous errors for more information.",

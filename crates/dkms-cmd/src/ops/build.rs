@@ -11,7 +11,7 @@ use crate::support::signing;
 use dkms_cli::{ui, RELEASE_STRING};
 use dkms_proto::{Record, SkipReason};
 use dkms_state::conf::Conf;
-use dkms_state::error::{Error, Result};
+use dkms_state::error::{Error, Kind, Result};
 use dkms_state::{crash, fsutil, kernel, status, tools, trees};
 use std::path::{Path, PathBuf};
 
@@ -90,7 +90,7 @@ fn build_environment(d: &Dkms) -> Vec<(String, String)> {
 }
 
 /// `report_build_problem`: file an apport report where apport exists, then die.
-fn report_build_problem(d: &Dkms, x: Mvka, code: u8, kind: &'static str, lines: Vec<String>) -> Error {
+fn report_build_problem(d: &Dkms, x: Mvka, kind: Kind, lines: Vec<String>) -> Error {
     if fsutil::executable(Path::new("/usr/share/apport/apport")) && tools::available("python3") {
         let (m, v) = (x.m, x.v);
         let mut c = tools::command("python3", &d.exports);
@@ -98,7 +98,7 @@ fn report_build_problem(d: &Dkms, x: Mvka, code: u8, kind: &'static str, lines: 
         c.arg(d.ctx.kernelver.first().cloned().unwrap_or_default());
         let _ = tools::status(&mut c);
     }
-    Error::die(code, kind, lines)
+    Error::die(kind, lines)
 }
 
 /// `prepare_kernel`: the headers must be there.
@@ -107,9 +107,7 @@ pub fn prepare_kernel(d: &Dkms, k: &str) -> Result<()> {
         return Ok(());
     }
     let it = d.ctx.trees.install_tree.display();
-    Err(Error::die(
-        21,
-        "kernel-headers-missing",
+    Err(Error::die(Kind::KernelHeadersMissing,
         [
             format!("Your kernel headers for kernel {k} cannot be found at {it}/{k}/build or {it}/{k}/source."),
             format!("Please install your distribution's kernel headers package matching {k}, or use the --kernelsourcedir option to tell DKMS where it's located."),
@@ -143,7 +141,7 @@ fn date() -> String {
 /// holds). The module/version built.
 pub fn do_build(d: &mut Dkms, m: &str, v: &str, k: &str, a: &str) -> Result<(String, String)> {
     if k.is_empty() || a.is_empty() {
-        return Err(Error::die(16, "empty-kernelver", ["do_build: Empty $kernelver or $arch"]));
+        return Err(Error::die(Kind::EmptyKernelver, ["do_build: Empty $kernelver or $arch"]));
     }
     let (mut m, mut v) = (m.to_string(), v.to_string());
     if !status::is_module_added(&d.ctx.trees, &m, &v) {
@@ -158,8 +156,7 @@ pub fn do_build(d: &mut Dkms, m: &str, v: &str, k: &str, a: &str) -> Result<(Str
 
     if base_dir.is_dir() {
         return Err(Error::die(
-            3,
-            "already-built",
+            Kind::AlreadyBuilt,
             [
                 format!("This module/version has already been built on: {k}"),
                 format!(
@@ -173,8 +170,7 @@ pub fn do_build(d: &mut Dkms, m: &str, v: &str, k: &str, a: &str) -> Result<(Str
     let conf = d.read_conf_or_die(mvka(&m, &v, k, a), None, true)?;
     if conf.build_exclude {
         return Err(Error::warn(
-            77,
-            "build-exclusive",
+            Kind::BuildExclusive,
             [
                 format!("The {}/dkms.conf", base_dir.display()),
                 format!("for module {m}/{v} includes BUILD_EXCLUSIVE directives"),
@@ -185,8 +181,7 @@ pub fn do_build(d: &mut Dkms, m: &str, v: &str, k: &str, a: &str) -> Result<(Str
     }
     if fsutil::entry_count(&source_dir) < 2 {
         return Err(Error::die(
-            8,
-            "source-empty",
+            Kind::SourceEmpty,
             [
                 format!(
                     "The directory {} does not appear to have module source located within it.",
@@ -307,8 +302,7 @@ fn check_build_depends(d: &Dkms, m: &str, v: &str, k: &str, a: &str, conf: &Conf
         return Ok(());
     }
     Err(Error::die(
-        13,
-        "build-depends-missing",
+        Kind::BuildDependsMissing,
         [
             format!("Aborting build of module {m}/{v} for kernel {k} ({a}) due to missing BUILD_DEPENDS:{list}."),
             "You may override by specifying --force.".into(),
@@ -328,8 +322,7 @@ fn build_steps(d: &mut Dkms, x: Mvka, conf: &Conf, suffix: &str, build_log: &Pat
             return Err(report_build_problem(
                 d,
                 x,
-                5,
-                "patch-bad-path",
+                Kind::PatchBadPath,
                 vec![format!("Patch {p} as specified in dkms.conf contains '..' path component.")],
             ));
         }
@@ -337,8 +330,7 @@ fn build_steps(d: &mut Dkms, x: Mvka, conf: &Conf, suffix: &str, build_log: &Pat
             return Err(report_build_problem(
                 d,
                 x,
-                5,
-                "patch-missing",
+                Kind::PatchMissing,
                 vec![
                     format!("Patch {p} as specified in dkms.conf cannot be"),
                     format!("found in {}/patches/.", build_dir.display()),
@@ -350,8 +342,7 @@ fn build_steps(d: &mut Dkms, x: Mvka, conf: &Conf, suffix: &str, build_log: &Pat
             return Err(report_build_problem(
                 d,
                 x,
-                6,
-                "patch-failed",
+                Kind::PatchFailed,
                 vec![format!("Application of patch {p} failed."), format!("Consult {log_s} for more information.")],
             ));
         }
@@ -378,8 +369,7 @@ fn build_steps(d: &mut Dkms, x: Mvka, conf: &Conf, suffix: &str, build_log: &Pat
         return Err(report_build_problem(
                 d,
             x,
-            10,
-            "build-failed",
+            Kind::BuildFailed,
             vec![
                 format!("Bad return status for module build on kernel: {k} ({a})"),
                 format!("Consult {log_s} for more information."),
@@ -397,8 +387,7 @@ fn build_steps(d: &mut Dkms, x: Mvka, conf: &Conf, suffix: &str, build_log: &Pat
             return Err(report_build_problem(
                 d,
                 x,
-                7,
-                "module-not-built",
+                Kind::ModuleNotBuilt,
                 vec![
                     format!("Build of {rel} failed for: {k} ({a})"),
                     "Make sure the name and location of the generated module are correct,".into(),
@@ -415,7 +404,7 @@ fn build_steps(d: &mut Dkms, x: Mvka, conf: &Conf, suffix: &str, build_log: &Pat
         .prefix(&format!(".tmp_{a}_"))
         .rand_bytes(6)
         .tempdir_in(kernelver_dir)
-        .map_err(|_| Error::die(1, "mktemp-failed", ["Unable to make temporary directory."]))?;
+        .map_err(|_| Error::die(Kind::MktempFailed, ["Unable to make temporary directory."]))?;
     let tmp = staging.path().to_path_buf();
     let module_dir = tmp.join("module");
     for dir in [tmp.join("log"), module_dir.clone()] {
@@ -454,7 +443,7 @@ fn build_steps(d: &mut Dkms, x: Mvka, conf: &Conf, suffix: &str, build_log: &Pat
     for &i in &buildable {
         let name = &conf.modules[i].dest_module_name;
         if crate::support::modfiles::compressed_or_uncompressed(&module_dir, name, suffix).is_none() {
-            return Err(Error::die(7, "module-missing", [format!("Missing module '{name}' in {}", tmp.display())]));
+            return Err(Error::die(Kind::ModuleMissing, [format!("Missing module '{name}' in {}", tmp.display())]));
         }
     }
     use std::os::unix::fs::PermissionsExt;
@@ -463,7 +452,7 @@ fn build_steps(d: &mut Dkms, x: Mvka, conf: &Conf, suffix: &str, build_log: &Pat
     let tmp = staging.keep();
     std::fs::rename(&tmp, base_dir).map_err(|e| {
         let _ = fsutil::remove_all(&tmp);
-        Error::die(7, "rename-failed", [format!("do_build: final mv failed ({e})")])
+        Error::die(Kind::RenameFailed, [format!("do_build: final mv failed ({e})")])
     })?;
 
     crash::point("build:renamed");

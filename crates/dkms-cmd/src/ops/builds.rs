@@ -11,7 +11,7 @@
 
 use crate::support::dkms::{BuildKey, BuildOutcome as Outcome, BuildsAhead, Dkms};
 use dkms_state::capture::{self, Capture};
-use dkms_state::error::{Error, Result};
+use dkms_state::error::{Error, Kind, Result};
 use dkms_state::jobs::Budget;
 use std::collections::VecDeque;
 use std::sync::{Arc, Condvar, Mutex};
@@ -179,7 +179,7 @@ impl Builds {
             let result = match (self.budget.acquire(), d.as_deref_mut()) {
                 (Ok(_slot), Some(d)) => capture::scoped(Some(out.clone()), || build(d, &key)),
                 (Err(e), _) => Err(Error::io(1, "waiting for a jobserver token", e)),
-                (_, None) => Err(Error::die(1, "internal", ["build started twice"])),
+                (_, None) => Err(Error::die(Kind::Internal, ["build started twice"])),
             };
             let outcome = Outcome {
                 chunks: out.take(),
@@ -199,7 +199,7 @@ impl Builds {
 fn build(d: &mut Dkms, key: &Key) -> Result<()> {
     let (m, v, k, a) = key;
     std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| super::build::do_build(d, m, v, k, a).map(drop)))
-        .unwrap_or_else(|_| Err(Error::die(255, "panic", [format!("The build of {m}/{v} for {k} ({a}) panicked.")])))
+        .unwrap_or_else(|_| Err(Error::die(Kind::Panic, [format!("The build of {m}/{v} for {k} ({a}) panicked.")])))
 }
 
 impl BuildsAhead for Builds {

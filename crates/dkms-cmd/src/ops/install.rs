@@ -8,7 +8,7 @@ use crate::support::dkms::{mvka, Dkms, Mvka};
 use crate::support::modfiles::compressed_or_uncompressed;
 use dkms_cli::ui;
 use dkms_proto::{Record, SkipReason};
-use dkms_state::error::{Error, Result};
+use dkms_state::error::{Error, Kind, Result};
 use dkms_state::journal::Journal;
 use dkms_state::modinfo::{self, Cmp};
 use dkms_state::{crash, fsutil, status, trees, version};
@@ -74,7 +74,7 @@ fn find_module(tree: &Path, name: &str, suffix: &str) -> Vec<PathBuf> {
 /// holds).
 pub fn do_install(d: &mut Dkms, m: &str, v: &str, k: &str, a: &str) -> Result<()> {
     if k.is_empty() || a.is_empty() {
-        return Err(Error::die(16, "empty-kernelver", ["do_install: Empty $kernelver or $arch"]));
+        return Err(Error::die(Kind::EmptyKernelver, ["do_install: Empty $kernelver or $arch"]));
     }
     let (mut m, mut v) = (m.to_string(), v.to_string());
     let key = (m.clone(), v.clone(), k.to_string(), a.to_string());
@@ -135,8 +135,7 @@ fn install_steps(d: &mut Dkms, x: Mvka) -> Result<()> {
     let (module_dir, lib_tree, active_link) = (&places.module_dir, &places.lib_tree, &places.active_link);
     if !lib_tree.exists() {
         return Err(Error::die(
-            6,
-            "kernel-missing",
+            Kind::KernelMissing,
             [
                 format!("The directory {} doesn't exist.", lib_tree.display()),
                 "You cannot install a module onto a non-existent kernel.".into(),
@@ -150,16 +149,14 @@ fn install_steps(d: &mut Dkms, x: Mvka) -> Result<()> {
         let name = &conf.modules[i].dest_module_name;
         if compressed_or_uncompressed(module_dir, name, suffix).is_none() {
             return Err(Error::die(
-                6,
-                "built-module-missing",
+                Kind::BuiltModuleMissing,
                 [format!("Missing module {name} in {}", module_dir.display())],
             ));
         }
     }
     if status::is_module_installed(&t, m, v, k, a) {
         return Err(Error::die(
-            5,
-            "already-installed",
+            Kind::AlreadyInstalled,
             [format!("This module/version combo is already installed for kernel {k} ({a}).")],
         ));
     }
@@ -169,8 +166,7 @@ fn install_steps(d: &mut Dkms, x: Mvka) -> Result<()> {
     let pre = d.run_build_script(m, v, "pre_install", &conf.pre_install, None)?;
     if pre != 0 && !d.ctx.args.force {
         return Err(Error::die(
-            101,
-            "pre-install-failed",
+            Kind::PreInstallFailed,
             ["pre_install failed, aborting install.", "You may override by specifying --force."],
         ));
     }
@@ -203,8 +199,7 @@ fn install_steps(d: &mut Dkms, x: Mvka) -> Result<()> {
     if depmod_status != 0 {
         super::uninstall::do_uninstall(d, m, v, k, a)?;
         return Err(Error::die(
-            6,
-            "depmod-failed",
+            Kind::DepmodFailed,
             [
                 "Problems with depmod detected. Automatically uninstalling this module.",
                 "Install Failed (depmod problems). Module rolled back to built state.",
@@ -341,14 +336,14 @@ fn install_transaction(
         }
         journal.record("place", &[&dest.to_string_lossy()]).map_err(jerr)?;
         if let Err(e) = place(&toinstall, &dest, d.ctx.symlink_modules) {
-            return Err(Error::die(6, "copy-failed", [format!("Copying '{}' failed", toinstall.display())])
+            return Err(Error::die(Kind::CopyFailed, [format!("Copying '{}' failed", toinstall.display())])
                 .with_hint(e.to_string()));
         }
         crash::point("install:placed");
         any_installed = true;
     }
     if conf.num_modules() > 0 && !any_installed {
-        return Err(Error::die(6, "install-aborted", ["Installation aborted."]));
+        return Err(Error::die(Kind::InstallAborted, ["Installation aborted."]));
     }
     fsutil::replace_symlink(Path::new(&format!("{v}/{k}/{a}")), active_link)
         .map_err(|e| Error::io(6, active_link.display(), e))?;

@@ -7,7 +7,7 @@ use super::unbuild::maybe_unbuild_module;
 use super::uninstall::maybe_uninstall_module;
 use crate::support::dkms::{mvka, Dkms};
 use dkms_cli::ui;
-use dkms_state::error::{Error, Result};
+use dkms_state::error::{Error, Kind, Result};
 use dkms_state::{fsutil, status};
 
 /// `(module=m module_version=v unbuild_module)` for one kernel.
@@ -52,8 +52,7 @@ pub(crate) fn unbuild_all(d: &mut Dkms, action: &str, preinst: bool) -> Result<(
     }
     if !failed.is_empty() {
         return Err(Error::die(
-            14,
-            "kernel-hook-failed",
+            Kind::KernelHookFailed,
             [format!("dkms {action} for kernel {k} ({a}) failed for module(s){failed}.")],
         ));
     }

@@ -8,7 +8,7 @@ use crate::support::dkms::Dkms;
 use crate::support::process::{grandparent_pid, process_start};
 use dkms_cli::ui;
 use dkms_proto::Record;
-use dkms_state::error::{Error, Result};
+use dkms_state::error::{Error, Kind, Result};
 use dkms_state::fsutil;
 
 /// `remove_module` for m/v on the command line's kernels.
@@ -31,8 +31,7 @@ pub(crate) fn remove_module(d: &mut Dkms, m: &str, v: &str) -> Result<()> {
     }
     if d.ctx.args.rpm_safe_upgrade && rpm_safe_upgrade_cancels(d, &m, &v) {
         return Err(Error::warn(
-            0,
-            "rpm-safe-upgrade",
+            Kind::RpmSafeUpgrade,
             ["Remove cancelled because --rpm_safe_upgrade scenario detected."],
         ));
     }

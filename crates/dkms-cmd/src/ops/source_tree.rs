@@ -5,12 +5,9 @@
 
 use crate::support::dkms::{mvka, Dkms};
 use dkms_cli::ui;
-use dkms_state::error::{Error, Result};
+use dkms_state::error::{Error, Kind, Result};
 use dkms_state::{fsutil, tarball};
 use std::path::Path;
-
-/// Exit status of a refused or unreadable tarball.
-pub(crate) const REFUSED: u8 = 3;
 
 /// `add_source_tree DIR`: validate the conf and copy DIR to
 /// `$source_tree/<PACKAGE_NAME>-<PACKAGE_VERSION>` unless it already is;
@@ -20,13 +17,13 @@ pub(crate) const REFUSED: u8 = 3;
 pub(crate) fn add_source_tree(d: &mut Dkms, dir: &Path, archive: Option<&Path>) -> Result<(String, String)> {
     let from = dir.canonicalize().ok().filter(|f| f.join("dkms.conf").is_file());
     let Some(from) = from else {
-        return Err(Error::die(9, "no-dkms-conf", [format!("{} must contain a dkms.conf file!", dir.display())]));
+        return Err(Error::die(Kind::NoDkmsConf, [format!("{} must contain a dkms.conf file!", dir.display())]));
     };
     d.check_root()?;
     let (k, a) = d.kernelver0();
     let conf = d.read_conf_or_die(mvka("", "", &k, &a), Some(&from.join("dkms.conf")), false)?;
     if conf.package_name.is_empty() || conf.package_version.is_empty() {
-        return Err(Error::die(10, "conf-malformed", ["Malformed dkms.conf file. Cannot load source tree."]));
+        return Err(Error::die(Kind::ConfMalformed, ["Malformed dkms.conf file. Cannot load source tree."]));
     }
     let (m, v) = (conf.package_name, conf.package_version);
     if let Some(archive) = archive {
@@ -83,8 +80,7 @@ pub(crate) fn check_names(archive: &Path, m: &str, v: &str) -> Result<()> {
 /// The error for a refused tarball.
 pub(crate) fn refused(archive: &Path, why: String) -> Error {
     Error::die(
-        REFUSED,
-        "tarball-refused",
+        Kind::TarballRefused,
         [
             format!("Refusing to load {}: {why}.", archive.display()),
             "Nothing was loaded; the DKMS and source trees are unchanged.".into(),

@@ -14,10 +14,10 @@
 //! unreadable archive, or a PACKAGE_NAME/PACKAGE_VERSION that is not a safe
 //! directory name. Nothing was written to the trees then.
 
-use super::source_tree::{add_source_tree, check_names, refused, REFUSED};
+use super::source_tree::{add_source_tree, check_names, refused};
 use crate::support::dkms::{mvka, Dkms};
 use dkms_cli::ui;
-use dkms_state::error::{Error, Result};
+use dkms_state::error::{Error, Kind, Result};
 use dkms_state::tarball::{self, LoadError};
 use dkms_state::{fsutil, status, tools};
 use std::path::{Path, PathBuf};
@@ -57,22 +57,21 @@ fn pkginfo(d: &mut Dkms, conf: &Path) -> Result<Option<(String, String)>> {
 pub fn load_tarball(d: &mut Dkms) -> Result<Loaded> {
     let archive = d.ctx.args.archive_location.clone().unwrap_or_default();
     if !archive.exists() || archive.as_os_str().is_empty() {
-        return Err(Error::die(2, "archive-missing", [format!("{} does not exist.", archive.display())]));
+        return Err(Error::die(Kind::ArchiveMissing, [format!("{} does not exist.", archive.display())]));
     }
     if archive.to_string_lossy().ends_with(".rpm") {
         return load_rpm(d, &archive);
     }
 
     let tmp = tarball::private_dir(&d.ctx.tmp_location)
-        .map_err(|_| Error::die(1, "mktemp-failed", ["Unable to make temporary directory."]))?;
+        .map_err(|_| Error::die(Kind::MktempFailed, ["Unable to make temporary directory."]))?;
     let root = tmp.path().to_path_buf();
     match tarball::extract(&archive, &root, &tarball::Limits::from_env()) {
         Ok(()) => {}
         Err(e @ LoadError::Refused { .. }) => return Err(refused(&archive, e.to_string())),
         Err(LoadError::Corrupt(why)) => {
             return Err(Error::die(
-                REFUSED,
-                "tarball-unreadable",
+                Kind::TarballUnreadable,
                 [
                     "Tarball does not appear to be a correctly formed DKMS archive.".to_string(),
                     format!("{}: {why}", archive.display()),
@@ -89,8 +88,7 @@ pub fn load_tarball(d: &mut Dkms) -> Result<Loaded> {
         // Not made by mktarball: the first dkms.conf found is the source.
         let Some(conf) = tarball::find_first(&root, "dkms.conf") else {
             return Err(Error::die(
-                3,
-                "tarball-without-conf",
+                Kind::TarballWithoutConf,
                 ["Tarball does not appear to be a correctly formed DKMS archive. No dkms.conf found within it."],
             ));
         };
@@ -113,15 +111,17 @@ pub fn load_tarball(d: &mut Dkms) -> Result<Loaded> {
         };
         check_names(&archive, &m, &v)?;
         if status::is_module_added(&d.ctx.trees, &m, &v) && !d.ctx.args.force {
-            return Err(Error::die(8, "already-added", [format!("{m}/{v} is already added!"), "Aborting.".into()]));
+            return Err(Error::die(
+                Kind::TarballAlreadyLoaded,
+                [format!("{m}/{v} is already added!"), "Aborting.".into()],
+            ));
         }
         found = Some((loc, m, v));
         break;
     }
     let Some((loc, m, v)) = found else {
         return Err(Error::die(
-            7,
-            "tarball-without-valid-conf",
+            Kind::TarballWithoutValidConf,
             [
                 "No valid dkms.conf in dkms_source_tree or dkms_binaries_only.".to_string(),
                 format!("{} is not a valid DKMS tarball.", archive.display()),
@@ -216,8 +216,7 @@ fn load_rpm(d: &mut Dkms, archive: &Path) -> Result<Loaded> {
         return Ok(Loaded::Done);
     }
     Err(Error::die(
-        9,
-        "rpm-install-failed",
+        Kind::RpmInstallFailed,
         [
             format!("Unable to install {} using rpm.", archive.display()),
             "Check to ensure that your system can install .rpm files.".into(),

@@ -11,7 +11,7 @@
 
 use crate::support::dkms::{mvka, Dkms};
 use dkms_cli::ui;
-use dkms_state::error::{Error, Result};
+use dkms_state::error::{Error, Kind, Result};
 use dkms_state::{fsutil, tarball, trees};
 use std::path::{Path, PathBuf};
 
@@ -38,8 +38,7 @@ pub(crate) fn make_tarball(d: &mut Dkms, m: &str, v: &str) -> Result<()> {
             let intree = trees.arch_dir(m, v, &k, &a);
             if !intree.is_dir() {
                 return Err(Error::die(
-                    6,
-                    "not-built",
+                    Kind::NotBuilt,
                     [
                         format!("No modules built for {k} ({a})."),
                         "Modules must already be in the built state before using mktarball.".into(),
@@ -91,7 +90,7 @@ pub(crate) fn make_tarball(d: &mut Dkms, m: &str, v: &str) -> Result<()> {
 
     let dest_dir = PathBuf::from(&tarball_dest);
     let no_write =
-        || Error::die(9, "tarball-dest-not-writable", [format!("Missing write permissions for {tarball_dest}.")]);
+        || Error::die(Kind::TarballDestNotWritable, [format!("Missing write permissions for {tarball_dest}.")]);
     if !dest_dir.is_dir() && std::fs::create_dir_all(&dest_dir).is_err() {
         return Err(no_write());
     }
@@ -141,6 +140,6 @@ pub(crate) fn make_tarball(d: &mut Dkms, m: &str, v: &str) -> Result<()> {
             });
             Ok(())
         }
-        Err(e) => Err(Error::die(6, "tarball-failed", ["Failed to make tarball."]).with_hint(e.to_string())),
+        Err(e) => Err(Error::die(Kind::TarballFailed, ["Failed to make tarball."]).with_hint(e.to_string())),
     }
 }

@@ -4,7 +4,7 @@
 
 use super::dkms::Dkms;
 use dkms_cli::ui;
-use dkms_state::error::{Error, Result};
+use dkms_state::error::{Error, Kind, Result};
 use dkms_state::{fsutil, status};
 
 impl Dkms {
@@ -14,8 +14,7 @@ impl Dkms {
             return Ok(());
         }
         Err(Error::die(
-            1,
-            "module-args-missing",
+            Kind::ModuleArgsMissing,
             [
                 "Arguments <module> and <module-version> are not specified.".to_string(),
                 format!("Usage: {action} <module>/<module-version> or"),
@@ -29,8 +28,7 @@ impl Dkms {
     pub fn module_is_broken_and_die(&self, m: &str, v: &str) -> Result<()> {
         if status::is_module_broken(&self.ctx.trees, m, v) {
             return Err(Error::die(
-                4,
-                "module-broken",
+                Kind::ModuleBroken,
                 [
                     format!("{m}/{v} is broken!"),
                     "Missing the source directory or the symbolic link pointing to it.".into(),
@@ -50,8 +48,7 @@ impl Dkms {
     pub fn module_is_added_or_die(&self, m: &str, v: &str) -> Result<()> {
         if !status::is_module_added(&self.ctx.trees, m, v) {
             return Err(Error::die(
-                3,
-                "module-not-added",
+                Kind::ModuleNotAdded,
                 [format!("The module/version combo: {m}/{v} is not located in the DKMS tree.")],
             ));
         }
@@ -63,7 +60,7 @@ impl Dkms {
         if nix::unistd::geteuid().is_root() {
             return Ok(());
         }
-        Err(Error::die(1, "not-root", ["You must be root to use this command."]).with_hint("Run it again with sudo."))
+        Err(Error::die(Kind::NotRoot, ["You must be root to use this command."]).with_hint("Run it again with sudo."))
     }
 
     /// `check_rw_dkms_tree`
@@ -72,8 +69,7 @@ impl Dkms {
             return Ok(());
         }
         Err(Error::die(
-            1,
-            "dkms-tree-read-only",
+            Kind::DkmsTreeReadOnly,
             [format!("No write access to DKMS tree at {}", self.ctx.trees.dkms_tree.display())],
         ))
     }

@@ -4,7 +4,7 @@
 use super::dkms::{Dkms, Mvka};
 use dkms_cli::ui;
 use dkms_state::conf::{self, Conf};
-use dkms_state::error::{Error, Result};
+use dkms_state::error::{Error, Kind, Result};
 use std::path::{Path, PathBuf};
 
 impl Dkms {
@@ -55,8 +55,7 @@ impl Dkms {
         let path = self.conf_file(m, v, file);
         if nix::unistd::access(&path, nix::unistd::AccessFlags::R_OK).is_err() {
             return Err(Error::die(
-                4,
-                "conf-missing",
+                Kind::ConfMissing,
                 ["Could not locate dkms.conf file.".to_string(), format!("File: {} does not exist.", path.display())],
             ));
         }
@@ -103,8 +102,7 @@ impl Dkms {
             None => {
                 let shown = file.map(Path::to_path_buf).or_else(|| self.ctx.args.conf.clone()).unwrap_or_default();
                 Err(Error::die(
-                    8,
-                    "conf-invalid",
+                    Kind::ConfInvalid,
                     [
                         "Bad conf file.".to_string(),
                         format!("File: {} does not represent a valid dkms.conf file.", shown.display()),

@@ -5,7 +5,7 @@
 use super::dkms::Dkms;
 use super::invoke::Cmd;
 use dkms_cli::ui;
-use dkms_state::error::{Error, Result};
+use dkms_state::error::{Error, Kind, Result};
 use dkms_state::{fsutil, trees};
 use std::path::Path;
 
@@ -37,7 +37,7 @@ impl Dkms {
             let res = self.invoke_command(cmd, &format!("Running the {kind} script"), Some(log), true);
             if res != 0 {
                 ui::outln(&format!("Consult {} for more information.", log.display()));
-                return Err(Error::exit(res.clamp(0, 255) as u8, "script-failed"));
+                return Err(Error::exit(Kind::ScriptFailed).with_code(res.clamp(0, 255) as u8));
             }
             return Ok(0);
         }

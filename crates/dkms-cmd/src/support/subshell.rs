@@ -49,7 +49,7 @@ pub fn for_each_kernel(d: &mut Dkms, mut f: impl FnMut(&mut Dkms, &str, &str) ->
         let r = d.subshell(|d| f(d, &k, &a));
         last = r.map_err(|e| {
             ui::report(&e);
-            Error::exit(e.code, "reported")
+            Error::reported(e.code)
         });
     }
     last

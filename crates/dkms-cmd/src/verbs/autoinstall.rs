@@ -4,7 +4,7 @@
 use crate::ops::autoinstall::autoinstall;
 use crate::support::dkms::Dkms;
 use dkms_cli::ui;
-use dkms_state::error::{Error, Result};
+use dkms_state::error::{Error, Kind, Result};
 use dkms_state::{fsutil, kernel};
 
 /// `dkms autoinstall`
@@ -12,7 +12,7 @@ pub fn run(d: &mut Dkms) -> Result<()> {
     d.ctx.check_all_is_banned("autoinstall")?;
     if d.ctx.args.all_kernels {
         if !d.ctx.args.kernelver.is_empty() {
-            return Err(Error::die(4, "all-kernels-with-k", ["The option --all-kernels cannot be used with -k."]));
+            return Err(Error::die(Kind::AllKernelsWithK, ["The option --all-kernels cannot be used with -k."]));
         }
         select_all_kernels(d);
     } else {

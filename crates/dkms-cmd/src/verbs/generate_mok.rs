@@ -5,7 +5,7 @@
 
 use crate::support::dkms::Dkms;
 use crate::support::signing;
-use dkms_state::error::{Error, Result};
+use dkms_state::error::{Error, Kind, Result};
 
 /// `dkms generate_mok`: no permission check and no lock, as upstream; the
 /// exit status is prepare_mok's (1 when the pair cannot be had).
@@ -18,6 +18,6 @@ pub fn run(d: &mut Dkms) -> Result<()> {
             dkms_cli::ui::emit(dkms_proto::Record::Mok { key, certificate });
             Ok(())
         }
-        None => Err(Error::exit(1, "mok-unavailable")),
+        None => Err(Error::exit(Kind::MokUnavailable)),
     }
 }

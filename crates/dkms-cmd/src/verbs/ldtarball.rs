@@ -3,16 +3,16 @@
 use crate::ops::add::add_module;
 use crate::ops::tarball_load::{load_tarball, Loaded};
 use crate::support::dkms::Dkms;
-use dkms_state::error::{Error, Result};
+use dkms_state::error::{Error, Kind, Result};
 
 /// `dkms ldtarball`: `load_tarball && add_module`.
 pub fn run(d: &mut Dkms) -> Result<()> {
     if d.ctx.args.force && !nix::unistd::geteuid().is_root() {
-        return Err(Error::die(1, "not-root", ["You must be root to use this command with the --force option."]));
+        return Err(Error::die(Kind::NotRoot, ["You must be root to use this command with the --force option."]));
     }
     match load_tarball(d)? {
         Loaded::Ready(m, v) => add_module(d, &m, &v).map(drop),
-        Loaded::BinariesWithoutSource(..) => Err(Error::exit(1, "binaries-only-without-source")),
+        Loaded::BinariesWithoutSource(..) => Err(Error::exit(Kind::BinariesOnlyWithoutSource)),
         Loaded::Done => Ok(()),
     }
 }

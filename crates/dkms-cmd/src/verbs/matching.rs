@@ -7,7 +7,7 @@ use crate::ops::install::maybe_install_module;
 use crate::ops::status::status_lines;
 use crate::support::dkms::Dkms;
 use dkms_cli::ui;
-use dkms_state::error::{Error, Result};
+use dkms_state::error::{Error, Kind, Result};
 use dkms_state::status;
 
 /// `dkms match`
@@ -18,8 +18,7 @@ pub fn run(d: &mut Dkms) -> Result<()> {
     let template = d.ctx.args.template_kernel.clone();
     if template.is_empty() {
         return Err(Error::die(
-            1,
-            "template-kernel-missing",
+            Kind::TemplateKernelMissing,
             [
                 "Invalid number of parameters passed.",
                 "Usage: match --templatekernel=<kernel-version> -k <kernel-version>",
@@ -29,8 +28,7 @@ pub fn run(d: &mut Dkms) -> Result<()> {
     }
     if template == k {
         return Err(Error::die(
-            2,
-            "template-kernel-same",
+            Kind::TemplateKernelSame,
             ["The templatekernel and the specified kernel version are the same."],
         ));
     }
@@ -40,8 +38,7 @@ pub fn run(d: &mut Dkms) -> Result<()> {
     if !module.is_empty() {
         if !d.ctx.trees.module_dir(&module).is_dir() {
             return Err(Error::die(
-                3,
-                "module-not-in-tree",
+                Kind::ModuleNotInTree,
                 [format!("The module: {module} is not located in the DKMS tree.")],
             ));
         }

@@ -1,0 +1,154 @@
+//! The exit-code registry: every way a dkms run can fail, each with its
+//! stable kebab-case name (the JSON `kind`), its exit status and what it
+//! means. Every `Error` is built from a `Kind`; dkms.8's EXIT STATUS is
+//! generated from this list (`Kind::ALL`), and a test keeps both in step.
+
+/// The exit status of a kind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status {
+    /// Always this status.
+    Fixed(u8),
+    /// A status chosen where the error is made (upstream's caller decides,
+    /// or a child's status is passed on); the text says which.
+    Varies(&'static str),
+}
+
+macro_rules! kinds {
+    ($($variant:ident = $name:literal, $status:expr, $meaning:literal;)*) => {
+        /// Every kind of failure (see the module documentation).
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub enum Kind {
+            $(#[doc = $meaning] $variant,)*
+        }
+
+        impl Kind {
+            /// The whole registry, in order of exit status.
+            pub const ALL: &'static [Kind] = &[$(Kind::$variant),*];
+
+            /// The stable name (JSON `kind`).
+            pub const fn name(self) -> &'static str {
+                match self {
+                    $(Kind::$variant => $name,)*
+                }
+            }
+
+            /// Its exit status.
+            pub const fn status(self) -> Status {
+                match self {
+                    $(Kind::$variant => $status,)*
+                }
+            }
+
+            /// What it means, as dkms.8 says it.
+            pub const fn meaning(self) -> &'static str {
+                match self {
+                    $(Kind::$variant => $meaning,)*
+                }
+            }
+        }
+    };
+}
+
+use Status::{Fixed, Varies};
+
+kinds! {
+    RpmSafeUpgrade = "rpm-safe-upgrade", Fixed(0), "remove cancelled because the rpm transaction that added the module is upgrading it (--rpm_safe_upgrade)";
+    ModuleArgsMissing = "module-args-missing", Fixed(1), "module or version missing";
+    NotRoot = "not-root", Fixed(1), "not root";
+    DkmsTreeReadOnly = "dkms-tree-read-only", Fixed(1), "no write access to the DKMS tree";
+    KernelArchMismatch = "kernel-arch-mismatch", Fixed(1), "mismatched numbers of kernels and architectures";
+    TmpdirUnusable = "tmpdir-unusable", Fixed(1), "tmp_location is not a usable directory";
+    MktempFailed = "mktemp-failed", Fixed(1), "a temporary file cannot be made";
+    TemplateKernelMissing = "template-kernel-missing", Fixed(1), "match without --templatekernel";
+    BinariesOnlyWithoutSource = "binaries-only-without-source", Fixed(1), "a binaries-only tarball whose source is not on this system (ldtarball)";
+    MokUnavailable = "mok-unavailable", Fixed(1), "the signing key and certificate cannot be had (generate_mok)";
+    Internal = "internal", Fixed(1), "an internal inconsistency (not in upstream dkms)";
+    AllWithKernel = "all-with-kernel", Fixed(2), "-k with --all";
+    ArchiveMissing = "archive-missing", Fixed(2), "the tarball does not exist";
+    SourceMissing = "source-missing", Fixed(2), "the source directory does not exist";
+    TemplateKernelSame = "template-kernel-same", Fixed(2), "template kernel equals kernel";
+    AllWithArch = "all-with-arch", Fixed(3), "-a with --all";
+    AlreadyAdded = "already-added", Fixed(3), "already added";
+    AlreadyBuilt = "already-built", Fixed(3), "already built";
+    ModuleNotAdded = "module-not-added", Fixed(3), "not added";
+    ModuleNotInTree = "module-not-in-tree", Fixed(3), "the module given to match is not in the DKMS tree";
+    TarballWithoutConf = "tarball-without-conf", Fixed(3), "a tarball without dkms.conf";
+    TarballRefused = "tarball-refused", Fixed(3), "an unsafe tarball was refused, nothing loaded (not in upstream dkms)";
+    TarballUnreadable = "tarball-unreadable", Fixed(3), "a tarball that cannot be read";
+    AllKernelsWithK = "all-kernels-with-k", Fixed(4), "--all-kernels with -k (not in upstream dkms)";
+    OneKernelRequired = "one-kernel-required", Fixed(4), "wrong number of kernels";
+    OsReleaseMissing = "os-release-missing", Fixed(4), "no os-release";
+    ConfMissing = "conf-missing", Fixed(4), "dkms.conf not found";
+    ModuleBroken = "module-broken", Fixed(4), "module broken (its source or source link is missing)";
+    AllNotSupported = "all-not-supported", Fixed(5), "--all not supported by the action";
+    AlreadyInstalled = "already-installed", Fixed(5), "already installed";
+    PatchBadPath = "patch-bad-path", Fixed(5), "a patch has a .. component";
+    PatchMissing = "patch-missing", Fixed(5), "a patch is missing";
+    PatchFailed = "patch-failed", Fixed(6), "a patch failed";
+    KernelMissing = "kernel-missing", Fixed(6), "no module tree for the kernel";
+    InstallAborted = "install-aborted", Fixed(6), "installation aborted";
+    BuiltModuleMissing = "built-module-missing", Fixed(6), "a built module is missing at install";
+    CopyFailed = "copy-failed", Fixed(6), "a module cannot be copied into place (the install is rolled back)";
+    DepmodFailed = "depmod-failed", Fixed(6), "depmod failed (the install is rolled back)";
+    NotBuilt = "not-built", Fixed(6), "mktarball found nothing built";
+    TarballFailed = "tarball-failed", Fixed(6), "mktarball cannot write the tarball";
+    ModuleMissing = "module-missing", Fixed(7), "the build produced no module";
+    ModuleNotBuilt = "module-not-built", Fixed(7), "make did not build a module the conf names";
+    RenameFailed = "rename-failed", Fixed(7), "the build cannot be moved into place";
+    TarballWithoutValidConf = "tarball-without-valid-conf", Fixed(7), "a tarball holds no valid dkms.conf";
+    ConfInvalid = "conf-invalid", Fixed(8), "bad dkms.conf";
+    ConflictingOptions = "conflicting-options", Fixed(8), "both --binaries-only and --source-only";
+    SourceEmpty = "source-empty", Fixed(8), "empty source";
+    TarballAlreadyLoaded = "tarball-already-loaded", Fixed(8), "tarball already loaded";
+    NoDkmsConf = "no-dkms-conf", Fixed(9), "a source directory without dkms.conf";
+    RpmInstallFailed = "rpm-install-failed", Fixed(9), "an .rpm cannot be installed";
+    TarballDestNotWritable = "tarball-dest-not-writable", Fixed(9), "mktarball cannot write where the tarball goes";
+    ConfMalformed = "conf-malformed", Fixed(10), "a source tree's dkms.conf lacks PACKAGE_NAME or PACKAGE_VERSION";
+    BuildFailed = "build-failed", Fixed(10), "make failed";
+    AutoinstallFailed = "autoinstall-failed", Fixed(11), "a module failed in autoinstall";
+    ArchUnknown = "arch-unknown", Fixed(12), "the architecture could not be determined";
+    BuildDependsMissing = "build-depends-missing", Fixed(13), "missing BUILD_DEPENDS";
+    KernelHookFailed = "kernel-hook-failed", Fixed(14), "a module failed in kernel_preinst or kernel_prerm";
+    EmptyKernelver = "empty-kernelver", Fixed(16), "an empty kernel";
+    EmptyArch = "empty-arch", Fixed(16), "an empty architecture";
+    KernelHeadersMissing = "kernel-headers-missing", Fixed(21), "no kernel headers";
+    LockTimeout = "lock-timeout", Fixed(75), "the lock was not obtained within --lock-timeout seconds (not in upstream dkms)";
+    BuildExclusive = "build-exclusive", Fixed(77), "skipped: the kernel does not satisfy BUILD_EXCLUSIVE_*";
+    PreInstallFailed = "pre-install-failed", Fixed(101), "PRE_INSTALL failed";
+    VerbMissing = "verb-missing", Fixed(127), "the program of a built-in action is missing (not in upstream dkms)";
+    Panic = "panic", Fixed(255), "internal error (not in upstream dkms)";
+    Usage = "usage", Varies("0 for --help and --version, 2 for an unknown option, 4 for more than one action"), "the command line was not accepted, or only asked for help";
+    Io = "io-error", Varies("the status upstream's step exits with: 1, 6 while installing, 7 while staging a build, 8 while reading dkms.conf"), "an I/O error, with its cause";
+    ScriptFailed = "script-failed", Varies("the script's own status"), "a PRE_BUILD or POST_BUILD script failed";
+    Reported = "reported", Varies("that of the failure, already reported"), "a failure already reported (a kernel of several, an autoinstall of several kernels)";
+}
+
+impl Kind {
+    /// Its exit status where it is fixed; `fallback` where it varies.
+    pub const fn code_or(self, fallback: u8) -> u8 {
+        match self.status() {
+            Fixed(c) => c,
+            Varies(_) => fallback,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_unique_kebab_case_and_sorted_by_status() {
+        let mut seen = std::collections::HashSet::new();
+        let mut last = 0;
+        for k in Kind::ALL {
+            assert!(seen.insert(k.name()), "{} twice", k.name());
+            assert!(k.name().chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-'));
+            assert!(!k.meaning().is_empty());
+            if let Fixed(c) = k.status() {
+                assert!(c >= last, "{} out of order", k.name());
+                last = c;
+            }
+        }
+    }
+}
