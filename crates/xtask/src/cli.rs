@@ -55,7 +55,7 @@ fn front_arg(o: &FrontOption) -> Arg {
 
 /// Synopsis of a verb: `dkms VERB [options] [operands]`.
 pub fn usage(v: &Verb) -> String {
-    let d = table::verb_doc(v);
+    let d = v;
     let mut ops: Vec<&str> = d.operands.iter().map(|o| o.placeholder()).collect();
     ops.dedup();
     let mut s = format!("dkms {} [options]", v.name);
@@ -67,7 +67,7 @@ pub fn usage(v: &Verb) -> String {
 
 /// The command of one verb.
 pub fn verb_command(v: &Verb) -> Command {
-    let d = table::verb_doc(v);
+    let d = v;
     let mut c = Command::new(v.name)
         .about(v.summary)
         .long_about(d.description)

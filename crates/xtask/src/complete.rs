@@ -109,11 +109,7 @@ impl Model {
                     name: v.name.to_string(),
                     about: sub.get_about().map(|h| h.to_string()).unwrap_or_default(),
                     opts: opts_of(sub),
-                    operands: if sub.get_positionals().next().is_some() {
-                        table::verb_doc(v).operands.to_vec()
-                    } else {
-                        Vec::new()
-                    },
+                    operands: if sub.get_positionals().next().is_some() { v.operands.to_vec() } else { Vec::new() },
                     from_source: table::modules_from_source_tree(v),
                 }
             })

@@ -1,9 +1,11 @@
-//! Generator of the committed documentation artefacts: `man/*.8` and
-//! `completions/*`, all from the verb and flag tables of dkms-cli through a
-//! `clap::Command` tree. Developer tool only; clap never reaches the
-//! installed binaries.
+//! Generator of the committed artefacts that follow from the verb and flag
+//! tables of dkms-cli: `man/*.8` and `completions/*` (through a
+//! `clap::Command` tree), and the binaries: `bin/*.rs` and the `[[bin]]`
+//! entries of the root Cargo.toml. Developer tool only; clap never reaches
+//! the installed binaries.
 #![forbid(unsafe_code)]
 
+pub mod bins;
 pub mod cli;
 pub mod complete;
 pub mod man;
@@ -20,11 +22,19 @@ pub fn render_all() -> Vec<(PathBuf, String)> {
     out.push(("completions/dkms.bash".into(), complete::bash(&model)));
     out.push(("completions/_dkms".into(), complete::zsh(&model)));
     out.push(("completions/dkms.fish".into(), complete::fish(&model)));
+    out.extend(bins::files());
+    out.push(("Cargo.toml".into(), bins::cargo_toml(&read_root_file("Cargo.toml"))));
     out
 }
 
+/// A file of the repository (the generated part of Cargo.toml is spliced
+/// into the rest of it).
+fn read_root_file(rel: &str) -> String {
+    std::fs::read_to_string(repo_root().join(rel)).unwrap_or_default()
+}
+
 /// The directories whose every file is generated.
-pub const GENERATED_DIRS: [&str; 2] = ["man", "completions"];
+pub const GENERATED_DIRS: [&str; 3] = ["man", "completions", "bin"];
 
 /// The repository root (two levels above this crate).
 pub fn repo_root() -> PathBuf {

@@ -60,7 +60,7 @@ fn mangen(f: impl FnOnce(&mut Vec<u8>) -> std::io::Result<()>) -> String {
 fn actions() -> String {
     let mut r = Roff::default();
     for v in VERBS.iter() {
-        let d = table::verb_doc(v);
+        let d = v;
         r.control("TP", []);
         let mut head = vec![bold(v.name), roman(" [options]")];
         let mut ops: Vec<&str> = d.operands.iter().map(|o| o.placeholder()).collect();
@@ -210,7 +210,7 @@ pub fn verb_page(v: &Verb) -> String {
     out.push_str(&mangen(|w| man.render_synopsis_section(w)));
     let mut r = Roff::default();
     r.control("SH", ["DESCRIPTION"]);
-    prose(&mut r, table::verb_doc(v).description, "PP");
+    prose(&mut r, v.description, "PP");
     r.control("PP", []);
     r.text([
         bold(format!("dkms {}", v.name)),

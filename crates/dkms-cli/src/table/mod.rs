@@ -1,5 +1,9 @@
 //! The verb and flag tables: the one source of truth for parsing, `--help`,
-//! the front-end's dispatch, and (later) man pages and completions.
+//! the front-end's dispatch, man pages and completions. The verbs are in
+//! `verbs`; this file holds the types and the options.
+
+mod verbs;
+pub use verbs::*;
 
 /// Which lock a verb takes on the dkms tree.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -25,86 +29,13 @@ pub struct Verb {
     /// It may run `make`: a dkms started from a make recipe joins that
     /// make's jobserver.
     pub runs_make: bool,
+    /// Options that matter to this verb, besides `COMMON_FLAGS`.
+    pub flags: &'static [FlagId],
+    /// The non-option words it takes.
+    pub operands: &'static [Operand],
+    /// Man-page text: paragraphs separated by blank lines.
+    pub description: &'static str,
 }
-
-const fn verb(name: &'static str, binary: &'static str, summary: &'static str, lock: LockKind) -> Verb {
-    Verb { name, binary, summary, lock, runs_make: false }
-}
-
-impl Verb {
-    const fn running_make(self) -> Verb {
-        Verb { runs_make: true, ..self }
-    }
-}
-
-/// `add`
-pub const ADD: Verb = verb("add", "dkms-add", "Register a module source tree with DKMS", LockKind::Exclusive);
-/// `remove`
-pub const REMOVE: Verb =
-    verb("remove", "dkms-remove", "Uninstall, unbuild and unregister a module/version", LockKind::Exclusive);
-/// `build`
-pub const BUILD: Verb = verb("build", "dkms-build", "Build a module for a kernel", LockKind::Exclusive).running_make();
-/// `unbuild`
-pub const UNBUILD: Verb = verb("unbuild", "dkms-unbuild", "Delete the built module for a kernel", LockKind::Exclusive);
-/// `install`
-pub const INSTALL: Verb =
-    verb("install", "dkms-install", "Install a built module into a kernel's module tree", LockKind::Exclusive)
-        .running_make();
-/// `uninstall`
-pub const UNINSTALL: Verb =
-    verb("uninstall", "dkms-uninstall", "Remove an installed module from a kernel", LockKind::Exclusive);
-/// `match`
-pub const MATCH: Verb =
-    verb("match", "dkms-match", "Install the modules of a template kernel on another kernel", LockKind::Exclusive)
-        .running_make();
-/// `autoinstall`
-pub const AUTOINSTALL: Verb = verb(
-    "autoinstall",
-    "dkms-autoinstall",
-    "Build and install every AUTOINSTALL module for a kernel",
-    LockKind::Exclusive,
-)
-.running_make();
-/// `mktarball`
-pub const MKTARBALL: Verb =
-    verb("mktarball", "dkms-mktarball", "Archive a module's source and built binaries", LockKind::Shared);
-/// `ldtarball`
-pub const LDTARBALL: Verb =
-    verb("ldtarball", "dkms-ldtarball", "Load a DKMS tarball into the tree", LockKind::Exclusive).running_make();
-/// `status`
-pub const STATUS: Verb = verb("status", "dkms-status", "Show what is added, built and installed", LockKind::Shared);
-/// `generate_mok`
-pub const GENERATE_MOK: Verb =
-    verb("generate_mok", "dkms-generate-mok", "Create the module signing key and certificate", LockKind::None);
-/// `kernel_preinst`
-pub const KERNEL_PREINST: Verb =
-    verb("kernel_preinst", "dkms-kernel-preinst", "Hook: before a kernel is installed", LockKind::Exclusive);
-/// `kernel_postinst`
-pub const KERNEL_POSTINST: Verb =
-    verb("kernel_postinst", "dkms-kernel-postinst", "Hook: after a kernel is installed", LockKind::Exclusive)
-        .running_make();
-/// `kernel_prerm`
-pub const KERNEL_PRERM: Verb =
-    verb("kernel_prerm", "dkms-kernel-prerm", "Hook: before a kernel is removed", LockKind::Exclusive);
-
-/// Every upstream action, in upstream's usage order.
-pub const VERBS: &[&Verb] = &[
-    &ADD,
-    &REMOVE,
-    &BUILD,
-    &UNBUILD,
-    &INSTALL,
-    &UNINSTALL,
-    &MATCH,
-    &AUTOINSTALL,
-    &MKTARBALL,
-    &LDTARBALL,
-    &STATUS,
-    &GENERATE_MOK,
-    &KERNEL_PREINST,
-    &KERNEL_POSTINST,
-    &KERNEL_PRERM,
-];
 
 /// The verb named by an upstream action word.
 pub fn verb_by_name(name: &str) -> Option<&'static Verb> {
@@ -402,19 +333,6 @@ impl Operand {
     }
 }
 
-/// Documentation of a verb beyond its table entry.
-#[derive(Debug, Clone, Copy)]
-pub struct VerbDoc {
-    /// The verb's name in `VERBS`.
-    pub name: &'static str,
-    /// Options that matter to this verb, besides `COMMON_FLAGS`.
-    pub flags: &'static [FlagId],
-    /// The non-option words it takes.
-    pub operands: &'static [Operand],
-    /// Man-page text: paragraphs separated by blank lines.
-    pub description: &'static str,
-}
-
 /// Options every verb takes.
 pub const COMMON_FLAGS: [FlagId; 11] =
     [Quiet, Verbose, Debug, DkmsTree, SourceTree, InstallTree, Json, Format, LockTimeout, Version, Help];
@@ -452,195 +370,6 @@ pub const LIST_CMDS: FrontOption = FrontOption {
 /// The front-end's own options.
 pub const FRONT_END_OPTIONS: [FrontOption; 2] = [EXEC_PATH, LIST_CMDS];
 
-const TARGET: [FlagId; 4] = [Module, ModuleVersion, Kernelver, Arch];
-const HOOK: [FlagId; 2] = [Kernelver, Arch];
-const MV: [Operand; 1] = [Operand::ModuleVersion];
-
-/// One entry per verb of `VERBS`, in the same order.
-pub const VERB_DOCS: [VerbDoc; 15] = [
-    VerbDoc {
-        name: "add",
-        flags: &[Module, ModuleVersion, Kernelver, Arch, Conf, Force, RpmSafeUpgrade, Directive, KernelSourceDir],
-        operands: &[Operand::SourceModuleVersion, Operand::SourceDir, Operand::Tarball],
-        description: "Register a module/version with DKMS: create <dkms_tree>/<module>/<version>/ and its source link \
-to <source_tree>/<module>-<version>/, which must hold a valid dkms.conf.
-
-Given a directory holding a dkms.conf (or the dkms.conf file itself), dkms first copies that directory to \
-<source_tree>/<PACKAGE_NAME>-<PACKAGE_VERSION>/ (with --force, over an existing copy). Given a tarball, add does \
-what ldtarball does. Adding a module/version twice fails with exit status 3. The module's POST_ADD script runs last.",
-    },
-    VerbDoc {
-        name: "remove",
-        flags: &[Module, ModuleVersion, Kernelver, Arch, All, Conf, RpmSafeUpgrade, NoDepmod, Directive],
-        operands: &MV,
-        description: "Uninstall and unbuild the module/version for the kernels given with -k (the running kernel \
-without -k; every kernel with --all), then, when no kernel is left built, unregister it: \
-<dkms_tree>/<module>/<version>/ is deleted, including tarballs made by mktarball. The source in <source_tree> stays.",
-    },
-    VerbDoc {
-        name: "build",
-        flags: &[Module, ModuleVersion, Kernelver, Arch, Conf, Force, Config, KernelSourceDir, Jobs, Directive],
-        operands: &[Operand::ModuleVersion, Operand::SourceDir],
-        description: "Compile the module/version for each kernel given with -k (default: the running kernel). A \
-module that is not added yet is added first, so build takes what add takes.
-
-The source is copied to <dkms_tree>/<module>/<version>/build/, patches are applied, PRE_BUILD runs, then MAKE; \
-the resulting modules are stripped, signed and compressed as the kernel expects, and moved into \
-<kernel>/<arch>/module/ in one rename. The build log is kept as <kernel>/<arch>/log/make.log; after a failure \
-build/ and build/make.log are left for inspection.
-
-An already built module is skipped (exit status 0) unless --force is given. A kernel excluded by the \
-BUILD_EXCLUSIVE_* directives is skipped with exit status 77; missing kernel headers give exit status 21, \
-missing BUILD_DEPENDS 13, a failing make 10.",
-    },
-    VerbDoc {
-        name: "unbuild",
-        flags: &[Module, ModuleVersion, Kernelver, Arch, All, Conf, NoDepmod, Directive],
-        operands: &MV,
-        description: "Delete the built module of the module/version for the kernels given with -k (default: the \
-running kernel; --all: every kernel it is built for), uninstalling it first where it is installed. The \
-module/version stays added.",
-    },
-    VerbDoc {
-        name: "install",
-        flags: &[
-            Module,
-            ModuleVersion,
-            Kernelver,
-            Arch,
-            Conf,
-            Force,
-            ForceVersionOverride,
-            Config,
-            KernelSourceDir,
-            Jobs,
-            SymlinkModules,
-            NoDepmod,
-            ModprobeOnInstall,
-            Directive,
-        ],
-        operands: &[Operand::ModuleVersion, Operand::SourceDir],
-        description: "Copy the built modules of the module/version into the kernel module tree of each kernel given \
-with -k (default: the running kernel), building (and adding) first when needed.
-
-A module the kernel already has is archived under <dkms_tree>/<module>/original_module/ and restored by \
-uninstall; a module that is not newer than the kernel's own is refused unless --force or \
---force-version-override is given. PRE_INSTALL runs before (exit status 101 when it fails), POST_INSTALL after, \
-then depmod. The kernel-<kernel>-<arch> link in the module's directory marks the installed version. An already \
-installed module is skipped unless --force is given.",
-    },
-    VerbDoc {
-        name: "uninstall",
-        flags: &[Module, ModuleVersion, Kernelver, Arch, All, Conf, NoDepmod, Directive],
-        operands: &MV,
-        description: "Remove the installed modules of the module/version from the kernels given with -k (default: \
-the running kernel; --all: every kernel it is built for), restore the modules it replaced, run POST_REMOVE and \
-depmod. The module stays built.",
-    },
-    VerbDoc {
-        name: "match",
-        flags: &[TemplateKernel, Kernelver, Arch, Module, Force, Config, KernelSourceDir, Jobs, NoDepmod, Directive],
-        operands: &[],
-        description: "Build and install on the kernel given with -k (exactly one) every module/version that is \
-installed on the kernel given with --templatekernel; with -m, only that module.",
-    },
-    VerbDoc {
-        name: "autoinstall",
-        flags: &[
-            Kernelver,
-            Arch,
-            AllKernels,
-            Force,
-            Config,
-            KernelSourceDir,
-            Jobs,
-            SymlinkModules,
-            NoDepmod,
-            ModprobeOnInstall,
-        ],
-        operands: &[],
-        description: "Build and install, for one kernel (default: the running kernel), the newest version of every \
-module whose dkms.conf says AUTOINSTALL=\"yes\" and which is not installed there yet, in BUILD_DEPENDS order. \
-Nothing to do prints nothing. A module skipped by BUILD_EXCLUSIVE_* counts as done; any failure gives exit \
-status 11 after the others were tried. The file /etc/dkms/no-autoinstall turns it off.
-
-When two or more modules need building, they are built side by side (not in upstream dkms): all builds \
-share one budget of -j / parallel_jobs jobs through a GNU make jobserver (dkms run by make joins make's \
-jobserver instead), a module waits only for its own BUILD_DEPENDS, and a failed build stops only the \
-modules that depend on it. Installs still happen one by one in upstream's order, and the output is the \
-serial run's, module by module. depmod runs once per kernel at the end (\"Running depmod... done.\" is still \
-shown for each module) unless --modprobe-on-install needs it after each module.
-
-Several kernels in one run (not in upstream dkms): -k given more than once with different kernels, or \
---all-kernels for every kernel with headers under the install tree; each kernel's output follows the \
-previous one's, and the exit status is that of the first kernel that failed.
-
-This is what the kernel hooks and the boot-time dkms_autoinstaller run.",
-    },
-    VerbDoc {
-        name: "mktarball",
-        flags: &[Module, ModuleVersion, Kernelver, Arch, All, Archive, BinariesOnly, SourceOnly, Conf],
-        operands: &MV,
-        description: "Write a tarball of the module/version: its source and its built modules for the kernels given \
-with -k (default: the running kernel; --all: every kernel it is built for). --source-only leaves the modules \
-out, --binaries-only the source. The tarball is written to the module's tarball/ directory in the DKMS tree, \
-named after the module, version, kernels and arches; --archive names another file.",
-    },
-    VerbDoc {
-        name: "ldtarball",
-        flags: &[Archive, Force],
-        operands: &[Operand::Tarball],
-        description: "Load a tarball made by mktarball: copy its source to <source_tree>/<module>-<version>/, its \
-built modules into the DKMS tree, and add the module/version. Kernels already in the tree are kept unless \
---force is given. A tarball holding only a source tree with a dkms.conf is added like a source directory.",
-    },
-    VerbDoc {
-        name: "status",
-        flags: &TARGET,
-        operands: &MV,
-        description: "Print one line per module/version (added, broken) or per module/version/kernel/arch (built, \
-installed), optionally limited to a module, version, kernel or arch:
-
-  <module>/<version>, <kernel>, <arch>: installed
-
-Reads the tree only and always exits 0.",
-    },
-    VerbDoc {
-        name: "generate_mok",
-        flags: &[],
-        operands: &[],
-        description: "Create the key and certificate used to sign modules (framework.conf mok_signing_key and \
-mok_certificate, default /var/lib/dkms/mok.key and mok.pub) if they do not exist yet, and print their paths. \
-An existing key is never overwritten.",
-    },
-    VerbDoc {
-        name: "kernel_preinst",
-        flags: &HOOK,
-        operands: &[],
-        description: "For kernel packages, before kernel -k is installed (or reinstalled): unbuild every AUTOINSTALL \
-module built for it, so that kernel_postinst builds them afresh. Exit status 14 if one failed.",
-    },
-    VerbDoc {
-        name: "kernel_postinst",
-        flags: &[Kernelver, Arch, Jobs, KernelSourceDir],
-        operands: &[],
-        description: "For kernel packages, after kernel -k (exactly one) is installed: the same as autoinstall for \
-that kernel.",
-    },
-    VerbDoc {
-        name: "kernel_prerm",
-        flags: &HOOK,
-        operands: &[],
-        description: "For kernel packages, before kernel -k is removed: uninstall and unbuild every module built for \
-it. Exit status 14 if one failed.",
-    },
-];
-
-/// The documentation of a verb.
-pub fn verb_doc(verb: &Verb) -> &'static VerbDoc {
-    VERB_DOCS.iter().find(|d| d.name == verb.name).expect("every verb has a VERB_DOCS entry")
-}
-
 /// The flag with this id.
 pub fn flag_by_id(id: FlagId) -> &'static Flag {
     FLAGS.iter().find(|f| f.id == id).expect("every FlagId has a FLAGS entry")
@@ -649,13 +378,12 @@ pub fn flag_by_id(id: FlagId) -> &'static Flag {
 /// Options offered for `verb`: its own, then the common ones, without
 /// deprecated ones.
 pub fn verb_flags(verb: &Verb) -> Vec<&'static Flag> {
-    let d = verb_doc(verb);
-    d.flags.iter().chain(COMMON_FLAGS.iter()).map(|id| flag_by_id(*id)).collect()
+    verb.flags.iter().chain(COMMON_FLAGS.iter()).map(|id| flag_by_id(*id)).collect()
 }
 
 /// Whether `-m`/`-v` of this verb name modules in the source tree (add).
 pub fn modules_from_source_tree(verb: &Verb) -> bool {
-    verb_doc(verb).operands.contains(&Operand::SourceModuleVersion)
+    verb.operands.contains(&Operand::SourceModuleVersion)
 }
 
 #[cfg(test)]
@@ -684,10 +412,9 @@ mod tests {
 
     #[test]
     fn docs_cover_the_tables() {
-        for (v, d) in VERBS.iter().zip(VERB_DOCS.iter()) {
-            assert_eq!(v.name, d.name, "VERB_DOCS must follow VERBS' order");
-            assert!(!d.description.is_empty());
-            for id in d.flags {
+        for v in VERBS {
+            assert!(!v.description.is_empty());
+            for id in v.flags {
                 assert!(!COMMON_FLAGS.contains(id), "{}: {id:?} is common", v.name);
                 assert!(!flag_doc(*id).deprecated, "{}: {id:?} is deprecated", v.name);
             }
