@@ -169,6 +169,7 @@ impl Ctx {
             Parsed::Run(a) => *a,
             Parsed::Exit(c) => return Err(Error::exit(Kind::Usage).with_code(c)),
         };
+        dkms_state::tools::set_trace(a.debug);
 
         let get = |k: &str| fw.get(k).cloned().unwrap_or_default();
         let trees = Trees {

@@ -35,7 +35,10 @@ pub fn command(program: impl AsRef<OsStr>, exports: &[(String, String)]) -> Comm
 #[allow(clippy::disallowed_methods)] // the funnel itself
 pub fn exec(program: &Path, argv0: &str, args: Vec<OsString>) -> std::io::Error {
     use std::os::unix::process::CommandExt;
-    Command::new(program).arg0(argv0).args(args).exec()
+    let mut c = Command::new(program);
+    c.arg0(argv0).args(args);
+    starting(&c);
+    c.exec()
 }
 
 /// `bash -c SCRIPT` (upstream `eval`s command strings from dkms.conf).
@@ -45,9 +48,26 @@ pub fn bash(script: &str, exports: &[(String, String)]) -> Command {
     c
 }
 
-/// Flush our stdout so a child's output lands after what we printed.
-fn flush_stdout() {
+/// Before a child starts: flush our stdout so its output lands after what
+/// we printed, and with `--debug` show it on stderr as bash's `set -x`
+/// would (upstream's `--debug` traces its whole script; ours traces every
+/// program it runs).
+fn starting(cmd: &Command) {
     let _ = std::io::stdout().flush();
+    if TRACE.load(std::sync::atomic::Ordering::Relaxed) {
+        let words: Vec<String> = std::iter::once(cmd.get_program())
+            .chain(cmd.get_args())
+            .map(|w| shell_words::quote(&w.to_string_lossy()).into_owned())
+            .collect();
+        eprintln!("+ {}", words.join(" "));
+    }
+}
+
+static TRACE: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// `--debug`: trace every program run (see `starting`).
+pub fn set_trace(on: bool) {
+    TRACE.store(on, std::sync::atomic::Ordering::Relaxed);
 }
 
 static STDOUT_TO_STDERR: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
@@ -77,6 +97,7 @@ pub fn status(cmd: &mut Command) -> std::io::Result<i32> {
 /// stderr go through pipes into the recording, in the order they arrive.
 #[allow(clippy::disallowed_methods)] // the one place children are run
 fn status_captured(cmd: &mut Command, c: crate::capture::Capture, out: Stream) -> std::io::Result<i32> {
+    starting(cmd);
     let mut child = cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn()?;
     let (stdout, stderr) = (child.stdout.take(), child.stderr.take());
     let c2 = c.clone();
@@ -91,7 +112,7 @@ fn status_captured(cmd: &mut Command, c: crate::capture::Capture, out: Stream) -
 /// Run to completion with the stdio the caller set up.
 #[allow(clippy::disallowed_methods)] // the one place children are run
 pub fn status_with_stdio(cmd: &mut Command) -> std::io::Result<i32> {
-    flush_stdout();
+    starting(cmd);
     let st = cmd.status()?;
     Ok(exit_code(st))
 }
@@ -99,7 +120,7 @@ pub fn status_with_stdio(cmd: &mut Command) -> std::io::Result<i32> {
 /// Run and capture stdout and stderr; stdin is closed.
 #[allow(clippy::disallowed_methods)] // the one place children are run
 pub fn output(cmd: &mut Command) -> std::io::Result<Output> {
-    flush_stdout();
+    starting(cmd);
     cmd.stdin(Stdio::null()).output()
 }
 
@@ -107,7 +128,7 @@ pub fn output(cmd: &mut Command) -> std::io::Result<Output> {
 #[allow(clippy::disallowed_methods)] // the one place children are spawned
 pub fn output_with_input(cmd: &mut Command, input: &[u8]) -> std::io::Result<Output> {
     use std::io::Write;
-    flush_stdout();
+    starting(cmd);
     let mut child = cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).spawn()?;
     if let Some(mut i) = child.stdin.take() {
         let _ = i.write_all(input);

@@ -41,3 +41,25 @@ fn generate_mok_creates_the_pair_once() {
     assert_eq!(o.code, 0);
     assert!(o.stdout.starts_with("Signing key: <ROOT>/keys/mok.key\n"), "{}", o.stdout);
 }
+
+/// `--debug` shows every program dkms runs on stderr, `set -x` style, and
+/// changes nothing else: stdout is the same as without it.
+#[test]
+fn debug_traces_the_programs_run() {
+    skip_unless!(have("openssl"), "openssl is not installed");
+    let setup = |sb: &Sandbox| {
+        let conf = format!("mok_signing_key={0}/keys/mok.key\nmok_certificate={0}/keys/mok.pub\n", sb.root.display());
+        sb.write(&sb.sysconf.join("dkms/framework.conf"), &conf);
+        fs::create_dir_all(sb.root.join("keys")).unwrap();
+    };
+    let mut plain = Sandbox::new();
+    setup(&plain);
+    let without = plain.run_with(Impl::Ours, None, &["generate_mok"], false);
+    let mut traced = Sandbox::new();
+    setup(&traced);
+    let with = traced.run_with(Impl::Ours, None, &["generate_mok", "--debug"], false);
+    assert_eq!((with.code, &with.stdout), (without.code, &without.stdout));
+    assert!(!without.stderr.contains("+ openssl"), "{}", without.stderr);
+    let line = with.stderr.lines().find(|l| l.starts_with("+ openssl req ")).unwrap_or_else(|| panic!("{}", with.stderr));
+    assert!(line.contains("<ROOT>/keys/mok.key"), "{line}");
+}

@@ -288,7 +288,7 @@ pub const fn flag_doc(id: FlagId) -> FlagDoc {
             None,
             "After installing for the running kernel, load the modules for the devices present.",
         ),
-        Debug => doc(None, "Trace what dkms does, on stderr."),
+        Debug => doc(None, "Show every program dkms runs, on stderr, as bash's set -x would (upstream traces its whole script)."),
         Jobs => doc(Some(K::Number), "Number of parallel make jobs (default: the number of CPUs; 0 leaves it to make)."),
         Help => doc(None, "Print the usage and exit."),
         Json => doc(None, "JSON Lines on stdout (see JSON OUTPUT). Not in upstream dkms."),
