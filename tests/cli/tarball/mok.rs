@@ -60,6 +60,7 @@ fn debug_traces_the_programs_run() {
     let with = traced.run_with(Impl::Ours, None, &["generate_mok", "--debug"], false);
     assert_eq!((with.code, &with.stdout), (without.code, &without.stdout));
     assert!(!without.stderr.contains("+ openssl"), "{}", without.stderr);
-    let line = with.stderr.lines().find(|l| l.starts_with("+ openssl req ")).unwrap_or_else(|| panic!("{}", with.stderr));
+    let line =
+        with.stderr.lines().find(|l| l.starts_with("+ openssl req ")).unwrap_or_else(|| panic!("{}", with.stderr));
     assert!(line.contains("<ROOT>/keys/mok.key"), "{line}");
 }
