@@ -89,18 +89,11 @@ fn synthetic(dir: &Path, conf_dir: &Path) -> Vec<(String, PathBuf)> {
         .collect()
 }
 
-#[test]
-fn evaluation_matches_upstream_read_conf() {
-    let corpus = shared().join("reference/dkms-conf-corpus");
-    skip_unless!(corpus.is_dir(), &format!("{} is absent", corpus.display()));
-    let tmp = tempfile::tempdir().unwrap();
-    let conf_dir = tmp.path().join("etc-dkms");
-    fs::create_dir_all(&conf_dir).unwrap();
-    let dkms_tree = tmp.path().join("dkms");
-
-    // (module, file): the corpus, upstream's test confs, the synthetic ones.
+/// (module, file) of every conf compared: the corpus, upstream's test
+/// confs, the synthetic ones; and how many came from the corpus.
+fn conf_files(corpus: &Path, tmp: &Path, conf_dir: &Path) -> (Vec<(String, PathBuf)>, usize) {
     let mut files: Vec<(String, PathBuf)> = Vec::new();
-    let mut names: Vec<_> = fs::read_dir(&corpus).unwrap().flatten().map(|e| e.path()).collect();
+    let mut names: Vec<_> = fs::read_dir(corpus).unwrap().flatten().map(|e| e.path()).collect();
     names.sort();
     let corpus_count = names.len();
     for p in names {
@@ -115,69 +108,96 @@ fn evaluation_matches_upstream_read_conf() {
             files.push((d.file_name().unwrap().to_string_lossy().into_owned(), d.join("dkms.conf")));
         }
     }
-    files.extend(synthetic(tmp.path(), &conf_dir));
+    files.extend(synthetic(tmp, conf_dir));
+    (files, corpus_count)
+}
 
-    // Kernels: a current one with a kernel config (so the confs' reading of
-    // `$kernel_source_dir/.config` has something to find), an old one
-    // without.
-    let ksrc_with = tmp.path().join("ksrc-with-config");
+/// One case per conf and kernel: a current kernel with a kernel config (so
+/// the confs' reading of `$kernel_source_dir/.config` has something to
+/// find), an old one without.
+fn cases_for(files: &[(String, PathBuf)], tmp: &Path, conf_dir: &Path) -> Vec<Case> {
+    let dkms_tree = tmp.join("dkms");
+    let ksrc_with = tmp.join("ksrc-with-config");
     fs::create_dir_all(&ksrc_with).unwrap();
     fs::write(
         ksrc_with.join(".config"),
         "CONFIG_ZT=y\nCONFIG_PREEMPT_RT=y\nCONFIG_VIDEO_V4L2=m\nCONFIG_VIDEO_DEV=y\nCONFIG_USB_HID=y\nCONFIG_64BIT=y\n",
     )
     .unwrap();
-    let ksrc_without = tmp.path().join("ksrc-without-config");
+    let ksrc_without = tmp.join("ksrc-without-config");
     let kernels = [("6.1.0-99-amd64", &ksrc_with), ("4.19.0-99-amd64", &ksrc_without)];
-
     let mut cases = Vec::new();
-    for (module, file) in &files {
+    for (module, file) in files {
         for (k, ksrc) in &kernels {
-            let spec = Spec {
-                module: module.clone(),
-                module_version: "1.0".into(),
-                kernelver: k.to_string(),
-                arch: "x86_64".into(),
-                file: file.clone(),
-                conf_dir: conf_dir.clone(),
-                kernel_source_dir: ksrc.to_path_buf(),
-                kernel_config: ksrc.join(".config"),
-                dkms_tree: dkms_tree.clone(),
-                running_distribution: "debian".into(),
-                addon_modules_dir: None,
-                context: context(&dkms_tree),
-                directives: Vec::new(),
-                strict: false,
-                capture_stderr: false,
-            };
+            let spec = spec(module, file, k, ksrc, conf_dir, &dkms_tree, false);
             cases.push(Case { label: format!("{} for {k}", file.display()), spec });
         }
     }
-    // Both sides fork dozens of times per evaluation (as upstream does):
-    // spread the cases over the CPUs.
+    cases
+}
+
+/// `ours` and `theirs` over `items`, both sides spread over the CPUs (each
+/// forks dozens of times per evaluation, as upstream does); results in
+/// `items`' order.
+fn in_parallel<T: Sync, A: Send, B: Send>(
+    items: &[T],
+    ours: impl Fn(&[T]) -> Vec<A> + Sync,
+    theirs: impl Fn(&[T]) -> Vec<B> + Sync,
+) -> (Vec<A>, Vec<B>) {
     let threads = std::thread::available_parallelism().map_or(2, |n| n.get()).clamp(2, 8);
-    let chunk = cases.len().div_ceil(threads);
-    let (ours, theirs): (Vec<conf::Read>, Vec<BTreeMap<String, Array>>) = std::thread::scope(|scope| {
-        let handles: Vec<_> = cases
+    let chunk = items.len().div_ceil(threads).max(1);
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = items
             .chunks(chunk)
             .map(|part| {
-                let conf_dir = &conf_dir;
-                let o = scope.spawn(move || {
-                    let specs: Vec<Spec> = part.iter().map(|c| c.spec.clone()).collect();
-                    conf::read_many(&specs).expect("evaluate with our reader")
-                });
-                let t = scope.spawn(move || oracle(part, conf_dir));
-                (o, t)
+                let (ours, theirs) = (&ours, &theirs);
+                (scope.spawn(move || ours(part)), scope.spawn(move || theirs(part)))
             })
             .collect();
-        let mut ours = Vec::new();
-        let mut theirs = Vec::new();
+        let (mut a, mut b) = (Vec::new(), Vec::new());
         for (o, t) in handles {
-            ours.extend(o.join().unwrap());
-            theirs.extend(t.join().unwrap());
+            a.extend(o.join().unwrap());
+            b.extend(t.join().unwrap());
         }
-        (ours, theirs)
-    });
+        (a, b)
+    })
+}
+
+/// A read of `file` as module zt-style `module` 1.0 on `k`/x86_64.
+fn spec(module: &str, file: &Path, k: &str, ksrc: &Path, conf_dir: &Path, dkms_tree: &Path, strict: bool) -> Spec {
+    Spec {
+        module: module.into(),
+        module_version: "1.0".into(),
+        kernelver: k.to_string(),
+        arch: "x86_64".into(),
+        file: file.to_path_buf(),
+        conf_dir: conf_dir.to_path_buf(),
+        kernel_source_dir: ksrc.to_path_buf(),
+        kernel_config: ksrc.join(".config"),
+        dkms_tree: dkms_tree.to_path_buf(),
+        running_distribution: "debian".into(),
+        addon_modules_dir: None,
+        context: context(dkms_tree),
+        directives: Vec::new(),
+        strict,
+        capture_stderr: false,
+    }
+}
+
+#[test]
+fn evaluation_matches_upstream_read_conf() {
+    let corpus = shared().join("reference/dkms-conf-corpus");
+    skip_unless!(corpus.is_dir(), &format!("{} is absent", corpus.display()));
+    let tmp = tempfile::tempdir().unwrap();
+    let conf_dir = tmp.path().join("etc-dkms");
+    fs::create_dir_all(&conf_dir).unwrap();
+    let (files, corpus_count) = conf_files(&corpus, tmp.path(), &conf_dir);
+    let cases = cases_for(&files, tmp.path(), &conf_dir);
+    let (ours, theirs) = in_parallel(
+        &cases,
+        |part| conf::read_many(&part.iter().map(|c| c.spec.clone()).collect::<Vec<_>>()).expect("our reader"),
+        |part| oracle(part, &conf_dir),
+    );
     assert_eq!(ours.len(), cases.len());
 
     let mut failures = Vec::new();
@@ -410,6 +430,20 @@ printf 'auto\0%s\0' "$AUTOINSTALL"
 /// `conf::read` derives equal what upstream's own `read_conf` (and
 /// `read_conf_strict`) derive, for the corpus, upstream's test confs and
 /// edge cases of post-processing.
+/// Edge cases of upstream's post-processing of a read conf.
+const EDGE: [&str; 10] = [
+    "PACKAGE_NAME=zt\nPACKAGE_VERSION=1\nBUILT_MODULE_NAME[1]=a\nDEST_MODULE_LOCATION[3]=/kernel\nSTRIP[0]=n\nSTRIP[2]=Yes\nSTRIP[3]=maybe\n",
+    "PACKAGE_NAME=zt\nPACKAGE_VERSION=1\nDEST_MODULE_LOCATION=/extra\nBUILT_MODULE_LOCATION=a/b\nDEST_MODULE_NAME=x.ko\n",
+    "PACKAGE_NAME=zt\nPACKAGE_VERSION=1\nBUILT_MODULE_NAME=a\nDEST_MODULE_LOCATION=/updates\nbuilt_module_name[2]=x\ndest_module_location[5]=y\n",
+    "PACKAGE_NAME=zt\nPACKAGE_VERSION=1\nBUILT_MODULE_NAME=a\nDEST_MODULE_LOCATION=/updates\nMAKE=(zero one two)\nMAKE_MATCH=('^4' '^6' '^6\\.1\\.')\nPATCH[0]=p0\nPATCH[2]=p2\nPATCH_MATCH[0]='^5'\n",
+    "PACKAGE_NAME=zt\nPACKAGE_VERSION=1\nBUILT_MODULE_NAME=a\nDEST_MODULE_LOCATION=/updates\nMAKE_MATCH[0]='^4'\nMAKE[0]=zero\nAUTOINSTALL=YES\nNO_WEAK_MODULES=No\n",
+    "PACKAGE_NAME=zt\nPACKAGE_VERSION=1\nBUILT_MODULE_NAME[0]=a\nBUILT_MODULE_NAME[1]=b\nDEST_MODULE_LOCATION[0]=/updates\nDEST_MODULE_LOCATION[1]=/updates\nBUILD_EXCLUSIVE_KERNEL[1]='^4'\nBUILD_EXCLUSIVE_CONFIG[0]='CONFIG_ZT !CONFIG_OFF'\n",
+    "PACKAGE_NAME=zt\nPACKAGE_VERSION=1\nBUILT_MODULE_NAME=a\nDEST_MODULE_LOCATION=/updates\nBUILD_EXCLUSIVE_CONFIG='CONFIG_MOD !CONFIG_PREEMPT_RT'\n",
+    "PACKAGE_NAME=zt\nPACKAGE_VERSION=1\nBUILT_MODULE_NAME=a\nDEST_MODULE_LOCATION=/updates\nOBSOLETE_BY=5.10\nREMAKE_INITRD=no\nCLEAN=/bin/true\nMODULES_CONF_ALIAS_TYPE=x\n",
+    "PACKAGE_NAME=zt\nPACKAGE_VERSION=1\nBUILT_MODULE_NAME[0]=a\nBUILT_MODULE_NAME[1]=a\nDEST_MODULE_NAME[1]=b\nDEST_MODULE_LOCATION[0]=/updates\nDEST_MODULE_LOCATION[1]=/updates\nBUILD_EXCLUSIVE_KERNEL_MAX[1]=5.0\nOBSOLETE_BY=4.0\n",
+    "PACKAGE_NAME=zt\nPACKAGE_VERSION=1\nBUILT_MODULE_NAME=a\nDEST_MODULE_LOCATION=/updates\nBUILD_EXCLUSIVE_KERNEL_MIN=6.1.0-100\nBUILD_EXCLUSIVE_ARCH='x86_64|aarch64'\nAUTOINSTALL=maybe\n",
+];
+
 #[test]
 fn post_processing_matches_upstream_read_conf() {
     let dkms_in_path = shared().join("conformance/upstream/dkms.in");
@@ -434,19 +468,7 @@ fn post_processing_matches_upstream_read_conf() {
         .filter(|p| p.is_file())
         .collect();
     files.append(&mut tests);
-    let edge: [&str; 10] = [
-        "PACKAGE_NAME=zt\nPACKAGE_VERSION=1\nBUILT_MODULE_NAME[1]=a\nDEST_MODULE_LOCATION[3]=/kernel\nSTRIP[0]=n\nSTRIP[2]=Yes\nSTRIP[3]=maybe\n",
-        "PACKAGE_NAME=zt\nPACKAGE_VERSION=1\nDEST_MODULE_LOCATION=/extra\nBUILT_MODULE_LOCATION=a/b\nDEST_MODULE_NAME=x.ko\n",
-        "PACKAGE_NAME=zt\nPACKAGE_VERSION=1\nBUILT_MODULE_NAME=a\nDEST_MODULE_LOCATION=/updates\nbuilt_module_name[2]=x\ndest_module_location[5]=y\n",
-        "PACKAGE_NAME=zt\nPACKAGE_VERSION=1\nBUILT_MODULE_NAME=a\nDEST_MODULE_LOCATION=/updates\nMAKE=(zero one two)\nMAKE_MATCH=('^4' '^6' '^6\\.1\\.')\nPATCH[0]=p0\nPATCH[2]=p2\nPATCH_MATCH[0]='^5'\n",
-        "PACKAGE_NAME=zt\nPACKAGE_VERSION=1\nBUILT_MODULE_NAME=a\nDEST_MODULE_LOCATION=/updates\nMAKE_MATCH[0]='^4'\nMAKE[0]=zero\nAUTOINSTALL=YES\nNO_WEAK_MODULES=No\n",
-        "PACKAGE_NAME=zt\nPACKAGE_VERSION=1\nBUILT_MODULE_NAME[0]=a\nBUILT_MODULE_NAME[1]=b\nDEST_MODULE_LOCATION[0]=/updates\nDEST_MODULE_LOCATION[1]=/updates\nBUILD_EXCLUSIVE_KERNEL[1]='^4'\nBUILD_EXCLUSIVE_CONFIG[0]='CONFIG_ZT !CONFIG_OFF'\n",
-        "PACKAGE_NAME=zt\nPACKAGE_VERSION=1\nBUILT_MODULE_NAME=a\nDEST_MODULE_LOCATION=/updates\nBUILD_EXCLUSIVE_CONFIG='CONFIG_MOD !CONFIG_PREEMPT_RT'\n",
-        "PACKAGE_NAME=zt\nPACKAGE_VERSION=1\nBUILT_MODULE_NAME=a\nDEST_MODULE_LOCATION=/updates\nOBSOLETE_BY=5.10\nREMAKE_INITRD=no\nCLEAN=/bin/true\nMODULES_CONF_ALIAS_TYPE=x\n",
-        "PACKAGE_NAME=zt\nPACKAGE_VERSION=1\nBUILT_MODULE_NAME[0]=a\nBUILT_MODULE_NAME[1]=a\nDEST_MODULE_NAME[1]=b\nDEST_MODULE_LOCATION[0]=/updates\nDEST_MODULE_LOCATION[1]=/updates\nBUILD_EXCLUSIVE_KERNEL_MAX[1]=5.0\nOBSOLETE_BY=4.0\n",
-        "PACKAGE_NAME=zt\nPACKAGE_VERSION=1\nBUILT_MODULE_NAME=a\nDEST_MODULE_LOCATION=/updates\nBUILD_EXCLUSIVE_KERNEL_MIN=6.1.0-100\nBUILD_EXCLUSIVE_ARCH='x86_64|aarch64'\nAUTOINSTALL=maybe\n",
-    ];
-    for (i, text) in edge.iter().enumerate() {
+    for (i, text) in EDGE.iter().enumerate() {
         let p = tmp.path().join(format!("edge{i}.conf"));
         fs::write(&p, text).unwrap();
         files.push(p);
@@ -464,46 +486,15 @@ fn post_processing_matches_upstream_read_conf() {
             &[("6.1.0-99-amd64", true)]
         };
         for (k, strict) in runs {
-            specs.push(Spec {
-                module: "zt".into(),
-                module_version: "1.0".into(),
-                kernelver: k.to_string(),
-                arch: "x86_64".into(),
-                file: file.clone(),
-                conf_dir: conf_dir.clone(),
-                kernel_source_dir: ksrc.clone(),
-                kernel_config: ksrc.join(".config"),
-                dkms_tree: dkms_tree.clone(),
-                running_distribution: "debian".into(),
-                addon_modules_dir: None,
-                context: context(&dkms_tree),
-                directives: Vec::new(),
-                strict: *strict,
-                capture_stderr: false,
-            });
+            specs.push(spec("zt", file, k, &ksrc, &conf_dir, &dkms_tree, *strict));
         }
     }
 
-    let threads = std::thread::available_parallelism().map_or(2, |n| n.get()).clamp(2, 8);
-    let chunk = specs.len().div_ceil(threads);
-    let (ours, theirs): (Vec<Derived>, Vec<Derived>) = std::thread::scope(|scope| {
-        let handles: Vec<_> = specs
-            .chunks(chunk)
-            .map(|part| {
-                let (dkms_in, conf_dir) = (&dkms_in, &conf_dir);
-                let o =
-                    scope.spawn(move || conf::read_many(part).unwrap().iter().map(ours_derived).collect::<Vec<_>>());
-                let t = scope.spawn(move || upstream_derived(dkms_in, part, conf_dir));
-                (o, t)
-            })
-            .collect();
-        let (mut ours, mut theirs) = (Vec::new(), Vec::new());
-        for (o, t) in handles {
-            ours.extend(o.join().unwrap());
-            theirs.extend(t.join().unwrap());
-        }
-        (ours, theirs)
-    });
+    let (ours, theirs): (Vec<Derived>, Vec<Derived>) = in_parallel(
+        &specs,
+        |part| conf::read_many(part).unwrap().iter().map(ours_derived).collect(),
+        |part| upstream_derived(&dkms_in, part, &conf_dir),
+    );
     let mut failures = Vec::new();
     for ((s, o), t) in specs.iter().zip(&ours).zip(&theirs) {
         if o != t {

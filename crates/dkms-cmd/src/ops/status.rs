@@ -54,6 +54,58 @@ fn read_confs(d: &Dkms, entries: &[Entry]) -> Vec<Option<conf::Read>> {
     slots.into_iter().map(|i| i.and_then(|i| reads.get_mut(i).and_then(Option::take))).collect()
 }
 
+/// The part of a built or installed entry's line after its state, from its
+/// conf `c` (its stderr and diagnostics shown where upstream shows them),
+/// with the entry's JSON record; `suffixes` keeps `set_module_suffix` per
+/// kernel.
+fn built_suffix(
+    d: &Dkms,
+    e: &Entry,
+    (k, a, st): (&str, &str, State),
+    c: Option<conf::Read>,
+    print: bool,
+    records: bool,
+    suffixes: &mut HashMap<String, &'static str>,
+) -> String {
+    let (m, v) = (e.module.as_str(), e.version.as_str());
+    let installed = st == State::Installed;
+    let record = |x: Option<&Extra>| Record::Status {
+        target: ui::target(m, v, Some(k), Some(a)),
+        state: if installed { ProtoState::Installed } else { ProtoState::Built },
+        original_modules_exist: x.map(|x| x.original_modules_exist),
+        built_modules_missing: x.map(|x| x.built_modules_missing),
+        differs_from_installed: x.map(|x| x.differs_from_installed),
+        source: d.ctx.trees.source_dir(m, v).display().to_string(),
+        built_modules: d.built_modules(m, v, k, a),
+        installed_modules: x.map(|x| x.installed.clone()).unwrap_or_default(),
+    };
+    let Some(r) = c else {
+        if records {
+            ui::emit(record(None));
+        }
+        let file = d.ctx.trees.source_link(m, v).join("dkms.conf");
+        ui::error(&[
+            "Could not locate dkms.conf file.".to_string(),
+            format!("File: {} does not exist.", file.display()),
+        ]);
+        return String::new();
+    };
+    ui::err(&String::from_utf8_lossy(&r.stderr));
+    for diag in &r.diags {
+        if diag.stderr {
+            ui::errln(&diag.text);
+        } else if print {
+            ui::outln(&diag.text);
+        }
+    }
+    let suffix = *suffixes.entry(k.to_string()).or_insert_with(|| d.module_suffix(k));
+    let x = built_extra(d, mvka(m, v, k, a), &r.conf, suffix, installed);
+    if records {
+        ui::emit(record(Some(&x)));
+    }
+    x.suffix()
+}
+
 /// The lines for one query; with `print`, each line is written as it is
 /// formed (so stderr lands mid-line as upstream's does), else collected.
 pub(crate) fn do_status(d: &Dkms, m: &str, v: &str, k: &str, a: &str, print: bool, records: bool) -> Vec<String> {
@@ -96,53 +148,7 @@ pub(crate) fn do_status(d: &Dkms, m: &str, v: &str, k: &str, a: &str, print: boo
                 if print {
                     ui::out(&head);
                 }
-                let suffix = match c {
-                    Some(r) => {
-                        ui::err(&String::from_utf8_lossy(&r.stderr));
-                        for diag in &r.diags {
-                            if diag.stderr {
-                                ui::errln(&diag.text);
-                            } else if print {
-                                ui::outln(&diag.text);
-                            }
-                        }
-                        let suffix = *suffixes.entry(k.clone()).or_insert_with(|| d.module_suffix(k));
-                        let x = built_extra(d, mvka(m, v, k, a), &r.conf, suffix, st == State::Installed);
-                        if records {
-                            ui::emit(Record::Status {
-                                target: ui::target(m, v, Some(k), Some(a)),
-                                state: if st == State::Installed { ProtoState::Installed } else { ProtoState::Built },
-                                original_modules_exist: Some(x.original_modules_exist),
-                                built_modules_missing: Some(x.built_modules_missing),
-                                differs_from_installed: Some(x.differs_from_installed),
-                                source: d.ctx.trees.source_dir(m, v).display().to_string(),
-                                built_modules: d.built_modules(m, v, k, a),
-                                installed_modules: x.installed.clone(),
-                            });
-                        }
-                        x.suffix()
-                    }
-                    None => {
-                        if records {
-                            ui::emit(Record::Status {
-                                target: ui::target(m, v, Some(k), Some(a)),
-                                state: if st == State::Installed { ProtoState::Installed } else { ProtoState::Built },
-                                original_modules_exist: None,
-                                built_modules_missing: None,
-                                differs_from_installed: None,
-                                source: d.ctx.trees.source_dir(m, v).display().to_string(),
-                                built_modules: d.built_modules(m, v, k, a),
-                                installed_modules: Vec::new(),
-                            });
-                        }
-                        let file = d.ctx.trees.source_link(m, v).join("dkms.conf");
-                        ui::error(&[
-                            "Could not locate dkms.conf file.".to_string(),
-                            format!("File: {} does not exist.", file.display()),
-                        ]);
-                        String::new()
-                    }
-                };
+                let suffix = built_suffix(d, e, (k, a, st), c, print, records, &mut suffixes);
                 if print {
                     ui::outln(&suffix);
                     continue;

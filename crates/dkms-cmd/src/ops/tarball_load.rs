@@ -63,25 +63,8 @@ pub fn load_tarball(d: &mut Dkms) -> Result<Loaded> {
         return load_rpm(d, &archive);
     }
 
-    let tmp = tarball::private_dir(&d.ctx.tmp_location)
-        .map_err(|_| Error::die(Kind::MktempFailed, ["Unable to make temporary directory."]))?;
+    let tmp = unpack(d, &archive)?;
     let root = tmp.path().to_path_buf();
-    match tarball::extract(&archive, &root, &tarball::Limits::from_env()) {
-        Ok(()) => {}
-        Err(e @ LoadError::Refused { .. }) => return Err(refused(&archive, e.to_string())),
-        Err(LoadError::Corrupt(why)) => {
-            return Err(Error::die(
-                Kind::TarballUnreadable,
-                [
-                    "Tarball does not appear to be a correctly formed DKMS archive.".to_string(),
-                    format!("{}: {why}", archive.display()),
-                ],
-            ))
-        }
-        Err(LoadError::Io(e)) => {
-            return Err(Error::io(1, format!("unpacking {} into {}", archive.display(), root.display()), e))
-        }
-    }
 
     let main_tree = root.join("dkms_main_tree");
     if !main_tree.is_dir() {
@@ -97,37 +80,7 @@ pub fn load_tarball(d: &mut Dkms) -> Result<Loaded> {
         return Ok(Loaded::Ready(m, v));
     }
 
-    // A sane tarball has a valid dkms.conf in one of these.
-    let mut found = None;
-    for loc in ["dkms_source_tree", "dkms_binaries_only"] {
-        let conf = root.join(loc).join("dkms.conf");
-        if !conf.is_file() {
-            continue;
-        }
-        let Some((m, v)) = pkginfo(d, &conf)? else {
-            ui::errln("");
-            ui::errln("Malformed dkms.conf, refusing to load.");
-            continue;
-        };
-        check_names(&archive, &m, &v)?;
-        if status::is_module_added(&d.ctx.trees, &m, &v) && !d.ctx.args.force {
-            return Err(Error::die(
-                Kind::TarballAlreadyLoaded,
-                [format!("{m}/{v} is already added!"), "Aborting.".into()],
-            ));
-        }
-        found = Some((loc, m, v));
-        break;
-    }
-    let Some((loc, m, v)) = found else {
-        return Err(Error::die(
-            Kind::TarballWithoutValidConf,
-            [
-                "No valid dkms.conf in dkms_source_tree or dkms_binaries_only.".to_string(),
-                format!("{} is not a valid DKMS tarball.", archive.display()),
-            ],
-        ));
-    };
+    let (loc, m, v) = valid_conf(d, &root, &archive)?;
     let builds = prebuilt(&main_tree);
     if let Some((k, _, _)) = builds.iter().find(|(k, _, _)| RESERVED.contains(&k.as_str())) {
         return Err(refused(
@@ -152,21 +105,7 @@ pub fn load_tarball(d: &mut Dkms) -> Result<Loaded> {
             .map_err(|e| Error::io(1, format!("cp dkms.conf {}", source_dir.display()), e))?;
     }
 
-    // Load the precompiled modules. Upstream's loop declares its variables
-    // `local -r`, so from the second kernel on it reuses the first one's
-    // path (and warns "readonly variable"); every kernel is loaded here.
-    let mut loaded = Vec::new();
-    for (k, a, from) in builds {
-        let to = trees.arch_dir(&m, &v, &k, &a);
-        if to.is_dir() && !d.ctx.args.force {
-            ui::warn(&[format!("{} already exists. Skipping...", to.display())]);
-            continue;
-        }
-        ui::outln(&format!("Loading {}...", to.display()));
-        load_build(&from, &trees.kernel_dir(&m, &v, &k), &a, &to)
-            .map_err(|e| Error::io(1, format!("loading {} into {}", from.display(), to.display()), e))?;
-        loaded.push(format!("{k}/{a}"));
-    }
+    let loaded = load_builds(d, &m, &v, builds)?;
     ui::emit(dkms_proto::Record::TarballLoaded {
         target: ui::target(&m, &v, None, None),
         path: archive.display().to_string(),
@@ -178,6 +117,84 @@ pub fn load_tarball(d: &mut Dkms) -> Result<Loaded> {
         return Ok(Loaded::BinariesWithoutSource(m, v));
     }
     Ok(Loaded::Ready(m, v))
+}
+
+/// Unpack `archive` into a private directory under `tmp_location`,
+/// refusing unsafe members (see `dkms_state::tarball`).
+fn unpack(d: &Dkms, archive: &Path) -> Result<tempfile::TempDir> {
+    let tmp = tarball::private_dir(&d.ctx.tmp_location)
+        .map_err(|_| Error::die(Kind::MktempFailed, ["Unable to make temporary directory."]))?;
+    let root = tmp.path().to_path_buf();
+    match tarball::extract(archive, &root, &tarball::Limits::from_env()) {
+        Ok(()) => {}
+        Err(e @ LoadError::Refused { .. }) => return Err(refused(archive, e.to_string())),
+        Err(LoadError::Corrupt(why)) => {
+            return Err(Error::die(
+                Kind::TarballUnreadable,
+                [
+                    "Tarball does not appear to be a correctly formed DKMS archive.".to_string(),
+                    format!("{}: {why}", archive.display()),
+                ],
+            ))
+        }
+        Err(LoadError::Io(e)) => {
+            return Err(Error::io(1, format!("unpacking {} into {}", archive.display(), root.display()), e))
+        }
+    }
+    Ok(tmp)
+}
+
+/// The first of `dkms_source_tree/`, `dkms_binaries_only/` holding a
+/// valid dkms.conf (a sane tarball has one): where, and its module/version.
+fn valid_conf(d: &mut Dkms, root: &Path, archive: &Path) -> Result<(&'static str, String, String)> {
+    for loc in ["dkms_source_tree", "dkms_binaries_only"] {
+        let conf = root.join(loc).join("dkms.conf");
+        if !conf.is_file() {
+            continue;
+        }
+        let Some((m, v)) = pkginfo(d, &conf)? else {
+            ui::errln("");
+            ui::errln("Malformed dkms.conf, refusing to load.");
+            continue;
+        };
+        check_names(archive, &m, &v)?;
+        if status::is_module_added(&d.ctx.trees, &m, &v) && !d.ctx.args.force {
+            return Err(Error::die(
+                Kind::TarballAlreadyLoaded,
+                [format!("{m}/{v} is already added!"), "Aborting.".into()],
+            ));
+        }
+        return Ok((loc, m, v));
+    }
+    Err(Error::die(
+        Kind::TarballWithoutValidConf,
+        [
+            "No valid dkms.conf in dkms_source_tree or dkms_binaries_only.".to_string(),
+            format!("{} is not a valid DKMS tarball.", archive.display()),
+        ],
+    ))
+}
+
+/// Load the precompiled modules of the tarball: the `<kernel>/<arch>`
+/// builds loaded.
+fn load_builds(d: &Dkms, m: &str, v: &str, builds: Vec<(String, String, PathBuf)>) -> Result<Vec<String>> {
+    let trees = &d.ctx.trees;
+    // Upstream's loop declares its variables
+    // `local -r`, so from the second kernel on it reuses the first one's
+    // path (and warns "readonly variable"); every kernel is loaded here.
+    let mut loaded = Vec::new();
+    for (k, a, from) in builds {
+        let to = trees.arch_dir(m, v, &k, &a);
+        if to.is_dir() && !d.ctx.args.force {
+            ui::warn(&[format!("{} already exists. Skipping...", to.display())]);
+            continue;
+        }
+        ui::outln(&format!("Loading {}...", to.display()));
+        load_build(&from, &trees.kernel_dir(m, v, &k), &a, &to)
+            .map_err(|e| Error::io(1, format!("loading {} into {}", from.display(), to.display()), e))?;
+        loaded.push(format!("{k}/{a}"));
+    }
+    Ok(loaded)
 }
 
 /// `dkms_main_tree/*/*` directories: (kernel, arch, path), in name order.

@@ -26,81 +26,17 @@ type Kernels = Vec<(String, String, PathBuf)>;
 pub(crate) fn make_tarball(d: &mut Dkms, m: &str, v: &str) -> Result<()> {
     let (k0, a0) = d.kernelver0();
     d.read_conf_or_die(mvka(m, v, &k0, &a0), None, false)?;
-    let trees = d.ctx.trees.clone();
-
-    let mut kernels: Kernels = Vec::new();
-    let kernel_version_list = if d.ctx.args.source_only {
-        "source-only".to_string()
-    } else {
-        let mut list = String::new();
-        let targets = d.targets();
-        for (k, a) in targets {
-            let intree = trees.arch_dir(m, v, &k, &a);
-            if !intree.is_dir() {
-                return Err(Error::die(
-                    Kind::NotBuilt,
-                    [
-                        format!("No modules built for {k} ({a})."),
-                        "Modules must already be in the built state before using mktarball.".into(),
-                    ],
-                ));
-            }
-            ui::outln(&format!("Marking modules for {k} ({a}) for archiving..."));
-            if !list.is_empty() {
-                list.push('-');
-            }
-            list.push_str(&format!("kernel{k}-{a}"));
-            // The same kernel twice on the command line is copied twice
-            // upstream (to the same place); archive it once.
-            if !kernels.iter().any(|(kk, aa, _)| *kk == k && *aa == a) {
-                kernels.push((k, a, intree));
-            }
-        }
-        list
-    };
-
-    let source_dir = trees.source_link(m, v);
+    let (kernel_version_list, kernels) = marked_kernels(d, m, v)?;
+    let source_dir = d.ctx.trees.source_link(m, v);
     ui::outln("");
     if d.ctx.args.binaries_only {
         ui::outln("Creating tarball structure to specifically accommodate binaries.");
     } else {
         ui::outln(&format!("Marking {} for archiving...", source_dir.display()));
     }
-
-    let kernel_version_list = if kernel_version_list.chars().count() + 1 > MAX_KERNEL_LIST {
-        "manykernels".into()
-    } else {
-        kernel_version_list
-    };
-    let mut tarball_name = format!("{m}-{v}-{kernel_version_list}.dkms.tar.gz");
-    let mut tarball_dest = format!("{}/", trees::cat(&trees.version_dir(m, v), "tarball").display());
-    if let Some(archive) = &d.ctx.args.archive_location {
-        // "${archive_location##*/}" and "${archive_location%/*}".
-        let s = archive.to_string_lossy().into_owned();
-        match s.rsplit_once('/') {
-            Some((dir, name)) => {
-                tarball_name = name.into();
-                tarball_dest = dir.into();
-            }
-            None => tarball_name = s,
-        }
-    }
-    ui::outln("");
-    ui::outln(&format!("Tarball location: {tarball_dest}/{tarball_name}"));
-
-    let dest_dir = PathBuf::from(&tarball_dest);
-    let no_write =
-        || Error::die(Kind::TarballDestNotWritable, [format!("Missing write permissions for {tarball_dest}.")]);
-    if !dest_dir.is_dir() && std::fs::create_dir_all(&dest_dir).is_err() {
-        return Err(no_write());
-    }
-    if !fsutil::writable(&dest_dir) {
-        return Err(no_write());
-    }
-
+    let path = destination(d, m, v, kernel_version_list)?;
     let conf = d.ctx.args.conf.clone().unwrap_or_else(|| source_dir.join("dkms.conf"));
     let binaries_only = d.ctx.args.binaries_only;
-    let path = PathBuf::from(format!("{tarball_dest}/{tarball_name}"));
     let written = tarball::create(&path, |w| {
         w.add_dir("dkms_main_tree")?;
         let mut kdirs: Vec<&str> = Vec::new();
@@ -142,4 +78,73 @@ pub(crate) fn make_tarball(d: &mut Dkms, m: &str, v: &str) -> Result<()> {
         }
         Err(e) => Err(Error::die(Kind::TarballFailed, ["Failed to make tarball."]).with_hint(e.to_string())),
     }
+}
+
+/// The builds to archive, each marked as upstream prints it, and
+/// `kernel_version_list` (`source-only` with `--source-only`).
+fn marked_kernels(d: &Dkms, m: &str, v: &str) -> Result<(String, Kernels)> {
+    let mut kernels: Kernels = Vec::new();
+    if d.ctx.args.source_only {
+        return Ok(("source-only".to_string(), kernels));
+    }
+    let mut list = String::new();
+    for (k, a) in d.targets() {
+        let intree = d.ctx.trees.arch_dir(m, v, &k, &a);
+        if !intree.is_dir() {
+            return Err(Error::die(
+                Kind::NotBuilt,
+                [
+                    format!("No modules built for {k} ({a})."),
+                    "Modules must already be in the built state before using mktarball.".into(),
+                ],
+            ));
+        }
+        ui::outln(&format!("Marking modules for {k} ({a}) for archiving..."));
+        if !list.is_empty() {
+            list.push('-');
+        }
+        list.push_str(&format!("kernel{k}-{a}"));
+        // The same kernel twice on the command line is copied twice
+        // upstream (to the same place); archive it once.
+        if !kernels.iter().any(|(kk, aa, _)| *kk == k && *aa == a) {
+            kernels.push((k, a, intree));
+        }
+    }
+    Ok((list, kernels))
+}
+
+/// Where the tarball goes (`--archive`, else `<m>/<v>/tarball/` with
+/// upstream's name), said as upstream says it; its directory must be
+/// writable.
+fn destination(d: &Dkms, m: &str, v: &str, kernel_version_list: String) -> Result<PathBuf> {
+    let kernel_version_list = if kernel_version_list.chars().count() + 1 > MAX_KERNEL_LIST {
+        "manykernels".into()
+    } else {
+        kernel_version_list
+    };
+    let mut tarball_name = format!("{m}-{v}-{kernel_version_list}.dkms.tar.gz");
+    let mut tarball_dest = format!("{}/", trees::cat(&d.ctx.trees.version_dir(m, v), "tarball").display());
+    if let Some(archive) = &d.ctx.args.archive_location {
+        // "${archive_location##*/}" and "${archive_location%/*}".
+        let s = archive.to_string_lossy().into_owned();
+        match s.rsplit_once('/') {
+            Some((dir, name)) => {
+                tarball_name = name.into();
+                tarball_dest = dir.into();
+            }
+            None => tarball_name = s,
+        }
+    }
+    ui::outln("");
+    ui::outln(&format!("Tarball location: {tarball_dest}/{tarball_name}"));
+    let dest_dir = PathBuf::from(&tarball_dest);
+    let no_write =
+        || Error::die(Kind::TarballDestNotWritable, [format!("Missing write permissions for {tarball_dest}.")]);
+    if !dest_dir.is_dir() && std::fs::create_dir_all(&dest_dir).is_err() {
+        return Err(no_write());
+    }
+    if !fsutil::writable(&dest_dir) {
+        return Err(no_write());
+    }
+    Ok(PathBuf::from(format!("{tarball_dest}/{tarball_name}")))
 }
