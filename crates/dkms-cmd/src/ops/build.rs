@@ -464,12 +464,7 @@ fn build_steps(d: &mut Dkms, x: Mvka, conf: &Conf, suffix: &str, build_log: &Pat
 
     if conf.build_depends_rebuild && !d.ctx.args.force {
         for bd in &conf.build_depends {
-            let mut versions: Vec<String> = status::module_status(&d.ctx.trees, Some(bd), None, Some(k), Some(a))
-                .into_iter()
-                .map(|e| e.version)
-                .collect();
-            versions.sort_by(|x, y| dkms_cli::versort::compare(x, y));
-            if let Some(latest) = versions.last() {
+            if let Some(latest) = d.latest_version_of(bd, k, a) {
                 let _ = fsutil::write_atomic(&base_dir.join(format!(".dep_{bd}")), format!("{latest}\n").as_bytes());
             }
         }

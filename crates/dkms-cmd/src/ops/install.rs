@@ -221,12 +221,7 @@ fn install_steps(d: &mut Dkms, x: Mvka) -> Result<()> {
 fn dependencies_updated(d: &mut Dkms, m: &str, v: &str, k: &str, a: &str) -> Result<bool> {
     let conf = d.read_conf_or_die(mvka(m, v, k, a), None, true)?;
     for bd in &conf.build_depends {
-        let mut versions: Vec<String> = status::module_status(&d.ctx.trees, Some(bd), None, Some(k), Some(a))
-            .into_iter()
-            .map(|e| e.version)
-            .collect();
-        versions.sort_by(|x, y| dkms_cli::versort::compare(x, y));
-        let Some(latest) = versions.last() else { continue };
+        let Some(latest) = d.latest_version_of(bd, k, a) else { continue };
         let recorded = std::fs::read_to_string(d.ctx.trees.arch_dir(m, v, k, a).join(format!(".dep_{bd}")));
         match recorded {
             Ok(old) if old.trim_end_matches('\n') == latest => {}

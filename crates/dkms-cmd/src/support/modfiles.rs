@@ -72,3 +72,18 @@ impl Dkms {
         files
     }
 }
+
+impl Dkms {
+    /// The newest version (upstream's version sort) of `module` built or
+    /// installed for `k`/`a`: what a `.dep_<module>` file of a
+    /// BUILD_DEPENDS_REBUILD module records.
+    pub fn latest_version_of(&self, module: &str, k: &str, a: &str) -> Option<String> {
+        let mut versions: Vec<String> =
+            dkms_state::status::module_status(&self.ctx.trees, Some(module), None, Some(k), Some(a))
+                .into_iter()
+                .map(|e| e.version)
+                .collect();
+        versions.sort_by(|x, y| dkms_cli::versort::compare(x, y));
+        versions.pop()
+    }
+}
