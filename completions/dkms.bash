@@ -63,6 +63,7 @@ _dkms_value_kind() {
     -j) _dkms_kind='number' ;;
     --format) _dkms_kind='choice:text json' ;;
     --lock-timeout) _dkms_kind='number' ;;
+    --from) _dkms_kind='dir' ;;
     --exec-path) _dkms_kind='dir' ;;
     *) return 1 ;;
     esac
@@ -86,7 +87,10 @@ _dkms_options() {
     kernel_preinst) _dkms_opts='-k --kernelver -a --arch -q --quiet --verbose --debug --dkmstree --sourcetree --installtree --json --format --lock-timeout -V --version -h --help' ;;
     kernel_postinst) _dkms_opts='-k --kernelver -a --arch -j --kernelsourcedir -q --quiet --verbose --debug --dkmstree --sourcetree --installtree --json --format --lock-timeout -V --version -h --help' ;;
     kernel_prerm) _dkms_opts='-k --kernelver -a --arch -q --quiet --verbose --debug --dkmstree --sourcetree --installtree --json --format --lock-timeout -V --version -h --help' ;;
-    *) _dkms_opts='-m --module -v -k --kernelver --templatekernel -c -q --quiet -V --version --binaries-only --source-only --force --force-version-override --all --verbose --rpm_safe_upgrade --dkmstree --sourcetree --installtree --symlink-modules --config --archive -a --arch --kernelsourcedir --directive --no-depmod --modprobe-on-install --debug -j -h --help --json --format --lock-timeout --all-kernels --exec-path= --list-cmds' ;;
+    mktree) _dkms_opts='-m --module -v --from -q --quiet --verbose --debug --dkmstree --sourcetree --installtree --json --format --lock-timeout -V --version -h --help' ;;
+    unmktree) _dkms_opts='-m --module -v --force -q --quiet --verbose --debug --dkmstree --sourcetree --installtree --json --format --lock-timeout -V --version -h --help' ;;
+    ltdk) _dkms_opts='-m --module -v -k --kernelver -a --arch --kernelsourcedir -q --quiet --verbose --debug --dkmstree --sourcetree --installtree --json --format --lock-timeout -V --version -h --help' ;;
+    *) _dkms_opts='-m --module -v -k --kernelver --templatekernel -c -q --quiet -V --version --binaries-only --source-only --force --force-version-override --all --verbose --rpm_safe_upgrade --dkmstree --sourcetree --installtree --symlink-modules --config --archive -a --arch --kernelsourcedir --directive --no-depmod --modprobe-on-install --debug -j -h --help --json --format --lock-timeout --all-kernels --from --exec-path= --list-cmds' ;;
     esac
 }
 
@@ -108,11 +112,14 @@ _dkms_operands() {
     kernel_preinst) _dkms_operands='' ;;
     kernel_postinst) _dkms_operands='' ;;
     kernel_prerm) _dkms_operands='' ;;
+    mktree) _dkms_operands='module-versions' ;;
+    unmktree) _dkms_operands='module-versions' ;;
+    ltdk) _dkms_operands='module-versions' ;;
     *) _dkms_operands= ;;
     esac
 }
 
-_dkms_verbs='add remove build unbuild install uninstall match autoinstall mktarball ldtarball status generate_mok kernel_preinst kernel_postinst kernel_prerm'
+_dkms_verbs='add remove build unbuild install uninstall match autoinstall mktarball ldtarball status generate_mok kernel_preinst kernel_postinst kernel_prerm mktree unmktree ltdk'
 _dkms_source_verbs='add'
 
 _dkms() {

@@ -18,9 +18,9 @@ function __dkms_verb
             set skip 0
             continue
         end
-        if contains -- $w -m --module -v -k --kernelver --templatekernel -c --dkmstree --sourcetree --installtree --config --archive -a --arch --kernelsourcedir --directive -j --format --lock-timeout
+        if contains -- $w -m --module -v -k --kernelver --templatekernel -c --dkmstree --sourcetree --installtree --config --archive -a --arch --kernelsourcedir --directive -j --format --lock-timeout --from
             set skip 1
-        else if contains -- $w add remove build unbuild install uninstall match autoinstall mktarball ldtarball status generate_mok kernel_preinst kernel_postinst kernel_prerm
+        else if contains -- $w add remove build unbuild install uninstall match autoinstall mktarball ldtarball status generate_mok kernel_preinst kernel_postinst kernel_prerm mktree unmktree ltdk
             echo $w
             return
         end
@@ -58,7 +58,7 @@ end
 # Whether the previous word is an option that takes a value.
 function __dkms_wants_value
     set -l prev (commandline -opc)[-1]
-    contains -- $prev -m --module -v -k --kernelver --templatekernel -c --dkmstree --sourcetree --installtree --config --archive -a --arch --kernelsourcedir --directive -j --format --lock-timeout
+    contains -- $prev -m --module -v -k --kernelver --templatekernel -c --dkmstree --sourcetree --installtree --config --archive -a --arch --kernelsourcedir --directive -j --format --lock-timeout --from
 end
 
 complete -c dkms -f
@@ -79,6 +79,9 @@ complete -c dkms -n '__dkms_verb_is' -a 'generate_mok' -d 'Create the module sig
 complete -c dkms -n '__dkms_verb_is' -a 'kernel_preinst' -d 'Hook: before a kernel is installed'
 complete -c dkms -n '__dkms_verb_is' -a 'kernel_postinst' -d 'Hook: after a kernel is installed'
 complete -c dkms -n '__dkms_verb_is' -a 'kernel_prerm' -d 'Hook: before a kernel is removed'
+complete -c dkms -n '__dkms_verb_is' -a 'mktree' -d 'Create a module source tree ready to add (not in upstream dkms)'
+complete -c dkms -n '__dkms_verb_is' -a 'unmktree' -d 'Delete a module source tree (not in upstream dkms)'
+complete -c dkms -n '__dkms_verb_is' -a 'ltdk' -d 'Check the licence of built modules against GPL-only exports (not in upstream dkms)'
 complete -c dkms -n '__dkms_verb_is' -l exec-path -r -f -a '(__fish_complete_directories)' -d 'Look for dkms-<verb> binaries here first'
 complete -c dkms -n '__dkms_verb_is' -l list-cmds -d 'List the available verbs and plugins'
 
@@ -392,3 +395,56 @@ complete -c dkms -n '__dkms_verb_is kernel_prerm' -l format -r -f -a 'text json'
 complete -c dkms -n '__dkms_verb_is kernel_prerm' -l lock-timeout -r -f -d 'Give up waiting for the DKMS lock'
 complete -c dkms -n '__dkms_verb_is kernel_prerm' -s V -l version -d 'Print the version and exit'
 complete -c dkms -n '__dkms_verb_is kernel_prerm' -s h -l help -d 'Print usage and exit'
+
+# mktree
+complete -c dkms -n '__dkms_verb_is mktree' -s m -l module -r -f -a '(__dkms_values modules)' -d 'The module to act on'
+complete -c dkms -n '__dkms_verb_is mktree' -s v -r -f -a '(__dkms_values versions (__dkms_module))' -d 'The version of the module'
+complete -c dkms -n '__dkms_verb_is mktree' -l from -r -f -a '(__fish_complete_directories)' -d 'mktree: copy this source directory'
+complete -c dkms -n '__dkms_verb_is mktree' -s q -l quiet -d 'Discard all output'
+complete -c dkms -n '__dkms_verb_is mktree' -l verbose -d 'Show commands instead of descriptions'
+complete -c dkms -n '__dkms_verb_is mktree' -l debug -d 'Trace execution'
+complete -c dkms -n '__dkms_verb_is mktree' -l dkmstree -r -f -a '(__fish_complete_directories)' -d 'DKMS tree (default /var/lib/dkms)'
+complete -c dkms -n '__dkms_verb_is mktree' -l sourcetree -r -f -a '(__fish_complete_directories)' -d 'Source tree (default /usr/src)'
+complete -c dkms -n '__dkms_verb_is mktree' -l installtree -r -f -a '(__fish_complete_directories)' -d 'Module tree (default /lib/modules)'
+complete -c dkms -n '__dkms_verb_is mktree' -l json -d 'JSON Lines on stdout'
+complete -c dkms -n '__dkms_verb_is mktree' -l format -r -f -a 'text json' -d 'Output format'
+complete -c dkms -n '__dkms_verb_is mktree' -l lock-timeout -r -f -d 'Give up waiting for the DKMS lock'
+complete -c dkms -n '__dkms_verb_is mktree' -s V -l version -d 'Print the version and exit'
+complete -c dkms -n '__dkms_verb_is mktree' -s h -l help -d 'Print usage and exit'
+complete -c dkms -n '__dkms_verb_is mktree; and not __dkms_wants_value' -a '(__dkms_values module-versions)'
+
+# unmktree
+complete -c dkms -n '__dkms_verb_is unmktree' -s m -l module -r -f -a '(__dkms_values modules)' -d 'The module to act on'
+complete -c dkms -n '__dkms_verb_is unmktree' -s v -r -f -a '(__dkms_values versions (__dkms_module))' -d 'The version of the module'
+complete -c dkms -n '__dkms_verb_is unmktree' -l force -d 'Rebuild, reinstall, override checks'
+complete -c dkms -n '__dkms_verb_is unmktree' -s q -l quiet -d 'Discard all output'
+complete -c dkms -n '__dkms_verb_is unmktree' -l verbose -d 'Show commands instead of descriptions'
+complete -c dkms -n '__dkms_verb_is unmktree' -l debug -d 'Trace execution'
+complete -c dkms -n '__dkms_verb_is unmktree' -l dkmstree -r -f -a '(__fish_complete_directories)' -d 'DKMS tree (default /var/lib/dkms)'
+complete -c dkms -n '__dkms_verb_is unmktree' -l sourcetree -r -f -a '(__fish_complete_directories)' -d 'Source tree (default /usr/src)'
+complete -c dkms -n '__dkms_verb_is unmktree' -l installtree -r -f -a '(__fish_complete_directories)' -d 'Module tree (default /lib/modules)'
+complete -c dkms -n '__dkms_verb_is unmktree' -l json -d 'JSON Lines on stdout'
+complete -c dkms -n '__dkms_verb_is unmktree' -l format -r -f -a 'text json' -d 'Output format'
+complete -c dkms -n '__dkms_verb_is unmktree' -l lock-timeout -r -f -d 'Give up waiting for the DKMS lock'
+complete -c dkms -n '__dkms_verb_is unmktree' -s V -l version -d 'Print the version and exit'
+complete -c dkms -n '__dkms_verb_is unmktree' -s h -l help -d 'Print usage and exit'
+complete -c dkms -n '__dkms_verb_is unmktree; and not __dkms_wants_value' -a '(__dkms_values module-versions)'
+
+# ltdk
+complete -c dkms -n '__dkms_verb_is ltdk' -s m -l module -r -f -a '(__dkms_values modules)' -d 'The module to act on'
+complete -c dkms -n '__dkms_verb_is ltdk' -s v -r -f -a '(__dkms_values versions (__dkms_module))' -d 'The version of the module'
+complete -c dkms -n '__dkms_verb_is ltdk' -s k -l kernelver -r -f -a '(__dkms_values kernels)' -d 'Target kernel (repeatable)'
+complete -c dkms -n '__dkms_verb_is ltdk' -s a -l arch -r -f -a '(__dkms_values arches)' -d 'Target architecture (repeatable)'
+complete -c dkms -n '__dkms_verb_is ltdk' -l kernelsourcedir -r -f -a '(__fish_complete_directories)' -d 'Kernel build directory'
+complete -c dkms -n '__dkms_verb_is ltdk' -s q -l quiet -d 'Discard all output'
+complete -c dkms -n '__dkms_verb_is ltdk' -l verbose -d 'Show commands instead of descriptions'
+complete -c dkms -n '__dkms_verb_is ltdk' -l debug -d 'Trace execution'
+complete -c dkms -n '__dkms_verb_is ltdk' -l dkmstree -r -f -a '(__fish_complete_directories)' -d 'DKMS tree (default /var/lib/dkms)'
+complete -c dkms -n '__dkms_verb_is ltdk' -l sourcetree -r -f -a '(__fish_complete_directories)' -d 'Source tree (default /usr/src)'
+complete -c dkms -n '__dkms_verb_is ltdk' -l installtree -r -f -a '(__fish_complete_directories)' -d 'Module tree (default /lib/modules)'
+complete -c dkms -n '__dkms_verb_is ltdk' -l json -d 'JSON Lines on stdout'
+complete -c dkms -n '__dkms_verb_is ltdk' -l format -r -f -a 'text json' -d 'Output format'
+complete -c dkms -n '__dkms_verb_is ltdk' -l lock-timeout -r -f -d 'Give up waiting for the DKMS lock'
+complete -c dkms -n '__dkms_verb_is ltdk' -s V -l version -d 'Print the version and exit'
+complete -c dkms -n '__dkms_verb_is ltdk' -s h -l help -d 'Print usage and exit'
+complete -c dkms -n '__dkms_verb_is ltdk; and not __dkms_wants_value' -a '(__dkms_values module-versions)'

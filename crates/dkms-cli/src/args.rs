@@ -51,6 +51,8 @@ pub struct Args {
     pub stdin_targets: bool,
     /// `--all-kernels` (autoinstall; not upstream).
     pub all_kernels: bool,
+    /// `--from DIR` (mktree; not upstream).
+    pub from: Option<PathBuf>,
 }
 
 /// Result of parsing.
@@ -113,7 +115,25 @@ fn tokenize(argv: &[OsString]) -> Vec<(usize, Token)> {
             out.push((at, Token::Word(word)));
         }
     }
+    demote_extension_words(&mut out, false);
     out
+}
+
+/// Our verbs' words (`mktree`, ...) are plain words to upstream: beside one
+/// of upstream's actions (given in argv, or `implicit`, the binary's own)
+/// they stay the module name, path or stray word upstream takes them for.
+fn demote_extension_words(tokens: &mut [(usize, Token)], implicit_upstream: bool) {
+    let upstream = implicit_upstream || tokens.iter().any(|(_, t)| matches!(t, Token::Action(v) if !v.extension));
+    if !upstream {
+        return;
+    }
+    for (_, t) in tokens.iter_mut() {
+        if let Token::Action(v) = t {
+            if v.extension {
+                *t = Token::Word(v.name.to_string());
+            }
+        }
+    }
 }
 
 /// Action words, for the front-end: `(index into argv, verb)`.
@@ -172,7 +192,20 @@ fn go_quiet() {
 /// running (a `dkms-<verb>` binary); `argv0` is used in the usage text.
 pub fn parse(argv: &[OsString], implicit: Option<&'static Verb>, argv0: &str) -> Parsed {
     let mut a = Args { action: implicit, ..Default::default() };
-    for (_, t) in tokenize(argv) {
+    let mut tokens = tokenize(argv);
+    demote_extension_words(&mut tokens, implicit.is_some_and(|v| !v.extension));
+    // `--from` is mktree's; to every other action it is the unknown option
+    // it is to upstream.
+    let action =
+        implicit.or_else(|| tokens.iter().find_map(|(_, t)| if let Token::Action(v) = t { Some(*v) } else { None }));
+    if action.is_none_or(|v| v.name != table::MKTREE.name) {
+        for (at, t) in tokens.iter_mut() {
+            if matches!(t, Token::Flag(f, _) if f.id == FlagId::From) {
+                *t = Token::Unknown(argv[*at].to_string_lossy().into_owned());
+            }
+        }
+    }
+    for (_, t) in tokens {
         match t {
             Token::Flag(f, v) => match f.id {
                 FlagId::Module => parse_moduleversion(&mut a, &v),
@@ -217,6 +250,7 @@ pub fn parse(argv: &[OsString], implicit: Option<&'static Verb>, argv0: &str) ->
                 }
                 FlagId::Json => a.json = true,
                 FlagId::AllKernels => a.all_kernels = true,
+                FlagId::From => a.from = Some(v.into()),
                 FlagId::Format => match v.as_str() {
                     "json" => a.json = true,
                     "text" => a.json = false,
@@ -296,5 +330,34 @@ mod tests {
         assert_eq!(a.module, "m");
         assert_eq!(a.parallel_jobs.as_deref(), Some(""));
         assert_eq!(find_actions(&["-m".into(), "add".into(), "build".into()]).len(), 1);
+    }
+
+    #[test]
+    fn our_verbs_only_where_upstream_sees_no_action() {
+        let a = p(&["mktree", "-m", "foo", "-v", "1", "--from", "/nonexistent"]);
+        assert_eq!(a.action.unwrap().name, "mktree");
+        assert_eq!(a.from.as_deref(), Some(Path::new("/nonexistent")));
+        // Beside an upstream action the word is the module name it is to
+        // upstream, not a second action (exit 4).
+        let a = p(&["status", "mktree"]);
+        assert_eq!((a.action.unwrap().name, a.module.as_str()), ("status", "mktree"));
+        let a = p(&["ltdk", "add", "-v", "1"]);
+        assert_eq!((a.action.unwrap().name, a.module.as_str()), ("add", "ltdk"));
+        assert_eq!(find_actions(&["unmktree".into(), "remove".into()]).len(), 1);
+        assert_eq!(find_actions(&["unmktree".into()])[0].1.name, "unmktree");
+        // The same in a dkms-<verb> binary of upstream's.
+        let argv: Vec<OsString> = ["ltdk"].iter().map(OsString::from).collect();
+        let Parsed::Run(a) = parse(&argv, Some(&table::REMOVE), "dkms") else { panic!("exit") };
+        assert_eq!((a.action.unwrap().name, a.module.as_str()), ("remove", "ltdk"));
+    }
+
+    #[test]
+    fn from_is_unknown_to_other_actions() {
+        for words in [&["add", "--from", "x"][..], &["--from=x", "mktarball"], &["--from", "x"]] {
+            let argv: Vec<OsString> = words.iter().map(OsString::from).collect();
+            assert!(matches!(parse(&argv, None, "dkms"), Parsed::Exit(2)), "{words:?}");
+        }
+        let a = p(&["--from=/x", "mktree"]);
+        assert_eq!(a.from.as_deref(), Some(Path::new("/x")));
     }
 }

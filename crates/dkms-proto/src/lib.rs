@@ -249,6 +249,52 @@ pub enum Record {
         /// The public certificate (DER).
         certificate: String,
     },
+    /// `mktree` created `<source_tree>/<module>-<version>/` (not in upstream dkms).
+    TreeCreated {
+        /// What it is about (no kernel).
+        #[serde(flatten)]
+        target: Target,
+        /// The directory created.
+        path: String,
+        /// The files dkms wrote into it (relative to `path`; a `--from`
+        /// copy's own files are not listed).
+        generated: Vec<String>,
+        /// The directory copied (`--from`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        copied_from: Option<String>,
+    },
+    /// `unmktree` deleted `<source_tree>/<module>-<version>/` (not in upstream dkms).
+    TreeRemoved {
+        /// What it is about (no kernel).
+        #[serde(flatten)]
+        target: Target,
+        /// The directory deleted.
+        path: String,
+    },
+    /// `ltdk`: the licence of one built module file and what the kernel makes
+    /// of it (not in upstream dkms).
+    License {
+        /// What it is about.
+        #[serde(flatten)]
+        target: Target,
+        /// The module file.
+        file: String,
+        /// Its `.modinfo` license; absent when it has none.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        license: Option<String>,
+        /// The kernel's `license_is_gpl_compatible` says yes.
+        gpl_compatible: bool,
+        /// Loading it taints the kernel (proprietary module, taint flag P).
+        taints: bool,
+        /// Its undefined symbols that the kernel exports with
+        /// `EXPORT_SYMBOL_GPL` (or `_GPL_FUTURE`), sorted.
+        gpl_only_symbols: Vec<String>,
+        /// The Module.symvers the export types were read from.
+        symvers: String,
+        /// The kernel accepts its licence with those symbols: GPL-compatible,
+        /// or no GPL-only symbol used.
+        ok: bool,
+    },
     /// The last record of every run.
     Result {
         /// The process exit status.
@@ -271,7 +317,8 @@ impl Record {
             | Record::Removed { target }
             | Record::Skipped { target, .. }
             | Record::TarballCreated { target, .. }
-            | Record::TarballLoaded { target, .. } => Some(target.clone()),
+            | Record::TarballLoaded { target, .. }
+            | Record::TreeCreated { target, .. } => Some(target.clone()),
             Record::Error { module: Some(m), version: Some(v), kernel, arch, .. } => {
                 Some(Target { module: m.clone(), version: v.clone(), kernel: kernel.clone(), arch: arch.clone() })
             }

@@ -67,6 +67,7 @@ kinds! {
     ArchiveMissing = "archive-missing", Fixed(2), "the tarball does not exist";
     SourceMissing = "source-missing", Fixed(2), "the source directory does not exist";
     TemplateKernelSame = "template-kernel-same", Fixed(2), "template kernel equals kernel";
+    TreeOutsideSourceTree = "tree-outside-source-tree", Fixed(2), "unmktree: <module>-<version> is a symbolic link or leads outside the source tree; nothing was deleted (not in upstream dkms)";
     AllWithArch = "all-with-arch", Fixed(3), "-a with --all";
     AlreadyAdded = "already-added", Fixed(3), "already added";
     AlreadyBuilt = "already-built", Fixed(3), "already built";
@@ -75,6 +76,8 @@ kinds! {
     TarballWithoutConf = "tarball-without-conf", Fixed(3), "a tarball without dkms.conf";
     TarballRefused = "tarball-refused", Fixed(3), "an unsafe tarball was refused, nothing loaded (not in upstream dkms)";
     TarballUnreadable = "tarball-unreadable", Fixed(3), "a tarball that cannot be read";
+    TreeExists = "tree-exists", Fixed(3), "mktree: <source_tree>/<module>-<version> already exists (not in upstream dkms)";
+    TreeRegistered = "tree-registered", Fixed(3), "unmktree: the module/version is still registered in the DKMS tree (not in upstream dkms)";
     AllKernelsWithK = "all-kernels-with-k", Fixed(4), "--all-kernels with -k (not in upstream dkms)";
     OneKernelRequired = "one-kernel-required", Fixed(4), "wrong number of kernels";
     OsReleaseMissing = "os-release-missing", Fixed(4), "no os-release";
@@ -92,6 +95,7 @@ kinds! {
     DepmodFailed = "depmod-failed", Fixed(6), "depmod failed (the install is rolled back)";
     NotBuilt = "not-built", Fixed(6), "mktarball found nothing built";
     TarballFailed = "tarball-failed", Fixed(6), "mktarball cannot write the tarball";
+    NoModuleFiles = "no-module-files", Fixed(6), "ltdk: no module file is built for the kernel (not in upstream dkms)";
     ModuleMissing = "module-missing", Fixed(7), "the build produced no module";
     ModuleNotBuilt = "module-not-built", Fixed(7), "make did not build a module the conf names";
     RenameFailed = "rename-failed", Fixed(7), "the build cannot be moved into place";
@@ -111,6 +115,7 @@ kinds! {
     KernelHookFailed = "kernel-hook-failed", Fixed(14), "a module failed in kernel_preinst or kernel_prerm";
     EmptyKernelver = "empty-kernelver", Fixed(16), "an empty kernel";
     EmptyArch = "empty-arch", Fixed(16), "an empty architecture";
+    GplOnlySymbols = "gpl-only-symbols", Fixed(17), "ltdk: a module that is not GPL-compatible uses EXPORT_SYMBOL_GPL symbols, so the kernel will not load it (not in upstream dkms)";
     KernelHeadersMissing = "kernel-headers-missing", Fixed(21), "no kernel headers";
     LockTimeout = "lock-timeout", Fixed(75), "the lock was not obtained within --lock-timeout seconds (not in upstream dkms)";
     BuildExclusive = "build-exclusive", Fixed(77), "skipped: the kernel does not satisfy BUILD_EXCLUSIVE_*";

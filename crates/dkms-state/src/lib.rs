@@ -20,6 +20,7 @@ pub mod jobs;
 pub mod journal;
 pub mod kernel;
 pub mod kind;
+pub mod license;
 pub mod lock;
 pub mod modinfo;
 pub mod shell;

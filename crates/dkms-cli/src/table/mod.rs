@@ -33,6 +33,9 @@ pub struct Verb {
     pub flags: &'static [FlagId],
     /// The non-option words it takes.
     pub operands: &'static [Operand],
+    /// Not in upstream dkms (its word is an action only where upstream would
+    /// not read it as something else, see `args`).
+    pub extension: bool,
     /// Man-page text: paragraphs separated by blank lines.
     pub description: &'static str,
 }
@@ -85,6 +88,7 @@ pub enum FlagId {
     Format,
     LockTimeout,
     AllKernels,
+    From,
 }
 
 /// One option. Matching follows upstream's `case` statement: `long` is a
@@ -122,7 +126,7 @@ use FlagId::*;
 
 /// In upstream's matching order (it matters: `--archive*` is tried before
 /// `--arch*`).
-pub const FLAGS: [Flag; 35] = [
+pub const FLAGS: [Flag; 36] = [
     flag(Module, "--module", true, Some('m'), Some("module[/version]"), "The module to act on"),
     flag(ModuleVersion, "", false, Some('v'), Some("module-version"), "The version of the module"),
     flag(Kernelver, "--kernelver", true, Some('k'), Some("kernel[/arch]"), "Target kernel (repeatable)"),
@@ -158,6 +162,7 @@ pub const FLAGS: [Flag; 35] = [
     ext(Format, "--format", true, Some("text|json"), "Output format"),
     ext(LockTimeout, "--lock-timeout", true, Some("seconds"), "Give up waiting for the DKMS lock"),
     ext(AllKernels, "--all-kernels", false, None, "autoinstall: every kernel with headers"),
+    ext(From, "--from", true, Some("dir"), "mktree: copy this source directory"),
 ];
 
 /// The flag an option word selects, if any.
@@ -305,6 +310,11 @@ pub const fn flag_doc(id: FlagId) -> FlagDoc {
             None,
             "autoinstall: every kernel under the install tree whose headers are installed (instead of -k), \
              all in one run: their builds share one jobs budget. Not in upstream dkms.",
+        ),
+        From => doc(
+            Some(K::Dir),
+            "mktree: make the module tree a copy of this source directory (plus a generated dkms.conf if it has \
+             none) instead of a new skeleton. Only mktree accepts it. Not in upstream dkms.",
         ),
     }
 }

@@ -19,6 +19,7 @@ pub const ADD: Verb = Verb {
     runs_make: false,
     flags: &[Module, ModuleVersion, Kernelver, Arch, Conf, Force, RpmSafeUpgrade, Directive, KernelSourceDir],
     operands: &[Operand::SourceModuleVersion, Operand::SourceDir, Operand::Tarball],
+    extension: false,
     description: "Register a module/version with DKMS: create <dkms_tree>/<module>/<version>/ and its source link \
 to <source_tree>/<module>-<version>/, which must hold a valid dkms.conf.
 
@@ -36,6 +37,7 @@ pub const REMOVE: Verb = Verb {
     runs_make: false,
     flags: &[Module, ModuleVersion, Kernelver, Arch, All, Conf, RpmSafeUpgrade, NoDepmod, Directive],
     operands: &MV,
+    extension: false,
     description: "Uninstall and unbuild the module/version for the kernels given with -k (the running kernel \
 without -k; every kernel with --all), then, when no kernel is left built, unregister it: \
 <dkms_tree>/<module>/<version>/ is deleted, including tarballs made by mktarball. The source in <source_tree> stays.",
@@ -50,6 +52,7 @@ pub const BUILD: Verb = Verb {
     runs_make: true,
     flags: &[Module, ModuleVersion, Kernelver, Arch, Conf, Force, Config, KernelSourceDir, Jobs, Directive],
     operands: &[Operand::ModuleVersion, Operand::SourceDir],
+    extension: false,
     description: "Compile the module/version for each kernel given with -k (default: the running kernel). A \
 module that is not added yet is added first, so build takes what add takes.
 
@@ -72,6 +75,7 @@ pub const UNBUILD: Verb = Verb {
     runs_make: false,
     flags: &[Module, ModuleVersion, Kernelver, Arch, All, Conf, NoDepmod, Directive],
     operands: &MV,
+    extension: false,
     description: "Delete the built module of the module/version for the kernels given with -k (default: the \
 running kernel; --all: every kernel it is built for), uninstalling it first where it is installed. The \
 module/version stays added.",
@@ -101,6 +105,7 @@ pub const INSTALL: Verb = Verb {
         Directive,
     ],
     operands: &[Operand::ModuleVersion, Operand::SourceDir],
+    extension: false,
     description: "Copy the built modules of the module/version into the kernel module tree of each kernel given \
 with -k (default: the running kernel), building (and adding) first when needed.
 
@@ -120,6 +125,7 @@ pub const UNINSTALL: Verb = Verb {
     runs_make: false,
     flags: &[Module, ModuleVersion, Kernelver, Arch, All, Conf, NoDepmod, Directive],
     operands: &MV,
+    extension: false,
     description: "Remove the installed modules of the module/version from the kernels given with -k (default: \
 the running kernel; --all: every kernel it is built for), restore the modules it replaced, run POST_REMOVE and \
 depmod. The module stays built.",
@@ -134,6 +140,7 @@ pub const MATCH: Verb = Verb {
     runs_make: true,
     flags: &[TemplateKernel, Kernelver, Arch, Module, Force, Config, KernelSourceDir, Jobs, NoDepmod, Directive],
     operands: &[],
+    extension: false,
     description: "Build and install on the kernel given with -k (exactly one) every module/version that is \
 installed on the kernel given with --templatekernel; with -m, only that module.",
 };
@@ -158,6 +165,7 @@ pub const AUTOINSTALL: Verb = Verb {
         ModprobeOnInstall,
     ],
     operands: &[],
+    extension: false,
     description: "Build and install, for one kernel (default: the running kernel), the newest version of every \
 module whose dkms.conf says AUTOINSTALL=\"yes\" and which is not installed there yet, in BUILD_DEPENDS order. \
 Nothing to do prints nothing. A module skipped by BUILD_EXCLUSIVE_* counts as done; any failure gives exit \
@@ -186,6 +194,7 @@ pub const MKTARBALL: Verb = Verb {
     runs_make: false,
     flags: &[Module, ModuleVersion, Kernelver, Arch, All, Archive, BinariesOnly, SourceOnly, Conf],
     operands: &MV,
+    extension: false,
     description: "Write a tarball of the module/version: its source and its built modules for the kernels given \
 with -k (default: the running kernel; --all: every kernel it is built for). --source-only leaves the modules \
 out, --binaries-only the source. The tarball is written to the module's tarball/ directory in the DKMS tree, \
@@ -201,6 +210,7 @@ pub const LDTARBALL: Verb = Verb {
     runs_make: true,
     flags: &[Archive, Force],
     operands: &[Operand::Tarball],
+    extension: false,
     description: "Load a tarball made by mktarball: copy its source to <source_tree>/<module>-<version>/, its \
 built modules into the DKMS tree, and add the module/version. Kernels already in the tree are kept unless \
 --force is given. A tarball holding only a source tree with a dkms.conf is added like a source directory.",
@@ -215,6 +225,7 @@ pub const STATUS: Verb = Verb {
     runs_make: false,
     flags: &TARGET,
     operands: &MV,
+    extension: false,
     description: "Print one line per module/version (added, broken) or per module/version/kernel/arch (built, \
 installed), optionally limited to a module, version, kernel or arch:
 
@@ -232,6 +243,7 @@ pub const GENERATE_MOK: Verb = Verb {
     runs_make: false,
     flags: &[],
     operands: &[],
+    extension: false,
     description: "Create the key and certificate used to sign modules (framework.conf mok_signing_key and \
 mok_certificate, default /var/lib/dkms/mok.key and mok.pub) if they do not exist yet, and print their paths. \
 An existing key is never overwritten.",
@@ -246,6 +258,7 @@ pub const KERNEL_PREINST: Verb = Verb {
     runs_make: false,
     flags: &HOOK,
     operands: &[],
+    extension: false,
     description: "For kernel packages, before kernel -k is installed (or reinstalled): unbuild every AUTOINSTALL \
 module built for it, so that kernel_postinst builds them afresh. Exit status 14 if one failed.",
 };
@@ -259,6 +272,7 @@ pub const KERNEL_POSTINST: Verb = Verb {
     runs_make: true,
     flags: &[Kernelver, Arch, Jobs, KernelSourceDir],
     operands: &[],
+    extension: false,
     description: "For kernel packages, after kernel -k (exactly one) is installed: the same as autoinstall for \
 that kernel.",
 };
@@ -272,11 +286,79 @@ pub const KERNEL_PRERM: Verb = Verb {
     runs_make: false,
     flags: &HOOK,
     operands: &[],
+    extension: false,
     description: "For kernel packages, before kernel -k is removed: uninstall and unbuild every module built for \
 it. Exit status 14 if one failed.",
 };
 
-/// Every upstream action, in upstream's usage order.
+/// `mktree` (not in upstream dkms)
+pub const MKTREE: Verb = Verb {
+    name: "mktree",
+    binary: "dkms-mktree",
+    summary: "Create a module source tree ready to add (not in upstream dkms)",
+    lock: LockKind::Exclusive,
+    runs_make: false,
+    flags: &[Module, ModuleVersion, From],
+    operands: &MV,
+    extension: true,
+    description: "Create <source_tree>/<module>-<version>/ as a module tree that dkms add and dkms build accept as \
+it stands. Not in upstream dkms (its reference page lists the word; upstream answers \"Unknown action\").
+
+Without --from, the tree is a skeleton: a dkms.conf (PACKAGE_NAME, PACKAGE_VERSION, BUILT_MODULE_NAME[0], \
+DEST_MODULE_LOCATION[0]=\"/updates/dkms\", AUTOINSTALL=\"yes\"), a kbuild Makefile that builds for \
+$(KERNELRELEASE) (the kernel dkms builds for, never uname -r) and a minimal <module>.c. With --from DIR, the \
+tree is a copy of DIR made the way add copies a source directory; a dkms.conf is generated when DIR has none, \
+naming the modules of its Makefile's obj-m lines. When DIR has a dkms.conf, -m and -v may be left out (they \
+must agree with its PACKAGE_NAME and PACKAGE_VERSION).
+
+An existing <source_tree>/<module>-<version>/ is refused with exit status 3 (kind tree-exists); a --from \
+directory that does not exist gives exit status 2.",
+};
+
+/// `unmktree` (not in upstream dkms)
+pub const UNMKTREE: Verb = Verb {
+    name: "unmktree",
+    binary: "dkms-unmktree",
+    summary: "Delete a module source tree (not in upstream dkms)",
+    lock: LockKind::Exclusive,
+    runs_make: false,
+    flags: &[Module, ModuleVersion, Force],
+    operands: &MV,
+    extension: true,
+    description: "Delete <source_tree>/<module>-<version>/. Not in upstream dkms.
+
+While the module/version is registered in the DKMS tree it is refused with exit status 3 (kind \
+tree-registered; run dkms remove <module>/<version> --all first) unless --force is given. A \
+<module>-<version> that is a symbolic link, or that resolves outside the source tree, is refused with \
+exit status 2 (kind tree-outside-source-tree): nothing outside the source tree is ever deleted. The \
+directory is first renamed aside, then deleted, so it is either all there or gone.",
+};
+
+/// `ltdk` (not in upstream dkms)
+pub const LTDK: Verb = Verb {
+    name: "ltdk",
+    binary: "dkms-ltdk",
+    summary: "Check the licence of built modules against GPL-only exports (not in upstream dkms)",
+    lock: LockKind::Shared,
+    runs_make: false,
+    flags: &[Module, ModuleVersion, Kernelver, Arch, KernelSourceDir],
+    operands: &MV,
+    extension: true,
+    description: "For each module file built for the module/version and the kernels given with -k (default: the \
+running kernel), read the license of its .modinfo (.ko, .ko.gz, .ko.xz and .ko.zst alike) and say whether the \
+kernel takes it as GPL-compatible (the kernel's license_is_gpl_compatible: GPL, GPL v2, GPL and additional \
+rights, Dual BSD/GPL, Dual MIT/GPL, Dual MPL/GPL), whether loading it taints the kernel (proprietary), and \
+which of its undefined symbols the kernel exports with EXPORT_SYMBOL_GPL (from the kernel's Module.symvers in \
+its build directory, or --kernelsourcedir), which a module that is not GPL-compatible cannot use. Not in \
+upstream dkms.
+
+Exit status 0 when every module file is GPL-compatible or uses no GPL-only symbol; 17 (kind gpl-only-symbols) \
+when one is not GPL-compatible and uses GPL-only symbols: the kernel would refuse to load it. Nothing built \
+for a kernel gives exit status 6 (kind no-module-files), a missing Module.symvers 21. --json gives one \
+license record per module file.",
+};
+
+/// Every action: upstream's in upstream's usage order, then ours.
 pub const VERBS: &[&Verb] = &[
     &ADD,
     &REMOVE,
@@ -293,4 +375,7 @@ pub const VERBS: &[&Verb] = &[
     &KERNEL_PREINST,
     &KERNEL_POSTINST,
     &KERNEL_PRERM,
+    &MKTREE,
+    &UNMKTREE,
+    &LTDK,
 ];

@@ -34,12 +34,15 @@ fn runner(verb: &Verb) -> Option<fn(&mut Dkms) -> Result<()>> {
         t::KERNEL_PREINST => verbs::kernel_preinst::run,
         t::KERNEL_PRERM => verbs::kernel_prerm::run,
         t::LDTARBALL => verbs::ldtarball::run,
+        t::LTDK => verbs::ltdk::run,
         t::MATCH => verbs::matching::run,
         t::MKTARBALL => verbs::mktarball::run,
+        t::MKTREE => verbs::mktree::run,
         t::REMOVE => verbs::remove::run,
         t::STATUS => verbs::status::run,
         t::UNBUILD => verbs::unbuild::run,
         t::UNINSTALL => verbs::uninstall::run,
+        t::UNMKTREE => verbs::unmktree::run,
         _ => return None,
     })
 }

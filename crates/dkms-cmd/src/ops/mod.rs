@@ -9,6 +9,8 @@ pub(crate) mod build;
 pub(crate) mod builds;
 pub(crate) mod install;
 pub(crate) mod kernel_hooks;
+pub(crate) mod ltdk;
+pub(crate) mod mktree;
 pub(crate) mod recover;
 pub(crate) mod remove;
 pub(crate) mod source_tree;

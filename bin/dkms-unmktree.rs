@@ -1,0 +1,4 @@
+//! `dkms-unmktree`: runs the verb `unmktree` (crates/dkms-cmd/src/verbs).
+fn main() -> std::process::ExitCode {
+    dkms_cmd::run_verb(&dkms_cli::table::UNMKTREE)
+}
