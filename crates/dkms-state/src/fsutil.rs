@@ -176,6 +176,12 @@ pub fn subdirs(dir: &Path) -> Vec<String> {
     v
 }
 
+/// Is process `pid` alive? (Temporaries named after their process are
+/// stale once it is gone; `/proc` is how upstream's tools look too.)
+pub fn process_alive(pid: u32) -> bool {
+    pid == std::process::id() || Path::new("/proc").join(pid.to_string()).exists()
+}
+
 /// Can we write to `path` (bash's `[[ -w path ]]`)?
 pub fn writable(path: &Path) -> bool {
     nix::unistd::access(path, nix::unistd::AccessFlags::W_OK).is_ok()
