@@ -249,6 +249,11 @@ pub enum Record {
         /// The public certificate (DER).
         certificate: String,
     },
+    /// `--version`: the only record of such a run (no `result` follows).
+    Version {
+        /// The release string (`dkms-3.4.3`).
+        version: String,
+    },
     /// The last record of every run.
     Result {
         /// The process exit status.
