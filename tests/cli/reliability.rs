@@ -326,3 +326,38 @@ fn eight_processes_at_once() {
         assert!(line.ends_with(": added") || line.contains(": built") || line.contains(": installed"), "{line}");
     }
 }
+
+/// A FIFO in a source directory is copied as a FIFO by `add` (upstream's
+/// `cp -fprT` does so too), not opened: opening it would block forever
+/// under the exclusive lock, and every other dkms with it.
+#[test]
+fn add_copies_a_fifo_without_hanging() {
+    crate::skip::skip_unless!(is_root(), "needs root (adding a source directory, as upstream)");
+    use std::os::unix::fs::FileTypeExt;
+    let t = Tree::new();
+    let pkg = t.path("pkg");
+    std::fs::create_dir_all(&pkg).unwrap();
+    std::fs::write(
+        pkg.join("dkms.conf"),
+        "PACKAGE_NAME=fifo\nPACKAGE_VERSION=1.0\nBUILT_MODULE_NAME[0]=fifo\nDEST_MODULE_LOCATION[0]=/extra\n",
+    )
+    .unwrap();
+    std::fs::write(pkg.join("Makefile"), "obj-m := fifo.o\n").unwrap();
+    nix::unistd::mkfifo(&pkg.join("pipe"), nix::sys::stat::Mode::from_bits_truncate(0o644)).unwrap();
+    let mut child = t.cmd(&["add", &pkg.display().to_string()]).stdin(std::process::Stdio::null()).spawn().unwrap();
+    let start = std::time::Instant::now();
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        if start.elapsed() > std::time::Duration::from_secs(20) {
+            let _ = child.kill();
+            panic!("dkms add hangs on a FIFO in the source directory");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    assert!(status.success());
+    let copied = std::fs::symlink_metadata(t.path("src/fifo-1.0/pipe")).unwrap();
+    assert!(copied.file_type().is_fifo());
+    assert_eq!(t.run(&["status"], "").1, "fifo/1.0: added\n");
+}
