@@ -268,3 +268,82 @@ fn tarball_mok_and_kernel_hooks_validate() {
         assert_eq!(v.check(&out, 1)[0]["kind"], "not-root");
     }
 }
+
+/// Every way the argument parser and the start-up checks refuse a command
+/// line, through the front-end and through each verb's own binary: in JSON
+/// mode stdout is JSON Lines only, schema-valid, ending with `result` (or,
+/// for `--version`, being one `version` record). Upstream's text is
+/// unchanged (checked by the conformance suite).
+#[test]
+fn argument_errors_are_json_with_a_result() {
+    let t = Tree::new();
+    let v = Validator::new();
+    // (arguments after the verb, exit status)
+    let errors: &[(&[&str], i32)] = &[
+        (&["--bogus"], 2),
+        (&["-kfoo"], 2),
+        (&["--format="], 2),
+        (&["--format=xml"], 2),
+        (&["--lock-timeout=abc"], 2),
+        (&["--lock-timeout", "-1"], 2),
+        (&["add"], 4),
+        (&["-k", KVER, "--all"], 2),
+        (&["-a", "x86_64", "--all"], 3),
+        (&["-k", ""], 16),
+        (&["-k", KVER, "-a", ""], 16),
+        (&["--binaries-only", "--source-only"], 8),
+        (&["--help"], 0),
+    ];
+    let verbs: Vec<&str> = dkms_cli::table::VERBS.iter().map(|v| v.name).collect();
+    let mut runs = 0;
+    for verb in &verbs {
+        for (args, code) in errors {
+            // "add" as a second action: for the add verb, use another.
+            let args: Vec<&str> =
+                args.iter().map(|a| if *a == "add" && *verb == "add" { "remove" } else { a }).collect();
+            for direct in [false, true] {
+                let mut c = t.cmd(&[]);
+                if direct {
+                    let bin = dkms_cli::table::VERBS.iter().find(|v| v.name == *verb).unwrap().binary;
+                    c = Command::new(crate::fake::bin_dir().join(bin));
+                    c.args(&args).arg("--json").arg("--dkmstree").arg(t.path("dkms"));
+                } else {
+                    c.args([verb]).args(&args).arg("--json");
+                }
+                let o = c.stdin(Stdio::null()).output().unwrap();
+                let (got, out) = (o.status.code().unwrap_or(-1), String::from_utf8_lossy(&o.stdout));
+                let ctx = format!("{verb} {args:?} (direct: {direct})");
+                // -k with kernel_* and an empty one: the checks' order
+                // decides which of the refusals comes first.
+                let expected = *code;
+                if got != expected && !(verb.starts_with("kernel_") || *verb == "status" || *verb == "generate_mok") {
+                    panic!("{ctx}: exit {got}, expected {expected}\n{out}");
+                }
+                std::panic::catch_unwind(|| v.check(&out, got)).unwrap_or_else(|_| panic!("{ctx}: {out}"));
+                runs += 1;
+            }
+        }
+    }
+    // The front-end's own paths: no action, two actions, --version.
+    for (args, code) in [(&["--json"][..], 0), (&["--json", "add", "remove"], 4), (&["--json", "--bogus"], 2)] {
+        let (got, out, _) = t.run(args, "");
+        assert_eq!(got, code, "{args:?}: {out}");
+        let recs = v.check(&out, code);
+        assert_eq!(recs.iter().filter(|r| r["type"] == "error").count(), 1, "{args:?}: {out}");
+        runs += 1;
+    }
+    let (code, out, _) = t.run(&["--json", "--version"], "");
+    assert_eq!(code, 0);
+    let line: serde_json::Value = serde_json::from_str(out.trim_end()).unwrap_or_else(|e| panic!("{e}: {out}"));
+    assert!(v.schemas.validate(&line, v.id).is_ok(), "{out}");
+    assert_eq!((line["type"].as_str(), line["version"].as_str()), (Some("version"), Some("dkms-3.4.3")));
+    // A lock held elsewhere past --lock-timeout: exit 75, error then result.
+    let mut holder = Command::new("flock").arg(t.path("dkms/.lock")).args(["sleep", "30"]).spawn().unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let (code, out, _) = t.run(&["add", "--json", "--lock-timeout=1", "dkms_hello/1.0"], "");
+    let _ = holder.kill();
+    let _ = holder.wait();
+    assert_eq!(code, 75, "{out}");
+    assert_eq!(types(&v.check(&out, 75)), ["error", "result"]);
+    eprintln!("argument errors: {runs} command lines checked");
+}

@@ -11,6 +11,7 @@
 
 use crate::table::{self, FlagId, Verb};
 use crate::ui;
+use dkms_state::error::{Error, Kind};
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 
@@ -60,7 +61,8 @@ pub struct Args {
 pub enum Parsed {
     Run(Box<Args>),
     /// Parsing already printed what was needed (`--version`, `--help`, an
-    /// error); exit with this status.
+    /// error, with its JSON record); exit with this status (after the
+    /// `result` record in JSON mode, unless `--version` was the record).
     Exit(u8),
 }
 
@@ -192,6 +194,8 @@ fn go_quiet() {
 /// running (a `dkms-<verb>` binary); `argv0` is used in the usage text.
 pub fn parse(argv: &[OsString], implicit: Option<&'static Verb>, argv0: &str) -> Parsed {
     let mut a = Args { action: implicit, ..Default::default() };
+    // Known before the first error, which may come earlier in argv.
+    ui::set_json(json_requested(argv));
     let mut tokens = tokenize(argv);
     demote_extension_words(&mut tokens, implicit.is_some_and(|v| !v.extension));
     // `--from` is mktree's; to every other action it is the unknown option
@@ -218,7 +222,11 @@ pub fn parse(argv: &[OsString], implicit: Option<&'static Verb>, argv0: &str) ->
                     go_quiet();
                 }
                 FlagId::Version => {
-                    ui::outln(crate::RELEASE_STRING);
+                    if ui::json() {
+                        ui::emit(dkms_proto::Record::Version { version: crate::RELEASE_STRING.into() });
+                    } else {
+                        ui::outln(crate::RELEASE_STRING);
+                    }
                     return Parsed::Exit(0);
                 }
                 FlagId::NoInitrd => ui::deprecated("--no-initrd"),
@@ -255,27 +263,19 @@ pub fn parse(argv: &[OsString], implicit: Option<&'static Verb>, argv0: &str) ->
                     "json" => a.json = true,
                     "text" => a.json = false,
                     other => {
-                        ui::error(&[format!("Unknown output format: {other} (expected text or json)")]);
-                        return Parsed::Exit(2);
+                        let msg = format!("Unknown output format: {other} (expected text or json)");
+                        return refuse(2, msg, None);
                     }
                 },
                 FlagId::LockTimeout => match v.parse() {
                     Ok(n) => a.lock_timeout = Some(n),
-                    Err(_) => {
-                        ui::error(&[format!("--lock-timeout needs a number of seconds, not '{v}'")]);
-                        return Parsed::Exit(2);
-                    }
+                    Err(_) => return refuse(2, format!("--lock-timeout needs a number of seconds, not '{v}'"), None),
                 },
             },
-            Token::Unknown(w) => {
-                ui::error(&[format!("Unknown option: {w}")]);
-                ui::usage(argv0);
-                return Parsed::Exit(2);
-            }
+            Token::Unknown(w) => return refuse(2, format!("Unknown option: {w}"), Some(argv0)),
             Token::Action(v) => {
                 if a.action.is_some() {
-                    ui::error(&["Cannot specify more than one action."]);
-                    return Parsed::Exit(4);
+                    return refuse(4, "Cannot specify more than one action.".into(), None);
                 }
                 a.action = Some(v);
             }
@@ -284,6 +284,30 @@ pub fn parse(argv: &[OsString], implicit: Option<&'static Verb>, argv0: &str) ->
     }
     ui::set_json(a.json);
     Parsed::Run(Box::new(a))
+}
+
+/// Is JSON output asked for anywhere on the command line (`--json`, or
+/// `--format=json` unless a later `--format=text` says otherwise)?
+pub fn json_requested(argv: &[OsString]) -> bool {
+    let mut json = false;
+    for (_, t) in tokenize(argv) {
+        match t {
+            Token::Flag(f, _) if f.id == FlagId::Json => json = true,
+            Token::Flag(f, v) if f.id == FlagId::Format && (v == "json" || v == "text") => json = v == "json",
+            _ => {}
+        }
+    }
+    json
+}
+
+/// Refuse the command line: upstream's `Error!` text (then the usage when
+/// `usage` names the program), an `error` record in JSON mode.
+fn refuse(code: u8, message: String, usage: Option<&str>) -> Parsed {
+    ui::report(&Error::die(Kind::Usage, [message]).with_code(code));
+    if let Some(argv0) = usage {
+        ui::usage(argv0);
+    }
+    Parsed::Exit(code)
 }
 
 /// Upstream's handling of a non-option, non-action word.

@@ -143,6 +143,7 @@ impl Ctx {
     pub fn start(argv0: &str, argv: &[OsString], implicit: Option<&'static Verb>) -> std::result::Result<Ctx, u8> {
         Self::start_inner(argv0, argv, implicit).map_err(|e| {
             ui::report(&e);
+            ui::emit_result(e.code);
             e.code
         })
     }
@@ -167,7 +168,7 @@ impl Ctx {
 
         let a = match args::parse(argv, implicit, argv0) {
             Parsed::Run(a) => *a,
-            Parsed::Exit(c) => return Err(Error::exit(Kind::Usage).with_code(c)),
+            Parsed::Exit(c) => return Err(Error::reported(c)),
         };
         dkms_state::tools::set_trace(a.debug);
 

@@ -18,6 +18,7 @@ use crate::ctx::Ctx;
 use crate::table::{Verb, EXEC_PATH, LIST_CMDS, VERBS};
 use crate::ui;
 use dkms_state::env;
+use dkms_state::error::{Error, Kind};
 use std::ffi::OsString;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -68,9 +69,21 @@ pub fn plugins() -> Vec<String> {
 
 fn exec(program: PathBuf, argv0: &str, args: Vec<OsString>) -> ExitCode {
     ui::flush();
+    let json = args::json_requested(&args);
     let err = dkms_state::tools::exec(&program, argv0, args);
+    ui::set_json(json);
     ui::error(&[format!("Cannot run {}: {err}", program.display())]);
+    ui::emit_result(126);
     ExitCode::from(126)
+}
+
+/// Report a failure of the front-end itself (then, in JSON mode, the
+/// `result` record) and exit with its status.
+fn fail(json: bool, e: Error) -> ExitCode {
+    ui::set_json(json);
+    ui::report(&e);
+    ui::emit_result(e.code);
+    ExitCode::from(e.code)
 }
 
 /// Runs a built-in verb in this process: `(verb, argv0, arguments)`.
@@ -123,15 +136,18 @@ pub fn main_with(in_process: Option<InProcess>) -> ExitCode {
     let actions = args::find_actions(&argv);
     if let [(at, verb)] = actions[..] {
         let Some(bin) = find_builtin(verb, &dirs) else {
-            ui::error(&[
-                format!("The action {} is not available in this build of dkms.", verb.name),
-                format!(
-                    "{} was not found in: {}",
-                    verb.binary,
-                    dirs.iter().map(|d| d.display().to_string()).collect::<Vec<_>>().join(", ")
-                ),
-            ]);
-            return ExitCode::from(dkms_state::error::Kind::VerbMissing.code_or(127));
+            let e = Error::die(
+                Kind::VerbMissing,
+                [
+                    format!("The action {} is not available in this build of dkms.", verb.name),
+                    format!(
+                        "{} was not found in: {}",
+                        verb.binary,
+                        dirs.iter().map(|d| d.display().to_string()).collect::<Vec<_>>().join(", ")
+                    ),
+                ],
+            );
+            return fail(args::json_requested(&argv), e);
         };
         let mut rest = argv;
         rest.remove(at);
@@ -153,8 +169,10 @@ pub fn main_with(in_process: Option<InProcess>) -> ExitCode {
     match Ctx::start(&argv0, &argv, None) {
         Err(code) => ExitCode::from(code),
         Ok(_) => {
-            ui::error(&["Unknown action specified: \"\""]);
+            // Upstream exits 0 here; JSON gets the error record all the same.
+            ui::report(&Error::die(Kind::Usage, ["Unknown action specified: \"\""]).with_code(0));
             ui::usage(&argv0);
+            ui::emit_result(0);
             ExitCode::SUCCESS
         }
     }

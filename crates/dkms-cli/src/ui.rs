@@ -14,6 +14,8 @@ use std::sync::Mutex;
 
 static JSON: AtomicBool = AtomicBool::new(false);
 static MUTED: AtomicBool = AtomicBool::new(false);
+/// The last record (`result`, or `version`) has been written.
+static FINISHED: AtomicBool = AtomicBool::new(false);
 
 /// Silence all human output (used while replaying a journal in recovery,
 /// whose steps would otherwise repeat their messages).
@@ -222,6 +224,10 @@ pub fn emit(rec: Record) {
             _ => {}
         }
     }
+    // `--version`'s record is a run's only one: no `result` follows.
+    if matches!(rec, Record::Version { .. }) {
+        FINISHED.store(true, Ordering::Relaxed);
+    }
     line(&serde_json::to_string(&Envelope::new(rec)).unwrap_or_default());
 }
 
@@ -236,9 +242,9 @@ fn line(s: &str) {
     write_stream(Stream::Stdout, format!("{s}\n").as_bytes());
 }
 
-/// The final `result` record.
+/// The final `result` record (once: every exit path may call this).
 pub fn emit_result(exit_code: u8) {
-    if !json() {
+    if !json() || FINISHED.swap(true, Ordering::Relaxed) {
         return;
     }
     let counts = COUNTS.lock().unwrap_or_else(|e| e.into_inner()).clone().unwrap_or_default();

@@ -295,6 +295,11 @@ pub enum Record {
         /// or no GPL-only symbol used.
         ok: bool,
     },
+    /// `--version`: the only record of such a run (no `result` follows).
+    Version {
+        /// The release string (`dkms-3.4.3`).
+        version: String,
+    },
     /// The last record of every run.
     Result {
         /// The process exit status.

@@ -88,7 +88,8 @@ fn preserve(src_meta: &fs::Metadata, dst: &Path) -> io::Result<()> {
 
 /// `cp -fprT FROM/ TO`: copy the contents of `from` into `to` (created if
 /// needed), recursively, preserving modes, ownership and times; symlinks
-/// inside are copied as symlinks; existing files are overwritten.
+/// inside are copied as symlinks, FIFOs, devices and sockets as new nodes;
+/// existing files are overwritten.
 pub fn copy_tree(from: &Path, to: &Path) -> io::Result<()> {
     let meta = fs::metadata(from)?;
     if !to.is_dir() {
@@ -107,15 +108,38 @@ pub fn copy_tree(from: &Path, to: &Path) -> io::Result<()> {
             let _ = remove_all(&dst);
             std::os::unix::fs::symlink(target, &dst)?;
             preserve(&m, &dst)?;
-        } else {
+        } else if ft.is_file() {
             if is_symlink(&dst) {
                 fs::remove_file(&dst)?;
             }
             copy_file(&src, &dst)?;
             preserve(&m, &dst)?;
+        } else {
+            copy_special(&m, &dst)?;
         }
     }
     preserve(&meta, to)
+}
+
+/// A FIFO, device or socket is copied as what it is (`cp -p` makes a new
+/// node), never opened: opening a FIFO blocks until a writer comes, and
+/// that under the exclusive lock.
+fn copy_special(m: &fs::Metadata, dst: &Path) -> io::Result<()> {
+    use nix::sys::stat::{mknod, Mode, SFlag};
+    use std::os::unix::fs::FileTypeExt;
+    let ft = m.file_type();
+    let kind = if ft.is_fifo() {
+        SFlag::S_IFIFO
+    } else if ft.is_char_device() {
+        SFlag::S_IFCHR
+    } else if ft.is_block_device() {
+        SFlag::S_IFBLK
+    } else {
+        SFlag::S_IFSOCK
+    };
+    let _ = remove_all(dst);
+    mknod(dst, kind, Mode::from_bits_truncate(m.mode() & 0o7777), m.rdev()).map_err(io::Error::from)?;
+    preserve(m, dst)
 }
 
 /// `cp -f SRC DST` for a regular file (overwrites, keeps DST's absence of
@@ -176,6 +200,12 @@ pub fn subdirs(dir: &Path) -> Vec<String> {
     v
 }
 
+/// Is process `pid` alive? (Temporaries named after their process are
+/// stale once it is gone; `/proc` is how upstream's tools look too.)
+pub fn process_alive(pid: u32) -> bool {
+    pid == std::process::id() || Path::new("/proc").join(pid.to_string()).exists()
+}
+
 /// Can we write to `path` (bash's `[[ -w path ]]`)?
 pub fn writable(path: &Path) -> bool {
     nix::unistd::access(path, nix::unistd::AccessFlags::W_OK).is_ok()
@@ -214,5 +244,43 @@ mod tests {
         rmdir_parents(&d.path().join("base"), "/a/b/c");
         assert!(!d.path().join("base/a/b").exists());
         assert!(d.path().join("base/a").exists());
+    }
+
+    /// A FIFO (and a socket, and as root a device) is copied as a node,
+    /// never opened: opening the FIFO would wait for a writer forever.
+    #[test]
+    fn copies_special_files_without_opening_them() {
+        use std::os::unix::fs::FileTypeExt;
+        let d = tempfile::tempdir().unwrap();
+        let src = d.path().join("src");
+        fs::create_dir_all(&src).unwrap();
+        nix::unistd::mkfifo(&src.join("fifo"), nix::sys::stat::Mode::from_bits_truncate(0o640)).unwrap();
+        let _sock = std::os::unix::net::UnixListener::bind(src.join("sock")).unwrap();
+        let root = nix::unistd::geteuid().is_root();
+        if root {
+            let null = fs::metadata("/dev/null").unwrap();
+            nix::sys::stat::mknod(
+                &src.join("null"),
+                nix::sys::stat::SFlag::S_IFCHR,
+                nix::sys::stat::Mode::from_bits_truncate(0o600),
+                null.rdev(),
+            )
+            .unwrap();
+        }
+        let dst = d.path().join("dst");
+        let (tx, rx) = std::sync::mpsc::channel();
+        let (s2, d2) = (src.clone(), dst.clone());
+        std::thread::spawn(move || tx.send(copy_tree(&s2, &d2).map_err(|e| e.to_string())));
+        let r = rx.recv_timeout(std::time::Duration::from_secs(10)).expect("copy_tree blocked on a FIFO");
+        r.unwrap();
+        let fifo = fs::symlink_metadata(dst.join("fifo")).unwrap();
+        assert!(fifo.file_type().is_fifo());
+        assert_eq!(fifo.mode() & 0o777, 0o640);
+        assert!(fs::symlink_metadata(dst.join("sock")).unwrap().file_type().is_socket());
+        if root {
+            let n = fs::symlink_metadata(dst.join("null")).unwrap();
+            assert!(n.file_type().is_char_device());
+            assert_eq!(n.rdev(), fs::metadata("/dev/null").unwrap().rdev());
+        }
     }
 }

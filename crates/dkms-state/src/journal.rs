@@ -168,9 +168,31 @@ pub fn pending(dkms_tree: &Path) -> Vec<Pending> {
     out
 }
 
-/// Is any transaction unfinished?
+/// Is any transaction unfinished (or a journal of a dead process left
+/// half-written)?
 pub fn any_pending(dkms_tree: &Path) -> bool {
-    legacy_path(dkms_tree).is_file() || journal_files(dkms_tree).next().is_some()
+    legacy_path(dkms_tree).is_file()
+        || journal_files(dkms_tree).next().is_some()
+        || !stale_temporaries(dkms_tree).is_empty()
+}
+
+/// Temporaries of `begin` (`.<op>-<pid>-<seq>.journal.new.<pid>`) whose
+/// process is gone: killed before its journal got its name. A live
+/// process's are in flight and left alone.
+pub fn stale_temporaries(dkms_tree: &Path) -> Vec<PathBuf> {
+    fs::read_dir(dir(dkms_tree))
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter(|e| {
+            let name = e.file_name().to_string_lossy().into_owned();
+            match name.rsplit_once(".journal.new.") {
+                Some((_, pid)) => !pid.parse::<u32>().is_ok_and(crate::fsutil::process_alive),
+                None => false,
+            }
+        })
+        .map(|e| e.path())
+        .collect()
 }
 
 /// Forget an unfinished journal after recovery.

@@ -124,6 +124,7 @@ pub fn run_verb_with(verb: &'static Verb, argv0: &str, argv: Vec<OsString>) -> E
                 Ok(l) => l,
                 Err(e) => {
                     ui::report(&e);
+                    ui::emit_result(e.code);
                     return ExitCode::from(e.code);
                 }
             }

@@ -154,6 +154,10 @@ pub fn do_build(d: &mut Dkms, m: &str, v: &str, k: &str, a: &str) -> Result<(Str
     let source_dir = t.source_link(&m, &v);
     let base_dir = t.arch_dir(&m, &v, k, a);
 
+    // Not upstream: a `<kver>/<arch>` without `module/` is no build (upstream's
+    // `is_module_built` says so too) but a leftover; it is removed rather than
+    // blocking every build of this kernel.
+    super::unbuild::drop_leftover(&t, &m, &v, k, a);
     if base_dir.is_dir() {
         return Err(Error::die(
             Kind::AlreadyBuilt,

@@ -3,7 +3,7 @@
 //! build leaves its staging directory, which is removed; a killed install is
 //! rolled back (archived originals put back, placed modules removed, the old
 //! link restored) unless it had already linked, in which case it is
-//! completed; a killed uninstall is completed.
+//! completed; a killed uninstall, unbuild or removal is completed.
 
 use crate::support::dkms::Dkms;
 use dkms_cli::ui;
@@ -126,10 +126,8 @@ pub fn recover(d: &mut Dkms) {
     }
     // A journal being written when the process died never got its name.
     let dir = journal::dir(&d.ctx.trees.dkms_tree);
-    for e in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
-        if e.file_name().to_string_lossy().contains(".journal.new.") {
-            let _ = std::fs::remove_file(e.path());
-        }
+    for f in journal::stale_temporaries(&d.ctx.trees.dkms_tree) {
+        let _ = std::fs::remove_file(f);
     }
     let _ = std::fs::remove_dir(&dir);
 }
@@ -146,6 +144,16 @@ fn recover_one(d: &mut Dkms, p: Pending) {
         ui::errln(&format!("dkms: recovered from an interrupted depmod for kernel {k}: completed."));
         return;
     }
+    if let ("remove", [m, v]) = (op.as_str(), &target[..]) {
+        super::remove::finish_remove(&d.ctx.trees, m, v);
+        let mdir = d.ctx.trees.module_dir(m);
+        if fsutil::entry_count(&mdir) == 0 {
+            let _ = std::fs::remove_dir(&mdir);
+        }
+        let _ = journal::clear(&p);
+        ui::errln(&format!("dkms: recovered from an interrupted removal of {m}/{v}: completed."));
+        return;
+    }
     let [m, v, k, a] = &target[..] else {
         let _ = journal::clear(&p);
         return;
@@ -155,6 +163,13 @@ fn recover_one(d: &mut Dkms, p: Pending) {
         "build" => {
             cleanup_build(d, &m, &v, &k, &a);
             "cleaned up"
+        }
+        // The build was uninstalled before its unbuild began; should it be
+        // active again (another dkms installed it since?), keep it.
+        "unbuild" if status::is_module_installed(&d.ctx.trees, &m, &v, &k, &a) => "rolled back",
+        "unbuild" => {
+            super::unbuild::finish_unbuild(&d.ctx.trees, &m, &v, &k, &a);
+            "completed"
         }
         "install" if steps.iter().any(|s| s.key == "linked") => {
             drop_displaced(steps);

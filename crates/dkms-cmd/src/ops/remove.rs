@@ -2,25 +2,33 @@
 //! then delete the version from the tree when no kernel directory remains
 //! (and the module directory when no version does).
 
-use super::unbuild::maybe_unbuild_module;
+use super::unbuild::{drop_leftover, maybe_unbuild_module};
 use super::uninstall::maybe_uninstall_module;
 use crate::support::dkms::Dkms;
 use crate::support::process::{grandparent_pid, process_start};
 use dkms_cli::ui;
 use dkms_proto::Record;
 use dkms_state::error::{Error, Kind, Result};
-use dkms_state::fsutil;
+use dkms_state::trees::Trees;
+use dkms_state::{crash, fsutil, journal};
+
+/// Directories of a version that are not kernels (upstream's list).
+const KEPT: [&str; 6] = ["build", "tarball", "driver_disk", "rpm", "deb", "source"];
 
 /// `remove_module` for m/v on the command line's kernels.
 pub(crate) fn remove_module(d: &mut Dkms, m: &str, v: &str) -> Result<()> {
     let (m, v) = (m.to_string(), v.to_string());
     let trees = d.ctx.trees.clone();
     let vdir = trees.version_dir(&m, &v);
-    // Leftovers of interrupted builds, then empty directories.
+    // Leftovers of interrupted builds and unbuilds (staging directories,
+    // and `<kver>/<arch>` without `module/`), then empty directories.
     for k in fsutil::subdirs(&vdir) {
         for e in std::fs::read_dir(vdir.join(&k)).into_iter().flatten().flatten() {
-            if e.file_name().to_string_lossy().starts_with(".tmp_") {
+            let name = e.file_name().to_string_lossy().into_owned();
+            if name.starts_with(".tmp_") {
                 let _ = fsutil::remove_all(&e.path());
+            } else if e.file_type().is_ok_and(|t| t.is_dir()) && !KEPT.iter().any(|s| k.ends_with(s)) {
+                drop_leftover(&trees, &m, &v, &k, &name);
             }
         }
     }
@@ -40,18 +48,17 @@ pub(crate) fn remove_module(d: &mut Dkms, m: &str, v: &str) -> Result<()> {
         maybe_unbuild_module(d, &m, &v, &k, &a);
         ui::outln("");
     }
-    let kept = ["build", "tarball", "driver_disk", "rpm", "deb", "source"];
     let remaining = std::fs::read_dir(&vdir)
         .into_iter()
         .flatten()
         .flatten()
         .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
         .filter_map(|e| e.file_name().into_string().ok())
-        .any(|n| !kept.iter().any(|s| n.ends_with(s)));
+        .any(|n| !KEPT.iter().any(|s| n.ends_with(s)));
     if !remaining {
         ui::outln(&format!("Deleting module {m}/{v} completely from the DKMS tree."));
         dkms_state::crash::point("remove:deleting");
-        fsutil::remove_all(&vdir).map_err(|e| Error::io(1, format!("rm -rf {}", vdir.display()), e))?;
+        delete_version(&trees, &m, &v)?;
         ui::emit(Record::Removed { target: ui::target(&m, &v, None, None) });
     }
     let mdir = trees.module_dir(&m);
@@ -60,6 +67,40 @@ pub(crate) fn remove_module(d: &mut Dkms, m: &str, v: &str) -> Result<()> {
     }
     Ok(())
 }
+/// `rm -rf <dkms_tree>/<m>/<v>` as a transaction: journaled, renamed aside
+/// in one step, then deleted, so a kill never leaves a version without its
+/// `source` link (which `status` would call broken); recovery completes it
+/// (`finish_remove`).
+fn delete_version(t: &Trees, m: &str, v: &str) -> Result<()> {
+    let vdir = t.version_dir(m, v);
+    let journal = journal::Journal::begin(&t.dkms_tree, "remove", &[m, v])
+        .map_err(|e| Error::io(1, "writing the DKMS journal", e))?;
+    crash::point("remove:journaled");
+    let aside = t.module_dir(m).join(format!(".tmp_remove_{v}.{}", std::process::id()));
+    std::fs::rename(&vdir, &aside).map_err(|e| Error::io(1, format!("rm -rf {}", vdir.display()), e))?;
+    crash::point("remove:renamed");
+    finish_remove(t, m, v);
+    let _ = journal.finish();
+    Ok(())
+}
+
+/// Delete what a removal of `m/v` moved aside. A removal killed before its
+/// rename is complete too: it only starts once nothing but the version's
+/// own directories is left (`remove_module`).
+pub(crate) fn finish_remove(t: &Trees, m: &str, v: &str) {
+    let mdir = t.module_dir(m);
+    let prefix = format!(".tmp_remove_{v}.");
+    let vdir = t.version_dir(m, v);
+    if vdir.symlink_metadata().is_ok() {
+        let _ = std::fs::rename(&vdir, mdir.join(format!("{prefix}{}", std::process::id())));
+    }
+    for e in std::fs::read_dir(&mdir).into_iter().flatten().flatten() {
+        if e.file_name().to_string_lossy().starts_with(&prefix) {
+            let _ = fsutil::remove_all(&e.path());
+        }
+    }
+}
+
 /// Does a lock file written by `add --rpm_safe_upgrade` in the same rpm
 /// transaction name this module? (It is consumed if so.)
 fn rpm_safe_upgrade_cancels(d: &Dkms, m: &str, v: &str) -> bool {
