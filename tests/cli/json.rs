@@ -14,13 +14,13 @@ use crate::support::is_root;
 /// Why the root-only parts are skipped when not root.
 const NEEDS_ROOT: &str = "needs root (install and the kernel hooks refuse others)";
 
-struct Validator {
+pub(crate) struct Validator {
     schemas: boon::Schemas,
     id: boon::SchemaIndex,
 }
 
 impl Validator {
-    fn new() -> Validator {
+    pub(crate) fn new() -> Validator {
         let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("schema/dkms.schema.json");
         let schema: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
         let mut schemas = boon::Schemas::new();
@@ -32,7 +32,7 @@ impl Validator {
 
     /// Every line is a schema-valid record whose first keys are
     /// format_version and type; the last is `result` with the exit code.
-    fn check(&self, out: &str, code: i32) -> Vec<serde_json::Value> {
+    pub(crate) fn check(&self, out: &str, code: i32) -> Vec<serde_json::Value> {
         let lines: Vec<&str> = out.lines().collect();
         assert!(!lines.is_empty(), "no JSON output");
         let mut records = Vec::new();

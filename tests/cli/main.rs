@@ -22,3 +22,4 @@ mod status_fast;
 mod support;
 mod tables;
 mod tarball;
+mod verify;

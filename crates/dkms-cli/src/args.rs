@@ -51,6 +51,10 @@ pub struct Args {
     pub stdin_targets: bool,
     /// `--all-kernels` (autoinstall; not upstream).
     pub all_kernels: bool,
+    /// `--verify` (status; not upstream).
+    pub verify: bool,
+    /// `--path` (log; not upstream).
+    pub path_only: bool,
 }
 
 /// Result of parsing.
@@ -217,6 +221,8 @@ pub fn parse(argv: &[OsString], implicit: Option<&'static Verb>, argv0: &str) ->
                 }
                 FlagId::Json => a.json = true,
                 FlagId::AllKernels => a.all_kernels = true,
+                FlagId::Verify => a.verify = true,
+                FlagId::PathOnly => a.path_only = true,
                 FlagId::Format => match v.as_str() {
                     "json" => a.json = true,
                     "text" => a.json = false,

@@ -22,6 +22,7 @@ pub mod kernel;
 pub mod kind;
 pub mod lock;
 pub mod modinfo;
+pub mod module_file;
 pub mod shell;
 pub mod status;
 pub mod tarball;

@@ -86,13 +86,13 @@ fn parse(out: &str) -> VerInfo {
 
 /// Compression formats kmod recognises by their magic bytes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Compression {
+pub(crate) enum Compression {
     Gzip,
     Xz,
     Zstd,
 }
 
-fn compression(head: &[u8]) -> Option<Compression> {
+pub(crate) fn compression(head: &[u8]) -> Option<Compression> {
     if head.starts_with(&[0xfd, b'7', b'z', b'X', b'Z', 0]) {
         Some(Compression::Xz)
     } else if head.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
@@ -156,7 +156,7 @@ impl Image {
     }
 }
 
-fn decompress(file: &Path, c: Compression) -> Option<Vec<u8>> {
+pub(crate) fn decompress(file: &Path, c: Compression) -> Option<Vec<u8>> {
     use std::io::Read;
     let f = std::fs::File::open(file).ok()?;
     let mut out = Vec::new();

@@ -85,6 +85,8 @@ pub enum FlagId {
     Format,
     LockTimeout,
     AllKernels,
+    Verify,
+    PathOnly,
 }
 
 /// One option. Matching follows upstream's `case` statement: `long` is a
@@ -122,7 +124,7 @@ use FlagId::*;
 
 /// In upstream's matching order (it matters: `--archive*` is tried before
 /// `--arch*`).
-pub const FLAGS: [Flag; 35] = [
+pub const FLAGS: [Flag; 37] = [
     flag(Module, "--module", true, Some('m'), Some("module[/version]"), "The module to act on"),
     flag(ModuleVersion, "", false, Some('v'), Some("module-version"), "The version of the module"),
     flag(Kernelver, "--kernelver", true, Some('k'), Some("kernel[/arch]"), "Target kernel (repeatable)"),
@@ -158,6 +160,8 @@ pub const FLAGS: [Flag; 35] = [
     ext(Format, "--format", true, Some("text|json"), "Output format"),
     ext(LockTimeout, "--lock-timeout", true, Some("seconds"), "Give up waiting for the DKMS lock"),
     ext(AllKernels, "--all-kernels", false, None, "autoinstall: every kernel with headers"),
+    ext(Verify, "--verify", false, None, "status: check what is installed"),
+    ext(PathOnly, "--path", false, None, "log: print only where the log is"),
 ];
 
 /// The flag an option word selects, if any.
@@ -306,6 +310,15 @@ pub const fn flag_doc(id: FlagId) -> FlagDoc {
             "autoinstall: every kernel under the install tree whose headers are installed (instead of -k), \
              all in one run: their builds share one jobs budget. Not in upstream dkms.",
         ),
+        Verify => doc(
+            None,
+            "status: check every installed build: each installed module file is byte-identical to the built copy, \
+             its vermagic names the kernel, it is signed by the configured certificate when dkms signs for that \
+             kernel, modules.dep lists it, and archived originals still exist. Problems are printed under the \
+             status line (corrupted, wrong-kernel, unsigned, foreign-signer, missing, not-in-depmod); exit status \
+             18 when one is found. Not in upstream dkms.",
+        ),
+        PathOnly => doc(None, "log: print the path of the make.log instead of its contents. Not in upstream dkms."),
     }
 }
 

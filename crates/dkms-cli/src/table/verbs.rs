@@ -6,7 +6,6 @@
 use super::FlagId::*;
 use super::{FlagId, LockKind, Operand, Verb};
 
-const TARGET: [FlagId; 4] = [Module, ModuleVersion, Kernelver, Arch];
 const HOOK: [FlagId; 2] = [Kernelver, Arch];
 const MV: [Operand; 1] = [Operand::ModuleVersion];
 
@@ -213,14 +212,22 @@ pub const STATUS: Verb = Verb {
     summary: "Show what is added, built and installed",
     lock: LockKind::Shared,
     runs_make: false,
-    flags: &TARGET,
+    flags: &[Module, ModuleVersion, Kernelver, Arch, Verify],
     operands: &MV,
     description: "Print one line per module/version (added, broken) or per module/version/kernel/arch (built, \
 installed), optionally limited to a module, version, kernel or arch:
 
   <module>/<version>, <kernel>, <arch>: installed
 
-Reads the tree only and always exits 0.",
+Reads the tree only and always exits 0.
+
+With --verify (not in upstream dkms), every installed build is checked and each problem is printed, indented, \
+under its line as `  <reason>: <what>`, the reasons being corrupted (the installed file differs from the built \
+copy or is no readable module), wrong-kernel (its vermagic names another kernel), unsigned and foreign-signer \
+(when dkms signs modules for that kernel: no signature, or not by the configured certificate), missing (an \
+installed file, the built copy or an archived original is gone) and not-in-depmod (modules.dep does not list it). \
+The exit status is then 18 when anything failed. In JSON, each installed build gives a verify record after its \
+status record; builds that failed and have not been built since are listed as failed records.",
 };
 
 /// `generate_mok`

@@ -17,7 +17,18 @@ use std::path::Path;
 /// `do_status M V K A` as a list of lines (what `$(do_status ...)` captures);
 /// the errors of broken modules go to stderr as they are found.
 pub fn status_lines(d: &Dkms, m: &str, v: &str, k: &str, a: &str) -> Vec<String> {
-    do_status(d, m, v, k, a, false, false)
+    do_status(d, mvka(m, v, k, a), Show { print: false, records: false, verify: None })
+}
+
+/// How `do_status` shows what it finds.
+pub(crate) struct Show<'a> {
+    /// Write each line as it is formed (else collect the lines).
+    pub print: bool,
+    /// Emit JSON records (in JSON mode).
+    pub records: bool,
+    /// `--verify`: check installed builds, print and record their problems,
+    /// count the builds that fail in the verifier.
+    pub verify: Option<&'a mut super::verify::Verifier>,
 }
 
 /// Read, in one bash process, the conf of every built/installed entry.
@@ -56,7 +67,9 @@ fn read_confs(d: &Dkms, entries: &[Entry]) -> Vec<Option<conf::Read>> {
 
 /// The lines for one query; with `print`, each line is written as it is
 /// formed (so stderr lands mid-line as upstream's does), else collected.
-pub(crate) fn do_status(d: &Dkms, m: &str, v: &str, k: &str, a: &str, print: bool, records: bool) -> Vec<String> {
+pub(crate) fn do_status(d: &Dkms, q: Mvka, show: Show) -> Vec<String> {
+    let Mvka { m, v, k, a } = q;
+    let Show { print, records, mut verify } = show;
     // Records are only written in JSON mode; building them lists directories.
     let records = records && ui::json();
     let entries = status::module_status(&d.ctx.trees, opt(m), opt(v), opt(k), opt(a));
@@ -92,6 +105,7 @@ pub(crate) fn do_status(d: &Dkms, m: &str, v: &str, k: &str, a: &str, print: boo
                 format!("{m}/{v}: added")
             }
             (st, Some(k), Some(a)) => {
+                let mut problems = None;
                 let head = format!("{m}/{v}, {k}, {a}: {}", st.as_str());
                 if print {
                     ui::out(&head);
@@ -108,6 +122,9 @@ pub(crate) fn do_status(d: &Dkms, m: &str, v: &str, k: &str, a: &str, print: boo
                         }
                         let suffix = *suffixes.entry(k.clone()).or_insert_with(|| d.module_suffix(k));
                         let x = built_extra(d, mvka(m, v, k, a), &r.conf, suffix, st == State::Installed);
+                        if let (Some(ver), State::Installed) = (verify.as_deref_mut(), st) {
+                            problems = Some(ver.check(d, mvka(m, v, k, a), &r.conf, suffix));
+                        }
                         if records {
                             ui::emit(Record::Status {
                                 target: ui::target(m, v, Some(k), Some(a)),
@@ -145,9 +162,13 @@ pub(crate) fn do_status(d: &Dkms, m: &str, v: &str, k: &str, a: &str, print: boo
                 };
                 if print {
                     ui::outln(&suffix);
-                    continue;
+                } else {
+                    lines.push(format!("{head}{suffix}"));
                 }
-                format!("{head}{suffix}")
+                if let (Some(ver), Some(p)) = (verify.as_deref_mut(), problems) {
+                    ver.report(mvka(m, v, k, a), p, print, records);
+                }
+                continue;
             }
             _ => continue,
         };
