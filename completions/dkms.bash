@@ -82,7 +82,7 @@ _dkms_options() {
     autoinstall) _dkms_opts='-k --kernelver -a --arch --all-kernels --force --config --kernelsourcedir -j --symlink-modules --no-depmod --modprobe-on-install -q --quiet --verbose --debug --dkmstree --sourcetree --installtree --json --format --lock-timeout -V --version -h --help' ;;
     mktarball) _dkms_opts='-m --module -v -k --kernelver -a --arch --all --archive --binaries-only --source-only -c -q --quiet --verbose --debug --dkmstree --sourcetree --installtree --json --format --lock-timeout -V --version -h --help' ;;
     ldtarball) _dkms_opts='--archive --force -q --quiet --verbose --debug --dkmstree --sourcetree --installtree --json --format --lock-timeout -V --version -h --help' ;;
-    status) _dkms_opts='-m --module -v -k --kernelver -a --arch -q --quiet --verbose --debug --dkmstree --sourcetree --installtree --json --format --lock-timeout -V --version -h --help' ;;
+    status) _dkms_opts='-m --module -v -k --kernelver -a --arch --verify -q --quiet --verbose --debug --dkmstree --sourcetree --installtree --json --format --lock-timeout -V --version -h --help' ;;
     generate_mok) _dkms_opts='-q --quiet --verbose --debug --dkmstree --sourcetree --installtree --json --format --lock-timeout -V --version -h --help' ;;
     kernel_preinst) _dkms_opts='-k --kernelver -a --arch -q --quiet --verbose --debug --dkmstree --sourcetree --installtree --json --format --lock-timeout -V --version -h --help' ;;
     kernel_postinst) _dkms_opts='-k --kernelver -a --arch -j --kernelsourcedir -q --quiet --verbose --debug --dkmstree --sourcetree --installtree --json --format --lock-timeout -V --version -h --help' ;;
@@ -90,7 +90,7 @@ _dkms_options() {
     mktree) _dkms_opts='-m --module -v --from -q --quiet --verbose --debug --dkmstree --sourcetree --installtree --json --format --lock-timeout -V --version -h --help' ;;
     unmktree) _dkms_opts='-m --module -v --force -q --quiet --verbose --debug --dkmstree --sourcetree --installtree --json --format --lock-timeout -V --version -h --help' ;;
     ltdk) _dkms_opts='-m --module -v -k --kernelver -a --arch --kernelsourcedir -q --quiet --verbose --debug --dkmstree --sourcetree --installtree --json --format --lock-timeout -V --version -h --help' ;;
-    *) _dkms_opts='-m --module -v -k --kernelver --templatekernel -c -q --quiet -V --version --binaries-only --source-only --force --force-version-override --all --verbose --rpm_safe_upgrade --dkmstree --sourcetree --installtree --symlink-modules --config --archive -a --arch --kernelsourcedir --directive --no-depmod --modprobe-on-install --debug -j -h --help --json --format --lock-timeout --all-kernels --from --exec-path= --list-cmds' ;;
+    *) _dkms_opts='-m --module -v -k --kernelver --templatekernel -c -q --quiet -V --version --binaries-only --source-only --force --force-version-override --all --verbose --rpm_safe_upgrade --dkmstree --sourcetree --installtree --symlink-modules --config --archive -a --arch --kernelsourcedir --directive --no-depmod --modprobe-on-install --debug -j -h --help --json --format --lock-timeout --all-kernels --from --verify --path --exec-path= --list-cmds' ;;
     esac
 }
 

@@ -323,6 +323,7 @@ complete -c dkms -n '__dkms_verb_is status' -s m -l module -r -f -a '(__dkms_val
 complete -c dkms -n '__dkms_verb_is status' -s v -r -f -a '(__dkms_values versions (__dkms_module))' -d 'The version of the module'
 complete -c dkms -n '__dkms_verb_is status' -s k -l kernelver -r -f -a '(__dkms_values kernels)' -d 'Target kernel (repeatable)'
 complete -c dkms -n '__dkms_verb_is status' -s a -l arch -r -f -a '(__dkms_values arches)' -d 'Target architecture (repeatable)'
+complete -c dkms -n '__dkms_verb_is status' -l verify -d 'status: check what is installed'
 complete -c dkms -n '__dkms_verb_is status' -s q -l quiet -d 'Discard all output'
 complete -c dkms -n '__dkms_verb_is status' -l verbose -d 'Show commands instead of descriptions'
 complete -c dkms -n '__dkms_verb_is status' -l debug -d 'Trace execution'

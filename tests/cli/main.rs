@@ -23,3 +23,4 @@ mod status_fast;
 mod support;
 mod tables;
 mod tarball;
+mod verify;

@@ -301,7 +301,7 @@ fn ltdk_refuses_a_proprietary_module_using_gpl_only_exports() {
     ok(&sb.dkms(&["add", "seed_prop/1.0"]), "add");
     ok(&sb.dkms(&["build", "seed_prop/1.0", "-k", &k]), "build");
     let o = sb.dkms(&["ltdk", "seed_prop/1.0", "-k", &k]);
-    assert_eq!(o.code, 17, "{}{}", o.stdout, o.stderr);
+    assert_eq!(o.code, 19, "{}{}", o.stdout, o.stderr);
     assert_eq!(
         o.stdout,
         format!(
@@ -317,7 +317,7 @@ fn ltdk_refuses_a_proprietary_module_using_gpl_only_exports() {
          kernel will not load it.\n"
     );
     let o = sb.dkms(&["ltdk", "seed_prop/1.0", "-k", &k, "--json"]);
-    let recs = v.check(&o.stdout, 17);
+    let recs = v.check(&o.stdout, 19);
     assert_eq!(recs[0]["type"], "license");
     assert_eq!(recs[0]["license"], "Proprietary");
     assert_eq!((recs[0]["gpl_compatible"].as_bool(), recs[0]["taints"].as_bool()), (Some(false), Some(true)));
@@ -336,7 +336,7 @@ fn ltdk_refuses_a_proprietary_module_using_gpl_only_exports() {
         let st = Command::new("sh").arg("-c").arg(format!("{tool} {args} {}", plain.display())).status().unwrap();
         assert!(st.success() && mdir.join(format!("seed_prop.ko{suffix}")).is_file(), "{tool}");
         let o = sb.dkms(&["ltdk", "seed_prop/1.0", "-k", &k, "--json"]);
-        let recs = v.check(&o.stdout, 17);
+        let recs = v.check(&o.stdout, 19);
         assert!(recs[0]["file"].as_str().unwrap().ends_with(&format!("seed_prop.ko{suffix}")));
         assert_eq!(recs[0]["gpl_only_symbols"], serde_json::json!(["ktime_get", "synchronize_rcu"]), "{suffix}");
         assert_eq!(recs[0]["license"], "Proprietary", "{suffix}");

@@ -54,6 +54,10 @@ pub struct Args {
     pub all_kernels: bool,
     /// `--from DIR` (mktree; not upstream).
     pub from: Option<PathBuf>,
+    /// `--verify` (status; not upstream).
+    pub verify: bool,
+    /// `--path` (log; not upstream).
+    pub path_only: bool,
 }
 
 /// Result of parsing.
@@ -259,6 +263,8 @@ pub fn parse(argv: &[OsString], implicit: Option<&'static Verb>, argv0: &str) ->
                 FlagId::Json => a.json = true,
                 FlagId::AllKernels => a.all_kernels = true,
                 FlagId::From => a.from = Some(v.into()),
+                FlagId::Verify => a.verify = true,
+                FlagId::PathOnly => a.path_only = true,
                 FlagId::Format => match v.as_str() {
                     "json" => a.json = true,
                     "text" => a.json = false,

@@ -84,6 +84,50 @@ pub enum SkipReason {
     DependencyFailed,
 }
 
+/// Why an installed module does not verify (`status --verify`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum VerifyReason {
+    /// The installed file's bytes differ from the built copy's, or it cannot
+    /// be read as a module.
+    Corrupted,
+    /// Its vermagic names another kernel release.
+    WrongKernel,
+    /// dkms signs for this kernel (CONFIG_MODULE_SIG) but it carries no signature.
+    Unsigned,
+    /// Its signature was not made with the configured certificate.
+    ForeignSigner,
+    /// The installed file, its built copy, or an archived original is gone.
+    Missing,
+    /// The kernel's modules.dep does not list it.
+    NotInDepmod,
+}
+
+/// One problem `status --verify` found.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct VerifyProblem {
+    /// Which check failed.
+    pub reason: VerifyReason,
+    /// The module (`DEST_MODULE_NAME`) concerned.
+    pub module_name: String,
+    /// The file concerned.
+    pub file: String,
+    /// What is wrong, as the text output says it.
+    pub message: String,
+}
+
+/// How bad a `doctor` finding is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum Severity {
+    /// Works, noted for information.
+    Info,
+    /// Something will not work as expected (modules unsigned, a hook missing).
+    Warning,
+    /// Builds or installs will fail, or what is installed cannot load (exit 19).
+    Error,
+}
+
 /// Counts of the records a run emitted, by type.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct Counts {
@@ -300,6 +344,59 @@ pub enum Record {
         /// The release string (`dkms-3.4.3`).
         version: String,
     },
+    /// `status --verify`: the verdict on one installed build.
+    Verify {
+        /// What it is about.
+        #[serde(flatten)]
+        target: Target,
+        /// Every check passed.
+        ok: bool,
+        /// What failed (empty when `ok`).
+        problems: Vec<VerifyProblem>,
+    },
+    /// `doctor`: one finding.
+    Finding {
+        /// How bad it is.
+        severity: Severity,
+        /// Stable kebab-case name of the check (`headers-missing`, ...).
+        kind: String,
+        /// What was found.
+        message: String,
+        /// What to do about it (a command where there is one).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        remedy: Option<String>,
+        /// The kernel it concerns, if one.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        kernel: Option<String>,
+    },
+    /// `status` (JSON): a build that failed and has not succeeded since
+    /// (dkms's failure memory).
+    Failed {
+        /// What it is about.
+        #[serde(flatten)]
+        target: Target,
+        /// The kind of the failure (`build-failed`, `wrong-kernel`, ...).
+        kind: String,
+        /// Its exit status.
+        exit_code: u8,
+        /// When it failed (seconds since the epoch).
+        time: u64,
+        /// SHA-256 of the inputs (dkms.conf, sources, kernel config) it was built from.
+        inputs_hash: String,
+        /// The make.log kept from it, if any.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        log: Option<String>,
+    },
+    /// `log`: where the make.log of a build is.
+    Log {
+        /// What it is about.
+        #[serde(flatten)]
+        target: Target,
+        /// The make.log.
+        path: String,
+        /// It is the log of a failed build (left in `build/`).
+        failed: bool,
+    },
     /// The last record of every run.
     Result {
         /// The process exit status.
@@ -323,7 +420,10 @@ impl Record {
             | Record::Skipped { target, .. }
             | Record::TarballCreated { target, .. }
             | Record::TarballLoaded { target, .. }
-            | Record::TreeCreated { target, .. } => Some(target.clone()),
+            | Record::TreeCreated { target, .. }
+            | Record::Verify { target, .. }
+            | Record::Failed { target, .. }
+            | Record::Log { target, .. } => Some(target.clone()),
             Record::Error { module: Some(m), version: Some(v), kernel, arch, .. } => {
                 Some(Target { module: m.clone(), version: v.clone(), kernel: kernel.clone(), arch: arch.clone() })
             }

@@ -115,7 +115,9 @@ kinds! {
     KernelHookFailed = "kernel-hook-failed", Fixed(14), "a module failed in kernel_preinst or kernel_prerm";
     EmptyKernelver = "empty-kernelver", Fixed(16), "an empty kernel";
     EmptyArch = "empty-arch", Fixed(16), "an empty architecture";
-    GplOnlySymbols = "gpl-only-symbols", Fixed(17), "ltdk: a module that is not GPL-compatible uses EXPORT_SYMBOL_GPL symbols, so the kernel will not load it (not in upstream dkms)";
+    WrongKernel = "wrong-kernel", Fixed(17), "a built module's vermagic names another kernel release than the one built for; nothing was installed (not in upstream dkms)";
+    VerifyFailed = "verify-failed", Fixed(18), "status --verify found an installed module that does not verify (not in upstream dkms)";
+    GplOnlySymbols = "gpl-only-symbols", Fixed(19), "ltdk: a module that is not GPL-compatible uses EXPORT_SYMBOL_GPL symbols, so the kernel will not load it (not in upstream dkms)";
     KernelHeadersMissing = "kernel-headers-missing", Fixed(21), "no kernel headers";
     LockTimeout = "lock-timeout", Fixed(75), "the lock was not obtained within --lock-timeout seconds (not in upstream dkms)";
     BuildExclusive = "build-exclusive", Fixed(77), "skipped: the kernel does not satisfy BUILD_EXCLUSIVE_*";

@@ -23,6 +23,7 @@ pub mod kind;
 pub mod license;
 pub mod lock;
 pub mod modinfo;
+pub mod module_file;
 pub mod shell;
 pub mod status;
 pub mod tarball;

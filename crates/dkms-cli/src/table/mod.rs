@@ -89,6 +89,8 @@ pub enum FlagId {
     LockTimeout,
     AllKernels,
     From,
+    Verify,
+    PathOnly,
 }
 
 /// One option. Matching follows upstream's `case` statement: `long` is a
@@ -126,7 +128,7 @@ use FlagId::*;
 
 /// In upstream's matching order (it matters: `--archive*` is tried before
 /// `--arch*`).
-pub const FLAGS: [Flag; 36] = [
+pub const FLAGS: [Flag; 38] = [
     flag(Module, "--module", true, Some('m'), Some("module[/version]"), "The module to act on"),
     flag(ModuleVersion, "", false, Some('v'), Some("module-version"), "The version of the module"),
     flag(Kernelver, "--kernelver", true, Some('k'), Some("kernel[/arch]"), "Target kernel (repeatable)"),
@@ -163,6 +165,8 @@ pub const FLAGS: [Flag; 36] = [
     ext(LockTimeout, "--lock-timeout", true, Some("seconds"), "Give up waiting for the DKMS lock"),
     ext(AllKernels, "--all-kernels", false, None, "autoinstall: every kernel with headers"),
     ext(From, "--from", true, Some("dir"), "mktree: copy this source directory"),
+    ext(Verify, "--verify", false, None, "status: check what is installed"),
+    ext(PathOnly, "--path", false, None, "log: print only where the log is"),
 ];
 
 /// The flag an option word selects, if any.
@@ -316,6 +320,15 @@ pub const fn flag_doc(id: FlagId) -> FlagDoc {
             "mktree: make the module tree a copy of this source directory (plus a generated dkms.conf if it has \
              none) instead of a new skeleton. Only mktree accepts it. Not in upstream dkms.",
         ),
+        Verify => doc(
+            None,
+            "status: check every installed build: each installed module file is byte-identical to the built copy, \
+             its vermagic names the kernel, it is signed by the configured certificate when dkms signs for that \
+             kernel, modules.dep lists it, and archived originals still exist. Problems are printed under the \
+             status line (corrupted, wrong-kernel, unsigned, foreign-signer, missing, not-in-depmod); exit status \
+             18 when one is found. Not in upstream dkms.",
+        ),
+        PathOnly => doc(None, "log: print the path of the make.log instead of its contents. Not in upstream dkms."),
     }
 }
 

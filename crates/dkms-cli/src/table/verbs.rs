@@ -6,7 +6,6 @@
 use super::FlagId::*;
 use super::{FlagId, LockKind, Operand, Verb};
 
-const TARGET: [FlagId; 4] = [Module, ModuleVersion, Kernelver, Arch];
 const HOOK: [FlagId; 2] = [Kernelver, Arch];
 const MV: [Operand; 1] = [Operand::ModuleVersion];
 
@@ -223,7 +222,7 @@ pub const STATUS: Verb = Verb {
     summary: "Show what is added, built and installed",
     lock: LockKind::Shared,
     runs_make: false,
-    flags: &TARGET,
+    flags: &[Module, ModuleVersion, Kernelver, Arch, Verify],
     operands: &MV,
     extension: false,
     description: "Print one line per module/version (added, broken) or per module/version/kernel/arch (built, \
@@ -231,7 +230,15 @@ installed), optionally limited to a module, version, kernel or arch:
 
   <module>/<version>, <kernel>, <arch>: installed
 
-Reads the tree only and always exits 0.",
+Reads the tree only and always exits 0.
+
+With --verify (not in upstream dkms), every installed build is checked and each problem is printed, indented, \
+under its line as `  <reason>: <what>`, the reasons being corrupted (the installed file differs from the built \
+copy or is no readable module), wrong-kernel (its vermagic names another kernel), unsigned and foreign-signer \
+(when dkms signs modules for that kernel: no signature, or not by the configured certificate), missing (an \
+installed file, the built copy or an archived original is gone) and not-in-depmod (modules.dep does not list it). \
+The exit status is then 18 when anything failed. In JSON, each installed build gives a verify record after its \
+status record; builds that failed and have not been built since are listed as failed records.",
 };
 
 /// `generate_mok`
@@ -352,7 +359,7 @@ which of its undefined symbols the kernel exports with EXPORT_SYMBOL_GPL (from t
 its build directory, or --kernelsourcedir), which a module that is not GPL-compatible cannot use. Not in \
 upstream dkms.
 
-Exit status 0 when every module file is GPL-compatible or uses no GPL-only symbol; 17 (kind gpl-only-symbols) \
+Exit status 0 when every module file is GPL-compatible or uses no GPL-only symbol; 19 (kind gpl-only-symbols) \
 when one is not GPL-compatible and uses GPL-only symbols: the kernel would refuse to load it. Nothing built \
 for a kernel gives exit status 6 (kind no-module-files), a missing Module.symvers 21. --json gives one \
 license record per module file.",

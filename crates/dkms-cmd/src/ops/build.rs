@@ -401,6 +401,8 @@ fn build_steps(d: &mut Dkms, x: Mvka, conf: &Conf, suffix: &str, build_log: &Pat
         }
     }
 
+    check_vermagic(d, x, conf, &buildable)?;
+
     // Stage everything in a temporary directory next to the final one and
     // rename it into place, so a crash never leaves a half-filled build.
     std::fs::create_dir_all(kernelver_dir).map_err(|e| Error::io(7, kernelver_dir.display(), e))?;
@@ -472,6 +474,42 @@ fn build_steps(d: &mut Dkms, x: Mvka, conf: &Conf, suffix: &str, build_log: &Pat
                 let _ = fsutil::write_atomic(&base_dir.join(format!(".dep_{bd}")), format!("{latest}\n").as_bytes());
             }
         }
+    }
+    Ok(())
+}
+
+/// Every built module's `vermagic` must name the kernel built for (not in
+/// upstream dkms, which installs such modules and the kernel refuses them
+/// at load: upstream #505, #563). Checked after make, before anything is
+/// stripped, signed or staged, so nothing is installed. A module whose
+/// vermagic cannot be read (no ELF object, no `vermagic=`) is not judged.
+fn check_vermagic(d: &Dkms, x: Mvka, conf: &Conf, buildable: &[usize]) -> Result<()> {
+    let Mvka { m, v, k, a } = x;
+    let build_dir = d.ctx.trees.build_dir(m, v);
+    for &i in buildable {
+        let r = &conf.modules[i];
+        let rel = format!("{}{}.ko", r.built_module_location, r.built_module_name);
+        let Some(facts) = dkms_state::module_file::read(&trees::cat(&build_dir, &rel)) else { continue };
+        let Some(found) = facts.release() else { continue };
+        if found == k {
+            continue;
+        }
+        let hint = format!(
+            "The module's Makefile probably uses `uname -r` or $(shell uname -r) to find the kernel; it must use \
+             $(KERNELRELEASE) (dkms passes KERNELRELEASE={k}) or dkms.conf's $kernelver instead."
+        );
+        return Err(report_build_problem(
+            d,
+            x,
+            Kind::WrongKernel,
+            vec![
+                format!("Module {rel} of {m}/{v} was built for kernel {found}, not for {k} ({a})."),
+                format!("Its vermagic is: {}", facts.vermagic.as_deref().unwrap_or_default().trim_end()),
+                hint.clone(),
+                "Nothing was installed.".into(),
+            ],
+        )
+        .with_hint(hint));
     }
     Ok(())
 }

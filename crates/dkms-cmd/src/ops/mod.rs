@@ -19,3 +19,4 @@ pub(crate) mod tarball_load;
 pub(crate) mod tarball_make;
 pub(crate) mod unbuild;
 pub(crate) mod uninstall;
+pub(crate) mod verify;

@@ -6,7 +6,7 @@
 use crate::support::dkms::{mvka, Dkms, Mvka};
 use crate::support::modfiles::compressed_or_uncompressed;
 use dkms_cli::ui;
-use dkms_proto::{Record, State as ProtoState};
+use dkms_proto::{Record, State as ProtoState, VerifyProblem};
 use dkms_state::conf::{self, Conf};
 use dkms_state::status::{self, Entry, State};
 use dkms_state::trees;
@@ -17,7 +17,18 @@ use std::path::Path;
 /// `do_status M V K A` as a list of lines (what `$(do_status ...)` captures);
 /// the errors of broken modules go to stderr as they are found.
 pub fn status_lines(d: &Dkms, m: &str, v: &str, k: &str, a: &str) -> Vec<String> {
-    do_status(d, m, v, k, a, false, false)
+    do_status(d, mvka(m, v, k, a), Show { print: false, records: false, verify: None })
+}
+
+/// How `do_status` shows what it finds.
+pub(crate) struct Show<'a> {
+    /// Write each line as it is formed (else collect the lines).
+    pub print: bool,
+    /// Emit JSON records (in JSON mode).
+    pub records: bool,
+    /// `--verify`: check installed builds, print and record their problems,
+    /// count the builds that fail in the verifier.
+    pub verify: Option<&'a mut super::verify::Verifier>,
 }
 
 /// Read, in one bash process, the conf of every built/installed entry.
@@ -57,16 +68,16 @@ fn read_confs(d: &Dkms, entries: &[Entry]) -> Vec<Option<conf::Read>> {
 /// The part of a built or installed entry's line after its state, from its
 /// conf `c` (its stderr and diagnostics shown where upstream shows them),
 /// with the entry's JSON record; `suffixes` keeps `set_module_suffix` per
-/// kernel.
+/// kernel. With `--verify`, an installed build's problems too.
 fn built_suffix(
     d: &Dkms,
     e: &Entry,
     (k, a, st): (&str, &str, State),
     c: Option<conf::Read>,
-    print: bool,
-    records: bool,
+    show: &mut Show,
     suffixes: &mut HashMap<String, &'static str>,
-) -> String {
+) -> (String, Option<Vec<VerifyProblem>>) {
+    let (print, records) = (show.print, show.records);
     let (m, v) = (e.module.as_str(), e.version.as_str());
     let installed = st == State::Installed;
     let record = |x: Option<&Extra>| Record::Status {
@@ -88,7 +99,7 @@ fn built_suffix(
             "Could not locate dkms.conf file.".to_string(),
             format!("File: {} does not exist.", file.display()),
         ]);
-        return String::new();
+        return (String::new(), None);
     };
     ui::err(&String::from_utf8_lossy(&r.stderr));
     for diag in &r.diags {
@@ -100,17 +111,24 @@ fn built_suffix(
     }
     let suffix = *suffixes.entry(k.to_string()).or_insert_with(|| d.module_suffix(k));
     let x = built_extra(d, mvka(m, v, k, a), &r.conf, suffix, installed);
+    let problems = match (show.verify.as_deref_mut(), installed) {
+        (Some(ver), true) => Some(ver.check(d, mvka(m, v, k, a), &r.conf, suffix)),
+        _ => None,
+    };
     if records {
         ui::emit(record(Some(&x)));
     }
-    x.suffix()
+    (x.suffix(), problems)
 }
 
 /// The lines for one query; with `print`, each line is written as it is
 /// formed (so stderr lands mid-line as upstream's does), else collected.
-pub(crate) fn do_status(d: &Dkms, m: &str, v: &str, k: &str, a: &str, print: bool, records: bool) -> Vec<String> {
+pub(crate) fn do_status(d: &Dkms, q: Mvka, show: Show) -> Vec<String> {
+    let Mvka { m, v, k, a } = q;
+    let mut show = show;
     // Records are only written in JSON mode; building them lists directories.
-    let records = records && ui::json();
+    show.records = show.records && ui::json();
+    let (print, records) = (show.print, show.records);
     let entries = status::module_status(&d.ctx.trees, opt(m), opt(v), opt(k), opt(a));
     let confs = read_confs(d, &entries);
     // `set_module_suffix` walks the kernel's whole module tree; the tree
@@ -148,12 +166,16 @@ pub(crate) fn do_status(d: &Dkms, m: &str, v: &str, k: &str, a: &str, print: boo
                 if print {
                     ui::out(&head);
                 }
-                let suffix = built_suffix(d, e, (k, a, st), c, print, records, &mut suffixes);
+                let (suffix, problems) = built_suffix(d, e, (k, a, st), c, &mut show, &mut suffixes);
                 if print {
                     ui::outln(&suffix);
-                    continue;
+                } else {
+                    lines.push(format!("{head}{suffix}"));
                 }
-                format!("{head}{suffix}")
+                if let (Some(ver), Some(p)) = (show.verify.as_deref_mut(), problems) {
+                    ver.report(mvka(m, v, k, a), p, print, records);
+                }
+                continue;
             }
             _ => continue,
         };

@@ -47,7 +47,21 @@ pub fn prepare_signing(d: &Dkms, kernelver: &str, arch: &str, kernel_config: &Pa
         ui::outln("The kernel is built without module signing facility, modules won't be signed");
         return None;
     };
-    let mut sign_file = get("sign_file");
+    let sign_file = sign_file_path(d, &s, kernelver);
+    ui::outln(&format!("Sign command: {sign_file}"));
+    let sf = PathBuf::from(&sign_file);
+    if !sf.is_file() || !fsutil::executable(&sf) {
+        ui::outln(&format!("Binary {sign_file} not found, modules won't be signed"));
+        return None;
+    }
+    let (key, cert) = prepare_mok(d, &s, kernel_config)?;
+    Some(Signer { sign_file: sf, hash, key, cert })
+}
+
+/// The sign-file program `prepare_signing` picks: framework.conf's
+/// `sign_file`, else the distribution's, else the kernel's own.
+pub fn sign_file_path(d: &Dkms, s: &BTreeMap<String, String>, kernelver: &str) -> String {
+    let mut sign_file = s.get("sign_file").cloned().unwrap_or_default();
     if sign_file.is_empty() {
         let dist = &d.ctx.running_distribution;
         sign_file = match distro::family(dist) {
@@ -67,19 +81,37 @@ pub fn prepare_signing(d: &Dkms, kernelver: &str, arch: &str, kernel_config: &Pa
             sign_file = format!("{}/{kernelver}/build/scripts/sign-file", d.ctx.trees.install_tree.display());
         }
     }
-    ui::outln(&format!("Sign command: {sign_file}"));
-    let sf = PathBuf::from(&sign_file);
-    if !sf.is_file() || !fsutil::executable(&sf) {
-        ui::outln(&format!("Binary {sign_file} not found, modules won't be signed"));
-        return None;
-    }
-    let (key, cert) = prepare_mok(d, &s, kernel_config)?;
-    Some(Signer { sign_file: sf, hash, key, cert })
+    sign_file
 }
 
-/// `prepare_mok`: print the key and certificate paths and make sure both
-/// exist. Returns None (after upstream's message) when they cannot.
-pub fn prepare_mok(d: &Dkms, s: &BTreeMap<String, String>, kernel_config: &Path) -> Option<(String, String)> {
+/// What a build for this kernel would sign with, worked out without
+/// printing or generating anything (for `status --verify` and `doctor`):
+/// (sign-file, key, certificate), or why modules are not signed.
+pub fn expected_signer(d: &Dkms, kernelver: &str, arch: &str, kernel_config: &Path) -> Result<Signer, &'static str> {
+    let s = settings(d, kernelver, arch);
+    let policy = s.get("try_sign_modules").map(String::as_str).unwrap_or_default();
+    if policy == "false" {
+        return Err("module signing is disabled by policy");
+    }
+    if policy != "true" && kernel::running_in_chroot() {
+        return Err("running in a chroot");
+    }
+    if !kernel_config.is_file() {
+        return Err("the kernel config is missing");
+    }
+    let Some(hash) = kernel::config_value(kernel_config, "CONFIG_MODULE_SIG_HASH") else {
+        return Err("the kernel is built without module signing");
+    };
+    let sf = PathBuf::from(sign_file_path(d, &s, kernelver));
+    if !sf.is_file() || !fsutil::executable(&sf) {
+        return Err("sign-file is missing");
+    }
+    let (key, cert) = mok_paths(d, &s, kernel_config);
+    Ok(Signer { sign_file: sf, hash, key, cert })
+}
+
+/// The key and certificate `prepare_mok` uses (before any generation).
+pub fn mok_paths(d: &Dkms, s: &BTreeMap<String, String>, kernel_config: &Path) -> (String, String) {
     let get = |k: &str| s.get(k).cloned().unwrap_or_default();
     let (mut key, mut cert) = (get("mok_signing_key"), get("mok_certificate"));
     let dist = &d.ctx.running_distribution;
@@ -87,53 +119,71 @@ pub fn prepare_mok(d: &Dkms, s: &BTreeMap<String, String>, kernel_config: &Path)
         if dist.starts_with("ubuntu") {
             key = "/var/lib/shim-signed/mok/MOK.priv".into();
             cert = "/var/lib/shim-signed/mok/MOK.der".into();
-            if !Path::new(&key).is_file() || !Path::new(&cert).is_file() {
-                if !tools::available("update-secureboot-policy") {
-                    ui::outln("Binary update-secureboot-policy not found, modules won't be signed");
-                    return None;
-                }
-                ui::outln("Certificate or key are missing, generating them using update-secureboot-policy...");
-                let mut c = tools::command("update-secureboot-policy", &[("SHIM_NOTRIGGER".into(), "y".into())]);
-                c.arg("--new-key").stdout(std::process::Stdio::null()).stderr(std::process::Stdio::null());
-                let _ = tools::status_with_stdio(&mut c);
-                let mut c = tools::command("update-secureboot-policy", &[]);
-                c.arg("--enroll-key");
-                let _ = tools::status(&mut c);
-            }
         } else if distro::family(dist) == Family::Gentoo {
-            key = dkms_state::env::var("MODULES_SIGN_KEY").unwrap_or_default();
-            cert = dkms_state::env::var("MODULES_SIGN_CERT").unwrap_or_default();
-            let make_conf = std::fs::read_to_string("/etc/portage/make.conf").unwrap_or_default();
-            let from_make_conf = |name: &str| {
-                make_conf
-                    .lines()
-                    .find_map(|l| l.strip_prefix(&format!("{name}=")))
-                    .map(|v| v.replace('"', ""))
-                    .unwrap_or_default()
-            };
-            if key.is_empty() {
-                key = from_make_conf("MODULES_SIGN_KEY");
-            }
-            if cert.is_empty() {
-                cert = from_make_conf("MODULES_SIGN_CERT");
-            }
-            if key.is_empty() {
-                if let Some(k) = kernel::config_value(kernel_config, "CONFIG_MODULE_SIG_KEY") {
-                    let base = kernel_config.parent().unwrap_or(Path::new("/"));
-                    let p = base.join(&k);
-                    key = p.canonicalize().unwrap_or(p).to_string_lossy().into_owned();
-                    cert = key.clone();
-                }
-            }
+            (key, cert) = gentoo_paths(kernel_config);
         }
     }
     if key.is_empty() {
         key = "/var/lib/dkms/mok.key".into();
     }
-    ui::outln(&format!("Signing key: {key}"));
     if cert.is_empty() {
         cert = "/var/lib/dkms/mok.pub".into();
     }
+    (key, cert)
+}
+
+/// Gentoo's key and certificate: `MODULES_SIGN_KEY`/`_CERT` from the
+/// environment or make.conf, else the kernel's own signing key.
+fn gentoo_paths(kernel_config: &Path) -> (String, String) {
+    let mut key = dkms_state::env::var("MODULES_SIGN_KEY").unwrap_or_default();
+    let mut cert = dkms_state::env::var("MODULES_SIGN_CERT").unwrap_or_default();
+    let make_conf = std::fs::read_to_string("/etc/portage/make.conf").unwrap_or_default();
+    let from_make_conf = |name: &str| {
+        make_conf
+            .lines()
+            .find_map(|l| l.strip_prefix(&format!("{name}=")))
+            .map(|v| v.replace('"', ""))
+            .unwrap_or_default()
+    };
+    if key.is_empty() {
+        key = from_make_conf("MODULES_SIGN_KEY");
+    }
+    if cert.is_empty() {
+        cert = from_make_conf("MODULES_SIGN_CERT");
+    }
+    if key.is_empty() {
+        if let Some(k) = kernel::config_value(kernel_config, "CONFIG_MODULE_SIG_KEY") {
+            let base = kernel_config.parent().unwrap_or(Path::new("/"));
+            let p = base.join(&k);
+            key = p.canonicalize().unwrap_or(p).to_string_lossy().into_owned();
+            cert = key.clone();
+        }
+    }
+    (key, cert)
+}
+
+/// `prepare_mok`: print the key and certificate paths and make sure both
+/// exist. Returns None (after upstream's message) when they cannot.
+pub fn prepare_mok(d: &Dkms, s: &BTreeMap<String, String>, kernel_config: &Path) -> Option<(String, String)> {
+    let configured = s.get("mok_signing_key").is_some_and(|k| !k.is_empty());
+    let (key, cert) = mok_paths(d, s, kernel_config);
+    if !configured
+        && d.ctx.running_distribution.starts_with("ubuntu")
+        && (!Path::new(&key).is_file() || !Path::new(&cert).is_file())
+    {
+        if !tools::available("update-secureboot-policy") {
+            ui::outln("Binary update-secureboot-policy not found, modules won't be signed");
+            return None;
+        }
+        ui::outln("Certificate or key are missing, generating them using update-secureboot-policy...");
+        let mut c = tools::command("update-secureboot-policy", &[("SHIM_NOTRIGGER".into(), "y".into())]);
+        c.arg("--new-key").stdout(std::process::Stdio::null()).stderr(std::process::Stdio::null());
+        let _ = tools::status_with_stdio(&mut c);
+        let mut c = tools::command("update-secureboot-policy", &[]);
+        c.arg("--enroll-key");
+        let _ = tools::status(&mut c);
+    }
+    ui::outln(&format!("Signing key: {key}"));
     ui::outln(&format!("Public certificate (MOK): {cert}"));
     let (kp, cp) = (Path::new(&key), Path::new(&cert));
     if !key.starts_with("pkcs11:") && (!kp.is_file() || !cp.is_file()) {
