@@ -316,7 +316,11 @@ fn argument_errors_are_json_with_a_result() {
                 // -k with kernel_* and an empty one: the checks' order
                 // decides which of the refusals comes first.
                 let expected = *code;
-                if got != expected && !(verb.starts_with("kernel_") || *verb == "status" || *verb == "generate_mok") {
+                // Our own verbs (mktree, ...) next to an upstream action
+                // word are a plain word (a module name), not a second action.
+                let extension = dkms_cli::table::verb_by_name(verb).is_some_and(|v| v.extension);
+                let loose = verb.starts_with("kernel_") || *verb == "status" || *verb == "generate_mok";
+                if got != expected && !loose && !(extension && args.contains(&"add")) {
                     panic!("{ctx}: exit {got}, expected {expected}\n{out}");
                 }
                 std::panic::catch_unwind(|| v.check(&out, got)).unwrap_or_else(|_| panic!("{ctx}: {out}"));
