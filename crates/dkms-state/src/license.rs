@@ -6,8 +6,7 @@
 //! that is not GPL-compatible cannot resolve GPL-only exports
 //! (kernel/module/main.c, `resolve_symbol`).
 
-use crate::modinfo;
-use object::{Object, ObjectSection, ObjectSymbol};
+use object::{Object, ObjectSymbol};
 use std::collections::BTreeSet;
 use std::io;
 use std::path::Path;
@@ -31,36 +30,19 @@ pub struct ModuleFacts {
     pub undefined: BTreeSet<String>,
 }
 
-/// The module file's contents, decompressed when it is a `.ko.gz`,
-/// `.ko.xz` or `.ko.zst` (recognised by magic, as kmod does).
-pub fn module_image(file: &Path) -> io::Result<Vec<u8>> {
-    let raw = std::fs::read(file)?;
-    match modinfo::compression(&raw) {
-        None => Ok(raw),
-        Some(c) => modinfo::decompress(file, c).ok_or_else(|| {
-            io::Error::new(io::ErrorKind::InvalidData, format!("cannot decompress {} ({c:?})", file.display()))
-        }),
-    }
-}
-
-/// Read the licence and undefined symbols of a module file.
+/// Read the licence and undefined symbols of a module file (compressed
+/// or not: `module_file::contents`).
 pub fn module_facts(file: &Path) -> io::Result<ModuleFacts> {
-    let image = module_image(file)?;
+    let image = crate::module_file::contents(file).ok_or_else(|| {
+        io::Error::new(io::ErrorKind::InvalidData, format!("cannot read or decompress {}", file.display()))
+    })?;
     facts_of(&image).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, format!("{}: {e}", file.display())))
 }
 
 /// `module_facts` of an ELF image in memory.
 pub fn facts_of(image: &[u8]) -> Result<ModuleFacts, object::Error> {
     let elf = object::File::parse(image)?;
-    let license = match elf.section_by_name(".modinfo") {
-        Some(s) => s
-            .data()?
-            .split(|&b| b == 0)
-            .filter_map(|s| s.strip_prefix(b"license="))
-            .map(|l| String::from_utf8_lossy(l).into_owned())
-            .next(),
-        None => None,
-    };
+    let license = crate::module_file::modinfo_value(&elf, "license");
     let undefined = elf
         .symbols()
         .filter(|s| s.is_undefined())

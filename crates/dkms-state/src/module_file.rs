@@ -69,12 +69,19 @@ pub fn split_signature(bytes: &[u8]) -> (&[u8], Option<&[u8]>) {
 pub fn from_bytes(bytes: &[u8]) -> Option<Facts> {
     let (elf, sig) = split_signature(bytes);
     let obj = object::File::parse(elf).ok()?;
-    // modpost puts `vermagic=` into `.modinfo` (one NUL-separated string
-    // per `MODULE_INFO`).
-    let vermagic = obj.section_by_name(".modinfo").and_then(|s| s.data().ok()).and_then(|d| {
-        d.split(|&b| b == 0).find_map(|s| s.strip_prefix(b"vermagic=")).map(|v| String::from_utf8_lossy(v).into_owned())
-    });
+    let vermagic = modinfo_value(&obj, "vermagic");
     Some(Facts { vermagic, signature: sig.map(<[u8]>::to_vec), signed: sig.is_some() })
+}
+
+/// The first `key=` of an ELF module's `.modinfo` (modpost and
+/// `MODULE_INFO` put one NUL-separated `key=value` string there each; the
+/// kernel's `get_modinfo` takes the first).
+pub fn modinfo_value(obj: &object::File, key: &str) -> Option<String> {
+    let data = obj.section_by_name(".modinfo")?.data().ok()?;
+    let prefix = format!("{key}=");
+    data.split(|&b| b == 0)
+        .find_map(|s| s.strip_prefix(prefix.as_bytes()))
+        .map(|v| String::from_utf8_lossy(v).into_owned())
 }
 
 /// `modinfo FILE`'s `vermagic:` and signature lines (`sig_id:`, `signer:`).
