@@ -361,3 +361,44 @@ fn add_copies_a_fifo_without_hanging() {
     assert!(copied.file_type().is_fifo());
     assert_eq!(t.run(&["status"], "").1, "fifo/1.0: added\n");
 }
+
+/// Running out of space while unpacking a tarball is an I/O error (exit 1,
+/// with its cause), not "does not appear to be a correctly formed DKMS
+/// archive" (exit 3, which says the input is bad).
+#[test]
+fn disk_full_while_unpacking_is_an_io_error() {
+    crate::skip::skip_unless!(is_root(), "needs root (mounts a small tmpfs)");
+    let t = Tree::new();
+    let pkg = t.path("pkg/full-1.0");
+    std::fs::create_dir_all(&pkg).unwrap();
+    std::fs::write(
+        pkg.join("dkms.conf"),
+        "PACKAGE_NAME=full\nPACKAGE_VERSION=1.0\nBUILT_MODULE_NAME[0]=full\nDEST_MODULE_LOCATION[0]=/extra\n",
+    )
+    .unwrap();
+    std::fs::write(pkg.join("big.bin"), vec![0u8; 4 << 20]).unwrap();
+    let tarball = t.path("full.tar.gz");
+    let ok = std::process::Command::new("tar")
+        .arg("czf")
+        .arg(&tarball)
+        .arg("-C")
+        .arg(t.path("pkg"))
+        .arg("full-1.0")
+        .status()
+        .unwrap();
+    assert!(ok.success());
+    let small = t.path("small");
+    std::fs::create_dir_all(&small).unwrap();
+    let mounted = std::process::Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=1m", "tmpfs"])
+        .arg(&small)
+        .status()
+        .unwrap();
+    assert!(mounted.success());
+    let out = t.cmd(&["ldtarball", &tarball.display().to_string()]).env("TMPDIR", &small).output().unwrap();
+    let _ = std::process::Command::new("umount").arg(&small).status();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("No space left on device"), "{err}");
+    assert!(!err.contains("correctly formed"), "{err}");
+}
