@@ -402,3 +402,31 @@ fn disk_full_while_unpacking_is_an_io_error() {
     assert!(err.contains("No space left on device"), "{err}");
     assert!(!err.contains("correctly formed"), "{err}");
 }
+
+/// The "waiting for the lock" message names who holds it now (a reader
+/// writes nothing into `.lock`, whose content may name a process long
+/// gone), and a `lock_timeout` in framework.conf that is no number is
+/// refused like the flag, not taken as "wait forever".
+#[test]
+fn lock_holders_named_and_lock_timeout_checked() {
+    let t = Tree::new();
+    let lock = t.path("dkms/.lock");
+    std::fs::write(&lock, "999999\n/usr/sbin/dkms long gone\n").unwrap();
+    let mut reader = std::process::Command::new("flock").arg("-s").arg(&lock).args(["sleep", "30"]).spawn().unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let (code, _, err) = t.run(&["add", "--lock-timeout=1", "mod_a/1.0"], "");
+    let _ = reader.kill();
+    let _ = reader.wait();
+    assert_eq!(code, 75, "{err}");
+    assert!(err.contains(&format!("held by PID {}: flock -s", reader.id())), "{err}");
+    assert!(err.contains("(a reader)"), "{err}");
+    assert!(!err.contains("999999"), "{err}");
+
+    let conf = t.path("etc/dkms/framework.conf");
+    let mut fw = std::fs::read_to_string(&conf).unwrap();
+    fw.push_str("lock_timeout=abc\n");
+    std::fs::write(&conf, fw).unwrap();
+    let (code, _, err) = t.run(&["status"], "");
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("lock_timeout in framework.conf needs a number of seconds, not 'abc'"), "{err}");
+}

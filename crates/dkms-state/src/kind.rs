@@ -67,6 +67,7 @@ kinds! {
     ArchiveMissing = "archive-missing", Fixed(2), "the tarball does not exist";
     SourceMissing = "source-missing", Fixed(2), "the source directory does not exist";
     TemplateKernelSame = "template-kernel-same", Fixed(2), "template kernel equals kernel";
+    SettingInvalid = "setting-invalid", Fixed(2), "a framework.conf setting has a value it cannot have, such as a lock_timeout that is no number (not in upstream dkms)";
     AllWithArch = "all-with-arch", Fixed(3), "-a with --all";
     AlreadyAdded = "already-added", Fixed(3), "already added";
     AlreadyBuilt = "already-built", Fixed(3), "already built";
