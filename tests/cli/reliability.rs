@@ -430,3 +430,54 @@ fn lock_holders_named_and_lock_timeout_checked() {
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("lock_timeout in framework.conf needs a number of seconds, not 'abc'"), "{err}");
 }
+
+/// What a killed dkms leaves outside its journals is swept by the next run
+/// (even a `status`): partial source copies of `add`, half-written
+/// journals, the conf evaluator's directories in `$TMPDIR`; those of live
+/// processes are left alone. The evaluator names its directory after its
+/// process, so that this can tell.
+#[test]
+fn leftovers_of_killed_processes_are_swept() {
+    let t = Tree::new();
+    t.add_source("mod_a", "1.0");
+    let tmp = t.path("tmp");
+    std::fs::create_dir_all(&tmp).unwrap();
+    let mut gone = std::process::Command::new("true").spawn().unwrap();
+    gone.wait().unwrap();
+    let (dead, live) = (gone.id(), std::process::id());
+    let mk = |p: std::path::PathBuf| {
+        std::fs::create_dir_all(&p).unwrap();
+        std::fs::write(p.join("partial"), "x").unwrap();
+        p
+    };
+    let dead_copy = mk(t.path(&format!("src/.mod_a-1.0.copy.{dead}")));
+    let live_copy = mk(t.path(&format!("src/.mod_b-1.0.copy.{live}")));
+    let dead_eval = mk(tmp.join(format!("dkms-source.{dead}.AbC123")));
+    let live_eval = mk(tmp.join(format!("dkms-source.{live}.AbC123")));
+    let journals = t.path("dkms/.journal.d");
+    std::fs::create_dir_all(&journals).unwrap();
+    let dead_journal = journals.join(format!(".add-{dead}-0.journal.new.{dead}"));
+    std::fs::write(&dead_journal, "dkms-journal\t1\n").unwrap();
+    let out = t.cmd(&["status"]).env("TMPDIR", &tmp).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    for p in [&dead_copy, &dead_eval, &dead_journal] {
+        assert!(!p.exists(), "{} left behind", p.display());
+    }
+    for p in [&live_copy, &live_eval] {
+        assert!(p.exists(), "{} of a live process removed", p.display());
+    }
+    // The evaluator's directory carries its PID (a conf bash evaluates,
+    // listing $TMPDIR while it runs).
+    let listing = t.path("listing");
+    let conf = t.path("src/mod_a-1.0/dkms.conf");
+    let mut text = std::fs::read_to_string(&conf).unwrap();
+    text.push_str(&format!("X=$(ls \"$TMPDIR\" > {})\n", listing.display()));
+    std::fs::write(&conf, text).unwrap();
+    let out = t.cmd(&["add", "mod_a/1.0"]).env("TMPDIR", &tmp).output().unwrap();
+    let listed = std::fs::read_to_string(&listing).unwrap_or_default();
+    let own: Vec<&str> =
+        listed.lines().filter(|l| l.starts_with("dkms-source.") && !l.contains(&live.to_string())).collect();
+    assert_eq!(own.len(), 1, "{listed}\n{}", String::from_utf8_lossy(&out.stderr));
+    let pid = own[0].strip_prefix("dkms-source.").unwrap().split('.').next().unwrap();
+    assert!(pid.parse::<u32>().is_ok(), "{listed}");
+}
