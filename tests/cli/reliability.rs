@@ -481,3 +481,76 @@ fn leftovers_of_killed_processes_are_swept() {
     let pid = own[0].strip_prefix("dkms-source.").unwrap().split('.').next().unwrap();
     assert!(pid.parse::<u32>().is_ok(), "{listed}");
 }
+
+/// A PACKAGE_NAME or PACKAGE_VERSION with `/` or `..` (or such a `-m`/`-v`)
+/// is refused before anything is written: upstream copies the source to
+/// `<source_tree>/../outside/pn-1.0` and adds it there.
+#[test]
+fn unsafe_module_names_are_refused() {
+    crate::skip::skip_unless!(is_root(), "needs root (adding a source directory, as upstream)");
+    for (name, version) in [("../outside/pn", "1.0"), ("pn", "../../outside/1.0"), ("a/b", "1.0")] {
+        let t = Tree::new();
+        let pkg = t.path("pkg");
+        std::fs::create_dir_all(&pkg).unwrap();
+        std::fs::write(
+            pkg.join("dkms.conf"),
+            format!("PACKAGE_NAME='{name}'\nPACKAGE_VERSION='{version}'\nBUILT_MODULE_NAME[0]=pn\nDEST_MODULE_LOCATION[0]=/extra\n"),
+        )
+        .unwrap();
+        let (code, _, err) = t.run(&["add", &pkg.display().to_string()], "");
+        assert_eq!(code, 8, "{name} {version}: {err}");
+        assert!(err.contains("is not a safe directory name"), "{err}");
+        assert!(!t.path("outside").exists() && !t.path("src/outside").exists(), "{name} {version}: written outside");
+        assert_eq!(std::fs::read_dir(t.path("src")).unwrap().count(), 1, "only dkms_hello-1.0 in the source tree");
+        assert_eq!(
+            std::fs::read_dir(t.path("dkms"))
+                .unwrap()
+                .filter(|e| !e.as_ref().unwrap().file_name().to_string_lossy().starts_with('.'))
+                .count(),
+            0
+        );
+        if name == "a/b" {
+            // `-m a/b` is module a, version b (upstream's grammar).
+            continue;
+        }
+        let (code, _, err) = t.run(&["add", "-m", name, "-v", version], "");
+        assert_eq!(code, 8, "-m {name} -v {version}: {err}");
+        let (code, _, err) = t.run(&["remove", "-m", name, "-v", version, "--all"], "");
+        assert_eq!(code, 8, "remove -m {name} -v {version}: {err}");
+    }
+}
+
+/// framework.conf's `build_timeout` (not upstream; unset means no limit):
+/// a hung make is stopped with its whole process group, the build fails
+/// with exit 124 naming the log; a value that is no number is refused.
+#[test]
+fn build_timeout_stops_a_hung_make() {
+    use std::os::unix::fs::PermissionsExt;
+    let t = Tree::new();
+    t.add_source("mod_a", "1.0");
+    let pidfile = t.path("sleeper.pid");
+    let make = t.path("bin/make");
+    std::fs::write(&make, format!("#!/bin/sh\nsleep 600 &\necho $! > {}\nwait\n", pidfile.display())).unwrap();
+    std::fs::set_permissions(&make, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let conf = t.path("etc/dkms/framework.conf");
+    let base = std::fs::read_to_string(&conf).unwrap();
+    std::fs::write(&conf, format!("{base}build_timeout=2\n")).unwrap();
+    assert_eq!(t.run(&["add", "mod_a/1.0"], "").0, 0);
+    let start = std::time::Instant::now();
+    let (code, out, err) = t.run(&["build", "mod_a/1.0", "-k", KVER], "");
+    assert!(start.elapsed() < std::time::Duration::from_secs(30), "took {:?}", start.elapsed());
+    assert_eq!(code, 124, "{out}{err}");
+    let log = t.path("dkms/mod_a/1.0/build/make.log");
+    assert!(err.contains(&format!("Consult {} for more information.", log.display())), "{err}");
+    assert!(std::fs::read_to_string(&log).unwrap().contains("# exit code: timed out"));
+    let sleeper = std::fs::read_to_string(&pidfile).unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    // Gone, or a zombie waiting for an init that may not reap here.
+    let stat = std::fs::read_to_string(format!("/proc/{}/stat", sleeper.trim())).unwrap_or_default();
+    let state = stat.rsplit_once(") ").map(|(_, rest)| rest.chars().next().unwrap_or('?'));
+    assert!(stat.is_empty() || state == Some('Z'), "make's child {sleeper} still runs: {stat}");
+    std::fs::write(&conf, format!("{base}build_timeout=soon\n")).unwrap();
+    let (code, _, err) = t.run(&["build", "mod_a/1.0", "-k", KVER], "");
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("build_timeout in framework.conf needs a positive number of seconds"), "{err}");
+}
