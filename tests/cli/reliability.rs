@@ -361,3 +361,196 @@ fn add_copies_a_fifo_without_hanging() {
     assert!(copied.file_type().is_fifo());
     assert_eq!(t.run(&["status"], "").1, "fifo/1.0: added\n");
 }
+
+/// Running out of space while unpacking a tarball is an I/O error (exit 1,
+/// with its cause), not "does not appear to be a correctly formed DKMS
+/// archive" (exit 3, which says the input is bad).
+#[test]
+fn disk_full_while_unpacking_is_an_io_error() {
+    crate::skip::skip_unless!(is_root(), "needs root (mounts a small tmpfs)");
+    let t = Tree::new();
+    let pkg = t.path("pkg/full-1.0");
+    std::fs::create_dir_all(&pkg).unwrap();
+    std::fs::write(
+        pkg.join("dkms.conf"),
+        "PACKAGE_NAME=full\nPACKAGE_VERSION=1.0\nBUILT_MODULE_NAME[0]=full\nDEST_MODULE_LOCATION[0]=/extra\n",
+    )
+    .unwrap();
+    std::fs::write(pkg.join("big.bin"), vec![0u8; 4 << 20]).unwrap();
+    let tarball = t.path("full.tar.gz");
+    let ok = std::process::Command::new("tar")
+        .arg("czf")
+        .arg(&tarball)
+        .arg("-C")
+        .arg(t.path("pkg"))
+        .arg("full-1.0")
+        .status()
+        .unwrap();
+    assert!(ok.success());
+    let small = t.path("small");
+    std::fs::create_dir_all(&small).unwrap();
+    let mounted = std::process::Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=1m", "tmpfs"])
+        .arg(&small)
+        .status()
+        .unwrap();
+    assert!(mounted.success());
+    let out = t.cmd(&["ldtarball", &tarball.display().to_string()]).env("TMPDIR", &small).output().unwrap();
+    let _ = std::process::Command::new("umount").arg(&small).status();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("No space left on device"), "{err}");
+    assert!(!err.contains("correctly formed"), "{err}");
+}
+
+/// The "waiting for the lock" message names who holds it now (a reader
+/// writes nothing into `.lock`, whose content may name a process long
+/// gone), and a `lock_timeout` in framework.conf that is no number is
+/// refused like the flag, not taken as "wait forever".
+#[test]
+fn lock_holders_named_and_lock_timeout_checked() {
+    let t = Tree::new();
+    let lock = t.path("dkms/.lock");
+    std::fs::write(&lock, "999999\n/usr/sbin/dkms long gone\n").unwrap();
+    let mut reader = std::process::Command::new("flock").arg("-s").arg(&lock).args(["sleep", "30"]).spawn().unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let (code, _, err) = t.run(&["add", "--lock-timeout=1", "mod_a/1.0"], "");
+    let _ = reader.kill();
+    let _ = reader.wait();
+    assert_eq!(code, 75, "{err}");
+    assert!(err.contains(&format!("held by PID {}: flock -s", reader.id())), "{err}");
+    assert!(err.contains("(a reader)"), "{err}");
+    assert!(!err.contains("999999"), "{err}");
+
+    let conf = t.path("etc/dkms/framework.conf");
+    let mut fw = std::fs::read_to_string(&conf).unwrap();
+    fw.push_str("lock_timeout=abc\n");
+    std::fs::write(&conf, fw).unwrap();
+    let (code, _, err) = t.run(&["status"], "");
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("lock_timeout in framework.conf needs a number of seconds, not 'abc'"), "{err}");
+}
+
+/// What a killed dkms leaves outside its journals is swept by the next run
+/// (even a `status`): partial source copies of `add`, half-written
+/// journals, the conf evaluator's directories in `$TMPDIR`; those of live
+/// processes are left alone. The evaluator names its directory after its
+/// process, so that this can tell.
+#[test]
+fn leftovers_of_killed_processes_are_swept() {
+    let t = Tree::new();
+    t.add_source("mod_a", "1.0");
+    let tmp = t.path("tmp");
+    std::fs::create_dir_all(&tmp).unwrap();
+    let mut gone = std::process::Command::new("true").spawn().unwrap();
+    gone.wait().unwrap();
+    let (dead, live) = (gone.id(), std::process::id());
+    let mk = |p: std::path::PathBuf| {
+        std::fs::create_dir_all(&p).unwrap();
+        std::fs::write(p.join("partial"), "x").unwrap();
+        p
+    };
+    let dead_copy = mk(t.path(&format!("src/.mod_a-1.0.copy.{dead}")));
+    let live_copy = mk(t.path(&format!("src/.mod_b-1.0.copy.{live}")));
+    let dead_eval = mk(tmp.join(format!("dkms-source.{dead}.AbC123")));
+    let live_eval = mk(tmp.join(format!("dkms-source.{live}.AbC123")));
+    let journals = t.path("dkms/.journal.d");
+    std::fs::create_dir_all(&journals).unwrap();
+    let dead_journal = journals.join(format!(".add-{dead}-0.journal.new.{dead}"));
+    std::fs::write(&dead_journal, "dkms-journal\t1\n").unwrap();
+    let out = t.cmd(&["status"]).env("TMPDIR", &tmp).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    for p in [&dead_copy, &dead_eval, &dead_journal] {
+        assert!(!p.exists(), "{} left behind", p.display());
+    }
+    for p in [&live_copy, &live_eval] {
+        assert!(p.exists(), "{} of a live process removed", p.display());
+    }
+    // The evaluator's directory carries its PID (a conf bash evaluates,
+    // listing $TMPDIR while it runs).
+    let listing = t.path("listing");
+    let conf = t.path("src/mod_a-1.0/dkms.conf");
+    let mut text = std::fs::read_to_string(&conf).unwrap();
+    text.push_str(&format!("X=$(ls \"$TMPDIR\" > {})\n", listing.display()));
+    std::fs::write(&conf, text).unwrap();
+    let out = t.cmd(&["add", "mod_a/1.0"]).env("TMPDIR", &tmp).output().unwrap();
+    let listed = std::fs::read_to_string(&listing).unwrap_or_default();
+    let own: Vec<&str> =
+        listed.lines().filter(|l| l.starts_with("dkms-source.") && !l.contains(&live.to_string())).collect();
+    assert_eq!(own.len(), 1, "{listed}\n{}", String::from_utf8_lossy(&out.stderr));
+    let pid = own[0].strip_prefix("dkms-source.").unwrap().split('.').next().unwrap();
+    assert!(pid.parse::<u32>().is_ok(), "{listed}");
+}
+
+/// A PACKAGE_NAME or PACKAGE_VERSION with `/` or `..` (or such a `-m`/`-v`)
+/// is refused before anything is written: upstream copies the source to
+/// `<source_tree>/../outside/pn-1.0` and adds it there.
+#[test]
+fn unsafe_module_names_are_refused() {
+    crate::skip::skip_unless!(is_root(), "needs root (adding a source directory, as upstream)");
+    for (name, version) in [("../outside/pn", "1.0"), ("pn", "../../outside/1.0"), ("a/b", "1.0")] {
+        let t = Tree::new();
+        let pkg = t.path("pkg");
+        std::fs::create_dir_all(&pkg).unwrap();
+        std::fs::write(
+            pkg.join("dkms.conf"),
+            format!("PACKAGE_NAME='{name}'\nPACKAGE_VERSION='{version}'\nBUILT_MODULE_NAME[0]=pn\nDEST_MODULE_LOCATION[0]=/extra\n"),
+        )
+        .unwrap();
+        let (code, _, err) = t.run(&["add", &pkg.display().to_string()], "");
+        assert_eq!(code, 8, "{name} {version}: {err}");
+        assert!(err.contains("is not a safe directory name"), "{err}");
+        assert!(!t.path("outside").exists() && !t.path("src/outside").exists(), "{name} {version}: written outside");
+        assert_eq!(std::fs::read_dir(t.path("src")).unwrap().count(), 1, "only dkms_hello-1.0 in the source tree");
+        assert_eq!(
+            std::fs::read_dir(t.path("dkms"))
+                .unwrap()
+                .filter(|e| !e.as_ref().unwrap().file_name().to_string_lossy().starts_with('.'))
+                .count(),
+            0
+        );
+        if name == "a/b" {
+            // `-m a/b` is module a, version b (upstream's grammar).
+            continue;
+        }
+        let (code, _, err) = t.run(&["add", "-m", name, "-v", version], "");
+        assert_eq!(code, 8, "-m {name} -v {version}: {err}");
+        let (code, _, err) = t.run(&["remove", "-m", name, "-v", version, "--all"], "");
+        assert_eq!(code, 8, "remove -m {name} -v {version}: {err}");
+    }
+}
+
+/// framework.conf's `build_timeout` (not upstream; unset means no limit):
+/// a hung make is stopped with its whole process group, the build fails
+/// with exit 124 naming the log; a value that is no number is refused.
+#[test]
+fn build_timeout_stops_a_hung_make() {
+    use std::os::unix::fs::PermissionsExt;
+    let t = Tree::new();
+    t.add_source("mod_a", "1.0");
+    let pidfile = t.path("sleeper.pid");
+    let make = t.path("bin/make");
+    std::fs::write(&make, format!("#!/bin/sh\nsleep 600 &\necho $! > {}\nwait\n", pidfile.display())).unwrap();
+    std::fs::set_permissions(&make, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let conf = t.path("etc/dkms/framework.conf");
+    let base = std::fs::read_to_string(&conf).unwrap();
+    std::fs::write(&conf, format!("{base}build_timeout=2\n")).unwrap();
+    assert_eq!(t.run(&["add", "mod_a/1.0"], "").0, 0);
+    let start = std::time::Instant::now();
+    let (code, out, err) = t.run(&["build", "mod_a/1.0", "-k", KVER], "");
+    assert!(start.elapsed() < std::time::Duration::from_secs(30), "took {:?}", start.elapsed());
+    assert_eq!(code, 124, "{out}{err}");
+    let log = t.path("dkms/mod_a/1.0/build/make.log");
+    assert!(err.contains(&format!("Consult {} for more information.", log.display())), "{err}");
+    assert!(std::fs::read_to_string(&log).unwrap().contains("# exit code: timed out"));
+    let sleeper = std::fs::read_to_string(&pidfile).unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    // Gone, or a zombie waiting for an init that may not reap here.
+    let stat = std::fs::read_to_string(format!("/proc/{}/stat", sleeper.trim())).unwrap_or_default();
+    let state = stat.rsplit_once(") ").map(|(_, rest)| rest.chars().next().unwrap_or('?'));
+    assert!(stat.is_empty() || state == Some('Z'), "make's child {sleeper} still runs: {stat}");
+    std::fs::write(&conf, format!("{base}build_timeout=soon\n")).unwrap();
+    let (code, _, err) = t.run(&["build", "mod_a/1.0", "-k", KVER], "");
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("build_timeout in framework.conf needs a positive number of seconds"), "{err}");
+}

@@ -8,8 +8,9 @@ use crate::shell::{self, Request};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-/// `dkms_framework_nonsigning_variables`, plus our own `lock_timeout`.
-pub const NONSIGNING: [&str; 15] = [
+/// `dkms_framework_nonsigning_variables`, plus our own `lock_timeout` and
+/// `build_timeout`.
+pub const NONSIGNING: [&str; 16] = [
     "source_tree",
     "dkms_tree",
     "install_tree",
@@ -26,6 +27,9 @@ pub const NONSIGNING: [&str; 15] = [
     "post_transaction",
     // Not upstream: seconds to wait for the DKMS lock (like --lock-timeout).
     "lock_timeout",
+    // Not upstream: seconds a module's make may run before it is stopped
+    // (unset: no limit, as upstream).
+    "build_timeout",
 ];
 
 /// `dkms_framework_signing_variables`

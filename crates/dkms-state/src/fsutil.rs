@@ -200,6 +200,23 @@ pub fn subdirs(dir: &Path) -> Vec<String> {
     v
 }
 
+/// Entries of `dir` that `temp_sibling(_, tag)` made for a process that is
+/// gone (`.NAME.TAG.PID`): what a kill left behind.
+pub fn stale_siblings(dir: &Path, tag: &str) -> Vec<PathBuf> {
+    let marker = format!(".{tag}.");
+    fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter(|e| {
+            let name = e.file_name().to_string_lossy().into_owned();
+            name.starts_with('.')
+                && name.rsplit_once(&marker).is_some_and(|(_, pid)| pid.parse().is_ok_and(|p| !process_alive(p)))
+        })
+        .map(|e| e.path())
+        .collect()
+}
+
 /// Is process `pid` alive? (Temporaries named after their process are
 /// stale once it is gone; `/proc` is how upstream's tools look too.)
 pub fn process_alive(pid: u32) -> bool {

@@ -68,6 +68,7 @@ kinds! {
     SourceMissing = "source-missing", Fixed(2), "the source directory does not exist";
     TemplateKernelSame = "template-kernel-same", Fixed(2), "template kernel equals kernel";
     TreeOutsideSourceTree = "tree-outside-source-tree", Fixed(2), "unmktree: <module>-<version> is a symbolic link or leads outside the source tree; nothing was deleted (not in upstream dkms)";
+    SettingInvalid = "setting-invalid", Fixed(2), "a framework.conf setting has a value it cannot have, such as a lock_timeout that is no number (not in upstream dkms)";
     AllWithArch = "all-with-arch", Fixed(3), "-a with --all";
     AlreadyAdded = "already-added", Fixed(3), "already added";
     AlreadyBuilt = "already-built", Fixed(3), "already built";
@@ -102,6 +103,7 @@ kinds! {
     TarballWithoutValidConf = "tarball-without-valid-conf", Fixed(7), "a tarball holds no valid dkms.conf";
     ConfInvalid = "conf-invalid", Fixed(8), "bad dkms.conf";
     ConflictingOptions = "conflicting-options", Fixed(8), "both --binaries-only and --source-only";
+    NameUnsafe = "name-unsafe", Fixed(8), "a module name or version (PACKAGE_NAME, PACKAGE_VERSION, -m, -v) with '/' or '..', which would name a directory outside the trees (not in upstream dkms)";
     SourceEmpty = "source-empty", Fixed(8), "empty source";
     TarballAlreadyLoaded = "tarball-already-loaded", Fixed(8), "tarball already loaded";
     NoDkmsConf = "no-dkms-conf", Fixed(9), "a source directory without dkms.conf";
@@ -122,6 +124,7 @@ kinds! {
     LockTimeout = "lock-timeout", Fixed(75), "the lock was not obtained within --lock-timeout seconds (not in upstream dkms)";
     BuildExclusive = "build-exclusive", Fixed(77), "skipped: the kernel does not satisfy BUILD_EXCLUSIVE_*";
     PreInstallFailed = "pre-install-failed", Fixed(101), "PRE_INSTALL failed";
+    BuildTimeout = "build-timeout", Fixed(124), "make ran longer than framework.conf's build_timeout and was stopped (not in upstream dkms)";
     VerbMissing = "verb-missing", Fixed(127), "the program of a built-in action is missing (not in upstream dkms)";
     Panic = "panic", Fixed(255), "internal error (not in upstream dkms)";
     Usage = "usage", Varies("0 for --help and --version, 2 for an unknown option, 4 for more than one action"), "the command line was not accepted, or only asked for help";

@@ -43,6 +43,51 @@ fn try_lock(f: &File, mode: Mode) -> std::io::Result<()> {
     }
 }
 
+/// Who holds the lock now: every holder the kernel lists in `/proc/locks`
+/// (a `status` holds it shared and writes nothing into the file, whose
+/// content may name an exclusive holder long gone), each with its command
+/// line; the file's content only when the kernel lists none.
+fn holders(file: &File) -> String {
+    use std::os::unix::fs::MetadataExt;
+    let Ok(meta) = file.metadata() else { return "another process".into() };
+    let (major, minor) = (nix::sys::stat::major(meta.dev()), nix::sys::stat::minor(meta.dev()));
+    let listed = std::fs::read_to_string("/proc/locks").unwrap_or_default();
+    let mut who: Vec<String> = Vec::new();
+    for line in listed.lines().filter(|l| !l.contains("->")) {
+        // `1: FLOCK  ADVISORY  WRITE 1234 fe:00:5915049 0 EOF`
+        let f: Vec<&str> = line.split_whitespace().collect();
+        let (Some(&"FLOCK"), Some(&mode), Some(pid), Some(id)) = (f.get(1), f.get(3), f.get(4), f.get(5)) else {
+            continue;
+        };
+        if lock_id(id) != Some((major, minor, meta.ino())) {
+            continue;
+        }
+        let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+        let cmd = String::from_utf8_lossy(&cmdline).split('\0').filter(|a| !a.is_empty()).collect::<Vec<_>>().join(" ");
+        let reader = if mode == "READ" { " (a reader)" } else { "" };
+        who.push(if cmd.is_empty() { format!("PID {pid}{reader}") } else { format!("PID {pid}: {cmd}{reader}") });
+    }
+    if !who.is_empty() {
+        return who.join("; ");
+    }
+    let mut text = String::new();
+    let _ = { file }.read_to_string(&mut text);
+    let text = text.trim().replace('\n', ": ");
+    if text.is_empty() {
+        "another process".into()
+    } else {
+        format!("PID {text}")
+    }
+}
+
+/// `MAJOR:MINOR:INODE` of a `/proc/locks` line (hex, hex, decimal).
+fn lock_id(id: &str) -> Option<(u64, u64, u64)> {
+    let mut p = id.split(':');
+    let major = u64::from_str_radix(p.next()?, 16).ok()?;
+    let minor = u64::from_str_radix(p.next()?, 16).ok()?;
+    Some((major, minor, p.next()?.parse().ok()?))
+}
+
 /// Acquire the lock on `dkms_tree`. Returns `Ok(None)` when locking is not
 /// possible (no tree yet, read-only tree for a reader, a filesystem without
 /// flock, or an ancestor dkms holds it); `warn` is told about the last case.
@@ -72,14 +117,7 @@ pub fn acquire(
             Ok(()) => break,
             Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
                 if !told {
-                    let mut who = String::new();
-                    let _ = (&file).read_to_string(&mut who);
-                    let who = who.trim().replace('\n', ": ");
-                    notify(&format!(
-                        "Waiting for the DKMS lock {} held by {}",
-                        path.display(),
-                        if who.is_empty() { "another process".into() } else { format!("PID {who}") }
-                    ));
+                    notify(&format!("Waiting for the DKMS lock {} held by {}", path.display(), holders(&file)));
                     told = true;
                 }
                 if let Some(t) = timeout {

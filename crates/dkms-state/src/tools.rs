@@ -117,6 +117,37 @@ pub fn status_with_stdio(cmd: &mut Command) -> std::io::Result<i32> {
     Ok(exit_code(st))
 }
 
+/// `status_with_stdio` with a time limit: the child runs in a process group
+/// of its own, stopped whole (SIGTERM, then SIGKILL after 5 s) when the
+/// limit passes; `None` then.
+#[allow(clippy::disallowed_methods)] // the one place children are run
+pub fn status_bounded(cmd: &mut Command, limit: std::time::Duration) -> std::io::Result<Option<i32>> {
+    use nix::sys::signal::{killpg, Signal};
+    use std::os::unix::process::CommandExt;
+    starting(cmd);
+    let mut child = cmd.process_group(0).spawn()?;
+    let group = nix::unistd::Pid::from_raw(child.id() as i32);
+    let start = std::time::Instant::now();
+    loop {
+        if let Some(st) = child.try_wait()? {
+            return Ok(Some(exit_code(st)));
+        }
+        if start.elapsed() >= limit {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let _ = killpg(group, Signal::SIGTERM);
+    let stopped = std::time::Instant::now();
+    while child.try_wait()?.is_none() && stopped.elapsed() < std::time::Duration::from_secs(5) {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    // Whatever of the group is left (make's children outlive make).
+    let _ = killpg(group, Signal::SIGKILL);
+    let _ = child.wait();
+    Ok(None)
+}
+
 /// Run and capture stdout and stderr; stdin is closed.
 #[allow(clippy::disallowed_methods)] // the one place children are run
 pub fn output(cmd: &mut Command) -> std::io::Result<Output> {

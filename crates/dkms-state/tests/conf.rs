@@ -377,3 +377,27 @@ fn etc_dkms_overrides_apply_in_order() {
     assert_eq!(r.conf.make_command, "make module");
     assert!(!r.conf.any_build_exclusive());
 }
+
+/// One huge index must not cost memory or time in proportion to it
+/// (upstream walks every index up to it: gigabytes for 99999999): it is
+/// refused with one clear message, through the in-process evaluator and
+/// through bash alike.
+#[test]
+fn a_huge_array_index_is_refused_not_allocated() {
+    let f = Fixture::new();
+    let base = "PACKAGE_NAME=zt\nPACKAGE_VERSION=1.0\nBUILT_MODULE_NAME[0]=zt\nDEST_MODULE_LOCATION[0]=/extra\n";
+    // The second needs bash (a command substitution).
+    for extra in ["BUILT_MODULE_NAME[99999999]=x\n", "DEST_MODULE_NAME[$(echo 4000000000)]=x\n"] {
+        let start = std::time::Instant::now();
+        let r = f.read(&format!("{base}{extra}"));
+        assert!(start.elapsed() < std::time::Duration::from_secs(5), "{extra}: took {:?}", start.elapsed());
+        assert!(!r.ok, "{extra}");
+        assert!(r.conf.modules.is_empty());
+        let texts: Vec<&str> = r.diags.iter().map(|d| d.text.as_str()).collect();
+        assert_eq!(texts.len(), 1, "{texts:?}");
+        assert!(texts[0].contains("is too large (at most 1024 modules)"), "{texts:?}");
+    }
+    // The bound itself is an ordinary (sparse) conf: records for the gaps.
+    let r = f.read(&format!("{base}BUILT_MODULE_NAME[3]=y\nDEST_MODULE_LOCATION[3]=/extra\n"));
+    assert_eq!(r.conf.modules.len(), 4);
+}

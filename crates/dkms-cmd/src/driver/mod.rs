@@ -9,7 +9,7 @@ use crate::support::dkms::Dkms;
 use crate::verbs;
 use dkms_cli::table::{LockKind, Verb};
 use dkms_cli::{ui, Ctx};
-use dkms_state::error::Result;
+use dkms_state::error::{Error, Kind, Result};
 use dkms_state::lock;
 use std::ffi::OsString;
 use std::process::ExitCode;
@@ -64,6 +64,32 @@ fn join_outer_jobserver(d: &mut Dkms, action: &Verb) {
     d.jobs = dkms_state::jobs::Budget::new(jobs).ok().map(std::sync::Arc::new);
 }
 
+/// The verb's lock on the tree (none for `LockKind::None`), waiting at most
+/// `--lock-timeout` or framework.conf's `lock_timeout` seconds.
+fn take_lock(dkms: &Dkms, kind: LockKind) -> Result<Option<lock::Lock>> {
+    let mode = match kind {
+        LockKind::None => return Ok(None),
+        LockKind::Shared => lock::Mode::Shared,
+        _ => lock::Mode::Exclusive,
+    };
+    let setting = dkms.ctx.setting("lock_timeout");
+    let timeout = match (dkms.ctx.args.lock_timeout, setting.parse::<u64>()) {
+        (Some(t), _) => Some(t),
+        (None, Ok(t)) => Some(t),
+        (None, Err(_)) if setting.is_empty() => None,
+        // Not a silent "wait forever": the flag refuses the same value.
+        (None, Err(_)) => {
+            return Err(Error::die(
+                Kind::SettingInvalid,
+                [format!("lock_timeout in framework.conf needs a number of seconds, not '{setting}'")],
+            ))
+        }
+    };
+    let holder = std::env::args().collect::<Vec<_>>().join(" ");
+    let timeout = timeout.map(std::time::Duration::from_secs);
+    lock::acquire(&dkms.ctx.trees.dkms_tree, mode, &holder, timeout, ui::errln)
+}
+
 /// `main` of `dkms-<verb>`.
 pub fn run_verb(verb: &'static Verb) -> ExitCode {
     let mut all = std::env::args_os();
@@ -109,25 +135,12 @@ pub fn run_verb_with(verb: &'static Verb, argv0: &str, argv: Vec<OsString>) -> E
         // released before their shared one.
         recovery::recover_if_needed(&mut dkms, false);
     }
-    let held = match action.lock {
-        LockKind::None => None,
-        kind => {
-            let mode = if kind == LockKind::Shared { lock::Mode::Shared } else { lock::Mode::Exclusive };
-            let holder = std::env::args().collect::<Vec<_>>().join(" ");
-            let timeout = dkms
-                .ctx
-                .args
-                .lock_timeout
-                .or_else(|| dkms.ctx.setting("lock_timeout").parse().ok())
-                .map(std::time::Duration::from_secs);
-            match lock::acquire(&dkms.ctx.trees.dkms_tree, mode, &holder, timeout, ui::errln) {
-                Ok(l) => l,
-                Err(e) => {
-                    ui::report(&e);
-                    ui::emit_result(e.code);
-                    return ExitCode::from(e.code);
-                }
-            }
+    let held = match take_lock(&dkms, action.lock) {
+        Ok(l) => l,
+        Err(e) => {
+            ui::report(&e);
+            ui::emit_result(e.code);
+            return ExitCode::from(e.code);
         }
     };
     if held.is_some() {

@@ -9,6 +9,7 @@ use dkms_state::lock;
 /// Recover an unfinished journal before anything else: under our exclusive
 /// lock, or, for readers, under an exclusive lock taken just for this.
 pub(super) fn recover_if_needed(d: &mut Dkms, have_exclusive: bool) {
+    recover::sweep(d);
     let tree = d.ctx.trees.dkms_tree.clone();
     if !dkms_state::journal::any_pending(&tree) {
         return;

@@ -367,7 +367,21 @@ fn build_steps(d: &mut Dkms, x: Mvka, conf: &Conf, suffix: &str, build_log: &Pat
         (None, Some(jobs)) => Cmd::Make { shown: make.clone(), cmd: make, cwd, jobs },
         (_, None) => Cmd::Shell { cmd: make, cwd },
     };
-    let made = d.invoke_command(cmd, "Building module(s)", Some(build_log), true);
+    let limit = build_timeout(d)?;
+    let Some(made) = d.invoke_command_bounded(cmd, "Building module(s)", Some(build_log), true, limit) else {
+        let secs = limit.map_or(0, |l| l.as_secs());
+        return Err(report_build_problem(
+            d,
+            x,
+            Kind::BuildTimeout,
+            vec![
+                format!(
+                    "The module build on kernel: {k} ({a}) ran longer than build_timeout ({secs}s) and was stopped."
+                ),
+                format!("Consult {log_s} for more information."),
+            ],
+        ));
+    };
     crash::point("build:made");
     if made != 0 {
         return Err(report_build_problem(
@@ -512,6 +526,22 @@ fn check_vermagic(d: &Dkms, x: Mvka, conf: &Conf, buildable: &[usize]) -> Result
         .with_hint(hint));
     }
     Ok(())
+}
+
+/// framework.conf's `build_timeout` (not upstream): how long make may run;
+/// unset, no limit (upstream's behaviour).
+fn build_timeout(d: &Dkms) -> Result<Option<std::time::Duration>> {
+    let s = d.ctx.setting("build_timeout");
+    if s.is_empty() {
+        return Ok(None);
+    }
+    match s.parse::<u64>() {
+        Ok(n) if n > 0 => Ok(Some(std::time::Duration::from_secs(n))),
+        _ => Err(Error::die(
+            Kind::SettingInvalid,
+            [format!("build_timeout in framework.conf needs a positive number of seconds, not '{s}'")],
+        )),
+    }
 }
 
 /// Sign one module; a failure is a warning, the build goes on.

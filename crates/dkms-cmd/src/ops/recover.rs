@@ -132,6 +132,18 @@ pub fn recover(d: &mut Dkms) {
     let _ = std::fs::remove_dir(&dir);
 }
 
+/// Remove what killed dkms processes left outside the DKMS tree: partial
+/// source copies of `add` (`<source_tree>/.<m>-<v>.copy.<pid>`) and the
+/// conf evaluator's directories in `$TMPDIR`. Only those of processes that
+/// are gone, so it needs no lock; done by every run (two directory reads).
+pub fn sweep(d: &Dkms) {
+    let mut stale = fsutil::stale_siblings(&d.ctx.trees.source_tree, "copy");
+    stale.extend(dkms_state::shell::stale_temporaries());
+    for p in stale {
+        let _ = fsutil::remove_all(&p);
+    }
+}
+
 fn recover_one(d: &mut Dkms, p: Pending) {
     let Pending { op, target, steps, .. } = &p;
     if let ("depmod", [k]) = (op.as_str(), &target[..]) {

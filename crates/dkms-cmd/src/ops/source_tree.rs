@@ -1,7 +1,8 @@
 //! `add_source_tree` upstream: a module source directory (given to `add`,
 //! or unpacked from a tarball) validated and copied to
 //! `$source_tree/<PACKAGE_NAME>-<PACKAGE_VERSION>`; the module name and
-//! version of a tarball must be safe directory names.
+//! version must be safe directory names (not upstream, which writes
+//! outside the trees for a `PACKAGE_NAME=../x`).
 
 use crate::support::dkms::{mvka, Dkms};
 use dkms_cli::ui;
@@ -26,8 +27,9 @@ pub(crate) fn add_source_tree(d: &mut Dkms, dir: &Path, archive: Option<&Path>) 
         return Err(Error::die(Kind::ConfMalformed, ["Malformed dkms.conf file. Cannot load source tree."]));
     }
     let (m, v) = (conf.package_name, conf.package_version);
-    if let Some(archive) = archive {
-        super::source_tree::check_names(archive, &m, &v)?;
+    match archive {
+        Some(archive) => check_names(archive, &m, &v)?,
+        None => check_conf_names(&from, &m, &v)?,
     }
     let trees = d.ctx.trees.clone();
     let dest = trees.source_dir(&m, &v);
@@ -71,6 +73,24 @@ pub(crate) fn check_names(archive: &Path, m: &str, v: &str) -> Result<()> {
             return Err(refused(
                 archive,
                 format!("its dkms.conf sets {what} to '{s}', which is not a safe directory name (no '/' or '..')"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Not upstream: a source directory's dkms.conf naming its module or
+/// version with `/` or `..` would have the copy (and the DKMS tree entry)
+/// land outside the trees; upstream copies it there.
+fn check_conf_names(dir: &Path, m: &str, v: &str) -> Result<()> {
+    for (what, s) in [("PACKAGE_NAME", m), ("PACKAGE_VERSION", v)] {
+        if !tarball::safe_name(s) {
+            return Err(Error::die(
+                Kind::NameUnsafe,
+                [format!(
+                    "{}/dkms.conf sets {what} to '{s}', which is not a safe directory name (no '/' or '..').",
+                    dir.display()
+                )],
             ));
         }
     }

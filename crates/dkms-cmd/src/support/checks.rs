@@ -11,6 +11,16 @@ impl Dkms {
     /// `check_module_args ACTION` for the module/version m/v.
     pub fn check_module_args(&self, action: &str, m: &str, v: &str) -> Result<()> {
         if !m.is_empty() && !v.is_empty() {
+            // Not upstream: `-m ../x` would name directories outside the
+            // trees (upstream adds, builds and removes there).
+            for (what, s) in [("module", m), ("module version", v)] {
+                if !dkms_state::tarball::safe_name(s) {
+                    return Err(Error::die(
+                        Kind::NameUnsafe,
+                        [format!("The {what} '{s}' is not a safe directory name (no '/' or '..').")],
+                    ));
+                }
+            }
             return Ok(());
         }
         Err(Error::die(

@@ -13,6 +13,10 @@ use std::process::Stdio;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
+/// The status `invoke_command` reports for a command stopped at its time
+/// limit (timeout(1)'s), where the caller gave none.
+const TIMED_OUT: i32 = 124;
+
 /// In-process work run by `invoke_command`; it writes its output to the sink.
 pub type NativeFn<'a> = Box<dyn FnOnce(&mut dyn Write) -> i32 + 'a>;
 
@@ -110,15 +114,20 @@ impl Dkms {
     }
 
     fn run_cmd(&self, cmd: Cmd<'_>, sink: Sink) -> i32 {
+        self.run_cmd_bounded(cmd, sink, None).unwrap_or(TIMED_OUT)
+    }
+
+    /// `run_cmd`, stopped after `limit` (only for a logged command): None.
+    fn run_cmd_bounded(&self, cmd: Cmd<'_>, sink: Sink, limit: Option<Duration>) -> Option<i32> {
         let (cmd, cwd, jobs) = match cmd {
             Cmd::Shell { cmd, cwd } => (cmd, cwd, None),
             Cmd::Make { cmd, cwd, jobs, .. } => (cmd, cwd, Some(jobs)),
             Cmd::Native { run, .. } => {
-                return match sink {
+                return Some(match sink {
                     Sink::File(mut f) => run(&mut f),
                     Sink::Null => run(&mut std::io::sink()),
                     Sink::Inherit => run(&mut ui::OutWriter),
-                }
+                })
             }
         };
         let script = format!("{}{}", self.shell_prelude(), cmd);
@@ -131,20 +140,37 @@ impl Dkms {
         }
         match sink {
             Sink::File(f) => {
-                let (Ok(a), Ok(b)) = (f.try_clone(), f.try_clone()) else { return 1 };
+                let (Ok(a), Ok(b)) = (f.try_clone(), f.try_clone()) else { return Some(1) };
                 c.stdout(a).stderr(b);
+                if let Some(limit) = limit {
+                    return tools::status_bounded(&mut c, limit).unwrap_or(Some(127));
+                }
             }
             Sink::Null => {
                 c.stdout(Stdio::null()).stderr(Stdio::null());
             }
-            Sink::Inherit => return tools::status(&mut c).unwrap_or(127),
+            Sink::Inherit => return Some(tools::status(&mut c).unwrap_or(127)),
         }
-        tools::status_with_stdio(&mut c).unwrap_or(127)
+        Some(tools::status_with_stdio(&mut c).unwrap_or(127))
     }
 
     /// `invoke_command CMD DESCRIPTION [LOGFILE] [background]`; returns the
     /// command's exit status.
     pub fn invoke_command(&self, cmd: Cmd<'_>, description: &str, log: Option<&Path>, background: bool) -> i32 {
+        self.invoke_command_bounded(cmd, description, log, background, None).unwrap_or(TIMED_OUT)
+    }
+
+    /// `invoke_command` stopping a logged command (and its process group)
+    /// after `limit`: None then (not upstream; framework.conf's
+    /// `build_timeout` for make).
+    pub fn invoke_command_bounded(
+        &self,
+        cmd: Cmd<'_>,
+        description: &str,
+        log: Option<&Path>,
+        background: bool,
+        limit: Option<Duration>,
+    ) -> Option<i32> {
         let verbose = self.ctx.verbose;
         let shown = cmd.shown().to_string();
         if verbose {
@@ -160,16 +186,24 @@ impl Dkms {
                     let _ = write!(f, "\n{}\n# command: {}\n", echo_e(description), echo_e(&shown));
                     let start = Instant::now();
                     let st = match f.try_clone() {
-                        Ok(c) => self.run_cmd(cmd, Sink::File(c)),
-                        Err(_) => 1,
+                        Ok(c) => self.run_cmd_bounded(cmd, Sink::File(c), limit),
+                        Err(_) => Some(1),
                     };
+                    let code = st.map_or_else(|| "timed out".to_string(), |c| c.to_string());
                     let _ = write!(
                         f,
-                        "\n# exit code: {st}\n# elapsed time: {}\n{}\n",
+                        "\n# exit code: {code}\n# elapsed time: {}\n{}\n",
                         hms(start.elapsed().as_secs()),
                         "-".repeat(64)
                     );
-                    st
+                    match st {
+                        Some(st) => st,
+                        None => {
+                            drop(dots);
+                            ui::outln("(timed out)");
+                            return None;
+                        }
+                    }
                 }
                 Err(_) => 1,
             }
@@ -187,7 +221,7 @@ impl Dkms {
         } else {
             ui::outln(" done.");
         }
-        status
+        Some(status)
     }
 
     /// Progress dots are suppressed for package names matching `dkms*_test`

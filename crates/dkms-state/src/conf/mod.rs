@@ -8,8 +8,10 @@
 //! except plain ones (assignments of quoted words and known variables),
 //! which `shell::plain` evaluates to exactly what bash gives, without bash.
 
+mod ere;
 mod process;
 
+pub(crate) use ere::ere_match;
 use process::process;
 pub use process::strict_diags;
 
@@ -248,11 +250,6 @@ pub fn read(spec: &Spec) -> std::io::Result<Read> {
     Ok(read_many(std::slice::from_ref(spec))?.remove(0))
 }
 
-/// Is `text` matched by the bash ERE `re` (`[[ $text =~ $re ]]`)?
-pub(crate) fn ere_match(text: &str, re: &str) -> bool {
-    regex::Regex::new(re).is_ok_and(|r| r.is_match(text))
-}
-
 impl Conf {
     /// Number of module records.
     pub fn num_modules(&self) -> usize {
@@ -299,6 +296,7 @@ impl Conf {
             let min = self.raw.get("BUILD_EXCLUSIVE_KERNEL_MIN", idx);
             let max = self.kernel_max(idx);
             let a = self.raw.get("BUILD_EXCLUSIVE_ARCH", idx);
+            // An invalid pattern excludes, as `[[ ! $k =~ $re ]]` does.
             !((!kernel.is_empty() && !ere_match(kernelver, kernel))
                 || (!min.is_empty() && version::compare(kernelver, min).is_lt())
                 || (!max.is_empty() && version::compare(kernelver, max).is_gt())

@@ -36,7 +36,7 @@ pub(super) fn process(spec: &Spec, mut raw: Sourced) -> Read {
     apply_directives(spec, &mut raw, &mut diags);
     let mut ok = true;
     let mut c = header(spec, &raw, &mut diags, &mut ok);
-    let num_modules = module_count(&raw);
+    let num_modules = module_count(&raw, &mut diags, &mut ok);
     c.modules = module_records(spec, &raw, &c.package_name, num_modules, &mut diags, &mut ok);
     check_lowercase_arrays(&raw, num_modules, &mut diags, &mut ok);
     c.make_command = make_command(spec, &raw);
@@ -100,14 +100,32 @@ fn header(spec: &Spec, raw: &Sourced, diags: &mut Vec<Diag>, ok: &mut bool) -> C
     c
 }
 
+/// More module records than any real dkms.conf has (the largest known
+/// ones name a few dozen modules).
+pub const MAX_MODULES: usize = 1024;
+
 /// The arrays may be sparse: the number of modules is 1 + the highest
-/// index used in any of the four name/location arrays.
-fn module_count(raw: &Sourced) -> usize {
-    ["BUILT_MODULE_NAME", "BUILT_MODULE_LOCATION", "DEST_MODULE_NAME", "DEST_MODULE_LOCATION"]
+/// index used in any of the four name/location arrays. Upstream then walks
+/// (and fills lowercase arrays for) every index up to it, so one
+/// `BUILT_MODULE_NAME[99999999]=x` costs gigabytes; an index past
+/// `MAX_MODULES` is refused instead (not upstream; such a conf is invalid
+/// there too, every missing record being an error) and no record is made.
+fn module_count(raw: &Sourced, diags: &mut Vec<Diag>, ok: &mut bool) -> usize {
+    let highest = ["BUILT_MODULE_NAME", "BUILT_MODULE_LOCATION", "DEST_MODULE_NAME", "DEST_MODULE_LOCATION"]
         .iter()
-        .filter_map(|n| raw.vars.get(*n).and_then(|a| a.keys().next_back().copied()))
-        .max()
-        .map_or(0, |m| m + 1)
+        .filter_map(|n| raw.vars.get(*n).and_then(|a| a.keys().next_back()).map(|&i| (i, *n)))
+        .max();
+    match highest {
+        Some((i, name)) if i >= MAX_MODULES => {
+            diags.push(Diag::err(format!(
+                "dkms.conf: Error! Index {i} of '{name}' is too large (at most {MAX_MODULES} modules)."
+            )));
+            *ok = false;
+            0
+        }
+        Some((i, _)) => i + 1,
+        None => 0,
+    }
 }
 
 /// One record per module index, with upstream's defaults and checks.

@@ -134,13 +134,36 @@ fn script(reqs: &[Request], err_dir: &std::path::Path) -> String {
     s
 }
 
+/// The name of an evaluation's temporary directory starts with this and
+/// the evaluating process's PID.
+const TEMP_PREFIX: &str = "dkms-source.";
+
+/// Temporary directories of evaluations whose process is gone (killed
+/// before it could remove them).
+pub fn stale_temporaries() -> Vec<std::path::PathBuf> {
+    std::fs::read_dir(std::env::temp_dir())
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter(|e| {
+            let name = e.file_name().to_string_lossy().into_owned();
+            let pid = name.strip_prefix(TEMP_PREFIX).and_then(|r| r.split_once('.')).map(|(pid, _)| pid.to_string());
+            pid.and_then(|p| p.parse::<u32>().ok()).is_some_and(|p| !crate::fsutil::process_alive(p))
+        })
+        .map(|e| e.path())
+        .collect()
+}
+
 /// Evaluate the requests in one bash process, whatever their files hold.
 /// The files' stderr goes to ours, as with upstream.
 pub fn source_by_bash(reqs: &[Request]) -> io::Result<Vec<Sourced>> {
     if reqs.is_empty() {
         return Ok(Vec::new());
     }
-    let dir = tempfile::Builder::new().prefix("dkms-source.").tempdir()?;
+    // Where upstream's `safe_source` makes its `mktemp` ($TMPDIR or /tmp),
+    // named after this process so that one killed meanwhile is swept up
+    // (`stale_temporaries`).
+    let dir = tempfile::Builder::new().prefix(&format!("{TEMP_PREFIX}{}.", std::process::id())).tempdir()?;
     let file = dir.path().join("script");
     std::fs::File::create(&file)?.write_all(script(reqs, dir.path()).as_bytes())?;
     let mut cmd = tools::command("bash", &[]);

@@ -18,7 +18,7 @@ pub mod plain;
 mod request;
 mod wire;
 
-pub use bash::{quote, source_by_bash};
+pub use bash::{quote, source_by_bash, stale_temporaries};
 pub use request::{Array, Request, Sourced};
 
 use std::io;

@@ -19,7 +19,13 @@ fn refuse(entry: &str, reason: impl Into<String>) -> LoadError {
     LoadError::Refused { entry: entry.to_string(), reason: reason.into() }
 }
 
+/// An error reading the archive: bad data is a corrupt archive, but an
+/// error of the system (EIO reading it, ENOSPC or EROFS writing what it
+/// holds) is an I/O error, never "not a DKMS archive".
 fn corrupt(e: io::Error) -> LoadError {
+    if e.raw_os_error().is_some() {
+        return LoadError::Io(e);
+    }
     LoadError::Corrupt(format!("not a readable tar archive: {e}"))
 }
 
@@ -169,6 +175,24 @@ pub fn extract(archive: &Path, root: &Path, limits: &Limits) -> Result<(), LoadE
         x.entry(&mut entry)?;
     }
     x.finish()
+}
+
+/// `io::copy` of a member's data, telling reading the archive (corrupt,
+/// unless the system failed) from writing the file (always an I/O error).
+fn copy_member(from: &mut impl Read, to: &mut fs::File) -> Result<u64, LoadError> {
+    use std::io::Write;
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut copied = 0u64;
+    loop {
+        let n = match from.read(&mut buf) {
+            Ok(0) => return Ok(copied),
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(corrupt(e)),
+        };
+        to.write_all(&buf[..n]).map_err(LoadError::Io)?;
+        copied += n as u64;
+    }
 }
 
 /// Where an extraction stands between two archive headers.
@@ -332,7 +356,7 @@ impl Extraction<'_> {
         prepare_slot(&shown, &dest)?;
         let mut f =
             fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(&dest).map_err(LoadError::Io)?;
-        let copied = io::copy(entry, &mut f).map_err(corrupt)?;
+        let copied = copy_member(entry, &mut f)?;
         if copied != size {
             return Err(LoadError::Corrupt(format!("{shown}: archive truncated")));
         }
