@@ -40,6 +40,8 @@ fn runner(verb: &Verb) -> Option<fn(&mut Dkms) -> Result<()>> {
         t::STATUS => verbs::status::run,
         t::UNBUILD => verbs::unbuild::run,
         t::UNINSTALL => verbs::uninstall::run,
+        t::LOG => verbs::log::run,
+        t::DOCTOR => verbs::doctor::run,
         _ => return None,
     })
 }
@@ -101,7 +103,8 @@ pub fn run_verb_with(verb: &'static Verb, argv0: &str, argv: Vec<OsString>) -> E
     let stdin_targets = ctx.args.stdin_targets.then(stdin::read_stdin_targets);
     let mut dkms = Dkms::new(ctx, crate::ops::autoinstall::autoinstall);
     join_outer_jobserver(&mut dkms, action);
-    if action.lock != LockKind::Exclusive {
+    // doctor only reports an interrupted transaction (it is read-only).
+    if action.lock != LockKind::Exclusive && *action != dkms_cli::table::DOCTOR {
         // Readers recover under an exclusive lock of their own, taken and
         // released before their shared one.
         recovery::recover_if_needed(&mut dkms, false);

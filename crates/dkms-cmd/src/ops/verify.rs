@@ -31,6 +31,8 @@ pub(crate) struct Verifier {
     kernels: HashMap<String, KernelFacts>,
     /// Installed builds that failed verification.
     pub failed: usize,
+    /// Their problems, as (module, version, kernel, arch, problems).
+    pub failures: Vec<(String, String, String, String, Vec<VerifyProblem>)>,
 }
 
 impl Verifier {
@@ -39,6 +41,7 @@ impl Verifier {
     pub(crate) fn report(&mut self, x: Mvka, problems: Vec<VerifyProblem>, print: bool, records: bool) {
         if !problems.is_empty() {
             self.failed += 1;
+            self.failures.push((x.m.into(), x.v.into(), x.k.into(), x.a.into(), problems.clone()));
         }
         if print {
             for l in lines(&problems) {
