@@ -212,3 +212,37 @@ pub(crate) fn lines(problems: &[VerifyProblem]) -> Vec<String> {
         })
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn archived_originals_must_be_there() {
+        let t = tempfile::tempdir().unwrap();
+        let dir = t.path().join("original_module/6.1/x86_64");
+        assert!(archived_originals(&dir).is_empty(), "no archive: nothing to check");
+        std::fs::create_dir_all(&dir).unwrap();
+        let empty = archived_originals(&dir);
+        assert_eq!(empty.len(), 1);
+        assert_eq!(empty[0].reason, VerifyReason::Missing);
+        std::fs::write(dir.join("e1000e.ko.xz.origin"), "/lib/modules/6.1/kernel/e1000e.ko.xz\n").unwrap();
+        let gone = archived_originals(&dir);
+        assert_eq!(gone.len(), 1);
+        assert_eq!(gone[0].module_name, "e1000e");
+        assert!(gone[0].message.contains("archived original"), "{}", gone[0].message);
+        std::fs::write(dir.join("e1000e.ko.xz"), "module").unwrap();
+        assert!(archived_originals(&dir).is_empty());
+    }
+
+    #[test]
+    fn problems_print_under_the_status_line() {
+        let p = VerifyProblem {
+            reason: VerifyReason::NotInDepmod,
+            module_name: "m".into(),
+            file: "/x".into(),
+            message: "updates/m.ko is not in modules.dep".into(),
+        };
+        assert_eq!(lines(&[p]), ["\tnot-in-depmod: updates/m.ko is not in modules.dep"]);
+    }
+}
