@@ -90,6 +90,8 @@ _dkms_options() {
     mktree) _dkms_opts='-m --module -v --from -q --quiet --verbose --debug --dkmstree --sourcetree --installtree --json --format --lock-timeout -V --version -h --help' ;;
     unmktree) _dkms_opts='-m --module -v --force -q --quiet --verbose --debug --dkmstree --sourcetree --installtree --json --format --lock-timeout -V --version -h --help' ;;
     ltdk) _dkms_opts='-m --module -v -k --kernelver -a --arch --kernelsourcedir -q --quiet --verbose --debug --dkmstree --sourcetree --installtree --json --format --lock-timeout -V --version -h --help' ;;
+    log) _dkms_opts='-m --module -v -k --kernelver -a --arch --path -q --quiet --verbose --debug --dkmstree --sourcetree --installtree --json --format --lock-timeout -V --version -h --help' ;;
+    doctor) _dkms_opts='-k --kernelver -q --quiet --verbose --debug --dkmstree --sourcetree --installtree --json --format --lock-timeout -V --version -h --help' ;;
     *) _dkms_opts='-m --module -v -k --kernelver --templatekernel -c -q --quiet -V --version --binaries-only --source-only --force --force-version-override --all --verbose --rpm_safe_upgrade --dkmstree --sourcetree --installtree --symlink-modules --config --archive -a --arch --kernelsourcedir --directive --no-depmod --modprobe-on-install --debug -j -h --help --json --format --lock-timeout --all-kernels --from --verify --path --exec-path= --list-cmds' ;;
     esac
 }
@@ -115,11 +117,13 @@ _dkms_operands() {
     mktree) _dkms_operands='module-versions' ;;
     unmktree) _dkms_operands='module-versions' ;;
     ltdk) _dkms_operands='module-versions' ;;
+    log) _dkms_operands='module-versions' ;;
+    doctor) _dkms_operands='' ;;
     *) _dkms_operands= ;;
     esac
 }
 
-_dkms_verbs='add remove build unbuild install uninstall match autoinstall mktarball ldtarball status generate_mok kernel_preinst kernel_postinst kernel_prerm mktree unmktree ltdk'
+_dkms_verbs='add remove build unbuild install uninstall match autoinstall mktarball ldtarball status generate_mok kernel_preinst kernel_postinst kernel_prerm mktree unmktree ltdk log doctor'
 _dkms_source_verbs='add'
 
 _dkms() {

@@ -20,7 +20,7 @@ function __dkms_verb
         end
         if contains -- $w -m --module -v -k --kernelver --templatekernel -c --dkmstree --sourcetree --installtree --config --archive -a --arch --kernelsourcedir --directive -j --format --lock-timeout --from
             set skip 1
-        else if contains -- $w add remove build unbuild install uninstall match autoinstall mktarball ldtarball status generate_mok kernel_preinst kernel_postinst kernel_prerm mktree unmktree ltdk
+        else if contains -- $w add remove build unbuild install uninstall match autoinstall mktarball ldtarball status generate_mok kernel_preinst kernel_postinst kernel_prerm mktree unmktree ltdk log doctor
             echo $w
             return
         end
@@ -82,6 +82,8 @@ complete -c dkms -n '__dkms_verb_is' -a 'kernel_prerm' -d 'Hook: before a kernel
 complete -c dkms -n '__dkms_verb_is' -a 'mktree' -d 'Create a module source tree ready to add (not in upstream dkms)'
 complete -c dkms -n '__dkms_verb_is' -a 'unmktree' -d 'Delete a module source tree (not in upstream dkms)'
 complete -c dkms -n '__dkms_verb_is' -a 'ltdk' -d 'Check the licence of built modules against GPL-only exports (not in upstream dkms)'
+complete -c dkms -n '__dkms_verb_is' -a 'log' -d 'Show the make.log of a module\'s last build'
+complete -c dkms -n '__dkms_verb_is' -a 'doctor' -d 'Diagnose the kernels, signing set-up and DKMS tree'
 complete -c dkms -n '__dkms_verb_is' -l exec-path -r -f -a '(__fish_complete_directories)' -d 'Look for dkms-<verb> binaries here first'
 complete -c dkms -n '__dkms_verb_is' -l list-cmds -d 'List the available verbs and plugins'
 
@@ -449,3 +451,36 @@ complete -c dkms -n '__dkms_verb_is ltdk' -l lock-timeout -r -f -d 'Give up wait
 complete -c dkms -n '__dkms_verb_is ltdk' -s V -l version -d 'Print the version and exit'
 complete -c dkms -n '__dkms_verb_is ltdk' -s h -l help -d 'Print usage and exit'
 complete -c dkms -n '__dkms_verb_is ltdk; and not __dkms_wants_value' -a '(__dkms_values module-versions)'
+
+# log
+complete -c dkms -n '__dkms_verb_is log' -s m -l module -r -f -a '(__dkms_values modules)' -d 'The module to act on'
+complete -c dkms -n '__dkms_verb_is log' -s v -r -f -a '(__dkms_values versions (__dkms_module))' -d 'The version of the module'
+complete -c dkms -n '__dkms_verb_is log' -s k -l kernelver -r -f -a '(__dkms_values kernels)' -d 'Target kernel (repeatable)'
+complete -c dkms -n '__dkms_verb_is log' -s a -l arch -r -f -a '(__dkms_values arches)' -d 'Target architecture (repeatable)'
+complete -c dkms -n '__dkms_verb_is log' -l path -d 'log: print only where the log is'
+complete -c dkms -n '__dkms_verb_is log' -s q -l quiet -d 'Discard all output'
+complete -c dkms -n '__dkms_verb_is log' -l verbose -d 'Show commands instead of descriptions'
+complete -c dkms -n '__dkms_verb_is log' -l debug -d 'Trace execution'
+complete -c dkms -n '__dkms_verb_is log' -l dkmstree -r -f -a '(__fish_complete_directories)' -d 'DKMS tree (default /var/lib/dkms)'
+complete -c dkms -n '__dkms_verb_is log' -l sourcetree -r -f -a '(__fish_complete_directories)' -d 'Source tree (default /usr/src)'
+complete -c dkms -n '__dkms_verb_is log' -l installtree -r -f -a '(__fish_complete_directories)' -d 'Module tree (default /lib/modules)'
+complete -c dkms -n '__dkms_verb_is log' -l json -d 'JSON Lines on stdout'
+complete -c dkms -n '__dkms_verb_is log' -l format -r -f -a 'text json' -d 'Output format'
+complete -c dkms -n '__dkms_verb_is log' -l lock-timeout -r -f -d 'Give up waiting for the DKMS lock'
+complete -c dkms -n '__dkms_verb_is log' -s V -l version -d 'Print the version and exit'
+complete -c dkms -n '__dkms_verb_is log' -s h -l help -d 'Print usage and exit'
+complete -c dkms -n '__dkms_verb_is log; and not __dkms_wants_value' -a '(__dkms_values module-versions)'
+
+# doctor
+complete -c dkms -n '__dkms_verb_is doctor' -s k -l kernelver -r -f -a '(__dkms_values kernels)' -d 'Target kernel (repeatable)'
+complete -c dkms -n '__dkms_verb_is doctor' -s q -l quiet -d 'Discard all output'
+complete -c dkms -n '__dkms_verb_is doctor' -l verbose -d 'Show commands instead of descriptions'
+complete -c dkms -n '__dkms_verb_is doctor' -l debug -d 'Trace execution'
+complete -c dkms -n '__dkms_verb_is doctor' -l dkmstree -r -f -a '(__fish_complete_directories)' -d 'DKMS tree (default /var/lib/dkms)'
+complete -c dkms -n '__dkms_verb_is doctor' -l sourcetree -r -f -a '(__fish_complete_directories)' -d 'Source tree (default /usr/src)'
+complete -c dkms -n '__dkms_verb_is doctor' -l installtree -r -f -a '(__fish_complete_directories)' -d 'Module tree (default /lib/modules)'
+complete -c dkms -n '__dkms_verb_is doctor' -l json -d 'JSON Lines on stdout'
+complete -c dkms -n '__dkms_verb_is doctor' -l format -r -f -a 'text json' -d 'Output format'
+complete -c dkms -n '__dkms_verb_is doctor' -l lock-timeout -r -f -d 'Give up waiting for the DKMS lock'
+complete -c dkms -n '__dkms_verb_is doctor' -s V -l version -d 'Print the version and exit'
+complete -c dkms -n '__dkms_verb_is doctor' -s h -l help -d 'Print usage and exit'

@@ -282,14 +282,16 @@ impl Sandbox {
 
     /// Every path under the sandbox's trees (dkms, src, inst) with its type
     /// and link target, root-normalised, sorted; without our lock file and
-    /// our dkms.conf evaluation cache (`.cache/`).
+    /// our dkms.conf evaluation cache (`.cache/`) and failure memory
+    /// (`.failures/`).
     pub fn listing(&self) -> String {
         let mut lines = Vec::new();
         for top in [&self.dkms, &self.src, &self.inst] {
             walk(top, &mut lines);
         }
         let (lock, cache) = (format!("{}/.lock ", self.dkms.display()), format!("{}/.cache", self.dkms.display()));
-        lines.retain(|l: &String| !l.starts_with(&lock) && !l.starts_with(&cache));
+        let failures = format!("{}/.failures", self.dkms.display());
+        lines.retain(|l: &String| !l.starts_with(&lock) && !l.starts_with(&cache) && !l.starts_with(&failures));
         lines.sort();
         let mut s = String::new();
         for l in lines {

@@ -407,7 +407,9 @@ pub enum Record {
 }
 
 impl Record {
-    /// The target a record names, if any (what `-` acts on).
+    /// The target a record names, if any (what `-` acts on). A `failed`
+    /// record names none: `dkms status --json | dkms <verb> -` acts on what
+    /// status lists, as before failures were remembered.
     pub fn target(&self) -> Option<Target> {
         match self {
             Record::Status { target, .. }
@@ -422,7 +424,6 @@ impl Record {
             | Record::TarballLoaded { target, .. }
             | Record::TreeCreated { target, .. }
             | Record::Verify { target, .. }
-            | Record::Failed { target, .. }
             | Record::Log { target, .. } => Some(target.clone()),
             Record::Error { module: Some(m), version: Some(v), kernel, arch, .. } => {
                 Some(Target { module: m.clone(), version: v.clone(), kernel: kernel.clone(), arch: arch.clone() })

@@ -201,7 +201,9 @@ fn make_logs(dir: &Path, out: &mut Vec<PathBuf>) {
     for e in rd.flatten() {
         let p = e.path();
         let Ok(md) = fs::symlink_metadata(&p) else { continue };
-        if md.is_dir() {
+        // `.failures/` holds our failure memory's copies of make.logs
+        // (not in upstream dkms).
+        if md.is_dir() && e.file_name() != ".failures" {
             make_logs(&p, out);
         } else if p.file_name().is_some_and(|n| n == "make.log" || n == "post_transaction.log") {
             out.push(p);

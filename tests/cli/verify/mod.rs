@@ -12,6 +12,8 @@
 //! kernel's own `sign-file` and a key pair in the sandbox.
 
 mod build;
+mod doctor;
+mod log;
 mod status;
 
 use crate::support::{is_root, Sandbox};

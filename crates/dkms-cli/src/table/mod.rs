@@ -320,14 +320,7 @@ pub const fn flag_doc(id: FlagId) -> FlagDoc {
             "mktree: make the module tree a copy of this source directory (plus a generated dkms.conf if it has \
              none) instead of a new skeleton. Only mktree accepts it. Not in upstream dkms.",
         ),
-        Verify => doc(
-            None,
-            "status: check every installed build: each installed module file is byte-identical to the built copy, \
-             its vermagic names the kernel, it is signed by the configured certificate when dkms signs for that \
-             kernel, modules.dep lists it, and archived originals still exist. Problems are printed under the \
-             status line (corrupted, wrong-kernel, unsigned, foreign-signer, missing, not-in-depmod); exit status \
-             18 when one is found. Not in upstream dkms.",
-        ),
+        Verify => doc(None, "status: also verify every installed build (see dkms-status(8)); exit status 18 when one fails. Not in upstream dkms."),
         PathOnly => doc(None, "log: print the path of the make.log instead of its contents. Not in upstream dkms."),
     }
 }

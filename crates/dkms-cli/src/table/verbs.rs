@@ -359,13 +359,50 @@ which of its undefined symbols the kernel exports with EXPORT_SYMBOL_GPL (from t
 its build directory, or --kernelsourcedir), which a module that is not GPL-compatible cannot use. Not in \
 upstream dkms.
 
-Exit status 0 when every module file is GPL-compatible or uses no GPL-only symbol; 19 (kind gpl-only-symbols) \
+Exit status 0 when every module file is GPL-compatible or uses no GPL-only symbol; 22 (kind gpl-only-symbols) \
 when one is not GPL-compatible and uses GPL-only symbols: the kernel would refuse to load it. Nothing built \
 for a kernel gives exit status 6 (kind no-module-files), a missing Module.symvers 21. --json gives one \
 license record per module file.",
 };
 
-/// Every action: upstream's in upstream's usage order, then ours.
+/// `log` (not in upstream dkms)
+pub const LOG: Verb = Verb {
+    name: "log",
+    binary: "dkms-log",
+    summary: "Show the make.log of a module's last build",
+    lock: LockKind::Shared,
+    runs_make: false,
+    flags: &[Module, ModuleVersion, Kernelver, Arch, PathOnly],
+    extension: true,
+    operands: &MV,
+    description: "Print the make.log of the last build of the module/version for the kernel given with -k \
+(default: the running kernel), whether it succeeded (kept as <kernel>/<arch>/log/make.log) or failed (kept by \
+dkms's failure memory, <dkms_tree>/.failures/<module>/<version>/<kernel>/<arch>/make.log, and left in build/ as \
+upstream does). With --path, print only where it is. Exit status 20 when there is none. Not in upstream dkms.",
+};
+
+/// `doctor` (not in upstream dkms)
+pub const DOCTOR: Verb = Verb {
+    name: "doctor",
+    binary: "dkms-doctor",
+    summary: "Diagnose the kernels, signing set-up and DKMS tree",
+    lock: LockKind::Shared,
+    runs_make: false,
+    flags: &[Kernelver],
+    extension: true,
+    operands: &[],
+    description: "A read-only diagnosis, for every kernel under the install tree (or those given with -k) and \
+for dkms itself. Each finding has a severity (info, warning, error), a stable kind and, where there is one, a \
+remedy. Checked: the kernel headers (build/include, Module.symvers, .config) and the compiler named by \
+CONFIG_CC_VERSION_TEXT; sign-file; the signing key and certificate (present, the key readable only by root, the \
+two belonging together); Secure Boot and whether the certificate is enrolled (mokutil --test-key, where mokutil \
+exists); the compression tool of CONFIG_MODULE_COMPRESS_*; the kernel hooks of the distribution; the DKMS tree \
+(dangling source links, half-built builds, leftover journals, modules built for kernels that are gone, failed \
+builds remembered, installed modules failing status --verify); free space where builds happen. Exit status 19 \
+when there is an error-level finding. Not in upstream dkms.",
+};
+
+/// Every action: upstream's, in upstream's usage order, then ours.
 pub const VERBS: &[&Verb] = &[
     &ADD,
     &REMOVE,
@@ -385,4 +422,6 @@ pub const VERBS: &[&Verb] = &[
     &MKTREE,
     &UNMKTREE,
     &LTDK,
+    &LOG,
+    &DOCTOR,
 ];

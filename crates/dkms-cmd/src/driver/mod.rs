@@ -43,6 +43,8 @@ fn runner(verb: &Verb) -> Option<fn(&mut Dkms) -> Result<()>> {
         t::UNBUILD => verbs::unbuild::run,
         t::UNINSTALL => verbs::uninstall::run,
         t::UNMKTREE => verbs::unmktree::run,
+        t::LOG => verbs::log::run,
+        t::DOCTOR => verbs::doctor::run,
         _ => return None,
     })
 }
@@ -130,7 +132,8 @@ pub fn run_verb_with(verb: &'static Verb, argv0: &str, argv: Vec<OsString>) -> E
     let stdin_targets = ctx.args.stdin_targets.then(stdin::read_stdin_targets);
     let mut dkms = Dkms::new(ctx, crate::ops::autoinstall::autoinstall);
     join_outer_jobserver(&mut dkms, action);
-    if action.lock != LockKind::Exclusive {
+    // doctor only reports an interrupted transaction (it is read-only).
+    if action.lock != LockKind::Exclusive && *action != dkms_cli::table::DOCTOR {
         // Readers recover under an exclusive lock of their own, taken and
         // released before their shared one.
         recovery::recover_if_needed(&mut dkms, false);

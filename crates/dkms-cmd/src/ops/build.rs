@@ -12,7 +12,7 @@ use dkms_cli::{ui, RELEASE_STRING};
 use dkms_proto::{Record, SkipReason};
 use dkms_state::conf::Conf;
 use dkms_state::error::{Error, Kind, Result};
-use dkms_state::{crash, fsutil, kernel, status, tools, trees};
+use dkms_state::{crash, failures, fsutil, kernel, status, tools, trees};
 use std::path::{Path, PathBuf};
 
 /// `maybe_build_module` of m/v: skip (or with `--force` unbuild first)
@@ -212,6 +212,7 @@ pub fn do_build(d: &mut Dkms, m: &str, v: &str, k: &str, a: &str) -> Result<(Str
         .map_err(|e| Error::io(1, "writing the DKMS journal", e))?;
     crash::point("build:journaled");
     let res = build_in_journal(d, mvka(&m, &v, k, a), &conf, suffix, env);
+    remember(d, mvka(&m, &v, k, a), &res);
     let _ = journal.finish();
     if res.is_ok() {
         let base_dir = t.arch_dir(&m, &v, k, a);
@@ -224,6 +225,30 @@ pub fn do_build(d: &mut Dkms, m: &str, v: &str, k: &str, a: &str) -> Result<(Str
         });
     }
     res.map(|()| (m, v))
+}
+
+/// Failure memory (not in upstream dkms): a failed build is recorded with
+/// a copy of its make.log (`dkms_state::failures`); a successful one
+/// forgets the target's earlier failure.
+fn remember(d: &Dkms, x: Mvka, res: &Result<()>) {
+    let Mvka { m, v, k, a } = x;
+    let tree = &d.ctx.trees.dkms_tree;
+    let Err(e) = res else {
+        failures::clear(tree, m, v, k, a);
+        return;
+    };
+    let f = failures::Failure {
+        module: m.into(),
+        version: v.into(),
+        kernel: k.into(),
+        arch: a.into(),
+        kind: e.kind.name().into(),
+        exit_code: e.code,
+        time: failures::now(),
+        inputs_hash: failures::inputs_hash(&d.ctx.trees.source_link(m, v), &d.kernel_config(k), k),
+        log: None,
+    };
+    let _ = failures::record(tree, &f, Some(&d.ctx.trees.build_dir(m, v).join("make.log")));
 }
 
 fn build_in_journal(

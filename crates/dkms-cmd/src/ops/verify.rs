@@ -31,6 +31,8 @@ pub(crate) struct Verifier {
     kernels: HashMap<String, KernelFacts>,
     /// Installed builds that failed verification.
     pub failed: usize,
+    /// Their problems, as (module, version, kernel, arch, problems).
+    pub failures: Vec<(String, String, String, String, Vec<VerifyProblem>)>,
 }
 
 impl Verifier {
@@ -39,6 +41,7 @@ impl Verifier {
     pub(crate) fn report(&mut self, x: Mvka, problems: Vec<VerifyProblem>, print: bool, records: bool) {
         if !problems.is_empty() {
             self.failed += 1;
+            self.failures.push((x.m.into(), x.v.into(), x.k.into(), x.a.into(), problems.clone()));
         }
         if print {
             for l in lines(&problems) {
@@ -208,4 +211,38 @@ pub(crate) fn lines(problems: &[VerifyProblem]) -> Vec<String> {
             format!("\t{}: {}", reason.unwrap_or_default(), p.message)
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn archived_originals_must_be_there() {
+        let t = tempfile::tempdir().unwrap();
+        let dir = t.path().join("original_module/6.1/x86_64");
+        assert!(archived_originals(&dir).is_empty(), "no archive: nothing to check");
+        std::fs::create_dir_all(&dir).unwrap();
+        let empty = archived_originals(&dir);
+        assert_eq!(empty.len(), 1);
+        assert_eq!(empty[0].reason, VerifyReason::Missing);
+        std::fs::write(dir.join("e1000e.ko.xz.origin"), "/lib/modules/6.1/kernel/e1000e.ko.xz\n").unwrap();
+        let gone = archived_originals(&dir);
+        assert_eq!(gone.len(), 1);
+        assert_eq!(gone[0].module_name, "e1000e");
+        assert!(gone[0].message.contains("archived original"), "{}", gone[0].message);
+        std::fs::write(dir.join("e1000e.ko.xz"), "module").unwrap();
+        assert!(archived_originals(&dir).is_empty());
+    }
+
+    #[test]
+    fn problems_print_under_the_status_line() {
+        let p = VerifyProblem {
+            reason: VerifyReason::NotInDepmod,
+            module_name: "m".into(),
+            file: "/x".into(),
+            message: "updates/m.ko is not in modules.dep".into(),
+        };
+        assert_eq!(lines(&[p]), ["\tnot-in-depmod: updates/m.ko is not in modules.dep"]);
+    }
 }

@@ -4,12 +4,14 @@
 pub(crate) mod add;
 pub(crate) mod autoinstall;
 pub(crate) mod build;
+pub(crate) mod doctor;
 pub(crate) mod generate_mok;
 pub(crate) mod install;
 pub(crate) mod kernel_postinst;
 pub(crate) mod kernel_preinst;
 pub(crate) mod kernel_prerm;
 pub(crate) mod ldtarball;
+pub(crate) mod log;
 pub(crate) mod ltdk;
 pub(crate) mod matching;
 pub(crate) mod mktarball;

@@ -7,6 +7,7 @@ use crate::ops::verify::Verifier;
 use crate::support::dkms::mvka;
 use crate::support::dkms::Dkms;
 use dkms_cli::ui;
+use dkms_proto::Record;
 use dkms_state::error::{Error, Kind, Result};
 
 /// `dkms status`: always exits 0, even for broken modules; with `--verify`
@@ -28,10 +29,46 @@ pub fn run(d: &mut Dkms) -> Result<()> {
         let show = Show { print: !ui::json(), records: true, verify: verifier.as_mut() };
         do_status(d, mvka(&m, &v, k, a), show);
     }
+    remembered_failures(d, &m, &v, verifier.is_some());
     match verifier {
         Some(ver) if ver.failed > 0 => {
             Err(Error::die(Kind::VerifyFailed, [format!("{} installed build(s) do not verify.", ver.failed)]))
         }
         _ => Ok(()),
+    }
+}
+
+/// Failure memory (not upstream): in JSON a `failed` record per remembered
+/// failure of a module/version still in the tree (within -m/-v/-k/-a);
+/// as text only with `--verify`, after the status lines.
+fn remembered_failures(d: &Dkms, m: &str, v: &str, text: bool) {
+    if !ui::json() && !text {
+        return;
+    }
+    let t = &d.ctx.trees;
+    let ks = &d.ctx.args.kernelver;
+    for f in dkms_state::failures::list(&t.dkms_tree) {
+        let wanted = (m.is_empty() || f.module == m)
+            && (v.is_empty() || f.version == v)
+            && (ks.is_empty() || ks.contains(&f.kernel))
+            && (d.ctx.args.arch.is_empty() || d.ctx.args.arch.contains(&f.arch));
+        if !wanted || !dkms_state::status::is_module_added(t, &f.module, &f.version) {
+            continue;
+        }
+        if ui::json() {
+            ui::emit(Record::Failed {
+                target: ui::target(&f.module, &f.version, Some(&f.kernel), Some(&f.arch)),
+                kind: f.kind.clone(),
+                exit_code: f.exit_code,
+                time: f.time,
+                inputs_hash: f.inputs_hash.clone(),
+                log: f.log.as_ref().map(|l| l.display().to_string()),
+            });
+        } else {
+            ui::outln(&format!(
+                "{}/{}, {}, {}: build failed ({}, exit status {}); see: dkms log {}/{} -k {}",
+                f.module, f.version, f.kernel, f.arch, f.kind, f.exit_code, f.module, f.version, f.kernel
+            ));
+        }
     }
 }

@@ -1,0 +1,138 @@
+//! doctor's checks of module signing: the key and certificate dkms signs
+//! with exist, the key is readable only by root, the two belong together
+//! (same public key, asked of openssl); Secure Boot's state (efivars) and
+//! whether the certificate is enrolled (`mokutil --test-key`, where
+//! mokutil exists).
+
+use super::Report;
+use crate::support::dkms::Dkms;
+use crate::support::signing;
+use dkms_proto::Severity::{Error, Info, Warning};
+use dkms_state::tools;
+use std::os::unix::fs::MetadataExt;
+use std::path::Path;
+
+pub(super) fn check(d: &Dkms, r: &mut Report, k: &str, a: &str) {
+    let settings = signing::settings(d, k, a);
+    if settings.get("try_sign_modules").is_some_and(|p| p == "false") {
+        r.add(Info, "signing-off", "Module signing is disabled by policy (try_sign_modules).".into(), None);
+        return;
+    }
+    let (key, cert) = signing::mok_paths(d, &settings, &d.kernel_config(k));
+    let (kp, cp) = (Path::new(&key), Path::new(&cert));
+    let generate = Some("dkms generate_mok".to_string());
+    match (kp.is_file() || key.starts_with("pkcs11:"), cp.is_file()) {
+        (false, false) => {
+            r.add(Info, "mok-missing", format!("No signing key {key} yet; the first build creates it."), generate)
+        }
+        (true, false) => r.add(
+            Error,
+            "certificate-missing",
+            format!("The signing key {key} has no certificate {cert}: modules cannot be signed."),
+            generate,
+        ),
+        (false, true) => r.add(
+            Error,
+            "key-missing",
+            format!("The certificate {cert} has no signing key {key}: modules cannot be signed."),
+            Some(format!("restore {key}, or move {cert} aside and run: dkms generate_mok")),
+        ),
+        (true, true) => {
+            permissions(r, kp);
+            pair(r, &key, &cert);
+            enrolled(r, &cert);
+        }
+    }
+}
+
+/// The private key is owned by root and not readable by anyone else.
+fn permissions(r: &mut Report, key: &Path) {
+    let Ok(m) = std::fs::metadata(key) else { return };
+    if m.uid() != 0 || m.mode() & 0o077 != 0 {
+        r.add(
+            Warning,
+            "key-permissions",
+            format!(
+                "The signing key {} is readable by others (mode {:o}, owner {}).",
+                key.display(),
+                m.mode() & 0o7777,
+                m.uid()
+            ),
+            Some(format!("chown root:root {k} && chmod 600 {k}", k = key.display())),
+        );
+    }
+}
+
+/// The public key of the private key and the certificate's, as openssl
+/// prints them (PEM).
+fn pair(r: &mut Report, key: &str, cert: &str) {
+    if key.starts_with("pkcs11:") || !tools::available("openssl") {
+        return;
+    }
+    let run = |args: &[&str]| -> Option<String> {
+        let mut c = tools::command("openssl", &[]);
+        c.args(args);
+        let o = tools::output(&mut c).ok().filter(|o| o.status.success())?;
+        Some(String::from_utf8_lossy(&o.stdout).into_owned())
+    };
+    let from_key = run(&["pkey", "-in", key, "-pubout"]);
+    let from_cert = run(&["x509", "-inform", "DER", "-in", cert, "-noout", "-pubkey"])
+        .or_else(|| run(&["x509", "-in", cert, "-noout", "-pubkey"]));
+    match (from_key, from_cert) {
+        (Some(a), Some(b)) if a == b => {}
+        (Some(_), Some(_)) => r.add(
+            Error,
+            "key-certificate-mismatch",
+            format!("The signing key {key} and the certificate {cert} do not belong together: signed modules will not load."),
+            Some(format!("move {key} and {cert} aside, then run: dkms generate_mok (and enroll the new certificate)")),
+        ),
+        (None, _) => r.add(Error, "key-unreadable", format!("openssl cannot read the signing key {key}."), None),
+        (_, None) => r.add(Error, "certificate-unreadable", format!("openssl cannot read the certificate {cert}."), None),
+    }
+}
+
+/// `SecureBoot-8be4df61-...` in efivars: 4 bytes of attributes, then 1
+/// when Secure Boot is on.
+fn secure_boot() -> Option<bool> {
+    let dir = Path::new("/sys/firmware/efi");
+    if !dir.is_dir() {
+        return None;
+    }
+    let var = dir.join("efivars/SecureBoot-8be4df61-93ca-11d2-aa0d-00e098032b8c");
+    Some(std::fs::read(var).ok().and_then(|b| b.get(4).copied()) == Some(1))
+}
+
+fn enrolled(r: &mut Report, cert: &str) {
+    match secure_boot() {
+        None => r.add(Info, "secure-boot", "Not booted with EFI: no Secure Boot.".into(), None),
+        Some(false) => r.add(Info, "secure-boot", "Secure Boot is off.".into(), None),
+        Some(true) if !tools::available("mokutil") => r.add(
+            Warning,
+            "mok-enrollment-unknown",
+            format!("Secure Boot is on; whether {cert} is enrolled cannot be told without mokutil."),
+            Some("install mokutil".into()),
+        ),
+        Some(true) => {
+            let mut c = tools::command("mokutil", &[]);
+            c.args(["--test-key", cert]);
+            let text = tools::output(&mut c)
+                .map(|o| format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr)))
+                .unwrap_or_default();
+            if text.contains("is not enrolled") {
+                r.add(
+                    Error,
+                    "mok-not-enrolled",
+                    format!("Secure Boot is on and {cert} is not enrolled: modules dkms signs will not load."),
+                    Some(format!("mokutil --import {cert} (then reboot and confirm the enrolment)")),
+                );
+            } else if !text.contains("already enrolled") {
+                r.add(
+                    Warning,
+                    "mok-enrollment-unknown",
+                    format!("mokutil cannot tell whether {cert} is enrolled."),
+                    None,
+                );
+            }
+        }
+    }
+}

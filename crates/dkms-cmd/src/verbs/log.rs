@@ -1,0 +1,69 @@
+//! `dkms log MODULE/VERSION [-k KERNEL] [-a ARCH] [--path]` (not in
+//! upstream dkms): the make.log of the last build of a target, whether it
+//! succeeded (`<kernel>/<arch>/log/make.log`) or failed (the copy kept by
+//! the failure memory, or upstream's `build/make.log` when its header names
+//! this kernel); the newest wins.
+
+use crate::support::dkms::Dkms;
+use dkms_cli::ui;
+use dkms_proto::Record;
+use dkms_state::error::{Error, Kind, Result};
+use dkms_state::failures;
+use std::path::{Path, PathBuf};
+
+/// `dkms log`: one kernel (the first of -k, default the running one).
+pub fn run(d: &mut Dkms) -> Result<()> {
+    let (m, v) = (d.ctx.args.module.clone(), d.ctx.args.module_version.clone());
+    d.check_module_args("log", &m, &v)?;
+    d.ctx.have_one_kernel("log")?;
+    let (k, a) = d.kernelver0();
+    let Some((path, failed)) = last_log(d, &m, &v, &k, &a) else {
+        return Err(Error::die(
+            Kind::LogMissing,
+            [format!("No make.log of a build of {m}/{v} for kernel {k} ({a}) was found.")],
+        )
+        .with_hint(format!("Build it: dkms build {m}/{v} -k {k}")));
+    };
+    if ui::json() {
+        ui::emit(Record::Log {
+            target: ui::target(&m, &v, Some(&k), Some(&a)),
+            path: path.display().to_string(),
+            failed,
+        });
+    } else if d.ctx.args.path_only {
+        ui::outln(&path.display().to_string());
+    } else {
+        let text = std::fs::read(&path).map_err(|e| Error::io(1, path.display(), e))?;
+        ui::out(&String::from_utf8_lossy(&text));
+    }
+    Ok(())
+}
+
+/// The newest make.log of the target, and whether it is a failed build's.
+fn last_log(d: &Dkms, m: &str, v: &str, k: &str, a: &str) -> Option<(PathBuf, bool)> {
+    let t = &d.ctx.trees;
+    let mut found: Vec<(PathBuf, bool)> = Vec::new();
+    let built = t.arch_dir(m, v, k, a).join("log/make.log");
+    if built.is_file() {
+        found.push((built, false));
+    }
+    if let Some(log) = failures::read(&t.dkms_tree, m, v, k, a).and_then(|f| f.log) {
+        found.push((log, true));
+    }
+    // Upstream leaves a failed build's log in build/, headed
+    // "DKMS (...) make.log for m/v for kernel K (A)".
+    let left = t.build_dir(m, v).join("make.log");
+    if header_names(&left, k, a) {
+        found.push((left, true));
+    }
+    found.into_iter().max_by_key(|(p, _)| modified(p))
+}
+
+fn header_names(log: &Path, k: &str, a: &str) -> bool {
+    let Ok(text) = std::fs::read_to_string(log) else { return false };
+    text.lines().next().is_some_and(|l| l.ends_with(&format!(" for kernel {k} ({a})")))
+}
+
+fn modified(p: &Path) -> std::time::SystemTime {
+    std::fs::metadata(p).and_then(|m| m.modified()).unwrap_or(std::time::UNIX_EPOCH)
+}
