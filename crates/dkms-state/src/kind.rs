@@ -121,8 +121,8 @@ kinds! {
     VerifyFailed = "verify-failed", Fixed(18), "status --verify found an installed module that does not verify (not in upstream dkms)";
     DoctorErrors = "doctor-errors", Fixed(19), "doctor found an error-level problem (not in upstream dkms)";
     LogMissing = "log-missing", Fixed(20), "log: no make.log for the module/version and kernel (not in upstream dkms)";
-    GplOnlySymbols = "gpl-only-symbols", Fixed(22), "ltdk: a module that is not GPL-compatible uses EXPORT_SYMBOL_GPL symbols, so the kernel will not load it (not in upstream dkms)";
     KernelHeadersMissing = "kernel-headers-missing", Fixed(21), "no kernel headers";
+    GplOnlySymbols = "gpl-only-symbols", Fixed(22), "ltdk: a module that is not GPL-compatible uses EXPORT_SYMBOL_GPL symbols, so the kernel will not load it (not in upstream dkms)";
     LockTimeout = "lock-timeout", Fixed(75), "the lock was not obtained within --lock-timeout seconds (not in upstream dkms)";
     BuildExclusive = "build-exclusive", Fixed(77), "skipped: the kernel does not satisfy BUILD_EXCLUSIVE_*";
     PreInstallFailed = "pre-install-failed", Fixed(101), "PRE_INSTALL failed";
