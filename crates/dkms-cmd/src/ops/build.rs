@@ -417,8 +417,12 @@ fn build_steps(d: &mut Dkms, x: Mvka, conf: &Conf, suffix: &str, build_log: &Pat
     let made = d.invoke_command(cmd, "Building module(s)", Some(build_log), true);
     crash::point("build:made");
     if made != 0 {
+        let mut hint = format!("The first compiler error in {log_s} is the one to fix");
+        if uname_r_evidence(build_dir, k) {
+            hint.push_str(&format!("; a Makefile that uses `uname -r` must use $(KERNELRELEASE) ({k}) instead"));
+        }
         return Err(report_build_problem(
-                d,
+            d,
             x,
             Kind::BuildFailed,
             vec![
@@ -426,9 +430,7 @@ fn build_steps(d: &mut Dkms, x: Mvka, conf: &Conf, suffix: &str, build_log: &Pat
                 format!("Consult {log_s} for more information."),
             ],
         )
-        .with_hint(format!(
-            "The first compiler error in {log_s} is the one to fix; a Makefile that uses `uname -r` must use $(KERNELRELEASE) ({k}) instead."
-        )));
+        .with_hint(hint + "."));
     }
     let buildable: Vec<usize> = (0..conf.num_modules()).filter(|&i| conf.module_buildable(i, k, a)).collect();
     for &i in &buildable {
