@@ -194,6 +194,21 @@ pub enum Record {
         /// Why.
         reason: SkipReason,
     },
+    /// `status`: a remembered failure (not upstream): autoinstall (a kernel
+    /// hook) failed to install the module for the kernel and nothing has
+    /// built it for that kernel since.
+    Failure {
+        /// What it is about (kernel and arch always present).
+        #[serde(flatten)]
+        target: Target,
+        /// The exit status the module's install failed with.
+        exit_code: i32,
+        /// The build's make.log, when there was one.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        log: Option<String>,
+        /// When it failed (seconds since the epoch).
+        time: u64,
+    },
     /// A failure (the human message also went to stderr).
     Error {
         /// Stable kebab-case name of the cause.
@@ -270,6 +285,7 @@ impl Record {
             | Record::Unbuilt { target }
             | Record::Removed { target }
             | Record::Skipped { target, .. }
+            | Record::Failure { target, .. }
             | Record::TarballCreated { target, .. }
             | Record::TarballLoaded { target, .. } => Some(target.clone()),
             Record::Error { module: Some(m), version: Some(v), kernel, arch, .. } => {

@@ -13,6 +13,7 @@ pub mod crash;
 pub mod distro;
 pub mod env;
 pub mod error;
+pub mod failures;
 pub mod framework;
 pub mod fsutil;
 pub mod glob;

@@ -23,6 +23,7 @@ use dkms_proto::{Record, SkipReason};
 use dkms_state::capture::{self, Capture, Chunks};
 use dkms_state::conf::Conf;
 use dkms_state::error::{Error, Kind, Result};
+use dkms_state::failures;
 use dkms_state::jobs::Budget;
 use dkms_state::status::{self, State};
 use dkms_state::version;
@@ -298,7 +299,9 @@ fn autoinstall_kernel(d: &mut Dkms, mut run: KernelRun, builds: Option<&Builds>)
                 prepare(d, &k, &a, &mut run.prologue)?;
             }
             ui::outln(&format!("Autoinstall of module {m}/{v} for kernel {k} ({a})"));
-            let done = match install_in_subshell(d, &m, &v, &k, &a) {
+            let code = install_in_subshell(d, &m, &v, &k, &a);
+            remember(d, &m, &v, &k, &a, code);
+            let done = match code {
                 0 => {
                     installed.push(m.clone());
                     true
@@ -375,6 +378,19 @@ fn autoinstall_kernel(d: &mut Dkms, mut run: KernelRun, builds: Option<&Builds>)
         ));
     }
     depmod_result(&k, depmod)
+}
+
+/// Not upstream: a failed install is remembered under the DKMS tree (for
+/// `dkms status` and the kernel hooks' closing list), a later success or
+/// skip forgets it. Best effort: the record is a note, not state.
+fn remember(d: &Dkms, m: &str, v: &str, k: &str, a: &str, code: i32) {
+    let trees = &d.ctx.trees;
+    match code {
+        0 | 77 => failures::clear(trees, m, v, k, a),
+        code => {
+            let _ = failures::record(trees, m, v, k, a, code);
+        }
+    }
 }
 
 /// `(module=m module_version=v kernelver=k arch=a install_module)`: errors
