@@ -40,14 +40,30 @@ all: build ## Build debug binaries
 build: ## Build debug binaries (no install paths baked in: they run from target/debug)
 	$(CARGO) build
 
-# One multicall binary: every target/release/dkms-<verb> is a hardlink to
-# target/release/dkms, which runs as the verb its name says (dkms_cmd::run_dkms).
-release: ## Build release binaries with libexecdir, sysconfdir and moddir baked in (dkms-<verb>: hardlinks to dkms)
-	DKMS_LIBEXECDIR=$(libexecdir)/dkms DKMS_SYSCONFDIR=$(sysconfdir) DKMS_MODDIR=$(moddir) $(CARGO) build --release --bin dkms
-	$(foreach v,$(VERBS),ln -f target/release/dkms target/release/dkms-$(v) &&) true
+# Cargo's target directory (CARGO_TARGET_DIR, build.target-dir in a cargo
+# config, or ./target), as cargo itself reports it.
+TARGET_DIR := $(shell $(CARGO) metadata --format-version 1 --no-deps 2>/dev/null | \
+	sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')
+ifeq ($(TARGET_DIR),)
+TARGET_DIR := $(CURDIR)/target
+endif
+# The cargo profile make release builds: dist (fat LTO, Cargo.toml).
+PROFILE     ?= dist
+# Where make release leaves its binaries: <target dir>/release, so that
+# target/release/dkms is the release build whichever profile made it.
+RELEASE_DIR := $(TARGET_DIR)/release
+
+# One multicall binary: every <target>/release/dkms-<verb> is a hardlink to
+# <target>/release/dkms, which runs as the verb its name says
+# (dkms_cmd::run_dkms). It is built with the dist profile and linked there.
+release: ## Build the release binary (profile dist: fat LTO) with libexecdir, sysconfdir and moddir baked in, into <target dir>/release (dkms-<verb>: hardlinks to dkms)
+	DKMS_LIBEXECDIR=$(libexecdir)/dkms DKMS_SYSCONFDIR=$(sysconfdir) DKMS_MODDIR=$(moddir) $(CARGO) build --profile $(PROFILE) --bin dkms
+	mkdir -p '$(RELEASE_DIR)'
+	[ '$(PROFILE)' = release ] || ln -f '$(TARGET_DIR)/$(PROFILE)/dkms' '$(RELEASE_DIR)/dkms'
+	$(foreach v,$(VERBS),ln -f '$(RELEASE_DIR)/dkms' '$(RELEASE_DIR)/dkms-$(v)' &&) true
 
 bench: release ## Benchmark against upstream's bash dkms: status on 600x3 installed modules, autoinstall of 8 real modules, start-up, binary sizes
-	./benches/bench.sh
+	DKMS='$(RELEASE_DIR)/dkms' ./benches/bench.sh
 
 deps: ## Install missing build/test dependencies (apt, rustup)
 	./scripts/deps.sh
@@ -81,11 +97,11 @@ build/suite/dkms_autoinstaller: data/dkms_autoinstaller.in Makefile
 check-upstream: release build/suite/dkms_autoinstaller ## Upstream suite, with upstream's and with our autoinstaller (root)
 	@if [ "$$(id -u)" != 0 ]; then echo "check-upstream: skipped (needs root)"; \
 	elif [ ! -x $(SUITE) ]; then echo "check-upstream: skipped ($(SUITE) not found)"; \
-	else $(SUITE) --dkms target/release/dkms $(foreach s,$(SECTIONS),--section $(s)) && \
-	     $(SUITE) --dkms target/release/dkms --autoinstaller build/suite/dkms_autoinstaller $(foreach s,$(SECTIONS),--section $(s)); fi
+	else $(SUITE) --dkms '$(RELEASE_DIR)/dkms' $(foreach s,$(SECTIONS),--section $(s)) && \
+	     $(SUITE) --dkms '$(RELEASE_DIR)/dkms' --autoinstaller build/suite/dkms_autoinstaller $(foreach s,$(SECTIONS),--section $(s)); fi
 
 demo: deps release ## Add, build and install the example module into build/demo
-	./scripts/demo.sh
+	DKMS='$(RELEASE_DIR)/dkms' ./scripts/demo.sh
 
 # ---------------------------------------------------------------- install
 # Each list entry is DESTINATION=SOURCE=MODE; install and uninstall both

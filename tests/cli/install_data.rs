@@ -173,3 +173,36 @@ fn default_framework_conf_documents_every_setting_and_sets_none() {
     }
     assert!(text.lines().all(|l| l.is_empty() || l.starts_with('#')), "the default must set nothing");
 }
+
+/// `make release` builds where cargo builds (`CARGO_TARGET_DIR`, as
+/// `cargo metadata` reports it) with the fat-LTO `dist` profile, and leaves
+/// the binaries in `<target dir>/release`; `cargo build --release` stays
+/// quick (no fat LTO in the release profile).
+#[test]
+fn make_release_honours_cargo_target_dir_and_uses_the_dist_profile() {
+    let t = tempfile::tempdir().expect("temp dir");
+    let t = t.path().display().to_string();
+    let out = Command::new("make")
+        .args(["-n", "release"])
+        .current_dir(repo())
+        .env("CARGO_TARGET_DIR", &t)
+        .output()
+        .expect("run make -n release");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(text.contains("build --profile dist --bin dkms"), "{text}");
+    assert!(text.contains(&format!("ln -f '{t}/dist/dkms' '{t}/release/dkms'")), "{text}");
+    assert!(text.contains(&format!("ln -f '{t}/release/dkms' '{t}/release/dkms-status'")), "{text}");
+    assert!(!text.contains("target/release"), "{text}");
+
+    let toml = fs::read_to_string(repo().join("Cargo.toml")).expect("read Cargo.toml");
+    let section = |name: &str| -> String {
+        let start = toml.find(&format!("[profile.{name}]\n")).unwrap_or_else(|| panic!("no [profile.{name}]"));
+        let rest = &toml[start + 1..];
+        rest[..rest.find("\n[").unwrap_or(rest.len())].to_string()
+    };
+    assert!(!section("release").contains("lto"), "{}", section("release"));
+    let dist = section("dist");
+    assert!(dist.contains("inherits = \"release\"") && dist.contains("lto = \"fat\""), "{dist}");
+    assert!(dist.contains("codegen-units = 1"), "{dist}");
+}
