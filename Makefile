@@ -124,9 +124,13 @@ DEBIAN_FILES = $(kernelconfdir)/postinst.d/dkms=build/kernel-postinst=755 \
 	$(kernelconfdir)/header_postinst.d/dkms=build/kernel-postinst=755 \
 	$(kernelconfdir)/preinst.d/dkms=build/kernel-preinst=755 \
 	$(kernelconfdir)/prerm.d/dkms=build/kernel-prerm=755 \
+	$(kernelinstalldir)/40-dkms.install=build/kernel-install=755 \
 	$(pkglibdir)/dkms_autoinstaller=build/dkms_autoinstaller=755 \
-	$(pkglibdir)/common.postinst=build/common.postinst=755
+	$(pkglibdir)/common.postinst=build/common.postinst=755 \
+	$(pkglibdir)/dkms-autopkgtest=build/dkms-autopkgtest=755 \
+	$(pkglibdir)/dkms-failures=build/dkms-failures=755
 REDHAT_FILES = $(kernelinstalldir)/40-dkms.install=build/kernel-install=755 \
+	$(pkglibdir)/dkms-failures=build/dkms-failures=755 \
 	$(systemdunitdir)/dkms.service=build/dkms.service=644
 
 field        = $(word $(1),$(subst =, ,$(2)))
@@ -137,21 +141,21 @@ rmdir_empty  = $(foreach d,$(1),if [ -d '$(DESTDIR)$(d)' ]; then rmdir --ignore-
 # Templates under data/ with the install paths filled in. build/paths
 # changes (and so remakes them) whenever one of the paths does.
 SUBST = sed -e 's|@SBINDIR@|$(sbindir)|g' -e 's|@LIBDIR@|$(pkglibdir)|g' \
-	-e 's|@MODDIR@|$(moddir)|g' -e 's|@SYSCONFDIR@|$(sysconfdir)|g'
+	-e 's|@MODDIR@|$(moddir)|g' -e 's|@SYSCONFDIR@|$(sysconfdir)|g' -e 's|@LIBEXECDIR@|$(libexecdir)|g'
 build/paths: FORCE
 	@mkdir -p build
-	@echo '$(sbindir) $(pkglibdir) $(moddir) $(sysconfdir)' | cmp -s - $@ || \
-		echo '$(sbindir) $(pkglibdir) $(moddir) $(sysconfdir)' > $@
+	@echo '$(sbindir) $(pkglibdir) $(moddir) $(sysconfdir) $(libexecdir)' | cmp -s - $@ || \
+		echo '$(sbindir) $(pkglibdir) $(moddir) $(sysconfdir) $(libexecdir)' > $@
 build/%: data/%.in build/paths
 	$(SUBST) $< > $@
 	chmod 755 $@
 
 install: release ## Install dkms, dkms-* (hardlinks to dkms), man pages, completions, framework.conf (PREFIX, DESTDIR, ...)
-	install -Dm755 target/release/dkms '$(DESTDIR)$(sbindir)/dkms'
+	install -Dm755 '$(RELEASE_DIR)/dkms' '$(DESTDIR)$(sbindir)/dkms'
 	install -d -m 755 '$(DESTDIR)$(libexecdir)/dkms'
 	src='$(DESTDIR)$(sbindir)/dkms'; \
 	for f in $(foreach f,$(VERB_LINKS),'$(DESTDIR)$(f)'); do \
-		rm -f "$$f" && { ln "$$src" "$$f" 2>/dev/null || { install -m755 target/release/dkms "$$f" && src=$$f; }; } || exit 1; \
+		rm -f "$$f" && { ln "$$src" "$$f" 2>/dev/null || { install -m755 '$(RELEASE_DIR)/dkms' "$$f" && src=$$f; }; } || exit 1; \
 	done
 	$(call install_list,$(CORE_FILES))
 	$(foreach d,$(CORE_DIRS),install -d -m 755 '$(DESTDIR)$(d)' &&) true
@@ -164,14 +168,14 @@ uninstall: ## Remove what install installed (framework.conf only if unchanged, d
 	if cmp -s data/framework.conf '$(DESTDIR)$(FRAMEWORK_CONF)'; then rm -f '$(DESTDIR)$(FRAMEWORK_CONF)'; fi
 	$(call rmdir_empty,$(OWN_DIRS))
 
-install-debian: build/kernel-postinst build/kernel-preinst build/kernel-prerm build/dkms_autoinstaller build/common.postinst ## Install the Debian kernel hooks, dkms_autoinstaller and common.postinst
+install-debian: build/kernel-postinst build/kernel-preinst build/kernel-prerm build/kernel-install build/dkms_autoinstaller build/common.postinst build/dkms-autopkgtest build/dkms-failures ## Install the Debian kernel hooks, the kernel-install plugin, dkms_autoinstaller, common.postinst and dkms-autopkgtest
 	$(call install_list,$(DEBIAN_FILES))
 
 uninstall-debian: ## Remove what install-debian installed
 	$(call remove_list,$(DEBIAN_FILES))
 	$(call rmdir_empty,$(pkglibdir))
 
-install-redhat: build/kernel-install build/dkms.service ## Install the kernel-install plugin and dkms.service
+install-redhat: build/kernel-install build/dkms.service build/dkms-failures ## Install the kernel-install plugin and dkms.service
 	$(call install_list,$(REDHAT_FILES))
 
 uninstall-redhat: ## Remove what install-redhat installed

@@ -40,6 +40,11 @@ impl Hooks {
         for name in ["dkms", "dkms_autoinstaller"] {
             h.write(&format!("bin/{name}"), FAKE, 0o755);
         }
+        // Our dkms's verbs, which the hooks take as the sign that the dkms
+        // they find is ours.
+        for verb in ["kernel-preinst", "kernel-postinst", "kernel-prerm"] {
+            h.write(&format!("libexec/dkms/dkms-{verb}"), "#!/bin/sh\n", 0o755);
+        }
         fs::create_dir_all(h.path("etc/dkms")).expect("mkdir");
         h
     }
@@ -63,7 +68,8 @@ impl Hooks {
             .replace("@SBINDIR@", &bin)
             .replace("@LIBDIR@", &bin)
             .replace("@MODDIR@", &self.path("modules").display().to_string())
-            .replace("@SYSCONFDIR@", &self.path("etc").display().to_string());
+            .replace("@SYSCONFDIR@", &self.path("etc").display().to_string())
+            .replace("@LIBEXECDIR@", &self.path("libexec").display().to_string());
         self.write(name, &text, 0o755);
         self.path(name)
     }
@@ -104,6 +110,67 @@ fn debian_kernel_hooks_call_dkms_and_never_fail() {
     assert!(text.contains("dkms autoinstall -k 6.1"), "{text}");
     // No kernel: nothing to do.
     assert_eq!(h.run("kernel-prerm", &[], 0), (0, vec![], String::new()));
+}
+
+/// framework.conf's kernel_hook_on_failure: "report" (default) exits 0,
+/// "fail" exits with the autoinstaller's status as upstream's hook does.
+#[test]
+fn kernel_postinst_hook_failure_policy() {
+    let h = Hooks::new();
+    assert_eq!(h.run("kernel-postinst", &["6.1"], 1).0, 0);
+    h.write("etc/dkms/framework.conf", "kernel_hook_on_failure=report\n", 0o644);
+    assert_eq!(h.run("kernel-postinst", &["6.1"], 1).0, 0);
+    h.write("etc/dkms/framework.conf.d/x.conf", "kernel_hook_on_failure=fail\n", 0o644);
+    let (code, _, text) = h.run("kernel-postinst", &["6.1"], 1);
+    assert_eq!(code, 1, "{text}");
+    assert_eq!(h.run("kernel-postinst", &["6.1"], 0).0, 0);
+}
+
+/// The closing block lists the failure records of the kernel that still
+/// count (module registered, not built since), with status and log.
+#[test]
+fn dkms_failures_lists_the_kernels_failure_records() {
+    let h = Hooks::new();
+    h.write("etc/dkms/framework.conf", &format!("dkms_tree={}\n", h.path("tree").display()), 0o644);
+    assert_eq!(h.run("dkms-failures", &["6.1"], 0), (0, vec![], String::new()));
+    for m in ["bad", "gone", "fixed"] {
+        let log = h.path(&format!("tree/{m}/1.0/build/make.log"));
+        h.write(
+            &format!("tree/.failures/{m}/1.0/6.1/x86_64"),
+            &format!("exit_status=10\ntime=1\nlog={}\n", log.display()),
+            0o644,
+        );
+        if m != "gone" {
+            fs::create_dir_all(h.path(&format!("tree/{m}/1.0"))).expect("mkdir");
+            std::os::unix::fs::symlink("/", h.path(&format!("tree/{m}/1.0/source"))).expect("symlink");
+        }
+    }
+    fs::create_dir_all(h.path("tree/fixed/1.0/6.1/x86_64/module")).expect("mkdir");
+    h.write("tree/.failures/bad/1.0/6.2/x86_64", "exit_status=10\ntime=1\n", 0o644);
+    let (code, _, text) = h.run("dkms-failures", &["6.1"], 0);
+    assert_eq!(code, 1, "{text}");
+    let block: Vec<&str> = text.lines().collect();
+    assert_eq!(block.first(), Some(&"======== dkms: FAILED to build/install for kernel 6.1 ========"), "{text}");
+    assert_eq!(block.last(), Some(&"======== dkms: end of failures for kernel 6.1 ========"), "{text}");
+    let log = h.path("tree/bad/1.0/build/make.log");
+    assert_eq!(block[1], format!("  bad/1.0 (x86_64): exit status 10, log: {}", log.display()), "{text}");
+    assert!(!text.contains("gone/") && !text.contains("fixed/"), "{text}");
+}
+
+/// The hooks stay silent and call nothing when the dkms they find is not
+/// ours (Debian's, installed in place of ours, keeps our conffiles around).
+#[test]
+fn hooks_are_silent_with_another_dkms() {
+    let h = Hooks::new();
+    fs::remove_dir_all(h.path("libexec")).expect("rm libexec");
+    for (hook, args) in [
+        ("kernel-preinst", &["6.1"][..]),
+        ("kernel-prerm", &["6.1"][..]),
+        ("kernel-install", &["add", "6.1", "/boot/vmlinuz-6.1"][..]),
+        ("kernel-install", &["remove", "6.1"][..]),
+    ] {
+        assert_eq!(h.run(hook, args, 1), (0, vec![], String::new()), "{hook}");
+    }
 }
 
 #[test]
