@@ -124,6 +124,12 @@ fn kernel_postinst_hook_failure_policy() {
     let (code, _, text) = h.run("kernel-postinst", &["6.1"], 1);
     assert_eq!(code, 1, "{text}");
     assert_eq!(h.run("kernel-postinst", &["6.1"], 0).0, 0);
+    // A framework.conf sh cannot parse (dkms sources it with bash) leaves
+    // the default, and the hook still runs.
+    fs::remove_dir_all(h.path("etc/dkms/framework.conf.d")).expect("rm");
+    h.write("etc/dkms/framework.conf", "modules=(a b)\n", 0o644);
+    let (code, calls, text) = h.run("kernel-postinst", &["6.1"], 1);
+    assert_eq!((code, calls), (0, vec!["dkms_autoinstaller start 6.1".to_string()]), "{text}");
 }
 
 /// The closing block lists the failure records of the kernel that still
