@@ -40,14 +40,30 @@ all: build ## Build debug binaries
 build: ## Build debug binaries (no install paths baked in: they run from target/debug)
 	$(CARGO) build
 
-# One multicall binary: every target/release/dkms-<verb> is a hardlink to
-# target/release/dkms, which runs as the verb its name says (dkms_cmd::run_dkms).
-release: ## Build release binaries with libexecdir, sysconfdir and moddir baked in (dkms-<verb>: hardlinks to dkms)
-	DKMS_LIBEXECDIR=$(libexecdir)/dkms DKMS_SYSCONFDIR=$(sysconfdir) DKMS_MODDIR=$(moddir) $(CARGO) build --release --bin dkms
-	$(foreach v,$(VERBS),ln -f target/release/dkms target/release/dkms-$(v) &&) true
+# Cargo's target directory (CARGO_TARGET_DIR, build.target-dir in a cargo
+# config, or ./target), as cargo itself reports it.
+TARGET_DIR := $(shell $(CARGO) metadata --format-version 1 --no-deps 2>/dev/null | \
+	sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')
+ifeq ($(TARGET_DIR),)
+TARGET_DIR := $(CURDIR)/target
+endif
+# The cargo profile make release builds: dist (fat LTO, Cargo.toml).
+PROFILE     ?= dist
+# Where make release leaves its binaries: <target dir>/release, so that
+# target/release/dkms is the release build whichever profile made it.
+RELEASE_DIR := $(TARGET_DIR)/release
+
+# One multicall binary: every <target>/release/dkms-<verb> is a hardlink to
+# <target>/release/dkms, which runs as the verb its name says
+# (dkms_cmd::run_dkms). It is built with the dist profile and linked there.
+release: ## Build the release binary (profile dist: fat LTO) with libexecdir, sysconfdir and moddir baked in, into <target dir>/release (dkms-<verb>: hardlinks to dkms)
+	DKMS_LIBEXECDIR=$(libexecdir)/dkms DKMS_SYSCONFDIR=$(sysconfdir) DKMS_MODDIR=$(moddir) $(CARGO) build --profile $(PROFILE) --bin dkms
+	mkdir -p '$(RELEASE_DIR)'
+	[ '$(PROFILE)' = release ] || ln -f '$(TARGET_DIR)/$(PROFILE)/dkms' '$(RELEASE_DIR)/dkms'
+	$(foreach v,$(VERBS),ln -f '$(RELEASE_DIR)/dkms' '$(RELEASE_DIR)/dkms-$(v)' &&) true
 
 bench: release ## Benchmark against upstream's bash dkms: status on 600x3 installed modules, autoinstall of 8 real modules, start-up, binary sizes
-	./benches/bench.sh
+	DKMS='$(RELEASE_DIR)/dkms' ./benches/bench.sh
 
 deps: ## Install missing build/test dependencies (apt, rustup)
 	./scripts/deps.sh
@@ -81,11 +97,11 @@ build/suite/dkms_autoinstaller: data/dkms_autoinstaller.in Makefile
 check-upstream: release build/suite/dkms_autoinstaller ## Upstream suite, with upstream's and with our autoinstaller (root)
 	@if [ "$$(id -u)" != 0 ]; then echo "check-upstream: skipped (needs root)"; \
 	elif [ ! -x $(SUITE) ]; then echo "check-upstream: skipped ($(SUITE) not found)"; \
-	else $(SUITE) --dkms target/release/dkms $(foreach s,$(SECTIONS),--section $(s)) && \
-	     $(SUITE) --dkms target/release/dkms --autoinstaller build/suite/dkms_autoinstaller $(foreach s,$(SECTIONS),--section $(s)); fi
+	else $(SUITE) --dkms '$(RELEASE_DIR)/dkms' $(foreach s,$(SECTIONS),--section $(s)) && \
+	     $(SUITE) --dkms '$(RELEASE_DIR)/dkms' --autoinstaller build/suite/dkms_autoinstaller $(foreach s,$(SECTIONS),--section $(s)); fi
 
 demo: deps release ## Add, build and install the example module into build/demo
-	./scripts/demo.sh
+	DKMS='$(RELEASE_DIR)/dkms' ./scripts/demo.sh
 
 # ---------------------------------------------------------------- install
 # Each list entry is DESTINATION=SOURCE=MODE; install and uninstall both
@@ -108,9 +124,13 @@ DEBIAN_FILES = $(kernelconfdir)/postinst.d/dkms=build/kernel-postinst=755 \
 	$(kernelconfdir)/header_postinst.d/dkms=build/kernel-postinst=755 \
 	$(kernelconfdir)/preinst.d/dkms=build/kernel-preinst=755 \
 	$(kernelconfdir)/prerm.d/dkms=build/kernel-prerm=755 \
+	$(kernelinstalldir)/40-dkms.install=build/kernel-install=755 \
 	$(pkglibdir)/dkms_autoinstaller=build/dkms_autoinstaller=755 \
-	$(pkglibdir)/common.postinst=build/common.postinst=755
+	$(pkglibdir)/common.postinst=build/common.postinst=755 \
+	$(pkglibdir)/dkms-autopkgtest=build/dkms-autopkgtest=755 \
+	$(pkglibdir)/dkms-failures=build/dkms-failures=755
 REDHAT_FILES = $(kernelinstalldir)/40-dkms.install=build/kernel-install=755 \
+	$(pkglibdir)/dkms-failures=build/dkms-failures=755 \
 	$(systemdunitdir)/dkms.service=build/dkms.service=644
 
 field        = $(word $(1),$(subst =, ,$(2)))
@@ -121,21 +141,21 @@ rmdir_empty  = $(foreach d,$(1),if [ -d '$(DESTDIR)$(d)' ]; then rmdir --ignore-
 # Templates under data/ with the install paths filled in. build/paths
 # changes (and so remakes them) whenever one of the paths does.
 SUBST = sed -e 's|@SBINDIR@|$(sbindir)|g' -e 's|@LIBDIR@|$(pkglibdir)|g' \
-	-e 's|@MODDIR@|$(moddir)|g' -e 's|@SYSCONFDIR@|$(sysconfdir)|g'
+	-e 's|@MODDIR@|$(moddir)|g' -e 's|@SYSCONFDIR@|$(sysconfdir)|g' -e 's|@LIBEXECDIR@|$(libexecdir)|g'
 build/paths: FORCE
 	@mkdir -p build
-	@echo '$(sbindir) $(pkglibdir) $(moddir) $(sysconfdir)' | cmp -s - $@ || \
-		echo '$(sbindir) $(pkglibdir) $(moddir) $(sysconfdir)' > $@
+	@echo '$(sbindir) $(pkglibdir) $(moddir) $(sysconfdir) $(libexecdir)' | cmp -s - $@ || \
+		echo '$(sbindir) $(pkglibdir) $(moddir) $(sysconfdir) $(libexecdir)' > $@
 build/%: data/%.in build/paths
 	$(SUBST) $< > $@
 	chmod 755 $@
 
 install: release ## Install dkms, dkms-* (hardlinks to dkms), man pages, completions, framework.conf (PREFIX, DESTDIR, ...)
-	install -Dm755 target/release/dkms '$(DESTDIR)$(sbindir)/dkms'
+	install -Dm755 '$(RELEASE_DIR)/dkms' '$(DESTDIR)$(sbindir)/dkms'
 	install -d -m 755 '$(DESTDIR)$(libexecdir)/dkms'
 	src='$(DESTDIR)$(sbindir)/dkms'; \
 	for f in $(foreach f,$(VERB_LINKS),'$(DESTDIR)$(f)'); do \
-		rm -f "$$f" && { ln "$$src" "$$f" 2>/dev/null || { install -m755 target/release/dkms "$$f" && src=$$f; }; } || exit 1; \
+		rm -f "$$f" && { ln "$$src" "$$f" 2>/dev/null || { install -m755 '$(RELEASE_DIR)/dkms' "$$f" && src=$$f; }; } || exit 1; \
 	done
 	$(call install_list,$(CORE_FILES))
 	$(foreach d,$(CORE_DIRS),install -d -m 755 '$(DESTDIR)$(d)' &&) true
@@ -148,14 +168,14 @@ uninstall: ## Remove what install installed (framework.conf only if unchanged, d
 	if cmp -s data/framework.conf '$(DESTDIR)$(FRAMEWORK_CONF)'; then rm -f '$(DESTDIR)$(FRAMEWORK_CONF)'; fi
 	$(call rmdir_empty,$(OWN_DIRS))
 
-install-debian: build/kernel-postinst build/kernel-preinst build/kernel-prerm build/dkms_autoinstaller build/common.postinst ## Install the Debian kernel hooks, dkms_autoinstaller and common.postinst
+install-debian: build/kernel-postinst build/kernel-preinst build/kernel-prerm build/kernel-install build/dkms_autoinstaller build/common.postinst build/dkms-autopkgtest build/dkms-failures ## Install the Debian kernel hooks, the kernel-install plugin, dkms_autoinstaller, common.postinst and dkms-autopkgtest
 	$(call install_list,$(DEBIAN_FILES))
 
 uninstall-debian: ## Remove what install-debian installed
 	$(call remove_list,$(DEBIAN_FILES))
 	$(call rmdir_empty,$(pkglibdir))
 
-install-redhat: build/kernel-install build/dkms.service ## Install the kernel-install plugin and dkms.service
+install-redhat: build/kernel-install build/dkms.service build/dkms-failures ## Install the kernel-install plugin and dkms.service
 	$(call install_list,$(REDHAT_FILES))
 
 uninstall-redhat: ## Remove what install-redhat installed

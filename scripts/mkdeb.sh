@@ -13,10 +13,36 @@ here=$(cd "$(dirname "$0")/.." && pwd)
 
 [ -x "$root/usr/sbin/dkms" ] || { echo "mkdeb: $root holds no staged install" >&2; exit 1; }
 
-# Debug symbols stay out of the package, as dh_strip does.
-for f in "$root/usr/sbin/dkms" "$root"/usr/libexec/dkms/dkms-*; do
-    strip --strip-unneeded "$f"
+# The verbs are one multicall binary that runs as the verb its name says:
+# in the package, relative symlinks to it rather than the hardlinks make
+# install makes (lintian: package-contains-hardlink).
+for f in "$root"/usr/libexec/dkms/dkms-*; do
+    rm -f "$f"
+    ln -s ../../sbin/dkms "$f"
 done
+# Debug symbols stay out of the package, as dh_strip does.
+strip --strip-unneeded --remove-section=.comment "$root/usr/sbin/dkms"
+
+# Debian's documentation layout: man pages compressed (gzip -9n, no time
+# stamp, so builds are reproducible), the copyright file and the changelog
+# of this native package.
+find "$root/usr/share/man" -type f -name '*.[0-9]' -exec gzip -9nf {} +
+doc="$root/usr/share/doc/dkms-rs"
+install -Dm644 "$here/data/deb/copyright" "$doc/copyright"
+gzip -9nc "$here/data/deb/changelog" > "$doc/changelog.gz"
+chmod 644 "$doc/changelog.gz"
+install -Dm644 "$here/data/deb/lintian-overrides" "$root/usr/share/lintian/overrides/dkms-rs"
+
+# The shared libraries the binary links (libc6, libgcc-s1), as dh_shlibdeps
+# finds them; dpkg-shlibdeps wants a debian/control to run in.
+shlibs=$(
+    tmp=$(mktemp -d)
+    trap 'rm -rf "$tmp"' EXIT
+    mkdir "$tmp/debian"
+    printf 'Source: dkms-rs\n\nPackage: dkms-rs\nArchitecture: any\n' > "$tmp/debian/control"
+    bin=$(readlink -f "$root/usr/sbin/dkms")
+    cd "$tmp" && dpkg-shlibdeps -O -e"$bin" 2>/dev/null | sed -n 's/^shlibs:Depends=//p'
+)
 
 mkdir -p "$root/DEBIAN"
 size=$(du -sk --exclude=DEBIAN "$root" | cut -f1)
@@ -24,11 +50,11 @@ cat > "$root/DEBIAN/control" <<CONTROL
 Package: dkms-rs
 Version: $version
 Architecture: $arch
-Maintainer: dkms-rs developers <dkms-rs@localhost>
+Maintainer: dkms-rs developers <dkms-rs@users.noreply.github.com>
 Installed-Size: $size
-Depends: kmod, make, gcc, openssl, patch
-Recommends: xz-utils, zstd
-Provides: dkms (= $version)
+Depends: ${shlibs:+$shlibs, }kmod, make, gcc, openssl, patch
+Recommends: linux-headers-amd64 | linux-headers-generic | linux-headers, xz-utils, zstd
+Provides: dkms (= $version), dkms-autopkgtest (= $version)
 Conflicts: dkms
 Replaces: dkms
 Section: kernel

@@ -40,6 +40,11 @@ impl Hooks {
         for name in ["dkms", "dkms_autoinstaller"] {
             h.write(&format!("bin/{name}"), FAKE, 0o755);
         }
+        // Our dkms's verbs, which the hooks take as the sign that the dkms
+        // they find is ours.
+        for verb in ["kernel-preinst", "kernel-postinst", "kernel-prerm"] {
+            h.write(&format!("libexec/dkms/dkms-{verb}"), "#!/bin/sh\n", 0o755);
+        }
         fs::create_dir_all(h.path("etc/dkms")).expect("mkdir");
         h
     }
@@ -63,7 +68,8 @@ impl Hooks {
             .replace("@SBINDIR@", &bin)
             .replace("@LIBDIR@", &bin)
             .replace("@MODDIR@", &self.path("modules").display().to_string())
-            .replace("@SYSCONFDIR@", &self.path("etc").display().to_string());
+            .replace("@SYSCONFDIR@", &self.path("etc").display().to_string())
+            .replace("@LIBEXECDIR@", &self.path("libexec").display().to_string());
         self.write(name, &text, 0o755);
         self.path(name)
     }
@@ -104,6 +110,73 @@ fn debian_kernel_hooks_call_dkms_and_never_fail() {
     assert!(text.contains("dkms autoinstall -k 6.1"), "{text}");
     // No kernel: nothing to do.
     assert_eq!(h.run("kernel-prerm", &[], 0), (0, vec![], String::new()));
+}
+
+/// framework.conf's kernel_hook_on_failure: "report" (default) exits 0,
+/// "fail" exits with the autoinstaller's status as upstream's hook does.
+#[test]
+fn kernel_postinst_hook_failure_policy() {
+    let h = Hooks::new();
+    assert_eq!(h.run("kernel-postinst", &["6.1"], 1).0, 0);
+    h.write("etc/dkms/framework.conf", "kernel_hook_on_failure=report\n", 0o644);
+    assert_eq!(h.run("kernel-postinst", &["6.1"], 1).0, 0);
+    h.write("etc/dkms/framework.conf.d/x.conf", "kernel_hook_on_failure=fail\n", 0o644);
+    let (code, _, text) = h.run("kernel-postinst", &["6.1"], 1);
+    assert_eq!(code, 1, "{text}");
+    assert_eq!(h.run("kernel-postinst", &["6.1"], 0).0, 0);
+    // A framework.conf sh cannot parse (dkms sources it with bash) leaves
+    // the default, and the hook still runs.
+    fs::remove_dir_all(h.path("etc/dkms/framework.conf.d")).expect("rm");
+    h.write("etc/dkms/framework.conf", "modules=(a b)\n", 0o644);
+    let (code, calls, text) = h.run("kernel-postinst", &["6.1"], 1);
+    assert_eq!((code, calls), (0, vec!["dkms_autoinstaller start 6.1".to_string()]), "{text}");
+}
+
+/// The closing block lists the failure records of the kernel that still
+/// count (module registered, not built since), with status and log.
+#[test]
+fn dkms_failures_lists_the_kernels_failure_records() {
+    let h = Hooks::new();
+    h.write("etc/dkms/framework.conf", &format!("dkms_tree={}\n", h.path("tree").display()), 0o644);
+    assert_eq!(h.run("dkms-failures", &["6.1"], 0), (0, vec![], String::new()));
+    for m in ["bad", "gone", "fixed"] {
+        let log = h.path(&format!("tree/{m}/1.0/build/make.log"));
+        h.write(
+            &format!("tree/.failures/{m}/1.0/6.1/x86_64"),
+            &format!("exit_status=10\ntime=1\nlog={}\n", log.display()),
+            0o644,
+        );
+        if m != "gone" {
+            fs::create_dir_all(h.path(&format!("tree/{m}/1.0"))).expect("mkdir");
+            std::os::unix::fs::symlink("/", h.path(&format!("tree/{m}/1.0/source"))).expect("symlink");
+        }
+    }
+    fs::create_dir_all(h.path("tree/fixed/1.0/6.1/x86_64/module")).expect("mkdir");
+    h.write("tree/.failures/bad/1.0/6.2/x86_64", "exit_status=10\ntime=1\n", 0o644);
+    let (code, _, text) = h.run("dkms-failures", &["6.1"], 0);
+    assert_eq!(code, 1, "{text}");
+    let block: Vec<&str> = text.lines().collect();
+    assert_eq!(block.first(), Some(&"======== dkms: FAILED to build/install for kernel 6.1 ========"), "{text}");
+    assert_eq!(block.last(), Some(&"======== dkms: end of failures for kernel 6.1 ========"), "{text}");
+    let log = h.path("tree/bad/1.0/build/make.log");
+    assert_eq!(block[1], format!("  bad/1.0 (x86_64): exit status 10, log: {}", log.display()), "{text}");
+    assert!(!text.contains("gone/") && !text.contains("fixed/"), "{text}");
+}
+
+/// The hooks stay silent and call nothing when the dkms they find is not
+/// ours (Debian's, installed in place of ours, keeps our conffiles around).
+#[test]
+fn hooks_are_silent_with_another_dkms() {
+    let h = Hooks::new();
+    fs::remove_dir_all(h.path("libexec")).expect("rm libexec");
+    for (hook, args) in [
+        ("kernel-preinst", &["6.1"][..]),
+        ("kernel-prerm", &["6.1"][..]),
+        ("kernel-install", &["add", "6.1", "/boot/vmlinuz-6.1"][..]),
+        ("kernel-install", &["remove", "6.1"][..]),
+    ] {
+        assert_eq!(h.run(hook, args, 1), (0, vec![], String::new()), "{hook}");
+    }
 }
 
 #[test]
@@ -172,4 +245,37 @@ fn default_framework_conf_documents_every_setting_and_sets_none() {
         assert!(text.lines().any(|l| l.starts_with(&format!("#{name}="))), "framework.conf lacks #{name}=");
     }
     assert!(text.lines().all(|l| l.is_empty() || l.starts_with('#')), "the default must set nothing");
+}
+
+/// `make release` builds where cargo builds (`CARGO_TARGET_DIR`, as
+/// `cargo metadata` reports it) with the fat-LTO `dist` profile, and leaves
+/// the binaries in `<target dir>/release`; `cargo build --release` stays
+/// quick (no fat LTO in the release profile).
+#[test]
+fn make_release_honours_cargo_target_dir_and_uses_the_dist_profile() {
+    let t = tempfile::tempdir().expect("temp dir");
+    let t = t.path().display().to_string();
+    let out = Command::new("make")
+        .args(["-n", "release"])
+        .current_dir(repo())
+        .env("CARGO_TARGET_DIR", &t)
+        .output()
+        .expect("run make -n release");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(text.contains("build --profile dist --bin dkms"), "{text}");
+    assert!(text.contains(&format!("ln -f '{t}/dist/dkms' '{t}/release/dkms'")), "{text}");
+    assert!(text.contains(&format!("ln -f '{t}/release/dkms' '{t}/release/dkms-status'")), "{text}");
+    assert!(!text.contains("target/release"), "{text}");
+
+    let toml = fs::read_to_string(repo().join("Cargo.toml")).expect("read Cargo.toml");
+    let section = |name: &str| -> String {
+        let start = toml.find(&format!("[profile.{name}]\n")).unwrap_or_else(|| panic!("no [profile.{name}]"));
+        let rest = &toml[start + 1..];
+        rest[..rest.find("\n[").unwrap_or(rest.len())].to_string()
+    };
+    assert!(!section("release").contains("lto"), "{}", section("release"));
+    let dist = section("dist");
+    assert!(dist.contains("inherits = \"release\"") && dist.contains("lto = \"fat\""), "{dist}");
+    assert!(dist.contains("codegen-units = 1"), "{dist}");
 }

@@ -255,6 +255,27 @@ impl Sandbox {
         (status.code().unwrap_or(-1), self.normalise(&prog, &buf))
     }
 
+    /// Run once with stdout and stderr going to one pipe, as under apt (a
+    /// kernel hook's output): `"$@" 2>&1 | cat`, with pipefail. Returns
+    /// the exit status and what came through the pipe.
+    pub fn run_piped(&mut self, which: Impl, args: &[&str]) -> (i32, String) {
+        let (c, prog) = self.command(which, None, args, true);
+        let mut sh = Command::new("bash");
+        sh.args(["-c", "set -o pipefail; \"$@\" 2>&1 | cat", "bash"]);
+        sh.arg(c.get_program()).args(c.get_args());
+        for (k, v) in c.get_envs() {
+            match v {
+                Some(v) => sh.env(k, v),
+                None => sh.env_remove(k),
+            };
+        }
+        if let Some(d) = c.get_current_dir() {
+            sh.current_dir(d);
+        }
+        let out = retry_busy(|| sh.output()).expect("run dkms through a pipe");
+        (out.status.code().unwrap_or(-1), self.normalise(&prog, &out.stdout))
+    }
+
     /// Run our `dkms` once with the tree options (so this is fine for
     /// commands that change the trees; `combined` as for `run_with`).
     pub fn dkms(&mut self, args: &[&str]) -> Output {

@@ -63,10 +63,11 @@ pub fn clear(dkms_tree: &Path, m: &str, v: &str, k: &str, a: &str) {
         return;
     }
     let _ = fsutil::remove_all(&d);
+    // Up to `.failures` itself, so that an emptied DKMS tree can be removed.
     let top = root(dkms_tree);
     let mut p = d.parent().map(Path::to_path_buf);
     while let Some(dir) = p {
-        if dir == top || std::fs::remove_dir(&dir).is_err() {
+        if std::fs::remove_dir(&dir).is_err() || dir == top {
             break;
         }
         p = dir.parent().map(Path::to_path_buf);

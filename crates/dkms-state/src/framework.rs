@@ -8,9 +8,9 @@ use crate::shell::{self, Request};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-/// `dkms_framework_nonsigning_variables`, plus our own `lock_timeout` and
-/// `build_timeout`.
-pub const NONSIGNING: [&str; 16] = [
+/// `dkms_framework_nonsigning_variables`, plus our own `lock_timeout`,
+/// `build_timeout`, `status_show_failures`.
+pub const NONSIGNING: [&str; 17] = [
     "source_tree",
     "dkms_tree",
     "install_tree",
@@ -30,6 +30,9 @@ pub const NONSIGNING: [&str; 16] = [
     // Not upstream: seconds a module's make may run before it is stopped
     // (unset: no limit, as upstream).
     "build_timeout",
+    // Not upstream: "yes" shows remembered autoinstall failures in the text
+    // of `dkms status` (`dkms_state::failures`).
+    "status_show_failures",
 ];
 
 /// `dkms_framework_signing_variables`

@@ -123,3 +123,45 @@ fn kernel_prerm_unbuilds_everything_for_the_kernel() {
     assert!(!run.sb.dkms.join("dkms_a_test").join(format!("kernel-{KVER}-{a}")).exists());
     assert!(run.sb.inst.join(KVER).join("build/include").is_dir(), "the headers stay");
 }
+
+/// Not upstream: a failed autoinstall is remembered under the DKMS tree;
+/// `status --json` shows it as a `failed` record, the text of `status` is
+/// upstream's unless framework.conf sets status_show_failures=yes, and a
+/// later autoinstall that installs the module forgets it.
+#[test]
+fn a_failed_autoinstall_is_remembered_until_it_succeeds() {
+    skip_unless!(is_root(), "needs root (autoinstall)");
+    let mut sb = Sandbox::new();
+    world(&sb);
+    added(&sb, "dkms_a_test", "1.0", "");
+    added(&sb, "dkms_b_test", "2.0", "");
+    fail_make(&sb, "dkms_a_test", "1.0");
+    assert_eq!(sb.dkms(&["autoinstall", "-k", KVER]).code, 11);
+    let a = arch();
+    let record = sb.dkms.join(format!(".failures/dkms_a_test/1.0/{KVER}/{a}"));
+    assert!(record.join("failure").is_file(), "no record at {}", record.display());
+    let json = sb.dkms(&["status", "--json"]).stdout;
+    let failure = json.lines().find(|l| l.contains(r#""type":"failed""#)).expect("a failed record");
+    assert!(
+        failure.contains(&format!(
+            r#""module":"dkms_a_test","version":"1.0","kernel":"{KVER}","arch":"{a}","kind":"build-failed","exit_code":10,"#
+        )),
+        "{failure}"
+    );
+    assert!(failure.contains(&format!(".failures/dkms_a_test/1.0/{KVER}/{a}/make.log")), "{failure}");
+    let text = sb.dkms(&["status"]).stdout;
+    assert_eq!(text, format!("dkms_a_test/1.0: added\ndkms_b_test/2.0, {KVER}, {a}: installed\n"));
+    sb.write(&sb.sysconf.join("dkms/framework.conf"), &format!("{FRAMEWORK}status_show_failures=yes\n"));
+    let text = sb.dkms(&["status", "-k", KVER]).stdout;
+    let line = format!(
+        "dkms_a_test/1.0, {KVER}, {a}: build failed (build-failed, exit status 10); see: dkms log dkms_a_test/1.0 -k {KVER}\n"
+    );
+    assert_eq!(text, format!("dkms_a_test/1.0: added\ndkms_b_test/2.0, {KVER}, {a}: installed\n{line}"));
+    // Fixed: the next autoinstall installs it and forgets the failure.
+    let mf = sb.src.join("dkms_a_test-1.0/Makefile");
+    let fixed = fs::read_to_string(&mf).expect("read").replace("#fake-make: fail\n", "");
+    fs::write(&mf, fixed).expect("write");
+    assert_eq!(sb.dkms(&["autoinstall", "-k", KVER]).code, 0);
+    assert!(!record.exists() && !sb.dkms.join(".failures").exists());
+    assert!(!sb.dkms(&["status", "--json"]).stdout.contains(r#""type":"failed""#));
+}

@@ -205,3 +205,43 @@ fn parallel_autoinstall_in_json_keeps_records_in_upstream_order() {
     // The human text went to stderr, in upstream's order too.
     assert!(o.stderr.contains(&autoinstalled("dkms_c_test", "1.0")), "{}", o.stderr);
 }
+
+/// Under apt a kernel hook's stdout and stderr are one pipe: a failing
+/// module's "Error! Bad return status ..." (stderr) must come out under its
+/// own heading, before the next module's, as in upstream's serial run. A
+/// failing module then a good one, built side by side (the failing build
+/// made slow so that the good one finishes first), compared byte for byte
+/// with upstream through one pipe.
+#[test]
+fn autoinstall_output_through_one_pipe_is_upstreams() {
+    skip_unless!(is_root(), "needs root (upstream's check_root refuses autoinstall)");
+    let setup = |sb: &Sandbox| {
+        world(sb);
+        let make = FAKE_MAKE.replace("@LOG@", &tool_log(sb).display().to_string()).replacen(
+            "#!/bin/sh\n",
+            "#!/bin/sh\ncase $* in *dkms_a_test*) sleep 1;; esac\n",
+            1,
+        );
+        write_exec(&sb.bin.join("make"), &make);
+        added(sb, "dkms_a_test", "1.0", "");
+        added(sb, "dkms_b_test", "1.0", "");
+        fail_make(sb, "dkms_a_test", "1.0");
+    };
+    let args = ["autoinstall", "-k", KVER];
+    let mut ours = Sandbox::new();
+    setup(&ours);
+    let (code, text) = ours.run_piped(Impl::Ours, &args);
+    assert_eq!(code, 11, "{text}");
+    let a = text.find("Autoinstall of module dkms_a_test/1.0").expect("a's heading");
+    let error = text.find("Error! Bad return status for module build").expect("a's error");
+    let b = text.find("Autoinstall of module dkms_b_test/1.0").expect("b's heading");
+    assert!(a < error && error < b, "{text}");
+    if upstream_source().is_none() {
+        skip_part("the comparison with upstream", "upstream's dkms is not available");
+        return;
+    }
+    let mut up = Sandbox::new();
+    up.upstream().expect("upstream dkms");
+    setup(&up);
+    assert_eq!(up.run_piped(Impl::Upstream, &args), (code, text));
+}

@@ -17,12 +17,13 @@
 
 use super::builds::{Builds, Key};
 use crate::support::dkms::Signer;
-use crate::support::dkms::{mvka, Dkms};
+use crate::support::dkms::{mvka, Dkms, Mvka};
 use dkms_cli::ui;
 use dkms_proto::{Record, SkipReason};
 use dkms_state::capture::{self, Capture, Chunks};
 use dkms_state::conf::Conf;
 use dkms_state::error::{Error, Kind, Result};
+use dkms_state::failures;
 use dkms_state::jobs::Budget;
 use dkms_state::status::{self, State};
 use dkms_state::version;
@@ -298,7 +299,10 @@ fn autoinstall_kernel(d: &mut Dkms, mut run: KernelRun, builds: Option<&Builds>)
                 prepare(d, &k, &a, &mut run.prologue)?;
             }
             ui::outln(&format!("Autoinstall of module {m}/{v} for kernel {k} ({a})"));
-            let done = match install_in_subshell(d, &m, &v, &k, &a) {
+            let result = install_in_subshell(d, &m, &v, &k, &a);
+            remember(d, mvka(&m, &v, &k, &a), result.as_ref().err());
+            let code = result.map_or_else(|e| i32::from(e.code), |()| 0);
+            let done = match code {
                 0 => {
                     installed.push(m.clone());
                     true
@@ -377,15 +381,43 @@ fn autoinstall_kernel(d: &mut Dkms, mut run: KernelRun, builds: Option<&Builds>)
     depmod_result(&k, depmod)
 }
 
-/// `(module=m module_version=v kernelver=k arch=a install_module)`: errors
-/// are reported and become the job's status; nothing leaks back.
-pub fn install_in_subshell(d: &mut Dkms, m: &str, v: &str, k: &str, a: &str) -> i32 {
-    let r = d.subshell(|d| super::install::maybe_install_module(d, m, v, k, a));
-    match r {
-        Ok(()) => 0,
-        Err(e) => {
-            ui::report(&e);
-            i32::from(e.code)
+/// Not upstream: a failed autoinstall of a module is remembered
+/// (`dkms_state::failures`: for `dkms status`, `doctor` and the kernel
+/// hooks' closing list). A failed build has recorded itself, with its own
+/// kind and make.log; what fails after the build (the install) is noted
+/// here. A later install or BUILD_EXCLUSIVE skip forgets it. Best effort:
+/// the record is a note, not state.
+fn remember(d: &Dkms, x: Mvka, failure: Option<&Error>) {
+    let tree = &d.ctx.trees.dkms_tree;
+    let Mvka { m, v, k, a } = x;
+    match failure {
+        None => failures::clear(tree, m, v, k, a),
+        Some(e) if e.code == 77 => failures::clear(tree, m, v, k, a),
+        Some(e) => {
+            if failures::read(tree, m, v, k, a).is_none() {
+                let f = failures::Failure {
+                    module: m.into(),
+                    version: v.into(),
+                    kernel: k.into(),
+                    arch: a.into(),
+                    kind: e.kind.name().into(),
+                    exit_code: e.code,
+                    time: failures::now(),
+                    inputs_hash: String::new(),
+                    log: None,
+                };
+                let _ = failures::record(tree, &f, Some(&d.ctx.trees.build_dir(m, v).join("make.log")));
+            }
         }
     }
+}
+
+/// `(module=m module_version=v kernelver=k arch=a install_module)`: errors
+/// are reported (and returned, for the job's status); nothing leaks back.
+pub fn install_in_subshell(d: &mut Dkms, m: &str, v: &str, k: &str, a: &str) -> Result<()> {
+    let r = d.subshell(|d| super::install::maybe_install_module(d, m, v, k, a));
+    if let Err(e) = &r {
+        ui::report(e);
+    }
+    r
 }

@@ -89,16 +89,67 @@ fn build_environment(d: &Dkms) -> Vec<(String, String)> {
     }
 }
 
-/// `report_build_problem`: file an apport report where apport exists, then die.
+/// The apport package hook upstream's `report_build_problem` runs. We do not
+/// ship one (README: apport); it is run only where another package put it.
+const APPORT_HOOK: &str = "/usr/share/apport/package-hooks/dkms_packages.py";
+
+/// `report_build_problem`: file an apport report where apport and its dkms
+/// hook exist, then die. Upstream checks only for apport and so runs
+/// "python3: can't open file" where the hook is missing.
 fn report_build_problem(d: &Dkms, x: Mvka, kind: Kind, lines: Vec<String>) -> Error {
-    if fsutil::executable(Path::new("/usr/share/apport/apport")) && tools::available("python3") {
+    if fsutil::executable(Path::new("/usr/share/apport/apport"))
+        && Path::new(APPORT_HOOK).is_file()
+        && tools::available("python3")
+    {
         let (m, v) = (x.m, x.v);
         let mut c = tools::command("python3", &d.exports);
-        c.arg("/usr/share/apport/package-hooks/dkms_packages.py").args(["-m", m, "-v", v, "-k"]);
+        c.arg(APPORT_HOOK).args(["-m", m, "-v", v, "-k"]);
         c.arg(d.ctx.kernelver.first().cloned().unwrap_or_default());
         let _ = tools::status(&mut c);
     }
     Error::die(kind, lines)
+}
+
+/// Does a failed build point at a Makefile that builds for the running
+/// kernel (`uname -r`) instead of the one asked for? Evidence: `uname -r`
+/// in one of the build tree's makefiles, or a module built there whose
+/// vermagic names another kernel.
+fn uname_r_evidence(build_dir: &Path, k: &str) -> bool {
+    let mut dirs = vec![(build_dir.to_path_buf(), 0)];
+    while let Some((dir, depth)) = dirs.pop() {
+        for e in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+            let (path, name) = (e.path(), e.file_name().to_string_lossy().into_owned());
+            let Ok(t) = e.file_type() else { continue };
+            if t.is_dir() && depth < 4 && !name.starts_with('.') {
+                dirs.push((path, depth + 1));
+            } else if t.is_file() && is_makefile(&name) {
+                if mentions_uname_r(&String::from_utf8_lossy(&std::fs::read(&path).unwrap_or_default())) {
+                    return true;
+                }
+            } else if t.is_file() && name.ends_with(".ko") {
+                let mut c = tools::command("modinfo", &[]);
+                c.args(["-F", "vermagic"]).arg(&path);
+                if let Ok(o) = tools::output(&mut c) {
+                    let text = String::from_utf8_lossy(&o.stdout);
+                    let vermagic = text.trim_start().strip_prefix("vermagic:").unwrap_or(&text);
+                    if vermagic.split_whitespace().next().is_some_and(|kv| kv != k) {
+                        return true;
+                    }
+                }
+            }
+        }
+    }
+    false
+}
+
+/// `uname -r`, `$(shell uname -r)`, `` `uname -r` ``.
+fn mentions_uname_r(text: &str) -> bool {
+    let words: Vec<&str> = text.split_whitespace().collect();
+    words.windows(2).any(|w| w[0].trim_start_matches(['(', '`', '$']).ends_with("uname") && w[1].starts_with("-r"))
+}
+
+fn is_makefile(name: &str) -> bool {
+    matches!(name, "Makefile" | "makefile" | "GNUmakefile" | "Kbuild") || name.ends_with(".mk")
 }
 
 /// `prepare_kernel`: the headers must be there.
@@ -409,8 +460,12 @@ fn build_steps(d: &mut Dkms, x: Mvka, conf: &Conf, suffix: &str, build_log: &Pat
     };
     crash::point("build:made");
     if made != 0 {
+        let mut hint = format!("The first compiler error in {log_s} is the one to fix");
+        if uname_r_evidence(build_dir, k) {
+            hint.push_str(&format!("; a Makefile that uses `uname -r` must use $(KERNELRELEASE) ({k}) instead"));
+        }
         return Err(report_build_problem(
-                d,
+            d,
             x,
             Kind::BuildFailed,
             vec![
@@ -418,9 +473,7 @@ fn build_steps(d: &mut Dkms, x: Mvka, conf: &Conf, suffix: &str, build_log: &Pat
                 format!("Consult {log_s} for more information."),
             ],
         )
-        .with_hint(format!(
-            "The first compiler error in {log_s} is the one to fix; a Makefile that uses `uname -r` must use $(KERNELRELEASE) ({k}) instead."
-        )));
+        .with_hint(hint + "."));
     }
     let buildable: Vec<usize> = (0..conf.num_modules()).filter(|&i| conf.module_buildable(i, k, a)).collect();
     for &i in &buildable {

@@ -74,7 +74,10 @@ impl Dkms {
                 return Ok(Some(c));
             }
         }
-        let spec = self.conf_spec(m, v, k, a, path.clone(), strict);
+        let mut spec = self.conf_spec(m, v, k, a, path.clone(), strict);
+        // Upstream's `read_conf ... 2>/dev/null` silences the conf's own
+        // commands too (a `find` of west-chamber's dkms.conf at remove).
+        spec.capture_stderr = quiet_stderr;
         let read = conf::read(&spec).map_err(|e| Error::io(8, "reading dkms.conf", e))?;
         self.print_diags(&read.diags, quiet_stderr);
         self.package_name = read.conf.package_name.clone();

@@ -29,7 +29,10 @@ pub fn run(d: &mut Dkms) -> Result<()> {
         let show = Show { print: !ui::json(), records: true, verify: verifier.as_mut() };
         do_status(d, mvka(&m, &v, k, a), show);
     }
-    remembered_failures(d, &m, &v, verifier.is_some());
+    // As text with --verify, or where framework.conf asks for it
+    // (`status_show_failures=yes`: the kernel hooks' failures at a glance).
+    let text = verifier.is_some() || matches!(d.ctx.setting("status_show_failures"), "yes" | "true");
+    remembered_failures(d, &m, &v, text);
     match verifier {
         Some(ver) if ver.failed > 0 => {
             Err(Error::die(Kind::VerifyFailed, [format!("{} installed build(s) do not verify.", ver.failed)]))
@@ -40,7 +43,7 @@ pub fn run(d: &mut Dkms) -> Result<()> {
 
 /// Failure memory (not upstream): in JSON a `failed` record per remembered
 /// failure of a module/version still in the tree (within -m/-v/-k/-a);
-/// as text only with `--verify`, after the status lines.
+/// as text only on request, after the status lines.
 fn remembered_failures(d: &Dkms, m: &str, v: &str, text: bool) {
     if !ui::json() && !text {
         return;
