@@ -8,8 +8,9 @@ use crate::shell::{self, Request};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-/// `dkms_framework_nonsigning_variables`, plus our own `lock_timeout`.
-pub const NONSIGNING: [&str; 15] = [
+/// `dkms_framework_nonsigning_variables`, plus our own `lock_timeout` and
+/// the binary cache's settings.
+pub const NONSIGNING: [&str; 18] = [
     "source_tree",
     "dkms_tree",
     "install_tree",
@@ -26,6 +27,10 @@ pub const NONSIGNING: [&str; 15] = [
     "post_transaction",
     // Not upstream: seconds to wait for the DKMS lock (like --lock-timeout).
     "lock_timeout",
+    // Not upstream: the binary cache (see dkms-cmd's `ops::cache`).
+    "binary_cache",
+    "binary_cache_push",
+    "binary_cache_certificate",
 ];
 
 /// `dkms_framework_signing_variables`
