@@ -32,9 +32,9 @@ fn setting(d: &Dkms, name: &str) -> String {
         .unwrap_or_else(|| d.ctx.setting(name).to_string())
 }
 
-/// The sources of `binary_cache`, in order.
-pub(crate) fn sources(d: &Dkms) -> Vec<Source> {
-    setting(d, "binary_cache").split_ascii_whitespace().map(Source::parse).collect()
+/// The sources of `binary_cache`, in order, each with the word naming it.
+pub(crate) fn sources(d: &Dkms) -> Vec<(String, Source)> {
+    setting(d, "binary_cache").split_ascii_whitespace().map(|w| (w.to_string(), Source::parse(w))).collect()
 }
 
 /// `binary_cache_push`, if set.
@@ -126,13 +126,13 @@ pub(crate) fn substitute(d: &Dkms, x: Mvka, conf: &Conf, env: &[(String, String)
         }
     };
     let cert = certificate(d, x.k, x.a);
-    for src in &sources {
+    for (word, src) in &sources {
         match from_source(d, x, conf, suffix, src, &key, &cert) {
             Ok(()) => {
-                ui::outln(&format!("Using prebuilt modules from {} ({})", src.describe(), &key[..12]));
+                ui::outln(&format!("Using prebuilt modules from {word} ({})", &key[..12]));
                 ui::emit(Record::Substituted {
                     target: target.clone(),
-                    source: src.describe(),
+                    source: word.clone(),
                     key: key.clone(),
                     modules: d.built_modules(x.m, x.v, x.k, x.a),
                 });
@@ -143,10 +143,10 @@ pub(crate) fn substitute(d: &Dkms, x: Mvka, conf: &Conf, env: &[(String, String)
                     Miss::Absent => "no entry".to_string(),
                     Miss::Failed(r) => r,
                 };
-                ui::warn(&[format!("Binary cache {} not used for {}: {reason}", src.describe(), &key[..12])]);
+                ui::warn(&[format!("Binary cache {word} not used for {}: {reason}", &key[..12])]);
                 ui::emit(Record::CacheRejected {
                     target: target.clone(),
-                    source: src.describe(),
+                    source: word.clone(),
                     key: key.clone(),
                     reason,
                 });

@@ -46,14 +46,6 @@ impl Source {
         }
     }
 
-    /// How it is named in messages.
-    pub fn describe(&self) -> String {
-        match self {
-            Source::Http(u) => u.clone(),
-            Source::Dir(d) => d.display().to_string(),
-        }
-    }
-
     /// The file `name` of this source, whole, at most `limit` bytes.
     pub fn get(&self, name: &str, limit: u64) -> Result<Vec<u8>, Miss> {
         let mut out = Vec::new();
