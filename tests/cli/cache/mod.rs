@@ -301,3 +301,43 @@ fn no_cache_configured_changes_nothing() {
     assert!(!out.contains("prebuilt"), "{out}");
     assert_eq!(plain.makes(), 1);
 }
+
+/// kill -9 at each crash point of an install from the cache (after the
+/// signature check, after the download, with the build staged, after the
+/// rename): the next run repairs the tree and installs from the cache.
+#[cfg(feature = "crash-points")]
+#[test]
+fn killed_during_a_substitution_recovers() {
+    skip_unless!(fleet().is_some(), "needs root, openssl and installed kernel headers");
+    let f = fleet().expect("fleet");
+    let signer = keypair(&f.keys, "fleet");
+    let source = f.cache.display().to_string();
+    let mut reached = Vec::new();
+    for n in 1.. {
+        let node = Tree::new(&f.k, &signer, true, &format!("binary_cache=\"{source}\"\n"));
+        let (code, _, err) = node.dkms(&["add", "-m", M, "-v", V], &[]);
+        assert_eq!(code, 0, "{err}");
+        let trace = node.sb.root.join("crash.trace");
+        let at = n.to_string();
+        let t = trace.display().to_string();
+        let (code, out, err) = node.install(&[("DKMS_CRASH_AT", &at), ("DKMS_CRASH_TRACE", &t)]);
+        if code != -1 {
+            assert_eq!(code, 0, "{out}{err}");
+            break;
+        }
+        let last = fs::read_to_string(&trace).unwrap_or_default().lines().last().unwrap_or_default().to_string();
+        reached.push(last.clone());
+        let (code, _, err) = node.dkms(&["status"], &[]);
+        assert_eq!(code, 0, "status after a kill at {last}: {err}");
+        let kdir = node.sb.dkms.join(M).join(V).join(&f.k);
+        let leftovers: Vec<_> = fs::read_dir(&kdir).into_iter().flatten().flatten().map(|e| e.file_name()).collect();
+        assert!(leftovers.iter().all(|n| !n.to_string_lossy().starts_with(".tmp_")), "{last}: {leftovers:?}");
+        let (code, out, err) = node.install(&[]);
+        assert_eq!(code, 0, "rerun after a kill at {last}:\n{out}\n{err}");
+        assert_eq!(node.makes(), 0, "{last}: the rerun builds nothing");
+        assert_eq!(fs::read(f.builder.installed()).expect("builder's"), fs::read(node.installed()).expect("node's"));
+    }
+    for p in ["cache:verified", "cache:downloaded", "cache:staged", "cache:renamed"] {
+        assert!(reached.iter().any(|r| r.ends_with(p)), "crash point {p} reached: {reached:?}");
+    }
+}

@@ -178,6 +178,7 @@ fn from_source(
     std::fs::write(&jp, &manifest).map_err(failed)?;
     std::fs::write(&sp, &signature).map_err(failed)?;
     entry::verify_signature(&jp, &sp, cert).map_err(Miss::Failed)?;
+    dkms_state::crash::point("cache:verified");
     let m = Manifest::parse(&manifest).map_err(Miss::Failed)?;
     if m.key != key
         || (m.module.as_str(), m.version.as_str(), m.kernel.as_str(), m.arch.as_str()) != (x.m, x.v, x.k, x.a)
@@ -188,6 +189,7 @@ fn from_source(
         Miss::Absent => Miss::Failed("archive missing".into()),
         other => other,
     })?;
+    dkms_state::crash::point("cache:downloaded");
     place(d, x, conf, suffix, &tp, &m).map_err(Miss::Failed)
 }
 
@@ -234,6 +236,7 @@ fn place(
             format!("final mv failed ({e})")
         })
     })();
+    dkms_state::crash::point("cache:renamed");
     let _ = journal.finish();
     if res.is_ok() {
         // What a local build leaves: no build/ directory.
