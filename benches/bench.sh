@@ -18,6 +18,9 @@
 #       the state both leave (status, installed files, valid .ko files,
 #       modules.dep) must be identical, else the script exits 1.
 #   (c) start-up: `dkms --version` and `dkms status` on an empty tree.
+#   (d) binary cache (ours): the (b) modules built by a builder that pushes
+#       them, then installed on a fresh node from that cache over HTTP
+#       (python3 -m http.server) with make forbidden; wall and CPU time.
 #   Sizes of the release binaries (hardlinks counted once).
 #
 # Environment: DKMS (ours, default target/release/dkms), UPSTREAM (default
@@ -375,6 +378,49 @@ EOC
             cmp -s "$auto/upstream.$r/out.norm" "$auto/ours.$r/out.norm" || auto_out_same=no
         fi
     done
+    # ---- (d) the binary cache (ours only): a builder autoinstall that
+    # pushes every build (the local build's figures), then a node with fresh
+    # trees installing the same modules from that cache through
+    # `python3 -m http.server` (a directory when python3 is absent), with a
+    # `make` first on PATH that fails any build. Wall and CPU time (user+sys
+    # of dkms and its children) of each; the installed files must be equal.
+    cache_dir=$auto/cache
+    rm -rf "$cache_dir"
+    ctime() { # ctime IMPL RUN: "wall user+sys" of one autoinstall
+        local TIMEFORMAT='%R %U %S' t
+        t=$({ time auto_run "$@" ; } 2>&1)
+        echo "$t" | awk '{ printf "%s %s\n", $1, $2 + $3 }'
+    }
+    auto_tree ours "$auto/builder"
+    echo "  (d) builder: autoinstall of $AUTO_N modules, pushing to the cache..." >&2
+    read -r cb_wall cb_cpu < <(DKMS_BINARY_CACHE_PUSH=$cache_dir ctime ours "$auto/builder")
+    cache_src=$cache_dir http_pid=
+    if command -v python3 >/dev/null; then
+        port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+        python3 -m http.server "$port" --bind 127.0.0.1 --directory "$cache_dir" >/dev/null 2>&1 &
+        http_pid=$!
+        for _ in $(seq 50); do (echo >"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break; sleep 0.1; done
+        cache_src=http://127.0.0.1:$port/
+    fi
+    mkdir -p "$auto/nomake"
+    printf '#!/bin/sh\ncase "$*" in *KERNELRELEASE=*) echo "bench: make run on the node" >&2; exit 99;; esac\nexec %s "$@"\n' \
+        "$(command -v make)" >"$auto/nomake/make"
+    chmod 755 "$auto/nomake/make"
+    auto_tree ours "$auto/node"
+    echo "  (d) node: autoinstall of $AUTO_N modules from $cache_src..." >&2
+    read -r cn_wall cn_cpu < <(PATH=$auto/nomake:$PATH DKMS_BINARY_CACHE=$cache_src ctime ours "$auto/node")
+    [[ $http_pid ]] && kill "$http_pid" 2>/dev/null
+    cache_same=yes
+    for ko in $(cd "$auto/builder/base" && find . -name '*.ko' | sort); do
+        cmp -s "$auto/builder/base/$ko" "$auto/node/base/$ko" || cache_same=no
+    done
+    [[ $(cat "$auto/builder/rc") == 0 && $(cat "$auto/node/rc") == 0 ]] || cache_same=no
+    [[ $(grep -c 'Using prebuilt modules' "$auto/node/out") == "$AUTO_N" ]] || cache_same=no
+    if [[ $cache_same != yes ]]; then
+        echo "bench: (d) the node did not install the builder's $AUTO_N modules from the cache:" >&2
+        cat "$auto/node/out" >&2
+        auto_same=no
+    fi
     : >"$work/etc/dkms/framework.conf"
 fi
 
@@ -449,6 +495,13 @@ else
         printf '%-44s %11ss %12s %10s\n' "$blabel, min" "$(f "$an")" "-" "-"
         echo "    ($AROUNDS rounds, kernel $akver; state: $([[ $auto_same == yes ]] && echo "$AUTO_N valid modules" || echo "NOT as expected"))"
     fi
+fi
+if [[ ! $auto_skip ]]; then
+    printf '%-44s %10s %10s %10s\n' "(d) $AUTO_N modules, binary cache" "wall" "cpu" ""
+    printf '%-44s %11ss %11ss\n' "    local build (builder, pushing)" "$(f "$cb_wall")" "$(f "$cb_cpu")"
+    printf '%-44s %11ss %11ss\n' "    node, from $( [[ $http_pid ]] && echo "HTTP" || echo "a directory")" "$(f "$cn_wall")" "$(f "$cn_cpu")"
+    printf '    (node/local: wall %.1f%%, cpu %.1f%%; target wall <= 10%%; same files: %s)\n' \
+        "$(echo "$cn_wall * 100 / $cb_wall" | bc -l)" "$(echo "$cn_cpu * 100 / $cb_cpu" | bc -l)" "$cache_same"
 fi
 v=$(min "${sv[@]}")
 s=$(min "${ss[@]}")

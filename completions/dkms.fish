@@ -18,9 +18,9 @@ function __dkms_verb
             set skip 0
             continue
         end
-        if contains -- $w -m --module -v -k --kernelver --templatekernel -c --dkmstree --sourcetree --installtree --config --archive -a --arch --kernelsourcedir --directive -j --format --lock-timeout --from
+        if contains -- $w -m --module -v -k --kernelver --templatekernel -c --dkmstree --sourcetree --installtree --config --archive -a --arch --kernelsourcedir --directive -j --format --lock-timeout --from --binary-cache-push --binary-cache-certificate --binary-cache --to --keep-kernels
             set skip 1
-        else if contains -- $w add remove build unbuild install uninstall match autoinstall mktarball ldtarball status generate_mok kernel_preinst kernel_postinst kernel_prerm mktree unmktree ltdk log doctor
+        else if contains -- $w add remove build unbuild install uninstall match autoinstall mktarball ldtarball status generate_mok kernel_preinst kernel_postinst kernel_prerm mktree unmktree ltdk log doctor cache
             echo $w
             return
         end
@@ -58,7 +58,7 @@ end
 # Whether the previous word is an option that takes a value.
 function __dkms_wants_value
     set -l prev (commandline -opc)[-1]
-    contains -- $prev -m --module -v -k --kernelver --templatekernel -c --dkmstree --sourcetree --installtree --config --archive -a --arch --kernelsourcedir --directive -j --format --lock-timeout --from
+    contains -- $prev -m --module -v -k --kernelver --templatekernel -c --dkmstree --sourcetree --installtree --config --archive -a --arch --kernelsourcedir --directive -j --format --lock-timeout --from --binary-cache-push --binary-cache-certificate --binary-cache --to --keep-kernels
 end
 
 complete -c dkms -f
@@ -84,6 +84,7 @@ complete -c dkms -n '__dkms_verb_is' -a 'unmktree' -d 'Delete a module source tr
 complete -c dkms -n '__dkms_verb_is' -a 'ltdk' -d 'Check the licence of built modules against GPL-only exports (not in upstream dkms)'
 complete -c dkms -n '__dkms_verb_is' -a 'log' -d 'Show the make.log of a module\'s last build'
 complete -c dkms -n '__dkms_verb_is' -a 'doctor' -d 'Diagnose the kernels, signing set-up and DKMS tree'
+complete -c dkms -n '__dkms_verb_is' -a 'cache' -d 'Binary cache: print a build\'s key, push, verify or prune entries'
 complete -c dkms -n '__dkms_verb_is' -l exec-path -r -f -a '(__fish_complete_directories)' -d 'Look for dkms-<verb> binaries here first'
 complete -c dkms -n '__dkms_verb_is' -l list-cmds -d 'List the available verbs and plugins'
 
@@ -146,6 +147,9 @@ complete -c dkms -n '__dkms_verb_is build' -l config -r -F -d 'Kernel config to 
 complete -c dkms -n '__dkms_verb_is build' -l kernelsourcedir -r -f -a '(__fish_complete_directories)' -d 'Kernel build directory'
 complete -c dkms -n '__dkms_verb_is build' -s j -r -f -d 'Parallel make jobs'
 complete -c dkms -n '__dkms_verb_is build' -l directive -r -f -d 'Override a dkms.conf directive'
+complete -c dkms -n '__dkms_verb_is build' -l binary-cache -r -f -d 'Binary cache sources to take builds from'
+complete -c dkms -n '__dkms_verb_is build' -l binary-cache-push -r -f -a '(__fish_complete_directories)' -d 'Write every local build into this cache directory'
+complete -c dkms -n '__dkms_verb_is build' -l binary-cache-certificate -r -F -d 'Certificate cache entries must be signed with'
 complete -c dkms -n '__dkms_verb_is build' -s q -l quiet -d 'Discard all output'
 complete -c dkms -n '__dkms_verb_is build' -l verbose -d 'Show commands instead of descriptions'
 complete -c dkms -n '__dkms_verb_is build' -l debug -d 'Trace execution'
@@ -198,6 +202,9 @@ complete -c dkms -n '__dkms_verb_is install' -l symlink-modules -d 'Install syml
 complete -c dkms -n '__dkms_verb_is install' -l no-depmod -d 'Do not run depmod'
 complete -c dkms -n '__dkms_verb_is install' -l modprobe-on-install -d 'Load modules after install'
 complete -c dkms -n '__dkms_verb_is install' -l directive -r -f -d 'Override a dkms.conf directive'
+complete -c dkms -n '__dkms_verb_is install' -l binary-cache -r -f -d 'Binary cache sources to take builds from'
+complete -c dkms -n '__dkms_verb_is install' -l binary-cache-push -r -f -a '(__fish_complete_directories)' -d 'Write every local build into this cache directory'
+complete -c dkms -n '__dkms_verb_is install' -l binary-cache-certificate -r -F -d 'Certificate cache entries must be signed with'
 complete -c dkms -n '__dkms_verb_is install' -s q -l quiet -d 'Discard all output'
 complete -c dkms -n '__dkms_verb_is install' -l verbose -d 'Show commands instead of descriptions'
 complete -c dkms -n '__dkms_verb_is install' -l debug -d 'Trace execution'
@@ -269,6 +276,9 @@ complete -c dkms -n '__dkms_verb_is autoinstall' -s j -r -f -d 'Parallel make jo
 complete -c dkms -n '__dkms_verb_is autoinstall' -l symlink-modules -d 'Install symlinks into the DKMS tree'
 complete -c dkms -n '__dkms_verb_is autoinstall' -l no-depmod -d 'Do not run depmod'
 complete -c dkms -n '__dkms_verb_is autoinstall' -l modprobe-on-install -d 'Load modules after install'
+complete -c dkms -n '__dkms_verb_is autoinstall' -l binary-cache -r -f -d 'Binary cache sources to take builds from'
+complete -c dkms -n '__dkms_verb_is autoinstall' -l binary-cache-push -r -f -a '(__fish_complete_directories)' -d 'Write every local build into this cache directory'
+complete -c dkms -n '__dkms_verb_is autoinstall' -l binary-cache-certificate -r -F -d 'Certificate cache entries must be signed with'
 complete -c dkms -n '__dkms_verb_is autoinstall' -s q -l quiet -d 'Discard all output'
 complete -c dkms -n '__dkms_verb_is autoinstall' -l verbose -d 'Show commands instead of descriptions'
 complete -c dkms -n '__dkms_verb_is autoinstall' -l debug -d 'Trace execution'
@@ -372,6 +382,9 @@ complete -c dkms -n '__dkms_verb_is kernel_postinst' -s k -l kernelver -r -f -a 
 complete -c dkms -n '__dkms_verb_is kernel_postinst' -s a -l arch -r -f -a '(__dkms_values arches)' -d 'Target architecture (repeatable)'
 complete -c dkms -n '__dkms_verb_is kernel_postinst' -s j -r -f -d 'Parallel make jobs'
 complete -c dkms -n '__dkms_verb_is kernel_postinst' -l kernelsourcedir -r -f -a '(__fish_complete_directories)' -d 'Kernel build directory'
+complete -c dkms -n '__dkms_verb_is kernel_postinst' -l binary-cache -r -f -d 'Binary cache sources to take builds from'
+complete -c dkms -n '__dkms_verb_is kernel_postinst' -l binary-cache-push -r -f -a '(__fish_complete_directories)' -d 'Write every local build into this cache directory'
+complete -c dkms -n '__dkms_verb_is kernel_postinst' -l binary-cache-certificate -r -F -d 'Certificate cache entries must be signed with'
 complete -c dkms -n '__dkms_verb_is kernel_postinst' -s q -l quiet -d 'Discard all output'
 complete -c dkms -n '__dkms_verb_is kernel_postinst' -l verbose -d 'Show commands instead of descriptions'
 complete -c dkms -n '__dkms_verb_is kernel_postinst' -l debug -d 'Trace execution'
@@ -484,3 +497,30 @@ complete -c dkms -n '__dkms_verb_is doctor' -l format -r -f -a 'text json' -d 'O
 complete -c dkms -n '__dkms_verb_is doctor' -l lock-timeout -r -f -d 'Give up waiting for the DKMS lock'
 complete -c dkms -n '__dkms_verb_is doctor' -s V -l version -d 'Print the version and exit'
 complete -c dkms -n '__dkms_verb_is doctor' -s h -l help -d 'Print usage and exit'
+
+# cache
+complete -c dkms -n '__dkms_verb_is cache' -s m -l module -r -f -a '(__dkms_values modules)' -d 'The module to act on'
+complete -c dkms -n '__dkms_verb_is cache' -s v -r -f -a '(__dkms_values versions (__dkms_module))' -d 'The version of the module'
+complete -c dkms -n '__dkms_verb_is cache' -s k -l kernelver -r -f -a '(__dkms_values kernels)' -d 'Target kernel (repeatable)'
+complete -c dkms -n '__dkms_verb_is cache' -s a -l arch -r -f -a '(__dkms_values arches)' -d 'Target architecture (repeatable)'
+complete -c dkms -n '__dkms_verb_is cache' -l config -r -F -d 'Kernel config to check against'
+complete -c dkms -n '__dkms_verb_is cache' -l kernelsourcedir -r -f -a '(__fish_complete_directories)' -d 'Kernel build directory'
+complete -c dkms -n '__dkms_verb_is cache' -l directive -r -f -d 'Override a dkms.conf directive'
+complete -c dkms -n '__dkms_verb_is cache' -l binary-cache -r -f -d 'Binary cache sources to take builds from'
+complete -c dkms -n '__dkms_verb_is cache' -l binary-cache-push -r -f -a '(__fish_complete_directories)' -d 'Write every local build into this cache directory'
+complete -c dkms -n '__dkms_verb_is cache' -l binary-cache-certificate -r -F -d 'Certificate cache entries must be signed with'
+complete -c dkms -n '__dkms_verb_is cache' -l to -r -f -a '(__fish_complete_directories)' -d 'cache push: the cache directory'
+complete -c dkms -n '__dkms_verb_is cache' -l keep-kernels -r -f -a '(__dkms_values kernels)' -d 'cache gc: the kernels whose entries stay'
+complete -c dkms -n '__dkms_verb_is cache' -s q -l quiet -d 'Discard all output'
+complete -c dkms -n '__dkms_verb_is cache' -l verbose -d 'Show commands instead of descriptions'
+complete -c dkms -n '__dkms_verb_is cache' -l debug -d 'Trace execution'
+complete -c dkms -n '__dkms_verb_is cache' -l dkmstree -r -f -a '(__fish_complete_directories)' -d 'DKMS tree (default /var/lib/dkms)'
+complete -c dkms -n '__dkms_verb_is cache' -l sourcetree -r -f -a '(__fish_complete_directories)' -d 'Source tree (default /usr/src)'
+complete -c dkms -n '__dkms_verb_is cache' -l installtree -r -f -a '(__fish_complete_directories)' -d 'Module tree (default /lib/modules)'
+complete -c dkms -n '__dkms_verb_is cache' -l json -d 'JSON Lines on stdout'
+complete -c dkms -n '__dkms_verb_is cache' -l format -r -f -a 'text json' -d 'Output format'
+complete -c dkms -n '__dkms_verb_is cache' -l lock-timeout -r -f -d 'Give up waiting for the DKMS lock'
+complete -c dkms -n '__dkms_verb_is cache' -s V -l version -d 'Print the version and exit'
+complete -c dkms -n '__dkms_verb_is cache' -s h -l help -d 'Print usage and exit'
+complete -c dkms -n '__dkms_verb_is cache; and not __dkms_wants_value' -F
+complete -c dkms -n '__dkms_verb_is cache; and not __dkms_wants_value' -a '(__dkms_values module-versions)'

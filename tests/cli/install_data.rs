@@ -139,28 +139,31 @@ fn dkms_failures_lists_the_kernels_failure_records() {
     let h = Hooks::new();
     h.write("etc/dkms/framework.conf", &format!("dkms_tree={}\n", h.path("tree").display()), 0o644);
     assert_eq!(h.run("dkms-failures", &["6.1"], 0), (0, vec![], String::new()));
-    for m in ["bad", "gone", "fixed"] {
-        let log = h.path(&format!("tree/{m}/1.0/build/make.log"));
-        h.write(
-            &format!("tree/.failures/{m}/1.0/6.1/x86_64"),
-            &format!("exit_status=10\ntime=1\nlog={}\n", log.display()),
-            0o644,
-        );
+    // The failure memory's records (dkms_state::failures): a `failure` file
+    // and a copy of make.log per module/version/kernel/arch.
+    let record = |m: &str, k: &str, log: bool| {
+        let dir = format!("tree/.failures/{m}/1.0/{k}/x86_64");
+        h.write(&format!("{dir}/failure"), "kind=build-failed\nexit_code=10\ntime=1\ninputs_hash=\n", 0o644);
+        if log {
+            h.write(&format!("{dir}/make.log"), "log", 0o644);
+        }
+    };
+    for m in ["bad", "gone"] {
+        record(m, "6.1", true);
         if m != "gone" {
             fs::create_dir_all(h.path(&format!("tree/{m}/1.0"))).expect("mkdir");
             std::os::unix::fs::symlink("/", h.path(&format!("tree/{m}/1.0/source"))).expect("symlink");
         }
     }
-    fs::create_dir_all(h.path("tree/fixed/1.0/6.1/x86_64/module")).expect("mkdir");
-    h.write("tree/.failures/bad/1.0/6.2/x86_64", "exit_status=10\ntime=1\n", 0o644);
+    record("bad", "6.2", false);
     let (code, _, text) = h.run("dkms-failures", &["6.1"], 0);
     assert_eq!(code, 1, "{text}");
     let block: Vec<&str> = text.lines().collect();
     assert_eq!(block.first(), Some(&"======== dkms: FAILED to build/install for kernel 6.1 ========"), "{text}");
     assert_eq!(block.last(), Some(&"======== dkms: end of failures for kernel 6.1 ========"), "{text}");
-    let log = h.path("tree/bad/1.0/build/make.log");
-    assert_eq!(block[1], format!("  bad/1.0 (x86_64): exit status 10, log: {}", log.display()), "{text}");
-    assert!(!text.contains("gone/") && !text.contains("fixed/"), "{text}");
+    let log = h.path("tree/.failures/bad/1.0/6.1/x86_64/make.log");
+    assert_eq!(block[1], format!("  bad/1.0 (x86_64): build-failed, exit status 10, log: {}", log.display()), "{text}");
+    assert!(!text.contains("gone/") && !text.contains("6.2"), "{text}");
 }
 
 /// The hooks stay silent and call nothing when the dkms they find is not

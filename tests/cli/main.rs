@@ -9,6 +9,7 @@
 #![allow(clippy::disallowed_methods)]
 
 mod add_remove;
+mod cache;
 mod completion;
 mod fake;
 mod frontend;

@@ -58,6 +58,17 @@ pub struct Args {
     pub verify: bool,
     /// `--path` (log; not upstream).
     pub path_only: bool,
+    /// `--binary-cache`, `--binary-cache-push`, `--binary-cache-certificate`
+    /// (not upstream; see `ops::cache`).
+    pub binary_cache: Option<String>,
+    pub binary_cache_push: Option<String>,
+    pub binary_cache_certificate: Option<String>,
+    /// `cache push --to DIR`, `cache gc --keep-kernels K...` (not upstream).
+    pub cache_to: Option<PathBuf>,
+    pub keep_kernels: Vec<String>,
+    /// The plain words of a `cache` command line (its sub-word and
+    /// operands), which are not classified as other verbs' are.
+    pub words: Vec<String>,
 }
 
 /// Result of parsing.
@@ -265,6 +276,13 @@ pub fn parse(argv: &[OsString], implicit: Option<&'static Verb>, argv0: &str) ->
                 FlagId::From => a.from = Some(v.into()),
                 FlagId::Verify => a.verify = true,
                 FlagId::PathOnly => a.path_only = true,
+                FlagId::BinaryCache => a.binary_cache = Some(v),
+                FlagId::BinaryCachePush => a.binary_cache_push = Some(v),
+                FlagId::BinaryCacheCertificate => a.binary_cache_certificate = Some(v),
+                FlagId::To => a.cache_to = Some(v.into()),
+                FlagId::KeepKernels => {
+                    a.keep_kernels.extend(v.split([' ', ',']).filter(|k| !k.is_empty()).map(String::from))
+                }
                 FlagId::Format => match v.as_str() {
                     "json" => a.json = true,
                     "text" => a.json = false,
@@ -285,6 +303,7 @@ pub fn parse(argv: &[OsString], implicit: Option<&'static Verb>, argv0: &str) ->
                 }
                 a.action = Some(v);
             }
+            Token::Word(w) if a.action.is_some_and(|v| v.name == "cache") => a.words.push(w),
             Token::Word(w) => classify_word(&mut a, &w),
         }
     }

@@ -286,6 +286,43 @@ pub enum Record {
         /// The builds loaded into the tree, as `<kernel>/<arch>`.
         builds: Vec<String>,
     },
+    /// A build was taken from the binary cache instead of running make
+    /// (not in upstream dkms).
+    Substituted {
+        /// What it is about.
+        #[serde(flatten)]
+        target: Target,
+        /// The cache source it came from.
+        source: String,
+        /// The cache key.
+        key: String,
+        /// The module files placed in the DKMS tree.
+        modules: Vec<String>,
+    },
+    /// A binary cache source did not supply a build; dkms builds locally
+    /// (not in upstream dkms).
+    CacheRejected {
+        /// What it is about.
+        #[serde(flatten)]
+        target: Target,
+        /// The cache source.
+        source: String,
+        /// The cache key.
+        key: String,
+        /// Why (no entry, timeout, bad signature, hash mismatch, ...).
+        reason: String,
+    },
+    /// `cache push` (or a build with binary_cache_push) wrote an entry (not
+    /// in upstream dkms).
+    CachePushed {
+        /// What it is about.
+        #[serde(flatten)]
+        target: Target,
+        /// The cache directory.
+        dir: String,
+        /// The cache key.
+        key: String,
+    },
     /// `generate_mok` has (found or made) the key pair.
     Mok {
         /// The private key.
@@ -424,7 +461,10 @@ impl Record {
             | Record::TarballLoaded { target, .. }
             | Record::TreeCreated { target, .. }
             | Record::Verify { target, .. }
-            | Record::Log { target, .. } => Some(target.clone()),
+            | Record::Log { target, .. }
+            | Record::Substituted { target, .. }
+            | Record::CacheRejected { target, .. }
+            | Record::CachePushed { target, .. } => Some(target.clone()),
             Record::Error { module: Some(m), version: Some(v), kernel, arch, .. } => {
                 Some(Target { module: m.clone(), version: v.clone(), kernel: kernel.clone(), arch: arch.clone() })
             }

@@ -9,8 +9,8 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 /// `dkms_framework_nonsigning_variables`, plus our own `lock_timeout`,
-/// `build_timeout`, `status_show_failures`.
-pub const NONSIGNING: [&str; 17] = [
+/// `build_timeout`, `status_show_failures` and the binary cache's settings.
+pub const NONSIGNING: [&str; 20] = [
     "source_tree",
     "dkms_tree",
     "install_tree",
@@ -33,6 +33,10 @@ pub const NONSIGNING: [&str; 17] = [
     // Not upstream: "yes" shows remembered autoinstall failures in the text
     // of `dkms status` (`dkms_state::failures`).
     "status_show_failures",
+    // Not upstream: the binary cache (see dkms-cmd's `ops::cache`).
+    "binary_cache",
+    "binary_cache_push",
+    "binary_cache_certificate",
 ];
 
 /// `dkms_framework_signing_variables`

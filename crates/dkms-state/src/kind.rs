@@ -63,12 +63,14 @@ kinds! {
     BinariesOnlyWithoutSource = "binaries-only-without-source", Fixed(1), "a binaries-only tarball whose source is not on this system (ldtarball)";
     MokUnavailable = "mok-unavailable", Fixed(1), "the signing key and certificate cannot be had (generate_mok)";
     Internal = "internal", Fixed(1), "an internal inconsistency (not in upstream dkms)";
+    CacheEntryBad = "cache-entry-bad", Fixed(1), "cache verify found a bad entry, or cache push could not write one (not in upstream dkms)";
     AllWithKernel = "all-with-kernel", Fixed(2), "-k with --all";
     ArchiveMissing = "archive-missing", Fixed(2), "the tarball does not exist";
     SourceMissing = "source-missing", Fixed(2), "the source directory does not exist";
     TemplateKernelSame = "template-kernel-same", Fixed(2), "template kernel equals kernel";
     TreeOutsideSourceTree = "tree-outside-source-tree", Fixed(2), "unmktree: <module>-<version> is a symbolic link or leads outside the source tree; nothing was deleted (not in upstream dkms)";
     SettingInvalid = "setting-invalid", Fixed(2), "a framework.conf setting has a value it cannot have, such as a lock_timeout that is no number (not in upstream dkms)";
+    CacheUsage = "cache-usage", Fixed(2), "cache without a known sub-word or its operand (not in upstream dkms)";
     AllWithArch = "all-with-arch", Fixed(3), "-a with --all";
     AlreadyAdded = "already-added", Fixed(3), "already added";
     AlreadyBuilt = "already-built", Fixed(3), "already built";

@@ -91,6 +91,11 @@ pub enum FlagId {
     From,
     Verify,
     PathOnly,
+    BinaryCachePush,
+    BinaryCacheCertificate,
+    BinaryCache,
+    To,
+    KeepKernels,
 }
 
 /// One option. Matching follows upstream's `case` statement: `long` is a
@@ -128,7 +133,7 @@ use FlagId::*;
 
 /// In upstream's matching order (it matters: `--archive*` is tried before
 /// `--arch*`).
-pub const FLAGS: [Flag; 38] = [
+pub const FLAGS: [Flag; 43] = [
     flag(Module, "--module", true, Some('m'), Some("module[/version]"), "The module to act on"),
     flag(ModuleVersion, "", false, Some('v'), Some("module-version"), "The version of the module"),
     flag(Kernelver, "--kernelver", true, Some('k'), Some("kernel[/arch]"), "Target kernel (repeatable)"),
@@ -167,6 +172,18 @@ pub const FLAGS: [Flag; 38] = [
     ext(From, "--from", true, Some("dir"), "mktree: copy this source directory"),
     ext(Verify, "--verify", false, None, "status: check what is installed"),
     ext(PathOnly, "--path", false, None, "log: print only where the log is"),
+    // Longer names first: `--binary-cache` is a prefix of the other two.
+    ext(BinaryCachePush, "--binary-cache-push", true, Some("dir"), "Write every local build into this cache directory"),
+    ext(
+        BinaryCacheCertificate,
+        "--binary-cache-certificate",
+        true,
+        Some("file"),
+        "Certificate cache entries must be signed with",
+    ),
+    ext(BinaryCache, "--binary-cache", true, Some("sources"), "Binary cache sources to take builds from"),
+    ext(To, "--to", true, Some("dir"), "cache push: the cache directory"),
+    ext(KeepKernels, "--keep-kernels", true, Some("kernels"), "cache gc: the kernels whose entries stay"),
 ];
 
 /// The flag an option word selects, if any.
@@ -322,6 +339,28 @@ pub const fn flag_doc(id: FlagId) -> FlagDoc {
         ),
         Verify => doc(None, "status: also verify every installed build (see dkms-status(8)); exit status 18 when one fails. Not in upstream dkms."),
         PathOnly => doc(None, "log: print the path of the make.log instead of its contents. Not in upstream dkms."),
+        BinaryCache => doc(
+            Some(K::Text),
+            "Space-separated binary cache sources (http://, https://, file:// or a directory), tried in order \
+             before every build (see BINARY CACHE). Overrides DKMS_BINARY_CACHE and the framework.conf setting \
+             binary_cache; an empty value turns the cache off. Not in upstream dkms.",
+        ),
+        BinaryCachePush => doc(
+            Some(K::Dir),
+            "Write every successful local build into this directory as a signed cache entry. Overrides \
+             DKMS_BINARY_CACHE_PUSH and binary_cache_push. Not in upstream dkms.",
+        ),
+        BinaryCacheCertificate => doc(
+            Some(K::File),
+            "The X.509 certificate cache entries must be signed with (default: mok_certificate). Overrides \
+             DKMS_BINARY_CACHE_CERTIFICATE and binary_cache_certificate. Not in upstream dkms.",
+        ),
+        To => doc(Some(K::Dir), "cache push: the directory to write the entry into (default: binary_cache_push). Not in upstream dkms."),
+        KeepKernels => doc(
+            Some(K::Kernel),
+            "cache gc: the kernels whose entries are kept (space- or comma-separated, repeatable); every other \
+             entry is removed. Not in upstream dkms.",
+        ),
     }
 }
 
@@ -336,6 +375,8 @@ pub enum Operand {
     SourceDir,
     /// A tarball made by mktarball.
     Tarball,
+    /// `cache`'s sub-word (key, push, verify, gc) and its operand.
+    CacheAction,
 }
 
 impl Operand {
@@ -345,6 +386,7 @@ impl Operand {
             Operand::ModuleVersion | Operand::SourceModuleVersion => "module/version",
             Operand::SourceDir => "source-dir",
             Operand::Tarball => "tarball",
+            Operand::CacheAction => "key|push|verify|gc",
         }
     }
 }

@@ -49,7 +49,21 @@ pub const BUILD: Verb = Verb {
     summary: "Build a module for a kernel",
     lock: LockKind::Exclusive,
     runs_make: true,
-    flags: &[Module, ModuleVersion, Kernelver, Arch, Conf, Force, Config, KernelSourceDir, Jobs, Directive],
+    flags: &[
+        Module,
+        ModuleVersion,
+        Kernelver,
+        Arch,
+        Conf,
+        Force,
+        Config,
+        KernelSourceDir,
+        Jobs,
+        Directive,
+        BinaryCache,
+        BinaryCachePush,
+        BinaryCacheCertificate,
+    ],
     operands: &[Operand::ModuleVersion, Operand::SourceDir],
     extension: false,
     description: "Compile the module/version for each kernel given with -k (default: the running kernel). A \
@@ -102,6 +116,9 @@ pub const INSTALL: Verb = Verb {
         NoDepmod,
         ModprobeOnInstall,
         Directive,
+        BinaryCache,
+        BinaryCachePush,
+        BinaryCacheCertificate,
     ],
     operands: &[Operand::ModuleVersion, Operand::SourceDir],
     extension: false,
@@ -162,6 +179,9 @@ pub const AUTOINSTALL: Verb = Verb {
         SymlinkModules,
         NoDepmod,
         ModprobeOnInstall,
+        BinaryCache,
+        BinaryCachePush,
+        BinaryCacheCertificate,
     ],
     operands: &[],
     extension: false,
@@ -277,7 +297,7 @@ pub const KERNEL_POSTINST: Verb = Verb {
     summary: "Hook: after a kernel is installed",
     lock: LockKind::Exclusive,
     runs_make: true,
-    flags: &[Kernelver, Arch, Jobs, KernelSourceDir],
+    flags: &[Kernelver, Arch, Jobs, KernelSourceDir, BinaryCache, BinaryCachePush, BinaryCacheCertificate],
     operands: &[],
     extension: false,
     description: "For kernel packages, after kernel -k (exactly one) is installed: the same as autoinstall for \
@@ -424,4 +444,46 @@ pub const VERBS: &[&Verb] = &[
     &LTDK,
     &LOG,
     &DOCTOR,
+    &CACHE,
 ];
+
+/// `cache` (not in upstream dkms)
+pub const CACHE: Verb = Verb {
+    name: "cache",
+    binary: "dkms-cache",
+    summary: "Binary cache: print a build's key, push, verify or prune entries",
+    extension: true,
+    lock: LockKind::Shared,
+    runs_make: false,
+    flags: &[
+        Module,
+        ModuleVersion,
+        Kernelver,
+        Arch,
+        Config,
+        KernelSourceDir,
+        Directive,
+        BinaryCache,
+        BinaryCachePush,
+        BinaryCacheCertificate,
+        To,
+        KeepKernels,
+    ],
+    operands: &[Operand::CacheAction, Operand::ModuleVersion],
+    description: "Work on the binary cache of built modules (see BINARY CACHE). Not in upstream dkms. The first \
+word after cache says what to do:
+
+cache key module/version -k kernel prints the cache key of that build and, below it, the inputs it is computed \
+from (as JSON).
+
+cache push module/version -k kernel [--to dir] writes the existing build of that module/version for that kernel \
+into the cache directory dir (default: binary_cache_push) as a signed entry: <key>.json, <key>.json.sig and \
+<key>.tar.zst. The manifest is signed with mok_signing_key and mok_certificate.
+
+cache verify dir checks every entry of the cache directory: the signature against binary_cache_certificate, the \
+manifest's structure and key, the archive's files against their sizes and hashes, and the modules' vermagic. It \
+prints one line per bad entry and exits with status 1 if there is any.
+
+cache gc dir --keep-kernels kernels removes the entries of every kernel not in the list, and stray temporary \
+files.",
+};

@@ -28,6 +28,7 @@ fn runner(verb: &Verb) -> Option<fn(&mut Dkms) -> Result<()>> {
         t::ADD => verbs::add::run,
         t::AUTOINSTALL => verbs::autoinstall::run,
         t::BUILD => verbs::build::run,
+        t::CACHE => verbs::cache::run,
         t::GENERATE_MOK => verbs::generate_mok::run,
         t::INSTALL => verbs::install::run,
         t::KERNEL_POSTINST => verbs::kernel_postinst::run,

@@ -30,7 +30,7 @@ pub fn maybe_build_module(d: &mut Dkms, m: &str, v: &str, k: &str, a: &str) -> R
 }
 
 /// Compiler variables a kernel wants (upstream exports them before make).
-fn compiler_env(d: &Dkms, ksrc: &Path, config: &Path) -> Vec<(String, String)> {
+pub(crate) fn compiler_env(d: &Dkms, ksrc: &Path, config: &Path) -> Vec<(String, String)> {
     let mut env = Vec::new();
     let kv = ksrc.join(".kernelvariables");
     if kv.is_file() {
@@ -66,7 +66,7 @@ fn compiler_env(d: &Dkms, ksrc: &Path, config: &Path) -> Vec<(String, String)> {
 }
 
 /// Variables exported by the framework's `build_environment` file.
-fn build_environment(d: &Dkms) -> Vec<(String, String)> {
+pub(crate) fn build_environment(d: &Dkms) -> Vec<(String, String)> {
     let file = d.ctx.setting("build_environment");
     if file.is_empty() || !Path::new(file).is_file() {
         return Vec::new();
@@ -255,6 +255,9 @@ pub fn do_build(d: &mut Dkms, m: &str, v: &str, k: &str, a: &str) -> Result<(Str
     env.extend(build_environment(d));
 
     check_build_depends(d, &m, &v, k, a, &conf)?;
+    if let Some(placed) = super::cache::substitute(d, mvka(&m, &v, k, a), &conf, &env, suffix) {
+        return placed.map(|()| (m, v));
+    }
 
     // From here the build changes the tree: journal it, so a killed build's
     // staging directory is cleaned up by the next run (see `recover`).
@@ -262,7 +265,7 @@ pub fn do_build(d: &mut Dkms, m: &str, v: &str, k: &str, a: &str) -> Result<(Str
     let journal = dkms_state::journal::Journal::begin(&t.dkms_tree, "build", &[&m, &v, k, a])
         .map_err(|e| Error::io(1, "writing the DKMS journal", e))?;
     crash::point("build:journaled");
-    let res = build_in_journal(d, mvka(&m, &v, k, a), &conf, suffix, env);
+    let res = build_in_journal(d, mvka(&m, &v, k, a), &conf, suffix, env.clone());
     remember(d, mvka(&m, &v, k, a), &res);
     let _ = journal.finish();
     if res.is_ok() {
@@ -274,6 +277,7 @@ pub fn do_build(d: &mut Dkms, m: &str, v: &str, k: &str, a: &str) -> Result<(Str
             elapsed_ms: started.elapsed().as_millis() as u64,
             modules,
         });
+        super::cache::push_after_build(d, mvka(&m, &v, k, a), &conf, &env, suffix);
     }
     res.map(|()| (m, v))
 }

@@ -7,6 +7,7 @@ pub(crate) mod add;
 pub(crate) mod autoinstall;
 pub(crate) mod build;
 pub(crate) mod builds;
+pub(crate) mod cache;
 pub(crate) mod doctor;
 pub(crate) mod install;
 pub(crate) mod kernel_hooks;

@@ -143,7 +143,7 @@ fn operand_kinds(v: &VerbModel) -> Vec<&'static str> {
             Operand::ModuleVersion => "module-versions",
             Operand::SourceModuleVersion => "source-module-versions",
             Operand::SourceDir => "source-dirs",
-            Operand::Tarball => "files",
+            Operand::Tarball | Operand::CacheAction => "files",
         })
         .collect();
     if v.operands.iter().any(|o| matches!(o, Operand::SourceDir)) && !k.contains(&"files") {

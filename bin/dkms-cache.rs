@@ -1,0 +1,4 @@
+//! `dkms-cache`: runs the verb `cache` (crates/dkms-cmd/src/verbs).
+fn main() -> std::process::ExitCode {
+    dkms_cmd::run_verb(&dkms_cli::table::CACHE)
+}

@@ -1,0 +1,294 @@
+//! The binary cache (not in upstream dkms): before make, take the build
+//! from a cache source when one has a signed entry for its key
+//! (`substitute`); after a local build, write it as an entry
+//! (`push_after_build`). The key, the entry format and the sources are in
+//! `dkms_state::cache`. With no cache configured both return at once and
+//! compute nothing: dkms behaves exactly as upstream's.
+
+use crate::support::dkms::{Dkms, Mvka};
+use dkms_cli::{ui, RELEASE_STRING};
+use dkms_proto::Record;
+use dkms_state::cache::entry::{self, Manifest};
+use dkms_state::cache::fetch::{Miss, Source};
+use dkms_state::cache::key::{self, Inputs};
+use dkms_state::conf::Conf;
+use dkms_state::error::Result;
+use dkms_state::{env, fsutil, journal, tarball};
+use std::path::{Path, PathBuf};
+
+/// The largest manifest and signature read from a source.
+const MAX_MANIFEST: u64 = 4 << 20;
+const MAX_SIGNATURE: u64 = 1 << 20;
+
+/// A setting of the cache: the option, else `DKMS_<NAME>`, else
+/// framework.conf.
+fn setting(d: &Dkms, name: &str) -> String {
+    let flag = match name {
+        "binary_cache" => d.ctx.args.binary_cache.clone(),
+        "binary_cache_push" => d.ctx.args.binary_cache_push.clone(),
+        _ => d.ctx.args.binary_cache_certificate.clone(),
+    };
+    flag.or_else(|| env::var(&format!("DKMS_{}", name.to_ascii_uppercase())))
+        .unwrap_or_else(|| d.ctx.setting(name).to_string())
+}
+
+/// The sources of `binary_cache`, in order, each with the word naming it.
+pub(crate) fn sources(d: &Dkms) -> Vec<(String, Source)> {
+    setting(d, "binary_cache").split_ascii_whitespace().map(|w| (w.to_string(), Source::parse(w))).collect()
+}
+
+/// `binary_cache_push`, if set.
+pub(crate) fn push_dir(d: &Dkms) -> Option<PathBuf> {
+    Some(setting(d, "binary_cache_push")).filter(|s| !s.is_empty()).map(PathBuf::from)
+}
+
+/// The MOK key pair as `prepare_mok` finds it (without generating one):
+/// mok_signing_key and mok_certificate, else the distribution's default.
+fn mok(d: &Dkms, k: &str, a: &str) -> (PathBuf, PathBuf) {
+    let s = crate::support::signing::settings(d, k, a);
+    let get = |n: &str| s.get(n).cloned().filter(|v| !v.is_empty());
+    let ubuntu = d.ctx.running_distribution.starts_with("ubuntu");
+    let (dk, dc) = if ubuntu {
+        ("/var/lib/shim-signed/mok/MOK.priv", "/var/lib/shim-signed/mok/MOK.der")
+    } else {
+        ("/var/lib/dkms/mok.key", "/var/lib/dkms/mok.pub")
+    };
+    let key = get("mok_signing_key").unwrap_or_else(|| dk.into());
+    let cert = get("mok_certificate").unwrap_or_else(|| dc.into());
+    (key.into(), cert.into())
+}
+
+/// `binary_cache_certificate`, default mok_certificate.
+pub(crate) fn certificate(d: &Dkms, k: &str, a: &str) -> PathBuf {
+    Some(setting(d, "binary_cache_certificate"))
+        .filter(|s| !s.is_empty())
+        .map(PathBuf::from)
+        .unwrap_or_else(|| mok(d, k, a).1)
+}
+
+/// The key inputs of building `x` with `conf`, make getting `env`, the
+/// modules compressed with `suffix`.
+pub(crate) fn inputs(
+    d: &Dkms,
+    x: Mvka,
+    conf: &Conf,
+    env: &[(String, String)],
+    suffix: &str,
+) -> std::io::Result<Inputs> {
+    let t = &d.ctx.trees;
+    let source_dir = t.source_link(x.m, x.v);
+    let ksrc = d.kernel_source_dir(x.k);
+    let config = d.kernel_config(x.k);
+    let conf_vars =
+        conf.raw.vars.iter().flat_map(|(n, arr)| arr.iter().map(move |(i, v)| (n.clone(), *i, v.clone()))).collect();
+    let s = |p: &Path| p.to_string_lossy().into_owned();
+    // dkms's own markers (the lock holder's pid) decide nothing in a build.
+    let make_env: Vec<(String, String)> = env.iter().filter(|(n, _)| !n.starts_with("DKMS_")).cloned().collect();
+    let r = key::Request {
+        module: x.m,
+        version: x.v,
+        kernel: x.k,
+        arch: x.a,
+        source_dir: &source_dir,
+        conf_vars,
+        make_command: &conf.make_command,
+        patch_overlay: Some(d.ctx.conf_dir.join(x.m).join("patches")),
+        kernel_source_dir: &ksrc,
+        kernel_config: &config,
+        make_env: &make_env,
+        signing: d.signer.as_ref().map(|s| (s.hash.clone(), PathBuf::from(&s.cert))),
+        compression: suffix,
+        dkms_version: RELEASE_STRING,
+        trees: vec![
+            (s(&ksrc), "$kernel_source_dir"),
+            (s(&t.dkms_tree), "$dkms_tree"),
+            (s(&t.source_tree), "$source_tree"),
+            (s(&t.install_tree), "$install_tree"),
+        ],
+    };
+    key::gather(&r)
+}
+
+/// Before make: place the build of `x` from the first source that has a
+/// good entry for its key. None: no cache, or no source could supply it
+/// (each said why in a warning); the caller builds locally.
+pub(crate) fn substitute(d: &Dkms, x: Mvka, conf: &Conf, env: &[(String, String)], suffix: &str) -> Option<Result<()>> {
+    let sources = sources(d);
+    if sources.is_empty() {
+        return None;
+    }
+    let target = ui::target(x.m, x.v, Some(x.k), Some(x.a));
+    let key = match inputs(d, x, conf, env, suffix) {
+        Ok(i) => i.key(),
+        Err(e) => {
+            ui::warn(&[format!("Binary cache not used: cannot compute the key ({e})")]);
+            return None;
+        }
+    };
+    let cert = certificate(d, x.k, x.a);
+    for (word, src) in &sources {
+        match from_source(d, x, conf, suffix, src, &key, &cert) {
+            Ok(()) => {
+                ui::outln(&format!("Using prebuilt modules from {word} ({})", &key[..12]));
+                ui::emit(Record::Substituted {
+                    target: target.clone(),
+                    source: word.clone(),
+                    key: key.clone(),
+                    modules: d.built_modules(x.m, x.v, x.k, x.a),
+                });
+                return Some(Ok(()));
+            }
+            Err(why) => {
+                let reason = match why {
+                    Miss::Absent => "no entry".to_string(),
+                    Miss::Failed(r) => r,
+                };
+                ui::warn(&[format!("Binary cache {word} not used for {}: {reason}", &key[..12])]);
+                ui::emit(Record::CacheRejected {
+                    target: target.clone(),
+                    source: word.clone(),
+                    key: key.clone(),
+                    reason,
+                });
+            }
+        }
+    }
+    None
+}
+
+/// Fetch, verify and place the entry `key` of `src`.
+fn from_source(
+    d: &Dkms,
+    x: Mvka,
+    conf: &Conf,
+    suffix: &str,
+    src: &Source,
+    key: &str,
+    cert: &Path,
+) -> std::result::Result<(), Miss> {
+    let failed = |e: std::io::Error| Miss::Failed(e.to_string());
+    let tmp = tarball::private_dir(&d.ctx.tmp_location).map_err(failed)?;
+    let [json, sig, tar] = entry::names(key);
+    let manifest = src.get(&json, MAX_MANIFEST)?;
+    let signature = src.get(&sig, MAX_SIGNATURE).map_err(|m| match m {
+        Miss::Absent => Miss::Failed("signature missing".into()),
+        other => other,
+    })?;
+    let (jp, sp, tp) = (tmp.path().join(&json), tmp.path().join(&sig), tmp.path().join(&tar));
+    std::fs::write(&jp, &manifest).map_err(failed)?;
+    std::fs::write(&sp, &signature).map_err(failed)?;
+    entry::verify_signature(&jp, &sp, cert).map_err(Miss::Failed)?;
+    dkms_state::crash::point("cache:verified");
+    let m = Manifest::parse(&manifest).map_err(Miss::Failed)?;
+    if m.key != key
+        || (m.module.as_str(), m.version.as_str(), m.kernel.as_str(), m.arch.as_str()) != (x.m, x.v, x.k, x.a)
+    {
+        return Err(Miss::Failed("manifest is for another build".into()));
+    }
+    src.download(&tar, tarball::Limits::from_env().max_bytes, &tp).map_err(|m| match m {
+        Miss::Absent => Miss::Failed("archive missing".into()),
+        other => other,
+    })?;
+    dkms_state::crash::point("cache:downloaded");
+    place(d, x, conf, suffix, &tp, &m).map_err(Miss::Failed)
+}
+
+/// Unpack the archive into a staging directory next to the build's place
+/// and rename it there, as `do_build` stages a local build (under a
+/// "build" journal, so a killed run's staging is cleaned up by recovery).
+fn place(
+    d: &Dkms,
+    x: Mvka,
+    conf: &Conf,
+    suffix: &str,
+    archive: &Path,
+    m: &Manifest,
+) -> std::result::Result<(), String> {
+    let t = &d.ctx.trees;
+    let (kernelver_dir, base_dir) = (t.kernel_dir(x.m, x.v, x.k), t.arch_dir(x.m, x.v, x.k, x.a));
+    let journal = journal::Journal::begin(&t.dkms_tree, "build", &[x.m, x.v, x.k, x.a]).map_err(|e| e.to_string())?;
+    let res = (|| {
+        std::fs::create_dir_all(&kernelver_dir).map_err(|e| e.to_string())?;
+        let staging = tempfile::Builder::new()
+            .prefix(&format!(".tmp_{}_", x.a))
+            .rand_bytes(6)
+            .tempdir_in(&kernelver_dir)
+            .map_err(|e| e.to_string())?;
+        entry::unpack(archive, staging.path(), m)?;
+        let module_dir = staging.path().join("module");
+        for (i, r) in conf.modules.iter().enumerate() {
+            if conf.module_buildable(i, x.k, x.a)
+                && crate::support::modfiles::compressed_or_uncompressed(&module_dir, &r.dest_module_name, suffix)
+                    .is_none()
+            {
+                return Err(format!("module {} missing from the entry", r.dest_module_name));
+            }
+        }
+        for f in entry::modules(staging.path()) {
+            entry::check_module(&f, x.k, d.signer.is_some())?;
+        }
+        use std::os::unix::fs::PermissionsExt;
+        let _ = std::fs::set_permissions(staging.path(), std::fs::Permissions::from_mode(0o755));
+        dkms_state::crash::point("cache:staged");
+        let tmp = staging.keep();
+        std::fs::rename(&tmp, &base_dir).map_err(|e| {
+            let _ = fsutil::remove_all(&tmp);
+            format!("final mv failed ({e})")
+        })
+    })();
+    dkms_state::crash::point("cache:renamed");
+    let _ = journal.finish();
+    if res.is_ok() {
+        // What a local build leaves: no build/ directory.
+        let _ = fsutil::remove_all(&t.build_dir(x.m, x.v));
+    } else if fsutil::entry_count(&kernelver_dir) == 0 {
+        let _ = std::fs::remove_dir(&kernelver_dir);
+    }
+    res
+}
+
+/// After a successful local build: write it into binary_cache_push, if
+/// set. A failure is a warning; the build stands.
+pub(crate) fn push_after_build(d: &Dkms, x: Mvka, conf: &Conf, env: &[(String, String)], suffix: &str) {
+    let Some(dir) = push_dir(d) else { return };
+    if let Err(e) = push(d, x, conf, env, suffix, &dir) {
+        ui::warn(&[format!("Binary cache entry not written to {}: {e}", dir.display())]);
+    }
+}
+
+/// Write the build of `x` (in the DKMS tree) into `dir` as an entry; its key.
+pub(crate) fn push(
+    d: &Dkms,
+    x: Mvka,
+    conf: &Conf,
+    env: &[(String, String)],
+    suffix: &str,
+    dir: &Path,
+) -> std::result::Result<String, String> {
+    let inputs = inputs(d, x, conf, env, suffix).map_err(|e| format!("cannot compute the key ({e})"))?;
+    let key = inputs.key();
+    let base = d.ctx.trees.arch_dir(x.m, x.v, x.k, x.a);
+    let files = entry::file_records(&base).map_err(|e| e.to_string())?;
+    let created = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |t| t.as_secs());
+    let m = Manifest {
+        format: entry::FORMAT,
+        key: key.clone(),
+        module: x.m.into(),
+        version: x.v.into(),
+        kernel: x.k.into(),
+        arch: x.a.into(),
+        inputs,
+        files,
+        dkms_version: RELEASE_STRING.into(),
+        created,
+    };
+    let (sk, sc) = mok(d, x.k, x.a);
+    entry::write(dir, &m, &base, &sk, &sc)?;
+    ui::outln(&format!("Binary cache entry {} written to {}", &key[..12], dir.display()));
+    ui::emit(Record::CachePushed {
+        target: ui::target(x.m, x.v, Some(x.k), Some(x.a)),
+        dir: dir.display().to_string(),
+        key: key.clone(),
+    });
+    Ok(key)
+}

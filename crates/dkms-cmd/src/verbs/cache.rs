@@ -1,0 +1,179 @@
+//! `dkms cache key|push|verify|gc` (not in upstream dkms): the binary
+//! cache's own commands. `key` and `push` work on a build of the DKMS tree
+//! and compute its key exactly as a build would (same conf, same make
+//! environment, same signing); `verify` and `gc` work on a cache directory.
+
+use crate::ops::build::{build_environment, compiler_env, prepare_kernel_and_signing};
+use crate::ops::cache;
+use crate::support::dkms::{mvka, Dkms};
+use crate::support::subshell::for_each_kernel;
+use dkms_cli::ui;
+use dkms_state::cache::entry::{self, Manifest};
+use dkms_state::error::{Error, Kind, Result};
+use dkms_state::{status, tarball};
+use std::path::{Path, PathBuf};
+
+const USAGE: &str =
+    "Usage: dkms cache key|push MODULE/VERSION -k KERNEL [--to DIR] | verify DIR | gc DIR --keep-kernels KERNELS";
+
+fn usage(why: &str) -> Error {
+    Error::die(Kind::CacheUsage, [why.to_string(), USAGE.to_string()])
+}
+
+/// `dkms cache`
+pub fn run(d: &mut Dkms) -> Result<()> {
+    let words = d.ctx.args.words.clone();
+    let operand = words.get(1).cloned();
+    match words.first().map(String::as_str) {
+        Some(w @ ("key" | "push")) => {
+            if let Some((m, v)) = operand.as_deref().and_then(|o| o.split_once('/')) {
+                d.ctx.args.module = m.into();
+                d.ctx.args.module_version = v.into();
+            }
+            let (m, v) = (d.ctx.args.module.clone(), d.ctx.args.module_version.clone());
+            if m.is_empty() || v.is_empty() {
+                return Err(usage(&format!("cache {w} needs a module/version.")));
+            }
+            let push = w == "push";
+            for_each_kernel(d, |d, k, a| key_or_push(d, &m, &v, k, a, push))
+        }
+        Some("verify") => verify(d, &PathBuf::from(operand.ok_or_else(|| usage("cache verify needs a directory."))?)),
+        Some("gc") => gc(d, &PathBuf::from(operand.ok_or_else(|| usage("cache gc needs a directory."))?)),
+        Some(other) => Err(usage(&format!("Unknown cache action: {other}"))),
+        None => Err(usage("cache needs an action.")),
+    }
+}
+
+/// The make environment and signer of a build of m/v for k/a, as `do_build`
+/// has them, with the signing prologue kept quiet.
+fn build_context(d: &mut Dkms, k: &str) -> Result<Vec<(String, String)>> {
+    let ksrc = d.kernel_source_dir(k);
+    let config = d.kernel_config(k);
+    let mut env = d.exports.clone();
+    env.retain(|(n, _)| !["CC", "KERNEL_CC", "LD", "KERNEL_LD"].contains(&n.as_str()));
+    env.extend(compiler_env(d, &ksrc, &config));
+    env.extend(build_environment(d));
+    Ok(env)
+}
+
+fn key_or_push(d: &mut Dkms, m: &str, v: &str, k: &str, a: &str, push: bool) -> Result<()> {
+    d.module_is_broken_and_die(m, v)?;
+    let conf = d.read_conf_or_die(mvka(m, v, k, a), None, true)?;
+    ui::set_muted(true);
+    let prepared = prepare_kernel_and_signing(d, k, a);
+    ui::set_muted(false);
+    prepared?;
+    let env = build_context(d, k)?;
+    let suffix = d.module_suffix(k);
+    if !push {
+        let inputs = cache::inputs(d, mvka(m, v, k, a), &conf, &env, suffix)
+            .map_err(|e| Error::io(1, "computing the cache key", e))?;
+        ui::outln(&inputs.key());
+        ui::outln(&serde_json::to_string_pretty(&inputs).unwrap_or_default());
+        return Ok(());
+    }
+    if !status::is_module_built(&d.ctx.trees, m, v, k, a) {
+        return Err(Error::die(Kind::NotBuilt, [format!("{m}/{v} is not built for {k} ({a}): nothing to push.")]));
+    }
+    let dir = d
+        .ctx
+        .args
+        .cache_to
+        .clone()
+        .or_else(|| cache::push_dir(d))
+        .ok_or_else(|| usage("cache push needs --to DIR or binary_cache_push."))?;
+    cache::push(d, mvka(m, v, k, a), &conf, &env, suffix, &dir).map(drop).map_err(|e| {
+        Error::die(Kind::CacheEntryBad, [format!("Binary cache entry not written to {}: {e}", dir.display())])
+    })
+}
+
+/// The keys of the entries of `dir` (the `<key>.json` files), sorted.
+fn keys(dir: &Path) -> Result<Vec<String>> {
+    let rd = std::fs::read_dir(dir).map_err(|e| Error::io(2, dir.display(), e))?;
+    let mut keys: Vec<String> = rd
+        .flatten()
+        .filter_map(|e| e.file_name().to_str().and_then(|n| n.strip_suffix(".json")).map(String::from))
+        .filter(|k| entry::valid_key(k))
+        .collect();
+    keys.sort();
+    Ok(keys)
+}
+
+/// `cache verify DIR`: every entry, fully; one line per bad one.
+fn verify(d: &mut Dkms, dir: &Path) -> Result<()> {
+    let (k, a) = d.kernelver0();
+    let cert = cache::certificate(d, &k, &a);
+    let keys = keys(dir)?;
+    let mut bad = 0;
+    for key in &keys {
+        if let Err(why) = verify_one(d, dir, key, &cert) {
+            ui::outln(&format!("{key}: {why}"));
+            bad += 1;
+        }
+    }
+    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let n = e.file_name().to_string_lossy().into_owned();
+        let stem = n.strip_suffix(".json.sig").or_else(|| n.strip_suffix(".tar.zst"));
+        if let Some(stem) = stem.filter(|s| !keys.iter().any(|k| k == s)) {
+            ui::outln(&format!("{n}: no manifest {stem}.json"));
+            bad += 1;
+        }
+    }
+    ui::outln(&format!("{} entries checked in {}, {bad} bad", keys.len(), dir.display()));
+    if bad > 0 {
+        return Err(Error::die(Kind::CacheEntryBad, [format!("{bad} bad binary cache entries in {}", dir.display())]));
+    }
+    Ok(())
+}
+
+fn verify_one(d: &Dkms, dir: &Path, key: &str, cert: &Path) -> std::result::Result<(), String> {
+    let [json, sig, tar] = entry::names(key);
+    if !dir.join(&sig).is_file() {
+        return Err("signature missing".into());
+    }
+    entry::verify_signature(&dir.join(&json), &dir.join(&sig), cert)?;
+    let bytes = std::fs::read(dir.join(&json)).map_err(|e| e.to_string())?;
+    let m = Manifest::parse(&bytes)?;
+    if m.key != key {
+        return Err("manifest is for another key".into());
+    }
+    let tmp = tarball::private_dir(&d.ctx.tmp_location).map_err(|e| e.to_string())?;
+    entry::unpack(&dir.join(&tar), tmp.path(), &m)?;
+    for f in entry::modules(tmp.path()) {
+        entry::check_module(&f, &m.kernel, !m.inputs.signing.is_empty())?;
+    }
+    Ok(())
+}
+
+/// `cache gc DIR --keep-kernels K...`: remove the entries of other kernels
+/// and stray temporary files.
+fn gc(d: &mut Dkms, dir: &Path) -> Result<()> {
+    let keep = d.ctx.args.keep_kernels.clone();
+    if keep.is_empty() {
+        return Err(usage("cache gc needs --keep-kernels."));
+    }
+    let mut removed = 0;
+    for key in keys(dir)? {
+        let kernel = std::fs::read(dir.join(format!("{key}.json")))
+            .ok()
+            .and_then(|b| serde_json::from_slice::<Manifest>(&b).ok())
+            .map(|m| m.kernel);
+        if kernel.as_ref().is_some_and(|k| keep.contains(k)) {
+            continue;
+        }
+        // Manifest last written, first removed: readers never see half an entry.
+        for name in entry::names(&key) {
+            let _ = std::fs::remove_file(dir.join(name));
+        }
+        ui::outln(&format!("Removed {key} ({})", kernel.unwrap_or_else(|| "unreadable manifest".into())));
+        removed += 1;
+    }
+    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let n = e.file_name().to_string_lossy().into_owned();
+        if n.starts_with('.') && (n.contains(".json") || n.contains(".tar.zst")) {
+            let _ = std::fs::remove_file(e.path());
+        }
+    }
+    ui::outln(&format!("{removed} entries removed from {}", dir.display()));
+    Ok(())
+}

@@ -1,0 +1,254 @@
+//! One cache entry, three static files named by its key: `<key>.json` (the
+//! manifest: what was built, the key's inputs, every file with its size
+//! and SHA-256), `<key>.json.sig` (a detached CMS signature of the
+//! manifest, DER, made with `openssl cms` like sign-file's) and
+//! `<key>.tar.zst` (`module/` and `log/make.log` of the build). Written
+//! archive first, manifest last, each under a temporary name renamed into
+//! place: a reader that finds the manifest finds the rest.
+
+use super::file_sha256;
+use super::key::Inputs;
+use crate::{fsutil, tarball, tools};
+use serde::{Deserialize, Serialize};
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+/// The manifest format this dkms writes and reads.
+pub const FORMAT: u32 = 1;
+
+/// `<key>.json`
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Manifest {
+    pub format: u32,
+    pub key: String,
+    pub module: String,
+    pub version: String,
+    pub kernel: String,
+    pub arch: String,
+    pub inputs: Inputs,
+    /// Every regular file of the archive, by path in it.
+    pub files: Vec<FileRecord>,
+    /// The dkms release that made the entry.
+    pub dkms_version: String,
+    /// Seconds since the epoch.
+    pub created: u64,
+}
+
+/// One file of an entry.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileRecord {
+    pub path: String,
+    pub size: u64,
+    pub sha256: String,
+}
+
+/// The three file names of the entry `key`: manifest, signature, archive.
+pub fn names(key: &str) -> [String; 3] {
+    [format!("{key}.json"), format!("{key}.json.sig"), format!("{key}.tar.zst")]
+}
+
+/// A key is 64 lower-case hex digits (anything else names no entry).
+pub fn valid_key(key: &str) -> bool {
+    key.len() == 64 && key.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+}
+
+impl Manifest {
+    /// Parse and check the structure of a manifest.
+    pub fn parse(bytes: &[u8]) -> Result<Manifest, String> {
+        let m: Manifest = serde_json::from_slice(bytes).map_err(|e| format!("manifest unreadable ({e})"))?;
+        if m.format != FORMAT {
+            return Err(format!("manifest format {} unknown", m.format));
+        }
+        if !valid_key(&m.key) || m.inputs.key() != m.key {
+            return Err("manifest inputs do not match its key".into());
+        }
+        if m.files.iter().any(|f| !safe_path(&f.path)) {
+            return Err("manifest names an unsafe path".into());
+        }
+        Ok(m)
+    }
+}
+
+/// `module/...` or `log/make.log`, no `..`, nothing absolute.
+fn safe_path(p: &str) -> bool {
+    (p.starts_with("module/") || p == "log/make.log") && !p.split('/').any(|c| c.is_empty() || c == "." || c == "..")
+}
+
+/// The regular files under `base` (`module/`, `log/make.log`) with sizes and
+/// hashes, in path order.
+pub fn file_records(base: &Path) -> std::io::Result<Vec<FileRecord>> {
+    let mut out = Vec::new();
+    collect(base, "module", &mut out)?;
+    let log = base.join("log/make.log");
+    if log.is_file() {
+        let (size, sha256) = file_sha256(&log)?;
+        out.push(FileRecord { path: "log/make.log".into(), size, sha256 });
+    }
+    out.sort_by(|a, b| a.path.cmp(&b.path));
+    Ok(out)
+}
+
+fn collect(base: &Path, rel: &str, out: &mut Vec<FileRecord>) -> std::io::Result<()> {
+    let dir = base.join(rel);
+    if !dir.is_dir() {
+        return Ok(());
+    }
+    for e in std::fs::read_dir(&dir)? {
+        let e = e?;
+        let name = format!("{rel}/{}", e.file_name().to_string_lossy());
+        let ft = e.file_type()?;
+        if ft.is_dir() {
+            collect(base, &name, out)?;
+        } else if ft.is_file() {
+            let (size, sha256) = file_sha256(&e.path())?;
+            out.push(FileRecord { path: name, size, sha256 });
+        } else {
+            return Err(std::io::Error::other(format!("{name} is not a regular file")));
+        }
+    }
+    Ok(())
+}
+
+/// Write the entry of the build in `base` (`<kver>/<arch>` of the DKMS
+/// tree) into `dir`, signing the manifest with `key`/`cert`.
+pub fn write(dir: &Path, m: &Manifest, base: &Path, key: &Path, cert: &Path) -> Result<(), String> {
+    let [json, sig, tar] = names(&m.key);
+    std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    let has_log = base.join("log/make.log").is_file();
+    tarball::create(&dir.join(&tar), |w| {
+        w.add_tree(&base.join("module"), "module")?;
+        if has_log {
+            w.add_dir("log")?;
+            w.add_path(&base.join("log/make.log"), "log/make.log")?;
+        }
+        Ok(())
+    })
+    .map_err(|e| format!("{tar}: {e}"))?;
+    let text = serde_json::to_vec_pretty(m).map_err(|e| e.to_string())?;
+    let tmp_json = fsutil::temp_sibling(&dir.join(&json), "new");
+    std::fs::write(&tmp_json, &text).map_err(|e| format!("{json}: {e}"))?;
+    let tmp_sig = fsutil::temp_sibling(&dir.join(&sig), "new");
+    let signed = sign(&tmp_json, key, cert, &tmp_sig);
+    let res = signed
+        .and_then(|()| std::fs::rename(&tmp_sig, dir.join(&sig)).map_err(|e| format!("{sig}: {e}")))
+        .and_then(|()| std::fs::rename(&tmp_json, dir.join(&json)).map_err(|e| format!("{json}: {e}")));
+    let _ = std::fs::remove_file(&tmp_sig);
+    let _ = std::fs::remove_file(&tmp_json);
+    res
+}
+
+/// `openssl cms -sign`: a detached DER signature of `file`, without
+/// certificates or signed attributes (the reader brings the certificate).
+pub fn sign(file: &Path, key: &Path, cert: &Path, out: &Path) -> Result<(), String> {
+    let mut c = tools::command("openssl", &[]);
+    c.args(["cms", "-sign", "-binary", "-noattr", "-nocerts", "-md", "sha256", "-outform", "DER", "-in"])
+        .arg(file)
+        .arg("-signer")
+        .arg(cert)
+        .arg("-inkey")
+        .arg(key)
+        .arg("-out")
+        .arg(out);
+    run_openssl(&mut c, "signing failed")
+}
+
+/// `openssl cms -verify`: `sig` is a valid signature of `file` by the
+/// holder of `cert` (and only of that certificate: `-nointern`).
+pub fn verify_signature(file: &Path, sig: &Path, cert: &Path) -> Result<(), String> {
+    let mut c = tools::command("openssl", &[]);
+    c.args(["cms", "-verify", "-binary", "-inform", "DER", "-nointern", "-noverify", "-out", "/dev/null", "-in"])
+        .arg(sig)
+        .arg("-content")
+        .arg(file)
+        .arg("-certfile")
+        .arg(cert);
+    run_openssl(&mut c, "bad signature")
+}
+
+fn run_openssl(c: &mut std::process::Command, what: &str) -> Result<(), String> {
+    match tools::output(c) {
+        Ok(o) if o.status.success() => Ok(()),
+        Ok(o) => {
+            let err = String::from_utf8_lossy(&o.stderr);
+            let first = err.lines().find(|l| !l.trim().is_empty()).unwrap_or("").trim().to_string();
+            Err(if first.is_empty() { what.to_string() } else { format!("{what} ({first})") })
+        }
+        Err(e) => Err(format!("{what} (openssl: {e})")),
+    }
+}
+
+/// The unpacked archive in `root` holds exactly the manifest's files, each
+/// with its size and SHA-256.
+pub fn check_files(root: &Path, m: &Manifest) -> Result<(), String> {
+    for e in std::fs::read_dir(root).map_err(|e| format!("archive unreadable ({e})"))?.flatten() {
+        let n = e.file_name();
+        if n != "module" && n != "log" {
+            return Err(format!("{} is not in the manifest", n.to_string_lossy()));
+        }
+    }
+    let found = file_records(root).map_err(|e| format!("archive unreadable ({e})"))?;
+    for f in &m.files {
+        match found.iter().find(|g| g.path == f.path) {
+            None => return Err(format!("{} missing from the archive", f.path)),
+            Some(g) if g.size != f.size || g.sha256 != f.sha256 => {
+                return Err(format!("{} does not match its hash", f.path))
+            }
+            Some(_) => {}
+        }
+    }
+    if let Some(extra) = found.iter().find(|g| !m.files.iter().any(|f| f.path == g.path)) {
+        return Err(format!("{} is not in the manifest", extra.path));
+    }
+    Ok(())
+}
+
+/// A module file (`.ko`, `.ko.gz`, `.ko.xz`, `.ko.zst`) is for `kernel`
+/// (its vermagic starts with it) and, when `signed`, carries a signature.
+pub fn check_module(file: &Path, kernel: &str, signed: bool) -> Result<(), String> {
+    let name = file.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let bytes = decompressed(file).map_err(|e| format!("{name} unreadable ({e})"))?;
+    let want = format!("vermagic={kernel} ");
+    if !bytes.windows(want.len()).any(|w| w == want.as_bytes()) {
+        return Err(format!("{name} is not built for {kernel} (vermagic)"));
+    }
+    if signed && !bytes.ends_with(b"~Module signature appended~\n") {
+        return Err(format!("{name} is not signed"));
+    }
+    Ok(())
+}
+
+fn decompressed(file: &Path) -> std::io::Result<Vec<u8>> {
+    let f = std::fs::File::open(file)?;
+    let mut out = Vec::new();
+    let name = file.to_string_lossy();
+    if name.ends_with(".zst") {
+        zstd::stream::read::Decoder::new(f)?.read_to_end(&mut out)?;
+    } else if name.ends_with(".xz") {
+        liblzma::read::XzDecoder::new(f).read_to_end(&mut out)?;
+    } else if name.ends_with(".gz") {
+        flate2::read::GzDecoder::new(f).read_to_end(&mut out)?;
+    } else {
+        std::io::BufReader::new(f).read_to_end(&mut out)?;
+    }
+    Ok(out)
+}
+
+/// The module files of an unpacked entry.
+pub fn modules(root: &Path) -> Vec<PathBuf> {
+    let mut out: Vec<PathBuf> = std::fs::read_dir(root.join("module"))
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.file_name().is_some_and(|n| n.to_string_lossy().contains(".ko")))
+        .collect();
+    out.sort();
+    out
+}
+
+/// Unpack `archive` into the empty directory `root` under ldtarball's
+/// rules (`tarball::extract`), then check it against the manifest.
+pub fn unpack(archive: &Path, root: &Path, m: &Manifest) -> Result<(), String> {
+    tarball::extract(archive, root, &tarball::Limits::from_env()).map_err(|e| format!("archive refused: {e}"))?;
+    check_files(root, m)
+}

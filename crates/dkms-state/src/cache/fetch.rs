@@ -1,0 +1,134 @@
+//! Where entries are read from: `http://`/`https://` URLs (a static web
+//! server or object store: ureq over rustls with the platform's
+//! certificates, proxies from the environment as curl reads them, a
+//! bounded connect and response time) or a directory (`file://` or a path).
+
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// One source of `binary_cache`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Source {
+    /// A base URL, ending in `/`.
+    Http(String),
+    Dir(PathBuf),
+}
+
+/// Why an entry was not fetched.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Miss {
+    /// The source does not have it (HTTP 404, no such file).
+    Absent,
+    /// Anything else: the reason, for a warning.
+    Failed(String),
+}
+
+/// Seconds allowed to connect and to receive a response's headers
+/// (`DKMS_BINARY_CACHE_TIMEOUT`, default 5), and for a whole body (ten
+/// times that).
+pub fn timeout() -> Duration {
+    let secs = crate::env::nonempty("DKMS_BINARY_CACHE_TIMEOUT").and_then(|s| s.parse::<f64>().ok());
+    Duration::from_secs_f64(secs.filter(|s| *s > 0.0).unwrap_or(5.0))
+}
+
+impl Source {
+    /// A word of `binary_cache`.
+    pub fn parse(word: &str) -> Source {
+        if word.starts_with("http://") || word.starts_with("https://") {
+            let mut base = word.to_string();
+            if !base.ends_with('/') {
+                base.push('/');
+            }
+            Source::Http(base)
+        } else {
+            Source::Dir(PathBuf::from(word.strip_prefix("file://").unwrap_or(word)))
+        }
+    }
+
+    /// The file `name` of this source, whole, at most `limit` bytes.
+    pub fn get(&self, name: &str, limit: u64) -> Result<Vec<u8>, Miss> {
+        let mut out = Vec::new();
+        self.copy_to(name, limit, &mut out)?;
+        Ok(out)
+    }
+
+    /// The file `name` of this source written to `dest` (a new file).
+    pub fn download(&self, name: &str, limit: u64, dest: &Path) -> Result<(), Miss> {
+        let mut f = std::fs::File::create(dest).map_err(|e| Miss::Failed(format!("{}: {e}", dest.display())))?;
+        self.copy_to(name, limit, &mut f)?;
+        f.flush().map_err(|e| Miss::Failed(e.to_string()))
+    }
+
+    fn copy_to(&self, name: &str, limit: u64, out: &mut dyn Write) -> Result<(), Miss> {
+        let mut reader: Box<dyn Read> = match self {
+            Source::Dir(d) => match std::fs::File::open(d.join(name)) {
+                Ok(f) => Box::new(f),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(Miss::Absent),
+                Err(e) => return Err(Miss::Failed(format!("{name}: {e}"))),
+            },
+            Source::Http(base) => http_get(&format!("{base}{name}"), limit)?,
+        };
+        let n = std::io::copy(&mut reader.by_ref().take(limit + 1), out)
+            .map_err(|e| Miss::Failed(format!("{name}: {e}")))?;
+        if n > limit {
+            return Err(Miss::Failed(format!("{name} is larger than {limit} bytes")));
+        }
+        Ok(())
+    }
+}
+
+fn agent() -> ureq::Agent {
+    let t = timeout();
+    let tls = ureq::tls::TlsConfig::builder().root_certs(ureq::tls::RootCerts::PlatformVerifier).build();
+    ureq::Agent::config_builder()
+        .timeout_connect(Some(t))
+        .timeout_recv_response(Some(t))
+        .timeout_recv_body(Some(t * 10))
+        .http_status_as_error(false)
+        .proxy(ureq::Proxy::try_from_env())
+        .tls_config(tls)
+        .user_agent(concat!("dkms-rs/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .into()
+}
+
+fn http_get(url: &str, limit: u64) -> Result<Box<dyn Read>, Miss> {
+    let resp = agent().get(url).call().map_err(|e| Miss::Failed(describe_error(&e)))?;
+    match resp.status().as_u16() {
+        200 => Ok(Box::new(resp.into_body().into_with_config().limit(limit.saturating_add(1)).reader())),
+        404 | 410 => Err(Miss::Absent),
+        s => Err(Miss::Failed(format!("HTTP {s} for {url}"))),
+    }
+}
+
+fn describe_error(e: &ureq::Error) -> String {
+    match e {
+        ureq::Error::Timeout(_) => "timed out".into(),
+        ureq::Error::Io(io) if io.kind() == std::io::ErrorKind::ConnectionRefused => "connection refused".into(),
+        other => other.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_sources() {
+        assert_eq!(Source::parse("http://h:1/c"), Source::Http("http://h:1/c/".into()));
+        assert_eq!(Source::parse("https://h/"), Source::Http("https://h/".into()));
+        assert_eq!(Source::parse("file:///srv/c"), Source::Dir("/srv/c".into()));
+        assert_eq!(Source::parse("/srv/c"), Source::Dir("/srv/c".into()));
+    }
+
+    #[test]
+    fn reads_a_directory() {
+        let t = tempfile::tempdir().unwrap();
+        std::fs::write(t.path().join("a"), "abc").unwrap();
+        let s = Source::Dir(t.path().into());
+        assert_eq!(s.get("a", 10), Ok(b"abc".to_vec()));
+        assert_eq!(s.get("b", 10), Err(Miss::Absent));
+        assert!(matches!(s.get("a", 2), Err(Miss::Failed(_))));
+    }
+}
