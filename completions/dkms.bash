@@ -63,6 +63,7 @@ _dkms_value_kind() {
     -j) _dkms_kind='number' ;;
     --format) _dkms_kind='choice:text json' ;;
     --lock-timeout) _dkms_kind='number' ;;
+    --build-sandbox) _dkms_kind='choice:no yes auto' ;;
     --exec-path) _dkms_kind='dir' ;;
     *) return 1 ;;
     esac
@@ -71,22 +72,22 @@ _dkms_value_kind() {
 # Sets _dkms_opts to the options of verb $1 (none: before the verb).
 _dkms_options() {
     case $1 in
-    add) _dkms_opts='-m --module -v -k --kernelver -a --arch -c --force --rpm_safe_upgrade --directive --kernelsourcedir -q --quiet --verbose --debug --dkmstree --sourcetree --installtree --json --format --lock-timeout -V --version -h --help' ;;
+    add) _dkms_opts='-m --module -v -k --kernelver -a --arch -c --force --rpm_safe_upgrade --directive --kernelsourcedir --build-sandbox -q --quiet --verbose --debug --dkmstree --sourcetree --installtree --json --format --lock-timeout -V --version -h --help' ;;
     remove) _dkms_opts='-m --module -v -k --kernelver -a --arch --all -c --rpm_safe_upgrade --no-depmod --directive -q --quiet --verbose --debug --dkmstree --sourcetree --installtree --json --format --lock-timeout -V --version -h --help' ;;
-    build) _dkms_opts='-m --module -v -k --kernelver -a --arch -c --force --config --kernelsourcedir -j --directive -q --quiet --verbose --debug --dkmstree --sourcetree --installtree --json --format --lock-timeout -V --version -h --help' ;;
+    build) _dkms_opts='-m --module -v -k --kernelver -a --arch -c --force --config --kernelsourcedir -j --directive --build-sandbox -q --quiet --verbose --debug --dkmstree --sourcetree --installtree --json --format --lock-timeout -V --version -h --help' ;;
     unbuild) _dkms_opts='-m --module -v -k --kernelver -a --arch --all -c --no-depmod --directive -q --quiet --verbose --debug --dkmstree --sourcetree --installtree --json --format --lock-timeout -V --version -h --help' ;;
-    install) _dkms_opts='-m --module -v -k --kernelver -a --arch -c --force --force-version-override --config --kernelsourcedir -j --symlink-modules --no-depmod --modprobe-on-install --directive -q --quiet --verbose --debug --dkmstree --sourcetree --installtree --json --format --lock-timeout -V --version -h --help' ;;
+    install) _dkms_opts='-m --module -v -k --kernelver -a --arch -c --force --force-version-override --config --kernelsourcedir -j --symlink-modules --no-depmod --modprobe-on-install --directive --build-sandbox -q --quiet --verbose --debug --dkmstree --sourcetree --installtree --json --format --lock-timeout -V --version -h --help' ;;
     uninstall) _dkms_opts='-m --module -v -k --kernelver -a --arch --all -c --no-depmod --directive -q --quiet --verbose --debug --dkmstree --sourcetree --installtree --json --format --lock-timeout -V --version -h --help' ;;
-    match) _dkms_opts='--templatekernel -k --kernelver -a --arch -m --module --force --config --kernelsourcedir -j --no-depmod --directive -q --quiet --verbose --debug --dkmstree --sourcetree --installtree --json --format --lock-timeout -V --version -h --help' ;;
-    autoinstall) _dkms_opts='-k --kernelver -a --arch --all-kernels --force --config --kernelsourcedir -j --symlink-modules --no-depmod --modprobe-on-install -q --quiet --verbose --debug --dkmstree --sourcetree --installtree --json --format --lock-timeout -V --version -h --help' ;;
+    match) _dkms_opts='--templatekernel -k --kernelver -a --arch -m --module --force --config --kernelsourcedir -j --no-depmod --directive --build-sandbox -q --quiet --verbose --debug --dkmstree --sourcetree --installtree --json --format --lock-timeout -V --version -h --help' ;;
+    autoinstall) _dkms_opts='-k --kernelver -a --arch --all-kernels --force --config --kernelsourcedir -j --symlink-modules --no-depmod --modprobe-on-install --build-sandbox -q --quiet --verbose --debug --dkmstree --sourcetree --installtree --json --format --lock-timeout -V --version -h --help' ;;
     mktarball) _dkms_opts='-m --module -v -k --kernelver -a --arch --all --archive --binaries-only --source-only -c -q --quiet --verbose --debug --dkmstree --sourcetree --installtree --json --format --lock-timeout -V --version -h --help' ;;
-    ldtarball) _dkms_opts='--archive --force -q --quiet --verbose --debug --dkmstree --sourcetree --installtree --json --format --lock-timeout -V --version -h --help' ;;
+    ldtarball) _dkms_opts='--archive --force --build-sandbox -q --quiet --verbose --debug --dkmstree --sourcetree --installtree --json --format --lock-timeout -V --version -h --help' ;;
     status) _dkms_opts='-m --module -v -k --kernelver -a --arch -q --quiet --verbose --debug --dkmstree --sourcetree --installtree --json --format --lock-timeout -V --version -h --help' ;;
     generate_mok) _dkms_opts='-q --quiet --verbose --debug --dkmstree --sourcetree --installtree --json --format --lock-timeout -V --version -h --help' ;;
     kernel_preinst) _dkms_opts='-k --kernelver -a --arch -q --quiet --verbose --debug --dkmstree --sourcetree --installtree --json --format --lock-timeout -V --version -h --help' ;;
-    kernel_postinst) _dkms_opts='-k --kernelver -a --arch -j --kernelsourcedir -q --quiet --verbose --debug --dkmstree --sourcetree --installtree --json --format --lock-timeout -V --version -h --help' ;;
+    kernel_postinst) _dkms_opts='-k --kernelver -a --arch -j --kernelsourcedir --build-sandbox -q --quiet --verbose --debug --dkmstree --sourcetree --installtree --json --format --lock-timeout -V --version -h --help' ;;
     kernel_prerm) _dkms_opts='-k --kernelver -a --arch -q --quiet --verbose --debug --dkmstree --sourcetree --installtree --json --format --lock-timeout -V --version -h --help' ;;
-    *) _dkms_opts='-m --module -v -k --kernelver --templatekernel -c -q --quiet -V --version --binaries-only --source-only --force --force-version-override --all --verbose --rpm_safe_upgrade --dkmstree --sourcetree --installtree --symlink-modules --config --archive -a --arch --kernelsourcedir --directive --no-depmod --modprobe-on-install --debug -j -h --help --json --format --lock-timeout --all-kernels --exec-path= --list-cmds' ;;
+    *) _dkms_opts='-m --module -v -k --kernelver --templatekernel -c -q --quiet -V --version --binaries-only --source-only --force --force-version-override --all --verbose --rpm_safe_upgrade --dkmstree --sourcetree --installtree --symlink-modules --config --archive -a --arch --kernelsourcedir --directive --no-depmod --modprobe-on-install --debug -j -h --help --json --format --lock-timeout --all-kernels --build-sandbox --exec-path= --list-cmds' ;;
     esac
 }
 

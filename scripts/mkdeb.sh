@@ -28,6 +28,7 @@ Maintainer: dkms-rs developers <dkms-rs@localhost>
 Installed-Size: $size
 Depends: kmod, make, gcc, openssl, patch
 Recommends: xz-utils, zstd
+Suggests: bubblewrap
 Provides: dkms (= $version)
 Conflicts: dkms
 Replaces: dkms

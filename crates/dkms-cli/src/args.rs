@@ -51,6 +51,9 @@ pub struct Args {
     pub stdin_targets: bool,
     /// `--all-kernels` (autoinstall; not upstream).
     pub all_kernels: bool,
+    /// `--build-sandbox=no|yes|auto` (not upstream; framework.conf's
+    /// `build_sandbox`).
+    pub build_sandbox: Option<String>,
 }
 
 /// Result of parsing.
@@ -222,6 +225,13 @@ pub fn parse(argv: &[OsString], implicit: Option<&'static Verb>, argv0: &str) ->
                     "text" => a.json = false,
                     other => {
                         ui::error(&[format!("Unknown output format: {other} (expected text or json)")]);
+                        return Parsed::Exit(2);
+                    }
+                },
+                FlagId::BuildSandbox => match v.as_str() {
+                    "no" | "yes" | "auto" => a.build_sandbox = Some(v),
+                    other => {
+                        ui::error(&[format!("Unknown --build-sandbox setting: {other} (expected no, yes or auto)")]);
                         return Parsed::Exit(2);
                     }
                 },

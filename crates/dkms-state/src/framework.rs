@@ -8,8 +8,9 @@ use crate::shell::{self, Request};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-/// `dkms_framework_nonsigning_variables`, plus our own `lock_timeout`.
-pub const NONSIGNING: [&str; 15] = [
+/// `dkms_framework_nonsigning_variables`, plus our own `lock_timeout` and
+/// `build_sandbox`.
+pub const NONSIGNING: [&str; 16] = [
     "source_tree",
     "dkms_tree",
     "install_tree",
@@ -26,6 +27,8 @@ pub const NONSIGNING: [&str; 15] = [
     "post_transaction",
     // Not upstream: seconds to wait for the DKMS lock (like --lock-timeout).
     "lock_timeout",
+    // Not upstream: no|yes|auto, whether builds run confined (like --build-sandbox).
+    "build_sandbox",
 ];
 
 /// `dkms_framework_signing_variables`

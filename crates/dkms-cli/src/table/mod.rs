@@ -85,6 +85,7 @@ pub enum FlagId {
     Format,
     LockTimeout,
     AllKernels,
+    BuildSandbox,
 }
 
 /// One option. Matching follows upstream's `case` statement: `long` is a
@@ -122,7 +123,7 @@ use FlagId::*;
 
 /// In upstream's matching order (it matters: `--archive*` is tried before
 /// `--arch*`).
-pub const FLAGS: [Flag; 35] = [
+pub const FLAGS: [Flag; 36] = [
     flag(Module, "--module", true, Some('m'), Some("module[/version]"), "The module to act on"),
     flag(ModuleVersion, "", false, Some('v'), Some("module-version"), "The version of the module"),
     flag(Kernelver, "--kernelver", true, Some('k'), Some("kernel[/arch]"), "Target kernel (repeatable)"),
@@ -158,6 +159,7 @@ pub const FLAGS: [Flag; 35] = [
     ext(Format, "--format", true, Some("text|json"), "Output format"),
     ext(LockTimeout, "--lock-timeout", true, Some("seconds"), "Give up waiting for the DKMS lock"),
     ext(AllKernels, "--all-kernels", false, None, "autoinstall: every kernel with headers"),
+    ext(BuildSandbox, "--build-sandbox", true, Some("no|yes|auto"), "Confine builds (bubblewrap)"),
 ];
 
 /// The flag an option word selects, if any.
@@ -305,6 +307,14 @@ pub const fn flag_doc(id: FlagId) -> FlagDoc {
             None,
             "autoinstall: every kernel under the install tree whose headers are installed (instead of -k), \
              all in one run: their builds share one jobs budget. Not in upstream dkms.",
+        ),
+        BuildSandbox => doc(
+            Some(K::Choice(&["no", "yes", "auto"])),
+            "Run the patch step, PRE_BUILD, make and POST_BUILD (and the bash evaluation of a tarball's \
+             dkms.conf) in a bubblewrap sandbox: an unprivileged uid, no network, / read-only, only build/ and \
+             a private /tmp writable, the signing key hidden. no (the default): as upstream; yes: fail with exit \
+             status 78 when the sandbox cannot be set up; auto: confine when possible, else run as upstream with \
+             a notice. Also the framework.conf setting build_sandbox. Not in upstream dkms.",
         ),
     }
 }

@@ -17,7 +17,18 @@ pub const ADD: Verb = Verb {
     summary: "Register a module source tree with DKMS",
     lock: LockKind::Exclusive,
     runs_make: false,
-    flags: &[Module, ModuleVersion, Kernelver, Arch, Conf, Force, RpmSafeUpgrade, Directive, KernelSourceDir],
+    flags: &[
+        Module,
+        ModuleVersion,
+        Kernelver,
+        Arch,
+        Conf,
+        Force,
+        RpmSafeUpgrade,
+        Directive,
+        KernelSourceDir,
+        BuildSandbox,
+    ],
     operands: &[Operand::SourceModuleVersion, Operand::SourceDir, Operand::Tarball],
     description: "Register a module/version with DKMS: create <dkms_tree>/<module>/<version>/ and its source link \
 to <source_tree>/<module>-<version>/, which must hold a valid dkms.conf.
@@ -48,7 +59,19 @@ pub const BUILD: Verb = Verb {
     summary: "Build a module for a kernel",
     lock: LockKind::Exclusive,
     runs_make: true,
-    flags: &[Module, ModuleVersion, Kernelver, Arch, Conf, Force, Config, KernelSourceDir, Jobs, Directive],
+    flags: &[
+        Module,
+        ModuleVersion,
+        Kernelver,
+        Arch,
+        Conf,
+        Force,
+        Config,
+        KernelSourceDir,
+        Jobs,
+        Directive,
+        BuildSandbox,
+    ],
     operands: &[Operand::ModuleVersion, Operand::SourceDir],
     description: "Compile the module/version for each kernel given with -k (default: the running kernel). A \
 module that is not added yet is added first, so build takes what add takes.
@@ -99,6 +122,7 @@ pub const INSTALL: Verb = Verb {
         NoDepmod,
         ModprobeOnInstall,
         Directive,
+        BuildSandbox,
     ],
     operands: &[Operand::ModuleVersion, Operand::SourceDir],
     description: "Copy the built modules of the module/version into the kernel module tree of each kernel given \
@@ -132,7 +156,19 @@ pub const MATCH: Verb = Verb {
     summary: "Install the modules of a template kernel on another kernel",
     lock: LockKind::Exclusive,
     runs_make: true,
-    flags: &[TemplateKernel, Kernelver, Arch, Module, Force, Config, KernelSourceDir, Jobs, NoDepmod, Directive],
+    flags: &[
+        TemplateKernel,
+        Kernelver,
+        Arch,
+        Module,
+        Force,
+        Config,
+        KernelSourceDir,
+        Jobs,
+        NoDepmod,
+        Directive,
+        BuildSandbox,
+    ],
     operands: &[],
     description: "Build and install on the kernel given with -k (exactly one) every module/version that is \
 installed on the kernel given with --templatekernel; with -m, only that module.",
@@ -156,6 +192,7 @@ pub const AUTOINSTALL: Verb = Verb {
         SymlinkModules,
         NoDepmod,
         ModprobeOnInstall,
+        BuildSandbox,
     ],
     operands: &[],
     description: "Build and install, for one kernel (default: the running kernel), the newest version of every \
@@ -199,7 +236,7 @@ pub const LDTARBALL: Verb = Verb {
     summary: "Load a DKMS tarball into the tree",
     lock: LockKind::Exclusive,
     runs_make: true,
-    flags: &[Archive, Force],
+    flags: &[Archive, Force, BuildSandbox],
     operands: &[Operand::Tarball],
     description: "Load a tarball made by mktarball: copy its source to <source_tree>/<module>-<version>/, its \
 built modules into the DKMS tree, and add the module/version. Kernels already in the tree are kept unless \
@@ -257,7 +294,7 @@ pub const KERNEL_POSTINST: Verb = Verb {
     summary: "Hook: after a kernel is installed",
     lock: LockKind::Exclusive,
     runs_make: true,
-    flags: &[Kernelver, Arch, Jobs, KernelSourceDir],
+    flags: &[Kernelver, Arch, Jobs, KernelSourceDir, BuildSandbox],
     operands: &[],
     description: "For kernel packages, after kernel -k (exactly one) is installed: the same as autoinstall for \
 that kernel.",

@@ -337,7 +337,8 @@ fn build_steps(d: &mut Dkms, x: Mvka, conf: &Conf, suffix: &str, build_log: &Pat
                 ],
             ));
         }
-        let cmd = Cmd::Shell { cmd: format!("patch -p1 < ./patches/{p}"), cwd: Some(build_dir.to_path_buf()) };
+        let cmd = Cmd::Shell { cmd: format!("patch -p1 < ./patches/{p}"), cwd: Some(build_dir.to_path_buf()) }
+            .confined(build_dir);
         if d.invoke_command(cmd, &format!("Applying patch {p}"), Some(build_log), true) != 0 {
             return Err(report_build_problem(
                 d,
@@ -363,7 +364,7 @@ fn build_steps(d: &mut Dkms, x: Mvka, conf: &Conf, suffix: &str, build_log: &Pat
         (None, Some(jobs)) => Cmd::Make { shown: make.clone(), cmd: make, cwd, jobs },
         (_, None) => Cmd::Shell { cmd: make, cwd },
     };
-    let made = d.invoke_command(cmd, "Building module(s)", Some(build_log), true);
+    let made = d.invoke_command(cmd.confined(build_dir), "Building module(s)", Some(build_log), true);
     crash::point("build:made");
     if made != 0 {
         return Err(report_build_problem(

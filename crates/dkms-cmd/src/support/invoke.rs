@@ -26,14 +26,24 @@ pub enum Cmd<'a> {
     Make { shown: String, cmd: String, cwd: Option<PathBuf>, jobs: std::sync::Arc<dkms_state::jobs::Budget> },
     /// Work done in-process; it writes its output to the given sink.
     Native { shown: String, run: NativeFn<'a> },
+    /// Third-party build code (the patch step, PRE_BUILD, make,
+    /// POST_BUILD) for the module whose build/ directory is `build`: run in
+    /// the build sandbox when `build_sandbox` says so (see `sandbox`).
+    Confined { build: PathBuf, cmd: Box<Cmd<'a>> },
 }
 
-impl Cmd<'_> {
+impl<'a> Cmd<'a> {
     fn shown(&self) -> &str {
         match self {
             Cmd::Shell { cmd, .. } => cmd,
             Cmd::Make { shown, .. } | Cmd::Native { shown, .. } => shown,
+            Cmd::Confined { cmd, .. } => cmd.shown(),
         }
+    }
+
+    /// This command, confined to `build` (see `Cmd::Confined`).
+    pub fn confined(self, build: &Path) -> Cmd<'a> {
+        Cmd::Confined { build: build.to_path_buf(), cmd: Box::new(self) }
     }
 }
 
@@ -110,9 +120,14 @@ impl Dkms {
     }
 
     fn run_cmd(&self, cmd: Cmd<'_>, sink: Sink) -> i32 {
+        let (cmd, build) = match cmd {
+            Cmd::Confined { build, cmd } => (*cmd, self.sandbox().map(|t| (t, build))),
+            cmd => (cmd, None),
+        };
         let (cmd, cwd, jobs) = match cmd {
             Cmd::Shell { cmd, cwd } => (cmd, cwd, None),
             Cmd::Make { cmd, cwd, jobs, .. } => (cmd, cwd, Some(jobs)),
+            Cmd::Confined { cmd, .. } => return self.run_cmd(*cmd, sink),
             Cmd::Native { run, .. } => {
                 return match sink {
                     Sink::File(mut f) => run(&mut f),
@@ -123,11 +138,27 @@ impl Dkms {
         };
         let script = format!("{}{}", self.shell_prelude(), cmd);
         let mut c = tools::bash(&script, &self.exports);
-        if let Some(j) = jobs {
-            j.configure(&mut c);
-        }
         if let Some(d) = cwd {
             c.current_dir(d);
+        }
+        let mut _handoff = None;
+        match build {
+            Some((Ok(t), build)) => {
+                let (w, h) = self.confine(t, &c, &build);
+                (c, _handoff) = (w, Some(h));
+            }
+            Some((Err(why), _)) => {
+                let msg = format!("dkms: build_sandbox=yes, but the build sandbox is unavailable: {why}\n");
+                match sink {
+                    Sink::File(mut f) => drop(f.write_all(msg.as_bytes())),
+                    _ => ui::err(&msg),
+                }
+                return 126;
+            }
+            None => {}
+        }
+        if let Some(j) = jobs {
+            j.configure(&mut c);
         }
         match sink {
             Sink::File(f) => {
