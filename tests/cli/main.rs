@@ -16,6 +16,7 @@ mod install_data;
 mod json;
 mod lifecycle;
 mod reliability;
+mod sandbox;
 mod skip;
 mod status;
 mod status_fast;

@@ -63,8 +63,6 @@ pub fn load_tarball(d: &mut Dkms) -> Result<Loaded> {
         return load_rpm(d, &archive);
     }
 
-    // The tarball's dkms.conf is untrusted shell code (see `untrusted_confs`).
-    let _untrusted = d.untrusted_confs(&archive)?;
     let tmp = unpack(d, &archive)?;
     let root = tmp.path().to_path_buf();
 

@@ -283,11 +283,16 @@ impl Dkms {
     /// While the guard lives, a tarball's dkms.conf that needs bash is
     /// evaluated in the sandbox (`yes`, or `auto` when available), else
     /// after a one-line warning that it is shell code run as root.
-    pub(crate) fn untrusted_confs(&self, archive: &Path) -> Result<Untrusted> {
+    pub(crate) fn untrusted_confs(&self) -> Result<Untrusted> {
         self.sandbox_check()?;
-        let name = archive.display().to_string();
+        let name = self.ctx.args.archive_location.clone().unwrap_or_default().display().to_string();
         let Some(Ok(t)) = self.sandbox() else {
-            let warn = move || ui::warn(&[format!("the dkms.conf in {name} is shell code; bash runs it as root.")]);
+            let said = std::cell::Cell::new(false);
+            let warn = move || {
+                if !said.replace(true) {
+                    ui::warn(&[format!("the dkms.conf in {name} is shell code; bash runs it as root.")]);
+                }
+            };
             return Ok(Untrusted::begin(Policy::Warn(std::rc::Rc::new(warn))));
         };
         let hidden = self.sandbox_hidden();
