@@ -308,3 +308,45 @@ fn yes_without_sandbox_fails_auto_builds_with_notice() {
     let notices = out.stderr.lines().filter(|l| l.contains("build_sandbox=auto")).count();
     assert_eq!(notices, 1, "{out:?}");
 }
+
+#[test]
+fn patches_and_build_scripts_run_confined() {
+    let k = ready();
+    skip_unless!(k.is_some(), WHY);
+    let k = k.unwrap();
+    let mut sb = setup(&k, "build_sandbox=yes\n");
+    let m = "dkms_steps_test";
+    module(&sb, m, "");
+    let dir = sb.src.join(format!("{m}-1.0"));
+    let conf = fs::read_to_string(dir.join("dkms.conf")).unwrap();
+    let steps = "PATCH[0]=fix.patch\nPRE_BUILD=pre.sh\nPOST_BUILD=post.sh\n";
+    sb.write(&dir.join("dkms.conf"), &format!("{conf}{steps}"));
+    sb.write(
+        &dir.join("patches/fix.patch"),
+        &format!("--- a/{m}.c\n+++ b/{m}.c\n@@ -1 +1,2 @@\n #include <linux/module.h>\n+/* patched */\n"),
+    );
+    let script = |name: &str| {
+        format!(
+            "#!/bin/sh\necho \"{name} uid=$(id -u) net=$(tail -n +3 /proc/net/dev | cut -d: -f1 | tr -d ' ' | tr '\\n' ' ')\"\n\
+             touch /etc/dkms-{name}-pwned 2>/dev/null && echo ESCAPED || echo BLOCKED\n"
+        )
+    };
+    use std::os::unix::fs::PermissionsExt;
+    for name in ["pre", "post"] {
+        sb.write(&dir.join(format!("{name}.sh")), &script(name));
+        fs::set_permissions(dir.join(format!("{name}.sh")), fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    let out = sb.dkms(&["build", &format!("{m}/1.0"), "-k", &k]);
+    assert_eq!(out.code, 0, "{out:?}");
+    let log = make_log(&sb, m, &k);
+    assert!(log.contains("patching file"), "{log}");
+    for name in ["pre", "post"] {
+        let line = log.lines().find(|l| l.starts_with(&format!("{name} uid="))).unwrap_or_else(|| panic!("{log}"));
+        assert!(!line.starts_with(&format!("{name} uid=0 ")), "{name} ran as root: {line}");
+        assert!(line.ends_with("net=lo "), "{name} sees more network than lo: {line}");
+    }
+    assert!(!log.contains("ESCAPED") && log.matches("BLOCKED").count() == 2, "{log}");
+    // The patch went into the module that was built.
+    let built = sb.dkms.join(m).join("1.0").join(&k).join(arch()).join(format!("module/{m}.ko"));
+    assert!(built.is_file());
+}
