@@ -152,10 +152,11 @@ fn searchable(dir: &Path) -> bool {
 }
 
 /// Paths handed to the sandbox uid for one command, given back when
-/// dropped: each entry to its owner, what the sandbox created to root.
+/// dropped: each entry to its owner and mode, what the sandbox created to
+/// root.
 pub(crate) struct Handoff {
     roots: Vec<PathBuf>,
-    owners: std::collections::HashMap<PathBuf, (u32, u32)>,
+    owners: std::collections::HashMap<PathBuf, (u32, u32, u32)>,
 }
 
 /// Every entry under `roots`, not following symlinks.
@@ -171,15 +172,23 @@ fn walk(roots: &[PathBuf], mut f: impl FnMut(&Path, &std::fs::Metadata)) {
 }
 
 impl Handoff {
-    /// Give every entry under `roots` to `uid`, remembering its owner. A
-    /// regular file with more than one link is left alone: it may be a
-    /// hard link to a file elsewhere.
-    pub(crate) fn take(roots: &[PathBuf], uid: u32) -> Handoff {
+    /// Give every entry under `roots` to `uid`, remembering its owner and
+    /// mode; with `write`, also make it writable by its new owner (as it
+    /// is for root: sources are often read-only, builds write next to
+    /// them). A regular file with more than one link is left alone: it may
+    /// be a hard link to a file elsewhere.
+    pub(crate) fn take(roots: &[PathBuf], uid: u32, write: bool) -> Handoff {
         let mut owners = std::collections::HashMap::new();
         walk(roots, |p, m| {
-            owners.insert(p.to_path_buf(), (m.uid(), m.gid()));
-            if !(m.is_file() && m.nlink() > 1) && m.uid() != uid {
+            owners.insert(p.to_path_buf(), (m.uid(), m.gid(), m.mode() & 0o7777));
+            if m.file_type().is_symlink() || (m.is_file() && m.nlink() > 1) {
+                return;
+            }
+            if m.uid() != uid {
                 let _ = std::os::unix::fs::lchown(p, Some(uid), Some(uid));
+            }
+            if write && m.mode() & 0o200 == 0 {
+                let _ = std::fs::set_permissions(p, std::fs::Permissions::from_mode((m.mode() | 0o200) & 0o7777));
             }
         });
         Handoff { roots: roots.to_vec(), owners }
@@ -189,9 +198,12 @@ impl Handoff {
 impl Drop for Handoff {
     fn drop(&mut self) {
         walk(&self.roots, |p, m| {
-            let (uid, gid) = self.owners.get(p).copied().unwrap_or((0, 0));
+            let (uid, gid, mode) = self.owners.get(p).copied().unwrap_or((0, 0, m.mode() & 0o7777));
             if (m.uid(), m.gid()) != (uid, gid) {
                 let _ = std::os::unix::fs::lchown(p, Some(uid), Some(gid));
+            }
+            if !m.file_type().is_symlink() && m.mode() & 0o7777 != mode {
+                let _ = std::fs::set_permissions(p, std::fs::Permissions::from_mode(mode));
             }
         });
     }
@@ -277,7 +289,7 @@ impl Dkms {
         // A script from /etc/dkms/<module>/ runs where it lies.
         ro.extend(cwd.clone().filter(|d| !d.starts_with(build)));
         let plan = Plan { rw: vec![build.to_path_buf()], ro, hidden: self.sandbox_hidden(), cwd };
-        (tools::wrapped(c, &t.args(&plan)), Handoff::take(&[build.to_path_buf()], t.uid))
+        (tools::wrapped(c, &t.args(&plan)), Handoff::take(&[build.to_path_buf()], t.uid, true))
     }
 
     /// While the guard lives, a tarball's dkms.conf that needs bash is
@@ -306,8 +318,8 @@ impl Dkms {
             // The conf files are read as the sandbox uid: lend them too
             // (bound read-only); answers are written into `answers`.
             let unreadable: Vec<PathBuf> = dirs.iter().filter(|d| !readable(d)).cloned().collect();
-            let _lent = Handoff::take(&unreadable, t.uid);
-            let _answers = Handoff::take(&[answers.to_path_buf()], t.uid);
+            let _lent = Handoff::take(&unreadable, t.uid, false);
+            let _answers = Handoff::take(&[answers.to_path_buf()], t.uid, true);
             tools::output(&mut w)
         };
         Ok(Untrusted::begin(Policy::Confine(std::rc::Rc::new(run))))
