@@ -121,7 +121,7 @@ impl Dkms {
 
     fn run_cmd(&self, cmd: Cmd<'_>, sink: Sink) -> i32 {
         let (cmd, build) = match cmd {
-            Cmd::Confined { build, cmd } => (*cmd, self.sandbox().map(|t| (t, build))),
+            Cmd::Confined { build, cmd } => (*cmd, Some(build)),
             cmd => (cmd, None),
         };
         let (cmd, cwd, jobs) = match cmd {
@@ -141,22 +141,16 @@ impl Dkms {
         if let Some(d) = cwd {
             c.current_dir(d);
         }
-        let mut _handoff = None;
-        match build {
-            Some((Ok(t), build)) => {
-                let (w, h) = self.confine(t, &c, &build);
-                (c, _handoff) = (w, Some(h));
-            }
-            Some((Err(why), _)) => {
-                let msg = format!("dkms: build_sandbox=yes, but the build sandbox is unavailable: {why}\n");
+        let (mut c, _handoff) = match self.confined(c, build) {
+            Ok(confined) => confined,
+            Err(why) => {
                 match sink {
-                    Sink::File(mut f) => drop(f.write_all(msg.as_bytes())),
-                    _ => ui::err(&msg),
+                    Sink::File(mut f) => drop(f.write_all(format!("{why}\n").as_bytes())),
+                    _ => ui::errln(&why),
                 }
                 return 126;
             }
-            None => {}
-        }
+        };
         if let Some(j) = jobs {
             j.configure(&mut c);
         }

@@ -272,15 +272,28 @@ impl Dkms {
         dirs
     }
 
-    /// A build-step command confined in the sandbox for `build` (the
-    /// module's build/ directory): the wrapped command and the handoff of
-    /// build/ to hold while it runs.
-    pub(crate) fn confine(
+    /// `Cmd::Confined`'s command `c` for the module whose build/ directory
+    /// is `build`: as it is when not confining; else wrapped, with the
+    /// handoff of build/ to hold while it runs; or why it cannot run
+    /// (`yes` and no sandbox).
+    pub(crate) fn confined(
         &self,
-        t: &Tool,
-        c: &std::process::Command,
-        build: &Path,
-    ) -> (std::process::Command, Handoff) {
+        c: std::process::Command,
+        build: Option<PathBuf>,
+    ) -> std::result::Result<(std::process::Command, Option<Handoff>), String> {
+        let Some(build) = build else { return Ok((c, None)) };
+        match self.sandbox() {
+            None => Ok((c, None)),
+            Some(Ok(t)) => {
+                let (w, h) = self.confine(t, &c, &build);
+                Ok((w, Some(h)))
+            }
+            Some(Err(why)) => Err(format!("dkms: build_sandbox=yes, but the build sandbox is unavailable: {why}")),
+        }
+    }
+
+    /// A build-step command confined in the sandbox for `build`.
+    fn confine(&self, t: &Tool, c: &std::process::Command, build: &Path) -> (std::process::Command, Handoff) {
         let cwd = c.get_current_dir().map(Path::to_path_buf);
         let mut ro: Vec<PathBuf> = Vec::new();
         if let Some((k, _)) = self.prepared_kernel.as_deref().and_then(|p| p.rsplit_once('/')) {
