@@ -114,7 +114,7 @@ kinds! {
     KernelHeadersMissing = "kernel-headers-missing", Fixed(21), "no kernel headers";
     LockTimeout = "lock-timeout", Fixed(75), "the lock was not obtained within --lock-timeout seconds (not in upstream dkms)";
     BuildExclusive = "build-exclusive", Fixed(77), "skipped: the kernel does not satisfy BUILD_EXCLUSIVE_*";
-    SandboxUnavailable = "sandbox-unavailable", Fixed(78), "build_sandbox=yes but the build sandbox cannot be set up (not in upstream dkms)";
+    SandboxUnavailable = "sandbox-unavailable", Fixed(78), "the build sandbox cannot be set up although build_sandbox=yes (not in upstream dkms)";
     PreInstallFailed = "pre-install-failed", Fixed(101), "PRE_INSTALL failed";
     VerbMissing = "verb-missing", Fixed(127), "the program of a built-in action is missing (not in upstream dkms)";
     Panic = "panic", Fixed(255), "internal error (not in upstream dkms)";
