@@ -73,6 +73,18 @@ fn setup(k: &str, settings: &str) -> Sandbox {
     sb
 }
 
+/// A real one-file module `m` in the source tree built by dkms's default
+/// MAKE (`make -C <kernel_source_dir> M=...`, through the install tree's
+/// `build` link, which is under the sandbox's private /tmp here).
+fn plain_module(sb: &Sandbox, m: &str) {
+    module(sb, m, "");
+    let dir = sb.src.join(format!("{m}-1.0"));
+    let conf = fs::read_to_string(dir.join("dkms.conf")).unwrap();
+    let conf: String = conf.lines().filter(|l| !l.starts_with("MAKE[0]")).map(|l| format!("{l}\n")).collect();
+    sb.write(&dir.join("dkms.conf"), &conf);
+    sb.write(&dir.join("Makefile"), &format!("obj-m := {m}.o\n"));
+}
+
 /// A real one-file module `m` in the source tree, with `all:` running
 /// `pre` before kbuild.
 fn module(sb: &Sandbox, m: &str, pre: &str) {
@@ -212,7 +224,7 @@ fn confined_build_and_install_match_unconfined() {
     let k = k.unwrap();
     let mut sb = setup(&k, "");
     let m = "dkms_same_test";
-    module(&sb, m, "");
+    plain_module(&sb, m);
     let installed = sb.inst.join(&k).join("updates/dkms").join(format!("{m}.ko"));
     let mut runs = Vec::new();
     for setting in ["no", "yes"] {

@@ -48,13 +48,16 @@ pub(crate) struct Tool {
 }
 
 /// What one confined command may see: `rw` (handed to the sandbox uid),
-/// `ro` (readable), `hidden` (covered by an empty tmpfs), its directory.
+/// `ro` (readable), `hidden` (covered by an empty tmpfs), its directory,
+/// `links` (symlinks recreated where a tmpfs hides them).
 #[derive(Debug, Default)]
 pub(crate) struct Plan {
     pub rw: Vec<PathBuf>,
     pub ro: Vec<PathBuf>,
     pub hidden: Vec<PathBuf>,
     pub cwd: Option<PathBuf>,
+    /// Symlinks to show as they are (to their real target).
+    pub links: Vec<PathBuf>,
 }
 
 /// The sandbox of this process, probed once: the tools, or why not.
@@ -108,19 +111,20 @@ impl Tool {
         }
         let binds = plan.ro.iter().map(|p| ("--ro-bind", p)).chain(plan.rw.iter().map(|p| ("--bind", p)));
         for (how, p) in binds.filter(|(_, p)| p.exists()) {
-            // Every directory on the way must be searchable by the sandbox
-            // uid: one that is not is covered by a tmpfs, and the ones
-            // under a tmpfs are made.
-            for anc in p.ancestors().skip(1).collect::<Vec<_>>().into_iter().rev().skip(1) {
-                if covered.iter().any(|c| anc.starts_with(c) && anc != c) {
-                    a.extend(words(&["--perms", "0755", "--dir"], anc));
-                } else if !covered.iter().any(|c| c == anc) && !searchable(anc) {
-                    covered.push(anc.to_path_buf());
-                    a.extend(words(&["--perms", "0755", "--tmpfs"], anc));
-                }
-            }
+            reach(&mut a, &mut covered, p);
             a.extend(words(&[how], p));
             a.push(p.into());
+        }
+        // A symlink under a tmpfs (the kernel_source_dir link of a private
+        // install tree) is made again, to its real target (bound above).
+        for l in &plan.links {
+            let Ok(target) = std::fs::canonicalize(l) else { continue };
+            let link = std::fs::symlink_metadata(l).is_ok_and(|m| m.file_type().is_symlink());
+            if link && covered.iter().any(|c| l.starts_with(c)) {
+                reach(&mut a, &mut covered, l);
+                a.extend(words(&["--symlink"], &target));
+                a.push(l.into());
+            }
         }
         if let Some(d) = &plan.cwd {
             a.extend(words(&["--chdir"], d));
@@ -132,6 +136,20 @@ impl Tool {
         let drop = ["--clear-groups", "--inh-caps=-all", "--bounding-set=-all", "--no-new-privs", "--"];
         a.extend(drop.map(OsString::from));
         a
+    }
+}
+
+/// Make every directory on the way to `p` searchable by the sandbox uid:
+/// one that is not is covered by a tmpfs, and the ones under a tmpfs are
+/// made.
+fn reach(a: &mut Vec<OsString>, covered: &mut Vec<PathBuf>, p: &Path) {
+    for anc in p.ancestors().skip(1).collect::<Vec<_>>().into_iter().rev().skip(1) {
+        if covered.iter().any(|c| anc.starts_with(c) && anc != c) {
+            a.extend(words(&["--perms", "0755", "--dir"], anc));
+        } else if !covered.iter().any(|c| c == anc) && !searchable(anc) {
+            covered.push(anc.to_path_buf());
+            a.extend(words(&["--perms", "0755", "--tmpfs"], anc));
+        }
     }
 }
 
@@ -295,13 +313,16 @@ impl Dkms {
     /// A build-step command confined in the sandbox for `build`.
     fn confine(&self, t: &Tool, c: &std::process::Command, build: &Path) -> (std::process::Command, Handoff) {
         let cwd = c.get_current_dir().map(Path::to_path_buf);
-        let mut ro: Vec<PathBuf> = Vec::new();
+        let (mut ro, mut links) = (Vec::new(), Vec::new());
         if let Some((k, _)) = self.prepared_kernel.as_deref().and_then(|p| p.rsplit_once('/')) {
-            ro.extend(std::fs::canonicalize(self.kernel_source_dir(k)));
+            // `make -C <kernel_source_dir>` goes through the link, as outside.
+            let ksrc = self.kernel_source_dir(k);
+            ro.extend(std::fs::canonicalize(&ksrc));
+            links.push(ksrc);
         }
         // A script from /etc/dkms/<module>/ runs where it lies.
         ro.extend(cwd.clone().filter(|d| !d.starts_with(build)));
-        let plan = Plan { rw: vec![build.to_path_buf()], ro, hidden: self.sandbox_hidden(), cwd };
+        let plan = Plan { rw: vec![build.to_path_buf()], ro, hidden: self.sandbox_hidden(), cwd, links };
         (tools::wrapped(c, &t.args(&plan)), Handoff::take(&[build.to_path_buf()], t.uid, true))
     }
 
@@ -325,7 +346,13 @@ impl Dkms {
             let mut dirs: Vec<PathBuf> = files.iter().filter_map(|f| f.parent().map(Path::to_path_buf)).collect();
             dirs.sort();
             dirs.dedup();
-            let plan = Plan { rw: vec![answers.to_path_buf()], ro: dirs.clone(), hidden: hidden.clone(), cwd: None };
+            let plan = Plan {
+                rw: vec![answers.to_path_buf()],
+                ro: dirs.clone(),
+                hidden: hidden.clone(),
+                cwd: None,
+                links: Vec::new(),
+            };
             let mut w = tools::wrapped(&c, &t.args(&plan));
             w.stderr(std::process::Stdio::inherit());
             // The conf files are read as the sandbox uid: lend them too
