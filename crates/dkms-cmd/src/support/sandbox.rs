@@ -277,9 +277,15 @@ impl Dkms {
             Some((k, a)) => (k.to_string(), a.to_string()),
             None => self.kernelver0(),
         };
-        let s = super::signing::settings(self, &k, &a);
-        let key = s.get("mok_signing_key").cloned().unwrap_or_else(|| "/var/lib/dkms/mok.key".into());
-        let cert = s.get("mok_certificate").cloned().unwrap_or_else(|| "/var/lib/dkms/mok.pub".into());
+        // The prepared signer knows them; else framework.conf says.
+        let (key, cert) = match &self.signer {
+            Some(s) => (s.key.clone(), s.cert.clone()),
+            None => {
+                let s = super::signing::settings(self, &k, &a);
+                let key = s.get("mok_signing_key").cloned().unwrap_or_else(|| "/var/lib/dkms/mok.key".into());
+                (key, s.get("mok_certificate").cloned().unwrap_or_else(|| "/var/lib/dkms/mok.pub".into()))
+            }
+        };
         let mut dirs: Vec<PathBuf> = [key, cert]
             .iter()
             .filter(|p| !p.starts_with("pkcs11:"))
