@@ -18,7 +18,7 @@ function __dkms_verb
             set skip 0
             continue
         end
-        if contains -- $w -m --module -v -k --kernelver --templatekernel -c --dkmstree --sourcetree --installtree --config --archive -a --arch --kernelsourcedir --directive -j --format --lock-timeout --from --binary-cache-push --binary-cache-certificate --binary-cache --to --keep-kernels
+        if contains -- $w -m --module -v -k --kernelver --templatekernel -c --dkmstree --sourcetree --installtree --config --archive -a --arch --kernelsourcedir --directive -j --format --lock-timeout --from --binary-cache-push --binary-cache-certificate --binary-cache --to --keep-kernels --build-sandbox
             set skip 1
         else if contains -- $w add remove build unbuild install uninstall match autoinstall mktarball ldtarball status generate_mok kernel_preinst kernel_postinst kernel_prerm mktree unmktree ltdk log doctor cache
             echo $w
@@ -58,7 +58,7 @@ end
 # Whether the previous word is an option that takes a value.
 function __dkms_wants_value
     set -l prev (commandline -opc)[-1]
-    contains -- $prev -m --module -v -k --kernelver --templatekernel -c --dkmstree --sourcetree --installtree --config --archive -a --arch --kernelsourcedir --directive -j --format --lock-timeout --from --binary-cache-push --binary-cache-certificate --binary-cache --to --keep-kernels
+    contains -- $prev -m --module -v -k --kernelver --templatekernel -c --dkmstree --sourcetree --installtree --config --archive -a --arch --kernelsourcedir --directive -j --format --lock-timeout --from --binary-cache-push --binary-cache-certificate --binary-cache --to --keep-kernels --build-sandbox
 end
 
 complete -c dkms -f
@@ -98,6 +98,7 @@ complete -c dkms -n '__dkms_verb_is add' -l force -d 'Rebuild, reinstall, overri
 complete -c dkms -n '__dkms_verb_is add' -l rpm_safe_upgrade -d 'RPM upgrade handling'
 complete -c dkms -n '__dkms_verb_is add' -l directive -r -f -d 'Override a dkms.conf directive'
 complete -c dkms -n '__dkms_verb_is add' -l kernelsourcedir -r -f -a '(__fish_complete_directories)' -d 'Kernel build directory'
+complete -c dkms -n '__dkms_verb_is add' -l build-sandbox -r -f -a 'no yes auto' -d 'Confine builds (bubblewrap)'
 complete -c dkms -n '__dkms_verb_is add' -s q -l quiet -d 'Discard all output'
 complete -c dkms -n '__dkms_verb_is add' -l verbose -d 'Show commands instead of descriptions'
 complete -c dkms -n '__dkms_verb_is add' -l debug -d 'Trace execution'
@@ -150,6 +151,7 @@ complete -c dkms -n '__dkms_verb_is build' -l directive -r -f -d 'Override a dkm
 complete -c dkms -n '__dkms_verb_is build' -l binary-cache -r -f -d 'Binary cache sources to take builds from'
 complete -c dkms -n '__dkms_verb_is build' -l binary-cache-push -r -f -a '(__fish_complete_directories)' -d 'Write every local build into this cache directory'
 complete -c dkms -n '__dkms_verb_is build' -l binary-cache-certificate -r -F -d 'Certificate cache entries must be signed with'
+complete -c dkms -n '__dkms_verb_is build' -l build-sandbox -r -f -a 'no yes auto' -d 'Confine builds (bubblewrap)'
 complete -c dkms -n '__dkms_verb_is build' -s q -l quiet -d 'Discard all output'
 complete -c dkms -n '__dkms_verb_is build' -l verbose -d 'Show commands instead of descriptions'
 complete -c dkms -n '__dkms_verb_is build' -l debug -d 'Trace execution'
@@ -205,6 +207,7 @@ complete -c dkms -n '__dkms_verb_is install' -l directive -r -f -d 'Override a d
 complete -c dkms -n '__dkms_verb_is install' -l binary-cache -r -f -d 'Binary cache sources to take builds from'
 complete -c dkms -n '__dkms_verb_is install' -l binary-cache-push -r -f -a '(__fish_complete_directories)' -d 'Write every local build into this cache directory'
 complete -c dkms -n '__dkms_verb_is install' -l binary-cache-certificate -r -F -d 'Certificate cache entries must be signed with'
+complete -c dkms -n '__dkms_verb_is install' -l build-sandbox -r -f -a 'no yes auto' -d 'Confine builds (bubblewrap)'
 complete -c dkms -n '__dkms_verb_is install' -s q -l quiet -d 'Discard all output'
 complete -c dkms -n '__dkms_verb_is install' -l verbose -d 'Show commands instead of descriptions'
 complete -c dkms -n '__dkms_verb_is install' -l debug -d 'Trace execution'
@@ -253,6 +256,7 @@ complete -c dkms -n '__dkms_verb_is match' -l kernelsourcedir -r -f -a '(__fish_
 complete -c dkms -n '__dkms_verb_is match' -s j -r -f -d 'Parallel make jobs'
 complete -c dkms -n '__dkms_verb_is match' -l no-depmod -d 'Do not run depmod'
 complete -c dkms -n '__dkms_verb_is match' -l directive -r -f -d 'Override a dkms.conf directive'
+complete -c dkms -n '__dkms_verb_is match' -l build-sandbox -r -f -a 'no yes auto' -d 'Confine builds (bubblewrap)'
 complete -c dkms -n '__dkms_verb_is match' -s q -l quiet -d 'Discard all output'
 complete -c dkms -n '__dkms_verb_is match' -l verbose -d 'Show commands instead of descriptions'
 complete -c dkms -n '__dkms_verb_is match' -l debug -d 'Trace execution'
@@ -279,6 +283,7 @@ complete -c dkms -n '__dkms_verb_is autoinstall' -l modprobe-on-install -d 'Load
 complete -c dkms -n '__dkms_verb_is autoinstall' -l binary-cache -r -f -d 'Binary cache sources to take builds from'
 complete -c dkms -n '__dkms_verb_is autoinstall' -l binary-cache-push -r -f -a '(__fish_complete_directories)' -d 'Write every local build into this cache directory'
 complete -c dkms -n '__dkms_verb_is autoinstall' -l binary-cache-certificate -r -F -d 'Certificate cache entries must be signed with'
+complete -c dkms -n '__dkms_verb_is autoinstall' -l build-sandbox -r -f -a 'no yes auto' -d 'Confine builds (bubblewrap)'
 complete -c dkms -n '__dkms_verb_is autoinstall' -s q -l quiet -d 'Discard all output'
 complete -c dkms -n '__dkms_verb_is autoinstall' -l verbose -d 'Show commands instead of descriptions'
 complete -c dkms -n '__dkms_verb_is autoinstall' -l debug -d 'Trace execution'
@@ -317,6 +322,7 @@ complete -c dkms -n '__dkms_verb_is mktarball; and not __dkms_wants_value' -a '(
 # ldtarball
 complete -c dkms -n '__dkms_verb_is ldtarball' -l archive -r -F -d 'Tarball to load or create'
 complete -c dkms -n '__dkms_verb_is ldtarball' -l force -d 'Rebuild, reinstall, override checks'
+complete -c dkms -n '__dkms_verb_is ldtarball' -l build-sandbox -r -f -a 'no yes auto' -d 'Confine builds (bubblewrap)'
 complete -c dkms -n '__dkms_verb_is ldtarball' -s q -l quiet -d 'Discard all output'
 complete -c dkms -n '__dkms_verb_is ldtarball' -l verbose -d 'Show commands instead of descriptions'
 complete -c dkms -n '__dkms_verb_is ldtarball' -l debug -d 'Trace execution'
@@ -385,6 +391,7 @@ complete -c dkms -n '__dkms_verb_is kernel_postinst' -l kernelsourcedir -r -f -a
 complete -c dkms -n '__dkms_verb_is kernel_postinst' -l binary-cache -r -f -d 'Binary cache sources to take builds from'
 complete -c dkms -n '__dkms_verb_is kernel_postinst' -l binary-cache-push -r -f -a '(__fish_complete_directories)' -d 'Write every local build into this cache directory'
 complete -c dkms -n '__dkms_verb_is kernel_postinst' -l binary-cache-certificate -r -F -d 'Certificate cache entries must be signed with'
+complete -c dkms -n '__dkms_verb_is kernel_postinst' -l build-sandbox -r -f -a 'no yes auto' -d 'Confine builds (bubblewrap)'
 complete -c dkms -n '__dkms_verb_is kernel_postinst' -s q -l quiet -d 'Discard all output'
 complete -c dkms -n '__dkms_verb_is kernel_postinst' -l verbose -d 'Show commands instead of descriptions'
 complete -c dkms -n '__dkms_verb_is kernel_postinst' -l debug -d 'Trace execution'

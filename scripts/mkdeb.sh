@@ -54,6 +54,7 @@ Maintainer: dkms-rs developers <dkms-rs@users.noreply.github.com>
 Installed-Size: $size
 Depends: ${shlibs:+$shlibs, }kmod, make, gcc, openssl, patch
 Recommends: linux-headers-amd64 | linux-headers-generic | linux-headers, xz-utils, zstd
+Suggests: bubblewrap
 Provides: dkms (= $version), dkms-autopkgtest (= $version)
 Conflicts: dkms
 Replaces: dkms

@@ -17,6 +17,7 @@ mod install_data;
 mod json;
 mod lifecycle;
 mod reliability;
+mod sandbox;
 mod seed_verbs;
 mod skip;
 mod status;

@@ -205,6 +205,7 @@ impl Sandbox {
             "build_environment",
             "try_sign_modules",
             "autoinstall_all_kernels",
+            "build_sandbox",
             "ADDON_MODULES_DIR",
             "LANGUAGE",
             "LANG",

@@ -69,6 +69,9 @@ pub struct Args {
     /// The plain words of a `cache` command line (its sub-word and
     /// operands), which are not classified as other verbs' are.
     pub words: Vec<String>,
+    /// `--build-sandbox=no|yes|auto` (not upstream; framework.conf's
+    /// `build_sandbox`).
+    pub build_sandbox: Option<String>,
 }
 
 /// Result of parsing.
@@ -289,6 +292,13 @@ pub fn parse(argv: &[OsString], implicit: Option<&'static Verb>, argv0: &str) ->
                     other => {
                         let msg = format!("Unknown output format: {other} (expected text or json)");
                         return refuse(2, msg, None);
+                    }
+                },
+                FlagId::BuildSandbox => match v.as_str() {
+                    "no" | "yes" | "auto" => a.build_sandbox = Some(v),
+                    other => {
+                        ui::error(&[format!("Unknown --build-sandbox setting: {other} (expected no, yes or auto)")]);
+                        return Parsed::Exit(2);
                     }
                 },
                 FlagId::LockTimeout => match v.parse() {

@@ -41,8 +41,16 @@ pub struct Ctx {
 
 /// Framework settings upstream does not reset at start, so an environment
 /// variable of the same name acts like a framework.conf setting.
-const FROM_ENV: [&str; 5] =
-    ["parallel_jobs", "modprobe_on_install", "post_transaction", "build_environment", "autoinstall_all_kernels"];
+/// `build_sandbox` (not upstream) is read the same way, so that a whole run
+/// (a test suite, a kernel hook) can be confined without editing /etc.
+const FROM_ENV: [&str; 6] = [
+    "parallel_jobs",
+    "modprobe_on_install",
+    "post_transaction",
+    "build_environment",
+    "autoinstall_all_kernels",
+    "build_sandbox",
+];
 
 fn addon_modules_dir() -> Option<String> {
     if let Some(d) = env::nonempty("ADDON_MODULES_DIR") {

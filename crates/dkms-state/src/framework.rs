@@ -9,8 +9,9 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 /// `dkms_framework_nonsigning_variables`, plus our own `lock_timeout`,
-/// `build_timeout`, `status_show_failures` and the binary cache's settings.
-pub const NONSIGNING: [&str; 20] = [
+/// `build_timeout`, `status_show_failures`, the binary cache's settings and
+/// `build_sandbox`.
+pub const NONSIGNING: [&str; 21] = [
     "source_tree",
     "dkms_tree",
     "install_tree",
@@ -37,6 +38,8 @@ pub const NONSIGNING: [&str; 20] = [
     "binary_cache",
     "binary_cache_push",
     "binary_cache_certificate",
+    // Not upstream: no|yes|auto, whether builds run confined (like --build-sandbox).
+    "build_sandbox",
 ];
 
 /// `dkms_framework_signing_variables`

@@ -127,6 +127,7 @@ kinds! {
     GplOnlySymbols = "gpl-only-symbols", Fixed(22), "ltdk: a module that is not GPL-compatible uses EXPORT_SYMBOL_GPL symbols, so the kernel will not load it (not in upstream dkms)";
     LockTimeout = "lock-timeout", Fixed(75), "the lock was not obtained within --lock-timeout seconds (not in upstream dkms)";
     BuildExclusive = "build-exclusive", Fixed(77), "skipped: the kernel does not satisfy BUILD_EXCLUSIVE_*";
+    SandboxUnavailable = "sandbox-unavailable", Fixed(78), "the build sandbox cannot be set up although build_sandbox=yes (not in upstream dkms)";
     PreInstallFailed = "pre-install-failed", Fixed(101), "PRE_INSTALL failed";
     BuildTimeout = "build-timeout", Fixed(124), "make ran longer than framework.conf's build_timeout and was stopped (not in upstream dkms)";
     VerbMissing = "verb-missing", Fixed(127), "the program of a built-in action is missing (not in upstream dkms)";

@@ -41,6 +41,27 @@ pub fn exec(program: &Path, argv0: &str, args: Vec<OsString>) -> std::io::Error 
     c.exec()
 }
 
+/// `cmd` run by a wrapper program: `wrapper[0] wrapper[1..] PROGRAM ARGS`,
+/// with `cmd`'s environment changes and directory (the build sandbox puts
+/// `bwrap ... -- setpriv ... --` in front of a build command). Stdio and
+/// `pre_exec` hooks are not carried over: set them on the result.
+#[allow(clippy::disallowed_methods)] // the funnel itself
+pub fn wrapped(cmd: &Command, wrapper: &[OsString]) -> Command {
+    let (first, rest) = wrapper.split_first().expect("a wrapper program");
+    let mut c = Command::new(first);
+    c.args(rest).arg(cmd.get_program()).args(cmd.get_args());
+    for (k, v) in cmd.get_envs() {
+        match v {
+            Some(v) => c.env(k, v),
+            None => c.env_remove(k),
+        };
+    }
+    if let Some(d) = cmd.get_current_dir() {
+        c.current_dir(d);
+    }
+    c
+}
+
 /// `bash -c SCRIPT` (upstream `eval`s command strings from dkms.conf).
 pub fn bash(script: &str, exports: &[(String, String)]) -> Command {
     let mut c = command("bash", exports);

@@ -96,6 +96,7 @@ pub enum FlagId {
     BinaryCache,
     To,
     KeepKernels,
+    BuildSandbox,
 }
 
 /// One option. Matching follows upstream's `case` statement: `long` is a
@@ -133,7 +134,7 @@ use FlagId::*;
 
 /// In upstream's matching order (it matters: `--archive*` is tried before
 /// `--arch*`).
-pub const FLAGS: [Flag; 43] = [
+pub const FLAGS: [Flag; 44] = [
     flag(Module, "--module", true, Some('m'), Some("module[/version]"), "The module to act on"),
     flag(ModuleVersion, "", false, Some('v'), Some("module-version"), "The version of the module"),
     flag(Kernelver, "--kernelver", true, Some('k'), Some("kernel[/arch]"), "Target kernel (repeatable)"),
@@ -184,6 +185,7 @@ pub const FLAGS: [Flag; 43] = [
     ext(BinaryCache, "--binary-cache", true, Some("sources"), "Binary cache sources to take builds from"),
     ext(To, "--to", true, Some("dir"), "cache push: the cache directory"),
     ext(KeepKernels, "--keep-kernels", true, Some("kernels"), "cache gc: the kernels whose entries stay"),
+    ext(BuildSandbox, "--build-sandbox", true, Some("no|yes|auto"), "Confine builds (bubblewrap)"),
 ];
 
 /// The flag an option word selects, if any.
@@ -360,6 +362,14 @@ pub const fn flag_doc(id: FlagId) -> FlagDoc {
             Some(K::Kernel),
             "cache gc: the kernels whose entries are kept (space- or comma-separated, repeatable); every other \
              entry is removed. Not in upstream dkms.",
+        ),
+        BuildSandbox => doc(
+            Some(K::Choice(&["no", "yes", "auto"])),
+            "Run the patch step, PRE_BUILD, make and POST_BUILD (and the bash evaluation of a tarball's \
+             dkms.conf) in a bubblewrap sandbox: an unprivileged uid, no network, / read-only, only build/ and \
+             a private /tmp writable, the signing key hidden. no (the default): as upstream; yes: fail with exit \
+             status 78 when the sandbox cannot be set up; auto: confine when possible, else run as upstream with \
+             a notice. Also the framework.conf setting build_sandbox. Not in upstream dkms.",
         ),
     }
 }

@@ -133,6 +133,13 @@ pub fn run_verb_with(verb: &'static Verb, argv0: &str, argv: Vec<OsString>) -> E
     let stdin_targets = ctx.args.stdin_targets.then(stdin::read_stdin_targets);
     let mut dkms = Dkms::new(ctx, crate::ops::autoinstall::autoinstall);
     join_outer_jobserver(&mut dkms, action);
+    if action.runs_make {
+        if let Err(e) = dkms.sandbox_check() {
+            ui::report(&e);
+            ui::emit_result(e.code);
+            return ExitCode::from(e.code);
+        }
+    }
     // doctor only reports an interrupted transaction (it is read-only).
     if action.lock != LockKind::Exclusive && *action != dkms_cli::table::DOCTOR {
         // Readers recover under an exclusive lock of their own, taken and

@@ -18,7 +18,10 @@ use dkms_state::{fsutil, status};
 pub fn add_module(d: &mut Dkms, m: &str, v: &str) -> Result<Option<(String, String)>> {
     let (mut m, mut v) = (m.to_string(), v.to_string());
     let a = &d.ctx.args;
+    let mut _untrusted = None;
     if a.archive_location.is_some() && m.is_empty() && v.is_empty() {
+        // The tarball's dkms.conf is untrusted shell code until it is added.
+        _untrusted = Some(d.untrusted_confs()?);
         // Upstream ignores load_tarball's status here: a binaries-only
         // tarball without source then fails below (no source directory).
         match super::tarball_load::load_tarball(d)? {

@@ -421,7 +421,8 @@ fn build_steps(d: &mut Dkms, x: Mvka, conf: &Conf, suffix: &str, build_log: &Pat
                 ],
             ));
         }
-        let cmd = Cmd::Shell { cmd: format!("patch -p1 < ./patches/{p}"), cwd: Some(build_dir.to_path_buf()) };
+        let cmd = Cmd::Shell { cmd: format!("patch -p1 < ./patches/{p}"), cwd: Some(build_dir.to_path_buf()) }
+            .confined(build_dir);
         if d.invoke_command(cmd, &format!("Applying patch {p}"), Some(build_log), true) != 0 {
             return Err(report_build_problem(
                 d,
@@ -448,7 +449,9 @@ fn build_steps(d: &mut Dkms, x: Mvka, conf: &Conf, suffix: &str, build_log: &Pat
         (_, None) => Cmd::Shell { cmd: make, cwd },
     };
     let limit = build_timeout(d)?;
-    let Some(made) = d.invoke_command_bounded(cmd, "Building module(s)", Some(build_log), true, limit) else {
+    let Some(made) =
+        d.invoke_command_bounded(cmd.confined(build_dir), "Building module(s)", Some(build_log), true, limit)
+    else {
         let secs = limit.map_or(0, |l| l.as_secs());
         return Err(report_build_problem(
             d,

@@ -30,14 +30,24 @@ pub enum Cmd<'a> {
     Make { shown: String, cmd: String, cwd: Option<PathBuf>, jobs: std::sync::Arc<dkms_state::jobs::Budget> },
     /// Work done in-process; it writes its output to the given sink.
     Native { shown: String, run: NativeFn<'a> },
+    /// Third-party build code (the patch step, PRE_BUILD, make,
+    /// POST_BUILD) for the module whose build/ directory is `build`: run in
+    /// the build sandbox when `build_sandbox` says so (see `sandbox`).
+    Confined { build: PathBuf, cmd: Box<Cmd<'a>> },
 }
 
-impl Cmd<'_> {
+impl<'a> Cmd<'a> {
     fn shown(&self) -> &str {
         match self {
             Cmd::Shell { cmd, .. } => cmd,
             Cmd::Make { shown, .. } | Cmd::Native { shown, .. } => shown,
+            Cmd::Confined { cmd, .. } => cmd.shown(),
         }
+    }
+
+    /// This command, confined to `build` (see `Cmd::Confined`).
+    pub fn confined(self, build: &Path) -> Cmd<'a> {
+        Cmd::Confined { build: build.to_path_buf(), cmd: Box::new(self) }
     }
 }
 
@@ -119,9 +129,14 @@ impl Dkms {
 
     /// `run_cmd`, stopped after `limit` (only for a logged command): None.
     fn run_cmd_bounded(&self, cmd: Cmd<'_>, sink: Sink, limit: Option<Duration>) -> Option<i32> {
+        let (cmd, build) = match cmd {
+            Cmd::Confined { build, cmd } => (*cmd, Some(build)),
+            cmd => (cmd, None),
+        };
         let (cmd, cwd, jobs) = match cmd {
             Cmd::Shell { cmd, cwd } => (cmd, cwd, None),
             Cmd::Make { cmd, cwd, jobs, .. } => (cmd, cwd, Some(jobs)),
+            Cmd::Confined { cmd, .. } => return self.run_cmd_bounded(*cmd, sink, limit),
             Cmd::Native { run, .. } => {
                 return Some(match sink {
                     Sink::File(mut f) => run(&mut f),
@@ -132,11 +147,21 @@ impl Dkms {
         };
         let script = format!("{}{}", self.shell_prelude(), cmd);
         let mut c = tools::bash(&script, &self.exports);
-        if let Some(j) = jobs {
-            j.configure(&mut c);
-        }
         if let Some(d) = cwd {
             c.current_dir(d);
+        }
+        let (mut c, _handoff) = match self.confined(c, build) {
+            Ok(confined) => confined,
+            Err(why) => {
+                match sink {
+                    Sink::File(mut f) => drop(f.write_all(format!("{why}\n").as_bytes())),
+                    _ => ui::errln(&why),
+                }
+                return Some(126);
+            }
+        };
+        if let Some(j) = jobs {
+            j.configure(&mut c);
         }
         match sink {
             Sink::File(f) => {

@@ -33,7 +33,13 @@ impl Dkms {
             return Ok(0);
         }
         if let Some(log) = log {
-            let cmd = Cmd::Shell { cmd: format!("cd {}/ && {run}", run_dir.display()), cwd: None };
+            let mut cmd = Cmd::Shell { cmd: format!("cd {}/ && {run}", run_dir.display()), cwd: None };
+            if script_type == "build" {
+                // PRE_BUILD, POST_BUILD: third-party build code.
+                let shell = format!("cd {}/ && {run}", run_dir.display());
+                let build = self.ctx.trees.build_dir(m, v);
+                cmd = Cmd::Shell { cmd: shell, cwd: Some(run_dir.clone()) }.confined(&build);
+            }
             let res = self.invoke_command(cmd, &format!("Running the {kind} script"), Some(log), true);
             if res != 0 {
                 ui::outln(&format!("Consult {} for more information.", log.display()));

@@ -10,6 +10,8 @@ pub fn run(d: &mut Dkms) -> Result<()> {
     if d.ctx.args.force && !nix::unistd::geteuid().is_root() {
         return Err(Error::die(Kind::NotRoot, ["You must be root to use this command with the --force option."]));
     }
+    // The tarball's dkms.conf is untrusted shell code until it is added.
+    let _untrusted = d.untrusted_confs()?;
     match load_tarball(d)? {
         Loaded::Ready(m, v) => add_module(d, &m, &v).map(drop),
         Loaded::BinariesWithoutSource(..) => Err(Error::exit(Kind::BinariesOnlyWithoutSource)),

@@ -168,7 +168,17 @@ pub fn source_by_bash(reqs: &[Request]) -> io::Result<Vec<Sourced>> {
     std::fs::File::create(&file)?.write_all(script(reqs, dir.path()).as_bytes())?;
     let mut cmd = tools::command("bash", &[]);
     cmd.arg(&file).stderr(std::process::Stdio::inherit());
-    let out = tools::output(&mut cmd)?;
+    let out = match super::untrusted::policy() {
+        None => tools::output(&mut cmd)?,
+        Some(super::untrusted::Policy::Warn(warn)) => {
+            warn();
+            tools::output(&mut cmd)?
+        }
+        Some(super::untrusted::Policy::Confine(run)) => {
+            let files: Vec<PathBuf> = reqs.iter().flat_map(|r| r.files.iter().cloned()).collect();
+            run(cmd, &files, dir.path())?
+        }
+    };
     let mut all = wire::decode(&out.stdout);
     for (i, (r, s)) in reqs.iter().zip(all.iter_mut()).enumerate() {
         if r.capture_stderr {

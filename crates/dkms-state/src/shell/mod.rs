@@ -16,6 +16,7 @@ pub mod cache;
 mod lex;
 pub mod plain;
 mod request;
+pub mod untrusted;
 mod wire;
 
 pub use bash::{quote, source_by_bash, stale_temporaries};
