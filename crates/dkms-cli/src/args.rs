@@ -229,83 +229,11 @@ pub fn parse(argv: &[OsString], implicit: Option<&'static Verb>, argv0: &str) ->
     }
     for (_, t) in tokens {
         match t {
-            Token::Flag(f, v) => match f.id {
-                FlagId::Module => parse_moduleversion(&mut a, &v),
-                FlagId::ModuleVersion => a.module_version = v,
-                FlagId::Kernelver => parse_kernelarch(&mut a, &v),
-                FlagId::TemplateKernel => a.template_kernel = v,
-                FlagId::Conf => a.conf = Some(v.into()),
-                FlagId::Quiet => {
-                    a.quiet = true;
-                    go_quiet();
+            Token::Flag(f, v) => {
+                if let Some(exit) = apply_flag(&mut a, f, v, argv0) {
+                    return exit;
                 }
-                FlagId::Version => {
-                    if ui::json() {
-                        ui::emit(dkms_proto::Record::Version { version: crate::RELEASE_STRING.into() });
-                    } else {
-                        ui::outln(crate::RELEASE_STRING);
-                    }
-                    return Parsed::Exit(0);
-                }
-                FlagId::NoInitrd => ui::deprecated("--no-initrd"),
-                FlagId::NoCleanKernel => ui::deprecated("--no-clean-kernel"),
-                FlagId::NoPrepareKernel => ui::deprecated("--no-prepare-kernel"),
-                FlagId::BinariesOnly => a.binaries_only = true,
-                FlagId::SourceOnly => a.source_only = true,
-                FlagId::Force => a.force = true,
-                FlagId::ForceVersionOverride => a.force_version_override = true,
-                FlagId::All => a.all = true,
-                FlagId::Verbose => a.verbose = true,
-                FlagId::RpmSafeUpgrade => a.rpm_safe_upgrade = true,
-                FlagId::DkmsTree => a.dkms_tree = Some(v.into()),
-                FlagId::SourceTree => a.source_tree = Some(v.into()),
-                FlagId::InstallTree => a.install_tree = Some(v.into()),
-                FlagId::SymlinkModules => a.symlink_modules = true,
-                FlagId::Config => a.kernel_config = Some(v.into()),
-                FlagId::Archive => a.archive_location = Some(v.into()),
-                FlagId::Arch => a.arch.push(v),
-                FlagId::KernelSourceDir => a.kernel_source_dir = Some(v.into()),
-                FlagId::Directive => a.directives.push(v),
-                FlagId::NoDepmod => a.no_depmod = true,
-                FlagId::ModprobeOnInstall => a.modprobe_on_install = true,
-                FlagId::Debug => a.debug = true,
-                FlagId::Jobs => a.parallel_jobs = Some(v),
-                FlagId::Help => {
-                    ui::usage(argv0);
-                    return Parsed::Exit(0);
-                }
-                FlagId::Json => a.json = true,
-                FlagId::AllKernels => a.all_kernels = true,
-                FlagId::From => a.from = Some(v.into()),
-                FlagId::Verify => a.verify = true,
-                FlagId::PathOnly => a.path_only = true,
-                FlagId::BinaryCache => a.binary_cache = Some(v),
-                FlagId::BinaryCachePush => a.binary_cache_push = Some(v),
-                FlagId::BinaryCacheCertificate => a.binary_cache_certificate = Some(v),
-                FlagId::To => a.cache_to = Some(v.into()),
-                FlagId::KeepKernels => {
-                    a.keep_kernels.extend(v.split([' ', ',']).filter(|k| !k.is_empty()).map(String::from))
-                }
-                FlagId::Format => match v.as_str() {
-                    "json" => a.json = true,
-                    "text" => a.json = false,
-                    other => {
-                        let msg = format!("Unknown output format: {other} (expected text or json)");
-                        return refuse(2, msg, None);
-                    }
-                },
-                FlagId::BuildSandbox => match v.as_str() {
-                    "no" | "yes" | "auto" => a.build_sandbox = Some(v),
-                    other => {
-                        ui::error(&[format!("Unknown --build-sandbox setting: {other} (expected no, yes or auto)")]);
-                        return Parsed::Exit(2);
-                    }
-                },
-                FlagId::LockTimeout => match v.parse() {
-                    Ok(n) => a.lock_timeout = Some(n),
-                    Err(_) => return refuse(2, format!("--lock-timeout needs a number of seconds, not '{v}'"), None),
-                },
-            },
+            }
             Token::Unknown(w) => return refuse(2, format!("Unknown option: {w}"), Some(argv0)),
             Token::Action(v) => {
                 if a.action.is_some() {
@@ -319,6 +247,90 @@ pub fn parse(argv: &[OsString], implicit: Option<&'static Verb>, argv0: &str) ->
     }
     ui::set_json(a.json);
     Parsed::Run(Box::new(a))
+}
+
+/// What an option does to the arguments; `Some` ends parsing there (an
+/// exit status: `--help`, `--version`, a refused value).
+fn apply_flag(a: &mut Args, f: &table::Flag, v: String, argv0: &str) -> Option<Parsed> {
+    match f.id {
+        FlagId::Module => parse_moduleversion(a, &v),
+        FlagId::ModuleVersion => a.module_version = v,
+        FlagId::Kernelver => parse_kernelarch(a, &v),
+        FlagId::TemplateKernel => a.template_kernel = v,
+        FlagId::Conf => a.conf = Some(v.into()),
+        FlagId::Quiet => {
+            a.quiet = true;
+            go_quiet();
+        }
+        FlagId::Version => {
+            if ui::json() {
+                ui::emit(dkms_proto::Record::Version { version: crate::RELEASE_STRING.into() });
+            } else {
+                ui::outln(crate::RELEASE_STRING);
+            }
+            return Some(Parsed::Exit(0));
+        }
+        FlagId::NoInitrd => ui::deprecated("--no-initrd"),
+        FlagId::NoCleanKernel => ui::deprecated("--no-clean-kernel"),
+        FlagId::NoPrepareKernel => ui::deprecated("--no-prepare-kernel"),
+        FlagId::BinariesOnly => a.binaries_only = true,
+        FlagId::SourceOnly => a.source_only = true,
+        FlagId::Force => a.force = true,
+        FlagId::ForceVersionOverride => a.force_version_override = true,
+        FlagId::All => a.all = true,
+        FlagId::Verbose => a.verbose = true,
+        FlagId::RpmSafeUpgrade => a.rpm_safe_upgrade = true,
+        FlagId::DkmsTree => a.dkms_tree = Some(v.into()),
+        FlagId::SourceTree => a.source_tree = Some(v.into()),
+        FlagId::InstallTree => a.install_tree = Some(v.into()),
+        FlagId::SymlinkModules => a.symlink_modules = true,
+        FlagId::Config => a.kernel_config = Some(v.into()),
+        FlagId::Archive => a.archive_location = Some(v.into()),
+        FlagId::Arch => a.arch.push(v),
+        FlagId::KernelSourceDir => a.kernel_source_dir = Some(v.into()),
+        FlagId::Directive => a.directives.push(v),
+        FlagId::NoDepmod => a.no_depmod = true,
+        FlagId::ModprobeOnInstall => a.modprobe_on_install = true,
+        FlagId::Debug => a.debug = true,
+        FlagId::Jobs => a.parallel_jobs = Some(v),
+        FlagId::Help => {
+            ui::usage(argv0);
+            return Some(Parsed::Exit(0));
+        }
+        FlagId::Json => a.json = true,
+        FlagId::AllKernels => a.all_kernels = true,
+        FlagId::From => a.from = Some(v.into()),
+        FlagId::Verify => a.verify = true,
+        FlagId::PathOnly => a.path_only = true,
+        FlagId::BinaryCache => a.binary_cache = Some(v),
+        FlagId::BinaryCachePush => a.binary_cache_push = Some(v),
+        FlagId::BinaryCacheCertificate => a.binary_cache_certificate = Some(v),
+        FlagId::To => a.cache_to = Some(v.into()),
+        FlagId::KeepKernels => a.keep_kernels.extend(v.split([' ', ',']).filter(|k| !k.is_empty()).map(String::from)),
+        FlagId::Format => match v.as_str() {
+            "json" => a.json = true,
+            "text" => a.json = false,
+            other => {
+                let msg = format!("Unknown output format: {other} (expected text or json)");
+                return Some(refuse(2, msg, None));
+            }
+        },
+        FlagId::BuildSandbox => match v.as_str() {
+            "no" | "yes" | "auto" => a.build_sandbox = Some(v),
+            other => {
+                return Some(refuse(
+                    2,
+                    format!("Unknown --build-sandbox setting: {other} (expected no, yes or auto)"),
+                    None,
+                ));
+            }
+        },
+        FlagId::LockTimeout => match v.parse() {
+            Ok(n) => a.lock_timeout = Some(n),
+            Err(_) => return Some(refuse(2, format!("--lock-timeout needs a number of seconds, not '{v}'"), None)),
+        },
+    }
+    None
 }
 
 /// Is JSON output asked for anywhere on the command line (`--json`, or

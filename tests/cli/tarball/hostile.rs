@@ -5,20 +5,10 @@
 use super::raw::{file, link, special, valid_members, write_tar, Member};
 use super::*;
 
-#[test]
-fn hostile_tarballs_are_refused_and_change_nothing() {
-    let mut sb = Sandbox::new();
-    // The source is already here, so a valid binaries-only load needs no root.
-    source(&sb, M, V);
-    let canary = sb.root.join("canary");
-    sb.write(&canary.join("keep"), "canary\n");
-    let c = canary.display().to_string();
-    let conf = Sandbox::simple_conf(M, V);
-    let bad_name = |m: &str, v: &str| {
-        format!("PACKAGE_NAME=\"{m}\"\nPACKAGE_VERSION=\"{v}\"\nBUILT_MODULE_NAME[0]=\"x\"\nDEST_MODULE_LOCATION[0]=\"/updates\"\n")
-    };
-
-    let cases: Vec<(&str, Vec<Member>, String, &str)> = vec![
+/// The hostile members, each with what it tries, the entry the refusal
+/// must name and its reason; `c` is the canary directory outside.
+fn hostile_cases(c: &str) -> Vec<(&'static str, Vec<Member>, String, &'static str)> {
+    vec![
         (
             "absolute path",
             vec![file(&format!("{c}/abs-evil"), b"x")],
@@ -34,7 +24,7 @@ fn hostile_tarballs_are_refused_and_change_nothing() {
         ),
         (
             "symlink out, then a file through it",
-            vec![link("./dkms_source_tree/x", tar::EntryType::Symlink, &c), file("./dkms_source_tree/x/evil", b"x")],
+            vec![link("./dkms_source_tree/x", tar::EntryType::Symlink, c), file("./dkms_source_tree/x/evil", b"x")],
             "./dkms_source_tree/x".into(),
             "outside the archive",
         ),
@@ -89,7 +79,23 @@ fn hostile_tarballs_are_refused_and_change_nothing() {
             "./dkms_source_tree/big".into(),
             "past the limit",
         ),
-    ];
+    ]
+}
+
+#[test]
+fn hostile_tarballs_are_refused_and_change_nothing() {
+    let mut sb = Sandbox::new();
+    // The source is already here, so a valid binaries-only load needs no root.
+    source(&sb, M, V);
+    let canary = sb.root.join("canary");
+    sb.write(&canary.join("keep"), "canary\n");
+    let c = canary.display().to_string();
+    let conf = Sandbox::simple_conf(M, V);
+    let bad_name = |m: &str, v: &str| {
+        format!("PACKAGE_NAME=\"{m}\"\nPACKAGE_VERSION=\"{v}\"\nBUILT_MODULE_NAME[0]=\"x\"\nDEST_MODULE_LOCATION[0]=\"/updates\"\n")
+    };
+
+    let cases = hostile_cases(&c);
     let before = sb.listing();
     let dir = tempfile::tempdir().unwrap();
     let mut n = 0;

@@ -234,8 +234,9 @@ fn start_builds(d: &mut Dkms, runs: &mut [KernelRun]) -> Option<Arc<Builds>> {
         start.conf_cache = run.conf_cache.clone();
         start.package_name = run.package_name.clone();
         let out = Capture::new();
-        let result =
-            capture::scoped(Some(out.clone()), || super::build::prepare_kernel_and_signing(&mut start, &run.k, &run.a));
+        let result = capture::scoped(Some(out.clone()), || {
+            super::build_env::prepare_kernel_and_signing(&mut start, &run.k, &run.a)
+        });
         let ok = result.is_ok();
         run.prologue = Some(Prologue {
             chunks: out.take(),
@@ -259,7 +260,7 @@ fn start_builds(d: &mut Dkms, runs: &mut [KernelRun]) -> Option<Arc<Builds>> {
 /// `prepare_kernel_and_signing` where upstream's loop calls it: the one
 /// run ahead, printed now, or the real thing.
 fn prepare(d: &mut Dkms, k: &str, a: &str, prologue: &mut Option<Prologue>) -> Result<()> {
-    let Some(p) = prologue.take() else { return super::build::prepare_kernel_and_signing(d, k, a) };
+    let Some(p) = prologue.take() else { return super::build_env::prepare_kernel_and_signing(d, k, a) };
     ui::replay(p.chunks);
     p.result?;
     d.prepared_kernel = p.prepared_kernel;
@@ -341,31 +342,7 @@ fn autoinstall_kernel(d: &mut Dkms, mut run: KernelRun, builds: Option<&Builds>)
     if !failed.is_empty() {
         ui::outln(&format!("Autoinstall on {k} failed for module(s) {}.", failed.join(" ")));
     }
-    let (mut unresolved, mut deferred) = (Vec::new(), Vec::new());
-    for job in &to_install {
-        let mv = format!("{}/{}", job.module, job.version);
-        let (real, later): (Vec<&String>, Vec<&String>) = job.depends.iter().partition(|dep| plan.known.contains(dep));
-        if !real.is_empty() {
-            let list: String = real.iter().map(|s| format!(" {s}")).collect();
-            ui::outln(&format!("{mv} autoinstall failed due to missing dependencies:{list}."));
-            let t = ui::target(&job.module, &job.version, Some(&k), Some(&a));
-            ui::emit(Record::Skipped { target: t, reason: SkipReason::DependencyFailed });
-            unresolved.push(mv);
-        } else {
-            let list: String = later.iter().map(|s| format!(" {s}")).collect();
-            ui::outln(&format!("{mv} autoinstall deferred: BUILD_DEPENDS not registered with DKMS:{list}."));
-            let t = ui::target(&job.module, &job.version, Some(&k), Some(&a));
-            ui::emit(Record::Skipped { target: t, reason: SkipReason::DependencyNotRegistered });
-            deferred.push(mv);
-        }
-    }
-    if !deferred.is_empty() {
-        ui::outln(&format!(
-            "Autoinstall on {k} deferred module(s) {} due to BUILD_DEPENDS not yet registered with DKMS.",
-            deferred.join(" ")
-        ));
-        ui::outln("These may be provided externally or by a package not yet configured; autoinstall will retry on the next trigger.");
-    }
+    let unresolved = report_waiting(&to_install, &plan.known, &k, &a);
     if !failed.is_empty() || !unresolved.is_empty() {
         if let Err(e) = depmod_result(&k, depmod) {
             ui::report(&e);
@@ -379,6 +356,38 @@ fn autoinstall_kernel(d: &mut Dkms, mut run: KernelRun, builds: Option<&Builds>)
         ));
     }
     depmod_result(&k, depmod)
+}
+
+/// The modules still waiting for BUILD_DEPENDS at the end of a kernel's
+/// turn: those whose dependency failed (returned) and those deferred
+/// because a dependency is not registered, said as upstream says it.
+fn report_waiting(to_install: &[Job], known: &[String], k: &str, a: &str) -> Vec<String> {
+    let (mut unresolved, mut deferred) = (Vec::new(), Vec::new());
+    for job in to_install {
+        let mv = format!("{}/{}", job.module, job.version);
+        let (real, later): (Vec<&String>, Vec<&String>) = job.depends.iter().partition(|dep| known.contains(dep));
+        if !real.is_empty() {
+            let list: String = real.iter().map(|s| format!(" {s}")).collect();
+            ui::outln(&format!("{mv} autoinstall failed due to missing dependencies:{list}."));
+            let t = ui::target(&job.module, &job.version, Some(k), Some(a));
+            ui::emit(Record::Skipped { target: t, reason: SkipReason::DependencyFailed });
+            unresolved.push(mv);
+        } else {
+            let list: String = later.iter().map(|s| format!(" {s}")).collect();
+            ui::outln(&format!("{mv} autoinstall deferred: BUILD_DEPENDS not registered with DKMS:{list}."));
+            let t = ui::target(&job.module, &job.version, Some(k), Some(a));
+            ui::emit(Record::Skipped { target: t, reason: SkipReason::DependencyNotRegistered });
+            deferred.push(mv);
+        }
+    }
+    if !deferred.is_empty() {
+        ui::outln(&format!(
+            "Autoinstall on {k} deferred module(s) {} due to BUILD_DEPENDS not yet registered with DKMS.",
+            deferred.join(" ")
+        ));
+        ui::outln("These may be provided externally or by a package not yet configured; autoinstall will retry on the next trigger.");
+    }
+    unresolved
 }
 
 /// Not upstream: a failed autoinstall of a module is remembered

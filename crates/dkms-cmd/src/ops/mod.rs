@@ -6,6 +6,8 @@
 pub(crate) mod add;
 pub(crate) mod autoinstall;
 pub(crate) mod build;
+pub(crate) mod build_env;
+pub(crate) mod build_steps;
 pub(crate) mod builds;
 pub(crate) mod cache;
 pub(crate) mod doctor;

@@ -3,7 +3,7 @@
 //! and compute its key exactly as a build would (same conf, same make
 //! environment, same signing); `verify` and `gc` work on a cache directory.
 
-use crate::ops::build::{build_environment, compiler_env, prepare_kernel_and_signing};
+use crate::ops::build_env::{build_environment, compiler_env, prepare_kernel_and_signing};
 use crate::ops::cache;
 use crate::support::dkms::{mvka, Dkms};
 use crate::support::subshell::for_each_kernel;

@@ -65,77 +65,82 @@ mod tests {
     /// (and some they should not), each matched against kernel releases
     /// and architectures by us and by bash's `[[ =~ ]]`: every answer the
     /// same.
+    /// Pieces the differential test joins into patterns.
+    const PIECES: &[&str] = &[
+        "^",
+        "$",
+        "6",
+        "5",
+        "1",
+        r"\.",
+        ".",
+        "[0-9]",
+        "[[:digit:]]",
+        "[^a-z]",
+        "+",
+        "*",
+        "?",
+        "{1,2}",
+        "{,3}",
+        "{2}",
+        "(5|6)",
+        r"\d",
+        r"\w",
+        r"\s",
+        r"\b",
+        r"\<",
+        r"\>",
+        "[[:alpha:]]+",
+        "(a)",
+        r"\1",
+        "-",
+        "x86_64",
+        "amd64",
+        "(?i)",
+        r"\\",
+        "[.]",
+        "]",
+        "[]]",
+        "{",
+        "(",
+        ")",
+        "|",
+        "generic",
+        "[a-z]+",
+        "^[56]",
+        "(.*)",
+        "[-.]",
+        "[[:upper:]]",
+        "[A-Z]",
+        "\\-",
+        "[.[:digit:]]+",
+        "aarch64|arm.*",
+        "^(4|5)\\.",
+    ];
+
+    /// Kernel releases and arches the patterns are matched against.
+    const TEXTS: &[&str] = &[
+        "6.1.0-5-amd64",
+        "5.15.0-91-generic",
+        "6.8.12",
+        "x86_64",
+        "aarch64",
+        "i686",
+        "6.10.3-arch1-1",
+        "4.19.0",
+        "",
+        "6.1.0-56",
+        "armv7l",
+        "AMD64",
+    ];
+
     #[test]
     #[allow(clippy::disallowed_methods)] // the test runs bash itself
     fn differential_against_bash() {
         let Ok(bash) = which::which("bash") else {
             panic!("bash is needed for the differential test (it is dkms's own dependency)");
         };
-        let pieces = [
-            "^",
-            "$",
-            "6",
-            "5",
-            "1",
-            r"\.",
-            ".",
-            "[0-9]",
-            "[[:digit:]]",
-            "[^a-z]",
-            "+",
-            "*",
-            "?",
-            "{1,2}",
-            "{,3}",
-            "{2}",
-            "(5|6)",
-            r"\d",
-            r"\w",
-            r"\s",
-            r"\b",
-            r"\<",
-            r"\>",
-            "[[:alpha:]]+",
-            "(a)",
-            r"\1",
-            "-",
-            "x86_64",
-            "amd64",
-            "(?i)",
-            r"\\",
-            "[.]",
-            "]",
-            "[]]",
-            "{",
-            "(",
-            ")",
-            "|",
-            "generic",
-            "[a-z]+",
-            "^[56]",
-            "(.*)",
-            "[-.]",
-            "[[:upper:]]",
-            "[A-Z]",
-            "\\-",
-            "[.[:digit:]]+",
-            "aarch64|arm.*",
-            "^(4|5)\\.",
-        ];
-        let texts = [
-            "6.1.0-5-amd64",
-            "5.15.0-91-generic",
-            "6.8.12",
-            "x86_64",
-            "aarch64",
-            "i686",
-            "6.10.3-arch1-1",
-            "4.19.0",
-            "",
-            "6.1.0-56",
-            "armv7l",
-            "AMD64",
-        ];
+        let (pieces, texts) = (PIECES, TEXTS);
         let mut seed: u64 = 0x2545_f491_4f6c_dd1d;
         let mut next = move || {
             seed ^= seed << 13;
@@ -152,7 +157,7 @@ mod tests {
         }
         let mut input = String::new();
         for p in &patterns {
-            for t in &texts {
+            for t in texts {
                 input.push_str(&format!("{p}\n{t}\n"));
             }
         }
@@ -182,7 +187,7 @@ mod tests {
         let mut i = 0;
         let mut differ = Vec::new();
         for p in &patterns {
-            for t in &texts {
+            for t in texts {
                 if super::ere(t, p) != answers[i] {
                     differ.push(format!("{t:?} =~ {p:?}: bash {:?}", answers[i]));
                 }
