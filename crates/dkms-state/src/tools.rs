@@ -26,7 +26,25 @@ pub fn command(program: impl AsRef<OsStr>, exports: &[(String, String)]) -> Comm
     for (k, v) in exports {
         c.env(k, v);
     }
+    unblock_signals_in_child(&mut c);
     c
+}
+
+/// dkms takes SIGTERM, SIGINT and SIGHUP in one thread with the signals
+/// blocked everywhere else (the verb driver's `signals`); a child inherits
+/// the mask through fork and exec (std does not reset it), and make with
+/// SIGTERM blocked would outlive the dkms that stops it. Reset it in the
+/// child, between fork and exec.
+// Unsafe only because `pre_exec` runs code in the forked child: what it
+// runs, pthread_sigmask, is async-signal-safe and allocates nothing.
+#[allow(unsafe_code)]
+fn unblock_signals_in_child(c: &mut Command) {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: the closure only calls sigprocmask on an empty set (no
+    // allocation, no lock), which POSIX allows after fork.
+    unsafe {
+        c.pre_exec(|| nix::sys::signal::SigSet::empty().thread_set_mask().map_err(std::io::Error::from));
+    }
 }
 
 /// Replace this process with `program` (argv[0] `argv0`), its environment
@@ -35,6 +53,8 @@ pub fn command(program: impl AsRef<OsStr>, exports: &[(String, String)]) -> Comm
 #[allow(clippy::disallowed_methods)] // the funnel itself
 pub fn exec(program: &Path, argv0: &str, args: Vec<OsString>) -> std::io::Error {
     use std::os::unix::process::CommandExt;
+    // exec keeps the signal mask: the program starts with none blocked.
+    let _ = nix::sys::signal::SigSet::empty().thread_set_mask();
     let mut c = Command::new(program);
     c.arg0(argv0).args(args);
     starting(&c);
@@ -44,7 +64,7 @@ pub fn exec(program: &Path, argv0: &str, args: Vec<OsString>) -> std::io::Error 
 /// `cmd` run by a wrapper program: `wrapper[0] wrapper[1..] PROGRAM ARGS`,
 /// with `cmd`'s environment changes and directory (the build sandbox puts
 /// `bwrap ... -- setpriv ... --` in front of a build command). Stdio and
-/// `pre_exec` hooks are not carried over: set them on the result.
+/// other `pre_exec` hooks are not carried over: set them on the result.
 #[allow(clippy::disallowed_methods)] // the funnel itself
 pub fn wrapped(cmd: &Command, wrapper: &[OsString]) -> Command {
     let (first, rest) = wrapper.split_first().expect("a wrapper program");
@@ -59,6 +79,7 @@ pub fn wrapped(cmd: &Command, wrapper: &[OsString]) -> Command {
     if let Some(d) = cmd.get_current_dir() {
         c.current_dir(d);
     }
+    unblock_signals_in_child(&mut c);
     c
 }
 
@@ -127,15 +148,18 @@ fn status_captured(cmd: &mut Command, c: crate::capture::Capture, out: Stream) -
         crate::capture::pump(c, out, p);
     }
     let _ = t.join();
-    Ok(exit_code(child.wait()?))
+    let st = child.wait();
+    settle();
+    Ok(exit_code(st?))
 }
 
 /// Run to completion with the stdio the caller set up.
 #[allow(clippy::disallowed_methods)] // the one place children are run
 pub fn status_with_stdio(cmd: &mut Command) -> std::io::Result<i32> {
     starting(cmd);
-    let st = cmd.status()?;
-    Ok(exit_code(st))
+    let st = cmd.status();
+    settle();
+    Ok(exit_code(st?))
 }
 
 /// `status_with_stdio` with a time limit: the child runs in a process group
@@ -151,6 +175,7 @@ pub fn status_bounded(cmd: &mut Command, limit: std::time::Duration) -> std::io:
     let start = std::time::Instant::now();
     loop {
         if let Some(st) = child.try_wait()? {
+            settle();
             return Ok(Some(exit_code(st)));
         }
         if start.elapsed() >= limit {
@@ -169,11 +194,87 @@ pub fn status_bounded(cmd: &mut Command, limit: std::time::Duration) -> std::io:
     Ok(None)
 }
 
+/// Set once a terminating signal is being handled (see `settle`).
+static TERMINATING: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// A terminating signal is being handled: the process exits from the
+/// thread handling it, once its descendants are stopped.
+pub fn set_terminating() {
+    TERMINATING.store(true, std::sync::atomic::Ordering::SeqCst);
+}
+
+/// Called when a child returns (and before the process exits): while a
+/// terminating signal is being handled, the child died of it, and this
+/// thread must not go on to report that as a failure or exit first; it
+/// waits for the handler's exit.
+pub fn settle() {
+    while TERMINATING.load(std::sync::atomic::Ordering::SeqCst) {
+        std::thread::park();
+    }
+}
+
+/// Stop every process descended from this one (make, the compilers it
+/// runs, scripts): SIGTERM, then SIGKILL to what is left after `grace`.
+/// Returns once none runs any more, so that a dkms that exits on a signal
+/// never leaves a build writing into the tree the next dkms cleans.
+pub fn stop_descendants(grace: std::time::Duration) {
+    use nix::sys::signal::{kill, Signal};
+    let signal_all = |sig: Signal| {
+        let found = descendants();
+        for &pid in &found {
+            let _ = kill(nix::unistd::Pid::from_raw(pid as i32), sig);
+        }
+        !found.is_empty()
+    };
+    if !signal_all(Signal::SIGTERM) {
+        return;
+    }
+    let start = std::time::Instant::now();
+    while start.elapsed() < grace {
+        if descendants().is_empty() {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    while signal_all(Signal::SIGKILL) && start.elapsed() < grace * 2 {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
+/// The live (not zombie) processes below this one, from `/proc`.
+fn descendants() -> Vec<u32> {
+    let mut parent_of: Vec<(u32, u32)> = Vec::new();
+    for e in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let Some(pid) = e.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) else { continue };
+        let stat = std::fs::read_to_string(e.path().join("stat")).unwrap_or_default();
+        // `pid (comm) state ppid ...`: comm may hold spaces and parentheses.
+        let Some((_, rest)) = stat.rsplit_once(") ") else { continue };
+        let mut f = rest.split(' ');
+        let (state, ppid) = (f.next(), f.next().and_then(|p| p.parse::<u32>().ok()));
+        if let (Some(state), Some(ppid)) = (state, ppid) {
+            if state != "Z" && state != "X" {
+                parent_of.push((pid, ppid));
+            }
+        }
+    }
+    let mut found = vec![std::process::id()];
+    let mut i = 0;
+    while i < found.len() {
+        let p = found[i];
+        found.extend(parent_of.iter().filter(|&&(_, pp)| pp == p).map(|&(c, _)| c));
+        i += 1;
+    }
+    found.remove(0);
+    found
+}
+
 /// Run and capture stdout and stderr; stdin is closed.
 #[allow(clippy::disallowed_methods)] // the one place children are run
 pub fn output(cmd: &mut Command) -> std::io::Result<Output> {
     starting(cmd);
-    cmd.stdin(Stdio::null()).output()
+    let out = cmd.stdin(Stdio::null()).output();
+    settle();
+    out
 }
 
 /// Run with `input` on stdin and capture stdout (stderr is left as set).
@@ -185,7 +286,9 @@ pub fn output_with_input(cmd: &mut Command, input: &[u8]) -> std::io::Result<Out
     if let Some(mut i) = child.stdin.take() {
         let _ = i.write_all(input);
     }
-    child.wait_with_output()
+    let out = child.wait_with_output();
+    settle();
+    out
 }
 
 /// Convert an exit status into the number bash would put in `$?`.

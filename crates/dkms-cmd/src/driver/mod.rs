@@ -3,6 +3,7 @@
 //! the verb's `run` (once, or once per target), report, exit.
 
 mod recovery;
+mod signals;
 mod stdin;
 
 use crate::support::dkms::Dkms;
@@ -121,6 +122,7 @@ pub fn run_dkms() -> ExitCode {
 /// `run_verb` with the program name and arguments given.
 pub fn run_verb_with(verb: &'static Verb, argv0: &str, argv: Vec<OsString>) -> ExitCode {
     dkms_cli::install_panic_hook();
+    signals::install();
     let ctx = match parse(verb, argv0, &argv) {
         Ok(c) => c,
         Err(code) => return ExitCode::from(code),
@@ -175,6 +177,9 @@ pub fn run_verb_with(verb: &'static Verb, argv0: &str, argv: Vec<OsString>) -> E
         }
         Some(targets) => stdin::run_targets(&mut dkms, run, targets),
     };
+    // A signal being handled: its thread exits, holding the lock until
+    // the children are stopped.
+    dkms_state::tools::settle();
     drop(held);
     ui::emit_result(code);
     ExitCode::from(code)
