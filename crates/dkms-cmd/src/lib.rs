@@ -11,4 +11,4 @@ mod ops;
 mod support;
 mod verbs;
 
-pub use driver::{parse, run_dkms, run_verb, run_verb_with};
+pub use driver::{run_dkms, run_verb};

@@ -17,7 +17,7 @@ use std::process::ExitCode;
 
 /// `parse` for any verb: upstream's grammar and start-up prologue with the
 /// verb's action implied. `Err` is the exit status (already reported).
-pub fn parse(verb: &'static Verb, argv0: &str, argv: &[OsString]) -> std::result::Result<Ctx, u8> {
+pub(crate) fn parse(verb: &'static Verb, argv0: &str, argv: &[OsString]) -> std::result::Result<Ctx, u8> {
     Ctx::start(argv0, argv, Some(verb))
 }
 
@@ -120,7 +120,7 @@ pub fn run_dkms() -> ExitCode {
 }
 
 /// `run_verb` with the program name and arguments given.
-pub fn run_verb_with(verb: &'static Verb, argv0: &str, argv: Vec<OsString>) -> ExitCode {
+pub(crate) fn run_verb_with(verb: &'static Verb, argv0: &str, argv: Vec<OsString>) -> ExitCode {
     dkms_cli::install_panic_hook();
     signals::install();
     let ctx = match parse(verb, argv0, &argv) {

@@ -15,7 +15,7 @@ use dkms_state::{fsutil, status};
 /// module that is not added yet. With no m/v, the tarball or source
 /// directory of the command line says what to add. The module/version
 /// added; None when an `.rpm` was installed instead (and autoinstall ran).
-pub fn add_module(d: &mut Dkms, m: &str, v: &str) -> Result<Option<(String, String)>> {
+pub(crate) fn add_module(d: &mut Dkms, m: &str, v: &str) -> Result<Option<(String, String)>> {
     let (mut m, mut v) = (m.to_string(), v.to_string());
     let a = &d.ctx.args;
     let mut _untrusted = None;

@@ -31,23 +31,23 @@ use std::sync::Arc;
 
 /// One module to install, with the dependencies it still waits for.
 #[derive(Debug, Clone)]
-pub struct Job {
-    pub module: String,
-    pub version: String,
-    pub depends: Vec<String>,
+pub(crate) struct Job {
+    pub(crate) module: String,
+    pub(crate) version: String,
+    pub(crate) depends: Vec<String>,
 }
 
 /// The plan: modules already installed, and the jobs to run.
 #[derive(Debug, Default)]
-pub struct Plan {
-    pub known: Vec<String>,
-    pub installed: Vec<String>,
-    pub jobs: Vec<Job>,
+pub(crate) struct Plan {
+    pub(crate) known: Vec<String>,
+    pub(crate) installed: Vec<String>,
+    pub(crate) jobs: Vec<Job>,
 }
 
 /// Decide what to install: the newest version of each module (by upstream's
 /// VER compare), skipping installed ones and those without AUTOINSTALL.
-pub fn plan(d: &mut Dkms, k: &str, a: &str) -> Result<Plan> {
+pub(crate) fn plan(d: &mut Dkms, k: &str, a: &str) -> Result<Plan> {
     let mut p = Plan::default();
     let mut latest: Vec<(String, String)> = Vec::new();
     for e in status::module_status(&d.ctx.trees, None, None, None, None) {
@@ -134,7 +134,7 @@ fn plan_kernel(d: &mut Dkms, k: &str, a: &str) -> KernelRun {
 }
 
 /// `autoinstall` for the kernels of the command line.
-pub fn autoinstall(d: &mut Dkms) -> Result<()> {
+pub(crate) fn autoinstall(d: &mut Dkms) -> Result<()> {
     if d.ctx.conf_dir.join("no-autoinstall").is_file() {
         ui::outln("Automatic installation of modules has been disabled.");
         return Ok(());
@@ -423,7 +423,7 @@ fn remember(d: &Dkms, x: Mvka, failure: Option<&Error>) {
 
 /// `(module=m module_version=v kernelver=k arch=a install_module)`: errors
 /// are reported (and returned, for the job's status); nothing leaks back.
-pub fn install_in_subshell(d: &mut Dkms, m: &str, v: &str, k: &str, a: &str) -> Result<()> {
+pub(crate) fn install_in_subshell(d: &mut Dkms, m: &str, v: &str, k: &str, a: &str) -> Result<()> {
     let r = d.subshell(|d| super::install::maybe_install_module(d, m, v, k, a));
     if let Err(e) = &r {
         ui::report(e);

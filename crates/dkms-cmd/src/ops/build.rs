@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 
 /// `maybe_build_module` of m/v: skip (or with `--force` unbuild first)
 /// when built.
-pub fn maybe_build_module(d: &mut Dkms, m: &str, v: &str, k: &str, a: &str) -> Result<()> {
+pub(crate) fn maybe_build_module(d: &mut Dkms, m: &str, v: &str, k: &str, a: &str) -> Result<()> {
     if status::is_module_built(&d.ctx.trees, m, v, k, a) {
         if d.ctx.args.force {
             super::unbuild::do_unbuild(d, m, v, k, a);
@@ -31,7 +31,7 @@ pub fn maybe_build_module(d: &mut Dkms, m: &str, v: &str, k: &str, a: &str) -> R
 /// `do_build` of m/v on kernel `k`, arch `a`, adding it first when it is
 /// not added (m/v empty: what the command line's tarball or directory
 /// holds). The module/version built.
-pub fn do_build(d: &mut Dkms, m: &str, v: &str, k: &str, a: &str) -> Result<(String, String)> {
+pub(crate) fn do_build(d: &mut Dkms, m: &str, v: &str, k: &str, a: &str) -> Result<(String, String)> {
     if k.is_empty() || a.is_empty() {
         return Err(Error::die(Kind::EmptyKernelver, ["do_build: Empty $kernelver or $arch"]));
     }

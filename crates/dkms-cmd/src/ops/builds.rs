@@ -47,7 +47,7 @@ struct Inner {
 
 /// The queue and its workers.
 #[derive(Debug)]
-pub struct Builds {
+pub(crate) struct Builds {
     inner: Mutex<Inner>,
     changed: Condvar,
     budget: Arc<Budget>,
@@ -56,7 +56,7 @@ pub struct Builds {
 
 impl Builds {
     /// Start `budget.jobs()` workers (no more than there are builds).
-    pub fn start(budget: Arc<Budget>, builds: usize) -> Arc<Builds> {
+    pub(crate) fn start(budget: Arc<Budget>, builds: usize) -> Arc<Builds> {
         let b = Arc::new(Builds {
             inner: Mutex::new(Inner::default()),
             changed: Condvar::new(),
@@ -80,7 +80,7 @@ impl Builds {
 
     /// Add the build of `key`, to run from the session `start` once the
     /// modules in `depends` are resolved on its kernel.
-    pub fn add(&self, key: Key, depends: Vec<String>, start: Dkms) {
+    pub(crate) fn add(&self, key: Key, depends: Vec<String>, start: Dkms) {
         let mut g = self.lock();
         let i = g.jobs.len();
         let ready = depends.is_empty();
@@ -93,13 +93,13 @@ impl Builds {
     }
 
     /// Is the build of `key` ours (queued, running, done or waiting)?
-    pub fn owns(&self, key: &Key) -> bool {
+    pub(crate) fn owns(&self, key: &Key) -> bool {
         self.lock().jobs.iter().any(|j| &j.key == key && !matches!(j.state, State::Gone))
     }
 
     /// `module` is installed or skipped on `kernel`/`arch`: builds waiting
     /// for it may be able to start.
-    pub fn resolved(&self, module: &str, kernel: &str, arch: &str) {
+    pub(crate) fn resolved(&self, module: &str, kernel: &str, arch: &str) {
         let mut g = self.lock();
         let mut ready = Vec::new();
         for (i, j) in g.jobs.iter_mut().enumerate() {
@@ -120,7 +120,7 @@ impl Builds {
 
     /// The outcome of the build of `key`, waiting for it to finish; None if
     /// it is not ours (or can no longer start: then the caller builds).
-    pub fn take_build(&self, key: &Key) -> Option<Outcome> {
+    pub(crate) fn take_build(&self, key: &Key) -> Option<Outcome> {
         let mut g = self.lock();
         let i = g.jobs.iter().position(|j| &j.key == key && !matches!(j.state, State::Gone))?;
         if let State::Waiting(_) = g.jobs[i].state {
@@ -137,7 +137,7 @@ impl Builds {
     }
 
     /// No new builds: drop what has not started, wait for what runs.
-    pub fn finish(&self) {
+    pub(crate) fn finish(&self) {
         {
             let mut g = self.lock();
             g.shutdown = true;

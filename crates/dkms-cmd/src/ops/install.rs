@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 
 /// `maybe_install_module` of m/v: skip (or with `--force` uninstall
 /// first) when installed.
-pub fn maybe_install_module(d: &mut Dkms, m: &str, v: &str, k: &str, a: &str) -> Result<()> {
+pub(crate) fn maybe_install_module(d: &mut Dkms, m: &str, v: &str, k: &str, a: &str) -> Result<()> {
     if status::is_module_installed(&d.ctx.trees, m, v, k, a) {
         if d.ctx.args.force {
             super::uninstall::do_uninstall(d, m, v, k, a)?;
@@ -72,7 +72,7 @@ fn find_module(tree: &Path, name: &str, suffix: &str) -> Vec<PathBuf> {
 /// `do_install` of m/v on kernel `k`, arch `a`, building it first when it
 /// is not built (m/v empty: what the command line's tarball or directory
 /// holds).
-pub fn do_install(d: &mut Dkms, m: &str, v: &str, k: &str, a: &str) -> Result<()> {
+pub(crate) fn do_install(d: &mut Dkms, m: &str, v: &str, k: &str, a: &str) -> Result<()> {
     if k.is_empty() || a.is_empty() {
         return Err(Error::die(Kind::EmptyKernelver, ["do_install: Empty $kernelver or $arch"]));
     }

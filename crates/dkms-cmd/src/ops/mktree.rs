@@ -12,8 +12,8 @@ use std::path::{Path, PathBuf};
 
 /// What `make_tree` made: the directory, the files it wrote (relative).
 pub(crate) struct Made {
-    pub dir: PathBuf,
-    pub generated: Vec<String>,
+    pub(crate) dir: PathBuf,
+    pub(crate) generated: Vec<String>,
 }
 
 /// `dkms.conf` of a new tree: AUTOINSTALL, and the modules at

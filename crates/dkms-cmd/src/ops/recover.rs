@@ -12,12 +12,12 @@ use dkms_state::{fsutil, status};
 use std::path::{Path, PathBuf};
 
 /// Where a module file that an install replaces waits until the install is over.
-pub fn displaced_name(dest: &Path) -> PathBuf {
+pub(crate) fn displaced_name(dest: &Path) -> PathBuf {
     PathBuf::from(format!("{}.dkms-displaced", dest.display()))
 }
 
 /// Delete the files an install displaced (it succeeded).
-pub fn drop_displaced(steps: &[Entry]) {
+pub(crate) fn drop_displaced(steps: &[Entry]) {
     for s in steps.iter().filter(|s| s.key == "displace") {
         if let Some(old) = s.args.get(1) {
             let _ = std::fs::remove_file(old);
@@ -26,7 +26,7 @@ pub fn drop_displaced(steps: &[Entry]) {
 }
 
 /// Undo the recorded steps of the install of `target` (m, v, k, a), newest first.
-pub fn rollback_install(d: &Dkms, target: &[String], steps: &[Entry]) {
+pub(crate) fn rollback_install(d: &Dkms, target: &[String], steps: &[Entry]) {
     let t = &d.ctx.trees;
     for s in steps.iter().rev() {
         let arg = |i: usize| s.args.get(i).map(PathBuf::from).unwrap_or_default();
@@ -117,7 +117,7 @@ fn cleanup_build(d: &Dkms, m: &str, v: &str, k: &str, a: &str) {
 
 /// Finish whatever the unfinished journals describe, oldest first. Prints
 /// one line on stderr per transaction saying what was done.
-pub fn recover(d: &mut Dkms) {
+pub(crate) fn recover(d: &mut Dkms) {
     // Deferred depmods last: they must see the tree the others leave.
     let (depmods, others): (Vec<Pending>, Vec<Pending>) =
         journal::pending(&d.ctx.trees.dkms_tree).into_iter().partition(|p| p.op == "depmod");
@@ -136,7 +136,7 @@ pub fn recover(d: &mut Dkms) {
 /// source copies of `add` (`<source_tree>/.<m>-<v>.copy.<pid>`) and the
 /// conf evaluator's directories in `$TMPDIR`. Only those of processes that
 /// are gone, so it needs no lock; done by every run (two directory reads).
-pub fn sweep(d: &Dkms) {
+pub(crate) fn sweep(d: &Dkms) {
     let mut stale = fsutil::stale_siblings(&d.ctx.trees.source_tree, "copy");
     stale.extend(dkms_state::shell::stale_temporaries());
     for p in stale {

@@ -16,19 +16,19 @@ use std::path::Path;
 
 /// `do_status M V K A` as a list of lines (what `$(do_status ...)` captures);
 /// the errors of broken modules go to stderr as they are found.
-pub fn status_lines(d: &Dkms, m: &str, v: &str, k: &str, a: &str) -> Vec<String> {
+pub(crate) fn status_lines(d: &Dkms, m: &str, v: &str, k: &str, a: &str) -> Vec<String> {
     do_status(d, mvka(m, v, k, a), Show { print: false, records: false, verify: None })
 }
 
 /// How `do_status` shows what it finds.
 pub(crate) struct Show<'a> {
     /// Write each line as it is formed (else collect the lines).
-    pub print: bool,
+    pub(crate) print: bool,
     /// Emit JSON records (in JSON mode).
-    pub records: bool,
+    pub(crate) records: bool,
     /// `--verify`: check installed builds, print and record their problems,
     /// count the builds that fail in the verifier.
-    pub verify: Option<&'a mut super::verify::Verifier>,
+    pub(crate) verify: Option<&'a mut super::verify::Verifier>,
 }
 
 /// Read, in one bash process, the conf of every built/installed entry.

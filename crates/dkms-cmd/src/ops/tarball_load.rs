@@ -28,7 +28,7 @@ const RESERVED: [&str; 3] = ["source", "build", "tarball"];
 
 /// What `load_tarball` did.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Loaded {
+pub(crate) enum Loaded {
     /// Source (and binaries) of this module/version in place; it is to be
     /// added.
     Ready(String, String),
@@ -54,7 +54,7 @@ fn pkginfo(d: &mut Dkms, conf: &Path) -> Result<Option<(String, String)>> {
 }
 
 /// `load_tarball`: the archive is `--archive` or the file given as a word.
-pub fn load_tarball(d: &mut Dkms) -> Result<Loaded> {
+pub(crate) fn load_tarball(d: &mut Dkms) -> Result<Loaded> {
     let archive = d.ctx.args.archive_location.clone().unwrap_or_default();
     if !archive.exists() || archive.as_os_str().is_empty() {
         return Err(Error::die(Kind::ArchiveMissing, [format!("{} does not exist.", archive.display())]));

@@ -10,7 +10,7 @@ use dkms_state::{crash, fsutil, journal, status, trees::Trees};
 use std::path::{Path, PathBuf};
 
 /// `maybe_unbuild_module`
-pub fn maybe_unbuild_module(d: &Dkms, m: &str, v: &str, k: &str, a: &str) {
+pub(crate) fn maybe_unbuild_module(d: &Dkms, m: &str, v: &str, k: &str, a: &str) {
     if !status::is_module_built(&d.ctx.trees, m, v, k, a) {
         // Not a build, but a `<kver>/<arch>` left by a killed dkms (or by
         // hand) would block every later build of this kernel: drop it.
@@ -27,7 +27,7 @@ pub fn maybe_unbuild_module(d: &Dkms, m: &str, v: &str, k: &str, a: &str) {
 /// Upstream's `rm -rf` leaves a partial directory when killed; here the
 /// directory is renamed aside first (one atomic step) under a journal, and
 /// recovery completes the deletion (`finish_unbuild`).
-pub fn do_unbuild(d: &Dkms, m: &str, v: &str, k: &str, a: &str) {
+pub(crate) fn do_unbuild(d: &Dkms, m: &str, v: &str, k: &str, a: &str) {
     let t = &d.ctx.trees;
     let journal = journal::Journal::begin(&t.dkms_tree, "unbuild", &[m, v, k, a]);
     crash::point("unbuild:journaled");
@@ -54,7 +54,7 @@ fn aside_name(t: &Trees, m: &str, v: &str, k: &str, a: &str) -> PathBuf {
 /// Delete what an unbuild of `m/v` for `k`/`a` moved aside (and the build
 /// itself if it was not moved yet), then `<kver>` if it is empty. Recovery
 /// calls this to complete a killed unbuild.
-pub fn finish_unbuild(t: &Trees, m: &str, v: &str, k: &str, a: &str) {
+pub(crate) fn finish_unbuild(t: &Trees, m: &str, v: &str, k: &str, a: &str) {
     let kdir = t.kernel_dir(m, v, k);
     let prefix = format!(".tmp_{a}_unbuild.");
     for e in std::fs::read_dir(&kdir).into_iter().flatten().flatten() {
@@ -73,7 +73,7 @@ pub fn finish_unbuild(t: &Trees, m: &str, v: &str, k: &str, a: &str) {
 /// build or unbuild of an older dkms, or made by hand): upstream's
 /// `is_module_built` calls it not built, yet `do_build` refuses to build
 /// over it ("already been built"). Delete it; returns whether there was one.
-pub fn drop_leftover(t: &Trees, m: &str, v: &str, k: &str, a: &str) -> bool {
+pub(crate) fn drop_leftover(t: &Trees, m: &str, v: &str, k: &str, a: &str) -> bool {
     let base = t.arch_dir(m, v, k, a);
     if [m, v, k, a].iter().any(|s| s.is_empty()) || !base.is_dir() || base.join("module").is_dir() {
         return false;

@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 /// `maybe_uninstall_module`: uninstall if installed, else say so (unless
 /// the conf has BUILD_EXCLUSIVE directives, which make "not installed"
 /// expected).
-pub fn maybe_uninstall_module(d: &mut Dkms, m: &str, v: &str, k: &str, a: &str) -> Result<()> {
+pub(crate) fn maybe_uninstall_module(d: &mut Dkms, m: &str, v: &str, k: &str, a: &str) -> Result<()> {
     let trees = d.ctx.trees.clone();
     if status::is_module_installed(&trees, m, v, k, a) {
         return do_uninstall(d, m, v, k, a);
@@ -37,7 +37,7 @@ pub fn maybe_uninstall_module(d: &mut Dkms, m: &str, v: &str, k: &str, a: &str) 
 }
 
 /// `do_uninstall`
-pub fn do_uninstall(d: &mut Dkms, m: &str, v: &str, k: &str, a: &str) -> Result<()> {
+pub(crate) fn do_uninstall(d: &mut Dkms, m: &str, v: &str, k: &str, a: &str) -> Result<()> {
     let trees = d.ctx.trees.clone();
     let backup = trees.original_module_dir(m, k, a);
     ui::outln(&format!("Module {m}/{v} for kernel {k} ({a}):"));

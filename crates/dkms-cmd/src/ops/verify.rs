@@ -30,9 +30,9 @@ pub(crate) struct KernelFacts {
 pub(crate) struct Verifier {
     kernels: HashMap<String, KernelFacts>,
     /// Installed builds that failed verification.
-    pub failed: usize,
+    pub(crate) failed: usize,
     /// Their problems, as (module, version, kernel, arch, problems).
-    pub failures: Vec<(String, String, String, String, Vec<VerifyProblem>)>,
+    pub(crate) failures: Vec<(String, String, String, String, Vec<VerifyProblem>)>,
 }
 
 impl Verifier {

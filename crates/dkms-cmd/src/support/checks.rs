@@ -9,7 +9,7 @@ use dkms_state::{fsutil, status};
 
 impl Dkms {
     /// `check_module_args ACTION` for the module/version m/v.
-    pub fn check_module_args(&self, action: &str, m: &str, v: &str) -> Result<()> {
+    pub(crate) fn check_module_args(&self, action: &str, m: &str, v: &str) -> Result<()> {
         if !m.is_empty() && !v.is_empty() {
             // Not upstream: `-m ../x` would name directories outside the
             // trees (upstream adds, builds and removes there).
@@ -35,7 +35,7 @@ impl Dkms {
     }
 
     /// `module_is_broken_and_die`
-    pub fn module_is_broken_and_die(&self, m: &str, v: &str) -> Result<()> {
+    pub(crate) fn module_is_broken_and_die(&self, m: &str, v: &str) -> Result<()> {
         if status::is_module_broken(&self.ctx.trees, m, v) {
             return Err(Error::die(
                 Kind::ModuleBroken,
@@ -55,7 +55,7 @@ impl Dkms {
     }
 
     /// `module_is_added_or_die`
-    pub fn module_is_added_or_die(&self, m: &str, v: &str) -> Result<()> {
+    pub(crate) fn module_is_added_or_die(&self, m: &str, v: &str) -> Result<()> {
         if !status::is_module_added(&self.ctx.trees, m, v) {
             return Err(Error::die(
                 Kind::ModuleNotAdded,
@@ -66,7 +66,7 @@ impl Dkms {
     }
 
     /// `check_root`
-    pub fn check_root(&self) -> Result<()> {
+    pub(crate) fn check_root(&self) -> Result<()> {
         if nix::unistd::geteuid().is_root() {
             return Ok(());
         }
@@ -74,7 +74,7 @@ impl Dkms {
     }
 
     /// `check_rw_dkms_tree`
-    pub fn check_rw_dkms_tree(&self) -> Result<()> {
+    pub(crate) fn check_rw_dkms_tree(&self) -> Result<()> {
         if fsutil::writable(&self.ctx.trees.dkms_tree) {
             return Ok(());
         }
@@ -86,7 +86,7 @@ impl Dkms {
 
     /// Upstream's skip line for an already built or installed module
     /// (`maybe_build_module`, `maybe_install_module`) and its JSON record.
-    pub fn skip_already(&self, m: &str, v: &str, k: &str, a: &str, state: &str, reason: dkms_proto::SkipReason) {
+    pub(crate) fn skip_already(&self, m: &str, v: &str, k: &str, a: &str, state: &str, reason: dkms_proto::SkipReason) {
         ui::outln(&format!(
             "Module {m}/{v} already {state} kernel {k} ({a}), skip. You may override by specifying --force."
         ));
@@ -95,7 +95,7 @@ impl Dkms {
 
     /// The checks upstream runs before remove/unbuild/uninstall: arguments
     /// given, not broken, added.
-    pub fn checked_target(&self, action: &str) -> Result<(String, String)> {
+    pub(crate) fn checked_target(&self, action: &str) -> Result<(String, String)> {
         let (m, v) = (self.ctx.args.module.clone(), self.ctx.args.module_version.clone());
         self.check_module_args(action, &m, &v)?;
         self.module_is_broken_and_die(&m, &v)?;

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 
 impl Dkms {
     /// The spec of a read of `file` for m/v on k/a.
-    pub fn conf_spec(&self, m: &str, v: &str, k: &str, a: &str, file: PathBuf, strict: bool) -> conf::Spec {
+    pub(crate) fn conf_spec(&self, m: &str, v: &str, k: &str, a: &str, file: PathBuf, strict: bool) -> conf::Spec {
         conf::Spec {
             module: m.into(),
             module_version: v.into(),
@@ -39,12 +39,12 @@ impl Dkms {
 
     /// `read_conf` / `read_conf_strict`: Ok(Some) on success, Ok(None) when
     /// the conf is invalid (its messages printed), Err(4) when missing.
-    pub fn read_conf(&mut self, t: Mvka, file: Option<&Path>, strict: bool) -> Result<Option<Conf>> {
+    pub(crate) fn read_conf(&mut self, t: Mvka, file: Option<&Path>, strict: bool) -> Result<Option<Conf>> {
         self.read_conf_quiet(t, file, strict, false)
     }
 
     /// `read_conf` with its stderr discarded when `quiet_stderr` is set.
-    pub fn read_conf_quiet(
+    pub(crate) fn read_conf_quiet(
         &mut self,
         t: Mvka,
         file: Option<&Path>,
@@ -99,7 +99,7 @@ impl Dkms {
     }
 
     /// `read_conf_or_die` / `read_conf_strict_or_die`.
-    pub fn read_conf_or_die(&mut self, t: Mvka, file: Option<&Path>, strict: bool) -> Result<Conf> {
+    pub(crate) fn read_conf_or_die(&mut self, t: Mvka, file: Option<&Path>, strict: bool) -> Result<Conf> {
         match self.read_conf(t, file, strict)? {
             Some(c) => Ok(c),
             None => {

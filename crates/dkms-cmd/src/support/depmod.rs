@@ -63,7 +63,7 @@ fn do_depmod(no_depmod: bool, linux: bool, install_tree: &Path, k: &str, out: &m
 impl Dkms {
     /// `do_depmod KERNEL` as an `invoke_command` payload; its messages go
     /// wherever invoke_command sends the output.
-    pub fn depmod_cmd(&self, kernelver: &str) -> Cmd<'static> {
+    pub(crate) fn depmod_cmd(&self, kernelver: &str) -> Cmd<'static> {
         let no_depmod = self.ctx.args.no_depmod;
         let linux = self.ctx.current_os == "Linux";
         let install_tree = self.ctx.trees.install_tree.clone();
@@ -78,7 +78,7 @@ impl Dkms {
     /// in an autoinstall that runs depmod once per kernel at the end, the
     /// same "Running depmod... done." with depmod noted (and journaled, so
     /// a killed run has it done by recovery) for `run_deferred_depmod`.
-    pub fn run_or_defer_depmod(&self, kernelver: &str) -> i32 {
+    pub(crate) fn run_or_defer_depmod(&self, kernelver: &str) -> i32 {
         let Some(list) = &self.deferred_depmod else { return self.run_depmod(kernelver) };
         {
             let mut l = list.lock().unwrap_or_else(|e| e.into_inner());
@@ -93,7 +93,7 @@ impl Dkms {
 
     /// Run the depmod deferred for `kernelver`, if any, quietly (as the
     /// per-module ones are): its exit status.
-    pub fn run_deferred_depmod(&self, kernelver: &str) -> Option<i32> {
+    pub(crate) fn run_deferred_depmod(&self, kernelver: &str) -> Option<i32> {
         let list = self.deferred_depmod.as_ref()?;
         let (_, journal) = {
             let mut l = list.lock().unwrap_or_else(|e| e.into_inner());
@@ -110,7 +110,7 @@ impl Dkms {
     }
 
     /// `invoke_command "do_depmod K" "Running depmod" '' background`
-    pub fn run_depmod(&self, kernelver: &str) -> i32 {
+    pub(crate) fn run_depmod(&self, kernelver: &str) -> i32 {
         let cmd = self.depmod_cmd(kernelver);
         self.invoke_command(cmd, "Running depmod", None, true)
     }

@@ -16,70 +16,70 @@ use std::path::{Path, PathBuf};
 /// works (the last read conf, the kernel prepared for building, exports).
 /// A parallel autoinstall gives each background build its own copy.
 #[derive(Debug, Clone)]
-pub struct Dkms {
-    pub ctx: Ctx,
+pub(crate) struct Dkms {
+    pub(crate) ctx: Ctx,
     /// `last_mvka`/`last_mvka_conf` and the conf read for them.
-    pub conf_cache: Option<(String, Conf)>,
+    pub(crate) conf_cache: Option<(String, Conf)>,
     /// `package_name` of the last conf read (drives the progress dots).
-    pub package_name: String,
+    pub(crate) package_name: String,
     /// Environment added for children (`CC`, `--directive` exports, ...).
-    pub exports: Vec<(String, String)>,
+    pub(crate) exports: Vec<(String, String)>,
     /// `delayed_depmod` (kernel_preinst/prerm).
-    pub delayed_depmod: bool,
+    pub(crate) delayed_depmod: bool,
     /// `prepared_kernel`: the kernel/arch whose headers and signing were
     /// checked (the prologue prints once per kernel).
-    pub prepared_kernel: Option<String>,
+    pub(crate) prepared_kernel: Option<String>,
     /// How modules are signed for the prepared kernel, if at all.
-    pub signer: Option<Signer>,
+    pub(crate) signer: Option<Signer>,
     /// `tmp_force` of the install in progress.
-    pub saved_force: Option<bool>,
+    pub(crate) saved_force: Option<bool>,
     /// The jobs budget `make` joins instead of its own `-j` (a parallel
     /// autoinstall, or dkms run under a make jobserver).
-    pub jobs: Option<std::sync::Arc<dkms_state::jobs::Budget>>,
+    pub(crate) jobs: Option<std::sync::Arc<dkms_state::jobs::Budget>>,
     /// Builds running in the background for a parallel autoinstall; an
     /// install takes its module's build from there.
-    pub builds: Option<std::sync::Arc<dyn BuildsAhead>>,
+    pub(crate) builds: Option<std::sync::Arc<dyn BuildsAhead>>,
     /// Kernels whose depmod an autoinstall runs once at the end, with the
     /// journal that makes a killed run do it on recovery; None: run depmod
     /// after every install, as upstream does.
-    pub deferred_depmod: Option<DeferredDepmod>,
+    pub(crate) deferred_depmod: Option<DeferredDepmod>,
     /// `autoinstall`, which `load_tarball` runs after installing an `.rpm`
     /// (upstream: `autoinstall; exit $?`). That operation sits above the
     /// tarball loader (autoinstall → install → build → add → load_tarball),
     /// so the driver hands it down instead of the loader reaching up.
-    pub autoinstall: fn(&mut Dkms) -> Result<()>,
+    pub(crate) autoinstall: fn(&mut Dkms) -> Result<()>,
 }
 
 /// What one step works on: upstream's `$module $module_version $kernelver
 /// $arch`, the four its one-slot conf cache (`last_mvka`) is keyed by.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Mvka<'a> {
-    pub m: &'a str,
-    pub v: &'a str,
-    pub k: &'a str,
-    pub a: &'a str,
+pub(crate) struct Mvka<'a> {
+    pub(crate) m: &'a str,
+    pub(crate) v: &'a str,
+    pub(crate) k: &'a str,
+    pub(crate) a: &'a str,
 }
 
 /// `Mvka { m, v, k, a }`.
-pub fn mvka<'a>(m: &'a str, v: &'a str, k: &'a str, a: &'a str) -> Mvka<'a> {
+pub(crate) fn mvka<'a>(m: &'a str, v: &'a str, k: &'a str, a: &'a str) -> Mvka<'a> {
     Mvka { m, v, k, a }
 }
 
 /// What a build signs with (`prepare_signing`'s result).
 #[derive(Debug, Clone)]
-pub struct Signer {
-    pub sign_file: PathBuf,
-    pub hash: String,
-    pub key: String,
-    pub cert: String,
+pub(crate) struct Signer {
+    pub(crate) sign_file: PathBuf,
+    pub(crate) hash: String,
+    pub(crate) key: String,
+    pub(crate) cert: String,
 }
 
 /// A build: module, version, kernel, arch.
-pub type BuildKey = (String, String, String, String);
+pub(crate) type BuildKey = (String, String, String, String);
 
 /// Builds run ahead of the install that needs them (a parallel
 /// autoinstall's background builds, `ops::builds`).
-pub trait BuildsAhead: std::fmt::Debug + Send + Sync {
+pub(crate) trait BuildsAhead: std::fmt::Debug + Send + Sync {
     /// The outcome of the build of `key`, waiting for it to finish; None if
     /// it is not one of these builds (the caller builds it itself).
     fn take(&self, key: &BuildKey) -> Option<BuildOutcome>;
@@ -89,17 +89,17 @@ pub trait BuildsAhead: std::fmt::Debug + Send + Sync {
 /// it read last (upstream's `last_mvka`, which decides whether the install
 /// that follows reads the conf again).
 #[derive(Debug)]
-pub struct BuildOutcome {
-    pub chunks: Chunks,
-    pub result: Result<()>,
-    pub conf_cache: Option<(String, Conf)>,
-    pub package_name: String,
+pub(crate) struct BuildOutcome {
+    pub(crate) chunks: Chunks,
+    pub(crate) result: Result<()>,
+    pub(crate) conf_cache: Option<(String, Conf)>,
+    pub(crate) package_name: String,
 }
 
 impl BuildOutcome {
     /// Print the build's output and take over its state, as if it had
     /// just run here; its result.
-    pub fn replay(self, d: &mut Dkms) -> Result<()> {
+    pub(crate) fn replay(self, d: &mut Dkms) -> Result<()> {
         dkms_cli::ui::replay(self.chunks);
         d.conf_cache = self.conf_cache;
         d.package_name = self.package_name;
@@ -109,10 +109,10 @@ impl BuildOutcome {
 
 /// Kernels whose depmod waits for the end of an autoinstall, each with the
 /// journal that has recovery run it if the process dies first.
-pub type DeferredDepmod = std::sync::Arc<std::sync::Mutex<Vec<(String, Option<dkms_state::journal::Journal>)>>>;
+pub(crate) type DeferredDepmod = std::sync::Arc<std::sync::Mutex<Vec<(String, Option<dkms_state::journal::Journal>)>>>;
 
 impl Dkms {
-    pub fn new(ctx: Ctx, autoinstall: fn(&mut Dkms) -> Result<()>) -> Self {
+    pub(crate) fn new(ctx: Ctx, autoinstall: fn(&mut Dkms) -> Result<()>) -> Self {
         let exports = ctx
             .args
             .directives
@@ -136,7 +136,7 @@ impl Dkms {
     }
 
     /// Upstream variables visible to dkms.conf and to `eval`ed commands.
-    pub fn shell_context(&self) -> Vec<(String, String)> {
+    pub(crate) fn shell_context(&self) -> Vec<(String, String)> {
         let t = &self.ctx.trees;
         let s = |p: &Path| p.to_string_lossy().into_owned();
         vec![
@@ -154,22 +154,22 @@ impl Dkms {
     }
 
     /// The (kernel, arch) pairs of the command line, in order.
-    pub fn targets(&self) -> Vec<(String, String)> {
+    pub(crate) fn targets(&self) -> Vec<(String, String)> {
         self.ctx.kernelver.iter().cloned().zip(self.ctx.arch.iter().cloned()).collect()
     }
 
     /// The first kernel/arch of the command line (`$kernelver`, `$arch`).
-    pub fn kernelver0(&self) -> (String, String) {
+    pub(crate) fn kernelver0(&self) -> (String, String) {
         (self.ctx.kernelver.first().cloned().unwrap_or_default(), self.ctx.arch.first().cloned().unwrap_or_default())
     }
 
     /// `kernel_source_dir` for a kernel (`--kernelsourcedir` wins).
-    pub fn kernel_source_dir(&self, kernelver: &str) -> PathBuf {
+    pub(crate) fn kernel_source_dir(&self, kernelver: &str) -> PathBuf {
         kernel::kernel_source_dir(&self.ctx.trees, kernelver, self.ctx.args.kernel_source_dir.as_deref())
     }
 
     /// `kernel_config` for a kernel (`--config` wins).
-    pub fn kernel_config(&self, kernelver: &str) -> PathBuf {
+    pub(crate) fn kernel_config(&self, kernelver: &str) -> PathBuf {
         kernel::kernel_config(&self.kernel_source_dir(kernelver), self.ctx.args.kernel_config.as_deref())
     }
 }

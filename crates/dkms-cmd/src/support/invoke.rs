@@ -18,10 +18,10 @@ use std::time::{Duration, Instant};
 const TIMED_OUT: i32 = 124;
 
 /// In-process work run by `invoke_command`; it writes its output to the sink.
-pub type NativeFn<'a> = Box<dyn FnOnce(&mut dyn Write) -> i32 + 'a>;
+pub(crate) type NativeFn<'a> = Box<dyn FnOnce(&mut dyn Write) -> i32 + 'a>;
 
 /// What to run.
-pub enum Cmd<'a> {
+pub(crate) enum Cmd<'a> {
     /// A shell command string, `eval`ed as upstream does, in `cwd`.
     Shell { cmd: String, cwd: Option<PathBuf> },
     /// The same, running make under a jobs budget (its jobserver in
@@ -46,7 +46,7 @@ impl<'a> Cmd<'a> {
     }
 
     /// This command, confined to `build` (see `Cmd::Confined`).
-    pub fn confined(self, build: &Path) -> Cmd<'a> {
+    pub(crate) fn confined(self, build: &Path) -> Cmd<'a> {
         Cmd::Confined { build: build.to_path_buf(), cmd: Box::new(self) }
     }
 }
@@ -181,14 +181,14 @@ impl Dkms {
 
     /// `invoke_command CMD DESCRIPTION [LOGFILE] [background]`; returns the
     /// command's exit status.
-    pub fn invoke_command(&self, cmd: Cmd<'_>, description: &str, log: Option<&Path>, background: bool) -> i32 {
+    pub(crate) fn invoke_command(&self, cmd: Cmd<'_>, description: &str, log: Option<&Path>, background: bool) -> i32 {
         self.invoke_command_bounded(cmd, description, log, background, None).unwrap_or(TIMED_OUT)
     }
 
     /// `invoke_command` stopping a logged command (and its process group)
     /// after `limit`: None then (not upstream; framework.conf's
     /// `build_timeout` for make).
-    pub fn invoke_command_bounded(
+    pub(crate) fn invoke_command_bounded(
         &self,
         cmd: Cmd<'_>,
         description: &str,

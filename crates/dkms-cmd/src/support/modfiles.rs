@@ -8,7 +8,7 @@ use dkms_state::{kernel, modinfo, trees};
 use std::path::{Path, PathBuf};
 
 /// `compressed_or_uncompressed DIR NAME`: `DIR/NAME.ko` or `DIR/NAME.ko<suffix>`.
-pub fn compressed_or_uncompressed(dir: &Path, name: &str, suffix: &str) -> Option<PathBuf> {
+pub(crate) fn compressed_or_uncompressed(dir: &Path, name: &str, suffix: &str) -> Option<PathBuf> {
     let plain = trees::cat(dir, &format!("{name}.ko"));
     if plain.exists() {
         return Some(plain);
@@ -19,7 +19,7 @@ pub fn compressed_or_uncompressed(dir: &Path, name: &str, suffix: &str) -> Optio
 
 impl Dkms {
     /// `set_module_suffix`: (".ko", compressed suffix) for a kernel.
-    pub fn module_suffix(&self, kernelver: &str) -> &'static str {
+    pub(crate) fn module_suffix(&self, kernelver: &str) -> &'static str {
         kernel::compressed_suffix(&self.ctx.trees.install_tree, kernelver)
     }
 
@@ -28,7 +28,7 @@ impl Dkms {
     /// own), recognised by having the version of the DKMS-owned copy.
     /// `suffix` is `set_module_suffix`'s result for `k`, which callers work
     /// out once per kernel (it walks the kernel's module tree).
-    pub fn find_actual_dest_module_location(
+    pub(crate) fn find_actual_dest_module_location(
         &self,
         m: &str,
         c: &Conf,
@@ -60,7 +60,7 @@ impl Dkms {
     }
 
     /// The module files of a build (`<kver>/<arch>/module/*.ko*`), sorted.
-    pub fn built_modules(&self, m: &str, v: &str, k: &str, a: &str) -> Vec<String> {
+    pub(crate) fn built_modules(&self, m: &str, v: &str, k: &str, a: &str) -> Vec<String> {
         let mut files: Vec<String> = std::fs::read_dir(self.ctx.trees.arch_dir(m, v, k, a).join("module"))
             .into_iter()
             .flatten()
@@ -77,7 +77,7 @@ impl Dkms {
     /// The newest version (upstream's version sort) of `module` built or
     /// installed for `k`/`a`: what a `.dep_<module>` file of a
     /// BUILD_DEPENDS_REBUILD module records.
-    pub fn latest_version_of(&self, module: &str, k: &str, a: &str) -> Option<String> {
+    pub(crate) fn latest_version_of(&self, module: &str, k: &str, a: &str) -> Option<String> {
         let mut versions: Vec<String> =
             dkms_state::status::module_status(&self.ctx.trees, Some(module), None, Some(k), Some(a))
                 .into_iter()

@@ -2,7 +2,7 @@
 //! `--rpm_safe_upgrade`) and when a process started.
 
 /// The PID of our parent's parent (the rpm transaction, upstream's `pppid`).
-pub fn grandparent_pid() -> String {
+pub(crate) fn grandparent_pid() -> String {
     let ppid = nix::unistd::getppid();
     std::fs::read_to_string(format!("/proc/{ppid}/status"))
         .ok()
@@ -11,7 +11,7 @@ pub fn grandparent_pid() -> String {
 }
 
 /// `ps -o lstart --no-headers -p PID`
-pub fn process_start(pid: &str) -> String {
+pub(crate) fn process_start(pid: &str) -> String {
     let mut c = dkms_state::tools::command("ps", &[]);
     c.args(["-o", "lstart", "--no-headers", "-p", pid]);
     dkms_state::tools::output(&mut c)

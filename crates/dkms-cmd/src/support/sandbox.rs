@@ -52,12 +52,12 @@ pub(crate) struct Tool {
 /// `links` (symlinks recreated where a tmpfs hides them).
 #[derive(Debug, Default)]
 pub(crate) struct Plan {
-    pub rw: Vec<PathBuf>,
-    pub ro: Vec<PathBuf>,
-    pub hidden: Vec<PathBuf>,
-    pub cwd: Option<PathBuf>,
+    pub(crate) rw: Vec<PathBuf>,
+    pub(crate) ro: Vec<PathBuf>,
+    pub(crate) hidden: Vec<PathBuf>,
+    pub(crate) cwd: Option<PathBuf>,
     /// Symlinks to show as they are (to their real target).
-    pub links: Vec<PathBuf>,
+    pub(crate) links: Vec<PathBuf>,
 }
 
 /// The sandbox of this process, probed once: the tools, or why not.

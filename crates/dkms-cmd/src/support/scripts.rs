@@ -13,7 +13,14 @@ impl Dkms {
     /// `run_build_script TYPE SCRIPT [LOGFILE]` for module m/v. Returns the
     /// script's status; with a log file a failing script ends dkms with its
     /// status (upstream `exit`s).
-    pub fn run_build_script(&mut self, m: &str, v: &str, kind: &str, script: &str, log: Option<&Path>) -> Result<i32> {
+    pub(crate) fn run_build_script(
+        &mut self,
+        m: &str,
+        v: &str,
+        kind: &str,
+        script: &str,
+        log: Option<&Path>,
+    ) -> Result<i32> {
         if script.is_empty() {
             return Ok(0);
         }
@@ -56,7 +63,7 @@ impl Dkms {
     }
 
     /// `execute_post_transaction` when `post_transaction` is set.
-    pub fn maybe_post_transaction(&mut self) {
+    pub(crate) fn maybe_post_transaction(&mut self) {
         if self.ctx.setting("post_transaction").is_empty() {
             return;
         }

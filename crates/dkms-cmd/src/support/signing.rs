@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 
 /// Signing settings from framework.conf, read lazily with `$kernelver`
 /// visible (so paths may contain it).
-pub fn settings(d: &Dkms, kernelver: &str, arch: &str) -> BTreeMap<String, String> {
+pub(crate) fn settings(d: &Dkms, kernelver: &str, arch: &str) -> BTreeMap<String, String> {
     let mut initial = BTreeMap::new();
     for name in framework::SIGNING {
         if let Some(v) = dkms_state::env::var(name) {
@@ -27,7 +27,7 @@ pub fn settings(d: &Dkms, kernelver: &str, arch: &str) -> BTreeMap<String, Strin
 
 /// `prepare_signing`: prints upstream's prologue lines and returns the
 /// signer, or None when modules will not be signed.
-pub fn prepare_signing(d: &Dkms, kernelver: &str, arch: &str, kernel_config: &Path) -> Option<Signer> {
+pub(crate) fn prepare_signing(d: &Dkms, kernelver: &str, arch: &str, kernel_config: &Path) -> Option<Signer> {
     let s = settings(d, kernelver, arch);
     let get = |k: &str| s.get(k).cloned().unwrap_or_default();
     let policy = get("try_sign_modules");
@@ -60,7 +60,7 @@ pub fn prepare_signing(d: &Dkms, kernelver: &str, arch: &str, kernel_config: &Pa
 
 /// The sign-file program `prepare_signing` picks: framework.conf's
 /// `sign_file`, else the distribution's, else the kernel's own.
-pub fn sign_file_path(d: &Dkms, s: &BTreeMap<String, String>, kernelver: &str) -> String {
+pub(crate) fn sign_file_path(d: &Dkms, s: &BTreeMap<String, String>, kernelver: &str) -> String {
     let mut sign_file = s.get("sign_file").cloned().unwrap_or_default();
     if sign_file.is_empty() {
         let dist = &d.ctx.running_distribution;
@@ -87,7 +87,12 @@ pub fn sign_file_path(d: &Dkms, s: &BTreeMap<String, String>, kernelver: &str) -
 /// What a build for this kernel would sign with, worked out without
 /// printing or generating anything (for `status --verify` and `doctor`):
 /// (sign-file, key, certificate), or why modules are not signed.
-pub fn expected_signer(d: &Dkms, kernelver: &str, arch: &str, kernel_config: &Path) -> Result<Signer, &'static str> {
+pub(crate) fn expected_signer(
+    d: &Dkms,
+    kernelver: &str,
+    arch: &str,
+    kernel_config: &Path,
+) -> Result<Signer, &'static str> {
     let s = settings(d, kernelver, arch);
     let policy = s.get("try_sign_modules").map(String::as_str).unwrap_or_default();
     if policy == "false" {
@@ -111,7 +116,7 @@ pub fn expected_signer(d: &Dkms, kernelver: &str, arch: &str, kernel_config: &Pa
 }
 
 /// The key and certificate `prepare_mok` uses (before any generation).
-pub fn mok_paths(d: &Dkms, s: &BTreeMap<String, String>, kernel_config: &Path) -> (String, String) {
+pub(crate) fn mok_paths(d: &Dkms, s: &BTreeMap<String, String>, kernel_config: &Path) -> (String, String) {
     let get = |k: &str| s.get(k).cloned().unwrap_or_default();
     let (mut key, mut cert) = (get("mok_signing_key"), get("mok_certificate"));
     let dist = &d.ctx.running_distribution;
@@ -164,7 +169,7 @@ fn gentoo_paths(kernel_config: &Path) -> (String, String) {
 
 /// `prepare_mok`: print the key and certificate paths and make sure both
 /// exist. Returns None (after upstream's message) when they cannot.
-pub fn prepare_mok(d: &Dkms, s: &BTreeMap<String, String>, kernel_config: &Path) -> Option<(String, String)> {
+pub(crate) fn prepare_mok(d: &Dkms, s: &BTreeMap<String, String>, kernel_config: &Path) -> Option<(String, String)> {
     let configured = s.get("mok_signing_key").is_some_and(|k| !k.is_empty());
     let (key, cert) = mok_paths(d, s, kernel_config);
     if !configured

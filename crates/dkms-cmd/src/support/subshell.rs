@@ -20,7 +20,7 @@ impl Dkms {
     /// Run `f` as upstream runs a step in `( ... )`: the one-slot conf
     /// cache, the prepared kernel, its signer and `package_name` set inside
     /// are put back as they were when it returns.
-    pub fn subshell<T>(&mut self, f: impl FnOnce(&mut Dkms) -> T) -> T {
+    pub(crate) fn subshell<T>(&mut self, f: impl FnOnce(&mut Dkms) -> T) -> T {
         let saved = SubshellState {
             conf_cache: self.conf_cache.clone(),
             prepared_kernel: self.prepared_kernel.clone(),
@@ -40,7 +40,7 @@ impl Dkms {
 /// a failure is reported and the next kernel still runs, state set inside
 /// (the conf cache, the prepared kernel, a module name found by `add`) does
 /// not leak into the next one, and the exit status is the last kernel's.
-pub fn for_each_kernel(d: &mut Dkms, mut f: impl FnMut(&mut Dkms, &str, &str) -> Result<()>) -> Result<()> {
+pub(crate) fn for_each_kernel(d: &mut Dkms, mut f: impl FnMut(&mut Dkms, &str, &str) -> Result<()>) -> Result<()> {
     let targets = d.targets();
     let mut last = Ok(());
     for (k, a) in targets {

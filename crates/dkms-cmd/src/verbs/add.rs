@@ -6,7 +6,7 @@ use crate::support::dkms::Dkms;
 use dkms_state::error::Result;
 
 /// `dkms add`
-pub fn run(d: &mut Dkms) -> Result<()> {
+pub(crate) fn run(d: &mut Dkms) -> Result<()> {
     d.ctx.check_all_is_banned("add")?;
     d.check_rw_dkms_tree()?;
     let (m, v) = (d.ctx.args.module.clone(), d.ctx.args.module_version.clone());

@@ -8,7 +8,7 @@ use dkms_state::error::{Error, Kind, Result};
 use dkms_state::{fsutil, kernel};
 
 /// `dkms autoinstall`
-pub fn run(d: &mut Dkms) -> Result<()> {
+pub(crate) fn run(d: &mut Dkms) -> Result<()> {
     d.ctx.check_all_is_banned("autoinstall")?;
     if d.ctx.args.all_kernels {
         if !d.ctx.args.kernelver.is_empty() {

@@ -21,7 +21,7 @@ fn usage(why: &str) -> Error {
 }
 
 /// `dkms cache`
-pub fn run(d: &mut Dkms) -> Result<()> {
+pub(crate) fn run(d: &mut Dkms) -> Result<()> {
     let words = d.ctx.args.words.clone();
     let operand = words.get(1).cloned();
     match words.first().map(String::as_str) {

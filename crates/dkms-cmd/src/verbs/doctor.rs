@@ -10,7 +10,7 @@ use dkms_proto::{Record, Severity};
 use dkms_state::error::{Error, Kind, Result};
 
 /// `dkms doctor`
-pub fn run(d: &mut Dkms) -> Result<()> {
+pub(crate) fn run(d: &mut Dkms) -> Result<()> {
     let findings = diagnose(d);
     let errors = findings.iter().filter(|f| f.severity == Severity::Error).count();
     for f in &findings {

@@ -9,7 +9,7 @@ use dkms_state::error::{Error, Kind, Result};
 
 /// `dkms generate_mok`: no permission check and no lock, as upstream; the
 /// exit status is prepare_mok's (1 when the pair cannot be had).
-pub fn run(d: &mut Dkms) -> Result<()> {
+pub(crate) fn run(d: &mut Dkms) -> Result<()> {
     let (k, a) = d.kernelver0();
     let settings = signing::settings(d, &k, &a);
     let config = d.kernel_config(&k);

@@ -7,7 +7,7 @@ use crate::support::subshell::for_each_kernel;
 use dkms_state::error::Result;
 
 /// `dkms install`
-pub fn run(d: &mut Dkms) -> Result<()> {
+pub(crate) fn run(d: &mut Dkms) -> Result<()> {
     d.ctx.check_all_is_banned("install")?;
     let (m, v) = (d.ctx.args.module.clone(), d.ctx.args.module_version.clone());
     d.module_is_broken_and_die(&m, &v)?;

@@ -6,7 +6,7 @@ use crate::support::dkms::Dkms;
 use dkms_state::error::Result;
 
 /// `dkms kernel_preinst`
-pub fn run(d: &mut Dkms) -> Result<()> {
+pub(crate) fn run(d: &mut Dkms) -> Result<()> {
     d.check_root()?;
     d.ctx.have_one_kernel("kernel_preinst")?;
     unbuild_all(d, "kernel_preinst", true)

@@ -6,7 +6,7 @@ use crate::support::dkms::Dkms;
 use dkms_state::error::{Error, Kind, Result};
 
 /// `dkms ldtarball`: `load_tarball && add_module`.
-pub fn run(d: &mut Dkms) -> Result<()> {
+pub(crate) fn run(d: &mut Dkms) -> Result<()> {
     if d.ctx.args.force && !nix::unistd::geteuid().is_root() {
         return Err(Error::die(Kind::NotRoot, ["You must be root to use this command with the --force option."]));
     }

@@ -12,7 +12,7 @@ use dkms_state::failures;
 use std::path::{Path, PathBuf};
 
 /// `dkms log`: one kernel (the first of -k, default the running one).
-pub fn run(d: &mut Dkms) -> Result<()> {
+pub(crate) fn run(d: &mut Dkms) -> Result<()> {
     let (m, v) = (d.ctx.args.module.clone(), d.ctx.args.module_version.clone());
     d.check_module_args("log", &m, &v)?;
     d.ctx.have_one_kernel("log")?;

@@ -7,7 +7,7 @@ use dkms_cli::ui;
 use dkms_state::error::Result;
 
 /// `dkms ltdk`
-pub fn run(d: &mut Dkms) -> Result<()> {
+pub(crate) fn run(d: &mut Dkms) -> Result<()> {
     d.ctx.check_all_is_banned("ltdk")?;
     let (m, v) = d.checked_target("ltdk")?;
     let mut refused = 0;

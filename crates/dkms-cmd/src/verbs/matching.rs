@@ -11,7 +11,7 @@ use dkms_state::error::{Error, Kind, Result};
 use dkms_state::status;
 
 /// `dkms match`
-pub fn run(d: &mut Dkms) -> Result<()> {
+pub(crate) fn run(d: &mut Dkms) -> Result<()> {
     d.check_root()?;
     d.ctx.have_one_kernel("match")?;
     let (k, a) = d.kernelver0();

@@ -7,7 +7,7 @@ use dkms_state::error::Result;
 
 /// `dkms mktarball`: the checks of upstream's `mktarball)` branch, then
 /// `make_tarball`. No permission check, as upstream.
-pub fn run(d: &mut Dkms) -> Result<()> {
+pub(crate) fn run(d: &mut Dkms) -> Result<()> {
     let (m, v) = (d.ctx.args.module.clone(), d.ctx.args.module_version.clone());
     d.check_module_args("mktarball", &m, &v)?;
     d.module_is_broken_and_die(&m, &v)?;

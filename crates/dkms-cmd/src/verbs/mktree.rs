@@ -8,7 +8,7 @@ use dkms_proto::Record;
 use dkms_state::error::Result;
 
 /// `dkms mktree`
-pub fn run(d: &mut Dkms) -> Result<()> {
+pub(crate) fn run(d: &mut Dkms) -> Result<()> {
     d.ctx.check_all_is_banned("mktree")?;
     let from = d.ctx.args.from.clone();
     let (m, v) = tree_names(d, from.as_deref())?;

@@ -6,7 +6,7 @@ use crate::support::dkms::Dkms;
 use dkms_state::error::Result;
 
 /// `dkms remove`
-pub fn run(d: &mut Dkms) -> Result<()> {
+pub(crate) fn run(d: &mut Dkms) -> Result<()> {
     let (m, v) = d.checked_target("remove")?;
     d.check_rw_dkms_tree()?;
     remove_module(d, &m, &v)?;

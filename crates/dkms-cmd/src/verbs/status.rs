@@ -12,7 +12,7 @@ use dkms_state::error::{Error, Kind, Result};
 
 /// `dkms status`: always exits 0, even for broken modules; with `--verify`
 /// (not upstream) 18 when an installed build fails verification.
-pub fn run(d: &mut Dkms) -> Result<()> {
+pub(crate) fn run(d: &mut Dkms) -> Result<()> {
     let (m, v) = (d.ctx.args.module.clone(), d.ctx.args.module_version.clone());
     let mut queries: Vec<(String, String)> = Vec::new();
     if d.ctx.kernelver.is_empty() {

@@ -8,7 +8,7 @@ use dkms_cli::ui;
 use dkms_state::error::Result;
 
 /// `dkms unbuild`
-pub fn run(d: &mut Dkms) -> Result<()> {
+pub(crate) fn run(d: &mut Dkms) -> Result<()> {
     let (m, v) = d.checked_target("unbuild")?;
     d.check_rw_dkms_tree()?;
     for (i, (k, a)) in d.targets().iter().enumerate() {

@@ -7,7 +7,7 @@ use dkms_cli::ui;
 use dkms_state::error::Result;
 
 /// `dkms uninstall`
-pub fn run(d: &mut Dkms) -> Result<()> {
+pub(crate) fn run(d: &mut Dkms) -> Result<()> {
     let (m, v) = d.checked_target("uninstall")?;
     d.check_root()?;
     let targets = d.targets();

@@ -8,7 +8,7 @@ use dkms_proto::Record;
 use dkms_state::error::Result;
 
 /// `dkms unmktree`
-pub fn run(d: &mut Dkms) -> Result<()> {
+pub(crate) fn run(d: &mut Dkms) -> Result<()> {
     d.ctx.check_all_is_banned("unmktree")?;
     let (m, v) = (d.ctx.args.module.clone(), d.ctx.args.module_version.clone());
     d.check_module_args("unmktree", &m, &v)?;

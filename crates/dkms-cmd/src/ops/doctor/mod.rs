@@ -17,19 +17,19 @@ use dkms_proto::Severity;
 /// One finding.
 #[derive(Debug, Clone)]
 pub(crate) struct Finding {
-    pub severity: Severity,
+    pub(crate) severity: Severity,
     /// Stable kebab-case name of what was found.
-    pub kind: &'static str,
-    pub message: String,
-    pub remedy: Option<String>,
+    pub(crate) kind: &'static str,
+    pub(crate) message: String,
+    pub(crate) remedy: Option<String>,
     /// The kernel it concerns, if one.
-    pub kernel: Option<String>,
+    pub(crate) kernel: Option<String>,
 }
 
 /// Findings as they are collected.
 #[derive(Default)]
 pub(crate) struct Report {
-    pub findings: Vec<Finding>,
+    pub(crate) findings: Vec<Finding>,
 }
 
 impl Report {
