@@ -71,6 +71,9 @@ fn doctor_is_clean_then_finds_each_fault() {
     let (code, out, findings) = doc.run();
     assert_eq!(code, 0, "healthy: {out}");
     assert!(findings.iter().all(|f| f["severity"] != "error"), "{out}");
+    // Whether builds run confined is reported (off by default, as upstream).
+    let sandbox = findings.iter().find(|f| f["kind"] == "build-sandbox-off").unwrap_or_else(|| panic!("{out}"));
+    assert_eq!(sandbox["severity"], "info", "{out}");
 
     let build = doc.r.sb.inst.join(&k).join("build");
     doc.fault(

@@ -453,7 +453,8 @@ CONFIG_CC_VERSION_TEXT; sign-file; the signing key and certificate (present, the
 two belonging together); Secure Boot and whether the certificate is enrolled (mokutil --test-key, where mokutil \
 exists); the compression tool of CONFIG_MODULE_COMPRESS_*; the kernel hooks of the distribution; the DKMS tree \
 (dangling source links, half-built builds, leftover journals, modules built for kernels that are gone, failed \
-builds remembered, installed modules failing status --verify); free space where builds happen. Exit status 19 \
+builds remembered, installed modules failing status --verify); whether builds run in the build sandbox \
+(build_sandbox) and whether it works here; free space where builds happen. Exit status 19 \
 when there is an error-level finding. Not in upstream dkms.",
 };
 

@@ -4,10 +4,12 @@
 //! enrolment), of the kernel hooks and of the DKMS tree (`tree`: dangling
 //! source links, half-built builds, leftover journals, builds for kernels
 //! that are gone, remembered failures, installed modules failing
-//! `status --verify`, free space). Each finding has a severity, a stable
-//! kind, a message and, where there is one, a remedy.
+//! `status --verify`, free space) and of the build sandbox (`sandbox`).
+//! Each finding has a severity, a stable kind, a message and, where there
+//! is one, a remedy.
 
 mod kernel;
+mod sandbox;
 mod signing;
 mod tree;
 
@@ -72,6 +74,7 @@ pub(crate) fn diagnose(d: &Dkms) -> Vec<Finding> {
     let signing_kernel = ks.iter().find(|k| d.kernel_config(k).is_file()).cloned();
     signing::check(d, &mut r, signing_kernel.as_deref().unwrap_or(&d.ctx.current_kernel), &arch);
     tree::hooks(d, &mut r);
+    sandbox::check(d, &mut r);
     tree::check(d, &mut r);
     tree::space(d, &mut r);
     r.findings
