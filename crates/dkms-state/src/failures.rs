@@ -28,6 +28,25 @@ pub struct Failure {
     pub log: Option<PathBuf>,
 }
 
+impl Failure {
+    /// A failure of m/v on k/a happening now, with the error's kind and
+    /// status (its make.log is kept by `record`).
+    pub fn happened(x: (&str, &str, &str, &str), kind: &str, exit_code: u8, inputs_hash: String) -> Failure {
+        let (m, v, k, a) = x;
+        Failure {
+            module: m.into(),
+            version: v.into(),
+            kernel: k.into(),
+            arch: a.into(),
+            kind: kind.into(),
+            exit_code,
+            time: now(),
+            inputs_hash,
+            log: None,
+        }
+    }
+}
+
 /// `<dkms_tree>/.failures`
 pub fn root(dkms_tree: &Path) -> PathBuf {
     dkms_tree.join(".failures")

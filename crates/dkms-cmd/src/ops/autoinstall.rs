@@ -404,17 +404,7 @@ fn remember(d: &Dkms, x: Mvka, failure: Option<&Error>) {
         Some(e) if e.code == 77 => failures::clear(tree, m, v, k, a),
         Some(e) => {
             if failures::read(tree, m, v, k, a).is_none() {
-                let f = failures::Failure {
-                    module: m.into(),
-                    version: v.into(),
-                    kernel: k.into(),
-                    arch: a.into(),
-                    kind: e.kind.name().into(),
-                    exit_code: e.code,
-                    time: failures::now(),
-                    inputs_hash: String::new(),
-                    log: None,
-                };
+                let f = failures::Failure::happened((m, v, k, a), e.kind.name(), e.code, String::new());
                 let _ = failures::record(tree, &f, Some(&d.ctx.trees.build_dir(m, v).join("make.log")));
             }
         }

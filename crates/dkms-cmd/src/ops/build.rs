@@ -4,7 +4,7 @@
 //! and compress them into `<kver>/.tmp_<arch>_XXXXXX/`, rename that into
 //! place atomically, run POST_BUILD and keep make.log.
 
-use super::build_env::{build_environment, compiler_env, date, prepare_kernel_and_signing};
+use super::build_env::{date, make_env, prepare_kernel_and_signing};
 use super::build_steps::{apply_patches, built_modules_present, check_vermagic, run_make, stage_modules};
 use crate::support::dkms::{mvka, Dkms, Mvka};
 use dkms_cli::{ui, RELEASE_STRING};
@@ -88,12 +88,7 @@ pub(crate) fn do_build(d: &mut Dkms, m: &str, v: &str, k: &str, a: &str) -> Resu
         ));
     }
     prepare_kernel_and_signing(d, k, a)?;
-    let ksrc = d.kernel_source_dir(k);
-    let config = d.kernel_config(k);
-    let mut env = d.exports.clone();
-    env.retain(|(n, _)| !["CC", "KERNEL_CC", "LD", "KERNEL_LD"].contains(&n.as_str()));
-    env.extend(compiler_env(d, &ksrc, &config));
-    env.extend(build_environment(d));
+    let env = make_env(d, k);
 
     check_build_depends(d, &m, &v, k, a, &conf)?;
     if let Some(placed) = super::cache::substitute(d, mvka(&m, &v, k, a), &conf, &env, suffix) {
@@ -133,17 +128,8 @@ fn remember(d: &Dkms, x: Mvka, res: &Result<()>) {
         failures::clear(tree, m, v, k, a);
         return;
     };
-    let f = failures::Failure {
-        module: m.into(),
-        version: v.into(),
-        kernel: k.into(),
-        arch: a.into(),
-        kind: e.kind.name().into(),
-        exit_code: e.code,
-        time: failures::now(),
-        inputs_hash: failures::inputs_hash(&d.ctx.trees.source_link(m, v), &d.kernel_config(k), k),
-        log: None,
-    };
+    let hash = failures::inputs_hash(&d.ctx.trees.source_link(m, v), &d.kernel_config(k), k);
+    let f = failures::Failure::happened((m, v, k, a), e.kind.name(), e.code, hash);
     let _ = failures::record(tree, &f, Some(&d.ctx.trees.build_dir(m, v).join("make.log")));
 }
 

@@ -104,3 +104,16 @@ pub(crate) fn date() -> String {
     let mut c = tools::command("date", &[]);
     tools::output(&mut c).map(|o| String::from_utf8_lossy(&o.stdout).into_owned()).unwrap_or_else(|_| "\n".into())
 }
+
+/// The environment make runs with for kernel `k`: dkms's exports without
+/// the compiler variables, then those the kernel wants, then framework.conf's
+/// `build_environment`.
+pub(crate) fn make_env(d: &Dkms, k: &str) -> Vec<(String, String)> {
+    let ksrc = d.kernel_source_dir(k);
+    let config = d.kernel_config(k);
+    let mut env = d.exports.clone();
+    env.retain(|(n, _)| !["CC", "KERNEL_CC", "LD", "KERNEL_LD"].contains(&n.as_str()));
+    env.extend(compiler_env(d, &ksrc, &config));
+    env.extend(build_environment(d));
+    env
+}

@@ -3,7 +3,7 @@
 //! and compute its key exactly as a build would (same conf, same make
 //! environment, same signing); `verify` and `gc` work on a cache directory.
 
-use crate::ops::build_env::{build_environment, compiler_env, prepare_kernel_and_signing};
+use crate::ops::build_env::{make_env, prepare_kernel_and_signing};
 use crate::ops::cache;
 use crate::support::dkms::{mvka, Dkms};
 use crate::support::subshell::for_each_kernel;
@@ -44,18 +44,6 @@ pub(crate) fn run(d: &mut Dkms) -> Result<()> {
     }
 }
 
-/// The make environment and signer of a build of m/v for k/a, as `do_build`
-/// has them, with the signing prologue kept quiet.
-fn build_context(d: &mut Dkms, k: &str) -> Result<Vec<(String, String)>> {
-    let ksrc = d.kernel_source_dir(k);
-    let config = d.kernel_config(k);
-    let mut env = d.exports.clone();
-    env.retain(|(n, _)| !["CC", "KERNEL_CC", "LD", "KERNEL_LD"].contains(&n.as_str()));
-    env.extend(compiler_env(d, &ksrc, &config));
-    env.extend(build_environment(d));
-    Ok(env)
-}
-
 fn key_or_push(d: &mut Dkms, m: &str, v: &str, k: &str, a: &str, push: bool) -> Result<()> {
     d.module_is_broken_and_die(m, v)?;
     let conf = d.read_conf_or_die(mvka(m, v, k, a), None, true)?;
@@ -63,7 +51,7 @@ fn key_or_push(d: &mut Dkms, m: &str, v: &str, k: &str, a: &str, push: bool) -> 
     let prepared = prepare_kernel_and_signing(d, k, a);
     ui::set_muted(false);
     prepared?;
-    let env = build_context(d, k)?;
+    let env = make_env(d, k);
     let suffix = d.module_suffix(k);
     if !push {
         let inputs = cache::inputs(d, mvka(m, v, k, a), &conf, &env, suffix)
