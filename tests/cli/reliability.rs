@@ -545,15 +545,30 @@ fn build_timeout_stops_a_hung_make() {
     assert!(err.contains(&format!("Consult {} for more information.", log.display())), "{err}");
     assert!(std::fs::read_to_string(&log).unwrap().contains("# exit code: timed out"));
     let sleeper = std::fs::read_to_string(&pidfile).unwrap();
-    std::thread::sleep(std::time::Duration::from_millis(200));
-    // Gone, or a zombie waiting for an init that may not reap here.
-    let stat = std::fs::read_to_string(format!("/proc/{}/stat", sleeper.trim())).unwrap_or_default();
-    let state = stat.rsplit_once(") ").map(|(_, rest)| rest.chars().next().unwrap_or('?'));
-    assert!(stat.is_empty() || state == Some('Z'), "make's child {sleeper} still runs: {stat}");
+    let stat = stopped_soon(sleeper.trim());
+    assert!(stat.is_empty(), "make's child {sleeper} still runs: {stat}");
     std::fs::write(&conf, format!("{base}build_timeout=soon\n")).unwrap();
     let (code, _, err) = t.run(&["build", "mod_a/1.0", "-k", KVER], "");
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("build_timeout in framework.conf needs a positive number of seconds"), "{err}");
+}
+
+/// Wait (at most 3 s: a signalled process on a loaded machine may not have
+/// run yet) for process `pid` to be gone or a zombie (waiting for an init
+/// that may not reap here); "" then, else its /proc stat line.
+fn stopped_soon(pid: &str) -> String {
+    let start = std::time::Instant::now();
+    loop {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        let state = stat.rsplit_once(") ").map(|(_, rest)| rest.chars().next().unwrap_or('?'));
+        if stat.is_empty() || state == Some('Z') {
+            return String::new();
+        }
+        if start.elapsed() > std::time::Duration::from_secs(3) {
+            return stat;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
 }
 
 /// SIGTERM, SIGINT or SIGHUP to a dkms running make: make and whatever it
@@ -590,9 +605,8 @@ fn signals_stop_the_build_children() {
         assert!(signalled.elapsed() < std::time::Duration::from_secs(4), "{sig:?}: {:?}", signalled.elapsed());
         assert_eq!(st.code(), Some(128 + sig as i32), "{sig:?}: {st:?}");
         let sleeper = std::fs::read_to_string(&pidfile).unwrap();
-        let stat = std::fs::read_to_string(format!("/proc/{}/stat", sleeper.trim())).unwrap_or_default();
-        let state = stat.rsplit_once(") ").map(|(_, rest)| rest.chars().next().unwrap_or('?'));
-        assert!(stat.is_empty() || state == Some('Z'), "{sig:?}: make's child still runs: {stat}");
+        let stat = stopped_soon(sleeper.trim());
+        assert!(stat.is_empty(), "{sig:?}: make's child still runs: {stat}");
         std::fs::write(&make, working).unwrap();
         let (code, _, err) = t.run(&["build", "mod_a/1.0", "-k", KVER], "");
         assert_eq!(code, 0, "{sig:?}: the next build: {err}");
