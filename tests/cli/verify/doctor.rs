@@ -8,7 +8,6 @@ use crate::json::Validator;
 use crate::skip::skip_unless;
 use std::fs;
 use std::os::unix::fs::symlink;
-use std::process::{Command, Stdio};
 
 struct Doc {
     r: Real,
@@ -41,22 +40,6 @@ impl Doc {
         let (got, out, _) = self.run();
         assert_eq!(got, 0, "{what} undone: {out}");
     }
-}
-
-fn new_pair(r: &Real, name: &str) -> (std::path::PathBuf, std::path::PathBuf) {
-    let dir = r.sb.root.join(name);
-    fs::create_dir_all(&dir).unwrap();
-    let (key, cert) = (dir.join("k.key"), dir.join("k.der"));
-    let st = Command::new("openssl")
-        .args(["req", "-new", "-x509", "-nodes", "-days", "1", "-subj", "/CN=other", "-newkey", "rsa:2048", "-keyout"])
-        .arg(&key)
-        .args(["-outform", "DER", "-out"])
-        .arg(&cert)
-        .stderr(Stdio::null())
-        .status()
-        .unwrap();
-    assert!(st.success());
-    (key, cert)
 }
 
 #[test]
@@ -96,7 +79,7 @@ fn doctor_is_clean_then_finds_each_fault() {
         "key-certificate-mismatch",
         19,
         &|r| {
-            let (_, other) = new_pair(r, "other-pair");
+            let (_, other) = super::new_pair(r, "other-pair");
             fs::copy(other, r.cert()).unwrap();
         },
         &|r| fs::write(r.cert(), &saved).unwrap(),

@@ -139,3 +139,20 @@ pub(crate) fn write_exec(path: &Path, text: &str) {
     std::os::unix::fs::PermissionsExt::set_mode(&mut perm, 0o755);
     fs::set_permissions(path, perm).expect("chmod");
 }
+
+/// A fresh key pair (not the tree's MOK) under `<root>/<name>/`: (key, DER certificate).
+pub(crate) fn new_pair(r: &Real, name: &str) -> (std::path::PathBuf, std::path::PathBuf) {
+    let dir = r.sb.root.join(name);
+    fs::create_dir_all(&dir).unwrap();
+    let (key, cert) = (dir.join("k.key"), dir.join("k.der"));
+    let st = std::process::Command::new("openssl")
+        .args(["req", "-new", "-x509", "-nodes", "-days", "1", "-subj", "/CN=other", "-newkey", "rsa:2048", "-keyout"])
+        .arg(&key)
+        .args(["-outform", "DER", "-out"])
+        .arg(&cert)
+        .stderr(std::process::Stdio::null())
+        .status()
+        .unwrap();
+    assert!(st.success());
+    (key, cert)
+}

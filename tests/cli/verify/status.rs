@@ -119,19 +119,8 @@ fn verify_passes_then_reports_each_fault() {
         pack(&c.installed, &b);
     });
     c.fault("signed with another key", &["corrupted", "foreign-signer"], &|c| {
+        let (key, cert) = super::new_pair(&c.r, "other-key");
         let dir = c.r.sb.root.join("other-key");
-        fs::create_dir_all(&dir).unwrap();
-        let (key, cert) = (dir.join("k.key"), dir.join("k.der"));
-        let st = Command::new("openssl")
-            .args(["req", "-new", "-x509", "-nodes", "-days", "1", "-subj", "/CN=someone else", "-newkey", "rsa:2048"])
-            .arg("-keyout")
-            .arg(&key)
-            .args(["-outform", "DER", "-out"])
-            .arg(&cert)
-            .stderr(Stdio::null())
-            .status()
-            .unwrap();
-        assert!(st.success());
         let plain = dir.join("m.ko");
         fs::write(&plain, unsigned(&unpack(&c.installed))).unwrap();
         let sign_file = Path::new("/lib/modules").join(&c.k).join("build/scripts/sign-file");
