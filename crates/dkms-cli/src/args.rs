@@ -58,6 +58,8 @@ pub struct Args {
     pub verify: bool,
     /// `--path` (log; not upstream).
     pub path_only: bool,
+    /// `--dry-run` (build, install, ...; not upstream): plan, change nothing.
+    pub dry_run: bool,
     /// `--binary-cache`, `--binary-cache-push`, `--binary-cache-certificate`
     /// (not upstream; see `ops::cache`).
     pub binary_cache: Option<String>,
@@ -208,6 +210,9 @@ fn go_quiet() {
     }
 }
 
+/// Options only the verbs whose table entry lists them accept.
+const VERB_ONLY: [FlagId; 2] = [FlagId::From, FlagId::DryRun];
+
 /// Parse `argv` (without argv[0]). `implicit` is the action of the binary
 /// running (a `dkms-<verb>` binary); `argv0` is used in the usage text.
 pub fn parse(argv: &[OsString], implicit: Option<&'static Verb>, argv0: &str) -> Parsed {
@@ -216,15 +221,15 @@ pub fn parse(argv: &[OsString], implicit: Option<&'static Verb>, argv0: &str) ->
     ui::set_json(json_requested(argv));
     let mut tokens = tokenize(argv);
     demote_extension_words(&mut tokens, implicit.is_some_and(|v| !v.extension));
-    // `--from` is mktree's; to every other action it is the unknown option
-    // it is to upstream.
+    // `--from` is mktree's, `--dry-run` only for the verbs that can plan:
+    // to every other action they are the unknown options they are to
+    // upstream (a `--dry-run` that some verb ignored would change the tree).
     let action =
         implicit.or_else(|| tokens.iter().find_map(|(_, t)| if let Token::Action(v) = t { Some(*v) } else { None }));
-    if action.is_none_or(|v| v.name != table::MKTREE.name) {
-        for (at, t) in tokens.iter_mut() {
-            if matches!(t, Token::Flag(f, _) if f.id == FlagId::From) {
-                *t = Token::Unknown(argv[*at].to_string_lossy().into_owned());
-            }
+    for (at, t) in tokens.iter_mut() {
+        let Token::Flag(f, _) = t else { continue };
+        if VERB_ONLY.contains(&f.id) && action.is_none_or(|v| !v.flags.contains(&f.id)) {
+            *t = Token::Unknown(argv[*at].to_string_lossy().into_owned());
         }
     }
     for (_, t) in tokens {
@@ -302,6 +307,7 @@ fn apply_flag(a: &mut Args, f: &table::Flag, v: String, argv0: &str) -> Option<P
         FlagId::From => a.from = Some(v.into()),
         FlagId::Verify => a.verify = true,
         FlagId::PathOnly => a.path_only = true,
+        FlagId::DryRun => a.dry_run = true,
         FlagId::BinaryCache => a.binary_cache = Some(v),
         FlagId::BinaryCachePush => a.binary_cache_push = Some(v),
         FlagId::BinaryCacheCertificate => a.binary_cache_certificate = Some(v),

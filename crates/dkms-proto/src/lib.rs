@@ -103,6 +103,28 @@ pub enum VerifyReason {
     NotInDepmod,
 }
 
+/// A step of a `--dry-run` plan: what the run would do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum PlannedAction {
+    /// Register the module/version (`added`).
+    Add,
+    /// Build it for the kernel (`built`).
+    Build,
+    /// Install the build (`installed`).
+    Install,
+    /// Uninstall it (`uninstalled`).
+    Uninstall,
+    /// Delete the build (`unbuilt`).
+    Unbuild,
+    /// Delete the module/version from the DKMS tree (`removed`).
+    Remove,
+    /// Not do it, for `reason` (`skipped`).
+    Skip,
+    /// Run depmod for the kernel.
+    Depmod,
+}
+
 /// One problem `status --verify` found.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct VerifyProblem {
@@ -424,6 +446,37 @@ pub enum Record {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         log: Option<String>,
     },
+    /// `--dry-run`: one step the run would take (in order), and the record
+    /// the real run would emit for it (named in `PlannedAction`).
+    Planned {
+        /// What it is about (module and version empty for a depmod).
+        #[serde(flatten)]
+        target: Target,
+        /// The step.
+        action: PlannedAction,
+        /// Why it is skipped (`skip`): the reason the `skipped` record gives.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reason: Option<SkipReason>,
+        /// `build`: the module files it makes; `install`: the files placed in
+        /// the kernel's module tree; `uninstall`: the files deleted.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        files: Vec<String>,
+        /// `install`: pre-existing modules archived; `uninstall`: archived
+        /// originals put back.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        originals: Vec<String>,
+        /// autoinstall: the BUILD_DEPENDS this waits for.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        after: Vec<String>,
+        /// autoinstall: the round of BUILD_DEPENDS order (1 first) it runs in;
+        /// builds of one round run side by side when `side_by_side` is set.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        round: Option<u32>,
+        /// autoinstall `build`: it would build in the background, beside the
+        /// other builds of its round (parallel_jobs allows two or more).
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        side_by_side: bool,
+    },
     /// `log`: where the make.log of a build is.
     Log {
         /// What it is about.
@@ -465,6 +518,8 @@ impl Record {
             | Record::Substituted { target, .. }
             | Record::CacheRejected { target, .. }
             | Record::CachePushed { target, .. } => Some(target.clone()),
+            // A depmod step names a kernel only.
+            Record::Planned { target, .. } if !target.module.is_empty() => Some(target.clone()),
             Record::Error { module: Some(m), version: Some(v), kernel, arch, .. } => {
                 Some(Target { module: m.clone(), version: v.clone(), kernel: kernel.clone(), arch: arch.clone() })
             }

@@ -71,6 +71,7 @@ kinds! {
     TreeOutsideSourceTree = "tree-outside-source-tree", Fixed(2), "unmktree: <module>-<version> is a symbolic link or leads outside the source tree; nothing was deleted (not in upstream dkms)";
     SettingInvalid = "setting-invalid", Fixed(2), "a framework.conf setting has a value it cannot have, such as a lock_timeout that is no number (not in upstream dkms)";
     CacheUsage = "cache-usage", Fixed(2), "cache without a known sub-word or its operand (not in upstream dkms)";
+    DryRunNeedsModule = "dry-run-needs-module", Fixed(2), "--dry-run given a tarball or source directory instead of a module/version: the plan needs to know what it is about (not in upstream dkms)";
     AllWithArch = "all-with-arch", Fixed(3), "-a with --all";
     AlreadyAdded = "already-added", Fixed(3), "already added";
     AlreadyBuilt = "already-built", Fixed(3), "already built";

@@ -18,6 +18,10 @@ pub const HELD_VAR: &str = "DKMS_LOCK_HELD";
 pub enum Mode {
     Shared,
     Exclusive,
+    /// Shared, but only where the lock file exists: a `--dry-run` creates
+    /// nothing (a tree without one has never been written by dkms under a
+    /// lock, so there is no writer to wait for).
+    Peek,
 }
 
 /// A held lock; released when dropped.
@@ -38,7 +42,7 @@ impl Drop for Lock {
 #[allow(clippy::disallowed_methods)] // the lock funnel itself
 fn try_lock(f: &File, mode: Mode) -> std::io::Result<()> {
     match mode {
-        Mode::Shared => fs2::FileExt::try_lock_shared(f),
+        Mode::Shared | Mode::Peek => fs2::FileExt::try_lock_shared(f),
         Mode::Exclusive => fs2::FileExt::try_lock_exclusive(f),
     }
 }
@@ -90,7 +94,7 @@ fn lock_id(id: &str) -> Option<(u64, u64, u64)> {
 
 /// Acquire the lock on `dkms_tree`. Returns `Ok(None)` when locking is not
 /// possible (no tree yet, read-only tree for a reader, a filesystem without
-/// flock, or an ancestor dkms holds it); `warn` is told about the last case.
+/// flock, or an ancestor dkms holds it); `notify` is told when it waits.
 pub fn acquire(
     dkms_tree: &Path,
     mode: Mode,
@@ -102,7 +106,11 @@ pub fn acquire(
         return Ok(None);
     }
     let path = dkms_tree.join(".lock");
-    let file = match OpenOptions::new().read(true).write(true).create(true).truncate(false).open(&path) {
+    let open = match mode {
+        Mode::Peek => File::open(&path),
+        _ => OpenOptions::new().read(true).write(true).create(true).truncate(false).open(&path),
+    };
+    let file = match open {
         Ok(f) => f,
         Err(_) if mode == Mode::Shared => match File::open(&path) {
             Ok(f) => f,

@@ -1,7 +1,8 @@
 //! Knowing what is really installed, with real kernel builds against the
 //! installed headers: the vermagic check after build (`build`), `status
 //! --verify` and its reasons (`status`), `dkms doctor` (`doctor`), `dkms
-//! log` and the memory of failed builds (`log`). Root only (install needs
+//! log` and the memory of failed builds (`log`), `--dry-run` plans
+//! (`dry_run`). Root only (install needs
 //! it), and only where a kernel's headers are installed; both are there in
 //! CI, so these tests never skip there.
 //!
@@ -13,6 +14,7 @@
 
 mod build;
 mod doctor;
+mod dry_run;
 mod log;
 mod status;
 

@@ -97,6 +97,7 @@ pub enum FlagId {
     To,
     KeepKernels,
     BuildSandbox,
+    DryRun,
 }
 
 /// One option. Matching follows upstream's `case` statement: `long` is a
@@ -134,7 +135,7 @@ use FlagId::*;
 
 /// In upstream's matching order (it matters: `--archive*` is tried before
 /// `--arch*`).
-pub const FLAGS: [Flag; 44] = [
+pub const FLAGS: [Flag; 45] = [
     flag(Module, "--module", true, Some('m'), Some("module[/version]"), "The module to act on"),
     flag(ModuleVersion, "", false, Some('v'), Some("module-version"), "The version of the module"),
     flag(Kernelver, "--kernelver", true, Some('k'), Some("kernel[/arch]"), "Target kernel (repeatable)"),
@@ -186,6 +187,7 @@ pub const FLAGS: [Flag; 44] = [
     ext(To, "--to", true, Some("dir"), "cache push: the cache directory"),
     ext(KeepKernels, "--keep-kernels", true, Some("kernels"), "cache gc: the kernels whose entries stay"),
     ext(BuildSandbox, "--build-sandbox", true, Some("no|yes|auto"), "Confine builds (bubblewrap)"),
+    ext(DryRun, "--dry-run", false, None, "Print the plan; change nothing"),
 ];
 
 /// The flag an option word selects, if any.
@@ -349,6 +351,15 @@ const fn our_flag_doc(id: FlagId) -> FlagDoc {
         ),
         Verify => doc(None, "status: also verify every installed build (see dkms-status(8)); exit status 18 when one fails. Not in upstream dkms."),
         PathOnly => doc(None, "log: print the path of the make.log instead of its contents. Not in upstream dkms."),
+        DryRun => doc(
+            None,
+            "build, install, uninstall, unbuild, remove, autoinstall and the kernel_* hooks: print what would be \
+             added, built, skipped (and why), installed, archived, uninstalled, unbuilt and removed, and which \
+             depmods would run (JSON: planned records), and change nothing: no file is written, no script or make \
+             is run, only a shared lock is taken and an interrupted transaction is not recovered. Errors the run \
+             would meet before its first change are reported with their exit status. Only these verbs accept it. \
+             Not in upstream dkms.",
+        ),
         BinaryCache => doc(
             Some(K::Text),
             "Space-separated binary cache sources (http://, https://, file:// or a directory), tried in order \

@@ -6,7 +6,7 @@
 use super::FlagId::*;
 use super::{FlagId, LockKind, Operand, Verb};
 
-const HOOK: [FlagId; 2] = [Kernelver, Arch];
+const HOOK: [FlagId; 3] = [Kernelver, Arch, DryRun];
 const MV: [Operand; 1] = [Operand::ModuleVersion];
 
 /// `add`
@@ -45,7 +45,7 @@ pub const REMOVE: Verb = Verb {
     summary: "Uninstall, unbuild and unregister a module/version",
     lock: LockKind::Exclusive,
     runs_make: false,
-    flags: &[Module, ModuleVersion, Kernelver, Arch, All, Conf, RpmSafeUpgrade, NoDepmod, Directive],
+    flags: &[Module, ModuleVersion, Kernelver, Arch, All, Conf, RpmSafeUpgrade, NoDepmod, Directive, DryRun],
     operands: &MV,
     extension: false,
     description: "Uninstall and unbuild the module/version for the kernels given with -k (the running kernel \
@@ -75,6 +75,7 @@ pub const BUILD: Verb = Verb {
         BinaryCachePush,
         BinaryCacheCertificate,
         BuildSandbox,
+        DryRun,
     ],
     operands: &[Operand::ModuleVersion, Operand::SourceDir],
     extension: false,
@@ -98,7 +99,7 @@ pub const UNBUILD: Verb = Verb {
     summary: "Delete the built module for a kernel",
     lock: LockKind::Exclusive,
     runs_make: false,
-    flags: &[Module, ModuleVersion, Kernelver, Arch, All, Conf, NoDepmod, Directive],
+    flags: &[Module, ModuleVersion, Kernelver, Arch, All, Conf, NoDepmod, Directive, DryRun],
     operands: &MV,
     extension: false,
     description: "Delete the built module of the module/version for the kernels given with -k (default: the \
@@ -132,6 +133,7 @@ pub const INSTALL: Verb = Verb {
         BinaryCachePush,
         BinaryCacheCertificate,
         BuildSandbox,
+        DryRun,
     ],
     operands: &[Operand::ModuleVersion, Operand::SourceDir],
     extension: false,
@@ -152,7 +154,7 @@ pub const UNINSTALL: Verb = Verb {
     summary: "Remove an installed module from a kernel",
     lock: LockKind::Exclusive,
     runs_make: false,
-    flags: &[Module, ModuleVersion, Kernelver, Arch, All, Conf, NoDepmod, Directive],
+    flags: &[Module, ModuleVersion, Kernelver, Arch, All, Conf, NoDepmod, Directive, DryRun],
     operands: &MV,
     extension: false,
     description: "Remove the installed modules of the module/version from the kernels given with -k (default: \
@@ -208,6 +210,7 @@ pub const AUTOINSTALL: Verb = Verb {
         BinaryCachePush,
         BinaryCacheCertificate,
         BuildSandbox,
+        DryRun,
     ],
     operands: &[],
     extension: false,
@@ -332,6 +335,7 @@ pub const KERNEL_POSTINST: Verb = Verb {
         BinaryCachePush,
         BinaryCacheCertificate,
         BuildSandbox,
+        DryRun,
     ],
     operands: &[],
     extension: false,

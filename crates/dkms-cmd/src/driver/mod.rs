@@ -68,14 +68,22 @@ fn join_outer_jobserver(d: &mut Dkms, action: &Verb) {
     d.jobs = dkms_state::jobs::Budget::new(jobs).ok().map(std::sync::Arc::new);
 }
 
-/// The verb's lock on the tree (none for `LockKind::None`), waiting at most
+/// How a verb locks the tree: not at all (`LockKind::None`), shared,
+/// exclusive, or for a `--dry-run` (which writes nothing, not even the
+/// lock file) shared where the lock file exists.
+fn lock_mode(kind: LockKind, dry_run: bool) -> Option<lock::Mode> {
+    match kind {
+        LockKind::None => None,
+        _ if dry_run => Some(lock::Mode::Peek),
+        LockKind::Shared => Some(lock::Mode::Shared),
+        LockKind::Exclusive => Some(lock::Mode::Exclusive),
+    }
+}
+
+/// The lock on the tree in `mode` (none for None), waiting at most
 /// `--lock-timeout` or framework.conf's `lock_timeout` seconds.
-fn take_lock(dkms: &Dkms, kind: LockKind) -> Result<Option<lock::Lock>> {
-    let mode = match kind {
-        LockKind::None => return Ok(None),
-        LockKind::Shared => lock::Mode::Shared,
-        _ => lock::Mode::Exclusive,
-    };
+fn take_lock(dkms: &Dkms, mode: Option<lock::Mode>) -> Result<Option<lock::Lock>> {
+    let Some(mode) = mode else { return Ok(None) };
     let setting = dkms.ctx.setting("lock_timeout");
     let timeout = match (dkms.ctx.args.lock_timeout, setting.parse::<u64>()) {
         (Some(t), _) => Some(t),
@@ -142,13 +150,18 @@ pub(crate) fn run_verb_with(verb: &'static Verb, argv0: &str, argv: Vec<OsString
             return ExitCode::from(e.code);
         }
     }
-    // doctor only reports an interrupted transaction (it is read-only).
-    if action.lock != LockKind::Exclusive && *action != dkms_cli::table::DOCTOR {
+    // A dry run writes nothing: a shared lock (the tree may not change
+    // under the plan), and no recovery, which it mentions instead.
+    let dry_run = dkms.ctx.args.dry_run;
+    let mode = lock_mode(action.lock, dry_run);
+    if dry_run {
+        recovery::mention_pending(&dkms);
+    } else if action.lock != LockKind::Exclusive && *action != dkms_cli::table::DOCTOR {
         // Readers recover under an exclusive lock of their own, taken and
-        // released before their shared one.
+        // released before their shared one (doctor only reports it).
         recovery::recover_if_needed(&mut dkms, false);
     }
-    let held = match take_lock(&dkms, action.lock) {
+    let held = match take_lock(&dkms, mode) {
         Ok(l) => l,
         Err(e) => {
             ui::report(&e);
@@ -159,7 +172,7 @@ pub(crate) fn run_verb_with(verb: &'static Verb, argv0: &str, argv: Vec<OsString
     if held.is_some() {
         dkms.exports.push((lock::HELD_VAR.into(), std::process::id().to_string()));
     }
-    if action.lock == LockKind::Exclusive && held.is_some() {
+    if mode == Some(lock::Mode::Exclusive) && held.is_some() {
         recovery::recover_if_needed(&mut dkms, true);
     }
     let run = runner(action).unwrap_or_else(|| unreachable!("no runner for {}", action.name));

@@ -27,3 +27,12 @@ pub(super) fn recover_if_needed(d: &mut Dkms, have_exclusive: bool) {
         recover::recover(d);
     }
 }
+
+/// `--dry-run` recovers nothing: say that the real run would first
+/// complete or roll back an interrupted transaction, which the plan does
+/// not show.
+pub(super) fn mention_pending(d: &Dkms) {
+    if dkms_state::journal::any_pending(&d.ctx.trees.dkms_tree) {
+        ui::outln("An interrupted transaction would be recovered first; the plan does not show it.");
+    }
+}

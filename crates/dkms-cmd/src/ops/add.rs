@@ -36,30 +36,7 @@ pub(crate) fn add_module(d: &mut Dkms, m: &str, v: &str) -> Result<Option<(Strin
         rpm_safe_upgrade_lock(d, &m, &v)?;
     }
     let trees = d.ctx.trees.clone();
-    if status::is_module_added(&trees, &m, &v) {
-        return Err(Error::die(
-            Kind::AlreadyAdded,
-            [
-                format!("DKMS tree already contains: {m}/{v}"),
-                "You cannot add the same module/version combo more than once.".into(),
-            ],
-        )
-        .with_hint(format!("Remove it first with: dkms remove {m}/{v} --all")));
-    }
-    let source_dir = trees.source_dir(&m, &v);
-    let source_conf = d.ctx.args.conf.clone().unwrap_or_else(|| source_dir.join("dkms.conf"));
-    if !source_dir.is_dir() {
-        return Err(Error::die(
-            Kind::SourceMissing,
-            [
-                "Could not find module source directory.".to_string(),
-                format!("Directory: {} does not exist.", source_dir.display()),
-            ],
-        )
-        .with_hint("Pass the module's source directory instead (dkms add ./path/to/source), or unpack it there."));
-    }
-    let (k, arch) = d.kernelver0();
-    let conf = d.read_conf_or_die(mvka(&m, &v, &k, &arch), Some(&source_conf), true)?;
+    let (source_dir, conf) = add_checks(d, &m, &v)?;
 
     let link = trees.source_link(&m, &v);
     ui::outln(&format!("Creating symlink {} -> {}", link.display(), source_dir.display()));
@@ -92,6 +69,38 @@ pub(crate) fn add_module(d: &mut Dkms, m: &str, v: &str) -> Result<Option<(Strin
     d.run_build_script(&m, &v, "post_add", &conf.post_add, None)?;
     ui::emit(Record::Added { target: ui::target(&m, &v, None, None), source: source_dir.display().to_string() });
     Ok(Some((m, v)))
+}
+
+/// The checks `add_module` makes before it registers m/v (a dry run makes
+/// them too): not added yet, the source directory there, a valid dkms.conf.
+/// The source directory and the conf.
+pub(crate) fn add_checks(d: &mut Dkms, m: &str, v: &str) -> Result<(std::path::PathBuf, dkms_state::conf::Conf)> {
+    let trees = d.ctx.trees.clone();
+    if status::is_module_added(&trees, m, v) {
+        return Err(Error::die(
+            Kind::AlreadyAdded,
+            [
+                format!("DKMS tree already contains: {m}/{v}"),
+                "You cannot add the same module/version combo more than once.".into(),
+            ],
+        )
+        .with_hint(format!("Remove it first with: dkms remove {m}/{v} --all")));
+    }
+    let source_dir = trees.source_dir(m, v);
+    let source_conf = d.ctx.args.conf.clone().unwrap_or_else(|| source_dir.join("dkms.conf"));
+    if !source_dir.is_dir() {
+        return Err(Error::die(
+            Kind::SourceMissing,
+            [
+                "Could not find module source directory.".to_string(),
+                format!("Directory: {} does not exist.", source_dir.display()),
+            ],
+        )
+        .with_hint("Pass the module's source directory instead (dkms add ./path/to/source), or unpack it there."));
+    }
+    let (k, arch) = d.kernelver0();
+    let conf = d.read_conf_or_die(mvka(m, v, &k, &arch), Some(&source_conf), true)?;
+    Ok((source_dir, conf))
 }
 
 /// `--rpm_safe_upgrade`: note this add in a lock file that a matching

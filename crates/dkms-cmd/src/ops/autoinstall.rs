@@ -46,8 +46,9 @@ pub(crate) struct Plan {
 }
 
 /// Decide what to install: the newest version of each module (by upstream's
-/// VER compare), skipping installed ones and those without AUTOINSTALL.
-pub(crate) fn plan(d: &mut Dkms, k: &str, a: &str) -> Result<Plan> {
+/// VER compare), skipping installed ones and those without AUTOINSTALL
+/// (each skip is told to `skip`, in order).
+pub(crate) fn plan(d: &mut Dkms, k: &str, a: &str, skip: &mut dyn FnMut(&str, &str, SkipReason)) -> Result<Plan> {
     let mut p = Plan::default();
     let mut latest: Vec<(String, String)> = Vec::new();
     for e in status::module_status(&d.ctx.trees, None, None, None, None) {
@@ -75,20 +76,14 @@ pub(crate) fn plan(d: &mut Dkms, k: &str, a: &str) -> Result<Plan> {
     }
     for (m, v) in latest {
         if status::is_active(&d.ctx.trees, &m, &v, k, a) {
-            ui::emit(Record::Skipped {
-                target: ui::target(&m, &v, Some(k), Some(a)),
-                reason: SkipReason::AlreadyInstalled,
-            });
+            skip(&m, &v, SkipReason::AlreadyInstalled);
             p.installed.push(m);
             continue;
         }
         let file = d.ctx.trees.source_link(&m, &v).join("dkms.conf");
         let conf = d.read_conf_or_die(mvka(&m, &v, k, a), Some(&file), false)?;
         if !conf.autoinstall {
-            ui::emit(Record::Skipped {
-                target: ui::target(&m, &v, Some(k), Some(a)),
-                reason: SkipReason::NotAutoinstall,
-            });
+            skip(&m, &v, SkipReason::NotAutoinstall);
             continue;
         }
         p.jobs.push(Job { module: m, version: v, depends: conf.build_depends.clone() });
@@ -121,7 +116,10 @@ struct Prologue {
 
 fn plan_kernel(d: &mut Dkms, k: &str, a: &str) -> KernelRun {
     let out = Capture::new();
-    let plan = capture::scoped(Some(out.clone()), || plan(d, k, a));
+    let mut skipped = |m: &str, v: &str, reason| {
+        ui::emit(Record::Skipped { target: ui::target(m, v, Some(k), Some(a)), reason });
+    };
+    let plan = capture::scoped(Some(out.clone()), || plan(d, k, a, &mut skipped));
     KernelRun {
         k: k.into(),
         a: a.into(),
@@ -196,6 +194,17 @@ fn depmod_result(k: &str, status: Option<i32>) -> Result<()> {
     }
 }
 
+/// Whether `total` builds run ahead, side by side (two or more of them,
+/// and `parallel_jobs` or an outer jobserver allows two or more at once):
+/// the number of jobs when they do.
+pub(crate) fn side_by_side(d: &Dkms, total: usize) -> Option<usize> {
+    let jobs = match d.ctx.parallel_jobs.as_str() {
+        "" => total,
+        n => n.parse::<usize>().ok()?,
+    };
+    (total >= 2 && (jobs >= 2 || d.jobs.is_some())).then_some(jobs)
+}
+
 /// When two or more modules need building, start the background builds:
 /// one budget of `parallel_jobs` for all (or the outer make's jobserver),
 /// each kernel's signing prologue run ahead, each build queued with the
@@ -211,13 +220,7 @@ fn start_builds(d: &mut Dkms, runs: &mut [KernelRun]) -> Option<Arc<Builds>> {
     };
     let todos: Vec<Vec<Job>> = runs.iter().map(|r| unbuilt(d, r)).collect();
     let total: usize = todos.iter().map(Vec::len).sum();
-    let jobs = match d.ctx.parallel_jobs.as_str() {
-        "" => total,
-        n => n.parse::<usize>().ok()?,
-    };
-    if total < 2 || (jobs < 2 && d.jobs.is_none()) {
-        return None;
-    }
+    let jobs = side_by_side(d, total)?;
     let budget = match d.jobs.clone() {
         Some(b) => b,
         None => Arc::new(Budget::new(jobs).ok()?),
@@ -366,19 +369,17 @@ fn report_waiting(to_install: &[Job], known: &[String], k: &str, a: &str) -> Vec
     for job in to_install {
         let mv = format!("{}/{}", job.module, job.version);
         let (real, later): (Vec<&String>, Vec<&String>) = job.depends.iter().partition(|dep| known.contains(dep));
-        if !real.is_empty() {
+        let reason = waiting_reason(job, known);
+        if reason == SkipReason::DependencyFailed {
             let list: String = real.iter().map(|s| format!(" {s}")).collect();
             ui::outln(&format!("{mv} autoinstall failed due to missing dependencies:{list}."));
-            let t = ui::target(&job.module, &job.version, Some(k), Some(a));
-            ui::emit(Record::Skipped { target: t, reason: SkipReason::DependencyFailed });
             unresolved.push(mv);
         } else {
             let list: String = later.iter().map(|s| format!(" {s}")).collect();
             ui::outln(&format!("{mv} autoinstall deferred: BUILD_DEPENDS not registered with DKMS:{list}."));
-            let t = ui::target(&job.module, &job.version, Some(k), Some(a));
-            ui::emit(Record::Skipped { target: t, reason: SkipReason::DependencyNotRegistered });
             deferred.push(mv);
         }
+        ui::emit(Record::Skipped { target: ui::target(&job.module, &job.version, Some(k), Some(a)), reason });
     }
     if !deferred.is_empty() {
         ui::outln(&format!(
@@ -388,6 +389,16 @@ fn report_waiting(to_install: &[Job], known: &[String], k: &str, a: &str) -> Vec
         ui::outln("These may be provided externally or by a package not yet configured; autoinstall will retry on the next trigger.");
     }
     unresolved
+}
+
+/// Why a job still waits at the end of its kernel's turn: a dependency
+/// that is registered failed, or one is not registered with DKMS at all.
+pub(crate) fn waiting_reason(job: &Job, known: &[String]) -> SkipReason {
+    if job.depends.iter().any(|dep| known.contains(dep)) {
+        SkipReason::DependencyFailed
+    } else {
+        SkipReason::DependencyNotRegistered
+    }
 }
 
 /// Not upstream: a failed autoinstall of a module is remembered

@@ -43,14 +43,57 @@ pub(crate) fn do_build(d: &mut Dkms, m: &str, v: &str, k: &str, a: &str) -> Resu
         ui::outln("");
     }
     let t = d.ctx.trees.clone();
-    let source_dir = t.source_link(&m, &v);
     let base_dir = t.arch_dir(&m, &v, k, a);
 
     // Not upstream: a `<kver>/<arch>` without `module/` is no build (upstream's
     // `is_module_built` says so too) but a leftover; it is removed rather than
     // blocking every build of this kernel.
     super::unbuild::drop_leftover(&t, &m, &v, k, a);
-    if base_dir.is_dir() {
+    let suffix = d.module_suffix(k);
+    let conf = build_checks(d, mvka(&m, &v, k, a), base_dir.is_dir())?;
+    prepare_kernel_and_signing(d, k, a)?;
+    let env = make_env(d, k);
+
+    check_build_depends(d, mvka(&m, &v, k, a), &conf, &[])?;
+    if let Some(placed) = super::cache::substitute(d, mvka(&m, &v, k, a), &conf, &env, suffix) {
+        return placed.map(|()| (m, v));
+    }
+
+    // From here the build changes the tree: journal it, so a killed build's
+    // staging directory is cleaned up by the next run (see `recover`).
+    let started = std::time::Instant::now();
+    let journal = dkms_state::journal::Journal::begin(&t.dkms_tree, "build", &[&m, &v, k, a])
+        .map_err(|e| Error::io(1, "writing the DKMS journal", e))?;
+    crash::point("build:journaled");
+    let res = build_in_journal(d, mvka(&m, &v, k, a), &conf, suffix, env.clone());
+    remember(d, mvka(&m, &v, k, a), &res);
+    let _ = journal.finish();
+    if res.is_ok() {
+        let modules = d.built_modules(&m, &v, k, a);
+        ui::emit(Record::Built {
+            target: ui::target(&m, &v, Some(k), Some(a)),
+            log: base_dir.join("log/make.log").display().to_string(),
+            elapsed_ms: started.elapsed().as_millis() as u64,
+            modules,
+        });
+        super::cache::push_after_build(d, mvka(&m, &v, k, a), &conf, &env, suffix);
+    }
+    res.map(|()| (m, v))
+}
+
+/// The checks `do_build` makes before it changes anything (a dry run makes
+/// them too): no build in the way (`present`: `<kver>/<arch>` exists and is
+/// not a leftover), a valid dkms.conf that BUILD_EXCLUSIVE does not
+/// exclude, a source tree with something in it. The conf read.
+pub(crate) fn build_checks(d: &mut Dkms, x: Mvka, present: bool) -> Result<Conf> {
+    let Mvka { m, v, k, a } = x;
+    let base_dir = d.ctx.trees.arch_dir(m, v, k, a);
+    // Not added yet (only in a dry run: `do_build` adds first): the source
+    // and conf `add` would register.
+    let added = status::is_module_added(&d.ctx.trees, m, v);
+    let source_dir = if added { d.ctx.trees.source_link(m, v) } else { d.ctx.trees.source_dir(m, v) };
+    let file = (!added).then(|| d.ctx.args.conf.clone().unwrap_or_else(|| source_dir.join("dkms.conf")));
+    if present {
         return Err(Error::die(
             Kind::AlreadyBuilt,
             [
@@ -62,8 +105,7 @@ pub(crate) fn do_build(d: &mut Dkms, m: &str, v: &str, k: &str, a: &str) -> Resu
             ],
         ));
     }
-    let suffix = d.module_suffix(k);
-    let conf = d.read_conf_or_die(mvka(&m, &v, k, a), None, true)?;
+    let conf = d.read_conf_or_die(x, file.as_deref(), true)?;
     if conf.build_exclude {
         return Err(Error::warn(
             Kind::BuildExclusive,
@@ -87,35 +129,7 @@ pub(crate) fn do_build(d: &mut Dkms, m: &str, v: &str, k: &str, a: &str) -> Resu
             ],
         ));
     }
-    prepare_kernel_and_signing(d, k, a)?;
-    let env = make_env(d, k);
-
-    check_build_depends(d, &m, &v, k, a, &conf)?;
-    if let Some(placed) = super::cache::substitute(d, mvka(&m, &v, k, a), &conf, &env, suffix) {
-        return placed.map(|()| (m, v));
-    }
-
-    // From here the build changes the tree: journal it, so a killed build's
-    // staging directory is cleaned up by the next run (see `recover`).
-    let started = std::time::Instant::now();
-    let journal = dkms_state::journal::Journal::begin(&t.dkms_tree, "build", &[&m, &v, k, a])
-        .map_err(|e| Error::io(1, "writing the DKMS journal", e))?;
-    crash::point("build:journaled");
-    let res = build_in_journal(d, mvka(&m, &v, k, a), &conf, suffix, env.clone());
-    remember(d, mvka(&m, &v, k, a), &res);
-    let _ = journal.finish();
-    if res.is_ok() {
-        let base_dir = t.arch_dir(&m, &v, k, a);
-        let modules = d.built_modules(&m, &v, k, a);
-        ui::emit(Record::Built {
-            target: ui::target(&m, &v, Some(k), Some(a)),
-            log: base_dir.join("log/make.log").display().to_string(),
-            elapsed_ms: started.elapsed().as_millis() as u64,
-            modules,
-        });
-        super::cache::push_after_build(d, mvka(&m, &v, k, a), &conf, &env, suffix);
-    }
-    res.map(|()| (m, v))
+    Ok(conf)
 }
 
 /// Failure memory (not in upstream dkms): a failed build is recorded with
@@ -191,11 +205,14 @@ impl Drop for BuildDirGuard {
     }
 }
 
-/// BUILD_DEPENDS must be installed (any version) for this kernel/arch.
-fn check_build_depends(d: &Dkms, m: &str, v: &str, k: &str, a: &str, conf: &Conf) -> Result<()> {
+/// BUILD_DEPENDS must be installed (any version) for this kernel/arch, or
+/// be among `planned` (modules a dry run's plan installs first).
+pub(crate) fn check_build_depends(d: &Dkms, x: Mvka, conf: &Conf, planned: &[String]) -> Result<()> {
+    let Mvka { m, v, k, a } = x;
     let missing: Vec<&String> = conf
         .build_depends
         .iter()
+        .filter(|bd| !planned.contains(bd))
         .filter(|bd| {
             !status::module_status(&d.ctx.trees, Some(bd), None, Some(k), Some(a))
                 .iter()

@@ -8,6 +8,7 @@ use crate::support::dkms::{mvka, Dkms, Mvka};
 use crate::support::modfiles::compressed_or_uncompressed;
 use dkms_cli::ui;
 use dkms_proto::{Record, SkipReason};
+use dkms_state::conf::{Conf, ModuleRecord};
 use dkms_state::error::{Error, Kind, Result};
 use dkms_state::journal::Journal;
 use dkms_state::modinfo::{self, Cmp};
@@ -31,7 +32,7 @@ pub(crate) fn maybe_install_module(d: &mut Dkms, m: &str, v: &str, k: &str, a: &
 
 /// `force_installation`: `/usr/share/dkms/modules_to_force_install/*` may
 /// list `<module>` or `<module>_version-override`.
-fn force_installation(module: &str) -> Option<&'static str> {
+pub(crate) fn force_installation(module: &str) -> Option<&'static str> {
     let dir = Path::new("/usr/share/dkms/modules_to_force_install");
     let mut words = Vec::new();
     for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
@@ -106,7 +107,7 @@ pub(crate) fn do_install(d: &mut Dkms, m: &str, v: &str, k: &str, a: &str) -> Re
 }
 
 /// Where an install of m/v on k/a reads and writes.
-struct Places {
+pub(crate) struct Places {
     /// `<dkms_tree>/<m>/<v>/<k>/<a>/module`: the built modules.
     module_dir: PathBuf,
     /// `<install_tree>/<k>`
@@ -118,7 +119,7 @@ struct Places {
 }
 
 impl Places {
-    fn of(t: &trees::Trees, x: Mvka) -> Places {
+    pub(crate) fn of(t: &trees::Trees, x: Mvka) -> Places {
         Places {
             module_dir: t.arch_dir(x.m, x.v, x.k, x.a).join("module"),
             lib_tree: t.lib_tree(x.k),
@@ -128,11 +129,21 @@ impl Places {
     }
 }
 
-fn install_steps(d: &mut Dkms, x: Mvka) -> Result<()> {
+/// The checks `install_steps` makes before it changes anything (a dry run
+/// makes them too, for the state it would be in: `built`, the build exists,
+/// so its files are checked; `installed`, it is installed):
+/// the kernel's module tree exists, a valid dkms.conf, every buildable
+/// module built, not installed yet. The conf, the buildable modules and
+/// the kernel's module suffix.
+pub(crate) fn install_checks(
+    d: &mut Dkms,
+    x: Mvka,
+    built: bool,
+    installed: bool,
+) -> Result<(Conf, Vec<usize>, &'static str)> {
     let Mvka { m, v, k, a } = x;
     let t = d.ctx.trees.clone();
-    let places = Places::of(&t, x);
-    let (module_dir, lib_tree, active_link) = (&places.module_dir, &places.lib_tree, &places.active_link);
+    let Places { module_dir, lib_tree, .. } = Places::of(&t, x);
     if !lib_tree.exists() {
         return Err(Error::die(
             Kind::KernelMissing,
@@ -143,23 +154,34 @@ fn install_steps(d: &mut Dkms, x: Mvka) -> Result<()> {
         ));
     }
     let suffix = d.module_suffix(k);
-    let conf = d.read_conf_or_die(mvka(m, v, k, a), None, true)?;
+    let file = (!status::is_module_added(&t, m, v)).then(|| t.source_dir(m, v).join("dkms.conf"));
+    let conf = d.read_conf_or_die(mvka(m, v, k, a), file.as_deref(), true)?;
     let buildable: Vec<usize> = (0..conf.num_modules()).filter(|&i| conf.module_buildable(i, k, a)).collect();
-    for &i in &buildable {
+    for &i in buildable.iter().filter(|_| built) {
         let name = &conf.modules[i].dest_module_name;
-        if compressed_or_uncompressed(module_dir, name, suffix).is_none() {
+        if compressed_or_uncompressed(&module_dir, name, suffix).is_none() {
             return Err(Error::die(
                 Kind::BuiltModuleMissing,
                 [format!("Missing module {name} in {}", module_dir.display())],
             ));
         }
     }
-    if status::is_module_installed(&t, m, v, k, a) {
+    if installed {
         return Err(Error::die(
             Kind::AlreadyInstalled,
             [format!("This module/version combo is already installed for kernel {k} ({a}).")],
         ));
     }
+    Ok((conf, buildable, suffix))
+}
+
+fn install_steps(d: &mut Dkms, x: Mvka) -> Result<()> {
+    let Mvka { m, v, k, a } = x;
+    let t = d.ctx.trees.clone();
+    let places = Places::of(&t, x);
+    let installed = status::is_module_installed(&t, m, v, k, a);
+    let (conf, buildable, suffix) = install_checks(d, x, true, installed)?;
+    let active_link = &places.active_link;
     if d.ctx.args.rpm_safe_upgrade {
         d.ctx.args.force = true;
     }
@@ -280,46 +302,28 @@ fn install_transaction(
     places: &Places,
 ) -> Result<()> {
     let Mvka { v, k, a, .. } = x;
-    let Places { module_dir, lib_tree, backup, active_link } = places;
-    let t = d.ctx.trees.clone();
+    let Places { backup, active_link, .. } = places;
     let jerr = |e: std::io::Error| Error::io(6, "writing the DKMS journal", e);
     let mut any_installed = false;
     for &i in buildable {
-        let r = conf.modules[i].clone();
+        let r = &conf.modules[i];
         if !check_version_sanity(d, x, &conf.obsolete_by, &r.dest_module_name, suffix) {
             continue;
         }
-        let name = &r.dest_module_name;
-        let original_copy = compressed_or_uncompressed(backup, name, suffix);
-        let linked = fsutil::is_symlink(active_link);
-        if linked && original_copy.is_some() {
+        let Destination { original, already_archived, source: toinstall, dest } =
+            destination(d, x, r, suffix, places, &Before::default());
+        if already_archived {
             ui::outln("An original module was already stored during a previous install");
-        } else if !linked {
-            let mut candidates: Vec<PathBuf> = [
-                compressed_or_uncompressed(&lib_tree.join("extra"), name, suffix),
-                compressed_or_uncompressed(&lib_tree.join("updates"), name, suffix),
-                compressed_or_uncompressed(
-                    &trees::cat(&t.install_tree, &format!("{k}{}", r.dest_module_location)),
-                    name,
-                    suffix,
-                ),
-            ]
-            .into_iter()
-            .flatten()
-            .collect();
-            candidates.extend(find_module(lib_tree, name, suffix));
-            if let Some(orig) = candidates.into_iter().find(|p| p.is_file()) {
-                let file = orig.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-                let archived = backup.join(&file);
-                journal.record("archive", &[&orig.to_string_lossy(), &archived.to_string_lossy()]).map_err(jerr)?;
-                archive_original(&orig, backup)?;
-                crash::point("install:archived");
-            }
         }
-        let toinstall = compressed_or_uncompressed(module_dir, name, suffix).unwrap_or_default();
-        let dest_dir = trees::cat(&t.install_tree, &format!("{k}{}", r.dest_module_location));
-        let dest_name = toinstall.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-        let dest = dest_dir.join(&dest_name);
+        if let Some(orig) = original {
+            let file = orig.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+            let archived = backup.join(&file);
+            journal.record("archive", &[&orig.to_string_lossy(), &archived.to_string_lossy()]).map_err(jerr)?;
+            archive_original(&orig, backup)?;
+            crash::point("install:archived");
+        }
+        let dest_dir = dest.parent().map(Path::to_path_buf).unwrap_or_default();
+        let dest_name = dest.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
         ui::outln(&format!("Installing {}/{dest_name}", dest_dir.display()));
         std::fs::create_dir_all(&dest_dir).map_err(|e| Error::io(6, dest_dir.display(), e))?;
         if fsutil::is_symlink(&dest) || dest.exists() {
@@ -347,6 +351,77 @@ fn install_transaction(
     Ok(())
 }
 
+/// Where one module of an install goes.
+pub(crate) struct Destination {
+    /// A pre-existing module of the same name, archived before the install.
+    pub(crate) original: Option<PathBuf>,
+    /// An earlier install archived the original already.
+    pub(crate) already_archived: bool,
+    /// The built file installed (predicted when not built yet).
+    pub(crate) source: PathBuf,
+    /// Where it is placed.
+    pub(crate) dest: PathBuf,
+}
+
+/// What a dry run's plan has done before an install (`--force`: an
+/// uninstall), which the files do not show yet. A real install has done
+/// nothing (`Default`).
+#[derive(Debug, Default)]
+pub(crate) struct Before {
+    /// The active link is gone.
+    pub(crate) uninstalled: bool,
+    /// Installed files deleted.
+    pub(crate) deleted: Vec<PathBuf>,
+    /// Archived originals put back there.
+    pub(crate) restored: Vec<PathBuf>,
+}
+
+/// Where module `r` of m/v goes on kernel `k` (read-only: the install
+/// transaction and a dry run's plan both ask, the plan with what it did
+/// `before`). The original to archive is looked for only when this
+/// module/version is not active on the kernel: in `extra/`, `updates/`,
+/// DEST_MODULE_LOCATION, then anywhere below the kernel's module tree
+/// (`find_module`).
+pub(crate) fn destination(
+    d: &Dkms,
+    x: Mvka,
+    r: &ModuleRecord,
+    suffix: &str,
+    places: &Places,
+    before: &Before,
+) -> Destination {
+    let Mvka { k, .. } = x;
+    let t = &d.ctx.trees;
+    let Places { module_dir, lib_tree, backup, active_link } = places;
+    let name = &r.dest_module_name;
+    let linked = fsutil::is_symlink(active_link) && !before.uninstalled;
+    let already_archived = linked && compressed_or_uncompressed(backup, name, suffix).is_some();
+    let dest_dir = trees::cat(&t.install_tree, &format!("{k}{}", r.dest_module_location));
+    let original = if linked {
+        None
+    } else {
+        let mut candidates: Vec<PathBuf> = [
+            compressed_or_uncompressed(&lib_tree.join("extra"), name, suffix),
+            compressed_or_uncompressed(&lib_tree.join("updates"), name, suffix),
+            compressed_or_uncompressed(&dest_dir, name, suffix),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        candidates.extend(find_module(lib_tree, name, suffix));
+        let named = |p: &&PathBuf| {
+            p.file_name()
+                .is_some_and(|n| [format!("{name}.ko"), format!("{name}.ko{suffix}")].iter().any(|x| n == x.as_str()))
+        };
+        candidates.extend(before.restored.iter().filter(named).cloned());
+        candidates.into_iter().find(|p| before.restored.contains(p) || (p.is_file() && !before.deleted.contains(p)))
+    };
+    let source = compressed_or_uncompressed(module_dir, name, suffix)
+        .unwrap_or_else(|| module_dir.join(format!("{name}.ko{suffix}")));
+    let dest_name = source.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    Destination { original, already_archived, source, dest: dest_dir.join(dest_name) }
+}
+
 /// Copy (or with `--symlink-modules` link) a built module into place through
 /// a temporary name, so a half-copied module is never visible.
 fn place(src: &Path, dest: &Path, symlink: bool) -> std::io::Result<()> {
@@ -372,7 +447,7 @@ fn archive_original(orig: &Path, backup: &Path) -> Result<()> {
 }
 
 /// `check_version_sanity`: false means "do not install this module".
-fn check_version_sanity(d: &Dkms, x: Mvka, obsolete_by: &str, name: &str, suffix: &str) -> bool {
+pub(crate) fn check_version_sanity(d: &Dkms, x: Mvka, obsolete_by: &str, name: &str, suffix: &str) -> bool {
     let Mvka { m, v, k, a } = x;
     let force = d.ctx.args.force;
     if !obsolete_by.is_empty() && !force && obsoleted(k, obsolete_by) {

@@ -1,7 +1,8 @@
 //! Upstream's operations (`add_module`, `do_build`, `do_install`,
 //! `do_uninstall`, `do_unbuild`, `autoinstall`, `load_tarball`, ...), each
 //! taking what it works on as explicit values. They call each other only
-//! downward: autoinstall → install → build → add → tarball_load.
+//! downward: autoinstall → install → build → add → tarball_load; `plan`
+//! (`--dry-run`) sits beside them and asks their checks.
 
 pub(crate) mod add;
 pub(crate) mod autoinstall;
@@ -15,6 +16,7 @@ pub(crate) mod install;
 pub(crate) mod kernel_hooks;
 pub(crate) mod ltdk;
 pub(crate) mod mktree;
+pub(crate) mod plan;
 pub(crate) mod recover;
 pub(crate) mod remove;
 pub(crate) mod source_tree;

@@ -13,7 +13,7 @@ use dkms_state::trees::Trees;
 use dkms_state::{crash, fsutil, journal};
 
 /// Directories of a version that are not kernels (upstream's list).
-const KEPT: [&str; 6] = ["build", "tarball", "driver_disk", "rpm", "deb", "source"];
+pub(crate) const KEPT: [&str; 6] = ["build", "tarball", "driver_disk", "rpm", "deb", "source"];
 
 /// `remove_module` for m/v on the command line's kernels.
 pub(crate) fn remove_module(d: &mut Dkms, m: &str, v: &str) -> Result<()> {
@@ -37,7 +37,7 @@ pub(crate) fn remove_module(d: &mut Dkms, m: &str, v: &str) -> Result<()> {
             let _ = std::fs::remove_dir(e.path());
         }
     }
-    if d.ctx.args.rpm_safe_upgrade && rpm_safe_upgrade_cancels(d, &m, &v) {
+    if d.ctx.args.rpm_safe_upgrade && rpm_safe_upgrade_cancels(d, &m, &v, true) {
         return Err(Error::warn(
             Kind::RpmSafeUpgrade,
             ["Remove cancelled because --rpm_safe_upgrade scenario detected."],
@@ -102,8 +102,8 @@ pub(crate) fn finish_remove(t: &Trees, m: &str, v: &str) {
 }
 
 /// Does a lock file written by `add --rpm_safe_upgrade` in the same rpm
-/// transaction name this module? (It is consumed if so.)
-fn rpm_safe_upgrade_cancels(d: &Dkms, m: &str, v: &str) -> bool {
+/// transaction name this module? (It is consumed if so and `consume`.)
+pub(crate) fn rpm_safe_upgrade_cancels(d: &Dkms, m: &str, v: &str, consume: bool) -> bool {
     let pppid = grandparent_pid();
     let stamp = process_start(&pppid);
     let prefix = format!("dkms_rpm_safe_upgrade_lock.{pppid}.");
@@ -116,7 +116,9 @@ fn rpm_safe_upgrade_cancels(d: &Dkms, m: &str, v: &str) -> bool {
         let head = lines.next().unwrap_or_default();
         let tail = text.lines().last().unwrap_or_default();
         if head == format!("{m}-{v}") && !stamp.is_empty() && tail == stamp {
-            let _ = std::fs::remove_file(e.path());
+            if consume {
+                let _ = std::fs::remove_file(e.path());
+            }
             return true;
         }
     }

@@ -85,7 +85,9 @@ pub(crate) fn do_uninstall(d: &mut Dkms, m: &str, v: &str, k: &str, a: &str) -> 
                     trees::cat(&trees.install_tree, &format!("{k}{}/", conf.modules[i].orig_dest_module_location));
                 let _ = std::fs::create_dir_all(&dest);
                 if let Some(n) = orig.file_name() {
-                    let _ = fsutil::move_file(&orig, &dest.join(n));
+                    if fsutil::move_file(&orig, &dest.join(n)).is_ok() {
+                        restored.push(dest.join(n).display().to_string());
+                    }
                 }
             }
         }
@@ -134,10 +136,10 @@ fn remove_module_files(dir: &Path, name: &str) {
     }
 }
 
-/// Put back every archived original of `name` whose `.origin` file names a
-/// place inside this kernel's module tree.
-fn restore_originals(backup: &Path, lib: &Path, name: &str) -> Vec<String> {
-    let mut restored = Vec::new();
+/// The archived originals of `name` an uninstall puts back, in order:
+/// (the archived file, the place its `.origin` file names, that `.origin`
+/// file). Read-only: `restore_originals` and a dry run's plan both ask.
+pub(crate) fn archived_originals(backup: &Path, name: &str) -> Vec<(PathBuf, String, PathBuf)> {
     let mut origins: Vec<PathBuf> = Vec::new();
     let mut stack = vec![backup.to_path_buf()];
     while let Some(dir) = stack.pop() {
@@ -151,7 +153,7 @@ fn restore_originals(backup: &Path, lib: &Path, name: &str) -> Vec<String> {
         }
     }
     origins.sort();
-    let inside = format!("{}/", lib.display());
+    let mut found = Vec::new();
     for origin in origins {
         let module = PathBuf::from(origin.to_string_lossy().trim_end_matches(".origin"));
         if !module.is_file() {
@@ -159,7 +161,23 @@ fn restore_originals(backup: &Path, lib: &Path, name: &str) -> Vec<String> {
         }
         let location = std::fs::read_to_string(&origin).unwrap_or_default();
         let location = location.lines().next().unwrap_or_default().to_string();
-        if location.starts_with(&inside) {
+        found.push((module, location, origin));
+    }
+    found
+}
+
+/// Whether an original may go back to `location`: only inside this
+/// kernel's module tree.
+pub(crate) fn restorable(location: &str, lib: &Path) -> bool {
+    location.starts_with(&format!("{}/", lib.display()))
+}
+
+/// Put back every archived original of `name` whose `.origin` file names a
+/// place inside this kernel's module tree.
+fn restore_originals(backup: &Path, lib: &Path, name: &str) -> Vec<String> {
+    let mut restored = Vec::new();
+    for (module, location, origin) in archived_originals(backup, name) {
+        if restorable(&location, lib) {
             ui::outln(&format!("Restoring archived original module {location}"));
             if let Some(parent) = Path::new(&location).parent() {
                 let _ = std::fs::create_dir_all(parent);

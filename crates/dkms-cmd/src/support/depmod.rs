@@ -6,12 +6,15 @@ use super::invoke::Cmd;
 use dkms_state::trees;
 use std::path::{Path, PathBuf};
 
+/// The kernel's module tree when `do_depmod` is wanted at all (not
+/// `--no-depmod`, on Linux).
+fn depmod_lib(no_depmod: bool, linux: bool, install_tree: &Path, k: &str) -> Option<PathBuf> {
+    (!no_depmod && linux).then(|| trees::cat(install_tree, k))
+}
+
 /// `do_depmod`.
 fn do_depmod(no_depmod: bool, linux: bool, install_tree: &Path, k: &str, out: &mut dyn std::io::Write) -> i32 {
-    if no_depmod || !linux {
-        return 0;
-    }
-    let lib = trees::cat(install_tree, k);
+    let Some(lib) = depmod_lib(no_depmod, linux, install_tree, k) else { return 0 };
     let dep = lib.join("modules.dep");
     if !dep.is_file() {
         let _ = writeln!(out, "Skipping depmod because '{}/modules.dep' is missing.", lib.display());
@@ -61,6 +64,14 @@ fn do_depmod(no_depmod: bool, linux: bool, install_tree: &Path, k: &str, out: &m
 }
 
 impl Dkms {
+    /// Whether `do_depmod` would run depmod for `kernelver` now (a dry
+    /// run's plan): wanted, and the kernel has a modules.dep.
+    pub(crate) fn depmod_would_run(&self, kernelver: &str) -> bool {
+        let linux = self.ctx.current_os == "Linux";
+        depmod_lib(self.ctx.args.no_depmod, linux, &self.ctx.trees.install_tree, kernelver)
+            .is_some_and(|lib| lib.join("modules.dep").is_file())
+    }
+
     /// `do_depmod KERNEL` as an `invoke_command` payload; its messages go
     /// wherever invoke_command sends the output.
     pub(crate) fn depmod_cmd(&self, kernelver: &str) -> Cmd<'static> {

@@ -2,6 +2,7 @@
 //! `-k` repeated, `--all-kernels`), then `ops::autoinstall`.
 
 use crate::ops::autoinstall::autoinstall;
+use crate::ops::plan;
 use crate::support::dkms::Dkms;
 use dkms_cli::ui;
 use dkms_state::error::{Error, Kind, Result};
@@ -24,6 +25,9 @@ pub(crate) fn run(d: &mut Dkms) -> Result<()> {
         }
     }
     d.check_root()?;
+    if d.ctx.args.dry_run {
+        return plan::autoinstall::autoinstall(d);
+    }
     autoinstall(d)
 }
 

@@ -2,6 +2,7 @@
 //! `maybe_build_module` for each kernel of the command line.
 
 use crate::ops::build::maybe_build_module;
+use crate::ops::plan;
 use crate::support::dkms::Dkms;
 use crate::support::subshell::for_each_kernel;
 use dkms_state::error::Result;
@@ -12,5 +13,8 @@ pub(crate) fn run(d: &mut Dkms) -> Result<()> {
     let (m, v) = (d.ctx.args.module.clone(), d.ctx.args.module_version.clone());
     d.module_is_broken_and_die(&m, &v)?;
     d.check_rw_dkms_tree()?;
+    if d.ctx.args.dry_run {
+        return for_each_kernel(d, |d, k, a| plan::target::build(d, &m, &v, k, a));
+    }
     for_each_kernel(d, |d, k, a| maybe_build_module(d, &m, &v, k, a))
 }

@@ -2,6 +2,7 @@
 //! `maybe_install_module` for each kernel of the command line.
 
 use crate::ops::install::maybe_install_module;
+use crate::ops::plan::{self, target::Within};
 use crate::support::dkms::Dkms;
 use crate::support::subshell::for_each_kernel;
 use dkms_state::error::Result;
@@ -12,6 +13,9 @@ pub(crate) fn run(d: &mut Dkms) -> Result<()> {
     let (m, v) = (d.ctx.args.module.clone(), d.ctx.args.module_version.clone());
     d.module_is_broken_and_die(&m, &v)?;
     d.check_root()?;
+    if d.ctx.args.dry_run {
+        return for_each_kernel(d, |d, k, a| plan::target::install(d, &m, &v, k, a, &Within::default()));
+    }
     for_each_kernel(d, |d, k, a| maybe_install_module(d, &m, &v, k, a))?;
     d.maybe_post_transaction();
     Ok(())

@@ -1,6 +1,7 @@
 //! `dkms kernel_postinst`: after a kernel is installed, `autoinstall` for it.
 
 use crate::ops::autoinstall::autoinstall;
+use crate::ops::plan;
 use crate::support::dkms::Dkms;
 use dkms_state::error::Result;
 
@@ -8,5 +9,8 @@ use dkms_state::error::Result;
 pub(crate) fn run(d: &mut Dkms) -> Result<()> {
     d.check_root()?;
     d.ctx.have_one_kernel("kernel_postinst")?;
+    if d.ctx.args.dry_run {
+        return plan::autoinstall::autoinstall(d);
+    }
     autoinstall(d)
 }

@@ -1,6 +1,7 @@
 //! `dkms remove` (`remove_module` upstream): the argument and state checks,
 //! then `ops::remove`.
 
+use crate::ops::plan;
 use crate::ops::remove::remove_module;
 use crate::support::dkms::Dkms;
 use dkms_state::error::Result;
@@ -9,6 +10,9 @@ use dkms_state::error::Result;
 pub(crate) fn run(d: &mut Dkms) -> Result<()> {
     let (m, v) = d.checked_target("remove")?;
     d.check_rw_dkms_tree()?;
+    if d.ctx.args.dry_run {
+        return plan::remove::remove_module(d, &m, &v);
+    }
     remove_module(d, &m, &v)?;
     d.maybe_post_transaction();
     Ok(())

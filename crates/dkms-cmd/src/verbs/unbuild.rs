@@ -1,6 +1,7 @@
 //! `dkms unbuild` (`unbuild_module` upstream): uninstall, then delete the
 //! builds of the requested kernels.
 
+use crate::ops::plan::{self, target::Depmod};
 use crate::ops::unbuild::maybe_unbuild_module;
 use crate::ops::uninstall::maybe_uninstall_module;
 use crate::support::dkms::Dkms;
@@ -15,9 +16,16 @@ pub(crate) fn run(d: &mut Dkms) -> Result<()> {
         if i > 0 {
             ui::outln("");
         }
+        if d.ctx.args.dry_run {
+            plan::target::uninstall(d, &m, &v, k, a, Depmod::Now)?;
+            plan::target::unbuild(d, &m, &v, k, a);
+            continue;
+        }
         maybe_uninstall_module(d, &m, &v, k, a)?;
         maybe_unbuild_module(d, &m, &v, k, a);
     }
-    d.maybe_post_transaction();
+    if !d.ctx.args.dry_run {
+        d.maybe_post_transaction();
+    }
     Ok(())
 }

@@ -1,6 +1,7 @@
 //! `dkms uninstall` (`uninstall_module` upstream): the checks, then
 //! `maybe_uninstall_module` for each kernel of the command line.
 
+use crate::ops::plan::{self, target::Depmod};
 use crate::ops::uninstall::maybe_uninstall_module;
 use crate::support::dkms::Dkms;
 use dkms_cli::ui;
@@ -15,8 +16,14 @@ pub(crate) fn run(d: &mut Dkms) -> Result<()> {
         if i > 0 {
             ui::outln("");
         }
-        maybe_uninstall_module(d, &m, &v, k, a)?;
+        if d.ctx.args.dry_run {
+            plan::target::uninstall(d, &m, &v, k, a, Depmod::Now)?;
+        } else {
+            maybe_uninstall_module(d, &m, &v, k, a)?;
+        }
     }
-    d.maybe_post_transaction();
+    if !d.ctx.args.dry_run {
+        d.maybe_post_transaction();
+    }
     Ok(())
 }

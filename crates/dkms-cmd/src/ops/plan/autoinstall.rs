@@ -1,0 +1,114 @@
+//! The plan of `autoinstall` (and `kernel_postinst`): per kernel, the
+//! skips autoinstall's own `plan` decides, then the jobs in rounds of
+//! BUILD_DEPENDS order — each round the modules whose dependencies the
+//! earlier rounds installed — with whether their builds run side by side
+//! in the background (`side_by_side`, as `start_builds` decides), and one
+//! depmod at the end of each kernel.
+
+use super::target::{self, Depmod, Within};
+use super::Step;
+use crate::ops::autoinstall::{plan, side_by_side, waiting_reason, Job, Plan};
+use crate::ops::build_env;
+use crate::support::dkms::Dkms;
+use dkms_cli::ui;
+use dkms_state::error::{Error, Kind, Result};
+use dkms_state::status;
+
+/// `autoinstall` for the kernels of the command line.
+pub(crate) fn autoinstall(d: &mut Dkms) -> Result<()> {
+    if d.ctx.conf_dir.join("no-autoinstall").is_file() {
+        ui::outln("Automatic installation of modules has been disabled.");
+        return Ok(());
+    }
+    let targets = d.targets();
+    let mut plans = Vec::new();
+    for (k, a) in &targets {
+        let mut skip = |m: &str, v: &str, reason| Step::skip(m, v, k, a, reason).emit();
+        plans.push(plan(d, k, a, &mut skip));
+    }
+    let unbuilt = |k: &str, a: &str, p: &Plan| {
+        p.jobs.iter().filter(|j| !status::is_module_built(&d.ctx.trees, &j.module, &j.version, k, a)).count()
+    };
+    let total: usize =
+        targets.iter().zip(&plans).filter_map(|((k, a), p)| p.as_ref().ok().map(|p| unbuilt(k, a, p))).sum();
+    let side = side_by_side(d, total).is_some();
+    let several = targets.len() > 1;
+    let mut first_failure = None;
+    for ((k, a), p) in targets.iter().zip(plans) {
+        match p.and_then(|p| kernel_plan(d, k, a, p, side)) {
+            Err(e) if several => {
+                ui::report(&e);
+                first_failure.get_or_insert(e.code);
+            }
+            Err(e) => return Err(e),
+            Ok(()) => {}
+        }
+    }
+    first_failure.map_or(Ok(()), |code| Err(Error::reported(code)))
+}
+
+/// One kernel's rounds, as `autoinstall_kernel` would run them.
+fn kernel_plan(d: &mut Dkms, k: &str, a: &str, mut p: Plan, side: bool) -> Result<()> {
+    if p.jobs.is_empty() {
+        return Ok(());
+    }
+    let (mut installed, mut skipped, mut failed) = (p.installed.clone(), Vec::<String>::new(), Vec::new());
+    let mut to_install: Vec<Job> = std::mem::take(&mut p.jobs);
+    let mut newly = false;
+    for round in 1.. {
+        let mut progress = 0;
+        for job in to_install.iter_mut() {
+            job.depends.retain(|dep| !installed.contains(dep) && !skipped.contains(dep));
+        }
+        let (ready, waiting): (Vec<Job>, Vec<Job>) = to_install.into_iter().partition(|j| j.depends.is_empty());
+        to_install = waiting;
+        for job in ready {
+            let (m, v) = (job.module.as_str(), job.version.as_str());
+            if !status::is_module_built(&d.ctx.trees, m, v, k, a) {
+                // `prepare_kernel_and_signing` before a build: no headers
+                // ends the kernel's turn.
+                build_env::prepare_kernel(d, k)?;
+            }
+            let within =
+                Within { depmod: Depmod::Later, round: Some(round), side_by_side: side, installed: installed.clone() };
+            let r = d.subshell(|d| target::install(d, m, v, k, a, &within));
+            if let Err(e) = &r {
+                ui::report(e);
+            }
+            match r.map_or_else(|e| e.code, |()| 0) {
+                0 => {
+                    newly = true;
+                    installed.push(m.to_string());
+                }
+                77 => skipped.push(m.to_string()),
+                code => {
+                    failed.push(format!("{m}({code})"));
+                    continue;
+                }
+            }
+            progress += 1;
+        }
+        if progress == 0 {
+            break;
+        }
+    }
+    if newly && d.depmod_would_run(k) {
+        Step::depmod(k, a).emit();
+    }
+    for job in &to_install {
+        let mut step = Step::skip(&job.module, &job.version, k, a, waiting_reason(job, &p.known));
+        step.after = job.depends.clone();
+        step.emit();
+    }
+    let unresolved = to_install.iter().any(|j| j.depends.iter().any(|dep| p.known.contains(dep)));
+    if !failed.is_empty() || unresolved {
+        return Err(Error::die(
+            Kind::AutoinstallFailed,
+            [
+                "One or more modules failed to install during autoinstall.",
+                "Refer to previous errors for more information.",
+            ],
+        ));
+    }
+    Ok(())
+}

@@ -1,0 +1,125 @@
+//! `--dry-run` (not in upstream dkms): what build, install, uninstall,
+//! unbuild, remove, autoinstall and the kernel hooks would do, worked out
+//! from the same checks and decisions the real operations make (`build_checks`,
+//! `install_checks`, `destination`, `archived_originals`, autoinstall's
+//! `plan`), printed one line per step and emitted as `planned` records —
+//! and nothing changed: no file written, no script, make or depmod run.
+//!
+//! What a dry run cannot know is said, not guessed: a build's result (the
+//! plan goes on as if it succeeded), the PRE_INSTALL script's verdict, and
+//! the version check of a module that is not built yet.
+
+pub(crate) mod autoinstall;
+pub(crate) mod remove;
+pub(crate) mod target;
+
+use dkms_cli::ui;
+use dkms_proto::{PlannedAction, Record, SkipReason, Target};
+
+/// One step of a plan.
+#[derive(Debug, Clone)]
+pub(crate) struct Step {
+    pub(crate) action: PlannedAction,
+    pub(crate) target: Target,
+    pub(crate) reason: Option<SkipReason>,
+    pub(crate) files: Vec<String>,
+    pub(crate) originals: Vec<String>,
+    pub(crate) after: Vec<String>,
+    pub(crate) round: Option<u32>,
+    pub(crate) side_by_side: bool,
+}
+
+impl Step {
+    /// A step on m/v for kernel k/a (k empty: not about one kernel).
+    pub(crate) fn new(action: PlannedAction, m: &str, v: &str, k: &str, a: &str) -> Step {
+        let kernel = (!k.is_empty()).then_some(k);
+        Step {
+            action,
+            target: ui::target(m, v, kernel, kernel.map(|_| a)),
+            reason: None,
+            files: Vec::new(),
+            originals: Vec::new(),
+            after: Vec::new(),
+            round: None,
+            side_by_side: false,
+        }
+    }
+
+    /// Skipping m/v on k/a for `reason`.
+    pub(crate) fn skip(m: &str, v: &str, k: &str, a: &str, reason: SkipReason) -> Step {
+        Step { reason: Some(reason), ..Step::new(PlannedAction::Skip, m, v, k, a) }
+    }
+
+    /// depmod for kernel `k`.
+    pub(crate) fn depmod(k: &str, a: &str) -> Step {
+        Step::new(PlannedAction::Depmod, "", "", k, a)
+    }
+
+    /// Print the step and emit its `planned` record.
+    pub(crate) fn emit(self) {
+        for line in self.text() {
+            ui::outln(&line);
+        }
+        ui::emit(Record::Planned {
+            target: self.target,
+            action: self.action,
+            reason: self.reason,
+            files: self.files,
+            originals: self.originals,
+            after: self.after,
+            round: self.round,
+            side_by_side: self.side_by_side,
+        });
+    }
+
+    /// The step in words: "Would ..." and the files concerned, indented.
+    fn text(&self) -> Vec<String> {
+        let t = &self.target;
+        let mv = format!("{}/{}", t.module, t.version);
+        let on = match (&t.kernel, &t.arch) {
+            (Some(k), Some(a)) => format!(" for kernel {k} ({a})"),
+            _ => String::new(),
+        };
+        let round = self.round.map(|r| format!("[round {r}] ")).unwrap_or_default();
+        let mut lines = vec![match self.action {
+            PlannedAction::Add => format!("Would add {mv}"),
+            PlannedAction::Build => format!("{round}Would build {mv}{on}"),
+            PlannedAction::Install => format!("{round}Would install {mv}{on}"),
+            PlannedAction::Uninstall => format!("Would uninstall {mv}{on}"),
+            PlannedAction::Unbuild => format!("Would unbuild {mv}{on}"),
+            PlannedAction::Remove => format!("Would remove {mv} from the DKMS tree"),
+            PlannedAction::Skip => format!("{round}Would skip {mv}{on}: {}", reason_text(self.reason)),
+            PlannedAction::Depmod => format!("Would run depmod{on}"),
+        }];
+        if self.side_by_side {
+            lines[0].push_str(", side by side with the other builds of its round");
+        }
+        if !self.after.is_empty() {
+            lines[0].push_str(&format!(", after {}", self.after.join(" ")));
+        }
+        let (file_verb, original_verb) = match self.action {
+            PlannedAction::Build => ("making", ""),
+            PlannedAction::Install => ("placing", "archiving the original"),
+            PlannedAction::Uninstall => ("deleting", "restoring the original"),
+            _ => ("", ""),
+        };
+        lines.extend(self.files.iter().map(|f| format!("  {file_verb} {f}")));
+        lines.extend(self.originals.iter().map(|f| format!("  {original_verb} {f}")));
+        lines
+    }
+}
+
+/// Why a step is skipped, in words (the `skipped` record's reason).
+fn reason_text(reason: Option<SkipReason>) -> &'static str {
+    match reason {
+        Some(SkipReason::AlreadyBuilt) => "already built (use --force to rebuild)",
+        Some(SkipReason::AlreadyInstalled) => "already installed (use --force to reinstall)",
+        Some(SkipReason::BuildExclusive) => "BUILD_EXCLUSIVE excludes this kernel",
+        Some(SkipReason::NotAutoinstall) => "not AUTOINSTALL",
+        Some(SkipReason::NotInstalled) => "not installed",
+        Some(SkipReason::NotBuilt) => "not built",
+        Some(SkipReason::DependencyNotRegistered) => "a BUILD_DEPENDS is not registered with DKMS",
+        Some(SkipReason::DependencyFailed) => "a BUILD_DEPENDS would fail",
+        None => "",
+    }
+}

@@ -1,0 +1,217 @@
+//! The plan for one module/version on one kernel: `maybe_build_module`,
+//! `maybe_install_module`, `maybe_uninstall_module` and
+//! `maybe_unbuild_module` as steps, decided by the checks the real
+//! operations make.
+
+use super::Step;
+use crate::ops::install::{check_version_sanity, destination, force_installation, install_checks, Before, Places};
+use crate::ops::uninstall::{archived_originals, restorable};
+use crate::ops::{add, build, build_env};
+use crate::support::dkms::{mvka, Dkms, Mvka};
+use crate::support::modfiles::compressed_or_uncompressed;
+use dkms_proto::{PlannedAction, SkipReason};
+use dkms_state::error::{Error, Kind, Result};
+use dkms_state::{status, trees};
+use std::path::PathBuf;
+
+/// When the plan runs depmod after an install or uninstall: right away (as
+/// upstream does), or once at the end, by the caller (autoinstall, the
+/// kernel hooks).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub(crate) enum Depmod {
+    #[default]
+    Now,
+    Later,
+}
+
+/// Where in a bigger plan a target's steps are (`Default`: on their own).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Within {
+    pub(crate) depmod: Depmod,
+    /// autoinstall: the round of BUILD_DEPENDS order.
+    pub(crate) round: Option<u32>,
+    /// autoinstall: builds run side by side in the background.
+    pub(crate) side_by_side: bool,
+    /// autoinstall: modules the plan installs before this one (on this
+    /// kernel), which BUILD_DEPENDS may name.
+    pub(crate) installed: Vec<String>,
+}
+
+/// `maybe_build_module`: skip when built (with `--force`: unbuild first).
+pub(crate) fn build(d: &mut Dkms, m: &str, v: &str, k: &str, a: &str) -> Result<()> {
+    if status::is_module_built(&d.ctx.trees, m, v, k, a) {
+        if !d.ctx.args.force {
+            Step::skip(m, v, k, a, SkipReason::AlreadyBuilt).emit();
+            return Ok(());
+        }
+        Step::new(PlannedAction::Unbuild, m, v, k, a).emit();
+    }
+    do_build(d, m, v, k, a, &Within::default())
+}
+
+/// `do_build`: add first when not added, the checks, then the build step
+/// with the module files it makes.
+fn do_build(d: &mut Dkms, m: &str, v: &str, k: &str, a: &str, within: &Within) -> Result<()> {
+    if k.is_empty() || a.is_empty() {
+        return Err(Error::die(Kind::EmptyKernelver, ["do_build: Empty $kernelver or $arch"]));
+    }
+    if m.is_empty() || v.is_empty() {
+        return Err(Error::die(
+            Kind::DryRunNeedsModule,
+            ["--dry-run plans for a module/version: add the tarball or source directory first, or name it with -m/-v."],
+        ));
+    }
+    if !status::is_module_added(&d.ctx.trees, m, v) {
+        d.check_module_args("add", m, v)?;
+        let (source, _) = add::add_checks(d, m, v)?;
+        let mut step = Step::new(PlannedAction::Add, m, v, "", "");
+        step.files = vec![source.display().to_string()];
+        step.emit();
+    }
+    // Not built: `<kver>/<arch>` is absent or a leftover that `do_build`
+    // drops (a build there is `is_module_built`, planned by the caller).
+    let conf = match build::build_checks(d, mvka(m, v, k, a), false) {
+        Ok(conf) => conf,
+        // The real run's warning, its exit status 77, and the skip as a
+        // planned step rather than the `skipped` record `report` makes.
+        Err(e) if e.kind == Kind::BuildExclusive => {
+            dkms_cli::ui::warn(&e.lines);
+            Step::skip(m, v, k, a, SkipReason::BuildExclusive).emit();
+            return Err(Error::reported(e.code));
+        }
+        Err(e) => return Err(e),
+    };
+    build_env::prepare_kernel(d, k)?;
+    build::check_build_depends(d, mvka(m, v, k, a), &conf, &within.installed)?;
+    let suffix = d.module_suffix(k);
+    let module_dir = d.ctx.trees.arch_dir(m, v, k, a).join("module");
+    let mut step = Step::new(PlannedAction::Build, m, v, k, a);
+    step.files = (0..conf.num_modules())
+        .filter(|&i| conf.module_buildable(i, k, a))
+        .map(|i| module_dir.join(format!("{}.ko{suffix}", conf.modules[i].dest_module_name)).display().to_string())
+        .collect();
+    (step.round, step.side_by_side) = (within.round, within.side_by_side);
+    step.emit();
+    Ok(())
+}
+
+/// `maybe_install_module`: skip when installed (with `--force`: uninstall
+/// first), build first when not built.
+pub(crate) fn install(d: &mut Dkms, m: &str, v: &str, k: &str, a: &str, within: &Within) -> Result<()> {
+    if status::is_module_installed(&d.ctx.trees, m, v, k, a) {
+        if !d.ctx.args.force {
+            Step::skip(m, v, k, a, SkipReason::AlreadyInstalled).emit();
+            return Ok(());
+        }
+        // `do_uninstall` runs its depmod right away outside the hooks.
+        let before = do_uninstall(d, m, v, k, a, Depmod::Now)?;
+        return do_install(d, mvka(m, v, k, a), within, before);
+    }
+    do_install(d, mvka(m, v, k, a), within, Before::default())
+}
+
+/// `do_install`: the build if needed, the checks, then where every module
+/// goes and which originals are archived (after what the plan did `before`).
+fn do_install(d: &mut Dkms, x: Mvka, within: &Within, before: Before) -> Result<()> {
+    let Mvka { m, v, k, a } = x;
+    let built = status::is_module_built(&d.ctx.trees, m, v, k, a);
+    if !built {
+        do_build(d, m, v, k, a, within)?;
+    }
+    let (conf, buildable, suffix) = install_checks(d, x, built, false)?;
+    // modules_to_force_install and --rpm_safe_upgrade force the version
+    // check, as they do in `do_install`.
+    let saved = (d.ctx.args.force, d.ctx.args.force_version_override);
+    match force_installation(m) {
+        Some("force") => d.ctx.args.force = true,
+        Some(_) => d.ctx.args.force_version_override = true,
+        None => {}
+    }
+    d.ctx.args.force |= d.ctx.args.rpm_safe_upgrade;
+    let places = Places::of(&d.ctx.trees.clone(), x);
+    let mut step = Step::new(PlannedAction::Install, m, v, k, a);
+    step.round = within.round;
+    for &i in &buildable {
+        let r = &conf.modules[i];
+        // The version check compares with the built module: not built yet,
+        // it is made when the install runs.
+        if built && !check_version_sanity(d, x, &conf.obsolete_by, &r.dest_module_name, suffix) {
+            continue;
+        }
+        let to = destination(d, x, r, suffix, &places, &before);
+        step.files.push(to.dest.display().to_string());
+        step.originals.extend(to.original.map(|o| o.display().to_string()));
+    }
+    (d.ctx.args.force, d.ctx.args.force_version_override) = saved;
+    if conf.num_modules() > 0 && step.files.is_empty() {
+        return Err(Error::die(Kind::InstallAborted, ["Installation aborted."]));
+    }
+    step.emit();
+    if !conf.pre_install.is_empty() {
+        dkms_cli::ui::outln(&format!("  after PRE_INSTALL {}, which may abort it", conf.pre_install));
+    }
+    plan_depmod(d, k, a, within.depmod);
+    Ok(())
+}
+
+/// `maybe_uninstall_module`: uninstall when installed, else skip.
+pub(crate) fn uninstall(d: &mut Dkms, m: &str, v: &str, k: &str, a: &str, depmod: Depmod) -> Result<bool> {
+    if !status::is_module_installed(&d.ctx.trees, m, v, k, a) {
+        Step::skip(m, v, k, a, SkipReason::NotInstalled).emit();
+        return Ok(false);
+    }
+    do_uninstall(d, m, v, k, a, depmod)?;
+    Ok(true)
+}
+
+/// `do_uninstall` of an installed (active) build: the files deleted and
+/// the archived originals put back (what the plan then assumes).
+fn do_uninstall(d: &mut Dkms, m: &str, v: &str, k: &str, a: &str, depmod: Depmod) -> Result<Before> {
+    let t = d.ctx.trees.clone();
+    let suffix = d.module_suffix(k);
+    let conf = d.read_conf_or_die(mvka(m, v, k, a), None, false)?;
+    let (backup, lib) = (t.original_module_dir(m, k, a), t.lib_tree(k));
+    let mut step = Step::new(PlannedAction::Uninstall, m, v, k, a);
+    for i in 0..conf.num_modules() {
+        let name = &conf.modules[i].dest_module_name;
+        if let Some(loc) = d.find_actual_dest_module_location(m, &conf, i, k, a, suffix) {
+            let dir = trees::cat(&t.install_tree, &format!("{k}{loc}"));
+            step.files.push(format!("{}/{name}.ko{suffix}", dir.display()));
+        }
+        let with_origin = archived_originals(&backup, name);
+        step.originals.extend(with_origin.iter().filter(|o| restorable(&o.1, &lib)).map(|o| o.1.clone()));
+        // Archived by dkms versions that wrote no .origin file.
+        if let Some(orig) = compressed_or_uncompressed(&backup, name, suffix) {
+            if !with_origin.iter().any(|o| o.0 == orig) {
+                let loc = &conf.modules[i].orig_dest_module_location;
+                let dest = trees::cat(&t.install_tree, &format!("{k}{loc}/"));
+                step.originals.extend(orig.file_name().map(|n| dest.join(n).display().to_string()));
+            }
+        }
+    }
+    let before = Before {
+        uninstalled: true,
+        deleted: step.files.iter().map(PathBuf::from).collect(),
+        restored: step.originals.iter().map(PathBuf::from).collect(),
+    };
+    step.emit();
+    plan_depmod(d, k, a, depmod);
+    Ok(before)
+}
+
+/// `maybe_unbuild_module`: unbuild when built, else skip. Whether it is.
+pub(crate) fn unbuild(d: &Dkms, m: &str, v: &str, k: &str, a: &str) -> bool {
+    if !status::is_module_built(&d.ctx.trees, m, v, k, a) {
+        Step::skip(m, v, k, a, SkipReason::NotBuilt).emit();
+        return false;
+    }
+    Step::new(PlannedAction::Unbuild, m, v, k, a).emit();
+    true
+}
+
+/// A depmod step for `k`, when it is run now and would run at all.
+fn plan_depmod(d: &Dkms, k: &str, a: &str, depmod: Depmod) {
+    if depmod == Depmod::Now && d.depmod_would_run(k) {
+        Step::depmod(k, a).emit();
+    }
+}
