@@ -31,6 +31,11 @@ pub fn arch() -> &'static str {
 }
 
 /// Running as root (upstream's `add` of a source directory requires it).
+/// Is `tool` on the test's own PATH?
+pub fn have(tool: &str) -> bool {
+    Command::new("sh").arg("-c").arg(format!("command -v {tool}")).output().is_ok_and(|o| o.status.success())
+}
+
 pub fn is_root() -> bool {
     static ROOT: OnceLock<bool> = OnceLock::new();
     *ROOT.get_or_init(|| {
@@ -232,7 +237,21 @@ impl Sandbox {
     /// is stdout then stderr, right only when one of them is empty (see
     /// `run_combined`).
     pub fn run_with(&mut self, which: Impl, program: Option<&Path>, args: &[&str], trees: bool) -> Output {
+        self.run_env(which, program, args, trees, &[])
+    }
+
+    /// `run_with`, with `vars` set over what the sandbox sets (a whole
+    /// `PATH`, a test knob such as `DKMS_EFI_DIR`).
+    pub fn run_env(
+        &mut self,
+        which: Impl,
+        program: Option<&Path>,
+        args: &[&str],
+        trees: bool,
+        vars: &[(&str, &std::ffi::OsStr)],
+    ) -> Output {
         let (mut c, prog) = self.command(which, program, args, trees);
+        c.envs(vars.iter().copied());
         let out = retry_busy(|| c.output()).expect("run dkms");
         let code = out.status.code().unwrap_or(-1);
         let stdout = self.normalise(&prog, &out.stdout);

@@ -6,24 +6,62 @@
 use super::{unavailable, Real};
 use crate::json::Validator;
 use crate::skip::skip_unless;
+use crate::support::Impl;
+use std::ffi::{OsStr, OsString};
 use std::fs;
 use std::os::unix::fs::symlink;
 
-struct Doc {
-    r: Real,
+pub(super) struct Doc {
+    pub r: Real,
     v: Validator,
+    /// Options after `doctor` (e.g. `-k KERNEL`).
+    pub args: Vec<String>,
+    /// Variables set for the runs (e.g. a whole `PATH`, `DKMS_EFI_DIR`).
+    pub vars: Vec<(String, OsString)>,
 }
 
 impl Doc {
+    pub fn new(r: Real) -> Doc {
+        Doc { r, v: Validator::new(), args: Vec::new(), vars: Vec::new() }
+    }
+
     /// Run doctor (text and JSON); (exit, text, JSON finding records).
-    fn run(&mut self) -> (i32, String, Vec<serde_json::Value>) {
+    pub fn run(&mut self) -> (i32, String, Vec<serde_json::Value>) {
         let before = self.r.sb.listing();
-        let (code, out, err) = self.r.dkms(&["doctor"]);
-        let (jcode, json, _) = self.r.dkms(&["doctor", "--json"]);
-        assert_eq!(code, jcode, "{out}\n{err}");
+        let vars: Vec<(&str, &OsStr)> = self.vars.iter().map(|(k, v)| (k.as_str(), v.as_os_str())).collect();
+        let mut args: Vec<&str> = vec!["doctor"];
+        args.extend(self.args.iter().map(String::as_str));
+        let o = self.r.sb.run_env(Impl::Ours, None, &args, true, &vars);
+        args.push("--json");
+        let j = self.r.sb.run_env(Impl::Ours, None, &args, true, &vars);
+        assert_eq!(o.code, j.code, "{}\n{}", o.stdout, o.stderr);
         assert_eq!(self.r.sb.listing(), before, "doctor changed the tree");
-        let findings = self.v.check(&json, jcode).into_iter().filter(|r| r["type"] == "finding").collect();
-        (code, out, findings)
+        let findings = self.v.check(&j.stdout, j.code).into_iter().filter(|r| r["type"] == "finding").collect();
+        (o.code, o.stdout, findings)
+    }
+
+    /// Run doctor and expect the exit status `code` and a finding `kind`
+    /// of `severity` (in text and JSON) whose message holds `says`; the
+    /// finding.
+    pub fn expect(&mut self, what: &str, kind: &str, severity: &str, code: i32, says: &str) -> serde_json::Value {
+        let (got, out, findings) = self.run();
+        assert_eq!(got, code, "{what}: {out}");
+        let f = findings.iter().find(|f| f["kind"] == kind).unwrap_or_else(|| panic!("{what}: no {kind} in {out}"));
+        assert_eq!(f["severity"], severity, "{what}: {f}");
+        let message = f["message"].as_str().unwrap_or_default();
+        assert!(message.contains(says), "{what}: {message:?} does not say {says:?}");
+        assert!(out.contains(&format!("{severity}: {kind}: {message}\n")), "{what}: {out}");
+        if let Some(remedy) = f["remedy"].as_str() {
+            assert!(out.contains(&format!("\tremedy: {remedy}\n")), "{what}: {out}");
+        }
+        eprintln!("FAULT {what}: {severity} {kind}: {message} | remedy: {} | exit {got}", f["remedy"]);
+        f.clone()
+    }
+
+    /// Run doctor and expect no finding of `kind`.
+    pub fn expect_no(&mut self, what: &str, kind: &str) {
+        let (_, out, findings) = self.run();
+        assert!(findings.iter().all(|f| f["kind"] != kind), "{what}: {kind} in {out}");
     }
 
     /// Inject a fault, expect `kind` with a remedy and the exit status,
@@ -50,7 +88,7 @@ fn doctor_is_clean_then_finds_each_fault() {
     let k = r.k.clone();
     let (code, out, err) = r.dkms(&["install", "okm/1.0", "-k", &k]);
     assert_eq!(code, 0, "{out}\n{err}");
-    let mut doc = Doc { r, v: Validator::new() };
+    let mut doc = Doc::new(r);
     let (code, out, findings) = doc.run();
     assert_eq!(code, 0, "healthy: {out}");
     assert!(findings.iter().all(|f| f["severity"] != "error"), "{out}");

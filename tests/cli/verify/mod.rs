@@ -2,9 +2,9 @@
 //! installed headers: the vermagic check after build (`build`), `status
 //! --verify` and its reasons (`status`), `dkms doctor` (`doctor`), `dkms
 //! log` and the memory of failed builds (`log`), `--dry-run` plans
-//! (`dry_run`). Root only (install needs
-//! it), and only where a kernel's headers are installed; both are there in
-//! CI, so these tests never skip there.
+//! (`dry_run`). Root only (install needs it), and only where a kernel's
+//! headers are installed; both are there in CI, so these tests never skip
+//! there.
 //!
 //! The harness: a sandbox whose install tree has the real kernel's `build`
 //! link (and an empty `modules.dep`, so depmod runs), a fake `depmod` that
@@ -14,6 +14,8 @@
 
 mod build;
 mod doctor;
+mod doctor_host;
+mod doctor_kernel;
 mod dry_run;
 mod log;
 mod status;
@@ -127,6 +129,11 @@ impl Real {
         );
     }
 
+    /// A path as dkms's output shows it (the sandbox root is `<ROOT>`).
+    pub fn shown(&self, p: &Path) -> String {
+        p.display().to_string().replace(&self.sb.root.display().to_string(), "<ROOT>")
+    }
+
     /// Run dkms with the tree options; (exit status, stdout, stderr).
     pub fn dkms(&mut self, args: &[&str]) -> (i32, String, String) {
         let o = self.sb.dkms(args);
@@ -157,4 +164,63 @@ pub(crate) fn new_pair(r: &Real, name: &str) -> (std::path::PathBuf, std::path::
         .unwrap();
     assert!(st.success());
     (key, cert)
+}
+
+/// A kernel `name` in the install tree whose `build` is an overlay of the
+/// real kernel's headers (symlinks to each of its entries) with its
+/// configuration (`.config` and `include/config/auto.conf`, which dkms
+/// reads first) replaced by `edit(real one)` and the files of `without`
+/// (paths relative to the headers) left out. Returns the overlay.
+pub(crate) fn overlay_kernel(r: &Real, name: &str, edit: &dyn Fn(&str) -> String, without: &[&str]) -> PathBuf {
+    let real = fs::canonicalize(Path::new("/lib/modules").join(&r.k).join("build")).expect("real headers");
+    let dir = r.sb.root.join(format!("headers-{name}"));
+    let configs = [".config", "include/config/auto.conf"];
+    let skip: Vec<&str> = without.iter().chain(&configs).copied().collect();
+    mirror(&real, &dir, "", &skip);
+    for c in configs.iter().filter(|c| real.join(c).is_file()) {
+        let text = fs::read_to_string(real.join(c)).expect("real config");
+        fs::write(dir.join(c), edit(&text)).expect("write config");
+    }
+    r.kernel(name, &dir);
+    dir
+}
+
+/// `to` gets a symlink to each entry of `from`, except that a directory
+/// holding one of `without` (relative to the top, `rel` here) is mirrored
+/// in turn and that file is left out.
+fn mirror(from: &Path, to: &Path, rel: &str, without: &[&str]) {
+    fs::create_dir_all(to).expect("mkdir");
+    for e in fs::read_dir(from).expect("read headers").flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        let sub = if rel.is_empty() { name.clone() } else { format!("{rel}/{name}") };
+        if without.contains(&sub.as_str()) {
+            continue;
+        }
+        if without.iter().any(|w| w.starts_with(&format!("{sub}/"))) {
+            mirror(&from.join(&name), &to.join(&name), &sub, without);
+        } else {
+            symlink(from.join(&name), to.join(&name)).expect("symlink");
+        }
+    }
+}
+
+/// A `PATH` (the sandbox's `bin` first) under which `tools` are not found
+/// but everything else of the test's own `PATH` is: a directory of
+/// symlinks to the executables of each `PATH` entry, the first of a name
+/// winning.
+pub(crate) fn path_without(r: &Real, tools: &[&str]) -> std::ffi::OsString {
+    let dir = r.sb.root.join(format!("path-without-{}", tools.join("-")));
+    fs::create_dir_all(&dir).expect("mkdir");
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    for p in std::env::split_paths(&path) {
+        for e in fs::read_dir(&p).into_iter().flatten().flatten() {
+            let name = e.file_name();
+            let link = dir.join(&name);
+            if tools.iter().any(|t| name == *t) || link.symlink_metadata().is_ok() {
+                continue;
+            }
+            symlink(e.path(), link).expect("symlink");
+        }
+    }
+    std::env::join_paths([r.sb.bin.clone(), dir]).expect("PATH")
 }

@@ -145,3 +145,63 @@ fn verify_passes_then_reports_each_fault() {
         fs::write(&dep, kept).unwrap();
     });
 }
+
+/// (e): a module whose name the kernel already has is installed over it,
+/// dkms archives the kernel's copy (status: "Original modules exist");
+/// when that archived copy is lost, `status --verify` says `missing` (the
+/// archived original), exit 18, and JSON that validates.
+#[test]
+fn verify_reports_a_lost_archived_original() {
+    skip_unless!(unavailable().is_none(), unavailable().unwrap_or_default());
+    let mut r = Real::new(false);
+    let (k, a) = (r.k.clone(), crate::support::arch());
+    // The kernel's own okm: version 0.1, built by dkms, placed where the
+    // kernel's modules are, then forgotten by dkms.
+    r.source("okm", "0.1", None, "");
+    let (code, out, err) = r.dkms(&["build", "okm/0.1", "-k", &k]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    let theirs = r.sb.inst.join(&k).join("kernel/drivers/misc/okm.ko");
+    fs::create_dir_all(theirs.parent().unwrap()).unwrap();
+    fs::copy(r.sb.dkms.join(format!("okm/0.1/{k}/{a}/module/okm.ko")), &theirs).unwrap();
+    let (code, out, err) = r.dkms(&["remove", "okm/0.1", "--all"]);
+    assert_eq!(code, 0, "{out}\n{err}");
+
+    r.source("okm", "1.0", None, "");
+    let (code, out, err) = r.dkms(&["install", "okm/1.0", "-k", &k]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert!(out.contains(&format!("Found pre-existing {}, archiving for uninstallation", r.shown(&theirs))), "{out}");
+    let archived = r.sb.dkms.join(format!("okm/original_module/{k}/{a}/okm.ko"));
+    assert!(archived.is_file() && !theirs.exists());
+    let v = Validator::new();
+    let verify = |r: &mut Real| {
+        let (code, out, _) = r.dkms(&["status", "--verify"]);
+        let (jcode, json, _) = r.dkms(&["status", "--verify", "--json"]);
+        assert_eq!(code, jcode, "{out}");
+        let records = v.check(&json, jcode);
+        let problems: Vec<serde_json::Value> = records
+            .iter()
+            .filter(|rec| rec["type"] == "verify")
+            .flat_map(|rec| rec["problems"].as_array().cloned().unwrap_or_default())
+            .collect();
+        (code, out, problems)
+    };
+    let (code, out, problems) = verify(&mut r);
+    let line = format!("okm/1.0, {k}, {a}: installed (Original modules exist)\n");
+    assert_eq!((code, out.clone(), problems.len()), (0, line.clone(), 0), "{out}");
+
+    let saved = fs::read(&archived).unwrap();
+    fs::remove_file(&archived).unwrap();
+    let (code, out, problems) = verify(&mut r);
+    assert_eq!(code, 18, "{out}");
+    let message = format!("the archived original {} is gone", r.shown(&archived));
+    assert_eq!(out, format!("{line}\tmissing: {message}\n"));
+    assert_eq!(problems.len(), 1, "{problems:?}");
+    assert_eq!(problems[0]["reason"], "missing");
+    assert_eq!(problems[0]["module_name"], "okm");
+    assert_eq!(problems[0]["file"], r.shown(&archived));
+    assert_eq!(problems[0]["message"], message);
+    eprintln!("FAULT archived original deleted: missing: {message} | exit {code}");
+
+    fs::write(&archived, saved).unwrap();
+    assert_eq!(verify(&mut r).0, 0, "archived original back");
+}

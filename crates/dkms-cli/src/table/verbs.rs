@@ -454,8 +454,8 @@ pub const DOCTOR: Verb = Verb {
 for dkms itself. Each finding has a severity (info, warning, error), a stable kind and, where there is one, a \
 remedy. Checked: the kernel headers (build/include, Module.symvers, .config) and the compiler named by \
 CONFIG_CC_VERSION_TEXT; sign-file; the signing key and certificate (present, the key readable only by root, the \
-two belonging together); Secure Boot and whether the certificate is enrolled (mokutil --test-key, where mokutil \
-exists); the compression tool of CONFIG_MODULE_COMPRESS_*; the kernel hooks of the distribution; the DKMS tree \
+two belonging together); Secure Boot (efivars) and whether the certificate is enrolled (mokutil --test-key, where \
+mokutil exists), saying so when either cannot be told; the compression tool of CONFIG_MODULE_COMPRESS_*; the kernel hooks of the distribution; the DKMS tree \
 (dangling source links, half-built builds, leftover journals, modules built for kernels that are gone, failed \
 builds remembered, installed modules failing status --verify); whether builds run in the build sandbox \
 (build_sandbox) and whether it works here; free space where builds happen. Exit status 19 \

@@ -47,11 +47,17 @@ pub(super) fn check(d: &Dkms, r: &mut Report, k: &str, a: &str) {
     compression(d, r, k, &config);
 }
 
-/// The compiler the kernel was built with (its first word, as build's
-/// compiler_env picks it) is on PATH and reports the same version.
+/// The compiler the kernel was built with is on PATH and reports the same
+/// version (kbuild's own check compares `CONFIG_CC_VERSION_TEXT` with the
+/// first line of `$(CC) --version`). Which compiler as build's
+/// compiler_env picks it: `clang` when `CONFIG_CC_IS_CLANG=y` (its text
+/// starts with the vendor, "Debian clang version ..."), else the text's
+/// first word.
 fn compiler(d: &Dkms, r: &mut Report, k: &str, config: &std::path::Path) {
     let Some(text) = kernel::config_value(config, "CONFIG_CC_VERSION_TEXT") else { return };
-    let Some(cc) = text.split_whitespace().next().map(str::to_string) else { return };
+    let clang = kernel::config_value(config, "CONFIG_CC_IS_CLANG").as_deref() == Some("y");
+    let first = text.split_whitespace().next().map(str::to_string);
+    let Some(cc) = (if clang { Some("clang".to_string()) } else { first }) else { return };
     if !tools::available(&cc) {
         r.add_for(
             k,
@@ -73,7 +79,7 @@ fn compiler(d: &Dkms, r: &mut Report, k: &str, config: &std::path::Path) {
             Warning,
             "compiler-mismatch",
             format!("{k} was built with \"{text}\"; {cc} here is \"{first}\" (modules may fail to build or load)."),
-            Some(install_cmd(d, &cc, &cc)),
+            Some(format!("install the compiler {k} was built with ({text}) as {cc} on PATH")),
         );
     }
 }

@@ -15,14 +15,17 @@ use dkms_state::{failures, journal, status, tools};
 use std::path::Path;
 
 /// The distribution's kernel hooks are installed: Debian's
-/// `/etc/kernel/{postinst,prerm}.d/dkms`, and the kernel-install plugin
-/// where kernel-install is what installs kernels.
+/// `/etc/kernel/{postinst,header_postinst,preinst,prerm}.d/dkms` (what
+/// upstream's install-debian installs; `/etc` is `DKMS_SYSCONFDIR` when
+/// set), and the kernel-install plugin where kernel-install is what
+/// installs kernels.
 pub(super) fn hooks(d: &Dkms, r: &mut Report) {
     let etc = d.ctx.conf_dir.parent().unwrap_or(Path::new("/etc")).to_path_buf();
     let mut want = Vec::new();
     if family(&d.ctx.running_distribution) == Family::Debian {
-        want.push(etc.join("kernel/postinst.d/dkms"));
-        want.push(etc.join("kernel/prerm.d/dkms"));
+        for hook in ["postinst", "header_postinst", "preinst", "prerm"] {
+            want.push(etc.join(format!("kernel/{hook}.d/dkms")));
+        }
     } else if tools::available("kernel-install") {
         let plugin = "kernel/install.d/40-dkms.install";
         if !etc.join(plugin).is_file() && !Path::new("/usr/lib").join(plugin).is_file() {
@@ -152,11 +155,21 @@ fn verified(d: &Dkms, r: &mut Report) {
 }
 
 /// Free space in the DKMS tree (builds happen there) and the temporary
-/// directory.
+/// directory: an error under 100 MiB, a warning under 1 GiB.
 pub(super) fn space(d: &Dkms, r: &mut Report) {
     const MIB: u64 = 1024 * 1024;
+    let mut seen = Vec::new();
     for dir in [&d.ctx.trees.dkms_tree, &d.ctx.tmp_location] {
-        let Ok(st) = nix::sys::statvfs::statvfs(dir.as_path()) else { continue };
+        // Not made yet: the file system it will be made on.
+        let Some(dir) = dir.ancestors().find(|p| p.is_dir()) else { continue };
+        let Ok(st) = nix::sys::statvfs::statvfs(dir) else { continue };
+        // Both on one file system: one finding.
+        let Ok(meta) = std::fs::metadata(dir) else { continue };
+        let dev = std::os::unix::fs::MetadataExt::dev(&meta);
+        if seen.contains(&dev) {
+            continue;
+        }
+        seen.push(dev);
         // fsblkcnt_t and c_ulong are not u64 on every platform.
         #[allow(clippy::unnecessary_cast)]
         let free = st.blocks_available() as u64 * st.fragment_size() as u64;
