@@ -165,6 +165,31 @@ fn dry_run_changes_nothing_and_plans_what_the_run_does() {
     // remove --all: uninstall, unbuild, remove.
     c.same(&["remove", "-m", "dry_mod", "-v", "1.0", "--all"], 0);
 
+    // BUILD_DEPENDS_REBUILD: installing base_e 2.0 rebuilds dep_f, built
+    // against base_e 1.0 (uninstall, unbuild, build, install).
+    c.r.source("base_e", "1.0", None, "");
+    c.r.source("base_e", "2.0", None, "");
+    c.r.source("dep_f", "1.0", None, "BUILD_DEPENDS=base_e\nBUILD_DEPENDS_REBUILD=yes\n");
+    for (m, v) in [("base_e", "1.0"), ("dep_f", "1.0")] {
+        let (code, out, err) = c.r.dkms(&["install", "-m", m, "-v", v, "-k", &k]);
+        assert_eq!(code, 0, "{out}{err}");
+    }
+    let (planned, _, done) = c.plan_then_run(&["install", "-m", "base_e", "-v", "2.0", "-k", &k], 0);
+    assert_eq!(planned, done, "BUILD_DEPENDS_REBUILD: plan and run differ");
+    let actions: Vec<String> = planned.iter().map(|s| format!("{} {}", s.0, s.1)).collect();
+    assert_eq!(
+        actions,
+        [
+            "add base_e/2.0",
+            "build base_e/2.0",
+            "install base_e/2.0",
+            "uninstall dep_f/1.0",
+            "unbuild dep_f/1.0",
+            "build dep_f/1.0",
+            "install dep_f/1.0"
+        ]
+    );
+
     // autoinstall: dep_b waits for dep_a (BUILD_DEPENDS), plain_c is not
     // AUTOINSTALL; the two builds run side by side in rounds 1 and 2.
     c.r.source("dep_a", "1.0", None, "AUTOINSTALL=yes\n");

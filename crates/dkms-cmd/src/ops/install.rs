@@ -239,11 +239,20 @@ fn install_steps(d: &mut Dkms, x: Mvka) -> Result<()> {
 }
 
 /// `check_dependencies_updated`: has any BUILD_DEPENDS changed version
-/// since the module was built (`.dep_<dep>` differs or is missing)?
-fn dependencies_updated(d: &mut Dkms, m: &str, v: &str, k: &str, a: &str) -> Result<bool> {
-    let conf = d.read_conf_or_die(mvka(m, v, k, a), None, true)?;
+/// since the module was built (`.dep_<dep>` differs or is missing)? A dry
+/// run's plan counts the module/version it installs first (`planned`) as
+/// built.
+fn dependencies_updated(d: &mut Dkms, x: Mvka, planned: Option<(&str, &str)>) -> Result<bool> {
+    let Mvka { m, v, k, a } = x;
+    let conf = d.read_conf_or_die(x, None, true)?;
     for bd in &conf.build_depends {
-        let Some(latest) = d.latest_version_of(bd, k, a) else { continue };
+        let mut latest = d.latest_version_of(bd, k, a);
+        if let Some((_, pv)) = planned.filter(|p| p.0 == bd) {
+            if latest.as_deref().is_none_or(|l| dkms_cli::versort::compare(pv, l).is_gt()) {
+                latest = Some(pv.to_string());
+            }
+        }
+        let Some(latest) = latest else { continue };
         let recorded = std::fs::read_to_string(d.ctx.trees.arch_dir(m, v, k, a).join(format!(".dep_{bd}")));
         match recorded {
             Ok(old) if old.trim_end_matches('\n') == latest => {}
@@ -253,10 +262,15 @@ fn dependencies_updated(d: &mut Dkms, m: &str, v: &str, k: &str, a: &str) -> Res
     Ok(false)
 }
 
-/// `check_and_rebuild_dependent_modules`: after an install, rebuild and
-/// reinstall the BUILD_DEPENDS_REBUILD modules built for this kernel whose
-/// dependencies changed.
-fn check_and_rebuild_dependent_modules(d: &mut Dkms, k: &str, a: &str) -> Result<()> {
+/// The BUILD_DEPENDS_REBUILD modules built for this kernel whose
+/// dependencies changed (read-only: `check_and_rebuild_dependent_modules`
+/// and a dry run's plan, after installing `planned`, both ask).
+pub(crate) fn dependants_to_rebuild(
+    d: &mut Dkms,
+    k: &str,
+    a: &str,
+    planned: Option<(&str, &str)>,
+) -> Result<Vec<(String, String)>> {
     let mut to_rebuild: Vec<(String, String)> = Vec::new();
     for e in status::module_status(&d.ctx.trees, None, None, None, None) {
         if e.kernel.as_deref() != Some(k) || e.arch.as_deref() != Some(a) {
@@ -266,10 +280,18 @@ fn check_and_rebuild_dependent_modules(d: &mut Dkms, k: &str, a: &str) -> Result
         if conf.build_depends.is_empty() || !conf.build_depends_rebuild || d.ctx.args.force {
             continue;
         }
-        if dependencies_updated(d, &e.module, &e.version, k, a)? {
+        if dependencies_updated(d, mvka(&e.module, &e.version, k, a), planned)? {
             to_rebuild.push((e.module, e.version));
         }
     }
+    Ok(to_rebuild)
+}
+
+/// `check_and_rebuild_dependent_modules`: after an install, rebuild and
+/// reinstall the BUILD_DEPENDS_REBUILD modules built for this kernel whose
+/// dependencies changed.
+fn check_and_rebuild_dependent_modules(d: &mut Dkms, k: &str, a: &str) -> Result<()> {
+    let to_rebuild = dependants_to_rebuild(d, k, a, None)?;
     // Upstream's ordering pass never finds a dependency among the rebuilt
     // modules (it compares names with "module/version" strings), so every
     // candidate is rebuilt in one pass, in status order; each reinstall
@@ -280,6 +302,7 @@ fn check_and_rebuild_dependent_modules(d: &mut Dkms, k: &str, a: &str) -> Result
         ui::outln("");
         super::uninstall::do_uninstall(d, &m, &v, k, a)?;
         super::unbuild::do_unbuild(d, &m, &v, k, a);
+        ui::emit(Record::Unbuilt { target: ui::target(&m, &v, Some(k), Some(a)) });
         if super::build::do_build(d, &m, &v, k, a).is_ok() {
             do_install(d, &m, &v, k, a)?;
         }
@@ -374,6 +397,8 @@ pub(crate) struct Before {
     pub(crate) deleted: Vec<PathBuf>,
     /// Archived originals put back there.
     pub(crate) restored: Vec<PathBuf>,
+    /// The build was deleted (a dependant rebuilt after its BUILD_DEPENDS).
+    pub(crate) unbuilt: bool,
 }
 
 /// Where module `r` of m/v goes on kernel `k` (read-only: the install

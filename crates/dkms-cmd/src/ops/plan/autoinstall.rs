@@ -69,8 +69,13 @@ fn kernel_plan(d: &mut Dkms, k: &str, a: &str, mut p: Plan, side: bool) -> Resul
                 // ends the kernel's turn.
                 build_env::prepare_kernel(d, k)?;
             }
-            let within =
-                Within { depmod: Depmod::Later, round: Some(round), side_by_side: side, installed: installed.clone() };
+            let within = Within {
+                depmod: Depmod::Later,
+                round: Some(round),
+                side_by_side: side,
+                installed: installed.clone(),
+                no_dependants: false,
+            };
             let r = d.subshell(|d| target::install(d, m, v, k, a, &within));
             if let Err(e) = &r {
                 ui::report(e);

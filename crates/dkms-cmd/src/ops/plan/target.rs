@@ -4,7 +4,9 @@
 //! operations make.
 
 use super::Step;
-use crate::ops::install::{check_version_sanity, destination, force_installation, install_checks, Before, Places};
+use crate::ops::install::{
+    check_version_sanity, dependants_to_rebuild, destination, force_installation, install_checks, Before, Places,
+};
 use crate::ops::uninstall::{archived_originals, restorable};
 use crate::ops::{add, build, build_env};
 use crate::support::dkms::{mvka, Dkms, Mvka};
@@ -32,9 +34,12 @@ pub(crate) struct Within {
     pub(crate) round: Option<u32>,
     /// autoinstall: builds run side by side in the background.
     pub(crate) side_by_side: bool,
-    /// autoinstall: modules the plan installs before this one (on this
-    /// kernel), which BUILD_DEPENDS may name.
+    /// Modules the plan installs before this one (on this kernel), which
+    /// BUILD_DEPENDS may name.
     pub(crate) installed: Vec<String>,
+    /// A dependant rebuilt after an install: its own dependants are not
+    /// planned (the plan is one level deep there).
+    pub(crate) no_dependants: bool,
 }
 
 /// `maybe_build_module`: skip when built (with `--force`: unbuild first).
@@ -114,7 +119,7 @@ pub(crate) fn install(d: &mut Dkms, m: &str, v: &str, k: &str, a: &str, within: 
 /// goes and which originals are archived (after what the plan did `before`).
 fn do_install(d: &mut Dkms, x: Mvka, within: &Within, before: Before) -> Result<()> {
     let Mvka { m, v, k, a } = x;
-    let built = status::is_module_built(&d.ctx.trees, m, v, k, a);
+    let built = status::is_module_built(&d.ctx.trees, m, v, k, a) && !before.unbuilt;
     if !built {
         do_build(d, m, v, k, a, within)?;
     }
@@ -151,6 +156,37 @@ fn do_install(d: &mut Dkms, x: Mvka, within: &Within, before: Before) -> Result<
         dkms_cli::ui::outln(&format!("  after PRE_INSTALL {}, which may abort it", conf.pre_install));
     }
     plan_depmod(d, k, a, within.depmod);
+    if !within.no_dependants {
+        rebuild_dependants(d, x, within)?;
+    }
+    Ok(())
+}
+
+/// `check_and_rebuild_dependent_modules` after the install of `x`: every
+/// BUILD_DEPENDS_REBUILD module of the kernel whose dependencies change is
+/// uninstalled, unbuilt, built and installed again.
+fn rebuild_dependants(d: &mut Dkms, x: Mvka, within: &Within) -> Result<()> {
+    let Mvka { m, v, k, a } = x;
+    let mut installed = within.installed.clone();
+    installed.push(m.to_string());
+    let again = Within { installed, no_dependants: true, depmod: within.depmod, ..Within::default() };
+    for (dm, dv) in dependants_to_rebuild(d, k, a, Some((m, v)))? {
+        // `do_uninstall` runs (and its depmod) even when it is not installed.
+        let mut before = match status::is_module_installed(&d.ctx.trees, &dm, &dv, k, a) {
+            true => do_uninstall(d, &dm, &dv, k, a, Depmod::Now)?,
+            false => {
+                plan_depmod(d, k, a, Depmod::Now);
+                Before::default()
+            }
+        };
+        if status::is_module_built(&d.ctx.trees, &dm, &dv, k, a) {
+            Step::new(PlannedAction::Unbuild, &dm, &dv, k, a).emit();
+        }
+        before.unbuilt = true;
+        if let Err(e) = do_install(d, mvka(&dm, &dv, k, a), &again, before) {
+            dkms_cli::ui::report(&e);
+        }
+    }
     Ok(())
 }
 
@@ -193,6 +229,7 @@ fn do_uninstall(d: &mut Dkms, m: &str, v: &str, k: &str, a: &str, depmod: Depmod
         uninstalled: true,
         deleted: step.files.iter().map(PathBuf::from).collect(),
         restored: step.originals.iter().map(PathBuf::from).collect(),
+        unbuilt: false,
     };
     step.emit();
     plan_depmod(d, k, a, depmod);
