@@ -221,6 +221,7 @@ pub fn emit(rec: Record) {
             Record::Removed { .. } => c.removed += 1,
             Record::Skipped { .. } => c.skipped += 1,
             Record::Error { .. } => c.errors += 1,
+            Record::Planned { .. } => c.planned += 1,
             _ => {}
         }
     }

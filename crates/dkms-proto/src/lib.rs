@@ -171,6 +171,9 @@ pub struct Counts {
     pub errors: u64,
     /// `status` records.
     pub status: u64,
+    /// `planned` records (`--dry-run`).
+    #[serde(default)]
+    pub planned: u64,
 }
 
 /// Every record type.

@@ -98,6 +98,7 @@ impl Step {
             lines[0].push_str(&format!(", after {}", self.after.join(" ")));
         }
         let (file_verb, original_verb) = match self.action {
+            PlannedAction::Add => ("from", ""),
             PlannedAction::Build => ("making", ""),
             PlannedAction::Install => ("placing", "archiving the original"),
             PlannedAction::Uninstall => ("deleting", "restoring the original"),

@@ -153,7 +153,7 @@ fn do_install(d: &mut Dkms, x: Mvka, within: &Within, before: Before) -> Result<
     }
     step.emit();
     if !conf.pre_install.is_empty() {
-        dkms_cli::ui::outln(&format!("  after PRE_INSTALL {}, which may abort it", conf.pre_install));
+        dkms_cli::ui::outln(&format!("  running PRE_INSTALL {} first, which may abort it", conf.pre_install));
     }
     plan_depmod(d, k, a, within.depmod);
     if !within.no_dependants {
