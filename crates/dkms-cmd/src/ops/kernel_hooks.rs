@@ -5,7 +5,7 @@
 
 use super::unbuild::maybe_unbuild_module;
 use super::uninstall::maybe_uninstall_module;
-use crate::support::dkms::{mvka, Dkms};
+use crate::support::dkms::{mvka, Dkms, Mvka};
 use dkms_cli::ui;
 use dkms_state::error::{Error, Kind, Result};
 use dkms_state::{fsutil, status};
@@ -15,19 +15,30 @@ fn unbuild_in_subshell(d: &mut Dkms, m: &str, v: &str, k: &str, a: &str) -> Resu
     d.subshell(|d| maybe_uninstall_module(d, m, v, k, a).map(|()| maybe_unbuild_module(d, m, v, k, a)))
 }
 
+/// Whether the hook takes m/v away from the kernel: it is built for it
+/// (kernel_preinst: and AUTOINSTALL). A dry run's plan asks too.
+pub(crate) fn hook_takes(d: &mut Dkms, x: Mvka, preinst: bool) -> Result<bool> {
+    let Mvka { m, v, k, a } = x;
+    if !status::is_module_built(&d.ctx.trees, m, v, k, a) {
+        return Ok(false);
+    }
+    if !preinst {
+        return Ok(true);
+    }
+    let file = d.ctx.trees.source_link(m, v).join("dkms.conf");
+    Ok(d.read_conf_or_die(x, Some(&file), false)?.autoinstall)
+}
+
+/// The hook `action` for the command line's kernel: uninstall and unbuild
+/// what `hook_takes`, one depmod, then an error naming every module that
+/// failed.
 pub(crate) fn unbuild_all(d: &mut Dkms, action: &str, preinst: bool) -> Result<()> {
     let (k, a) = d.kernelver0();
     d.delayed_depmod = true;
     let mut failed = String::new();
     for (m, v) in status::list_module_version_combos(&d.ctx.trees, None, None) {
-        if !status::is_module_built(&d.ctx.trees, &m, &v, &k, &a) {
+        if !hook_takes(d, mvka(&m, &v, &k, &a), preinst)? {
             continue;
-        }
-        if preinst {
-            let file = d.ctx.trees.source_link(&m, &v).join("dkms.conf");
-            if !d.read_conf_or_die(mvka(&m, &v, &k, &a), Some(&file), false)?.autoinstall {
-                continue;
-            }
         }
         ui::errln(&format!("dkms: removing module {m}/{v} for kernel {k} ({a})"));
         if let Err(e) = unbuild_in_subshell(d, &m, &v, &k, &a) {

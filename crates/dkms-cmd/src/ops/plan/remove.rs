@@ -4,6 +4,7 @@
 
 use super::target::{self, Depmod};
 use super::Step;
+use crate::ops::kernel_hooks::hook_takes;
 use crate::ops::remove::{rpm_safe_upgrade_cancels, KEPT};
 use crate::support::dkms::{mvka, Dkms};
 use dkms_cli::ui;
@@ -65,14 +66,8 @@ pub(crate) fn unbuild_all(d: &mut Dkms, action: &str, preinst: bool) -> Result<(
     let mut uninstalled = false;
     let mut failed = String::new();
     for (m, v) in status::list_module_version_combos(&d.ctx.trees, None, None) {
-        if !status::is_module_built(&d.ctx.trees, &m, &v, &k, &a) {
+        if !hook_takes(d, mvka(&m, &v, &k, &a), preinst)? {
             continue;
-        }
-        if preinst {
-            let file = d.ctx.trees.source_link(&m, &v).join("dkms.conf");
-            if !d.read_conf_or_die(mvka(&m, &v, &k, &a), Some(&file), false)?.autoinstall {
-                continue;
-            }
         }
         match d.subshell(|d| target::uninstall(d, &m, &v, &k, &a, Depmod::Later)) {
             Ok(u) => {
