@@ -18,11 +18,13 @@ pub(super) struct Doc {
     pub args: Vec<String>,
     /// Variables set for the runs (e.g. a whole `PATH`, `DKMS_EFI_DIR`).
     pub vars: Vec<(String, OsString)>,
+    /// A wrapper run instead of dkms (it runs dkms with the arguments).
+    pub program: Option<std::path::PathBuf>,
 }
 
 impl Doc {
     pub fn new(r: Real) -> Doc {
-        Doc { r, v: Validator::new(), args: Vec::new(), vars: Vec::new() }
+        Doc { r, v: Validator::new(), args: Vec::new(), vars: Vec::new(), program: None }
     }
 
     /// Run doctor (text and JSON); (exit, text, JSON finding records).
@@ -31,9 +33,10 @@ impl Doc {
         let vars: Vec<(&str, &OsStr)> = self.vars.iter().map(|(k, v)| (k.as_str(), v.as_os_str())).collect();
         let mut args: Vec<&str> = vec!["doctor"];
         args.extend(self.args.iter().map(String::as_str));
-        let o = self.r.sb.run_env(Impl::Ours, None, &args, true, &vars);
+        let program = self.program.clone();
+        let o = self.r.sb.run_env(Impl::Ours, program.as_deref(), &args, true, &vars);
         args.push("--json");
-        let j = self.r.sb.run_env(Impl::Ours, None, &args, true, &vars);
+        let j = self.r.sb.run_env(Impl::Ours, program.as_deref(), &args, true, &vars);
         assert_eq!(o.code, j.code, "{}\n{}", o.stdout, o.stderr);
         assert_eq!(self.r.sb.listing(), before, "doctor changed the tree");
         let findings = self.v.check(&j.stdout, j.code).into_iter().filter(|r| r["type"] == "finding").collect();

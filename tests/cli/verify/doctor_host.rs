@@ -2,7 +2,9 @@
 //! touching it: Secure Boot's state from a private EFI directory
 //! (`DKMS_EFI_DIR`) and the certificate's enrolment from a `PATH` without
 //! mokutil or with a fake one; the Debian kernel hooks under
-//! `DKMS_SYSCONFDIR`; free space on a small tmpfs mounted as the DKMS tree.
+//! `DKMS_SYSCONFDIR`, other distributions' kernel-install plugin and dkms.service
+//! in a mount namespace that makes the machine a Fedora; free space on a
+//! small tmpfs mounted as the DKMS tree.
 
 use super::doctor::Doc;
 use super::{path_without, unavailable, write_exec, Real};
@@ -114,6 +116,51 @@ fn doctor_finds_a_kernel_hook_missing() {
         write_exec(h, "#!/bin/sh\n");
     }
     doc.expect_no("hooks back", "kernel-hook-missing");
+}
+
+/// Runs dkms in a mount namespace of its own where the machine is a
+/// Fedora with systemd and kernel-install: `/etc/os-release` says so, and
+/// the kernel-install plugin directory and systemd's unit directories are
+/// `<fake>/plugins` and `<fake>/units` (bind mounts the machine never sees).
+const OTHER_DISTRIBUTION: &str = r#"#!/bin/sh
+exec unshare --mount --propagation private sh -c '
+fake=$0
+mount --bind "$fake/os-release" /etc/os-release || exit 90
+mount --bind "$fake/plugins" /usr/lib/kernel/install.d || exit 91
+for d in /usr/lib/systemd/system /etc/systemd/system; do mount --bind "$fake/units" "$d" || exit 92; done
+exec "$@"' "@FAKE@" "@DKMS@" "$@"
+"#;
+
+#[test]
+fn doctor_finds_the_kernel_install_plugin_and_dkms_service_missing_elsewhere() {
+    skip_unless!(unavailable().is_none(), unavailable().unwrap_or_default());
+    for tool in ["unshare", "kernel-install", "systemctl"] {
+        skip_unless!(crate::support::have(tool), &format!("no {tool} here"));
+    }
+    let mut doc = doc_with_pair();
+    let fake = doc.r.sb.root.join("fedora");
+    doc.r.sb.write(&fake.join("os-release"), "NAME=\"Fedora Linux\"\nID=fedora\nVERSION_ID=40\n");
+    let (plugins, units) = (fake.join("plugins"), fake.join("units"));
+    fs::create_dir_all(&plugins).unwrap();
+    fs::create_dir_all(&units).unwrap();
+    let wrapper = doc.r.sb.root.join("as-fedora");
+    let script = OTHER_DISTRIBUTION.replace("@FAKE@", &fake.display().to_string());
+    write_exec(&wrapper, &script.replace("@DKMS@", &crate::support::ours().display().to_string()));
+    doc.program = Some(wrapper);
+    let (code, out, findings) = doc.run();
+    assert_eq!(code, 0, "{out}");
+    let missing: Vec<&str> = findings
+        .iter()
+        .filter(|f| f["kind"] == "kernel-hook-missing")
+        .map(|f| f["message"].as_str().unwrap_or_default())
+        .collect();
+    assert_eq!(missing.len(), 2, "{out}");
+    assert!(missing[0].contains("/usr/lib/kernel/install.d/40-dkms.install"), "{out}");
+    assert!(missing[1].contains("/usr/lib/systemd/system/dkms.service"), "{out}");
+    assert!(!out.contains("/etc/kernel/"), "the Debian hooks are not asked for: {out}");
+    write_exec(&plugins.join("40-dkms.install"), "#!/bin/sh\n");
+    doc.r.sb.write(&units.join("dkms.service"), "[Unit]\n");
+    doc.expect_no("plugin and service there", "kernel-hook-missing");
 }
 
 /// A tmpfs mounted on a directory for the life of the value.

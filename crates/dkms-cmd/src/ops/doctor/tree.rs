@@ -14,11 +14,15 @@ use dkms_state::distro::{family, Family};
 use dkms_state::{failures, journal, status, tools};
 use std::path::Path;
 
+/// Where systemd looks for unit files (dkms.service).
+const UNIT_DIRS: [&str; 3] = ["/etc/systemd/system", "/usr/lib/systemd/system", "/lib/systemd/system"];
+
 /// The distribution's kernel hooks are installed: Debian's
 /// `/etc/kernel/{postinst,header_postinst,preinst,prerm}.d/dkms` (what
 /// upstream's install-debian installs; `/etc` is `DKMS_SYSCONFDIR` when
-/// set), and the kernel-install plugin where kernel-install is what
-/// installs kernels.
+/// set); elsewhere (upstream's install-redhat) the kernel-install plugin
+/// where kernel-install is what installs kernels, and dkms.service, which
+/// builds at boot for a kernel installed without them, where systemd runs.
 pub(super) fn hooks(d: &Dkms, r: &mut Report) {
     let etc = d.ctx.conf_dir.parent().unwrap_or(Path::new("/etc")).to_path_buf();
     let mut want = Vec::new();
@@ -26,10 +30,17 @@ pub(super) fn hooks(d: &Dkms, r: &mut Report) {
         for hook in ["postinst", "header_postinst", "preinst", "prerm"] {
             want.push(etc.join(format!("kernel/{hook}.d/dkms")));
         }
-    } else if tools::available("kernel-install") {
+    } else {
         let plugin = "kernel/install.d/40-dkms.install";
-        if !etc.join(plugin).is_file() && !Path::new("/usr/lib").join(plugin).is_file() {
+        if tools::available("kernel-install")
+            && !etc.join(plugin).is_file()
+            && !Path::new("/usr/lib").join(plugin).is_file()
+        {
             want.push(Path::new("/usr/lib").join(plugin));
+        }
+        let unit = |dir: &&str| Path::new(dir).join("dkms.service").is_file();
+        if tools::available("systemctl") && !UNIT_DIRS.iter().any(unit) {
+            want.push(Path::new(UNIT_DIRS[1]).join("dkms.service"));
         }
     }
     for hook in want.into_iter().filter(|h| !h.is_file()) {
