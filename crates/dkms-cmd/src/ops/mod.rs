@@ -11,6 +11,7 @@ pub(crate) mod build_env;
 pub(crate) mod build_steps;
 pub(crate) mod builds;
 pub(crate) mod cache;
+pub(crate) mod dependants;
 pub(crate) mod doctor;
 pub(crate) mod install;
 pub(crate) mod kernel_hooks;

@@ -4,9 +4,8 @@
 //! operations make.
 
 use super::Step;
-use crate::ops::install::{
-    check_version_sanity, dependants_to_rebuild, destination, force_installation, install_checks, Before, Places,
-};
+use crate::ops::dependants::dependants_to_rebuild;
+use crate::ops::install::{check_version_sanity, destination, force_installation, install_checks, Before, Places};
 use crate::ops::uninstall::{archived_originals, restorable};
 use crate::ops::{add, build, build_env};
 use crate::support::dkms::{mvka, Dkms, Mvka};

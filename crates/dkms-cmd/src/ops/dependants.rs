@@ -1,0 +1,58 @@
+//! BUILD_DEPENDS_REBUILD (`check_dependencies_updated` upstream): which
+//! modules built for a kernel must be rebuilt because a module they build
+//! against changed version since (their `.dep_<module>` files). Read-only:
+//! the install's `check_and_rebuild_dependent_modules` and a dry run's plan
+//! both ask.
+
+use crate::support::dkms::{mvka, Dkms, Mvka};
+use dkms_state::error::Result;
+use dkms_state::status;
+
+/// `check_dependencies_updated`: has any BUILD_DEPENDS changed version
+/// since the module was built (`.dep_<dep>` differs or is missing)? A dry
+/// run's plan counts the module/version it installs first (`planned`) as
+/// built.
+fn dependencies_updated(d: &mut Dkms, x: Mvka, planned: Option<(&str, &str)>) -> Result<bool> {
+    let Mvka { m, v, k, a } = x;
+    let conf = d.read_conf_or_die(x, None, true)?;
+    for bd in &conf.build_depends {
+        let mut latest = d.latest_version_of(bd, k, a);
+        if let Some((_, pv)) = planned.filter(|p| p.0 == bd) {
+            if latest.as_deref().is_none_or(|l| dkms_cli::versort::compare(pv, l).is_gt()) {
+                latest = Some(pv.to_string());
+            }
+        }
+        let Some(latest) = latest else { continue };
+        let recorded = std::fs::read_to_string(d.ctx.trees.arch_dir(m, v, k, a).join(format!(".dep_{bd}")));
+        match recorded {
+            Ok(old) if old.trim_end_matches('\n') == latest => {}
+            _ => return Ok(true),
+        }
+    }
+    Ok(false)
+}
+
+/// The BUILD_DEPENDS_REBUILD modules built for this kernel whose
+/// dependencies changed (read-only: `check_and_rebuild_dependent_modules`
+/// and a dry run's plan, after installing `planned`, both ask).
+pub(crate) fn dependants_to_rebuild(
+    d: &mut Dkms,
+    k: &str,
+    a: &str,
+    planned: Option<(&str, &str)>,
+) -> Result<Vec<(String, String)>> {
+    let mut to_rebuild: Vec<(String, String)> = Vec::new();
+    for e in status::module_status(&d.ctx.trees, None, None, None, None) {
+        if e.kernel.as_deref() != Some(k) || e.arch.as_deref() != Some(a) {
+            continue;
+        }
+        let conf = d.read_conf_or_die(mvka(&e.module, &e.version, k, a), None, false)?;
+        if conf.build_depends.is_empty() || !conf.build_depends_rebuild || d.ctx.args.force {
+            continue;
+        }
+        if dependencies_updated(d, mvka(&e.module, &e.version, k, a), planned)? {
+            to_rebuild.push((e.module, e.version));
+        }
+    }
+    Ok(to_rebuild)
+}
