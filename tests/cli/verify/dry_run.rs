@@ -222,6 +222,13 @@ fn dry_run_changes_nothing_and_plans_what_the_run_does() {
     // kernel_prerm: uninstall and unbuild both, one depmod at the end.
     let depmods = c.same(&["kernel_prerm", "-k", &k], 0);
     assert_eq!(depmods, std::slice::from_ref(&k));
+    // kernel_postinst: autoinstall again (dep_a and base_e 2.0 in round 1,
+    // dep_b and dep_f in round 2); then unbuild one, kernel_preinst the rest.
+    let (planned, _, done) = c.plan_then_run(&["kernel_postinst", "-k", &k], 0);
+    assert_eq!(sorted(&planned), sorted(&done), "kernel_postinst: plan and run differ");
+    assert_eq!(installs(&planned), installs(&done));
+    c.same(&["unbuild", "-m", "dep_a", "-v", "1.0", "-k", &k], 0);
+    c.same(&["kernel_preinst", "-k", &k], 0);
 
     // BUILD_EXCLUSIVE: the real run's exit status 77 and skip reason.
     c.r.source("excl_d", "1.0", None, "BUILD_EXCLUSIVE_KERNEL=\"^0\\.\"\n");
