@@ -9,6 +9,7 @@
 
 mod faults;
 mod post_build;
+mod tls;
 
 use crate::skip::skip_unless;
 use crate::support::{is_root, ours, Sandbox};
