@@ -103,30 +103,41 @@ _dkms_options() {
     esac
 }
 
-# Sets _dkms_operands to what the non-option words of verb $1 are.
-_dkms_operands() {
+# Sets _dkms_subs to the words verb $1 takes first (cache key), if any.
+_dkms_sub_words() {
     case $1 in
-    add) _dkms_operands='source-module-versions source-dirs files' ;;
-    remove) _dkms_operands='module-versions' ;;
-    build) _dkms_operands='module-versions source-dirs files' ;;
-    unbuild) _dkms_operands='module-versions' ;;
-    install) _dkms_operands='module-versions source-dirs files' ;;
-    uninstall) _dkms_operands='module-versions' ;;
-    match) _dkms_operands='' ;;
-    autoinstall) _dkms_operands='' ;;
-    mktarball) _dkms_operands='module-versions' ;;
-    ldtarball) _dkms_operands='files' ;;
-    status) _dkms_operands='module-versions' ;;
-    generate_mok) _dkms_operands='' ;;
-    kernel_preinst) _dkms_operands='' ;;
-    kernel_postinst) _dkms_operands='' ;;
-    kernel_prerm) _dkms_operands='' ;;
-    mktree) _dkms_operands='module-versions' ;;
-    unmktree) _dkms_operands='module-versions' ;;
-    ltdk) _dkms_operands='module-versions' ;;
-    log) _dkms_operands='module-versions' ;;
-    doctor) _dkms_operands='' ;;
-    cache) _dkms_operands='files module-versions' ;;
+    cache) _dkms_subs='key push verify gc' ;;
+    *) _dkms_subs= ;;
+    esac
+}
+
+# Sets _dkms_operands to what the non-option words of verb $1 (after its sub-word $2) are.
+_dkms_operands() {
+    case $1:$2 in
+    add:*) _dkms_operands='source-module-versions source-dirs files' ;;
+    remove:*) _dkms_operands='module-versions' ;;
+    build:*) _dkms_operands='module-versions source-dirs files' ;;
+    unbuild:*) _dkms_operands='module-versions' ;;
+    install:*) _dkms_operands='module-versions source-dirs files' ;;
+    uninstall:*) _dkms_operands='module-versions' ;;
+    match:*) _dkms_operands='' ;;
+    autoinstall:*) _dkms_operands='' ;;
+    mktarball:*) _dkms_operands='module-versions' ;;
+    ldtarball:*) _dkms_operands='files' ;;
+    status:*) _dkms_operands='module-versions' ;;
+    generate_mok:*) _dkms_operands='' ;;
+    kernel_preinst:*) _dkms_operands='' ;;
+    kernel_postinst:*) _dkms_operands='' ;;
+    kernel_prerm:*) _dkms_operands='' ;;
+    mktree:*) _dkms_operands='module-versions' ;;
+    unmktree:*) _dkms_operands='module-versions' ;;
+    ltdk:*) _dkms_operands='module-versions' ;;
+    log:*) _dkms_operands='module-versions' ;;
+    doctor:*) _dkms_operands='' ;;
+    cache:key) _dkms_operands='module-versions' ;;
+    cache:push) _dkms_operands='module-versions' ;;
+    cache:verify) _dkms_operands='dirs' ;;
+    cache:gc) _dkms_operands='dirs' ;;
     *) _dkms_operands= ;;
     esac
 }
@@ -136,7 +147,7 @@ _dkms_source_verbs='add'
 
 _dkms() {
     local cur=${COMP_WORDS[COMP_CWORD]} prev=${COMP_WORDS[COMP_CWORD-1]}
-    local verb= module= expect= w i _dkms_kind= _dkms_opts= _dkms_operands=
+    local verb= sub= module= expect= w i _dkms_kind= _dkms_opts= _dkms_operands= _dkms_subs=
     COMPREPLY=()
     # The words before the cursor: the verb, the module, option values.
     for ((i = 1; i < COMP_CWORD; i++)); do
@@ -155,7 +166,12 @@ _dkms() {
             _dkms_value_kind "$w" && expect=$_dkms_kind
             ;;
         *)
-            [[ -z $verb && " $_dkms_verbs " == *" $w "* ]] && verb=$w
+            if [[ -z $verb && " $_dkms_verbs " == *" $w "* ]]; then
+                verb=$w
+            elif [[ $verb && -z $sub ]]; then
+                _dkms_sub_words "$verb"
+                [[ " $_dkms_subs " == *" $w "* ]] && sub=$w
+            fi
             ;;
         esac
     done
@@ -192,10 +208,16 @@ _dkms() {
         _dkms_add "$_dkms_verbs"
         return 0
     fi
-    _dkms_operands "$verb"
+    _dkms_sub_words "$verb"
+    if [[ $_dkms_subs && -z $sub ]]; then
+        _dkms_add "$_dkms_subs"
+        return 0
+    fi
+    _dkms_operands "$verb" "$sub"
     for w in $_dkms_operands; do
         case $w in
         files) _dkms_files -f ;;
+        dirs) _dkms_files -d ;;
         *) _dkms_add "$(_dkms_values "$w")" ;;
         esac
     done

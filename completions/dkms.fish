@@ -39,6 +39,40 @@ function __dkms_verb_is
     contains -- "$v" $argv
 end
 
+# The first word after the action (its sub-word: cache key), if any.
+function __dkms_sub
+    set -l skip 0
+    set -l seen 0
+    for w in (commandline -opc)[2..-1]
+        if test $skip = 1
+            set skip 0
+            continue
+        end
+        if contains -- $w -m --module -v -k --kernelver --templatekernel -c --dkmstree --sourcetree --installtree --config --archive -a --arch --kernelsourcedir --directive -j --format --lock-timeout --from --binary-cache-push --binary-cache-certificate --binary-cache --to --keep-kernels --build-sandbox
+            set skip 1
+        else if string match -q -- '-*' $w
+            continue
+        else if test $seen = 1
+            echo $w
+            return
+        else if contains -- $w add remove build unbuild install uninstall match autoinstall mktarball ldtarball status generate_mok kernel_preinst kernel_postinst kernel_prerm mktree unmktree ltdk log doctor cache
+            set seen 1
+        end
+    end
+    echo ""
+end
+
+# Whether the sub-word on the line is one of $argv; without arguments,
+# whether there is none yet.
+function __dkms_sub_is
+    set -l w (__dkms_sub)
+    if test (count $argv) -eq 0
+        test -z "$w"
+        return
+    end
+    contains -- "$w" $argv
+end
+
 # The module named with -m/--module, unless it names the version too.
 function __dkms_module
     set -l words (commandline -opc)
@@ -538,5 +572,11 @@ complete -c dkms -n '__dkms_verb_is cache' -l format -r -f -a 'text json' -d 'Ou
 complete -c dkms -n '__dkms_verb_is cache' -l lock-timeout -r -f -d 'Give up waiting for the DKMS lock'
 complete -c dkms -n '__dkms_verb_is cache' -s V -l version -d 'Print the version and exit'
 complete -c dkms -n '__dkms_verb_is cache' -s h -l help -d 'Print usage and exit'
-complete -c dkms -n '__dkms_verb_is cache; and not __dkms_wants_value' -F
-complete -c dkms -n '__dkms_verb_is cache; and not __dkms_wants_value' -a '(__dkms_values module-versions)'
+complete -c dkms -n '__dkms_verb_is cache; and __dkms_sub_is' -a 'key' -d 'Print the cache key of a build and its inputs'
+complete -c dkms -n '__dkms_verb_is cache; and __dkms_sub_is key; and not __dkms_wants_value' -a '(__dkms_values module-versions)'
+complete -c dkms -n '__dkms_verb_is cache; and __dkms_sub_is' -a 'push' -d 'Write a build into a cache directory as a signed entry'
+complete -c dkms -n '__dkms_verb_is cache; and __dkms_sub_is push; and not __dkms_wants_value' -a '(__dkms_values module-versions)'
+complete -c dkms -n '__dkms_verb_is cache; and __dkms_sub_is' -a 'verify' -d 'Check every entry of a cache directory'
+complete -c dkms -n '__dkms_verb_is cache; and __dkms_sub_is verify; and not __dkms_wants_value' -a '(__fish_complete_directories)'
+complete -c dkms -n '__dkms_verb_is cache; and __dkms_sub_is' -a 'gc' -d 'Remove the entries of kernels no longer wanted'
+complete -c dkms -n '__dkms_verb_is cache; and __dkms_sub_is gc; and not __dkms_wants_value' -a '(__fish_complete_directories)'

@@ -144,6 +144,21 @@ fn bash_completes_verbs_options_and_values() {
     assert_eq!(m.bash(&["dkms", "status", "--format", "=", "j"]), strings(&["json"]));
     // The value of -m is not mistaken for the action.
     assert_eq!(m.bash(&["dkms", "-m", "status", ""]).len(), verbs.len());
+    // cache: its sub-words (the verb table's), then what each takes.
+    assert_eq!(m.bash(&["dkms", "cache", ""]), cache_sub_words());
+    assert_eq!(m.bash(&["dkms", "-k", "6.1.0-9-amd64", "cache", "p"]), strings(&["push"]));
+    assert_eq!(m.bash(&["dkms", "cache", "key", ""]), strings(&["bar/0.1", "foo/1.0", "foo/2.0"]));
+    let dirs = m.bash(&["dkms", "cache", "verify", &format!("{}/o", m.dir.path().display())]);
+    assert_eq!(dirs, strings(&[&m.path("other").display().to_string()]));
+}
+
+/// The sub-words of `cache` in the verb table, sorted, as the shells list
+/// them: key, push, verify and gc must be there.
+fn cache_sub_words() -> Vec<String> {
+    let mut w: Vec<String> = dkms_cli::table::CACHE.sub_words.iter().map(|s| s.word.to_string()).collect();
+    w.sort();
+    assert_eq!(w, strings(&["gc", "key", "push", "verify"]));
+    w
 }
 
 #[test]
@@ -177,6 +192,9 @@ source '{}'"#,
     assert_eq!(zsh(&["dkms", "-c", ""]), strings(&["FILES"]));
     let opts = zsh(&["dkms", "mktarball", "-"]);
     assert!(opts.contains(&"--binaries-only".to_string()) && !opts.contains(&"--force".to_string()), "{opts:?}");
+    assert_eq!(zsh(&["dkms", "cache", ""]), cache_sub_words());
+    assert_eq!(zsh(&["dkms", "cache", "push", ""]), strings(&["bar/0.1", "foo/1.0", "foo/2.0"]));
+    assert_eq!(zsh(&["dkms", "cache", "gc", ""]), strings(&["FILES -/"]));
 }
 
 #[test]
@@ -197,4 +215,10 @@ fn fish_completes_verbs_options_and_values() {
     assert_eq!(fish(&format!("dkms status --dkmstree {other} -m ")), strings(&["qux"]));
     let opts = fish("dkms mktarball --");
     assert!(opts.contains(&"--binaries-only".to_string()) && !opts.contains(&"--force".to_string()), "{opts:?}");
+    assert_eq!(fish("dkms cache "), cache_sub_words());
+    assert_eq!(fish("dkms cache key "), strings(&["bar/0.1", "foo/1.0", "foo/2.0"]));
+    assert_eq!(
+        fish(&format!("dkms cache verify {}/o", m.dir.path().display())),
+        strings(&[&format!("{}/", m.path("other").display())])
+    );
 }

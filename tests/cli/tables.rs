@@ -137,3 +137,28 @@ fn every_built_binary_runs() {
         assert_eq!(String::from_utf8_lossy(&out.stdout), "dkms-3.4.3\n", "{name} --version");
     }
 }
+
+/// The sub-words of a verb in the table (what completion offers after
+/// `dkms cache`) are the ones the verb acts on, and it refuses others.
+#[test]
+fn sub_words_are_what_the_verb_takes() {
+    let cache = verb_by_name("cache").expect("cache");
+    let words: Vec<&str> = cache.sub_words.iter().map(|w| w.word).collect();
+    assert_eq!(words, ["key", "push", "verify", "gc"]);
+    assert!(cache.operands.contains(&dkms_cli::table::Operand::SubWord));
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let run = |word: &str| {
+        let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_dkms"));
+        c.args(["cache", word, "--dkmstree"]).arg(tmp.path()).env("DKMS_SYSCONFDIR", tmp.path());
+        let out = c.output().expect("run dkms cache");
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    for w in &words {
+        let err = run(w);
+        assert!(!err.contains("Unknown cache action"), "cache {w}: {err}");
+    }
+    assert!(run("frobnicate").contains("Unknown cache action: frobnicate"));
+    for v in VERBS.iter() {
+        assert_eq!(v.sub_words.is_empty(), !v.operands.contains(&dkms_cli::table::Operand::SubWord), "{}", v.name);
+    }
+}

@@ -55,9 +55,7 @@ fn front_arg(o: &FrontOption) -> Arg {
 
 /// Synopsis of a verb: `dkms VERB [options] [operands]`.
 pub fn usage(v: &Verb) -> String {
-    let d = v;
-    let mut ops: Vec<&str> = d.operands.iter().map(|o| o.placeholder()).collect();
-    ops.dedup();
+    let ops: Vec<String> = table::operand_synopsis(v).iter().map(ToString::to_string).collect();
     let mut s = format!("dkms {} [options]", v.name);
     if !ops.is_empty() {
         s.push_str(&format!(" [{}]", ops.join(" | ")));
@@ -78,11 +76,10 @@ pub fn verb_command(v: &Verb) -> Command {
         c = c.arg(flag_arg(f));
     }
     if !d.operands.is_empty() {
-        let mut names: Vec<&str> = d.operands.iter().map(|o: &Operand| o.placeholder()).collect();
-        names.dedup();
+        let names: Vec<String> = table::operand_synopsis(v).iter().map(ToString::to_string).collect();
         c = c.arg(
             Arg::new("operand")
-                .value_name(names.join("|"))
+                .value_name(names.join(if d.sub_words.is_empty() { "|" } else { " | " }))
                 .num_args(0..=1)
                 .help("What to act on (see DESCRIPTION)")
                 .value_hint(if d.operands.contains(&Operand::SourceDir) {

@@ -63,15 +63,18 @@ fn actions() -> String {
         let d = v;
         r.control("TP", []);
         let mut head = vec![bold(v.name), roman(" [options]")];
-        let mut ops: Vec<&str> = d.operands.iter().map(|o| o.placeholder()).collect();
-        ops.dedup();
+        let ops = table::operand_synopsis(v);
         if !ops.is_empty() {
             head.push(roman(" ["));
             for (i, o) in ops.iter().enumerate() {
                 if i > 0 {
                     head.push(roman(" | "));
                 }
-                head.push(italic(*o));
+                if !o.words.is_empty() {
+                    head.push(bold(o.words.as_str()));
+                    head.push(roman(" "));
+                }
+                head.push(italic(o.placeholder));
             }
             head.push(roman("]"));
         }

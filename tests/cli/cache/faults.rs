@@ -9,7 +9,7 @@ use std::path::Path;
 
 /// The node, with `source` as its binary cache, installs by building
 /// locally after a warning naming `reason`.
-fn falls_back(f: &Fleet, tree: &Tree, source: &str, reason: &str, env: &[(&str, &str)]) {
+pub(super) fn falls_back(f: &Fleet, tree: &Tree, source: &str, reason: &str, env: &[(&str, &str)]) {
     let (code, out, err) = tree.install(env);
     assert_eq!(code, 0, "install falls back to a local build:\n{out}\n{err}");
     assert_eq!(tree.makes(), 1, "a local build:\n{out}\n{err}");
@@ -22,7 +22,7 @@ fn falls_back(f: &Fleet, tree: &Tree, source: &str, reason: &str, env: &[(&str, 
     let _ = f;
 }
 
-fn node(f: &Fleet, source: &str) -> Tree {
+pub(super) fn node(f: &Fleet, source: &str) -> Tree {
     Tree::new(&f.k, &keypair(&f.keys, "fleet"), false, &format!("binary_cache=\"{source}\"\n"))
 }
 

@@ -8,6 +8,8 @@
 //! The builder's entry is made once and copied for each scenario.
 
 mod faults;
+mod post_build;
+mod tls;
 
 use crate::skip::skip_unless;
 use crate::support::{is_root, ours, Sandbox};
@@ -19,7 +21,7 @@ use std::sync::OnceLock;
 pub(crate) const M: &str = "dkms_cache_test";
 pub(crate) const V: &str = "1.0";
 
-const HELLO_C: &str = r#"#include <linux/module.h>
+pub(crate) const HELLO_C: &str = r#"#include <linux/module.h>
 #include <linux/init.h>
 static int __init hello_init(void) { return 0; }
 static void __exit hello_exit(void) { }
@@ -241,7 +243,13 @@ fn node_installs_from(f: &Fleet, source: &str) {
         assert_eq!(a.expect("builder file"), b.expect("node file"), "{rel}");
     };
     same(&format!("module/{M}.ko"));
-    same("log/make.log");
+    let log = |t: &Tree| {
+        fs::read_to_string(t.sb.dkms.join(M).join(V).join(&f.k).join(crate::support::arch()).join("log/make.log"))
+    };
+    let (builder_log, node_log) = (log(&f.builder).expect("builder's log"), log(&node).expect("node's log"));
+    let added =
+        node_log.strip_prefix(&builder_log).unwrap_or_else(|| panic!("the builder's make.log is kept:\n{node_log}"));
+    assert!(added.starts_with(&format!("\nUsing prebuilt modules from {source} ({})\n", &f.key[..12])), "{added}");
     assert_eq!(fs::read(f.builder.installed()).expect("builder's"), fs::read(node.installed()).expect("node's"));
     let (_, status, _) = node.dkms(&["status", "-m", M], &[]);
     assert!(status.contains(": installed"), "{status}");
@@ -303,8 +311,9 @@ fn no_cache_configured_changes_nothing() {
 }
 
 /// kill -9 at each crash point of an install from the cache (after the
-/// signature check, after the download, with the build staged, after the
-/// rename): the next run repairs the tree and installs from the cache.
+/// signature check, after the download, then those of every build: with
+/// the build staged, after the rename, after make.log is moved): the next
+/// run repairs the tree and installs from the cache.
 #[cfg(feature = "crash-points")]
 #[test]
 fn killed_during_a_substitution_recovers() {
@@ -337,7 +346,7 @@ fn killed_during_a_substitution_recovers() {
         assert_eq!(node.makes(), 0, "{last}: the rerun builds nothing");
         assert_eq!(fs::read(f.builder.installed()).expect("builder's"), fs::read(node.installed()).expect("node's"));
     }
-    for p in ["cache:verified", "cache:downloaded", "cache:staged", "cache:renamed"] {
+    for p in ["cache:verified", "cache:downloaded", "build:staged", "build:renamed", "build:log-moved"] {
         assert!(reached.iter().any(|r| r.ends_with(p)), "crash point {p} reached: {reached:?}");
     }
 }

@@ -33,6 +33,9 @@ pub struct Verb {
     pub flags: &'static [FlagId],
     /// The non-option words it takes.
     pub operands: &'static [Operand],
+    /// The words it takes first to say what to do (`cache key`), each with
+    /// what follows it (`Operand::SubWord` in `operands`); empty for most.
+    pub sub_words: &'static [SubWord],
     /// Not in upstream dkms (its word is an action only where upstream would
     /// not read it as something else, see `args`).
     pub extension: bool,
@@ -405,8 +408,20 @@ pub enum Operand {
     SourceDir,
     /// A tarball made by mktarball.
     Tarball,
-    /// `cache`'s sub-word (key, push, verify, gc) and its operand.
-    CacheAction,
+    /// A directory.
+    Dir,
+    /// One of the verb's `sub_words` and what follows it.
+    SubWord,
+}
+
+/// A word a verb takes first to say what to do (`dkms cache key`), with
+/// the operand that follows it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SubWord {
+    pub word: &'static str,
+    pub operand: Operand,
+    /// One line for completion and docs.
+    pub summary: &'static str,
 }
 
 impl Operand {
@@ -416,9 +431,50 @@ impl Operand {
             Operand::ModuleVersion | Operand::SourceModuleVersion => "module/version",
             Operand::SourceDir => "source-dir",
             Operand::Tarball => "tarball",
-            Operand::CacheAction => "key|push|verify|gc",
+            Operand::Dir => "dir",
+            Operand::SubWord => "action",
         }
     }
+}
+
+/// One alternative among a verb's operands in a synopsis: the sub-words
+/// that lead it (`key|push`; empty for most verbs) and the placeholder of
+/// the operand (`module/version`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SynopsisOperand {
+    pub words: String,
+    pub placeholder: &'static str,
+}
+
+impl std::fmt::Display for SynopsisOperand {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.words.as_str() {
+            "" => f.write_str(self.placeholder),
+            w => write!(f, "{w} {}", self.placeholder),
+        }
+    }
+}
+
+/// The operands of `verb` as a synopsis shows them, sub-words spelled out
+/// with what follows them (`key|push module/version`, `verify|gc dir`).
+pub fn operand_synopsis(verb: &Verb) -> Vec<SynopsisOperand> {
+    let mut out: Vec<SynopsisOperand> = Vec::new();
+    for o in verb.operands {
+        if *o != Operand::SubWord {
+            out.push(SynopsisOperand { words: String::new(), placeholder: o.placeholder() });
+            continue;
+        }
+        for s in verb.sub_words {
+            match out.last_mut() {
+                Some(last) if !last.words.is_empty() && last.placeholder == s.operand.placeholder() => {
+                    last.words = format!("{}|{}", last.words, s.word);
+                }
+                _ => out.push(SynopsisOperand { words: s.word.to_string(), placeholder: s.operand.placeholder() }),
+            }
+        }
+    }
+    out.dedup();
+    out
 }
 
 /// Options every verb takes.

@@ -4,7 +4,7 @@
 //! of its `runner`, then `make gen`).
 
 use super::FlagId::*;
-use super::{FlagId, LockKind, Operand, Verb};
+use super::{FlagId, LockKind, Operand, SubWord, Verb};
 
 const HOOK: [FlagId; 3] = [Kernelver, Arch, DryRun];
 const MV: [Operand; 1] = [Operand::ModuleVersion];
@@ -29,6 +29,7 @@ pub const ADD: Verb = Verb {
         BuildSandbox,
     ],
     operands: &[Operand::SourceModuleVersion, Operand::SourceDir, Operand::Tarball],
+    sub_words: &[],
     extension: false,
     description: "Register a module/version with DKMS: create <dkms_tree>/<module>/<version>/ and its source link \
 to <source_tree>/<module>-<version>/, which must hold a valid dkms.conf.
@@ -47,6 +48,7 @@ pub const REMOVE: Verb = Verb {
     runs_make: false,
     flags: &[Module, ModuleVersion, Kernelver, Arch, All, Conf, RpmSafeUpgrade, NoDepmod, Directive, DryRun],
     operands: &MV,
+    sub_words: &[],
     extension: false,
     description: "Uninstall and unbuild the module/version for the kernels given with -k (the running kernel \
 without -k; every kernel with --all), then, when no kernel is left built, unregister it: \
@@ -78,6 +80,7 @@ pub const BUILD: Verb = Verb {
         DryRun,
     ],
     operands: &[Operand::ModuleVersion, Operand::SourceDir],
+    sub_words: &[],
     extension: false,
     description: "Compile the module/version for each kernel given with -k (default: the running kernel). A \
 module that is not added yet is added first, so build takes what add takes.
@@ -101,6 +104,7 @@ pub const UNBUILD: Verb = Verb {
     runs_make: false,
     flags: &[Module, ModuleVersion, Kernelver, Arch, All, Conf, NoDepmod, Directive, DryRun],
     operands: &MV,
+    sub_words: &[],
     extension: false,
     description: "Delete the built module of the module/version for the kernels given with -k (default: the \
 running kernel; --all: every kernel it is built for), uninstalling it first where it is installed. The \
@@ -136,6 +140,7 @@ pub const INSTALL: Verb = Verb {
         DryRun,
     ],
     operands: &[Operand::ModuleVersion, Operand::SourceDir],
+    sub_words: &[],
     extension: false,
     description: "Copy the built modules of the module/version into the kernel module tree of each kernel given \
 with -k (default: the running kernel), building (and adding) first when needed.
@@ -156,6 +161,7 @@ pub const UNINSTALL: Verb = Verb {
     runs_make: false,
     flags: &[Module, ModuleVersion, Kernelver, Arch, All, Conf, NoDepmod, Directive, DryRun],
     operands: &MV,
+    sub_words: &[],
     extension: false,
     description: "Remove the installed modules of the module/version from the kernels given with -k (default: \
 the running kernel; --all: every kernel it is built for), restore the modules it replaced, run POST_REMOVE and \
@@ -183,6 +189,7 @@ pub const MATCH: Verb = Verb {
         BuildSandbox,
     ],
     operands: &[],
+    sub_words: &[],
     extension: false,
     description: "Build and install on the kernel given with -k (exactly one) every module/version that is \
 installed on the kernel given with --templatekernel; with -m, only that module.",
@@ -213,6 +220,7 @@ pub const AUTOINSTALL: Verb = Verb {
         DryRun,
     ],
     operands: &[],
+    sub_words: &[],
     extension: false,
     description: "Build and install, for one kernel (default: the running kernel), the newest version of every \
 module whose dkms.conf says AUTOINSTALL=\"yes\" and which is not installed there yet, in BUILD_DEPENDS order. \
@@ -242,6 +250,7 @@ pub const MKTARBALL: Verb = Verb {
     runs_make: false,
     flags: &[Module, ModuleVersion, Kernelver, Arch, All, Archive, BinariesOnly, SourceOnly, Conf],
     operands: &MV,
+    sub_words: &[],
     extension: false,
     description: "Write a tarball of the module/version: its source and its built modules for the kernels given \
 with -k (default: the running kernel; --all: every kernel it is built for). --source-only leaves the modules \
@@ -258,6 +267,7 @@ pub const LDTARBALL: Verb = Verb {
     runs_make: true,
     flags: &[Archive, Force, BuildSandbox],
     operands: &[Operand::Tarball],
+    sub_words: &[],
     extension: false,
     description: "Load a tarball made by mktarball: copy its source to <source_tree>/<module>-<version>/, its \
 built modules into the DKMS tree, and add the module/version. Kernels already in the tree are kept unless \
@@ -273,6 +283,7 @@ pub const STATUS: Verb = Verb {
     runs_make: false,
     flags: &[Module, ModuleVersion, Kernelver, Arch, Verify],
     operands: &MV,
+    sub_words: &[],
     extension: false,
     description: "Print one line per module/version (added, broken) or per module/version/kernel/arch (built, \
 installed), optionally limited to a module, version, kernel or arch:
@@ -299,6 +310,7 @@ pub const GENERATE_MOK: Verb = Verb {
     runs_make: false,
     flags: &[],
     operands: &[],
+    sub_words: &[],
     extension: false,
     description: "Create the key and certificate used to sign modules (framework.conf mok_signing_key and \
 mok_certificate, default /var/lib/dkms/mok.key and mok.pub) if they do not exist yet, and print their paths. \
@@ -314,6 +326,7 @@ pub const KERNEL_PREINST: Verb = Verb {
     runs_make: false,
     flags: &HOOK,
     operands: &[],
+    sub_words: &[],
     extension: false,
     description: "For kernel packages, before kernel -k is installed (or reinstalled): unbuild every AUTOINSTALL \
 module built for it, so that kernel_postinst builds them afresh. Exit status 14 if one failed.",
@@ -338,6 +351,7 @@ pub const KERNEL_POSTINST: Verb = Verb {
         DryRun,
     ],
     operands: &[],
+    sub_words: &[],
     extension: false,
     description: "For kernel packages, after kernel -k (exactly one) is installed: the same as autoinstall for \
 that kernel.",
@@ -352,6 +366,7 @@ pub const KERNEL_PRERM: Verb = Verb {
     runs_make: false,
     flags: &HOOK,
     operands: &[],
+    sub_words: &[],
     extension: false,
     description: "For kernel packages, before kernel -k is removed: uninstall and unbuild every module built for \
 it. Exit status 14 if one failed.",
@@ -366,6 +381,7 @@ pub const MKTREE: Verb = Verb {
     runs_make: false,
     flags: &[Module, ModuleVersion, From],
     operands: &MV,
+    sub_words: &[],
     extension: true,
     description: "Create <source_tree>/<module>-<version>/ as a module tree that dkms add and dkms build accept as \
 it stands. Not in upstream dkms (its reference page lists the word; upstream answers \"Unknown action\").
@@ -390,6 +406,7 @@ pub const UNMKTREE: Verb = Verb {
     runs_make: false,
     flags: &[Module, ModuleVersion, Force],
     operands: &MV,
+    sub_words: &[],
     extension: true,
     description: "Delete <source_tree>/<module>-<version>/. Not in upstream dkms.
 
@@ -409,6 +426,7 @@ pub const LTDK: Verb = Verb {
     runs_make: false,
     flags: &[Module, ModuleVersion, Kernelver, Arch, KernelSourceDir],
     operands: &MV,
+    sub_words: &[],
     extension: true,
     description: "For each module file built for the module/version and the kernels given with -k (default: the \
 running kernel), read the license of its .modinfo (.ko, .ko.gz, .ko.xz and .ko.zst alike) and say whether the \
@@ -434,6 +452,7 @@ pub const LOG: Verb = Verb {
     flags: &[Module, ModuleVersion, Kernelver, Arch, PathOnly],
     extension: true,
     operands: &MV,
+    sub_words: &[],
     description: "Print the make.log of the last build of the module/version for the kernel given with -k \
 (default: the running kernel), whether it succeeded (kept as <kernel>/<arch>/log/make.log) or failed (kept by \
 dkms's failure memory, <dkms_tree>/.failures/<module>/<version>/<kernel>/<arch>/make.log, and left in build/ as \
@@ -450,6 +469,7 @@ pub const DOCTOR: Verb = Verb {
     flags: &[Kernelver],
     extension: true,
     operands: &[],
+    sub_words: &[],
     description: "A read-only diagnosis, for every kernel under the install tree (or those given with -k) and \
 for dkms itself. Each finding has a severity (info, warning, error), a stable kind and, where there is one, a \
 remedy. Checked: the kernel headers (build/include, Module.symvers, .config) and the compiler named by \
@@ -509,7 +529,21 @@ pub const CACHE: Verb = Verb {
         To,
         KeepKernels,
     ],
-    operands: &[Operand::CacheAction, Operand::ModuleVersion],
+    operands: &[Operand::SubWord],
+    sub_words: &[
+        SubWord {
+            word: "key",
+            operand: Operand::ModuleVersion,
+            summary: "Print the cache key of a build and its inputs",
+        },
+        SubWord {
+            word: "push",
+            operand: Operand::ModuleVersion,
+            summary: "Write a build into a cache directory as a signed entry",
+        },
+        SubWord { word: "verify", operand: Operand::Dir, summary: "Check every entry of a cache directory" },
+        SubWord { word: "gc", operand: Operand::Dir, summary: "Remove the entries of kernels no longer wanted" },
+    ],
     description: "Work on the binary cache of built modules (see BINARY CACHE). Not in upstream dkms. The first \
 word after cache says what to do:
 

@@ -2,10 +2,13 @@
 //! `prepare_kernel_and_signing` upstream): copy the source to `build/`,
 //! apply patches, run PRE_BUILD, make, check the `.ko` files, strip, sign
 //! and compress them into `<kver>/.tmp_<arch>_XXXXXX/`, rename that into
-//! place atomically, run POST_BUILD and keep make.log.
+//! place atomically, run POST_BUILD and keep make.log. With a binary cache
+//! (not upstream), a verified entry takes the place of patches, PRE_BUILD
+//! and make; the rest is the same.
 
 use super::build_env::{date, make_env, prepare_kernel_and_signing};
 use super::build_steps::{apply_patches, built_modules_present, check_vermagic, run_make, stage_modules};
+use super::cache::Prebuilt;
 use crate::support::dkms::{mvka, Dkms, Mvka};
 use dkms_cli::{ui, RELEASE_STRING};
 use dkms_proto::{Record, SkipReason};
@@ -55,9 +58,9 @@ pub(crate) fn do_build(d: &mut Dkms, m: &str, v: &str, k: &str, a: &str) -> Resu
     let env = make_env(d, k);
 
     check_build_depends(d, mvka(&m, &v, k, a), &conf, &[])?;
-    if let Some(placed) = super::cache::substitute(d, mvka(&m, &v, k, a), &conf, &env, suffix) {
-        return placed.map(|()| (m, v));
-    }
+    // Not upstream: a verified entry of the binary cache stands in for
+    // make (fetched before the tree changes; None without a cache).
+    let prebuilt = super::cache::fetch(d, mvka(&m, &v, k, a), &conf, &env, suffix);
 
     // From here the build changes the tree: journal it, so a killed build's
     // staging directory is cleaned up by the next run (see `recover`).
@@ -65,18 +68,24 @@ pub(crate) fn do_build(d: &mut Dkms, m: &str, v: &str, k: &str, a: &str) -> Resu
     let journal = dkms_state::journal::Journal::begin(&t.dkms_tree, "build", &[&m, &v, k, a])
         .map_err(|e| Error::io(1, "writing the DKMS journal", e))?;
     crash::point("build:journaled");
-    let res = build_in_journal(d, mvka(&m, &v, k, a), &conf, suffix, env.clone());
+    let res = build_in_journal(d, mvka(&m, &v, k, a), &conf, suffix, env.clone(), prebuilt.as_ref());
     remember(d, mvka(&m, &v, k, a), &res);
     let _ = journal.finish();
     if res.is_ok() {
+        let target = ui::target(&m, &v, Some(k), Some(a));
         let modules = d.built_modules(&m, &v, k, a);
-        ui::emit(Record::Built {
-            target: ui::target(&m, &v, Some(k), Some(a)),
-            log: base_dir.join("log/make.log").display().to_string(),
-            elapsed_ms: started.elapsed().as_millis() as u64,
-            modules,
-        });
-        super::cache::push_after_build(d, mvka(&m, &v, k, a), &conf, &env, suffix);
+        match &prebuilt {
+            Some(p) => ui::emit(Record::Substituted { target, source: p.word.clone(), key: p.key.clone(), modules }),
+            None => {
+                ui::emit(Record::Built {
+                    target,
+                    log: base_dir.join("log/make.log").display().to_string(),
+                    elapsed_ms: started.elapsed().as_millis() as u64,
+                    modules,
+                });
+                super::cache::push_after_build(d, mvka(&m, &v, k, a), &conf, &env, suffix);
+            }
+        }
     }
     res.map(|()| (m, v))
 }
@@ -153,6 +162,7 @@ fn build_in_journal(
     conf: &Conf,
     suffix: &'static str,
     env: Vec<(String, String)>,
+    prebuilt: Option<&Prebuilt>,
 ) -> Result<()> {
     let Mvka { m, v, k, a } = x;
     let t = d.ctx.trees.clone();
@@ -172,7 +182,7 @@ fn build_in_journal(
     std::fs::write(&build_log, header).map_err(|e| Error::io(1, build_log.display(), e))?;
 
     let saved_exports = std::mem::replace(&mut d.exports, env);
-    let res = build_steps(d, x, conf, suffix, &build_log);
+    let res = build_steps(d, x, conf, suffix, &build_log, prebuilt);
     d.exports = saved_exports;
     res
 }
@@ -239,17 +249,32 @@ pub(crate) fn check_build_depends(d: &Dkms, x: Mvka, conf: &Conf, planned: &[Str
 }
 
 /// Patch, PRE_BUILD, make, and stage the modules (in `build/`, logging to
-/// `build_log`) into `<kernelver>/<arch>`; then POST_BUILD.
-fn build_steps(d: &mut Dkms, x: Mvka, conf: &Conf, suffix: &str, build_log: &Path) -> Result<()> {
+/// `build_log`) into `<kernelver>/<arch>`, or place them from the binary
+/// cache's `prebuilt` entry instead; then what follows make either way:
+/// POST_BUILD, make.log into place, `build/` removed, the BUILD_DEPENDS
+/// versions remembered.
+fn build_steps(
+    d: &mut Dkms,
+    x: Mvka,
+    conf: &Conf,
+    suffix: &str,
+    build_log: &Path,
+    prebuilt: Option<&Prebuilt>,
+) -> Result<()> {
     let Mvka { m, v, k, a } = x;
     let t = d.ctx.trees.clone();
     let (build_dir, base_dir) = (&t.build_dir(m, v), &t.arch_dir(m, v, k, a));
-    apply_patches(d, x, conf, build_log)?;
-    d.run_build_script(m, v, "pre_build", &conf.pre_build, Some(build_log))?;
-    run_make(d, x, conf, build_log)?;
-    let buildable = built_modules_present(d, x, conf, build_log)?;
-    check_vermagic(d, x, conf, &buildable)?;
-    stage_modules(d, x, conf, &buildable, suffix)?;
+    match prebuilt {
+        Some(p) => super::cache::place(d, x, conf, suffix, p, build_log)?,
+        None => {
+            apply_patches(d, x, conf, build_log)?;
+            d.run_build_script(m, v, "pre_build", &conf.pre_build, Some(build_log))?;
+            run_make(d, x, conf, build_log)?;
+            let buildable = built_modules_present(d, x, conf, build_log)?;
+            check_vermagic(d, x, conf, &buildable)?;
+            stage_modules(d, x, conf, &buildable, suffix)?;
+        }
+    }
     crash::point("build:renamed");
     d.run_build_script(m, v, "post_build", &conf.post_build, Some(build_log))?;
     crash::point("build:post-build");

@@ -197,13 +197,57 @@ pub(super) fn built_modules_present(d: &Dkms, x: Mvka, conf: &Conf, build_log: &
     Ok(buildable)
 }
 
-/// Strip, sign and compress the built modules into a staging directory
-/// next to `<kernelver>/<arch>`, and rename it into place, so a crash never
-/// leaves a half-filled build.
+/// Strip, sign and compress the built modules into the staging directory
+/// of `stage_build`.
 pub(super) fn stage_modules(d: &Dkms, x: Mvka, conf: &Conf, buildable: &[usize], suffix: &str) -> Result<()> {
+    let build_dir = &d.ctx.trees.build_dir(x.m, x.v);
+    stage_build(d, x, conf, suffix, |module_dir| {
+        let symvers = build_dir.join("Module.symvers");
+        if symvers.is_file() {
+            let _ = fsutil::copy_file(&symvers, &module_dir.join("Module.symvers"));
+        }
+        let clang = d.exports.iter().any(|(n, v)| n == "CC" && v == "clang");
+        for &i in buildable {
+            let r = &conf.modules[i];
+            let built = trees::cat(build_dir, &format!("{}{}.ko", r.built_module_location, r.built_module_name));
+            if !built.is_file() {
+                ui::warn(&[format!("{} has disappeared", built.display())]);
+                continue;
+            }
+            if r.strip {
+                let mut c = tools::command(if clang { "llvm-strip" } else { "strip" }, &d.exports);
+                c.arg("-g").arg(&built);
+                let _ = tools::status(&mut c);
+            }
+            if let Some(s) = d.signer.clone() {
+                sign(&s, &built);
+            }
+            let (from, to) = match compress(d, &built, suffix) {
+                Some(compressed) => (compressed, module_dir.join(format!("{}.ko{suffix}", r.dest_module_name))),
+                None => (built.clone(), module_dir.join(format!("{}.ko", r.dest_module_name))),
+            };
+            fsutil::copy_file(&from, &to).map_err(|e| Error::io(7, from.display(), e))?;
+        }
+        Ok(())
+    })
+}
+
+/// The staging of every build, local or substituted from the binary
+/// cache: a directory `<kernelver>/.tmp_<arch>_XXXXXX` with `log/` and
+/// `module/`, the latter filled by `fill`, which must then hold every
+/// module built for this kernel; renamed to `<kernelver>/<arch>` (and so
+/// counted as built) only when complete, so a crash never leaves a
+/// half-filled build (`do_build`'s `mktemp_or_die -d` and `mv -T`).
+pub(super) fn stage_build(
+    d: &Dkms,
+    x: Mvka,
+    conf: &Conf,
+    suffix: &str,
+    fill: impl FnOnce(&Path) -> Result<()>,
+) -> Result<()> {
     let Mvka { m, v, k, a } = x;
     let t = &d.ctx.trees;
-    let (build_dir, kernelver_dir, base_dir) = (&t.build_dir(m, v), &t.kernel_dir(m, v, k), &t.arch_dir(m, v, k, a));
+    let (kernelver_dir, base_dir) = (&t.kernel_dir(m, v, k), &t.arch_dir(m, v, k, a));
     std::fs::create_dir_all(kernelver_dir).map_err(|e| Error::io(7, kernelver_dir.display(), e))?;
     let staging = tempfile::Builder::new()
         .prefix(&format!(".tmp_{a}_"))
@@ -215,41 +259,9 @@ pub(super) fn stage_modules(d: &Dkms, x: Mvka, conf: &Conf, buildable: &[usize],
     for dir in [tmp.join("log"), module_dir.clone()] {
         std::fs::create_dir_all(&dir).map_err(|e| Error::io(7, dir.display(), e))?;
     }
-    let symvers = build_dir.join("Module.symvers");
-    if symvers.is_file() {
-        let _ = fsutil::copy_file(&symvers, &module_dir.join("Module.symvers"));
-    }
-    let clang = d.exports.iter().any(|(n, v)| n == "CC" && v == "clang");
-    for &i in buildable {
-        let r = &conf.modules[i];
-        let built = trees::cat(build_dir, &format!("{}{}.ko", r.built_module_location, r.built_module_name));
-        if !built.is_file() {
-            ui::warn(&[format!("{} has disappeared", built.display())]);
-            continue;
-        }
-        if r.strip {
-            let mut c = tools::command(if clang { "llvm-strip" } else { "strip" }, &d.exports);
-            c.arg("-g").arg(&built);
-            let _ = tools::status(&mut c);
-        }
-        if let Some(s) = d.signer.clone() {
-            sign(&s, &built);
-        }
-        let installed_name = match compress(d, &built, suffix) {
-            Some(compressed) => {
-                fsutil::copy_file(&compressed, &module_dir.join(format!("{}.ko{suffix}", r.dest_module_name)))
-                    .map_err(|e| Error::io(7, compressed.display(), e))?;
-                continue;
-            }
-            None => module_dir.join(format!("{}.ko", r.dest_module_name)),
-        };
-        fsutil::copy_file(&built, &installed_name).map_err(|e| Error::io(7, built.display(), e))?;
-    }
-    for &i in buildable {
-        let name = &conf.modules[i].dest_module_name;
-        if crate::support::modfiles::compressed_or_uncompressed(&module_dir, name, suffix).is_none() {
-            return Err(Error::die(Kind::ModuleMissing, [format!("Missing module '{name}' in {}", tmp.display())]));
-        }
+    fill(&module_dir)?;
+    if let Some(name) = missing_module(conf, k, a, &module_dir, suffix) {
+        return Err(Error::die(Kind::ModuleMissing, [format!("Missing module '{name}' in {}", tmp.display())]));
     }
     use std::os::unix::fs::PermissionsExt;
     let _ = std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o755));
@@ -259,8 +271,19 @@ pub(super) fn stage_modules(d: &Dkms, x: Mvka, conf: &Conf, buildable: &[usize],
         let _ = fsutil::remove_all(&tmp);
         Error::die(Kind::RenameFailed, [format!("do_build: final mv failed ({e})")])
     })?;
-
     Ok(())
+}
+
+/// The first module built for kernel `k` (arch `a`) that `module_dir`
+/// lacks, compressed with `suffix` or not (`compressed_or_uncompressed`).
+pub(super) fn missing_module<'c>(conf: &'c Conf, k: &str, a: &str, module_dir: &Path, suffix: &str) -> Option<&'c str> {
+    let mut buildable = (0..conf.num_modules()).filter(|&i| conf.module_buildable(i, k, a));
+    buildable.find_map(|i| {
+        let name = &conf.modules[i].dest_module_name;
+        crate::support::modfiles::compressed_or_uncompressed(module_dir, name, suffix)
+            .is_none()
+            .then_some(name.as_str())
+    })
 }
 
 /// Every built module's `vermagic` must name the kernel built for (not in

@@ -1,10 +1,13 @@
-//! The binary cache (not in upstream dkms): before make, take the build
-//! from a cache source when one has a signed entry for its key
-//! (`substitute`); after a local build, write it as an entry
+//! The binary cache (not in upstream dkms): before make, fetch and verify
+//! the entry for the build's key from a cache source (`fetch`), which
+//! `do_build` then puts in place of make's output (`place`), everything
+//! else being a local build's; after a local build, write it as an entry
 //! (`push_after_build`). The key, the entry format and the sources are in
 //! `dkms_state::cache`. With no cache configured both return at once and
 //! compute nothing: dkms behaves exactly as upstream's.
 
+use super::build_env::date;
+use super::build_steps::{missing_module, stage_build};
 use crate::support::dkms::{Dkms, Mvka};
 use dkms_cli::{ui, RELEASE_STRING};
 use dkms_proto::Record;
@@ -12,8 +15,9 @@ use dkms_state::cache::entry::{self, Manifest};
 use dkms_state::cache::fetch::{Miss, Source};
 use dkms_state::cache::key::{self, Inputs};
 use dkms_state::conf::Conf;
-use dkms_state::error::Result;
-use dkms_state::{env, fsutil, journal, tarball};
+use dkms_state::error::{Error, Result};
+use dkms_state::{env, fsutil, tarball};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
 /// The largest manifest and signature read from a source.
@@ -109,15 +113,33 @@ pub(crate) fn inputs(
     key::gather(&r)
 }
 
-/// Before make: place the build of `x` from the first source that has a
-/// good entry for its key. None: no cache, or no source could supply it
-/// (each said why in a warning); the caller builds locally.
-pub(crate) fn substitute(d: &Dkms, x: Mvka, conf: &Conf, env: &[(String, String)], suffix: &str) -> Option<Result<()>> {
+/// A verified entry of the binary cache, unpacked into a private
+/// directory outside the DKMS tree (removed when dropped), to stand in for
+/// make: `place` puts it where the build goes.
+pub(crate) struct Prebuilt {
+    /// The word of `binary_cache` naming its source.
+    pub(crate) word: String,
+    pub(crate) key: String,
+    dir: tempfile::TempDir,
+}
+
+impl Prebuilt {
+    /// The unpacked archive: `module/`, `log/make.log`.
+    fn root(&self) -> PathBuf {
+        self.dir.path().join("entry")
+    }
+}
+
+/// Before make: the first entry for the build of `x` that a source of
+/// `binary_cache` has and that passes every check (signature, the files'
+/// hashes, every module present and built for this kernel, signed when
+/// dkms signs). None: no cache, or no source could supply it (each said
+/// why in a warning); the caller builds locally.
+pub(crate) fn fetch(d: &Dkms, x: Mvka, conf: &Conf, env: &[(String, String)], suffix: &str) -> Option<Prebuilt> {
     let sources = sources(d);
     if sources.is_empty() {
         return None;
     }
-    let target = ui::target(x.m, x.v, Some(x.k), Some(x.a));
     let key = match inputs(d, x, conf, env, suffix) {
         Ok(i) => i.key(),
         Err(e) => {
@@ -126,37 +148,25 @@ pub(crate) fn substitute(d: &Dkms, x: Mvka, conf: &Conf, env: &[(String, String)
         }
     };
     let cert = certificate(d, x.k, x.a);
-    for (word, src) in &sources {
-        match from_source(d, x, conf, suffix, src, &key, &cert) {
-            Ok(()) => {
-                ui::outln(&format!("Using prebuilt modules from {word} ({})", &key[..12]));
-                ui::emit(Record::Substituted {
-                    target: target.clone(),
-                    source: word.clone(),
-                    key: key.clone(),
-                    modules: d.built_modules(x.m, x.v, x.k, x.a),
-                });
-                return Some(Ok(()));
-            }
-            Err(why) => {
-                let reason = match why {
-                    Miss::Absent => "no entry".to_string(),
-                    Miss::Failed(r) => r,
-                };
-                ui::warn(&[format!("Binary cache {word} not used for {}: {reason}", &key[..12])]);
-                ui::emit(Record::CacheRejected {
-                    target: target.clone(),
-                    source: word.clone(),
-                    key: key.clone(),
-                    reason,
-                });
-            }
-        }
+    for (word, src) in sources {
+        let reason = match from_source(d, x, conf, suffix, &src, &key, &cert) {
+            Ok(dir) => return Some(Prebuilt { word, key, dir }),
+            Err(Miss::Absent) => "no entry".to_string(),
+            Err(Miss::Failed(r)) => r,
+        };
+        ui::warn(&[format!("Binary cache {word} not used for {}: {reason}", &key[..12])]);
+        ui::emit(Record::CacheRejected {
+            target: ui::target(x.m, x.v, Some(x.k), Some(x.a)),
+            source: word,
+            key: key.clone(),
+            reason,
+        });
     }
     None
 }
 
-/// Fetch, verify and place the entry `key` of `src`.
+/// Fetch the entry `key` of `src` into a private directory, verify it and
+/// unpack it there (`entry/`).
 fn from_source(
     d: &Dkms,
     x: Mvka,
@@ -165,7 +175,7 @@ fn from_source(
     src: &Source,
     key: &str,
     cert: &Path,
-) -> std::result::Result<(), Miss> {
+) -> std::result::Result<tempfile::TempDir, Miss> {
     let failed = |e: std::io::Error| Miss::Failed(e.to_string());
     let tmp = tarball::private_dir(&d.ctx.tmp_location).map_err(failed)?;
     let [json, sig, tar] = entry::names(key);
@@ -190,61 +200,38 @@ fn from_source(
         other => other,
     })?;
     dkms_state::crash::point("cache:downloaded");
-    place(d, x, conf, suffix, &tp, &m).map_err(Miss::Failed)
+    let root = tmp.path().join("entry");
+    std::fs::create_dir(&root).map_err(failed)?;
+    entry::unpack(&tp, &root, &m).map_err(Miss::Failed)?;
+    if let Some(name) = missing_module(conf, x.k, x.a, &root.join("module"), suffix) {
+        return Err(Miss::Failed(format!("module {name} missing from the entry")));
+    }
+    for f in entry::modules(&root) {
+        entry::check_module(&f, x.k, d.signer.is_some()).map_err(Miss::Failed)?;
+    }
+    Ok(tmp)
 }
 
-/// Unpack the archive into a staging directory next to the build's place
-/// and rename it there, as `do_build` stages a local build (under a
-/// "build" journal, so a killed run's staging is cleaned up by recovery).
-fn place(
-    d: &Dkms,
-    x: Mvka,
-    conf: &Conf,
-    suffix: &str,
-    archive: &Path,
-    m: &Manifest,
-) -> std::result::Result<(), String> {
-    let t = &d.ctx.trees;
-    let (kernelver_dir, base_dir) = (t.kernel_dir(x.m, x.v, x.k), t.arch_dir(x.m, x.v, x.k, x.a));
-    let journal = journal::Journal::begin(&t.dkms_tree, "build", &[x.m, x.v, x.k, x.a]).map_err(|e| e.to_string())?;
-    let res = (|| {
-        std::fs::create_dir_all(&kernelver_dir).map_err(|e| e.to_string())?;
-        let staging = tempfile::Builder::new()
-            .prefix(&format!(".tmp_{}_", x.a))
-            .rand_bytes(6)
-            .tempdir_in(&kernelver_dir)
-            .map_err(|e| e.to_string())?;
-        entry::unpack(archive, staging.path(), m)?;
-        let module_dir = staging.path().join("module");
-        for (i, r) in conf.modules.iter().enumerate() {
-            if conf.module_buildable(i, x.k, x.a)
-                && crate::support::modfiles::compressed_or_uncompressed(&module_dir, &r.dest_module_name, suffix)
-                    .is_none()
-            {
-                return Err(format!("module {} missing from the entry", r.dest_module_name));
-            }
-        }
-        for f in entry::modules(staging.path()) {
-            entry::check_module(&f, x.k, d.signer.is_some())?;
-        }
-        use std::os::unix::fs::PermissionsExt;
-        let _ = std::fs::set_permissions(staging.path(), std::fs::Permissions::from_mode(0o755));
-        dkms_state::crash::point("cache:staged");
-        let tmp = staging.keep();
-        std::fs::rename(&tmp, &base_dir).map_err(|e| {
-            let _ = fsutil::remove_all(&tmp);
-            format!("final mv failed ({e})")
-        })
-    })();
-    dkms_state::crash::point("cache:renamed");
-    let _ = journal.finish();
-    if res.is_ok() {
-        // What a local build leaves: no build/ directory.
-        let _ = fsutil::remove_all(&t.build_dir(x.m, x.v));
-    } else if fsutil::entry_count(&kernelver_dir) == 0 {
-        let _ = std::fs::remove_dir(&kernelver_dir);
+/// Put the `prebuilt` entry where the build of `x` goes, in the place of
+/// make (`do_build` runs this between copying the source to `build/` and
+/// POST_BUILD): its make.log becomes the build's log, with a line saying
+/// where it came from, and its modules are staged and renamed into place
+/// as a local build's are (`stage_build`).
+pub(crate) fn place(d: &Dkms, x: Mvka, conf: &Conf, suffix: &str, p: &Prebuilt, build_log: &Path) -> Result<()> {
+    let root = p.root();
+    let log = root.join("log/make.log");
+    if log.is_file() {
+        fsutil::copy_file(&log, build_log).map_err(|e| Error::io(1, build_log.display(), e))?;
     }
-    res
+    let line = format!("\nUsing prebuilt modules from {} ({})\n{}", p.word, &p.key[..12], date());
+    let appended =
+        std::fs::OpenOptions::new().append(true).open(build_log).and_then(|mut f| f.write_all(line.as_bytes()));
+    appended.map_err(|e| Error::io(1, build_log.display(), e))?;
+    stage_build(d, x, conf, suffix, |module_dir| {
+        fsutil::copy_tree(&root.join("module"), module_dir).map_err(|e| Error::io(7, module_dir.display(), e))
+    })?;
+    ui::outln(&format!("Using prebuilt modules from {} ({})", p.word, &p.key[..12]));
+    Ok(())
 }
 
 /// After a successful local build: write it into binary_cache_push, if

@@ -80,7 +80,10 @@ impl Source {
 
 fn agent() -> ureq::Agent {
     let t = timeout();
-    let tls = ureq::tls::TlsConfig::builder().root_certs(ureq::tls::RootCerts::PlatformVerifier).build();
+    let tls = ureq::tls::TlsConfig::builder()
+        .root_certs(ureq::tls::RootCerts::PlatformVerifier)
+        .unversioned_rustls_crypto_provider(std::sync::Arc::new(rustls::crypto::ring::default_provider()))
+        .build();
     ureq::Agent::config_builder()
         .timeout_connect(Some(t))
         .timeout_recv_response(Some(t))

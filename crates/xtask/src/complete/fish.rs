@@ -67,15 +67,34 @@ pub fn fish(m: &Model) -> String {
             s.push_str(&fish_opt(&cond, o, v.from_source));
         }
         for k in operand_kinds(v) {
-            let cond = format!("__dkms_verb_is {}; and not __dkms_wants_value", v.name);
-            if k == "files" {
-                s.push_str(&format!("complete -c dkms -n {} -F\n", fish_quote(&cond)));
-            } else {
-                s.push_str(&format!("complete -c dkms -n {} -a '(__dkms_values {k})'\n", fish_quote(&cond)));
+            s.push_str(&fish_operand(&format!("__dkms_verb_is {}; and not __dkms_wants_value", v.name), k));
+        }
+        for w in &v.sub_words {
+            let cond = format!("__dkms_verb_is {}; and __dkms_sub_is", v.name);
+            s.push_str(&format!(
+                "complete -c dkms -n {} -a {} -d {}\n",
+                fish_quote(&cond),
+                fish_quote(w.word),
+                fish_quote(w.summary)
+            ));
+            if let Some(k) = operand_kind(w.operand) {
+                let cond =
+                    format!("__dkms_verb_is {}; and __dkms_sub_is {}; and not __dkms_wants_value", v.name, w.word);
+                s.push_str(&fish_operand(&cond, k));
             }
         }
     }
     s
+}
+
+/// Complete an operand of kind `k` (see `operand_kind`) when `cond` holds.
+fn fish_operand(cond: &str, k: &str) -> String {
+    let values = match k {
+        "files" => " -F".to_string(),
+        "dirs" => " -a '(__fish_complete_directories)'".to_string(),
+        k => format!(" -a '(__dkms_values {k})'"),
+    };
+    format!("complete -c dkms -n {}{values}\n", fish_quote(cond))
 }
 
 const FISH_HELPERS: &str = r#"
@@ -115,6 +134,40 @@ function __dkms_verb_is
         return
     end
     contains -- "$v" $argv
+end
+
+# The first word after the action (its sub-word: cache key), if any.
+function __dkms_sub
+    set -l skip 0
+    set -l seen 0
+    for w in (commandline -opc)[2..-1]
+        if test $skip = 1
+            set skip 0
+            continue
+        end
+        if contains -- $w @VALUE_OPTS@
+            set skip 1
+        else if string match -q -- '-*' $w
+            continue
+        else if test $seen = 1
+            echo $w
+            return
+        else if contains -- $w @VERBS@
+            set seen 1
+        end
+    end
+    echo ""
+end
+
+# Whether the sub-word on the line is one of $argv; without arguments,
+# whether there is none yet.
+function __dkms_sub_is
+    set -l w (__dkms_sub)
+    if test (count $argv) -eq 0
+        test -z "$w"
+        return
+    end
+    contains -- "$w" $argv
 end
 
 # The module named with -m/--module, unless it names the version too.
