@@ -119,25 +119,35 @@ fn doctor_finds_a_kernel_hook_missing() {
 }
 
 /// Runs dkms in a mount namespace of its own where the machine is a
-/// Fedora with systemd and kernel-install: `/etc/os-release` says so, and
-/// the kernel-install plugin directory and systemd's unit directories are
-/// `<fake>/plugins` and `<fake>/units` (bind mounts the machine never sees).
+/// Fedora: overlays on `/etc` and `/usr/lib` (their upper layers in the
+/// sandbox, never seen by the machine) hold `<fake>/os-release`, and the
+/// kernel-install plugin directory and systemd's unit directories with no
+/// dkms files but what `<fake>/plugins` and `<fake>/units` hold.
 const OTHER_DISTRIBUTION: &str = r#"#!/bin/sh
 exec unshare --mount --propagation private sh -c '
 fake=$0
-mount --bind "$fake/os-release" /etc/os-release || exit 90
-mount --bind "$fake/plugins" /usr/lib/kernel/install.d || exit 91
-for d in /usr/lib/systemd/system /etc/systemd/system; do mount --bind "$fake/units" "$d" || exit 92; done
+for d in /etc /usr/lib; do
+    o=$fake/overlay$d; mkdir -p "$o/upper" "$o/work"
+    mount -t overlay overlay -o "lowerdir=$d,upperdir=$o/upper,workdir=$o/work" "$d" || exit 90
+done
+rm -f /etc/os-release && cp "$fake/os-release" /etc/os-release || exit 91
+for d in /usr/lib/kernel/install.d /usr/lib/systemd/system /lib/systemd/system /etc/systemd/system; do
+    mkdir -p "$d" && rm -f "$d/40-dkms.install" "$d/dkms.service" || exit 92
+done
+for f in "$fake"/plugins/*; do [ -e "$f" ] && cp "$f" /usr/lib/kernel/install.d/; done
+for f in "$fake"/units/*; do [ -e "$f" ] && cp "$f" /usr/lib/systemd/system/; done
 exec "$@"' "@FAKE@" "@DKMS@" "$@"
 "#;
 
 #[test]
 fn doctor_finds_the_kernel_install_plugin_and_dkms_service_missing_elsewhere() {
     skip_unless!(unavailable().is_none(), unavailable().unwrap_or_default());
-    for tool in ["unshare", "kernel-install", "systemctl"] {
-        skip_unless!(crate::support::have(tool), &format!("no {tool} here"));
-    }
+    skip_unless!(crate::support::have("unshare"), "no unshare here");
     let mut doc = doc_with_pair();
+    // kernel-install and systemd are there (whatever this machine has).
+    for tool in ["kernel-install", "systemctl"] {
+        write_exec(&doc.r.sb.bin.join(tool), "#!/bin/sh\nexit 0\n");
+    }
     let fake = doc.r.sb.root.join("fedora");
     doc.r.sb.write(&fake.join("os-release"), "NAME=\"Fedora Linux\"\nID=fedora\nVERSION_ID=40\n");
     let (plugins, units) = (fake.join("plugins"), fake.join("units"));
