@@ -10,39 +10,11 @@ function __dkms_values
     $dkms __complete $argv -- $words[2..-1] 2>/dev/null
 end
 
-# The action word on the line, if any ("" before it).
-function __dkms_verb
+# The action word on the line and the first word after it (its sub-word:
+# cache key), one a line, each "" while not typed yet.
+function __dkms_action
     set -l skip 0
-    for w in (commandline -opc)[2..-1]
-        if test $skip = 1
-            set skip 0
-            continue
-        end
-        if contains -- $w -m --module -v -k --kernelver --templatekernel -c --dkmstree --sourcetree --installtree --config --archive -a --arch --kernelsourcedir --directive -j --format --lock-timeout --from --binary-cache-push --binary-cache-certificate --binary-cache --to --keep-kernels --build-sandbox
-            set skip 1
-        else if contains -- $w add remove build unbuild install uninstall match autoinstall mktarball ldtarball status generate_mok kernel_preinst kernel_postinst kernel_prerm mktree unmktree ltdk log doctor cache
-            echo $w
-            return
-        end
-    end
-    echo ""
-end
-
-# Whether the action on the line is one of $argv; without arguments,
-# whether there is none yet.
-function __dkms_verb_is
-    set -l v (__dkms_verb)
-    if test (count $argv) -eq 0
-        test -z "$v"
-        return
-    end
-    contains -- "$v" $argv
-end
-
-# The first word after the action (its sub-word: cache key), if any.
-function __dkms_sub
-    set -l skip 0
-    set -l seen 0
+    set -l verb ""
     for w in (commandline -opc)[2..-1]
         if test $skip = 1
             set skip 0
@@ -52,25 +24,34 @@ function __dkms_sub
             set skip 1
         else if string match -q -- '-*' $w
             continue
-        else if test $seen = 1
-            echo $w
+        else if test -n "$verb"
+            printf '%s\n' $verb $w
             return
         else if contains -- $w add remove build unbuild install uninstall match autoinstall mktarball ldtarball status generate_mok kernel_preinst kernel_postinst kernel_prerm mktree unmktree ltdk log doctor cache
-            set seen 1
+            set verb $w
         end
     end
-    echo ""
+    printf '%s\n' "$verb" ""
 end
 
-# Whether the sub-word on the line is one of $argv; without arguments,
-# whether there is none yet.
-function __dkms_sub_is
-    set -l w (__dkms_sub)
-    if test (count $argv) -eq 0
+# Whether word $argv[1] of __dkms_action (1: the action, 2: its
+# sub-word) is one of the rest; without them, whether it is not typed yet.
+function __dkms_word_is
+    set -l words (__dkms_action)
+    set -l w $words[$argv[1]]
+    if test (count $argv) -eq 1
         test -z "$w"
         return
     end
-    contains -- "$w" $argv
+    contains -- "$w" $argv[2..-1]
+end
+
+function __dkms_verb_is
+    __dkms_word_is 1 $argv
+end
+
+function __dkms_sub_is
+    __dkms_word_is 2 $argv
 end
 
 # The module named with -m/--module, unless it names the version too.
