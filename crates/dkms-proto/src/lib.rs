@@ -111,6 +111,8 @@ pub enum PlannedAction {
     Add,
     /// Build it for the kernel (`built`).
     Build,
+    /// Take its build from the binary cache (`substituted`).
+    Substitute,
     /// Install the build (`installed`).
     Install,
     /// Uninstall it (`uninstalled`).
@@ -479,6 +481,12 @@ pub enum Record {
         /// other builds of its round (parallel_jobs allows two or more).
         #[serde(default, skip_serializing_if = "std::ops::Not::not")]
         side_by_side: bool,
+        /// `substitute`: the binary cache source that has a verified entry.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        source: Option<String>,
+        /// `substitute`: the cache key.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        key: Option<String>,
     },
     /// `log`: where the make.log of a build is.
     Log {

@@ -232,6 +232,17 @@ impl Drop for Server {
 fn node_installs_from(f: &Fleet, source: &str) {
     let signer = keypair(&f.keys, "fleet");
     let node = Tree::new(&f.k, &signer, true, &format!("binary_cache=\"{source}\"\n"));
+    // The dry run fetches and verifies the entry too, and says it would use
+    // it; the tree stays as it was.
+    let before = node.sb.listing();
+    let (code, out, err) = node.dkms(&["install", "-m", M, "-v", V, "-k", &f.k, "--dry-run", "--json"], &[]);
+    assert_eq!(code, 0, "node install --dry-run:\n{out}\n{err}");
+    let planned: Vec<serde_json::Value> = out.lines().filter_map(|l| serde_json::from_str(l).ok()).collect();
+    let sub =
+        planned.iter().find(|r| r["action"] == "substitute").unwrap_or_else(|| panic!("no substitute: {out}{err}"));
+    assert_eq!((sub["source"].as_str(), sub["key"].as_str()), (Some(source), Some(f.key.as_str())), "{sub}");
+    assert!(!planned.iter().any(|r| r["action"] == "build"), "{out}");
+    assert_eq!(node.sb.listing(), before, "the dry run changed the tree");
     let (code, out, err) = node.install(&[]);
     assert_eq!(code, 0, "node install:\n{out}\n{err}");
     assert_eq!(node.makes(), 0, "no build on the node:\n{out}\n{err}");

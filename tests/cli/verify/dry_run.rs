@@ -64,6 +64,7 @@ fn real_step(r: &Value) -> Option<Step> {
     let (action, files, originals) = match r["type"].as_str()? {
         "added" => ("add", Value::Null, Value::Null),
         "built" => ("build", r["modules"].clone(), Value::Null),
+        "substituted" => ("substitute", r["modules"].clone(), Value::Null),
         "installed" => ("install", r["files"].clone(), r["replaced_originals"].clone()),
         "uninstalled" => ("uninstall", r["files"].clone(), r["restored_originals"].clone()),
         "unbuilt" => ("unbuild", Value::Null, Value::Null),

@@ -360,8 +360,9 @@ const fn our_flag_doc(id: FlagId) -> FlagDoc {
              added, built, skipped (and why), installed, archived, uninstalled, unbuilt and removed, and which \
              depmods would run (JSON: planned records), and change nothing: no file is written, no script or make \
              is run, only a shared lock is taken and an interrupted transaction is not recovered. Errors the run \
-             would meet before its first change are reported with their exit status. Only these verbs accept it. \
-             Not in upstream dkms.",
+             would meet before its first change are reported with their exit status. With a binary cache, the \
+             entry a build would take is fetched and verified (in a temporary directory) and planned as \
+             substitute. Only these verbs accept it. Not in upstream dkms.",
         ),
         BinaryCache => doc(
             Some(K::Text),

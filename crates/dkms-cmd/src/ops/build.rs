@@ -99,8 +99,8 @@ pub(crate) fn build_checks(d: &mut Dkms, x: Mvka, present: bool) -> Result<Conf>
     let base_dir = d.ctx.trees.arch_dir(m, v, k, a);
     // Not added yet (only in a dry run: `do_build` adds first): the source
     // and conf `add` would register.
+    let source_dir = d.build_source(m, v);
     let added = status::is_module_added(&d.ctx.trees, m, v);
-    let source_dir = if added { d.ctx.trees.source_link(m, v) } else { d.ctx.trees.source_dir(m, v) };
     let file = (!added).then(|| d.ctx.args.conf.clone().unwrap_or_else(|| source_dir.join("dkms.conf")));
     if present {
         return Err(Error::die(

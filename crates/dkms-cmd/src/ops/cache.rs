@@ -80,7 +80,7 @@ pub(crate) fn inputs(
     suffix: &str,
 ) -> std::io::Result<Inputs> {
     let t = &d.ctx.trees;
-    let source_dir = t.source_link(x.m, x.v);
+    let source_dir = d.build_source(x.m, x.v);
     let ksrc = d.kernel_source_dir(x.k);
     let config = d.kernel_config(x.k);
     let conf_vars =

@@ -163,6 +163,18 @@ impl Dkms {
         (self.ctx.kernelver.first().cloned().unwrap_or_default(), self.ctx.arch.first().cloned().unwrap_or_default())
     }
 
+    /// The source a build of m/v reads: its `source` link once it is added;
+    /// before that (a dry run plans the `add` first) the directory `add`
+    /// would link to.
+    pub(crate) fn build_source(&self, m: &str, v: &str) -> PathBuf {
+        let t = &self.ctx.trees;
+        if dkms_state::status::is_module_added(t, m, v) {
+            t.source_link(m, v)
+        } else {
+            t.source_dir(m, v)
+        }
+    }
+
     /// `kernel_source_dir` for a kernel (`--kernelsourcedir` wins).
     pub(crate) fn kernel_source_dir(&self, kernelver: &str) -> PathBuf {
         kernel::kernel_source_dir(&self.ctx.trees, kernelver, self.ctx.args.kernel_source_dir.as_deref())

@@ -7,7 +7,9 @@
 //!
 //! What a dry run cannot know is said, not guessed: a build's result (the
 //! plan goes on as if it succeeded), the PRE_INSTALL script's verdict, and
-//! the version check of a module that is not built yet.
+//! the version check of a module that is not built yet. Whether the binary
+//! cache supplies a build it does know: it fetches and verifies the entry
+//! as the real run would (into a temporary directory, removed again).
 
 pub(crate) mod autoinstall;
 pub(crate) mod remove;
@@ -27,6 +29,8 @@ pub(crate) struct Step {
     pub(crate) after: Vec<String>,
     pub(crate) round: Option<u32>,
     pub(crate) side_by_side: bool,
+    /// `substitute`: the cache source and key.
+    pub(crate) source: Option<(String, String)>,
 }
 
 impl Step {
@@ -42,6 +46,7 @@ impl Step {
             after: Vec::new(),
             round: None,
             side_by_side: false,
+            source: None,
         }
     }
 
@@ -69,6 +74,8 @@ impl Step {
             after: self.after,
             round: self.round,
             side_by_side: self.side_by_side,
+            key: self.source.as_ref().map(|s| s.1.clone()),
+            source: self.source.map(|s| s.0),
         });
     }
 
@@ -84,6 +91,11 @@ impl Step {
         let mut lines = vec![match self.action {
             PlannedAction::Add => format!("Would add {mv}"),
             PlannedAction::Build => format!("{round}Would build {mv}{on}"),
+            PlannedAction::Substitute => {
+                let (source, key) = self.source.clone().unwrap_or_default();
+                let key = key.get(..12).unwrap_or_default();
+                format!("{round}Would use prebuilt modules of {mv}{on} from {source} ({key})")
+            }
             PlannedAction::Install => format!("{round}Would install {mv}{on}"),
             PlannedAction::Uninstall => format!("Would uninstall {mv}{on}"),
             PlannedAction::Unbuild => format!("Would unbuild {mv}{on}"),
@@ -100,6 +112,7 @@ impl Step {
         let (file_verb, original_verb) = match self.action {
             PlannedAction::Add => ("from", ""),
             PlannedAction::Build => ("making", ""),
+            PlannedAction::Substitute => ("placing", ""),
             PlannedAction::Install => ("placing", "archiving the original"),
             PlannedAction::Uninstall => ("deleting", "restoring the original"),
             _ => ("", ""),

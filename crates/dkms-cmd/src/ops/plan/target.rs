@@ -4,13 +4,16 @@
 //! operations make.
 
 use super::Step;
+use crate::ops::cache::{self, Prebuilt};
 use crate::ops::dependants::dependants_to_rebuild;
 use crate::ops::install::{check_version_sanity, destination, force_installation, install_checks, Before, Places};
 use crate::ops::uninstall::{archived_originals, restorable};
 use crate::ops::{add, build, build_env};
 use crate::support::dkms::{mvka, Dkms, Mvka};
 use crate::support::modfiles::compressed_or_uncompressed;
+use crate::support::signing;
 use dkms_proto::{PlannedAction, SkipReason};
+use dkms_state::conf::Conf;
 use dkms_state::error::{Error, Kind, Result};
 use dkms_state::{status, trees};
 use std::path::PathBuf;
@@ -90,6 +93,10 @@ fn do_build(d: &mut Dkms, m: &str, v: &str, k: &str, a: &str, within: &Within) -
     let suffix = d.module_suffix(k);
     let module_dir = d.ctx.trees.arch_dir(m, v, k, a).join("module");
     let mut step = Step::new(PlannedAction::Build, m, v, k, a);
+    if let Some(p) = substitute(d, mvka(m, v, k, a), &conf, suffix) {
+        step.action = PlannedAction::Substitute;
+        step.source = Some((p.word.clone(), p.key.clone()));
+    }
     step.files = (0..conf.num_modules())
         .filter(|&i| conf.module_buildable(i, k, a))
         .map(|i| module_dir.join(format!("{}.ko{suffix}", conf.modules[i].dest_module_name)).display().to_string())
@@ -97,6 +104,22 @@ fn do_build(d: &mut Dkms, m: &str, v: &str, k: &str, a: &str, within: &Within) -
     (step.round, step.side_by_side) = (within.round, within.side_by_side);
     step.emit();
     Ok(())
+}
+
+/// The entry of the binary cache the build would take, fetched and
+/// verified as `do_build` does it (with the signer `prepare_signing` would
+/// set up: it is part of the key), into a temporary directory.
+fn substitute(d: &mut Dkms, x: Mvka, conf: &Conf, suffix: &str) -> Option<Prebuilt> {
+    if cache::sources(d).is_empty() {
+        return None;
+    }
+    let config = d.kernel_config(x.k);
+    let signer = signing::expected_signer(d, x.k, x.a, &config).ok();
+    let saved = std::mem::replace(&mut d.signer, signer);
+    let env = build_env::make_env(d, x.k);
+    let found = cache::fetch(d, x, conf, &env, suffix);
+    d.signer = saved;
+    found
 }
 
 /// `maybe_install_module`: skip when installed (with `--force`: uninstall
