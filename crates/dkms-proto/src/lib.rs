@@ -470,7 +470,8 @@ pub enum Record {
         /// originals put back.
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         originals: Vec<String>,
-        /// autoinstall: the BUILD_DEPENDS this waits for.
+        /// autoinstall: the BUILD_DEPENDS this waits for (installed in
+        /// earlier rounds, or, on a `skip`, never).
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         after: Vec<String>,
         /// autoinstall: the round of BUILD_DEPENDS order (1 first) it runs in;

@@ -203,6 +203,7 @@ fn dry_run_changes_nothing_and_plans_what_the_run_does() {
     let (_, text, _) = c.r.dkms(&["autoinstall", "-k", &k, "--dry-run"]);
     assert!(text.contains("[round 1] Would build dep_a/1.0"), "{text}");
     assert!(text.contains("[round 2] Would build dep_b/1.0"), "{text}");
+    assert!(text.contains("in the background, side by side with other builds, after dep_a"), "{text}");
     assert!(text.contains("side by side"), "{text}");
     let (planned, depmods, done) = c.plan_then_run(&["autoinstall", "-k", &k], 0);
     assert_eq!(depmods, std::slice::from_ref(&k), "one depmod at the end");

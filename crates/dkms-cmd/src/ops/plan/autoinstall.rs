@@ -54,6 +54,8 @@ fn kernel_plan(d: &mut Dkms, k: &str, a: &str, mut p: Plan, side: bool) -> Resul
     }
     let (mut installed, mut skipped, mut failed) = (p.installed.clone(), Vec::<String>::new(), Vec::new());
     let mut to_install: Vec<Job> = std::mem::take(&mut p.jobs);
+    // What each job waits for, before the rounds take the installed away.
+    let waits: Vec<(String, Vec<String>)> = to_install.iter().map(|j| (j.module.clone(), j.depends.clone())).collect();
     let mut newly = false;
     for round in 1.. {
         let mut progress = 0;
@@ -73,6 +75,7 @@ fn kernel_plan(d: &mut Dkms, k: &str, a: &str, mut p: Plan, side: bool) -> Resul
                 depmod: Depmod::Later,
                 round: Some(round),
                 side_by_side: side,
+                after: waits.iter().find(|w| w.0 == m).map(|w| w.1.clone()).unwrap_or_default(),
                 installed: installed.clone(),
                 no_dependants: false,
             };

@@ -104,7 +104,7 @@ impl Step {
             PlannedAction::Depmod => format!("Would run depmod{on}"),
         }];
         if self.side_by_side {
-            lines[0].push_str(", side by side with the other builds of its round");
+            lines[0].push_str(" in the background, side by side with other builds");
         }
         if !self.after.is_empty() {
             lines[0].push_str(&format!(", after {}", self.after.join(" ")));

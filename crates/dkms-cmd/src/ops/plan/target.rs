@@ -36,6 +36,8 @@ pub(crate) struct Within {
     pub(crate) round: Option<u32>,
     /// autoinstall: builds run side by side in the background.
     pub(crate) side_by_side: bool,
+    /// autoinstall: the BUILD_DEPENDS installed in earlier rounds.
+    pub(crate) after: Vec<String>,
     /// Modules the plan installs before this one (on this kernel), which
     /// BUILD_DEPENDS may name.
     pub(crate) installed: Vec<String>,
@@ -101,7 +103,7 @@ fn do_build(d: &mut Dkms, m: &str, v: &str, k: &str, a: &str, within: &Within) -
         .filter(|&i| conf.module_buildable(i, k, a))
         .map(|i| module_dir.join(format!("{}.ko{suffix}", conf.modules[i].dest_module_name)).display().to_string())
         .collect();
-    (step.round, step.side_by_side) = (within.round, within.side_by_side);
+    (step.round, step.side_by_side, step.after) = (within.round, within.side_by_side, within.after.clone());
     step.emit();
     Ok(())
 }
@@ -157,7 +159,7 @@ fn do_install(d: &mut Dkms, x: Mvka, within: &Within, before: Before) -> Result<
     d.ctx.args.force |= d.ctx.args.rpm_safe_upgrade;
     let places = Places::of(&d.ctx.trees.clone(), x);
     let mut step = Step::new(PlannedAction::Install, m, v, k, a);
-    step.round = within.round;
+    (step.round, step.after) = (within.round, within.after.clone());
     for &i in &buildable {
         let r = &conf.modules[i];
         // The version check compares with the built module: not built yet,
