@@ -189,6 +189,15 @@ pub fn set_target(t: Option<Target>) {
     *TARGET.lock().unwrap_or_else(|e| e.into_inner()) = t;
 }
 
+/// Run `f` with `t` as the target of its records, then put the one before
+/// back.
+pub fn with_target<T>(t: Target, f: impl FnOnce() -> T) -> T {
+    let outer = TARGET.lock().unwrap_or_else(|e| e.into_inner()).replace(t);
+    let r = f();
+    set_target(outer);
+    r
+}
+
 fn current_target() -> Option<Target> {
     TARGET.lock().unwrap_or_else(|e| e.into_inner()).clone().filter(|t| !t.module.is_empty())
 }

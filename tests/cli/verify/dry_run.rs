@@ -158,6 +158,10 @@ fn dry_run_changes_nothing_and_plans_what_the_run_does() {
     // Uninstall restores the original; then a reinstall archives it again.
     c.same(&args("uninstall"), 0);
     assert!(original.exists());
+    // Built, not installed: build --force unbuilds first.
+    let mut rebuild = args("build");
+    rebuild.push("--force");
+    c.same(&rebuild, 0);
     c.same(&args("install"), 0);
     // --force: uninstall and install again.
     let mut forced = args("install");
@@ -191,12 +195,20 @@ fn dry_run_changes_nothing_and_plans_what_the_run_does() {
         ]
     );
 
+    // OBSOLETE_BY an older kernel (upstream 3.4.3 reads it as
+    // BUILD_EXCLUSIVE_KERNEL_MAX): added, then excluded (exit 77), in the
+    // plan as in the run.
+    c.r.source("obs_g", "1.0", None, "OBSOLETE_BY=\"2.6.0\"\nAUTOINSTALL=no\n");
+    c.same(&["install", "-m", "obs_g", "-v", "1.0", "-k", &k], 77);
+
     // autoinstall: dep_b waits for dep_a (BUILD_DEPENDS), plain_c is not
-    // AUTOINSTALL; the two builds run side by side in rounds 1 and 2.
+    // AUTOINSTALL, BUILD_EXCLUSIVE excludes excl_d; the two builds run side
+    // by side in rounds 1 and 2.
     c.r.source("dep_a", "1.0", None, "AUTOINSTALL=yes\n");
     c.r.source("dep_b", "1.0", None, "AUTOINSTALL=yes\nBUILD_DEPENDS=dep_a\n");
     c.r.source("plain_c", "1.0", None, "AUTOINSTALL=no\n");
-    for m in ["dep_b", "dep_a", "plain_c"] {
+    c.r.source("excl_d", "1.0", None, "BUILD_EXCLUSIVE_KERNEL=\"^0\\.\"\n");
+    for m in ["dep_b", "dep_a", "plain_c", "excl_d"] {
         let (code, out, err) = c.r.dkms(&["add", "-m", m, "-v", "1.0"]);
         assert_eq!(code, 0, "{out}{err}");
     }
@@ -233,7 +245,6 @@ fn dry_run_changes_nothing_and_plans_what_the_run_does() {
     c.same(&["kernel_preinst", "-k", &k], 0);
 
     // BUILD_EXCLUSIVE: the real run's exit status 77 and skip reason.
-    c.r.source("excl_d", "1.0", None, "BUILD_EXCLUSIVE_KERNEL=\"^0\\.\"\n");
     c.same(&["build", "-m", "excl_d", "-v", "1.0", "-k", &k], 77);
 
     // Verbs that cannot plan refuse the option, as upstream refuses

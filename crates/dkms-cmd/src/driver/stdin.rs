@@ -26,6 +26,10 @@ pub(super) fn read_stdin_targets() -> Vec<dkms_proto::Target> {
         else {
             continue;
         };
+        // A record about no module (a planned depmod) names no target.
+        if module.is_empty() {
+            continue;
+        }
         let field = |k: &str| value.get(k).and_then(|v| v.as_str()).map(String::from);
         let t = dkms_proto::Target {
             module: module.into(),

@@ -427,7 +427,8 @@ fn remember(d: &Dkms, x: Mvka, failure: Option<&Error>) {
 pub(crate) fn install_in_subshell(d: &mut Dkms, m: &str, v: &str, k: &str, a: &str) -> Result<()> {
     let r = d.subshell(|d| super::install::maybe_install_module(d, m, v, k, a));
     if let Err(e) = &r {
-        ui::report(e);
+        // The record names the module (a BUILD_EXCLUSIVE one is `skipped`).
+        ui::with_target(ui::target(m, v, Some(k), Some(a)), || ui::report(e));
     }
     r
 }

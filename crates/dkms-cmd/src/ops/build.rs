@@ -23,6 +23,7 @@ pub(crate) fn maybe_build_module(d: &mut Dkms, m: &str, v: &str, k: &str, a: &st
     if status::is_module_built(&d.ctx.trees, m, v, k, a) {
         if d.ctx.args.force {
             super::unbuild::do_unbuild(d, m, v, k, a);
+            ui::emit(Record::Unbuilt { target: ui::target(m, v, Some(k), Some(a)) });
         } else {
             d.skip_already(m, v, k, a, "built for", SkipReason::AlreadyBuilt);
             return Ok(());
@@ -100,8 +101,7 @@ pub(crate) fn build_checks(d: &mut Dkms, x: Mvka, present: bool) -> Result<Conf>
     // Not added yet (only in a dry run: `do_build` adds first): the source
     // and conf `add` would register.
     let source_dir = d.build_source(m, v);
-    let added = status::is_module_added(&d.ctx.trees, m, v);
-    let file = (!added).then(|| d.ctx.args.conf.clone().unwrap_or_else(|| source_dir.join("dkms.conf")));
+    let file = d.build_conf(m, v);
     if present {
         return Err(Error::die(
             Kind::AlreadyBuilt,

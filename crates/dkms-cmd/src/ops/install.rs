@@ -154,8 +154,7 @@ pub(crate) fn install_checks(
         ));
     }
     let suffix = d.module_suffix(k);
-    let file = (!status::is_module_added(&t, m, v)).then(|| t.source_dir(m, v).join("dkms.conf"));
-    let conf = d.read_conf_or_die(mvka(m, v, k, a), file.as_deref(), true)?;
+    let conf = d.read_conf_or_die(mvka(m, v, k, a), d.build_conf(m, v).as_deref(), true)?;
     let buildable: Vec<usize> = (0..conf.num_modules()).filter(|&i| conf.module_buildable(i, k, a)).collect();
     for &i in buildable.iter().filter(|_| built) {
         let name = &conf.modules[i].dest_module_name;
@@ -426,11 +425,7 @@ fn archive_original(orig: &Path, backup: &Path) -> Result<()> {
 pub(crate) fn check_version_sanity(d: &Dkms, x: Mvka, obsolete_by: &str, name: &str, suffix: &str) -> bool {
     let Mvka { m, v, k, a } = x;
     let force = d.ctx.args.force;
-    if !obsolete_by.is_empty() && !force && obsoleted(k, obsolete_by) {
-        ui::errln("");
-        ui::errln(&format!("Module has been obsoleted due to being included in kernel {obsolete_by}."));
-        ui::errln(&format!("We will avoid installing for future kernels above {obsolete_by}."));
-        ui::errln("You may override by specifying --force.");
+    if !not_obsolete(d, k, obsolete_by) {
         return false;
     }
     let lib_tree = d.ctx.trees.lib_tree(k);
@@ -472,6 +467,20 @@ pub(crate) fn check_version_sanity(d: &Dkms, x: Mvka, obsolete_by: &str, name: &
         }
         _ => true,
     }
+}
+
+/// The OBSOLETE_BY part of `check_version_sanity` (it needs no built
+/// module: a dry run asks it before the build): false, said as upstream
+/// says it, when the kernel has the module already.
+pub(crate) fn not_obsolete(d: &Dkms, k: &str, obsolete_by: &str) -> bool {
+    if obsolete_by.is_empty() || d.ctx.args.force || !obsoleted(k, obsolete_by) {
+        return true;
+    }
+    ui::errln("");
+    ui::errln(&format!("Module has been obsoleted due to being included in kernel {obsolete_by}."));
+    ui::errln(&format!("We will avoid installing for future kernels above {obsolete_by}."));
+    ui::errln("You may override by specifying --force.");
+    false
 }
 
 /// The OBSOLETE_BY comparison of `check_version_sanity` (dashes become

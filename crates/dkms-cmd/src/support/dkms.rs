@@ -175,6 +175,13 @@ impl Dkms {
         }
     }
 
+    /// The dkms.conf a build of m/v reads when it is not the default (the
+    /// `source` link's): before the add, `-c` or the one `add` would read.
+    pub(crate) fn build_conf(&self, m: &str, v: &str) -> Option<PathBuf> {
+        let added = dkms_state::status::is_module_added(&self.ctx.trees, m, v);
+        (!added).then(|| self.ctx.args.conf.clone().unwrap_or_else(|| self.build_source(m, v).join("dkms.conf")))
+    }
+
     /// `kernel_source_dir` for a kernel (`--kernelsourcedir` wins).
     pub(crate) fn kernel_source_dir(&self, kernelver: &str) -> PathBuf {
         kernel::kernel_source_dir(&self.ctx.trees, kernelver, self.ctx.args.kernel_source_dir.as_deref())

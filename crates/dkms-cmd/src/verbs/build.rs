@@ -14,7 +14,9 @@ pub(crate) fn run(d: &mut Dkms) -> Result<()> {
     d.module_is_broken_and_die(&m, &v)?;
     d.check_rw_dkms_tree()?;
     if d.ctx.args.dry_run {
-        return for_each_kernel(d, |d, k, a| plan::target::build(d, &m, &v, k, a));
+        // One plan for all kernels: a module not added yet is added once.
+        let within = plan::target::Within::default();
+        return for_each_kernel(d, |d, k, a| plan::target::build(d, &m, &v, k, a, &within));
     }
     for_each_kernel(d, |d, k, a| maybe_build_module(d, &m, &v, k, a))
 }

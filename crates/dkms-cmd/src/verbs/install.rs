@@ -14,7 +14,9 @@ pub(crate) fn run(d: &mut Dkms) -> Result<()> {
     d.module_is_broken_and_die(&m, &v)?;
     d.check_root()?;
     if d.ctx.args.dry_run {
-        return for_each_kernel(d, |d, k, a| plan::target::install(d, &m, &v, k, a, &Within::default()));
+        // One plan for all kernels: a module not added yet is added once.
+        let within = Within::default();
+        return for_each_kernel(d, |d, k, a| plan::target::install(d, &m, &v, k, a, &within));
     }
     for_each_kernel(d, |d, k, a| maybe_install_module(d, &m, &v, k, a))?;
     d.maybe_post_transaction();

@@ -54,8 +54,15 @@ fn kernel_plan(d: &mut Dkms, k: &str, a: &str, mut p: Plan, side: bool) -> Resul
     }
     let (mut installed, mut skipped, mut failed) = (p.installed.clone(), Vec::<String>::new(), Vec::new());
     let mut to_install: Vec<Job> = std::mem::take(&mut p.jobs);
-    // What each job waits for, before the rounds take the installed away.
-    let waits: Vec<(String, Vec<String>)> = to_install.iter().map(|j| (j.module.clone(), j.depends.clone())).collect();
+    // What each job waits for in this run, before the rounds take the
+    // installed away.
+    let waits: Vec<(String, Vec<String>)> = to_install
+        .iter()
+        .map(|j| (j.module.clone(), j.depends.iter().filter(|dep| !p.installed.contains(dep)).cloned().collect()))
+        .collect();
+    // `--modprobe-on-install` needs modules.dep current after each install:
+    // no depmod is deferred to the end of the kernel's turn then.
+    let depmod = if d.ctx.modprobe_on_install { Depmod::Now } else { Depmod::Later };
     let mut newly = false;
     for round in 1.. {
         let mut progress = 0;
@@ -72,12 +79,12 @@ fn kernel_plan(d: &mut Dkms, k: &str, a: &str, mut p: Plan, side: bool) -> Resul
                 build_env::prepare_kernel(d, k)?;
             }
             let within = Within {
-                depmod: Depmod::Later,
+                depmod,
                 round: Some(round),
                 side_by_side: side,
                 after: waits.iter().find(|w| w.0 == m).map(|w| w.1.clone()).unwrap_or_default(),
                 installed: installed.clone(),
-                no_dependants: false,
+                ..Within::default()
             };
             let r = d.subshell(|d| target::install(d, m, v, k, a, &within));
             if let Err(e) = &r {
@@ -100,7 +107,7 @@ fn kernel_plan(d: &mut Dkms, k: &str, a: &str, mut p: Plan, side: bool) -> Resul
             break;
         }
     }
-    if newly && d.depmod_would_run(k) {
+    if newly && depmod == Depmod::Later && d.depmod_would_run(k) {
         Step::depmod(k, a).emit();
     }
     for job in &to_install {

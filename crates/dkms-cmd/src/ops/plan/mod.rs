@@ -5,9 +5,10 @@
 //! `plan`), printed one line per step and emitted as `planned` records —
 //! and nothing changed: no file written, no script, make or depmod run.
 //!
-//! What a dry run cannot know is said, not guessed: a build's result (the
-//! plan goes on as if it succeeded), the PRE_INSTALL script's verdict, and
-//! the version check of a module that is not built yet. Whether the binary
+//! What a dry run cannot know it assumes (README says so): that a build
+//! succeeds, that PRE_INSTALL (named in the plan) lets the install go on,
+//! and that a module not built yet passes the version check (only its
+//! OBSOLETE_BY part is made). Whether the binary
 //! cache supplies a build it does know: it fetches and verifies the entry
 //! as the real run would (into a temporary directory, removed again).
 

@@ -6,7 +6,9 @@
 use super::Step;
 use crate::ops::cache::{self, Prebuilt};
 use crate::ops::dependants::dependants_to_rebuild;
-use crate::ops::install::{check_version_sanity, destination, force_installation, install_checks, Before, Places};
+use crate::ops::install::{
+    check_version_sanity, destination, force_installation, install_checks, not_obsolete, Before, Places,
+};
 use crate::ops::uninstall::{archived_originals, restorable};
 use crate::ops::{add, build, build_env};
 use crate::support::dkms::{mvka, Dkms, Mvka};
@@ -44,10 +46,13 @@ pub(crate) struct Within {
     /// A dependant rebuilt after an install: its own dependants are not
     /// planned (the plan is one level deep there).
     pub(crate) no_dependants: bool,
+    /// The plan of an earlier kernel adds the module already (the real run
+    /// adds it once).
+    pub(crate) added: std::cell::Cell<bool>,
 }
 
 /// `maybe_build_module`: skip when built (with `--force`: unbuild first).
-pub(crate) fn build(d: &mut Dkms, m: &str, v: &str, k: &str, a: &str) -> Result<()> {
+pub(crate) fn build(d: &mut Dkms, m: &str, v: &str, k: &str, a: &str, within: &Within) -> Result<()> {
     if status::is_module_built(&d.ctx.trees, m, v, k, a) {
         if !d.ctx.args.force {
             Step::skip(m, v, k, a, SkipReason::AlreadyBuilt).emit();
@@ -55,7 +60,7 @@ pub(crate) fn build(d: &mut Dkms, m: &str, v: &str, k: &str, a: &str) -> Result<
         }
         Step::new(PlannedAction::Unbuild, m, v, k, a).emit();
     }
-    do_build(d, m, v, k, a, &Within::default())
+    do_build(d, m, v, k, a, within)
 }
 
 /// `do_build`: add first when not added, the checks, then the build step
@@ -70,12 +75,13 @@ fn do_build(d: &mut Dkms, m: &str, v: &str, k: &str, a: &str, within: &Within) -
             ["--dry-run plans for a module/version: add the tarball or source directory first, or name it with -m/-v."],
         ));
     }
-    if !status::is_module_added(&d.ctx.trees, m, v) {
+    if !status::is_module_added(&d.ctx.trees, m, v) && !within.added.get() {
         d.check_module_args("add", m, v)?;
         let (source, _) = add::add_checks(d, m, v)?;
         let mut step = Step::new(PlannedAction::Add, m, v, "", "");
         step.files = vec![source.display().to_string()];
         step.emit();
+        within.added.set(true);
     }
     // Not built: `<kver>/<arch>` is absent or a leftover that `do_build`
     // drops (a build there is `is_module_built`, planned by the caller).
@@ -163,8 +169,12 @@ fn do_install(d: &mut Dkms, x: Mvka, within: &Within, before: Before) -> Result<
     for &i in &buildable {
         let r = &conf.modules[i];
         // The version check compares with the built module: not built yet,
-        // it is made when the install runs.
-        if built && !check_version_sanity(d, x, &conf.obsolete_by, &r.dest_module_name, suffix) {
+        // only its OBSOLETE_BY part can be made (the rest when it runs).
+        let sane = match built {
+            true => check_version_sanity(d, x, &conf.obsolete_by, &r.dest_module_name, suffix),
+            false => not_obsolete(d, k, &conf.obsolete_by),
+        };
+        if !sane {
             continue;
         }
         let to = destination(d, x, r, suffix, &places, &before);
