@@ -83,4 +83,9 @@ impl Trees {
     pub fn lib_tree(&self, kernelver: &str) -> PathBuf {
         join(&self.install_tree, &[kernelver])
     }
+    /// `$dkms_tree/depmod-pending-$kernelver-$arch`: an uninstall under the
+    /// kernel hooks (`delayed_depmod`) left the depmod to them.
+    pub fn depmod_pending(&self, kernelver: &str, arch: &str) -> PathBuf {
+        self.dkms_tree.join(format!("depmod-pending-{kernelver}-{arch}"))
+    }
 }

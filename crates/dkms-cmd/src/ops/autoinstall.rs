@@ -350,15 +350,17 @@ fn autoinstall_kernel(d: &mut Dkms, mut run: KernelRun, builds: Option<&Builds>)
         if let Err(e) = depmod_result(&k, depmod) {
             ui::report(&e);
         }
-        return Err(Error::die(
-            Kind::AutoinstallFailed,
-            [
-                "One or more modules failed to install during autoinstall.",
-                "Refer to previous errors for more information.",
-            ],
-        ));
+        return Err(autoinstall_failed());
     }
     depmod_result(&k, depmod)
+}
+
+/// A kernel's autoinstall failed for some module (each said before).
+pub(crate) fn autoinstall_failed() -> Error {
+    Error::die(
+        Kind::AutoinstallFailed,
+        ["One or more modules failed to install during autoinstall.", "Refer to previous errors for more information."],
+    )
 }
 
 /// The modules still waiting for BUILD_DEPENDS at the end of a kernel's

@@ -49,7 +49,7 @@ pub(crate) fn unbuild_all(d: &mut Dkms, action: &str, preinst: bool) -> Result<(
             ui::outln("");
         }
     }
-    let pending = d.ctx.trees.dkms_tree.join(format!("depmod-pending-{k}-{a}"));
+    let pending = d.ctx.trees.depmod_pending(&k, &a);
     if pending.exists() {
         let _ = std::fs::remove_file(&pending);
         // Upstream passes an empty kernel here, so its deferred depmod never
@@ -61,11 +61,17 @@ pub(crate) fn unbuild_all(d: &mut Dkms, action: &str, preinst: bool) -> Result<(
     if lib.is_dir() {
         fsutil::remove_empty_dirs(&lib);
     }
-    if !failed.is_empty() {
-        return Err(Error::die(
-            Kind::KernelHookFailed,
-            [format!("dkms {action} for kernel {k} ({a}) failed for module(s){failed}.")],
-        ));
+    hook_result(action, &k, &a, &failed)
+}
+
+/// The hook's end: an error naming every module that failed (` m/v(code)`
+/// each), if any.
+pub(crate) fn hook_result(action: &str, k: &str, a: &str, failed: &str) -> Result<()> {
+    if failed.is_empty() {
+        return Ok(());
     }
-    Ok(())
+    Err(Error::die(
+        Kind::KernelHookFailed,
+        [format!("dkms {action} for kernel {k} ({a}) failed for module(s){failed}.")],
+    ))
 }

@@ -38,10 +38,7 @@ pub(crate) fn remove_module(d: &mut Dkms, m: &str, v: &str) -> Result<()> {
         }
     }
     if d.ctx.args.rpm_safe_upgrade && rpm_safe_upgrade_cancels(d, &m, &v, true) {
-        return Err(Error::warn(
-            Kind::RpmSafeUpgrade,
-            ["Remove cancelled because --rpm_safe_upgrade scenario detected."],
-        ));
+        return Err(rpm_safe_upgrade_cancelled());
     }
     for (k, a) in d.targets() {
         maybe_uninstall_module(d, &m, &v, &k, &a)?;
@@ -99,6 +96,11 @@ pub(crate) fn finish_remove(t: &Trees, m: &str, v: &str) {
             let _ = fsutil::remove_all(&e.path());
         }
     }
+}
+
+/// The remove an rpm upgrade cancels (exit 0, a warning).
+pub(crate) fn rpm_safe_upgrade_cancelled() -> Error {
+    Error::warn(Kind::RpmSafeUpgrade, ["Remove cancelled because --rpm_safe_upgrade scenario detected."])
 }
 
 /// Does a lock file written by `add --rpm_safe_upgrade` in the same rpm

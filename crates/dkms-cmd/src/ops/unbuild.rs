@@ -75,12 +75,18 @@ pub(crate) fn finish_unbuild(t: &Trees, m: &str, v: &str, k: &str, a: &str) {
 /// over it ("already been built"). Delete it; returns whether there was one.
 pub(crate) fn drop_leftover(t: &Trees, m: &str, v: &str, k: &str, a: &str) -> bool {
     let base = t.arch_dir(m, v, k, a);
-    if [m, v, k, a].iter().any(|s| s.is_empty()) || !base.is_dir() || base.join("module").is_dir() {
+    if [m, v, k, a].iter().any(|s| s.is_empty()) || !is_leftover(&base) {
         return false;
     }
     let _ = fsutil::remove_all(&base);
     remove_if_empty(&t.kernel_dir(m, v, k));
     true
+}
+
+/// Whether `<kver>/<arch>` is a leftover, not a build: a directory without
+/// `module/` (a dry run's plan of `remove` asks too).
+pub(crate) fn is_leftover(base: &Path) -> bool {
+    base.is_dir() && !base.join("module").is_dir()
 }
 
 fn remove_if_empty(dir: &Path) {

@@ -98,7 +98,7 @@ pub(crate) fn do_uninstall(d: &mut Dkms, m: &str, v: &str, k: &str, a: &str) -> 
     }
     d.run_build_script(m, v, "post_remove", &conf.post_remove, None)?;
     if d.delayed_depmod {
-        let _ = std::fs::write(trees.dkms_tree.join(format!("depmod-pending-{k}-{a}")), "");
+        let _ = std::fs::write(trees.depmod_pending(k, a), "");
     } else {
         d.run_depmod(k);
     }

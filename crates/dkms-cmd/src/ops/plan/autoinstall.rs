@@ -7,11 +7,11 @@
 
 use super::target::{self, Depmod, Within};
 use super::Step;
-use crate::ops::autoinstall::{plan, side_by_side, waiting_reason, Job, Plan};
+use crate::ops::autoinstall::{autoinstall_failed, plan, side_by_side, waiting_reason, Job, Plan};
 use crate::ops::build_env;
 use crate::support::dkms::Dkms;
 use dkms_cli::ui;
-use dkms_state::error::{Error, Kind, Result};
+use dkms_state::error::{Error, Result};
 use dkms_state::status;
 
 /// `autoinstall` for the kernels of the command line.
@@ -117,13 +117,7 @@ fn kernel_plan(d: &mut Dkms, k: &str, a: &str, mut p: Plan, side: bool) -> Resul
     }
     let unresolved = to_install.iter().any(|j| j.depends.iter().any(|dep| p.known.contains(dep)));
     if !failed.is_empty() || unresolved {
-        return Err(Error::die(
-            Kind::AutoinstallFailed,
-            [
-                "One or more modules failed to install during autoinstall.",
-                "Refer to previous errors for more information.",
-            ],
-        ));
+        return Err(autoinstall_failed());
     }
     Ok(())
 }

@@ -4,22 +4,20 @@
 
 use super::target::{self, Depmod};
 use super::Step;
-use crate::ops::kernel_hooks::hook_takes;
-use crate::ops::remove::{rpm_safe_upgrade_cancels, KEPT};
+use crate::ops::kernel_hooks::{hook_result, hook_takes};
+use crate::ops::remove::{rpm_safe_upgrade_cancelled, rpm_safe_upgrade_cancels, KEPT};
+use crate::ops::unbuild::is_leftover;
 use crate::support::dkms::{mvka, Dkms};
 use dkms_cli::ui;
 use dkms_proto::PlannedAction;
-use dkms_state::error::{Error, Kind, Result};
+use dkms_state::error::Result;
 use dkms_state::status;
 use dkms_state::trees::Trees;
 
 /// `remove_module` for m/v on the command line's kernels.
 pub(crate) fn remove_module(d: &mut Dkms, m: &str, v: &str) -> Result<()> {
     if d.ctx.args.rpm_safe_upgrade && rpm_safe_upgrade_cancels(d, m, v, false) {
-        return Err(Error::warn(
-            Kind::RpmSafeUpgrade,
-            ["Remove cancelled because --rpm_safe_upgrade scenario detected."],
-        ));
+        return Err(rpm_safe_upgrade_cancelled());
     }
     let mut unbuilt = Vec::new();
     for (k, a) in d.targets() {
@@ -48,7 +46,7 @@ fn kernels_left(t: &Trees, m: &str, v: &str, unbuilt: &[(String, String)]) -> bo
         for e in std::fs::read_dir(kdir.path()).into_iter().flatten().flatten() {
             let a = e.file_name().to_string_lossy().into_owned();
             let is_dir = e.path().is_dir();
-            let swept = a.starts_with(".tmp_") || (is_dir && !e.path().join("module").is_dir());
+            let swept = a.starts_with(".tmp_") || is_leftover(&e.path());
             let unbuilds = is_dir && unbuilt.iter().any(|u| u.0 == k && u.1 == a);
             if !swept && !unbuilds {
                 return true;
@@ -80,15 +78,9 @@ pub(crate) fn unbuild_all(d: &mut Dkms, action: &str, preinst: bool) -> Result<(
             }
         }
     }
-    let pending = d.ctx.trees.dkms_tree.join(format!("depmod-pending-{k}-{a}"));
+    let pending = d.ctx.trees.depmod_pending(&k, &a);
     if (uninstalled || pending.exists()) && d.depmod_would_run(&k) {
         Step::depmod(&k, &a).emit();
     }
-    if !failed.is_empty() {
-        return Err(Error::die(
-            Kind::KernelHookFailed,
-            [format!("dkms {action} for kernel {k} ({a}) failed for module(s){failed}.")],
-        ));
-    }
-    Ok(())
+    hook_result(action, &k, &a, &failed)
 }
