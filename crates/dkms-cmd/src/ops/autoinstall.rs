@@ -194,6 +194,12 @@ fn depmod_result(k: &str, status: Option<i32>) -> Result<()> {
     }
 }
 
+/// The jobs of a kernel's plan that need building (a dry run counts them
+/// too, to say whether builds run side by side).
+pub(crate) fn unbuilt(d: &Dkms, plan: &Plan, k: &str, a: &str) -> Vec<Job> {
+    plan.jobs.iter().filter(|j| !status::is_module_built(&d.ctx.trees, &j.module, &j.version, k, a)).cloned().collect()
+}
+
 /// Whether `total` builds run ahead, side by side (two or more of them,
 /// and `parallel_jobs` or an outer jobserver allows two or more at once):
 /// the number of jobs when they do.
@@ -210,15 +216,8 @@ pub(crate) fn side_by_side(d: &Dkms, total: usize) -> Option<usize> {
 /// each kernel's signing prologue run ahead, each build queued with the
 /// session it would start from.
 fn start_builds(d: &mut Dkms, runs: &mut [KernelRun]) -> Option<Arc<Builds>> {
-    let unbuilt = |d: &Dkms, run: &KernelRun| -> Vec<Job> {
-        let Ok(plan) = &run.plan else { return Vec::new() };
-        plan.jobs
-            .iter()
-            .filter(|j| !status::is_module_built(&d.ctx.trees, &j.module, &j.version, &run.k, &run.a))
-            .cloned()
-            .collect()
-    };
-    let todos: Vec<Vec<Job>> = runs.iter().map(|r| unbuilt(d, r)).collect();
+    let todos: Vec<Vec<Job>> =
+        runs.iter().map(|r| r.plan.as_ref().map(|p| unbuilt(d, p, &r.k, &r.a)).unwrap_or_default()).collect();
     let total: usize = todos.iter().map(Vec::len).sum();
     let jobs = side_by_side(d, total)?;
     let budget = match d.jobs.clone() {

@@ -32,7 +32,7 @@ pub(crate) fn maybe_install_module(d: &mut Dkms, m: &str, v: &str, k: &str, a: &
 
 /// `force_installation`: `/usr/share/dkms/modules_to_force_install/*` may
 /// list `<module>` or `<module>_version-override`.
-pub(crate) fn force_installation(module: &str) -> Option<&'static str> {
+fn force_installation(module: &str) -> Option<&'static str> {
     let dir = Path::new("/usr/share/dkms/modules_to_force_install");
     let mut words = Vec::new();
     for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
@@ -47,6 +47,19 @@ pub(crate) fn force_installation(module: &str) -> Option<&'static str> {
         }
     }
     None
+}
+
+/// What `force_installation` says of `module`, applied: `--force` or
+/// `--force-version-override` set (the caller puts them back), and the
+/// line upstream prints about it (a dry run's plan applies it silently).
+pub(crate) fn apply_force_installation(d: &mut Dkms, module: &str) -> Option<String> {
+    if force_installation(module)? == "force" {
+        d.ctx.args.force = true;
+        Some(format!("Forcing installation of {module}"))
+    } else {
+        d.ctx.args.force_version_override = true;
+        Some(format!("Forcing version override of {module}"))
+    }
 }
 
 /// `find_module TREE NAME`: every `NAME.ko` or `NAME.ko<suffix>` file below TREE.
@@ -88,16 +101,8 @@ pub(crate) fn do_install(d: &mut Dkms, m: &str, v: &str, k: &str, a: &str) -> Re
     let saved_force = d.ctx.args.force;
     let saved_override = d.ctx.args.force_version_override;
     let outer_saved = d.saved_force.replace(saved_force);
-    match force_installation(&m) {
-        Some("force") => {
-            d.ctx.args.force = true;
-            ui::outln(&format!("Forcing installation of {m}"));
-        }
-        Some(_) => {
-            d.ctx.args.force_version_override = true;
-            ui::outln(&format!("Forcing version override of {m}"));
-        }
-        None => {}
+    if let Some(line) = apply_force_installation(d, &m) {
+        ui::outln(&line);
     }
     let res = install_steps(d, mvka(&m, &v, k, a));
     d.saved_force = outer_saved;

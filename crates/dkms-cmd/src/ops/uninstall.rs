@@ -7,6 +7,7 @@ use crate::support::dkms::{mvka, Dkms};
 use crate::support::modfiles::compressed_or_uncompressed;
 use dkms_cli::ui;
 use dkms_proto::{Record, SkipReason};
+use dkms_state::conf::ModuleRecord;
 use dkms_state::error::{Error, Result};
 use dkms_state::journal::Journal;
 use dkms_state::{crash, fsutil, status, trees};
@@ -63,9 +64,9 @@ pub(crate) fn do_uninstall(d: &mut Dkms, m: &str, v: &str, k: &str, a: &str) -> 
             let name = conf.modules[i].dest_module_name.clone();
             match d.find_actual_dest_module_location(m, &conf, i, k, a, suffix) {
                 Some(loc) => {
-                    let dir = trees::cat(&trees.install_tree, &format!("{k}{loc}"));
-                    ui::outln(&format!("Deleting {}/{name}.ko{suffix}", dir.display()));
-                    deleted.push(format!("{}/{name}.ko{suffix}", dir.display()));
+                    let (dir, file) = installed_copy(&trees, k, &loc, &name, suffix);
+                    ui::outln(&format!("Deleting {file}"));
+                    deleted.push(file);
                     remove_module_files(&dir, &name);
                     crash::point("uninstall:deleted");
                     fsutil::rmdir_parents(&lib, &loc);
@@ -81,13 +82,12 @@ pub(crate) fn do_uninstall(d: &mut Dkms, m: &str, v: &str, k: &str, a: &str) -> 
             if let Some(orig) = compressed_or_uncompressed(&backup, &name, suffix) {
                 // Archived by dkms versions that wrote no .origin file.
                 ui::outln("Restoring archived original module");
-                let dest =
-                    trees::cat(&trees.install_tree, &format!("{k}{}/", conf.modules[i].orig_dest_module_location));
-                let _ = std::fs::create_dir_all(&dest);
-                if let Some(n) = orig.file_name() {
-                    if fsutil::move_file(&orig, &dest.join(n)).is_ok() {
-                        restored.push(dest.join(n).display().to_string());
-                    }
+                let home = legacy_home(&trees, k, &conf.modules[i], &orig);
+                if let Some(dir) = home.parent() {
+                    let _ = std::fs::create_dir_all(dir);
+                }
+                if fsutil::move_file(&orig, &home).is_ok() {
+                    restored.push(home.display().to_string());
                 }
             }
         }
@@ -124,6 +124,22 @@ pub(crate) fn do_uninstall(d: &mut Dkms, m: &str, v: &str, k: &str, a: &str) -> 
         let _ = fsutil::remove_all(&orig_root);
     }
     Ok(())
+}
+
+/// The installed copy of module `name` at DEST_MODULE_LOCATION `loc` (as
+/// `find_actual_dest_module_location` found it): its directory, and the
+/// file as uninstall names it.
+pub(crate) fn installed_copy(t: &trees::Trees, k: &str, loc: &str, name: &str, suffix: &str) -> (PathBuf, String) {
+    let dir = trees::cat(&t.install_tree, &format!("{k}{loc}"));
+    let file = format!("{}/{name}.ko{suffix}", dir.display());
+    (dir, file)
+}
+
+/// Where an original archived without a `.origin` file (by older dkms
+/// versions) goes back: its module's ORIG_DEST_MODULE_LOCATION.
+pub(crate) fn legacy_home(t: &trees::Trees, k: &str, r: &ModuleRecord, orig: &Path) -> PathBuf {
+    let dir = trees::cat(&t.install_tree, &format!("{k}{}/", r.orig_dest_module_location));
+    dir.join(orig.file_name().unwrap_or_default())
 }
 
 /// `rm -f DIR/NAME.ko*`

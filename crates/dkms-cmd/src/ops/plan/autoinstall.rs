@@ -7,7 +7,7 @@
 
 use super::target::{self, Depmod, Within};
 use super::Step;
-use crate::ops::autoinstall::{autoinstall_failed, plan, side_by_side, waiting_reason, Job, Plan};
+use crate::ops::autoinstall::{autoinstall_failed, plan, side_by_side, unbuilt, waiting_reason, Job, Plan};
 use crate::ops::build_env;
 use crate::support::dkms::Dkms;
 use dkms_cli::ui;
@@ -26,11 +26,8 @@ pub(crate) fn autoinstall(d: &mut Dkms) -> Result<()> {
         let mut skip = |m: &str, v: &str, reason| Step::skip(m, v, k, a, reason).emit();
         plans.push(plan(d, k, a, &mut skip));
     }
-    let unbuilt = |k: &str, a: &str, p: &Plan| {
-        p.jobs.iter().filter(|j| !status::is_module_built(&d.ctx.trees, &j.module, &j.version, k, a)).count()
-    };
     let total: usize =
-        targets.iter().zip(&plans).filter_map(|((k, a), p)| p.as_ref().ok().map(|p| unbuilt(k, a, p))).sum();
+        targets.iter().zip(&plans).filter_map(|((k, a), p)| p.as_ref().ok().map(|p| unbuilt(d, p, k, a).len())).sum();
     let side = side_by_side(d, total).is_some();
     let several = targets.len() > 1;
     let mut first_failure = None;

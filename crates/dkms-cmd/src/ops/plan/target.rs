@@ -7,9 +7,9 @@ use super::Step;
 use crate::ops::cache::{self, Prebuilt};
 use crate::ops::dependants::dependants_to_rebuild;
 use crate::ops::install::{
-    check_version_sanity, destination, force_installation, install_checks, not_obsolete, Before, Places,
+    apply_force_installation, check_version_sanity, destination, install_checks, not_obsolete, Before, Places,
 };
-use crate::ops::uninstall::{archived_originals, restorable};
+use crate::ops::uninstall::{archived_originals, installed_copy, legacy_home, restorable};
 use crate::ops::{add, build, build_env};
 use crate::support::dkms::{mvka, Dkms, Mvka};
 use crate::support::modfiles::compressed_or_uncompressed;
@@ -17,7 +17,7 @@ use crate::support::signing;
 use dkms_proto::{PlannedAction, SkipReason};
 use dkms_state::conf::Conf;
 use dkms_state::error::{Error, Kind, Result};
-use dkms_state::{status, trees};
+use dkms_state::status;
 use std::path::PathBuf;
 
 /// When the plan runs depmod after an install or uninstall: right away (as
@@ -157,11 +157,7 @@ fn do_install(d: &mut Dkms, x: Mvka, within: &Within, before: Before) -> Result<
     // modules_to_force_install and --rpm_safe_upgrade force the version
     // check, as they do in `do_install`.
     let saved = (d.ctx.args.force, d.ctx.args.force_version_override);
-    match force_installation(m) {
-        Some("force") => d.ctx.args.force = true,
-        Some(_) => d.ctx.args.force_version_override = true,
-        None => {}
-    }
+    apply_force_installation(d, m);
     d.ctx.args.force |= d.ctx.args.rpm_safe_upgrade;
     let places = Places::of(&d.ctx.trees.clone(), x);
     let mut step = Step::new(PlannedAction::Install, m, v, k, a);
@@ -245,17 +241,15 @@ fn do_uninstall(d: &mut Dkms, m: &str, v: &str, k: &str, a: &str, depmod: Depmod
     for i in 0..conf.num_modules() {
         let name = &conf.modules[i].dest_module_name;
         if let Some(loc) = d.find_actual_dest_module_location(m, &conf, i, k, a, suffix) {
-            let dir = trees::cat(&t.install_tree, &format!("{k}{loc}"));
-            step.files.push(format!("{}/{name}.ko{suffix}", dir.display()));
+            step.files.push(installed_copy(&t, k, &loc, name, suffix).1);
         }
-        let with_origin = archived_originals(&backup, name);
-        step.originals.extend(with_origin.iter().filter(|o| restorable(&o.1, &lib)).map(|o| o.1.clone()));
-        // Archived by dkms versions that wrote no .origin file.
+        let back: Vec<_> = archived_originals(&backup, name).into_iter().filter(|o| restorable(&o.1, &lib)).collect();
+        step.originals.extend(back.iter().map(|o| o.1.clone()));
+        // Archived by dkms versions that wrote no .origin file, or one whose
+        // .origin names no place to restore to: the legacy restore takes it.
         if let Some(orig) = compressed_or_uncompressed(&backup, name, suffix) {
-            if !with_origin.iter().any(|o| o.0 == orig) {
-                let loc = &conf.modules[i].orig_dest_module_location;
-                let dest = trees::cat(&t.install_tree, &format!("{k}{loc}/"));
-                step.originals.extend(orig.file_name().map(|n| dest.join(n).display().to_string()));
+            if !back.iter().any(|o| o.0 == orig) {
+                step.originals.push(legacy_home(&t, k, &conf.modules[i], &orig).display().to_string());
             }
         }
     }
