@@ -320,7 +320,7 @@ fn install_transaction(
         any_installed = true;
     }
     if conf.num_modules() > 0 && !any_installed {
-        return Err(Error::die(Kind::InstallAborted, ["Installation aborted."]));
+        return Err(install_aborted());
     }
     fsutil::replace_symlink(Path::new(&format!("{v}/{k}/{a}")), active_link)
         .map_err(|e| Error::io(6, active_link.display(), e))?;
@@ -400,6 +400,11 @@ pub(crate) fn destination(
         .unwrap_or_else(|| module_dir.join(format!("{name}.ko{suffix}")));
     let dest_name = source.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     Destination { original, already_archived, source, dest: dest_dir.join(dest_name) }
+}
+
+/// No module of the install passed `check_version_sanity`.
+pub(crate) fn install_aborted() -> Error {
+    Error::die(Kind::InstallAborted, ["Installation aborted."])
 }
 
 /// Copy (or with `--symlink-modules` link) a built module into place through

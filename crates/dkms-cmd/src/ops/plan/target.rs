@@ -7,7 +7,8 @@ use super::Step;
 use crate::ops::cache::{self, Prebuilt};
 use crate::ops::dependants::dependants_to_rebuild;
 use crate::ops::install::{
-    apply_force_installation, check_version_sanity, destination, install_checks, not_obsolete, Before, Places,
+    apply_force_installation, check_version_sanity, destination, install_aborted, install_checks, not_obsolete, Before,
+    Places,
 };
 use crate::ops::uninstall::{archived_originals, installed_copy, legacy_home, restorable};
 use crate::ops::{add, build, build_env};
@@ -159,7 +160,7 @@ fn do_install(d: &mut Dkms, x: Mvka, within: &Within, before: Before) -> Result<
     let saved = (d.ctx.args.force, d.ctx.args.force_version_override);
     apply_force_installation(d, m);
     d.ctx.args.force |= d.ctx.args.rpm_safe_upgrade;
-    let places = Places::of(&d.ctx.trees.clone(), x);
+    let places = Places::of(&d.ctx.trees, x);
     let mut step = Step::new(PlannedAction::Install, m, v, k, a);
     (step.round, step.after) = (within.round, within.after.clone());
     for &i in &buildable {
@@ -179,7 +180,7 @@ fn do_install(d: &mut Dkms, x: Mvka, within: &Within, before: Before) -> Result<
     }
     (d.ctx.args.force, d.ctx.args.force_version_override) = saved;
     if conf.num_modules() > 0 && step.files.is_empty() {
-        return Err(Error::die(Kind::InstallAborted, ["Installation aborted."]));
+        return Err(install_aborted());
     }
     step.emit();
     if !conf.pre_install.is_empty() {
