@@ -13,6 +13,7 @@ mod cache;
 mod completion;
 mod fake;
 mod frontend;
+mod hostile_values;
 mod install_data;
 mod json;
 mod lifecycle;

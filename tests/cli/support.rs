@@ -260,6 +260,34 @@ impl Sandbox {
         Output { code, stdout, stderr, combined }
     }
 
+    /// Run our `dkms` with arguments that need not be UTF-8, followed by
+    /// the tree options.
+    pub fn run_os(&mut self, args: &[std::ffi::OsString]) -> Output {
+        let (mut c, prog) = self.command(Impl::Ours, None, &[], false);
+        c.args(args).args(self.tree_args());
+        let out = retry_busy(|| c.output()).expect("run dkms");
+        let code = out.status.code().unwrap_or(-1);
+        let stdout = self.normalise(&prog, &out.stdout);
+        let stderr = self.normalise(&prog, &out.stderr);
+        let combined = format!("{stdout}{stderr}");
+        Output { code, stdout, stderr, combined }
+    }
+
+    /// Run our `dkms` with the tree options and `input` on its stdin.
+    pub fn run_stdin(&mut self, args: &[&str], input: &str) -> Output {
+        use std::io::Write;
+        let (mut c, prog) = self.command(Impl::Ours, None, args, true);
+        c.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
+        let mut child = retry_busy(|| c.spawn()).expect("run dkms");
+        child.stdin.take().expect("stdin").write_all(input.as_bytes()).expect("write stdin");
+        let out = child.wait_with_output().expect("wait dkms");
+        let code = out.status.code().unwrap_or(-1);
+        let stdout = self.normalise(&prog, &out.stdout);
+        let stderr = self.normalise(&prog, &out.stderr);
+        let combined = format!("{stdout}{stderr}");
+        Output { code, stdout, stderr, combined }
+    }
+
     /// Run once with stdout and stderr going to the same file, to see the
     /// order in which the two streams were written.
     pub fn run_combined(&mut self, which: Impl, program: Option<&Path>, args: &[&str], trees: bool) -> (i32, String) {
@@ -410,7 +438,7 @@ fn retry_busy<T>(mut f: impl FnMut() -> std::io::Result<T>) -> std::io::Result<T
     f()
 }
 
-fn walk(dir: &Path, out: &mut Vec<String>) {
+pub fn walk(dir: &Path, out: &mut Vec<String>) {
     let Ok(rd) = fs::read_dir(dir) else { return };
     for e in rd.flatten() {
         let p = e.path();

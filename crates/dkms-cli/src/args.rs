@@ -12,7 +12,8 @@
 use crate::table::{self, FlagId, Verb};
 use crate::ui;
 use dkms_state::error::{Error, Kind};
-use std::ffi::OsString;
+use std::ffi::{OsStr, OsString};
+use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
 /// Everything the command line can set (upstream's globals of the same names).
@@ -89,15 +90,33 @@ pub enum Parsed {
 /// One word of the command line, classified.
 #[derive(Debug, Clone)]
 enum Token {
-    Flag(&'static table::Flag, String),
+    /// An option and its value, kept as the bytes given: a path may be
+    /// any bytes, a name must be UTF-8 (`text`).
+    Flag(&'static table::Flag, OsString),
     Unknown(String),
     Action(&'static Verb),
-    Word(String),
+    Word(OsString),
 }
 
 /// `read -r var <<< "$value"`: the first line, surrounding blanks removed.
-fn read_r(v: &str) -> String {
-    v.lines().next().unwrap_or("").trim_matches([' ', '\t']).to_string()
+fn read_r(v: &OsStr) -> OsString {
+    let line = v.as_bytes().split(|&b| b == b'\n').next().unwrap_or_default();
+    let blank = |b: &u8| *b == b' ' || *b == b'\t';
+    let start = line.iter().position(|b| !blank(b)).unwrap_or(line.len());
+    let end = line.iter().rposition(|b| !blank(b)).map_or(start, |e| e + 1);
+    OsStr::from_bytes(&line[start..end.max(start)]).to_os_string()
+}
+
+/// A value that is a name or a word, not a path: it must be UTF-8. Not
+/// upstream (bash takes any bytes); a module, version, kernel or arch that
+/// is not text cannot be named in dkms.conf, JSON or a message.
+fn text(what: &str, v: OsString) -> Result<String, Parsed> {
+    v.into_string().map_err(|v| {
+        let shown = v.as_bytes().escape_ascii().to_string();
+        let e = Error::die(Kind::NameUnsafe, [format!("The {what} '{shown}' cannot be used: it is not valid UTF-8.")]);
+        ui::report(&e);
+        Parsed::Exit(e.code)
+    })
 }
 
 /// `action_re` in upstream.
@@ -116,25 +135,27 @@ fn tokenize(argv: &[OsString]) -> Vec<(usize, Token)> {
     while let Some(word) = raw.next() {
         let at = index;
         index += 1;
-        let word = word.to_string_lossy().into_owned();
+        let raw_word = word;
+        let word = raw_word.to_string_lossy().into_owned();
         if let Some(f) = table::lookup(&word) {
+            let bytes = raw_word.as_bytes();
             let value = if f.value.is_none() {
-                String::new()
-            } else if let Some((_, v)) = word.split_once('=') {
-                read_r(v)
+                OsString::new()
+            } else if let Some(eq) = bytes.iter().position(|&b| b == b'=') {
+                OsStr::from_bytes(&bytes[eq + 1..]).to_os_string()
             } else {
                 index += 1;
-                raw.next().map(|v| read_r(&v.to_string_lossy())).unwrap_or_default()
+                raw.next().unwrap_or_default()
             };
             out.push((at, Token::Flag(f, value)));
         } else if word == "-" {
-            out.push((at, Token::Word(word)));
+            out.push((at, Token::Word(raw_word)));
         } else if word.starts_with('-') {
             out.push((at, Token::Unknown(word)));
         } else if let Some(v) = action_word(&word) {
             out.push((at, Token::Action(v)));
         } else {
-            out.push((at, Token::Word(word)));
+            out.push((at, Token::Word(raw_word)));
         }
     }
     demote_extension_words(&mut out, false);
@@ -152,7 +173,7 @@ fn demote_extension_words(tokens: &mut [(usize, Token)], implicit_upstream: bool
     for (_, t) in tokens.iter_mut() {
         if let Token::Action(v) = t {
             if v.extension {
-                *t = Token::Word(v.name.to_string());
+                *t = Token::Word(v.name.into());
             }
         }
     }
@@ -173,7 +194,7 @@ pub fn find_actions(argv: &[OsString]) -> Vec<(usize, &'static Verb)> {
 /// plugin name (`dkms foo` -> `dkms-foo`) would be.
 pub fn first_word(argv: &[OsString]) -> Option<(usize, String)> {
     tokenize(argv).into_iter().find_map(|(i, t)| match t {
-        Token::Word(w) => Some((i, w)),
+        Token::Word(w) => Some((i, w.to_string_lossy().into_owned())),
         _ => None,
     })
 }
@@ -201,13 +222,39 @@ fn parse_kernelarch(a: &mut Args, s: &str) {
 }
 
 /// Redirect our stdout and stderr to /dev/null, as upstream's
-/// `exec >/dev/null 2>&1` does for `-q` (children inherit it too).
+/// `exec >/dev/null 2>&1` does for `-q` (children inherit it too). With
+/// `--json` stdout carries only the records a script asked for (the human
+/// text and children's output go to stderr): only stderr is silenced.
 fn go_quiet() {
     ui::flush();
     if let Ok(null) = std::fs::OpenOptions::new().write(true).open("/dev/null") {
-        let _ = nix::unistd::dup2_stdout(&null);
+        if !ui::json() {
+            let _ = nix::unistd::dup2_stdout(&null);
+        }
         let _ = nix::unistd::dup2_stderr(&null);
     }
+}
+
+/// Options whose value is a path: kept as the bytes given.
+const PATH_FLAGS: [FlagId; 9] = [
+    FlagId::Conf,
+    FlagId::DkmsTree,
+    FlagId::SourceTree,
+    FlagId::InstallTree,
+    FlagId::Config,
+    FlagId::Archive,
+    FlagId::KernelSourceDir,
+    FlagId::From,
+    FlagId::To,
+];
+
+/// Options whose value is a module, version, kernel or arch.
+const NAME_FLAGS: [FlagId; 5] =
+    [FlagId::Module, FlagId::ModuleVersion, FlagId::Kernelver, FlagId::Arch, FlagId::TemplateKernel];
+
+/// Has `v` a line after its first that is not empty?
+fn multi_line(v: &OsStr) -> bool {
+    v.as_bytes().split(|&b| b == b'\n').skip(1).any(|l| !l.is_empty())
 }
 
 /// Options only the verbs whose table entry lists them accept.
@@ -246,8 +293,15 @@ pub fn parse(argv: &[OsString], implicit: Option<&'static Verb>, argv0: &str) ->
                 }
                 a.action = Some(v);
             }
-            Token::Word(w) if a.action.is_some_and(|v| v.name == "cache") => a.words.push(w),
-            Token::Word(w) => classify_word(&mut a, &w),
+            Token::Word(w) if a.action.is_some_and(|v| v.name == "cache") => match text("word", w) {
+                Ok(w) => a.words.push(w),
+                Err(exit) => return exit,
+            },
+            Token::Word(w) => {
+                if let Err(exit) = classify_word(&mut a, w) {
+                    return exit;
+                }
+            }
         }
     }
     ui::set_json(a.json);
@@ -256,13 +310,33 @@ pub fn parse(argv: &[OsString], implicit: Option<&'static Verb>, argv0: &str) ->
 
 /// What an option does to the arguments; `Some` ends parsing there (an
 /// exit status: `--help`, `--version`, a refused value).
-fn apply_flag(a: &mut Args, f: &table::Flag, v: String, argv0: &str) -> Option<Parsed> {
+fn apply_flag(a: &mut Args, f: &table::Flag, v: OsString, argv0: &str) -> Option<Parsed> {
+    // Upstream's `read -r` keeps the first line of a value; a name whose
+    // second line says more is refused rather than cut (`-m $'a\nb'` would
+    // act on `a`).
+    if NAME_FLAGS.contains(&f.id) && multi_line(&v) {
+        let shown = v.as_bytes().escape_ascii().to_string();
+        let e = Error::die(Kind::NameUnsafe, [format!("The value of {} '{shown}' is more than one line.", f.long)]);
+        ui::report(&e);
+        return Some(Parsed::Exit(e.code));
+    }
+    let v = read_r(&v);
+    // Paths keep their bytes; every other value is text.
+    let path = PathBuf::from(&v);
+    let v = if f.value.is_some() && !PATH_FLAGS.contains(&f.id) {
+        match text(&format!("value of {}", f.long), v) {
+            Ok(v) => v,
+            Err(exit) => return Some(exit),
+        }
+    } else {
+        String::new()
+    };
     match f.id {
         FlagId::Module => parse_moduleversion(a, &v),
         FlagId::ModuleVersion => a.module_version = v,
         FlagId::Kernelver => parse_kernelarch(a, &v),
         FlagId::TemplateKernel => a.template_kernel = v,
-        FlagId::Conf => a.conf = Some(v.into()),
+        FlagId::Conf => a.conf = Some(path),
         FlagId::Quiet => {
             a.quiet = true;
             go_quiet();
@@ -285,14 +359,14 @@ fn apply_flag(a: &mut Args, f: &table::Flag, v: String, argv0: &str) -> Option<P
         FlagId::All => a.all = true,
         FlagId::Verbose => a.verbose = true,
         FlagId::RpmSafeUpgrade => a.rpm_safe_upgrade = true,
-        FlagId::DkmsTree => a.dkms_tree = Some(v.into()),
-        FlagId::SourceTree => a.source_tree = Some(v.into()),
-        FlagId::InstallTree => a.install_tree = Some(v.into()),
+        FlagId::DkmsTree => a.dkms_tree = Some(path),
+        FlagId::SourceTree => a.source_tree = Some(path),
+        FlagId::InstallTree => a.install_tree = Some(path),
         FlagId::SymlinkModules => a.symlink_modules = true,
-        FlagId::Config => a.kernel_config = Some(v.into()),
-        FlagId::Archive => a.archive_location = Some(v.into()),
+        FlagId::Config => a.kernel_config = Some(path),
+        FlagId::Archive => a.archive_location = Some(path),
         FlagId::Arch => a.arch.push(v),
-        FlagId::KernelSourceDir => a.kernel_source_dir = Some(v.into()),
+        FlagId::KernelSourceDir => a.kernel_source_dir = Some(path),
         FlagId::Directive => a.directives.push(v),
         FlagId::NoDepmod => a.no_depmod = true,
         FlagId::ModprobeOnInstall => a.modprobe_on_install = true,
@@ -304,14 +378,14 @@ fn apply_flag(a: &mut Args, f: &table::Flag, v: String, argv0: &str) -> Option<P
         }
         FlagId::Json => a.json = true,
         FlagId::AllKernels => a.all_kernels = true,
-        FlagId::From => a.from = Some(v.into()),
+        FlagId::From => a.from = Some(path),
         FlagId::Verify => a.verify = true,
         FlagId::PathOnly => a.path_only = true,
         FlagId::DryRun => a.dry_run = true,
         FlagId::BinaryCache => a.binary_cache = Some(v),
         FlagId::BinaryCachePush => a.binary_cache_push = Some(v),
         FlagId::BinaryCacheCertificate => a.binary_cache_certificate = Some(v),
-        FlagId::To => a.cache_to = Some(v.into()),
+        FlagId::To => a.cache_to = Some(path),
         FlagId::KeepKernels => a.keep_kernels.extend(v.split([' ', ',']).filter(|k| !k.is_empty()).map(String::from)),
         FlagId::Format => match v.as_str() {
             "json" => a.json = true,
@@ -346,7 +420,11 @@ pub fn json_requested(argv: &[OsString]) -> bool {
     for (_, t) in tokenize(argv) {
         match t {
             Token::Flag(f, _) if f.id == FlagId::Json => json = true,
-            Token::Flag(f, v) if f.id == FlagId::Format && (v == "json" || v == "text") => json = v == "json",
+            Token::Flag(f, v) if f.id == FlagId::Format => {
+                if let Some(v @ ("json" | "text")) = read_r(&v).to_str() {
+                    json = v == "json";
+                }
+            }
             _ => {}
         }
     }
@@ -363,23 +441,28 @@ fn refuse(code: u8, message: String, usage: Option<&str>) -> Parsed {
     Parsed::Exit(code)
 }
 
-/// Upstream's handling of a non-option, non-action word.
-fn classify_word(a: &mut Args, w: &str) {
-    let p = Path::new(w);
-    if w == "-" {
+/// Upstream's handling of a non-option, non-action word: a path (any
+/// bytes), else a module/version (text).
+fn classify_word(a: &mut Args, w: OsString) -> Result<(), Parsed> {
+    let p = Path::new(&w);
+    let bytes = w.as_bytes();
+    if bytes == b"-" {
         a.stdin_targets = true;
-    } else if w.ends_with("dkms.conf") && p.is_file() {
+    } else if bytes.ends_with(b"dkms.conf") && p.is_file() {
         // "${1%dkms.conf}./": the directory holding it.
-        a.try_source_tree = Some(PathBuf::from(format!("{}./", &w[..w.len() - "dkms.conf".len()])));
+        let mut dir = OsStr::from_bytes(&bytes[..bytes.len() - b"dkms.conf".len()]).to_os_string();
+        dir.push("./");
+        a.try_source_tree = Some(PathBuf::from(dir));
     } else if p.is_dir() && p.join("dkms.conf").is_file() {
         a.try_source_tree = Some(p.to_path_buf());
     } else if p.is_file() {
         a.archive_location = Some(p.to_path_buf());
     } else if a.module.is_empty() {
-        parse_moduleversion(a, w);
+        parse_moduleversion(a, &text("module", w)?);
     } else {
-        ui::warn(&[format!("I do not know how to handle {w}.")]);
+        ui::warn(&[format!("I do not know how to handle {}.", w.to_string_lossy())]);
     }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -214,7 +214,41 @@ impl Ctx {
             ctx.have_one_kernel(action)?;
         }
         ctx.setup_kernels_arches(action)?;
+        if action != "status" {
+            ctx.check_names()?;
+        }
         Ok(ctx)
+    }
+
+    /// Not upstream: every module, version, kernel and arch given on the
+    /// command line is one plain directory name (`dkms_state::name`), checked
+    /// here, where it enters, so that no operation can be made to reach
+    /// outside the trees (`-k ../../x`). Empty values keep upstream's own
+    /// errors, raised where upstream raises them. `status` only filters
+    /// what it lists: there a name that cannot be a directory matches
+    /// nothing (`Ctx::names_valid`), as upstream's status prints nothing.
+    fn check_names(&self) -> Result<()> {
+        use dkms_state::name::{check, What};
+        let a = &self.args;
+        let given = [(What::Module, &a.module), (What::Version, &a.module_version), (What::Kernel, &a.template_kernel)];
+        for (what, value) in given {
+            if !value.is_empty() {
+                check(what, value)?;
+            }
+        }
+        let kernels = self.kernelver.iter().chain(&a.keep_kernels).map(|k| (What::Kernel, k));
+        for (what, value) in kernels.chain(self.arch.iter().map(|x| (What::Arch, x))) {
+            if !value.is_empty() {
+                check(what, value)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether every name the command line gives is one plain directory
+    /// name (see `check_names`).
+    pub fn names_valid(&self) -> bool {
+        self.check_names().is_ok()
     }
 
     /// A framework setting ("" when unset).

@@ -81,7 +81,7 @@ pub fn clear(dkms_tree: &Path, m: &str, v: &str, k: &str, a: &str) {
     if !d.exists() {
         return;
     }
-    let _ = fsutil::remove_all(&d);
+    let _ = crate::beneath::remove_all(dkms_tree, &d);
     // Up to `.failures` itself, so that an emptied DKMS tree can be removed.
     let top = root(dkms_tree);
     let mut p = d.parent().map(Path::to_path_buf);

@@ -62,8 +62,10 @@ pub fn move_file(src: &Path, dst: &Path) -> io::Result<()> {
     }
 }
 
-/// `rm -rf PATH`: a missing path is not an error.
-pub fn remove_all(path: &Path) -> io::Result<()> {
+/// `rm -rf PATH`: a missing path is not an error. Private: only for what
+/// `copy_tree` is replacing inside its own destination; everything else
+/// deletes through `crate::beneath`, which cannot leave its tree.
+fn remove_all(path: &Path) -> io::Result<()> {
     match path.symlink_metadata() {
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
         Err(e) => Err(e),

@@ -106,7 +106,7 @@ kinds! {
     TarballWithoutValidConf = "tarball-without-valid-conf", Fixed(7), "a tarball holds no valid dkms.conf";
     ConfInvalid = "conf-invalid", Fixed(8), "bad dkms.conf";
     ConflictingOptions = "conflicting-options", Fixed(8), "both --binaries-only and --source-only";
-    NameUnsafe = "name-unsafe", Fixed(8), "a module name or version (PACKAGE_NAME, PACKAGE_VERSION, -m, -v) with '/' or '..', which would name a directory outside the trees (not in upstream dkms)";
+    NameUnsafe = "name-unsafe", Fixed(8), "a module name, version, kernel version or architecture (-m, -v, -k, -a, stdin records, PACKAGE_NAME, PACKAGE_VERSION, tarballs, cache manifests) that is not a single directory name: empty, '.', '..', with '/' or a control character, starting with '-', or longer than 255 bytes; nothing was changed (not in upstream dkms)";
     SourceEmpty = "source-empty", Fixed(8), "empty source";
     TarballAlreadyLoaded = "tarball-already-loaded", Fixed(8), "tarball already loaded";
     NoDkmsConf = "no-dkms-conf", Fixed(9), "a source directory without dkms.conf";

@@ -7,6 +7,7 @@
 // inherited pipe descriptors, which the jobserver crate can only do unsafely.
 #![deny(unsafe_code)]
 
+pub mod beneath;
 pub mod cache;
 pub mod capture;
 pub mod conf;
@@ -26,6 +27,7 @@ pub mod license;
 pub mod lock;
 pub mod modinfo;
 pub mod module_file;
+pub mod name;
 pub mod shell;
 pub mod status;
 pub mod tarball;

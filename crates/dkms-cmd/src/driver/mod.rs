@@ -97,7 +97,7 @@ fn take_lock(dkms: &Dkms, mode: Option<lock::Mode>) -> Result<Option<lock::Lock>
             ))
         }
     };
-    let holder = std::env::args().collect::<Vec<_>>().join(" ");
+    let holder = std::env::args_os().map(|a| a.to_string_lossy().into_owned()).collect::<Vec<_>>().join(" ");
     let timeout = timeout.map(std::time::Duration::from_secs);
     lock::acquire(&dkms.ctx.trees.dkms_tree, mode, &holder, timeout, ui::errln)
 }

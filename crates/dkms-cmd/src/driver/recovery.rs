@@ -22,7 +22,7 @@ pub(super) fn recover_if_needed(d: &mut Dkms, have_exclusive: bool) {
         ui::errln("dkms: an interrupted transaction needs recovery; run dkms as root to complete it.");
         return;
     }
-    let holder = std::env::args().collect::<Vec<_>>().join(" ");
+    let holder = std::env::args_os().map(|a| a.to_string_lossy().into_owned()).collect::<Vec<_>>().join(" ");
     if let Ok(Some(_l)) = lock::acquire(&tree, lock::Mode::Exclusive, &holder, None, ui::errln) {
         recover::recover(d);
     }

@@ -45,12 +45,29 @@ pub(super) fn read_stdin_targets() -> Vec<dkms_proto::Target> {
     targets
 }
 
+/// Every name of a stdin target is one plain directory name.
+fn check_target(t: &dkms_proto::Target) -> Result<()> {
+    use dkms_state::name::{check, What};
+    check(What::Module, &t.module)?;
+    check(What::Version, &t.version)?;
+    t.kernel.as_deref().map_or(Ok(()), |k| check(What::Kernel, k))?;
+    t.arch.as_deref().map_or(Ok(()), |a| check(What::Arch, a))
+}
+
 /// Run the verb once per target read from stdin; the exit status is that
 /// of the last target that failed (0 if none did).
 pub(super) fn run_targets(d: &mut Dkms, run: fn(&mut Dkms) -> Result<()>, targets: Vec<dkms_proto::Target>) -> u8 {
     let (kernels, arches) = (d.ctx.kernelver.clone(), d.ctx.arch.clone());
     let mut code = 0;
     for t in targets {
+        // Not upstream: a record's names enter here, as the command line's
+        // enter in `Ctx::start`.
+        if let Err(e) = check_target(&t) {
+            ui::set_target(Some(t.clone()));
+            ui::report(&e);
+            code = e.code;
+            continue;
+        }
         d.ctx.args.module = t.module.clone();
         d.ctx.args.module_version = t.version.clone();
         match &t.kernel {

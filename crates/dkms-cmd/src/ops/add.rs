@@ -9,7 +9,7 @@ use crate::support::dkms::{mvka, Dkms};
 use dkms_cli::ui;
 use dkms_proto::Record;
 use dkms_state::error::{Error, Kind, Result};
-use dkms_state::{fsutil, status};
+use dkms_state::{beneath, fsutil, status};
 
 /// `add_module` for m/v: also the first step of build and install for a
 /// module that is not added yet. With no m/v, the tarball or source
@@ -53,7 +53,7 @@ pub(crate) fn add_module(d: &mut Dkms, m: &str, v: &str) -> Result<Option<(Strin
         // `<m>/<v>/` appears complete (build/ and the source link) or not at
         // all: it is assembled under a temporary name and renamed.
         let tmp = fsutil::temp_sibling(&vdir, "add");
-        let _ = fsutil::remove_all(&tmp);
+        let _ = beneath::remove_all(&trees.dkms_tree, &tmp);
         let made = std::fs::create_dir_all(tmp.join("build"))
             .and_then(|()| std::os::unix::fs::symlink(&source_dir, tmp.join("source")))
             .and_then(|()| {
@@ -61,7 +61,7 @@ pub(crate) fn add_module(d: &mut Dkms, m: &str, v: &str) -> Result<Option<(Strin
                 std::fs::rename(&tmp, &vdir)
             });
         if let Err(e) = made {
-            let _ = fsutil::remove_all(&tmp);
+            let _ = beneath::remove_all(&trees.dkms_tree, &tmp);
             return Err(Error::io(1, format!("creating {}", vdir.display()), e));
         }
     }

@@ -14,7 +14,7 @@ use dkms_cli::{ui, RELEASE_STRING};
 use dkms_proto::{Record, SkipReason};
 use dkms_state::conf::Conf;
 use dkms_state::error::{Error, Kind, Result};
-use dkms_state::{crash, failures, fsutil, status};
+use dkms_state::{beneath, crash, failures, fsutil, status};
 use std::path::{Path, PathBuf};
 
 /// `maybe_build_module` of m/v: skip (or with `--force` unbuild first)
@@ -170,7 +170,8 @@ fn build_in_journal(
     let build_dir = t.build_dir(m, v);
     let build_log = build_dir.join("make.log");
     let _own = BuildDirGuard::take(&build_dir);
-    fsutil::remove_all(&build_dir).map_err(|e| Error::io(1, format!("rm -rf {}", build_dir.display()), e))?;
+    beneath::remove_all(&t.dkms_tree, &build_dir)
+        .map_err(|e| Error::io(1, format!("rm -rf {}", build_dir.display()), e))?;
     fsutil::copy_tree(&source_dir, &build_dir)
         .map_err(|e| Error::io(1, format!("cp -a {}/ {}", source_dir.display(), build_dir.display()), e))?;
     crash::point("build:copied");
@@ -280,7 +281,7 @@ fn build_steps(
     crash::point("build:post-build");
     let _ = std::fs::rename(build_log, base_dir.join("log/make.log"));
     crash::point("build:log-moved");
-    let _ = fsutil::remove_all(build_dir);
+    let _ = beneath::remove_all(&d.ctx.trees.dkms_tree, build_dir);
 
     if conf.build_depends_rebuild && !d.ctx.args.force {
         for bd in &conf.build_depends {

@@ -9,7 +9,7 @@ use crate::support::invoke::Cmd;
 use dkms_cli::ui;
 use dkms_state::conf::Conf;
 use dkms_state::error::{Error, Kind, Result};
-use dkms_state::{crash, fsutil, tools, trees};
+use dkms_state::{beneath, crash, fsutil, tools, trees};
 use std::path::{Path, PathBuf};
 
 /// The apport package hook upstream's `report_build_problem` runs. We do not
@@ -268,7 +268,7 @@ pub(super) fn stage_build(
     crash::point("build:staged");
     let tmp = staging.keep();
     std::fs::rename(&tmp, base_dir).map_err(|e| {
-        let _ = fsutil::remove_all(&tmp);
+        let _ = beneath::remove_all(&t.dkms_tree, &tmp);
         Error::die(Kind::RenameFailed, [format!("do_build: final mv failed ({e})")])
     })?;
     Ok(())

@@ -7,7 +7,7 @@
 
 use crate::support::dkms::{mvka, Dkms};
 use dkms_state::error::{Error, Kind, Result};
-use dkms_state::{fsutil, status, tarball};
+use dkms_state::{beneath, fsutil, name, status};
 use std::path::{Path, PathBuf};
 
 /// What `make_tree` made: the directory, the files it wrote (relative).
@@ -128,7 +128,7 @@ pub(crate) fn tree_names(d: &mut Dkms, from: Option<&Path>) -> Result<(String, S
 /// Refuse a module or version that is not one path component: the tree
 /// would not be `<source_tree>/<module>-<version>`.
 pub(crate) fn check_tree_names(d: &Dkms, m: &str, v: &str) -> Result<()> {
-    if tarball::safe_name(m) && tarball::safe_name(v) {
+    if name::is_valid(m) && name::is_valid(v) {
         return Ok(());
     }
     Err(Error::die(
@@ -173,7 +173,8 @@ pub(crate) fn make_tree(d: &Dkms, m: &str, v: &str, from: Option<&Path>) -> Resu
     std::fs::create_dir_all(&d.ctx.trees.source_tree)
         .map_err(io(format!("mkdir -p {}", d.ctx.trees.source_tree.display())))?;
     let tmp = fsutil::temp_sibling(&dir, "mktree");
-    let _ = fsutil::remove_all(&tmp);
+    let tree = &d.ctx.trees.source_tree;
+    let _ = beneath::remove_all(tree, &tmp);
     let filled = fill(&tmp, m, v, from).and_then(|generated| {
         std::fs::rename(&tmp, &dir).map_err(io(format!("mv {} {}", tmp.display(), dir.display())))?;
         Ok(generated)
@@ -181,7 +182,7 @@ pub(crate) fn make_tree(d: &Dkms, m: &str, v: &str, from: Option<&Path>) -> Resu
     match filled {
         Ok(generated) => Ok(Made { dir, generated }),
         Err(e) => {
-            let _ = fsutil::remove_all(&tmp);
+            let _ = beneath::remove_all(tree, &tmp);
             Err(e)
         }
     }
@@ -272,11 +273,11 @@ pub(crate) fn remove_tree(d: &Dkms, m: &str, v: &str, force: bool) -> Result<Pat
         .with_hint(format!("Remove it first with: dkms remove {m}/{v} --all (or give --force)")));
     }
     let aside = fsutil::temp_sibling(&real_dir, "unmktree");
-    let _ = fsutil::remove_all(&aside);
+    let _ = beneath::remove_all(&real_tree, &aside);
     std::fs::rename(&real_dir, &aside)
         .map_err(|e| Error::io(1, format!("mv {} {}", real_dir.display(), aside.display()), e))?;
     // remove_dir_all never follows the symbolic links inside the tree.
-    fsutil::remove_all(&aside).map_err(|e| Error::io(1, format!("rm -rf {}", aside.display()), e))?;
+    beneath::remove_all(&real_tree, &aside).map_err(|e| Error::io(1, format!("rm -rf {}", aside.display()), e))?;
     Ok(dir)
 }
 

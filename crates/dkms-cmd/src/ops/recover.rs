@@ -8,7 +8,7 @@
 use crate::support::dkms::Dkms;
 use dkms_cli::ui;
 use dkms_state::journal::{self, Entry, Pending};
-use dkms_state::{fsutil, status};
+use dkms_state::{beneath, fsutil, status};
 use std::path::{Path, PathBuf};
 
 /// Where a module file that an install replaces waits until the install is over.
@@ -103,12 +103,12 @@ fn cleanup_build(d: &Dkms, m: &str, v: &str, k: &str, a: &str) {
     let kdir = t.kernel_dir(m, v, k);
     for e in std::fs::read_dir(&kdir).into_iter().flatten().flatten() {
         if e.file_name().to_string_lossy().starts_with(&format!(".tmp_{a}_")) {
-            let _ = fsutil::remove_all(&e.path());
+            let _ = beneath::remove_all(&t.dkms_tree, &e.path());
         }
     }
     let base = t.arch_dir(m, v, k, a);
     if base.is_dir() && !base.join("module").is_dir() {
-        let _ = fsutil::remove_all(&base);
+        let _ = beneath::remove_all(&t.dkms_tree, &base);
     }
     if fsutil::entry_count(&kdir) == 0 {
         let _ = std::fs::remove_dir(&kdir);
@@ -140,7 +140,8 @@ pub(crate) fn sweep(d: &Dkms) {
     let mut stale = fsutil::stale_siblings(&d.ctx.trees.source_tree, "copy");
     stale.extend(dkms_state::shell::stale_temporaries());
     for p in stale {
-        let _ = fsutil::remove_all(&p);
+        // Each is a direct entry of the directory it was found in.
+        let _ = p.parent().map(|dir| beneath::remove_all(dir, &p));
     }
 }
 

@@ -10,7 +10,7 @@ use dkms_cli::ui;
 use dkms_proto::Record;
 use dkms_state::error::{Error, Kind, Result};
 use dkms_state::trees::Trees;
-use dkms_state::{crash, fsutil, journal};
+use dkms_state::{beneath, crash, fsutil, journal};
 
 /// Directories of a version that are not kernels (upstream's list).
 pub(crate) const KEPT: [&str; 6] = ["build", "tarball", "driver_disk", "rpm", "deb", "source"];
@@ -26,7 +26,7 @@ pub(crate) fn remove_module(d: &mut Dkms, m: &str, v: &str) -> Result<()> {
         for e in std::fs::read_dir(vdir.join(&k)).into_iter().flatten().flatten() {
             let name = e.file_name().to_string_lossy().into_owned();
             if name.starts_with(".tmp_") {
-                let _ = fsutil::remove_all(&e.path());
+                let _ = beneath::remove_all(&trees.dkms_tree, &e.path());
             } else if e.file_type().is_ok_and(|t| t.is_dir()) && !KEPT.iter().any(|s| k.ends_with(s)) {
                 drop_leftover(&trees, &m, &v, &k, &name);
             }
@@ -60,7 +60,7 @@ pub(crate) fn remove_module(d: &mut Dkms, m: &str, v: &str) -> Result<()> {
     }
     let mdir = trees.module_dir(&m);
     if fsutil::entry_count(&mdir) == 0 {
-        let _ = fsutil::remove_all(&mdir);
+        let _ = beneath::remove_all(&trees.dkms_tree, &mdir);
     }
     Ok(())
 }
@@ -93,7 +93,7 @@ pub(crate) fn finish_remove(t: &Trees, m: &str, v: &str) {
     }
     for e in std::fs::read_dir(&mdir).into_iter().flatten().flatten() {
         if e.file_name().to_string_lossy().starts_with(&prefix) {
-            let _ = fsutil::remove_all(&e.path());
+            let _ = beneath::remove_all(&t.dkms_tree, &e.path());
         }
     }
 }

@@ -7,7 +7,7 @@
 use crate::support::dkms::{mvka, Dkms};
 use dkms_cli::ui;
 use dkms_state::error::{Error, Kind, Result};
-use dkms_state::{fsutil, tarball};
+use dkms_state::{beneath, fsutil, name};
 use std::path::Path;
 
 /// `add_source_tree DIR`: validate the conf and copy DIR to
@@ -36,7 +36,8 @@ pub(crate) fn add_source_tree(d: &mut Dkms, dir: &Path, archive: Option<&Path>) 
     if d.ctx.args.force && dest.is_dir() {
         ui::errln("");
         ui::outln(&format!("Forcing install of {m}/{v}"));
-        fsutil::remove_all(&dest).map_err(|e| Error::io(1, format!("rm -rf {}", dest.display()), e))?;
+        beneath::remove_all(&trees.source_tree, &dest)
+            .map_err(|e| Error::io(1, format!("rm -rf {}", dest.display()), e))?;
     }
     let same = |p: &Path| p.canonicalize().is_ok_and(|c| c == from) || p == from;
     if same(&dest) || from == trees.source_link(&m, &v) || from == trees.build_dir(&m, &v) {
@@ -57,10 +58,11 @@ fn copy_source(from: &Path, dest: &Path) -> std::io::Result<()> {
         std::fs::create_dir_all(parent)?;
     }
     let tmp = fsutil::temp_sibling(dest, "copy");
-    let _ = fsutil::remove_all(&tmp);
+    let parent = dest.parent().unwrap_or(Path::new("."));
+    let _ = beneath::remove_all(parent, &tmp);
     let res = fsutil::copy_tree(from, &tmp).and_then(|()| std::fs::rename(&tmp, dest));
     if res.is_err() {
-        let _ = fsutil::remove_all(&tmp);
+        let _ = beneath::remove_all(parent, &tmp);
     }
     res
 }
@@ -69,11 +71,9 @@ fn copy_source(from: &Path, dest: &Path) -> std::io::Result<()> {
 /// component (it names directories in every tree).
 pub(crate) fn check_names(archive: &Path, m: &str, v: &str) -> Result<()> {
     for (what, s) in [("PACKAGE_NAME", m), ("PACKAGE_VERSION", v)] {
-        if !tarball::safe_name(s) {
-            return Err(refused(
-                archive,
-                format!("its dkms.conf sets {what} to '{s}', which is not a safe directory name (no '/' or '..')"),
-            ));
+        if let Some(why) = name::problem(s) {
+            let s = name::printable(s);
+            return Err(refused(archive, format!("its dkms.conf sets {what} to '{s}', which cannot be used: {why}")));
         }
     }
     Ok(())
@@ -84,14 +84,8 @@ pub(crate) fn check_names(archive: &Path, m: &str, v: &str) -> Result<()> {
 /// land outside the trees; upstream copies it there.
 fn check_conf_names(dir: &Path, m: &str, v: &str) -> Result<()> {
     for (what, s) in [("PACKAGE_NAME", m), ("PACKAGE_VERSION", v)] {
-        if !tarball::safe_name(s) {
-            return Err(Error::die(
-                Kind::NameUnsafe,
-                [format!(
-                    "{}/dkms.conf sets {what} to '{s}', which is not a safe directory name (no '/' or '..').",
-                    dir.display()
-                )],
-            ));
+        if let Some(why) = name::problem(s) {
+            return Err(name::unsafe_name(&format!("{what} in {}/dkms.conf", dir.display()), s, why));
         }
     }
     Ok(())

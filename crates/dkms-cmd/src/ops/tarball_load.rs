@@ -19,7 +19,7 @@ use crate::support::dkms::{mvka, Dkms};
 use dkms_cli::ui;
 use dkms_state::error::{Error, Kind, Result};
 use dkms_state::tarball::{self, LoadError};
-use dkms_state::{fsutil, status, tools};
+use dkms_state::{beneath, fsutil, name, status, tools};
 use std::path::{Path, PathBuf};
 
 /// Kernel directory names that would replace a module's own entries in
@@ -86,6 +86,13 @@ pub(crate) fn load_tarball(d: &mut Dkms) -> Result<Loaded> {
         return Err(refused(
             &archive,
             format!("its dkms_main_tree has a kernel directory named '{k}', which would replace the module's own"),
+        ));
+    }
+    if let Some((k, a, _)) = builds.iter().find(|(k, a, _)| !name::is_valid(k) || !name::is_valid(a)) {
+        let (k, a) = (name::printable(k), name::printable(a));
+        return Err(refused(
+            &archive,
+            format!("its dkms_main_tree holds '{k}/{a}', which is no kernel version and arch"),
         ));
     }
 
@@ -216,10 +223,10 @@ fn load_build(from: &Path, kernel_dir: &Path, arch: &str, to: &Path) -> std::io:
     std::fs::create_dir_all(kernel_dir)?;
     let staging = tempfile::Builder::new().prefix(&format!(".tmp_{arch}_")).tempdir_in(kernel_dir)?;
     fsutil::copy_tree(from, staging.path())?;
-    fsutil::remove_all(to)?;
+    beneath::remove_all(kernel_dir, to)?;
     let staged: PathBuf = staging.keep();
     std::fs::rename(&staged, to).inspect_err(|_| {
-        let _ = fsutil::remove_all(&staged);
+        let _ = beneath::remove_all(kernel_dir, &staged);
     })
 }
 

@@ -6,7 +6,7 @@
 use crate::support::dkms::Dkms;
 use dkms_cli::ui;
 use dkms_proto::{Record, SkipReason};
-use dkms_state::{crash, fsutil, journal, status, trees::Trees};
+use dkms_state::{beneath, crash, fsutil, journal, status, trees::Trees};
 use std::path::{Path, PathBuf};
 
 /// `maybe_unbuild_module`
@@ -34,7 +34,7 @@ pub(crate) fn do_unbuild(d: &Dkms, m: &str, v: &str, k: &str, a: &str) {
     let aside = aside_name(t, m, v, k, a);
     if std::fs::rename(t.arch_dir(m, v, k, a), &aside).is_err() {
         // Not renamable (e.g. a read-only tree): upstream's plain delete.
-        let _ = fsutil::remove_all(&t.arch_dir(m, v, k, a));
+        let _ = beneath::remove_all(&t.dkms_tree, &t.arch_dir(m, v, k, a));
     }
     crash::point("unbuild:renamed");
     finish_unbuild(t, m, v, k, a);
@@ -59,12 +59,12 @@ pub(crate) fn finish_unbuild(t: &Trees, m: &str, v: &str, k: &str, a: &str) {
     let prefix = format!(".tmp_{a}_unbuild.");
     for e in std::fs::read_dir(&kdir).into_iter().flatten().flatten() {
         if e.file_name().to_string_lossy().starts_with(&prefix) {
-            let _ = fsutil::remove_all(&e.path());
+            let _ = beneath::remove_all(&t.dkms_tree, &e.path());
         }
     }
     let base = t.arch_dir(m, v, k, a);
     if base.symlink_metadata().is_ok() {
-        let _ = fsutil::remove_all(&base);
+        let _ = beneath::remove_all(&t.dkms_tree, &base);
     }
     remove_if_empty(&kdir);
 }
@@ -78,7 +78,7 @@ pub(crate) fn drop_leftover(t: &Trees, m: &str, v: &str, k: &str, a: &str) -> bo
     if [m, v, k, a].iter().any(|s| s.is_empty()) || !is_leftover(&base) {
         return false;
     }
-    let _ = fsutil::remove_all(&base);
+    let _ = beneath::remove_all(&t.dkms_tree, &base);
     remove_if_empty(&t.kernel_dir(m, v, k));
     true
 }

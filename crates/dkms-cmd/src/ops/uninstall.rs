@@ -10,7 +10,7 @@ use dkms_proto::{Record, SkipReason};
 use dkms_state::conf::ModuleRecord;
 use dkms_state::error::{Error, Result};
 use dkms_state::journal::Journal;
-use dkms_state::{crash, fsutil, status, trees};
+use dkms_state::{beneath, crash, fsutil, status, trees};
 use std::path::{Path, PathBuf};
 
 /// `maybe_uninstall_module`: uninstall if installed, else say so (unless
@@ -114,14 +114,14 @@ pub(crate) fn do_uninstall(d: &mut Dkms, m: &str, v: &str, k: &str, a: &str) -> 
     let orig_root = trees.module_dir(m).join("original_module");
     if was_active && backup.is_dir() {
         ui::outln(&format!("Removing original module(s) from DKMS tree for kernel {k} ({a})"));
-        let _ = fsutil::remove_all(&backup);
+        let _ = beneath::remove_all(&trees.dkms_tree, &backup);
         let kdir = orig_root.join(k);
         if fsutil::subdirs(&kdir).is_empty() {
-            let _ = fsutil::remove_all(&kdir);
+            let _ = beneath::remove_all(&trees.dkms_tree, &kdir);
         }
     }
     if fsutil::subdirs(&orig_root).is_empty() {
-        let _ = fsutil::remove_all(&orig_root);
+        let _ = beneath::remove_all(&trees.dkms_tree, &orig_root);
     }
     Ok(())
 }

@@ -12,16 +12,11 @@ impl Dkms {
     pub(crate) fn check_module_args(&self, action: &str, m: &str, v: &str) -> Result<()> {
         if !m.is_empty() && !v.is_empty() {
             // Not upstream: `-m ../x` would name directories outside the
-            // trees (upstream adds, builds and removes there).
-            for (what, s) in [("module", m), ("module version", v)] {
-                if !dkms_state::tarball::safe_name(s) {
-                    return Err(Error::die(
-                        Kind::NameUnsafe,
-                        [format!("The {what} '{s}' is not a safe directory name (no '/' or '..').")],
-                    ));
-                }
-            }
-            return Ok(());
+            // trees (upstream adds, builds and removes there). The command
+            // line was checked on entry; a module/version from elsewhere
+            // (a source directory's dkms.conf) is checked here.
+            dkms_state::name::check(dkms_state::name::What::Module, m)?;
+            return dkms_state::name::check(dkms_state::name::What::Version, v);
         }
         Err(Error::die(
             Kind::ModuleArgsMissing,

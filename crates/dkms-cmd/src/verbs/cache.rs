@@ -27,6 +27,9 @@ pub(crate) fn run(d: &mut Dkms) -> Result<()> {
     match words.first().map(String::as_str) {
         Some(w @ ("key" | "push")) => {
             if let Some((m, v)) = operand.as_deref().and_then(|o| o.split_once('/')) {
+                // The operand enters here, not through `-m`: checked as `-m` is.
+                dkms_state::name::check(dkms_state::name::What::Module, m)?;
+                dkms_state::name::check(dkms_state::name::What::Version, v)?;
                 d.ctx.args.module = m.into();
                 d.ctx.args.module_version = v.into();
             }

@@ -65,6 +65,13 @@ impl Manifest {
         if m.files.iter().any(|f| !safe_path(&f.path)) {
             return Err("manifest names an unsafe path".into());
         }
+        // Its names enter the trees as `-m/-v/-k/-a` do (crate::name).
+        for (what, value) in [("module", &m.module), ("version", &m.version), ("kernel", &m.kernel), ("arch", &m.arch)]
+        {
+            if let Some(why) = crate::name::problem(value) {
+                return Err(format!("manifest {what} '{}' cannot be used: {why}", crate::name::printable(value)));
+            }
+        }
         Ok(m)
     }
 }

@@ -199,6 +199,7 @@ fn check_record(r: &ModuleRecord, index: usize, diags: &mut Vec<Diag>, ok: &mut 
         )));
         *ok = false;
     }
+    check_paths(r, index, diags, ok);
     let loc = &r.orig_dest_module_location;
     if loc.is_empty() {
         diags.push(Diag::err(format!(
@@ -209,6 +210,34 @@ fn check_record(r: &ModuleRecord, index: usize, diags: &mut Vec<Diag>, ok: &mut 
         diags.push(Diag::err("dkms.conf: Error! Directive 'DEST_MODULE_LOCATION' does not begin with"));
         diags.push(Diag::err(format!("'/kernel', '/updates', or '/extra' in record #{index}.")));
         *ok = false;
+    }
+}
+
+/// Not upstream: the names and locations of a record become paths in the
+/// trees (`build/<BUILT_MODULE_LOCATION><BUILT_MODULE_NAME>.ko`,
+/// `<install_tree>/<kernel><DEST_MODULE_LOCATION>/<DEST_MODULE_NAME>.ko`),
+/// so a name is one plain name and a location has no `..` (upstream's
+/// prefix check passes `/kernel/../../../etc`); BUILT_MODULE_LOCATION is
+/// relative to the build directory.
+fn check_paths(r: &ModuleRecord, index: usize, diags: &mut Vec<Diag>, ok: &mut bool) {
+    let names = [("BUILT_MODULE_NAME", &r.built_module_name), ("DEST_MODULE_NAME", &r.dest_module_name)];
+    for (what, value) in names {
+        if !value.is_empty() && !crate::name::is_valid(value) {
+            let value = crate::name::printable(value);
+            diags
+                .push(Diag::err(format!("dkms.conf: Error! '{what}' '{value}' is no module name in record #{index}.")));
+            *ok = false;
+        }
+    }
+    let dot_dot = |p: &str| p.split('/').any(|c| c == ".." || c.chars().any(char::is_control));
+    let built = &r.built_module_location;
+    let locations = [("DEST_MODULE_LOCATION", &r.orig_dest_module_location), ("BUILT_MODULE_LOCATION", built)];
+    for (what, value) in locations {
+        if dot_dot(value) || (what == "BUILT_MODULE_LOCATION" && value.starts_with('/')) {
+            let value = crate::name::printable(value);
+            diags.push(Diag::err(format!("dkms.conf: Error! '{what}' '{value}' leaves its tree in record #{index}.")));
+            *ok = false;
+        }
     }
 }
 
