@@ -52,9 +52,11 @@ pub(crate) fn add_module(d: &mut Dkms, m: &str, v: &str) -> Result<Option<(Strin
     } else {
         // `<m>/<v>/` appears complete (build/ and the source link) or not at
         // all: it is assembled under a temporary name and renamed.
-        let tmp = fsutil::temp_sibling(&vdir, "add");
-        let _ = fsutil::remove_all(&tmp);
-        let made = std::fs::create_dir_all(tmp.join("build"))
+        let parent = vdir.parent().unwrap_or(&trees.dkms_tree);
+        let (tmp, ()) = std::fs::create_dir_all(parent)
+            .and_then(|()| fsutil::fresh_sibling(&vdir, "add", |t| std::fs::create_dir(t)))
+            .map_err(|e| Error::io(1, format!("creating {}", vdir.display()), e))?;
+        let made = std::fs::create_dir(tmp.join("build"))
             .and_then(|()| std::os::unix::fs::symlink(&source_dir, tmp.join("source")))
             .and_then(|()| {
                 dkms_state::crash::point("add:build-dir");

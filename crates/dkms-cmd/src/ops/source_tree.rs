@@ -56,8 +56,7 @@ fn copy_source(from: &Path, dest: &Path) -> std::io::Result<()> {
     if let Some(parent) = dest.parent() {
         std::fs::create_dir_all(parent)?;
     }
-    let tmp = fsutil::temp_sibling(dest, "copy");
-    let _ = fsutil::remove_all(&tmp);
+    let (tmp, ()) = fsutil::fresh_sibling(dest, "copy", |t| std::fs::create_dir(t))?;
     let res = fsutil::copy_tree(from, &tmp).and_then(|()| std::fs::rename(&tmp, dest));
     if res.is_err() {
         let _ = fsutil::remove_all(&tmp);
