@@ -101,10 +101,15 @@ pub fn is_symlink(path: &Path) -> bool {
 
 /// `mv -f SRC DST` for a file: a rename, or across file systems a copy
 /// (into a new temporary beside DST, from SRC opened without following a
-/// link) and a removal.
+/// link; a link is moved as a link, as `mv` does) and a removal.
 pub fn move_file(src: &Path, dst: &Path) -> io::Result<()> {
     match fs::rename(src, dst) {
         Ok(()) => Ok(()),
+        Err(e) if e.raw_os_error() == Some(nix::libc::EXDEV) && is_symlink(src) => {
+            let target = fs::read_link(src)?;
+            replace_symlink(&target, dst)?;
+            fs::remove_file(src)
+        }
         Err(e) if e.raw_os_error() == Some(nix::libc::EXDEV) => {
             use std::os::unix::fs::OpenOptionsExt;
             let flags = nix::libc::O_NOFOLLOW | nix::libc::O_NONBLOCK | nix::libc::O_CLOEXEC;
@@ -356,6 +361,39 @@ mod tests {
         // Each tag has its own names.
         let (t2, _) = fresh_sibling(&path, "move", create_exclusive).unwrap();
         assert_eq!(t2, sibling_name(&path, "move", 0));
+    }
+
+    /// `move_file` across file systems (/dev/shm to $TMPDIR, where
+    /// they differ): a file keeps its bytes and mode, a link stays a link,
+    /// and a link planted at the temporary's name is not written through.
+    #[test]
+    fn moves_across_file_systems_without_following_links() {
+        let Ok(shm) = tempfile::tempdir_in("/dev/shm") else {
+            eprintln!("NOTE: no /dev/shm; move_file across file systems not tested");
+            return;
+        };
+        let here = tempfile::tempdir().unwrap();
+        let dev = |p: &Path| fs::metadata(p).unwrap().dev();
+        if dev(shm.path()) == dev(here.path()) {
+            eprintln!("NOTE: /dev/shm is on $TMPDIR's file system; move_file across file systems not tested");
+            return;
+        }
+        let victim = here.path().join("victim");
+        fs::write(&victim, "precious").unwrap();
+        let (src, dst) = (shm.path().join("m.ko"), here.path().join("m.ko"));
+        fs::write(&src, "module").unwrap();
+        fs::set_permissions(&src, fs::Permissions::from_mode(0o640)).unwrap();
+        std::os::unix::fs::symlink(&victim, temp_sibling(&dst, "move")).unwrap();
+        move_file(&src, &dst).unwrap();
+        assert_eq!(fs::read_to_string(&victim).unwrap(), "precious");
+        assert_eq!(fs::read_to_string(&dst).unwrap(), "module");
+        assert_eq!(fs::metadata(&dst).unwrap().mode() & 0o777, 0o640);
+        assert!(!src.exists());
+        let (lsrc, ldst) = (shm.path().join("l.ko"), here.path().join("l.ko"));
+        std::os::unix::fs::symlink("/nowhere/x.ko", &lsrc).unwrap();
+        move_file(&lsrc, &ldst).unwrap();
+        assert_eq!(fs::read_link(&ldst).unwrap(), Path::new("/nowhere/x.ko"));
+        assert!(fs::symlink_metadata(&lsrc).is_err());
     }
 
     /// A FIFO (and a socket, and as root a device) is copied as a node,

@@ -217,7 +217,6 @@ pub(super) fn product_refused(d: &Dkms, x: Mvka, why: &str) -> Error {
 }
 
 /// Strip, sign and compress the built modules into the staging directory
-/// of `stage_build`.
 /// of `stage_build`. Every file is taken from `build/` as `products` says
 /// (checked again before strip and sign, which write it in place) and
 /// copied from the opened file.
