@@ -366,3 +366,89 @@ fn patches_and_build_scripts_run_confined() {
     let built = sb.dkms.join(m).join("1.0").join(&k).join(arch()).join(format!("module/{m}.ko"));
     assert!(built.is_file());
 }
+
+/// Root, bwrap and setpriv: what a confined fake build needs (no headers).
+fn ready_fake() -> bool {
+    is_root()
+        && have("bwrap")
+        && have("setpriv")
+        && Command::new("bwrap")
+            .args(["--ro-bind", "/", "/", "--unshare-net", "true"])
+            .status()
+            .is_ok_and(|s| s.success())
+}
+
+/// Every file under `roots` (not following links) whose bytes hold `needle`.
+fn files_holding(roots: &[&Path], needle: &[u8]) -> Vec<PathBuf> {
+    snapshot(roots, &[])
+        .into_keys()
+        .filter(|p| fs::symlink_metadata(p).is_ok_and(|m| m.is_file()))
+        .filter(|p| fs::read(p).is_ok_and(|b| b.windows(needle.len()).any(|w| w == needle)))
+        .collect()
+}
+
+/// Issue 24, defect 2: a MAKE or POST_BUILD that leaves a link (or a hard
+/// link) where dkms takes its products — the module, Module.symvers,
+/// make.log — does not get the file it names read by dkms: confined or
+/// not, the build fails with `product-refused` (exit 7) and the secret is
+/// in no file of the DKMS and install trees (the failure memory included),
+/// nor in `dkms log`'s output; a make.log link shipped in the source is not
+/// written through.
+#[test]
+fn linked_build_products_are_refused_and_never_read() {
+    skip_unless!(ready_fake(), "needs root, bwrap (bubblewrap) and setpriv");
+    const K: &str = "6.1.0-77-productstest";
+    const SECRET: &str = "SECRET-MOK-KEY-BYTES";
+    let fake_ko = "printf 'fake module\\n' > dkms_link_test.ko";
+    let refused = "Build refused for";
+    let cases: [(&str, String, &str, i32, &str); 7] = [
+        ("module link", "ln -s @SECRET@ dkms_link_test.ko".into(), "", 7, refused),
+        ("module hard link", "ln dkms.conf dkms_link_test.ko".into(), "", 7, refused),
+        ("dir link", "ln -s @DIR@ sub".into(), "BUILT_MODULE_LOCATION[0]=sub/\n", 7, refused),
+        ("symvers link", format!("{fake_ko}; ln -s @SECRET@ Module.symvers"), "", 7, refused),
+        ("make.log link", fake_ko.into(), "POST_BUILD=post.sh\n", 7, refused),
+        ("failed make's log link", "ln -sf @SECRET@ make.log; exit 1".into(), "", 10, "Bad return status"),
+        ("source's make.log link", fake_ko.into(), "", 0, ""),
+    ];
+    for sandbox in ["yes", "no"] {
+        for (what, make, extra, code, says) in &cases {
+            let mut sb = Sandbox::new();
+            let keys = sb.root.join("keys");
+            sb.write(&keys.join("secret.key"), &format!("{SECRET}\n"));
+            sb.write(&keys.join("dkms_link_test.ko"), &format!("{SECRET}\n"));
+            let b = sb.inst.join(K).join("build");
+            sb.write(&b.join("include/generated/utsrelease.h"), &format!("#define UTS_RELEASE \"{K}\"\n"));
+            sb.write(&sb.sysconf.join("dkms/framework.conf"), "try_sign_modules=\"false\"\n");
+            let dir = sb.src.join("dkms_link_test-1.0");
+            let conf = Sandbox::simple_conf("dkms_link_test", "1.0");
+            sb.write(&dir.join("dkms.conf"), &format!("{conf}MAKE[0]=\"sh ./mk.sh\"\nSTRIP[0]=no\n{extra}"));
+            let secret = keys.join("secret.key");
+            let make = make.replace("@SECRET@", &secret.display().to_string());
+            sb.write(&dir.join("mk.sh"), &format!("{}\n", make.replace("@DIR@", &keys.display().to_string())));
+            sb.write(&dir.join("post.sh"), &format!("#!/bin/sh\nln -sf {} make.log\n", secret.display()));
+            use std::os::unix::fs::PermissionsExt;
+            fs::set_permissions(dir.join("post.sh"), fs::Permissions::from_mode(0o755)).unwrap();
+            if what.starts_with("source's") {
+                std::os::unix::fs::symlink(&secret, dir.join("make.log")).unwrap();
+            }
+            let flag = format!("--build-sandbox={sandbox}");
+            let out = sb.dkms(&["build", "dkms_link_test/1.0", "-k", K, &flag]);
+            let case = format!("{what}, build_sandbox={sandbox}");
+            assert_eq!(fs::read_to_string(&secret).unwrap(), format!("{SECRET}\n"), "{case}: written through");
+            let log = sb.dkms(&["log", "dkms_link_test/1.0", "-k", K]);
+            assert!(!log.combined.contains(SECRET), "{case}: dkms log printed the secret");
+            let leaked = files_holding(&[sb.dkms.as_path(), sb.inst.as_path()], SECRET.as_bytes());
+            assert!(leaked.is_empty(), "{case}: the secret was copied into {leaked:?}");
+            assert_eq!(out.code, *code, "{case}: {out:?}");
+            assert!(out.stderr.contains(says), "{case}: {out:?}");
+            if *code == 0 {
+                continue;
+            }
+            assert!(!sb.dkms.join("dkms_link_test/1.0").join(K).join(arch()).exists(), "{case}: counted as built");
+            if *code == 7 {
+                let json = sb.dkms(&["build", "dkms_link_test/1.0", "-k", K, &flag, "--json"]);
+                assert!(json.stdout.contains("\"kind\":\"product-refused\""), "{case}: {json:?}");
+            }
+        }
+    }
+}

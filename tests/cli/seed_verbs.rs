@@ -369,3 +369,19 @@ fn ltdk_refuses_a_proprietary_module_using_gpl_only_exports() {
     let o = sb.dkms(&["ltdk", "seed_none/1.0", "-k", &k]);
     assert_eq!(o.code, 3, "{}", o.stderr);
 }
+
+/// A `--from` directory whose dkms.conf is a dangling link: mktree, as
+/// root, does not write the conf it generates through that link (to
+/// wherever it points; issue 24: what dkms writes is a new file).
+#[test]
+fn mktree_does_not_write_through_a_copied_link() {
+    let mut sb = Sandbox::new();
+    let target = sb.root.join("outside/planted.conf");
+    fs::create_dir_all(target.parent().unwrap()).unwrap();
+    let from = sb.work.join("linked");
+    sb.write(&from.join("Makefile"), "obj-m := linked.o\n");
+    std::os::unix::fs::symlink(&target, from.join("dkms.conf")).unwrap();
+    let _ = sb.dkms(&["mktree", "-m", "linked", "-v", "1", "--from", from.to_str().unwrap()]);
+    assert!(!target.exists(), "mktree wrote through the dkms.conf link");
+    assert!(fs::read_dir(target.parent().unwrap()).unwrap().next().is_none(), "something was made outside");
+}

@@ -57,14 +57,15 @@ pub fn dir(dkms_tree: &Path, m: &str, v: &str, k: &str, a: &str) -> PathBuf {
     root(dkms_tree).join(m).join(v).join(k).join(a)
 }
 
-/// Remember a failure, with a copy of `log` when it exists.
-pub fn record(dkms_tree: &Path, f: &Failure, log: Option<&Path>) -> std::io::Result<()> {
+/// Remember a failure, with a copy of `log` (the build's make.log, opened
+/// by the caller, which decides what it may read) when there is one.
+pub fn record(dkms_tree: &Path, f: &Failure, log: Option<std::fs::File>) -> std::io::Result<()> {
     let d = dir(dkms_tree, &f.module, &f.version, &f.kernel, &f.arch);
     std::fs::create_dir_all(&d)?;
     let kept = d.join("make.log");
-    match log.filter(|l| l.is_file()) {
-        Some(l) => {
-            fsutil::copy_file(l, &kept)?;
+    match log {
+        Some(mut l) => {
+            fsutil::write_atomic_from(&kept, &mut l, Some(0o644))?;
         }
         None => {
             let _ = std::fs::remove_file(&kept);
@@ -195,7 +196,7 @@ mod tests {
             inputs_hash: "abc".into(),
             log: None,
         };
-        record(t.path(), &f, Some(&log)).unwrap();
+        record(t.path(), &f, Some(std::fs::File::open(&log).unwrap())).unwrap();
         let got = list(t.path());
         assert_eq!(got.len(), 1);
         let kept = got[0].log.clone().unwrap();

@@ -4,36 +4,92 @@
 //! any point leaves either the old or the new state, never half of one.
 
 use std::fs;
-use std::io::{self, Write};
+use std::io;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
-/// A sibling temporary name for `path` (same directory, so rename is atomic).
+/// A sibling temporary name for `path` (same directory, so rename is atomic):
+/// `.NAME.TAG.PID`, the pattern `stale_siblings` and recovery look for.
+/// Only a name: create it with `fresh_sibling`, never by opening it.
 pub fn temp_sibling(path: &Path, tag: &str) -> PathBuf {
+    sibling_name(path, tag, 0)
+}
+
+/// The `n`th candidate: `.NAME.TAG.PID`, then `.NAME~n.TAG.PID` (the tail
+/// stays `.TAG.PID` for `stale_siblings`).
+fn sibling_name(path: &Path, tag: &str, n: u32) -> PathBuf {
     let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     let dir = path.parent().unwrap_or(Path::new("."));
-    dir.join(format!(".{name}.{tag}.{}", std::process::id()))
+    let tilde = if n == 0 { String::new() } else { format!("~{n}") };
+    dir.join(format!(".{name}{tilde}.{tag}.{}", std::process::id()))
+}
+
+/// Make a new temporary beside `path` with `make`, which must create it
+/// exclusively (a file with `create_new`, a directory, a symlink): a name
+/// that exists, whatever it is (a symlink planted in a shared directory
+/// among them), is never opened or removed; the next name is tried.
+pub fn fresh_sibling<T>(
+    path: &Path,
+    tag: &str,
+    mut make: impl FnMut(&Path) -> io::Result<T>,
+) -> io::Result<(PathBuf, T)> {
+    for n in 0..100 {
+        let tmp = sibling_name(path, tag, n);
+        match make(&tmp) {
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
+            r => return r.map(|t| (tmp, t)),
+        }
+    }
+    Err(io::Error::new(io::ErrorKind::AlreadyExists, format!("no free temporary name beside {}", path.display())))
+}
+
+/// A new temporary file beside `path`, opened for writing: created with
+/// O_EXCL|O_NOFOLLOW, so nothing planted at its name is written through.
+pub fn create_temp_sibling(path: &Path, tag: &str) -> io::Result<(PathBuf, fs::File)> {
+    fresh_sibling(path, tag, create_exclusive)
+}
+
+/// Create `path` as a new file (O_CREAT|O_EXCL|O_NOFOLLOW, mode 0666 less
+/// the umask, as `File::create`).
+pub fn create_exclusive(path: &Path) -> io::Result<fs::File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .custom_flags(nix::libc::O_NOFOLLOW | nix::libc::O_CLOEXEC)
+        .open(path)
 }
 
 /// Point `link` at `target`, replacing any existing link atomically
 /// (upstream does `rm -f` then `ln -s`, which leaves a window with no link).
 pub fn replace_symlink(target: &Path, link: &Path) -> io::Result<()> {
-    let tmp = temp_sibling(link, "new");
-    let _ = fs::remove_file(&tmp);
-    std::os::unix::fs::symlink(target, &tmp)?;
+    let (tmp, ()) = fresh_sibling(link, "new", |tmp| std::os::unix::fs::symlink(target, tmp))?;
     fs::rename(&tmp, link).inspect_err(|_| {
         let _ = fs::remove_file(&tmp);
     })
 }
 
-/// Write a file through a temporary sibling and a rename.
+/// Write a file through a new temporary sibling and a rename.
 pub fn write_atomic(path: &Path, contents: &[u8]) -> io::Result<()> {
-    let tmp = temp_sibling(path, "new");
-    let mut f = fs::File::create(&tmp)?;
-    f.write_all(contents)?;
-    f.sync_all()?;
-    drop(f);
-    fs::rename(&tmp, path).inspect_err(|_| {
+    write_atomic_from(path, &mut &contents[..], None).map(drop)
+}
+
+/// Write `path` with what `from` reads, through a new temporary sibling
+/// (exclusive, see `create_temp_sibling`) and a rename; `mode`, when given,
+/// is set on the temporary first. The bytes written.
+pub fn write_atomic_from(path: &Path, from: &mut impl io::Read, mode: Option<u32>) -> io::Result<u64> {
+    let (tmp, mut f) = create_temp_sibling(path, "new")?;
+    let written = (|| {
+        let n = io::copy(from, &mut f)?;
+        if let Some(mode) = mode {
+            f.set_permissions(fs::Permissions::from_mode(mode))?;
+        }
+        f.sync_all()?;
+        drop(f);
+        fs::rename(&tmp, path)?;
+        Ok(n)
+    })();
+    written.inspect_err(|_| {
         let _ = fs::remove_file(&tmp);
     })
 }
@@ -44,16 +100,31 @@ pub fn is_symlink(path: &Path) -> bool {
 }
 
 /// `mv -f SRC DST` for a file: a rename, or across file systems a copy
-/// (through a temporary name beside DST) and a removal.
+/// (into a new temporary beside DST, from SRC opened without following a
+/// link; a link is moved as a link, as `mv` does) and a removal.
 pub fn move_file(src: &Path, dst: &Path) -> io::Result<()> {
     match fs::rename(src, dst) {
         Ok(()) => Ok(()),
+        Err(e) if e.raw_os_error() == Some(nix::libc::EXDEV) && is_symlink(src) => {
+            let target = fs::read_link(src)?;
+            replace_symlink(&target, dst)?;
+            fs::remove_file(src)
+        }
         Err(e) if e.raw_os_error() == Some(nix::libc::EXDEV) => {
-            let tmp = temp_sibling(dst, "move");
-            let meta = fs::symlink_metadata(src)?;
-            copy_file(src, &tmp)?;
-            preserve(&meta, &tmp)?;
-            fs::rename(&tmp, dst).inspect_err(|_| {
+            use std::os::unix::fs::OpenOptionsExt;
+            let flags = nix::libc::O_NOFOLLOW | nix::libc::O_NONBLOCK | nix::libc::O_CLOEXEC;
+            let mut from = fs::OpenOptions::new().read(true).custom_flags(flags).open(src)?;
+            let meta = from.metadata()?;
+            if !meta.is_file() {
+                return Err(io::Error::other(format!("{} is not a regular file", src.display())));
+            }
+            let (tmp, mut to) = create_temp_sibling(dst, "move")?;
+            let copied = io::copy(&mut from, &mut to).and_then(|_| {
+                drop(to);
+                preserve(&meta, &tmp)?;
+                fs::rename(&tmp, dst)
+            });
+            copied.inspect_err(|_| {
                 let _ = fs::remove_file(&tmp);
             })?;
             fs::remove_file(src)
@@ -263,6 +334,68 @@ mod tests {
         rmdir_parents(&d.path().join("base"), "/a/b/c");
         assert!(!d.path().join("base/a/b").exists());
         assert!(d.path().join("base/a").exists());
+    }
+
+    /// Temporaries are created exclusively and without following links: a
+    /// symlink planted at the predictable name (in a directory shared with
+    /// others) is skipped, its target is never written (issue 24, defect 4).
+    #[test]
+    fn temporaries_never_write_through_planted_links() {
+        let d = tempfile::tempdir().unwrap();
+        let victim = d.path().join("victim");
+        fs::write(&victim, "precious").unwrap();
+        let dir = d.path().join("shared");
+        fs::create_dir(&dir).unwrap();
+        let path = dir.join("f");
+        for n in 0..3 {
+            std::os::unix::fs::symlink(&victim, sibling_name(&path, "new", n)).unwrap();
+        }
+        write_atomic(&path, b"ours").unwrap();
+        assert_eq!(fs::read_to_string(&path).unwrap(), "ours");
+        assert_eq!(fs::read_to_string(&victim).unwrap(), "precious");
+        replace_symlink(Path::new("t"), &dir.join("l")).unwrap();
+        let (tmp, _) = create_temp_sibling(&path, "new").unwrap();
+        assert_eq!(tmp, sibling_name(&path, "new", 3));
+        // The planted links are left alone; the created names are found
+        // as stale once their process is gone (here: never, it is us).
+        assert!(fs::symlink_metadata(sibling_name(&path, "new", 0)).unwrap().file_type().is_symlink());
+        assert!(tmp.file_name().unwrap().to_string_lossy().ends_with(&format!(".new.{}", std::process::id())));
+        // Each tag has its own names.
+        let (t2, _) = fresh_sibling(&path, "move", create_exclusive).unwrap();
+        assert_eq!(t2, sibling_name(&path, "move", 0));
+    }
+
+    /// `move_file` across file systems (/dev/shm to $TMPDIR, where
+    /// they differ): a file keeps its bytes and mode, a link stays a link,
+    /// and a link planted at the temporary's name is not written through.
+    #[test]
+    fn moves_across_file_systems_without_following_links() {
+        let Ok(shm) = tempfile::tempdir_in("/dev/shm") else {
+            eprintln!("NOTE: no /dev/shm; move_file across file systems not tested");
+            return;
+        };
+        let here = tempfile::tempdir().unwrap();
+        let dev = |p: &Path| fs::metadata(p).unwrap().dev();
+        if dev(shm.path()) == dev(here.path()) {
+            eprintln!("NOTE: /dev/shm is on $TMPDIR's file system; move_file across file systems not tested");
+            return;
+        }
+        let victim = here.path().join("victim");
+        fs::write(&victim, "precious").unwrap();
+        let (src, dst) = (shm.path().join("m.ko"), here.path().join("m.ko"));
+        fs::write(&src, "module").unwrap();
+        fs::set_permissions(&src, fs::Permissions::from_mode(0o640)).unwrap();
+        std::os::unix::fs::symlink(&victim, temp_sibling(&dst, "move")).unwrap();
+        move_file(&src, &dst).unwrap();
+        assert_eq!(fs::read_to_string(&victim).unwrap(), "precious");
+        assert_eq!(fs::read_to_string(&dst).unwrap(), "module");
+        assert_eq!(fs::metadata(&dst).unwrap().mode() & 0o777, 0o640);
+        assert!(!src.exists());
+        let (lsrc, ldst) = (shm.path().join("l.ko"), here.path().join("l.ko"));
+        std::os::unix::fs::symlink("/nowhere/x.ko", &lsrc).unwrap();
+        move_file(&lsrc, &ldst).unwrap();
+        assert_eq!(fs::read_link(&ldst).unwrap(), Path::new("/nowhere/x.ko"));
+        assert!(fs::symlink_metadata(&lsrc).is_err());
     }
 
     /// A FIFO (and a socket, and as root a device) is copied as a node,

@@ -84,14 +84,13 @@ impl Journal {
     /// anything else happens.
     pub fn begin(dkms_tree: &Path, op: &str, target: &[&str]) -> io::Result<Journal> {
         let path = unique_path(dkms_tree, op);
-        let tmp = crate::fsutil::temp_sibling(&path, "new");
         // The directory goes away with the last journal (so a tree at rest
         // looks like upstream's): another transaction finishing may remove
         // it between our mkdir and create.
         let mut tries = 0;
-        let mut f = loop {
+        let (tmp, mut f) = loop {
             fs::create_dir_all(dir(dkms_tree))?;
-            match File::create(&tmp) {
+            match crate::fsutil::create_temp_sibling(&path, "new") {
                 Err(e) if e.kind() == io::ErrorKind::NotFound && tries < 5 => tries += 1,
                 r => break r?,
             }

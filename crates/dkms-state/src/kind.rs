@@ -102,6 +102,7 @@ kinds! {
     NoModuleFiles = "no-module-files", Fixed(6), "ltdk: no module file is built for the kernel (not in upstream dkms)";
     ModuleMissing = "module-missing", Fixed(7), "the build produced no module";
     ModuleNotBuilt = "module-not-built", Fixed(7), "make did not build a module the conf names";
+    ProductRefused = "product-refused", Fixed(7), "a build step left a module, Module.symvers or make.log that is not a regular file of its own in build/ (a symbolic link, a hard link, a device or FIFO); nothing it points to is read (not in upstream dkms)";
     RenameFailed = "rename-failed", Fixed(7), "the build cannot be moved into place";
     TarballWithoutValidConf = "tarball-without-valid-conf", Fixed(7), "a tarball holds no valid dkms.conf";
     ConfInvalid = "conf-invalid", Fixed(8), "bad dkms.conf";

@@ -52,9 +52,11 @@ pub(crate) fn add_module(d: &mut Dkms, m: &str, v: &str) -> Result<Option<(Strin
     } else {
         // `<m>/<v>/` appears complete (build/ and the source link) or not at
         // all: it is assembled under a temporary name and renamed.
-        let tmp = fsutil::temp_sibling(&vdir, "add");
-        let _ = beneath::remove_all(&trees.dkms_tree, &tmp);
-        let made = std::fs::create_dir_all(tmp.join("build"))
+        let parent = vdir.parent().unwrap_or(&trees.dkms_tree);
+        let (tmp, ()) = std::fs::create_dir_all(parent)
+            .and_then(|()| fsutil::fresh_sibling(&vdir, "add", |t| std::fs::create_dir(t)))
+            .map_err(|e| Error::io(1, format!("creating {}", vdir.display()), e))?;
+        let made = std::fs::create_dir(tmp.join("build"))
             .and_then(|()| std::os::unix::fs::symlink(&source_dir, tmp.join("source")))
             .and_then(|()| {
                 dkms_state::crash::point("add:build-dir");
@@ -107,12 +109,15 @@ pub(crate) fn add_checks(d: &mut Dkms, m: &str, v: &str) -> Result<(std::path::P
 /// `remove` from the same rpm transaction recognises.
 fn rpm_safe_upgrade_lock(d: &Dkms, m: &str, v: &str) -> Result<()> {
     let pppid = crate::support::process::grandparent_pid();
-    let f = tempfile::Builder::new()
+    let mut f = tempfile::Builder::new()
         .prefix(&format!("dkms_rpm_safe_upgrade_lock.{pppid}."))
         .rand_bytes(6)
         .tempfile_in(&d.ctx.tmp_location)
         .map_err(|_| Error::die(Kind::MktempFailed, ["Unable to make temporary file."]))?;
-    let (_, path) = f.keep().map_err(|_| Error::die(Kind::MktempFailed, ["Unable to make temporary file."]))?;
+    // Written through the file tempfile created (O_EXCL), never reopened
+    // by its name in a shared $TMPDIR.
     let stamp = crate::support::process::process_start(&pppid);
-    std::fs::write(&path, format!("{m}-{v}\n{stamp}")).map_err(|e| Error::io(1, path.display(), e))
+    std::io::Write::write_all(&mut f, format!("{m}-{v}\n{stamp}").as_bytes())
+        .map_err(|e| Error::io(1, f.path().display(), e))?;
+    f.keep().map(drop).map_err(|_| Error::die(Kind::MktempFailed, ["Unable to make temporary file."]))
 }

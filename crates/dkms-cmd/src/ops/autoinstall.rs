@@ -417,7 +417,7 @@ fn remember(d: &Dkms, x: Mvka, failure: Option<&Error>) {
         Some(e) => {
             if failures::read(tree, m, v, k, a).is_none() {
                 let f = failures::Failure::happened((m, v, k, a), e.kind.name(), e.code, String::new());
-                let _ = failures::record(tree, &f, Some(&d.ctx.trees.build_dir(m, v).join("make.log")));
+                let _ = failures::record(tree, &f, super::build::failed_log(d, m, v));
             }
         }
     }

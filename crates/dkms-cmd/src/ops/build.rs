@@ -10,6 +10,7 @@ use super::build_env::{date, make_env, prepare_kernel_and_signing};
 use super::build_steps::{apply_patches, built_modules_present, check_vermagic, run_make, stage_modules};
 use super::cache::Prebuilt;
 use crate::support::dkms::{mvka, Dkms, Mvka};
+use crate::support::products::{self, Untaken};
 use dkms_cli::{ui, RELEASE_STRING};
 use dkms_proto::{Record, SkipReason};
 use dkms_state::conf::Conf;
@@ -153,7 +154,31 @@ fn remember(d: &Dkms, x: Mvka, res: &Result<()>) {
     };
     let hash = failures::inputs_hash(&d.ctx.trees.source_link(m, v), &d.kernel_config(k), k);
     let f = failures::Failure::happened((m, v, k, a), e.kind.name(), e.code, hash);
-    let _ = failures::record(tree, &f, Some(&d.ctx.trees.build_dir(m, v).join("make.log")));
+    let _ = failures::record(tree, &f, failed_log(d, m, v));
+}
+
+/// The make.log of a failed build, for the failure memory: only as the
+/// build's products are taken (a link the build left is not followed).
+pub(crate) fn failed_log(d: &Dkms, m: &str, v: &str) -> Option<std::fs::File> {
+    products::open(&d.ctx.trees.build_dir(m, v), "make.log").ok()
+}
+
+/// make.log (dkms's, but in `build/`, where MAKE and POST_BUILD could
+/// replace it) into `log/` of the build, copied from the opened file as
+/// the build's products are taken. A make.log that is no longer a regular
+/// file of its own fails the build, which is then undone.
+fn keep_make_log(d: &Dkms, x: Mvka, build_dir: &Path, base_dir: &Path) -> Result<()> {
+    let mut log = match products::open(build_dir, "make.log") {
+        Ok(f) => f,
+        Err(Untaken::Missing) => return Ok(()),
+        Err(Untaken::Refused(why)) => {
+            let _ = beneath::remove_all(&d.ctx.trees.dkms_tree, base_dir);
+            return Err(super::build_steps::product_refused(d, x, &why));
+        }
+    };
+    let to = base_dir.join("log/make.log");
+    fsutil::write_atomic_from(&to, &mut log, Some(0o644)).map_err(|e| Error::io(7, to.display(), e))?;
+    Ok(())
 }
 
 fn build_in_journal(
@@ -180,7 +205,11 @@ fn build_in_journal(
         let _ = fsutil::copy_tree(&overlay, &build_dir.join("patches"));
     }
     let header = format!("DKMS ({RELEASE_STRING}) make.log for {m}/{v} for kernel {k} ({a})\n{}", date());
-    std::fs::write(&build_log, header).map_err(|e| Error::io(1, build_log.display(), e))?;
+    // The source may hold a make.log, even a link: dkms's own is new.
+    let _ = std::fs::remove_file(&build_log);
+    fsutil::create_exclusive(&build_log)
+        .and_then(|mut f| std::io::Write::write_all(&mut f, header.as_bytes()))
+        .map_err(|e| Error::io(1, build_log.display(), e))?;
 
     let saved_exports = std::mem::replace(&mut d.exports, env);
     let res = build_steps(d, x, conf, suffix, &build_log, prebuilt);
@@ -279,7 +308,7 @@ fn build_steps(
     crash::point("build:renamed");
     d.run_build_script(m, v, "post_build", &conf.post_build, Some(build_log))?;
     crash::point("build:post-build");
-    let _ = std::fs::rename(build_log, base_dir.join("log/make.log"));
+    keep_make_log(d, x, build_dir, base_dir)?;
     crash::point("build:log-moved");
     let _ = beneath::remove_all(&d.ctx.trees.dkms_tree, build_dir);
 

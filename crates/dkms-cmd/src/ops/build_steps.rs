@@ -6,6 +6,7 @@
 
 use crate::support::dkms::{Dkms, Mvka, Signer};
 use crate::support::invoke::Cmd;
+use crate::support::products::{self, Untaken};
 use dkms_cli::ui;
 use dkms_state::conf::Conf;
 use dkms_state::error::{Error, Kind, Result};
@@ -171,7 +172,7 @@ pub(super) fn run_make(d: &Dkms, x: Mvka, conf: &Conf, build_log: &Path) -> Resu
 }
 
 /// The modules the conf builds for this kernel, each of which make must
-/// have left in `build/`.
+/// have left in `build/` as a regular file of its own (`products`).
 pub(super) fn built_modules_present(d: &Dkms, x: Mvka, conf: &Conf, build_log: &Path) -> Result<Vec<usize>> {
     let Mvka { m, v, k, a } = x;
     let build_dir = &d.ctx.trees.build_dir(m, v);
@@ -180,7 +181,11 @@ pub(super) fn built_modules_present(d: &Dkms, x: Mvka, conf: &Conf, build_log: &
     for &i in &buildable {
         let r = &conf.modules[i];
         let rel = format!("{}{}.ko", r.built_module_location, r.built_module_name);
-        if !build_dir.join(&rel).exists() {
+        let taken = products::open(build_dir, &rel);
+        if let Err(Untaken::Refused(why)) = taken {
+            return Err(product_refused(d, x, &why));
+        }
+        if taken.is_err() {
             return Err(report_build_problem(
                 d,
                 x,
@@ -197,22 +202,44 @@ pub(super) fn built_modules_present(d: &Dkms, x: Mvka, conf: &Conf, build_log: &
     Ok(buildable)
 }
 
+/// A product of the build refused (see `products`): the build fails.
+pub(super) fn product_refused(d: &Dkms, x: Mvka, why: &str) -> Error {
+    let Mvka { k, a, .. } = x;
+    report_build_problem(
+        d,
+        x,
+        Kind::ProductRefused,
+        vec![
+            format!("Build refused for: {k} ({a}): {why}."),
+            "dkms takes only regular files the build made in build/; nothing this one points to was read.".into(),
+        ],
+    )
+}
+
 /// Strip, sign and compress the built modules into the staging directory
-/// of `stage_build`.
+/// of `stage_build`. Every file is taken from `build/` as `products` says
+/// (checked again before strip and sign, which write it in place) and
+/// copied from the opened file.
 pub(super) fn stage_modules(d: &Dkms, x: Mvka, conf: &Conf, buildable: &[usize], suffix: &str) -> Result<()> {
     let build_dir = &d.ctx.trees.build_dir(x.m, x.v);
+    let refused = |why: String| product_refused(d, x, &why);
     stage_build(d, x, conf, suffix, |module_dir| {
-        let symvers = build_dir.join("Module.symvers");
-        if symvers.is_file() {
-            let _ = fsutil::copy_file(&symvers, &module_dir.join("Module.symvers"));
+        match products::copy(build_dir, "Module.symvers", &module_dir.join("Module.symvers")) {
+            Err(Untaken::Refused(why)) => return Err(refused(why)),
+            Ok(_) | Err(Untaken::Missing) => {}
         }
         let clang = d.exports.iter().any(|(n, v)| n == "CC" && v == "clang");
         for &i in buildable {
             let r = &conf.modules[i];
-            let built = trees::cat(build_dir, &format!("{}{}.ko", r.built_module_location, r.built_module_name));
-            if !built.is_file() {
-                ui::warn(&[format!("{} has disappeared", built.display())]);
-                continue;
+            let rel = format!("{}{}.ko", r.built_module_location, r.built_module_name);
+            let built = trees::cat(build_dir, &rel);
+            match products::open(build_dir, &rel) {
+                Err(Untaken::Refused(why)) => return Err(refused(why)),
+                Err(Untaken::Missing) => {
+                    ui::warn(&[format!("{} has disappeared", built.display())]);
+                    continue;
+                }
+                Ok(_) => {}
             }
             if r.strip {
                 let mut c = tools::command(if clang { "llvm-strip" } else { "strip" }, &d.exports);
@@ -223,10 +250,13 @@ pub(super) fn stage_modules(d: &Dkms, x: Mvka, conf: &Conf, buildable: &[usize],
                 sign(&s, &built);
             }
             let (from, to) = match compress(d, &built, suffix) {
-                Some(compressed) => (compressed, module_dir.join(format!("{}.ko{suffix}", r.dest_module_name))),
-                None => (built.clone(), module_dir.join(format!("{}.ko", r.dest_module_name))),
+                Some(_) => (format!("{rel}{suffix}"), module_dir.join(format!("{}.ko{suffix}", r.dest_module_name))),
+                None => (rel, module_dir.join(format!("{}.ko", r.dest_module_name))),
             };
-            fsutil::copy_file(&from, &to).map_err(|e| Error::io(7, from.display(), e))?;
+            products::copy(build_dir, &from, &to).map_err(|e| match e {
+                Untaken::Refused(why) => refused(why),
+                Untaken::Missing => Error::io(7, from, std::io::ErrorKind::NotFound.into()),
+            })?;
         }
         Ok(())
     })
@@ -368,9 +398,12 @@ fn compress(d: &Dkms, built: &Path, suffix: &str) -> Option<PathBuf> {
         ".zst" => ("zstd", d.ctx.setting("compress_zstd_opts")),
         _ => return None,
     };
+    let out = PathBuf::from(format!("{}{suffix}", built.display()));
+    // Whatever the build left at the compressor's output name (a link
+    // among them) goes first: `-f` would overwrite it, maybe through it.
+    let _ = std::fs::remove_file(&out);
     let mut c = tools::command(tool, &d.exports);
     c.args(opts.split_ascii_whitespace()).arg("-f").arg(built);
     let ok = tools::status(&mut c).is_ok_and(|s| s == 0);
-    let out = PathBuf::from(format!("{}{suffix}", built.display()));
-    (ok && out.is_file()).then_some(out)
+    (ok && out.symlink_metadata().is_ok_and(|m| m.is_file())).then_some(out)
 }

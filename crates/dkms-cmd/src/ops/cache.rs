@@ -185,8 +185,9 @@ fn from_source(
         other => other,
     })?;
     let (jp, sp, tp) = (tmp.path().join(&json), tmp.path().join(&sig), tmp.path().join(&tar));
-    std::fs::write(&jp, &manifest).map_err(failed)?;
-    std::fs::write(&sp, &signature).map_err(failed)?;
+    let write_new = |p: &Path, bytes: &[u8]| fsutil::create_exclusive(p).and_then(|mut f| f.write_all(bytes));
+    write_new(&jp, &manifest).map_err(failed)?;
+    write_new(&sp, &signature).map_err(failed)?;
     entry::verify_signature(&jp, &sp, cert).map_err(Miss::Failed)?;
     dkms_state::crash::point("cache:verified");
     let m = Manifest::parse(&manifest).map_err(Miss::Failed)?;

@@ -409,11 +409,22 @@ pub(crate) fn install_aborted() -> Error {
 
 /// Copy (or with `--symlink-modules` link) a built module into place through
 /// a temporary name, so a half-copied module is never visible.
+/// The temporary is new (O_EXCL), never a name found there.
 fn place(src: &Path, dest: &Path, symlink: bool) -> std::io::Result<()> {
-    let tmp = fsutil::temp_sibling(dest, "dkms-new");
-    let _ = std::fs::remove_file(&tmp);
-    let res = if symlink { std::os::unix::fs::symlink(src, &tmp) } else { fsutil::copy_file(src, &tmp).map(|_| ()) };
-    res.and_then(|()| std::fs::rename(&tmp, dest)).inspect_err(|_| {
+    let tmp = if symlink {
+        fsutil::fresh_sibling(dest, "dkms-new", |t| std::os::unix::fs::symlink(src, t))?.0
+    } else {
+        let mut from = std::fs::File::open(src)?;
+        let mode = from.metadata()?.permissions();
+        let (tmp, mut to) = fsutil::create_temp_sibling(dest, "dkms-new")?;
+        let copied = std::io::copy(&mut from, &mut to).and_then(|_| to.set_permissions(mode));
+        if let Err(e) = copied {
+            let _ = std::fs::remove_file(&tmp);
+            return Err(e);
+        }
+        tmp
+    };
+    std::fs::rename(&tmp, dest).inspect_err(|_| {
         let _ = std::fs::remove_file(&tmp);
     })
 }

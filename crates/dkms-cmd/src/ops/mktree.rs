@@ -172,9 +172,11 @@ pub(crate) fn make_tree(d: &Dkms, m: &str, v: &str, from: Option<&Path>) -> Resu
     let io = |what: String| move |e| Error::io(1, what, e);
     std::fs::create_dir_all(&d.ctx.trees.source_tree)
         .map_err(io(format!("mkdir -p {}", d.ctx.trees.source_tree.display())))?;
-    let tmp = fsutil::temp_sibling(&dir, "mktree");
+    // A new directory (mkdir(2) fails on any name that exists, a planted
+    // link among them), filled and renamed into place.
+    let (tmp, ()) = fsutil::fresh_sibling(&dir, "mktree", |t| std::fs::create_dir(t))
+        .map_err(io(format!("mkdir {}", dir.display())))?;
     let tree = &d.ctx.trees.source_tree;
-    let _ = beneath::remove_all(tree, &tmp);
     let filled = fill(&tmp, m, v, from).and_then(|generated| {
         std::fs::rename(&tmp, &dir).map_err(io(format!("mv {} {}", tmp.display(), dir.display())))?;
         Ok(generated)
@@ -188,17 +190,19 @@ pub(crate) fn make_tree(d: &Dkms, m: &str, v: &str, from: Option<&Path>) -> Resu
     }
 }
 
-/// Fill the temporary directory: a copy of `from` (plus a dkms.conf if it
-/// has none) or the skeleton; the files written, relative.
+/// Fill the new, empty temporary directory: a copy of `from` (plus a
+/// dkms.conf if it has none) or the skeleton; the files written, relative.
+/// Each is a new file: a link the copy brought (a dangling `dkms.conf`) is
+/// not written through.
 fn fill(tmp: &Path, m: &str, v: &str, from: Option<&Path>) -> Result<Vec<String>> {
     let write = |name: &str, text: String| {
         let p = tmp.join(name);
-        std::fs::write(&p, text)
+        fsutil::create_exclusive(&p)
+            .and_then(|mut f| std::io::Write::write_all(&mut f, text.as_bytes()))
             .map_err(|e| Error::io(1, format!("writing {}", p.display()), e))
             .map(|()| name.to_string())
     };
     let Some(from) = from else {
-        std::fs::create_dir(tmp).map_err(|e| Error::io(1, format!("mkdir {}", tmp.display()), e))?;
         return Ok(vec![
             write("dkms.conf", conf_text(m, v, &[m.to_string()]))?,
             write("Makefile", makefile_text(m))?,
@@ -207,7 +211,7 @@ fn fill(tmp: &Path, m: &str, v: &str, from: Option<&Path>) -> Result<Vec<String>
     };
     fsutil::copy_tree(from, tmp)
         .map_err(|e| Error::io(1, format!("copying {} to {}", from.display(), tmp.display()), e))?;
-    if tmp.join("dkms.conf").exists() {
+    if tmp.join("dkms.conf").symlink_metadata().is_ok() {
         return Ok(Vec::new());
     }
     let mut modules = Vec::new();

@@ -87,10 +87,17 @@ pub(crate) fn rollback_install(d: &Dkms, target: &[String], steps: &[Entry]) {
 /// copy or rename (`fsutil::temp_sibling`).
 fn remove_temp_siblings(path: &Path) {
     let (Some(dir), Some(name)) = (path.parent(), path.file_name()) else { return };
-    let prefix = if name == "x" { ".".to_string() } else { format!(".{}.", name.to_string_lossy()) };
+    // `.NAME.TAG.PID`, or `.NAME~N.TAG.PID` where that name was taken.
+    let name = name.to_string_lossy();
+    let ours = |n: &str| {
+        name == "x"
+            || n.strip_prefix('.')
+                .and_then(|n| n.strip_prefix(name.as_ref()))
+                .is_some_and(|r| r.starts_with(['.', '~']))
+    };
     for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
         let n = e.file_name().to_string_lossy().into_owned();
-        if n.starts_with(&prefix) && (n.contains(".dkms-new.") || n.contains(".move.") || n.contains(".new.")) {
+        if n.starts_with('.') && ours(&n) && (n.contains(".dkms-new.") || n.contains(".move.") || n.contains(".new.")) {
             let _ = std::fs::remove_file(e.path());
         }
     }

@@ -57,9 +57,8 @@ fn copy_source(from: &Path, dest: &Path) -> std::io::Result<()> {
     if let Some(parent) = dest.parent() {
         std::fs::create_dir_all(parent)?;
     }
-    let tmp = fsutil::temp_sibling(dest, "copy");
+    let (tmp, ()) = fsutil::fresh_sibling(dest, "copy", |t| std::fs::create_dir(t))?;
     let parent = dest.parent().unwrap_or(Path::new("."));
-    let _ = beneath::remove_all(parent, &tmp);
     let res = fsutil::copy_tree(from, &tmp).and_then(|()| std::fs::rename(&tmp, dest));
     if res.is_err() {
         let _ = beneath::remove_all(parent, &tmp);

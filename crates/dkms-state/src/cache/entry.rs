@@ -87,7 +87,7 @@ pub fn file_records(base: &Path) -> std::io::Result<Vec<FileRecord>> {
     let mut out = Vec::new();
     collect(base, "module", &mut out)?;
     let log = base.join("log/make.log");
-    if log.is_file() {
+    if log.symlink_metadata().is_ok_and(|m| m.is_file()) {
         let (size, sha256) = file_sha256(&log)?;
         out.push(FileRecord { path: "log/make.log".into(), size, sha256 });
     }
@@ -121,7 +121,7 @@ fn collect(base: &Path, rel: &str, out: &mut Vec<FileRecord>) -> std::io::Result
 pub fn write(dir: &Path, m: &Manifest, base: &Path, key: &Path, cert: &Path) -> Result<(), String> {
     let [json, sig, tar] = names(&m.key);
     std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-    let has_log = base.join("log/make.log").is_file();
+    let has_log = base.join("log/make.log").symlink_metadata().is_ok_and(|m| m.is_file());
     tarball::create(&dir.join(&tar), |w| {
         w.add_tree(&base.join("module"), "module")?;
         if has_log {
@@ -132,31 +132,31 @@ pub fn write(dir: &Path, m: &Manifest, base: &Path, key: &Path, cert: &Path) -> 
     })
     .map_err(|e| format!("{tar}: {e}"))?;
     let text = serde_json::to_vec_pretty(m).map_err(|e| e.to_string())?;
-    let tmp_json = fsutil::temp_sibling(&dir.join(&json), "new");
-    std::fs::write(&tmp_json, &text).map_err(|e| format!("{json}: {e}"))?;
-    let tmp_sig = fsutil::temp_sibling(&dir.join(&sig), "new");
-    let signed = sign(&tmp_json, key, cert, &tmp_sig);
-    let res = signed
-        .and_then(|()| std::fs::rename(&tmp_sig, dir.join(&sig)).map_err(|e| format!("{sig}: {e}")))
-        .and_then(|()| std::fs::rename(&tmp_json, dir.join(&json)).map_err(|e| format!("{json}: {e}")));
-    let _ = std::fs::remove_file(&tmp_sig);
-    let _ = std::fs::remove_file(&tmp_json);
-    res
+    // Signed from memory, the signature read from openssl's stdout: no
+    // file of ours is named on its command line for it to write, and each
+    // file of the push directory (which others may share) is created new
+    // (O_EXCL|O_NOFOLLOW) by `write_atomic`, signature first, manifest last.
+    let signature = sign_bytes(&text, key, cert)?;
+    fsutil::write_atomic(&dir.join(&sig), &signature).map_err(|e| format!("{sig}: {e}"))?;
+    fsutil::write_atomic(&dir.join(&json), &text).map_err(|e| format!("{json}: {e}"))
 }
 
-/// `openssl cms -sign`: a detached DER signature of `file`, without
-/// certificates or signed attributes (the reader brings the certificate).
-pub fn sign(file: &Path, key: &Path, cert: &Path, out: &Path) -> Result<(), String> {
+/// `openssl cms -sign` of `data` (on stdin): a detached DER signature
+/// (on stdout), without certificates or signed attributes (the reader
+/// brings the certificate).
+fn sign_bytes(data: &[u8], key: &Path, cert: &Path) -> Result<Vec<u8>, String> {
     let mut c = tools::command("openssl", &[]);
-    c.args(["cms", "-sign", "-binary", "-noattr", "-nocerts", "-md", "sha256", "-outform", "DER", "-in"])
-        .arg(file)
+    c.args(["cms", "-sign", "-binary", "-noattr", "-nocerts", "-md", "sha256", "-outform", "DER"])
         .arg("-signer")
         .arg(cert)
         .arg("-inkey")
         .arg(key)
-        .arg("-out")
-        .arg(out);
-    run_openssl(&mut c, "signing failed")
+        .stderr(std::process::Stdio::piped());
+    match tools::output_with_input(&mut c, data) {
+        Ok(o) if o.status.success() && !o.stdout.is_empty() => Ok(o.stdout),
+        Ok(o) => Err(openssl_failure("signing failed", &o.stderr)),
+        Err(e) => Err(format!("signing failed (openssl: {e})")),
+    }
 }
 
 /// `openssl cms -verify`: `sig` is a valid signature of `file` by the
@@ -175,12 +175,19 @@ pub fn verify_signature(file: &Path, sig: &Path, cert: &Path) -> Result<(), Stri
 fn run_openssl(c: &mut std::process::Command, what: &str) -> Result<(), String> {
     match tools::output(c) {
         Ok(o) if o.status.success() => Ok(()),
-        Ok(o) => {
-            let err = String::from_utf8_lossy(&o.stderr);
-            let first = err.lines().find(|l| !l.trim().is_empty()).unwrap_or("").trim().to_string();
-            Err(if first.is_empty() { what.to_string() } else { format!("{what} ({first})") })
-        }
+        Ok(o) => Err(openssl_failure(what, &o.stderr)),
         Err(e) => Err(format!("{what} (openssl: {e})")),
+    }
+}
+
+/// `what (first line openssl said)`.
+fn openssl_failure(what: &str, stderr: &[u8]) -> String {
+    let err = String::from_utf8_lossy(stderr);
+    let first = err.lines().find(|l| !l.trim().is_empty()).unwrap_or("").trim().to_string();
+    if first.is_empty() {
+        what.to_string()
+    } else {
+        format!("{what} ({first})")
     }
 }
 
@@ -258,4 +265,59 @@ pub fn modules(root: &Path) -> Vec<PathBuf> {
 pub fn unpack(archive: &Path, root: &Path, m: &Manifest) -> Result<(), String> {
     tarball::extract(archive, root, &tarball::Limits::from_env()).map_err(|e| format!("archive refused: {e}"))?;
     check_files(root, m)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A push directory others can write: symlinks planted at the names of
+    /// the manifest's and the signature's temporaries (`.<key>.json.new.<pid>`,
+    /// `.<key>.json.sig.new.<pid>`) are not written through (issue 24,
+    /// defect 4); the entry is written and verifies.
+    #[test]
+    fn push_does_not_write_through_planted_temporaries() {
+        if !crate::tools::available("openssl") {
+            eprintln!("skipped: needs openssl");
+            return;
+        }
+        let t = tempfile::tempdir().unwrap();
+        let (key, cert) = (t.path().join("k.key"), t.path().join("k.der"));
+        let mut c = tools::command("openssl", &[]);
+        c.args(["req", "-new", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-outform", "DER"])
+            .args(["-subj", "/CN=t", "-keyout"])
+            .arg(&key)
+            .arg("-out")
+            .arg(&cert);
+        assert!(tools::output(&mut c).unwrap().status.success());
+        let base = t.path().join("base");
+        std::fs::create_dir_all(base.join("module")).unwrap();
+        std::fs::write(base.join("module/m.ko"), "module").unwrap();
+        let inputs = Inputs { module: "m".into(), ..Inputs::default() };
+        let m = Manifest {
+            format: FORMAT,
+            key: inputs.key(),
+            module: "m".into(),
+            version: "1".into(),
+            kernel: "k".into(),
+            arch: "a".into(),
+            inputs,
+            files: file_records(&base).unwrap(),
+            dkms_version: "t".into(),
+            created: 0,
+        };
+        let dir = t.path().join("push");
+        std::fs::create_dir(&dir).unwrap();
+        let victim = t.path().join("victim");
+        std::fs::write(&victim, "precious").unwrap();
+        let [json, sig, _] = names(&m.key);
+        for name in [&json, &sig] {
+            std::os::unix::fs::symlink(&victim, fsutil::temp_sibling(&dir.join(name), "new")).unwrap();
+        }
+        write(&dir, &m, &base, &key, &cert).unwrap();
+        assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious");
+        assert!(dir.join(&json).symlink_metadata().unwrap().is_file());
+        verify_signature(&dir.join(&json), &dir.join(&sig), &cert).unwrap();
+        assert_eq!(Manifest::parse(&std::fs::read(dir.join(&json)).unwrap()).unwrap(), m);
+    }
 }

@@ -55,7 +55,8 @@ impl Source {
 
     /// The file `name` of this source written to `dest` (a new file).
     pub fn download(&self, name: &str, limit: u64, dest: &Path) -> Result<(), Miss> {
-        let mut f = std::fs::File::create(dest).map_err(|e| Miss::Failed(format!("{}: {e}", dest.display())))?;
+        let mut f =
+            crate::fsutil::create_exclusive(dest).map_err(|e| Miss::Failed(format!("{}: {e}", dest.display())))?;
         self.copy_to(name, limit, &mut f)?;
         f.flush().map_err(|e| Miss::Failed(e.to_string()))
     }

@@ -7,7 +7,9 @@
 use super::{file_sha256, sha256_hex};
 use crate::tools;
 use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
+use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
@@ -153,35 +155,69 @@ fn compiler_version(cc: &str, env: &[(String, String)]) -> String {
 
 /// SHA-256 over a directory tree (the top followed when it is a link):
 /// for each entry in byte order of its relative path, the path, its type,
-/// its permission bits and its contents' SHA-256 or link target.
+/// its permission bits and its contents' SHA-256 or link target. Every
+/// field is length-prefixed raw bytes (names and link targets may hold any
+/// byte but `/` and NUL, newlines and non-UTF-8 included), so two trees
+/// hash alike only when they are alike. Links are not followed and only
+/// regular files are opened (without following, without blocking).
 pub fn tree_digest(dir: &Path) -> std::io::Result<String> {
-    let mut lines = String::new();
-    walk(dir, "", &mut lines)?;
-    Ok(sha256_hex(lines.as_bytes()))
+    let mut h = Sha256::new();
+    walk(dir, b"", &mut h)?;
+    Ok(super::hex(&h.finalize()))
 }
 
-fn walk(dir: &Path, rel: &str, out: &mut String) -> std::io::Result<()> {
+/// One length-prefixed field.
+fn field(h: &mut Sha256, bytes: &[u8]) {
+    h.update((bytes.len() as u64).to_le_bytes());
+    h.update(bytes);
+}
+
+fn walk(dir: &Path, rel: &[u8], h: &mut Sha256) -> std::io::Result<()> {
     let mut names: Vec<_> =
         std::fs::read_dir(dir)?.map(|e| e.map(|e| e.file_name())).collect::<std::io::Result<_>>()?;
     names.sort();
     for n in names {
         let path = dir.join(&n);
-        let name = format!("{rel}{}", n.to_string_lossy());
+        let name = [rel, n.as_bytes()].concat();
         let meta = std::fs::symlink_metadata(&path)?;
-        let mode = meta.permissions().mode() & 0o7777;
-        if meta.file_type().is_symlink() {
-            let target = std::fs::read_link(&path)?;
-            out.push_str(&format!("{name}\0l\0{mode:o}\0{}\n", target.display()));
-        } else if meta.is_dir() {
-            out.push_str(&format!("{name}\0d\0{mode:o}\n"));
-            walk(&path, &format!("{name}/"), out)?;
-        } else if meta.is_file() {
-            out.push_str(&format!("{name}\0f\0{mode:o}\0{}\n", file_sha256(&path)?.1));
+        let mode = (meta.permissions().mode() & 0o7777).to_le_bytes();
+        field(h, &name);
+        let ft = meta.file_type();
+        if ft.is_symlink() {
+            field(h, b"l");
+            field(h, &mode);
+            field(h, std::fs::read_link(&path)?.as_os_str().as_bytes());
+        } else if ft.is_dir() {
+            field(h, b"d");
+            field(h, &mode);
+            walk(&path, &[&name[..], b"/"].concat(), h)?;
+        } else if ft.is_file() {
+            field(h, b"f");
+            field(h, &mode);
+            field(h, regular_sha256(&path)?.as_bytes());
         } else {
-            out.push_str(&format!("{name}\0o\0{mode:o}\n"));
+            field(h, b"o");
+            field(h, &mode);
         }
     }
     Ok(())
+}
+
+/// SHA-256 of a file that must still be the regular file `walk` saw:
+/// opened with O_NOFOLLOW|O_NONBLOCK (a link or FIFO put in its place
+/// since is neither followed nor waited on) and checked with fstat.
+fn regular_sha256(path: &Path) -> std::io::Result<String> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut f = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC)
+        .open(path)?;
+    if !f.metadata()?.is_file() {
+        return Err(std::io::Error::other(format!("{} is not a regular file", path.display())));
+    }
+    let mut h = Sha256::new();
+    std::io::copy(&mut f, &mut h)?;
+    Ok(super::hex(&h.finalize()))
 }
 
 #[cfg(test)]
@@ -287,5 +323,55 @@ mod tests {
         std::fs::write(overlay.join("fix.patch"), "--- a\n").unwrap();
         let with_patch = key_of(&src, &ksrc, "/var/lib/dkms", |r| r.patch_overlay = Some(overlay.clone()));
         assert_ne!(with_patch, key_of(&src, &ksrc, "/var/lib/dkms", |_| {}), "patch");
+    }
+
+    /// Issue 24, defect 3: names and link targets with newlines, and
+    /// non-UTF-8 names, no longer make two different trees hash alike.
+    #[test]
+    fn tree_digest_is_unambiguous() {
+        use std::ffi::OsStr;
+        let t = tempfile::tempdir().unwrap();
+        let tree = |name: &str, files: &[&[u8]], link: Option<(&str, &[u8])>| {
+            let d = t.path().join(name);
+            std::fs::create_dir(&d).unwrap();
+            for f in files {
+                std::fs::write(d.join(OsStr::from_bytes(f)), "same").unwrap();
+                std::fs::set_permissions(d.join(OsStr::from_bytes(f)), std::fs::Permissions::from_mode(0o644)).unwrap();
+            }
+            if let Some((l, target)) = link {
+                std::os::unix::fs::symlink(OsStr::from_bytes(target), d.join(l)).unwrap();
+            }
+            tree_digest(&d).unwrap()
+        };
+        // `a -> X` plus a file `b\nc`, against `a -> X\nb` plus a file `c`.
+        let one = tree("one", &[b"b\nc"], Some(("a", b"X")));
+        let two = tree("two", &[b"c"], Some(("a", b"X\nb")));
+        assert_ne!(one, two);
+        let lossy1 = tree("ff", &[b"\xff"], None);
+        let lossy2 = tree("fe", &[b"\xfe"], None);
+        assert_ne!(lossy1, lossy2);
+        // The same tree twice hashes alike.
+        assert_eq!(tree("fe2", &[b"\xfe"], None), lossy2);
+    }
+
+    /// A FIFO in the source is hashed as a node, never opened (which would
+    /// wait for a writer); a link to a file is its target's name, not its
+    /// contents.
+    #[test]
+    fn tree_digest_neither_opens_fifos_nor_follows_links() {
+        let t = tempfile::tempdir().unwrap();
+        let d = t.path().join("src");
+        std::fs::create_dir(&d).unwrap();
+        nix::unistd::mkfifo(&d.join("fifo"), nix::sys::stat::Mode::from_bits_truncate(0o644)).unwrap();
+        let outside = t.path().join("outside");
+        std::fs::write(&outside, "one").unwrap();
+        std::os::unix::fs::symlink(&outside, d.join("link")).unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        let d2 = d.clone();
+        std::thread::spawn(move || tx.send(tree_digest(&d2).map_err(|e| e.to_string())));
+        let first =
+            rx.recv_timeout(std::time::Duration::from_secs(10)).expect("tree_digest blocked on a FIFO").unwrap();
+        std::fs::write(&outside, "two").unwrap();
+        assert_eq!(tree_digest(&d).unwrap(), first);
     }
 }

@@ -165,7 +165,7 @@ pub fn source_by_bash(reqs: &[Request]) -> io::Result<Vec<Sourced>> {
     // (`stale_temporaries`).
     let dir = tempfile::Builder::new().prefix(&format!("{TEMP_PREFIX}{}.", std::process::id())).tempdir()?;
     let file = dir.path().join("script");
-    std::fs::File::create(&file)?.write_all(script(reqs, dir.path()).as_bytes())?;
+    crate::fsutil::create_exclusive(&file)?.write_all(script(reqs, dir.path()).as_bytes())?;
     let mut cmd = tools::command("bash", &[]);
     cmd.arg(&file).stderr(std::process::Stdio::inherit());
     let out = match super::untrusted::policy() {

@@ -149,11 +149,7 @@ pub(crate) fn store(slot: &Path, key: &[u8; 32], s: &Sourced) {
     let mut data = format!("{FORMAT}\0{}\0", hex(key)).into_bytes();
     data.extend(wire::encode(s));
     data.extend(b"E\0");
-    let tmp = crate::fsutil::temp_sibling(slot, "new");
-    let ok = std::fs::write(&tmp, &data).is_ok() && std::fs::rename(&tmp, slot).is_ok();
-    if !ok {
-        let _ = std::fs::remove_file(&tmp);
-    }
+    let _ = crate::fsutil::write_atomic(slot, &data);
 }
 
 #[cfg(test)]
