@@ -100,7 +100,10 @@ check-upstream: release build/suite/dkms_autoinstaller ## Upstream suite, with u
 	else $(SUITE) --dkms '$(RELEASE_DIR)/dkms' $(foreach s,$(SECTIONS),--section $(s)) && \
 	     $(SUITE) --dkms '$(RELEASE_DIR)/dkms' --autoinstaller build/suite/dkms_autoinstaller $(foreach s,$(SECTIONS),--section $(s)); fi
 
-demo: deps release ## Add, build and install the example module into build/demo
+# The demo builds the quick release profile (no fat LTO): a newcomer's first
+# command should take seconds of compiling, not minutes; the program is the same.
+demo: deps ## Add, build and install the example module into build/demo (quick release build)
+	$(MAKE) release PROFILE=release
 	DKMS='$(RELEASE_DIR)/dkms' ./scripts/demo.sh
 
 # ---------------------------------------------------------------- install

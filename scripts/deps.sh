@@ -5,7 +5,7 @@
 # zsh and fish for the completion tests, bubblewrap for the build sandbox.
 set -euo pipefail
 pkgs=()
-for p in make:make gcc:gcc modinfo:kmod openssl:openssl patch:patch xz:xz-utils zstd:zstd curl:curl bash:bash jq:jq zsh:zsh fish:fish bwrap:bubblewrap setpriv:util-linux; do
+for p in make:make gcc:gcc modinfo:kmod openssl:openssl patch:patch xz:xz-utils zstd:zstd curl:curl bash:bash jq:jq zsh:zsh fish:fish bwrap:bubblewrap setpriv:util-linux man:man-db; do
     command -v "${p%%:*}" >/dev/null 2>&1 || pkgs+=("${p#*:}")
 done
 have_headers=

@@ -162,3 +162,30 @@ fn sub_words_are_what_the_verb_takes() {
         assert_eq!(v.sub_words.is_empty(), !v.operands.contains(&dkms_cli::table::Operand::SubWord), "{}", v.name);
     }
 }
+
+/// Every man page renders without a troff warning at 80 columns (a word
+/// troff cannot break, an unknown request): what `man` shows a user.
+#[test]
+fn man_pages_render_cleanly_at_80_columns() {
+    crate::skip::skip_unless!(crate::support::have("man"), "man (man-db) is not installed");
+    let mut pages: Vec<PathBuf> = std::fs::read_dir(root().join("man"))
+        .expect("read man/")
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().and_then(|e| e.to_str()).is_some_and(|e| e.chars().all(|c| c.is_ascii_digit())))
+        .collect();
+    pages.sort();
+    assert!(!pages.is_empty());
+    for page in pages {
+        let out = std::process::Command::new("man")
+            .args(["--warnings=w", "-l"])
+            .arg(&page)
+            .env("MANWIDTH", "80")
+            .env("MANPAGER", "cat")
+            .env("LC_ALL", "C.UTF-8")
+            .output()
+            .expect("run man");
+        let warnings = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success() && warnings.trim().is_empty(), "{}: {warnings}", page.display());
+    }
+}

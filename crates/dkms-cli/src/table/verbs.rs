@@ -455,8 +455,8 @@ pub const LOG: Verb = Verb {
     sub_words: &[],
     description: "Print the make.log of the last build of the module/version for the kernel given with -k \
 (default: the running kernel), whether it succeeded (kept as <kernel>/<arch>/log/make.log) or failed (kept by \
-dkms's failure memory, <dkms_tree>/.failures/<module>/<version>/<kernel>/<arch>/make.log, and left in build/ as \
-upstream does). With --path, print only where it is. Exit status 20 when there is none. Not in upstream dkms.",
+dkms's failure memory as make.log in <dkms_tree>/.failures/ under <module>/<version>/<kernel>/<arch>/, and left \
+in build/ as upstream does). With --path, print only where it is. Exit status 20 when there is none. Not in upstream dkms.",
 };
 
 /// `doctor` (not in upstream dkms)

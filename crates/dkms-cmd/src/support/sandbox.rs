@@ -258,9 +258,13 @@ impl Dkms {
 
     /// The sandbox to confine with, if confining: None with `no`, and with
     /// `auto` when unavailable (saying so once).
+    /// bwrap is probed only when asked for: `no` (the default) spawns nothing.
     pub(crate) fn sandbox(&self) -> Option<std::result::Result<&'static Tool, &'static str>> {
-        match (self.sandbox_setting(), tool()) {
-            (Setting::No, _) => None,
+        let setting = self.sandbox_setting();
+        if setting == Setting::No {
+            return None;
+        }
+        match (setting, tool()) {
             (Setting::Auto, Err(why)) => {
                 static NOTICE: std::sync::Once = std::sync::Once::new();
                 NOTICE.call_once(|| ui::errln(&format!("dkms: build_sandbox=auto: {why}; building unconfined.")));

@@ -1,5 +1,6 @@
-//! One file per dkms action: its table entry (`VERB`) and `run`, which
-//! checks the arguments and the state upstream checks, then calls `ops`.
+//! One file per dkms action with its `run`, which checks the arguments and
+//! the state upstream checks, then calls `ops`. The actions' table entries
+//! (name, binary, flags, man text) are in `dkms_cli::table::verbs`.
 
 pub(crate) mod add;
 pub(crate) mod autoinstall;
