@@ -1,6 +1,7 @@
 //! Upstream's subshells: what one discards on exit (the conf cache, the
-//! prepared kernel, the module being worked on), saved and restored, and the
-//! per-kernel loop of build/install that runs each kernel in one.
+//! prepared kernel and signer, `package_name`), saved and restored, and the
+//! per-kernel loop of build/install that runs each kernel in one. The
+//! module being worked on is never part of it: it is a parameter.
 
 use super::dkms::{Dkms, Signer};
 use dkms_cli::ui;
