@@ -171,3 +171,27 @@ fn unbuild_with_dot_dot_kernels_deletes_nothing() {
     }
     assert!(sb.root.join("victim/sub/keep").exists());
 }
+
+/// Defect 9: `-q` silenced stdout too, so `--json -q` printed no record at
+/// all, not even the error and the result. The records stay; the human
+/// text (stderr) is what `-q` silences.
+#[test]
+fn quiet_json_keeps_the_records() {
+    let (mut sb, _) = world();
+    for args in [
+        &["--json", "-q", "status"][..],
+        &["-q", "status", "--json"],
+        &["--json", "-q", "build", "hello/1.0", "-k", ".."],
+    ] {
+        let out = sb.dkms(args);
+        check_run(&format!("{args:?}"), &out, true);
+        assert!(out.stderr.is_empty(), "{args:?}: -q left {}", out.stderr);
+    }
+    let out = sb.dkms(&["--json", "-q", "status"]);
+    assert!(out.stdout.contains("\"type\":\"status\""), "{}", out.stdout);
+    let out = sb.dkms(&["--json", "-q", "build", "hello/1.0", "-k", ".."]);
+    assert!(out.stdout.contains("\"kind\":\"name-unsafe\""), "{}", out.stdout);
+    // Without --json, -q is upstream's: nothing at all.
+    let out = sb.dkms(&["-q", "status"]);
+    assert_eq!((out.stdout.as_str(), out.stderr.as_str()), ("", ""));
+}
