@@ -230,7 +230,11 @@ impl Ctx {
     fn check_names(&self) -> Result<()> {
         use dkms_state::name::{check, What};
         let a = &self.args;
-        let given = [(What::Module, &a.module), (What::Version, &a.module_version), (What::Kernel, &a.template_kernel)];
+        // A version without a module is upstream's "not specified" (exit 1,
+        // `dkms add /dir/without/dkms.conf` is module "" version "dir/..."),
+        // raised before the version is used.
+        let version = if a.module.is_empty() { "" } else { &a.module_version };
+        let given = [(What::Module, a.module.as_str()), (What::Version, version), (What::Kernel, &a.template_kernel)];
         for (what, value) in given {
             if !value.is_empty() {
                 check(what, value)?;
