@@ -34,10 +34,11 @@ pub struct ModuleFacts {
 /// or not, through the one module reader `module_image`: a FIFO, a device
 /// or a file past `MAX_MODULE` is an error, not a wait).
 pub fn module_facts(file: &Path) -> io::Result<ModuleFacts> {
-    let m = crate::module_image::Module::open(file).map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", file.display())))?;
-    let elf = m.elf().ok_or_else(|| {
-        io::Error::new(io::ErrorKind::InvalidData, format!("{}: not an ELF object", file.display()))
-    })?;
+    let m = crate::module_image::Module::open(file)
+        .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", file.display())))?;
+    let elf = m
+        .elf()
+        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, format!("{}: not an ELF object", file.display())))?;
     Ok(facts_of_elf(&elf))
 }
 

@@ -209,7 +209,7 @@ fn modinfo_section(img: &Module) -> Option<Vec<u8>> {
         2 => true,
         _ => return None,
     };
-    let u = |off, len| uint(&eh, off, len, big);
+    let u = |off, len| uint(eh, off, len, big);
     let (shoff, shentsize, shnum, shstrndx) = if wide {
         (u(0x28, 8)?, u(0x3a, 2)?, u(0x3c, 2)?, u(0x3e, 2)?)
     } else {
@@ -227,17 +227,17 @@ fn modinfo_section(img: &Module) -> Option<Vec<u8>> {
         let b = usize::try_from(i * shentsize).ok()?;
         if wide {
             Some((
-                uint(&table, b, 4, big)?,
-                uint(&table, b + 4, 4, big)?,
-                uint(&table, b + 24, 8, big)?,
-                uint(&table, b + 32, 8, big)?,
+                uint(table, b, 4, big)?,
+                uint(table, b + 4, 4, big)?,
+                uint(table, b + 24, 8, big)?,
+                uint(table, b + 32, 8, big)?,
             ))
         } else {
             Some((
-                uint(&table, b, 4, big)?,
-                uint(&table, b + 4, 4, big)?,
-                uint(&table, b + 16, 4, big)?,
-                uint(&table, b + 20, 4, big)?,
+                uint(table, b, 4, big)?,
+                uint(table, b + 4, 4, big)?,
+                uint(table, b + 16, 4, big)?,
+                uint(table, b + 20, 4, big)?,
             ))
         }
     };

@@ -305,7 +305,8 @@ mod tests {
         assert_eq!(m.compression(), Some(Compression::Zstd));
         assert!(m.signed);
         assert_eq!(m.signature.as_deref(), Some(&b"SIG"[..]));
-        for (off, len) in [(HEAD as u64 + 500_000, 1000), (10, 100), (HEAD as u64 + 10, 2_000_000), (HEAD as u64 - 5, 10)]
+        for (off, len) in
+            [(HEAD as u64 + 500_000, 1000), (10, 100), (HEAD as u64 + 10, 2_000_000), (HEAD as u64 - 5, 10)]
         {
             let got = m.read_at(off, len).unwrap();
             assert_eq!(got, &plain[off as usize..(off + len) as usize], "{off}");

@@ -61,6 +61,12 @@ impl Manifest {
         if !valid_key(&m.key) || m.inputs.key() != m.key {
             return Err("manifest inputs do not match its key".into());
         }
+        // The names outside `inputs` are not covered by the key: they must
+        // say what the inputs say.
+        let i = &m.inputs;
+        if [&m.module, &m.version, &m.kernel, &m.arch] != [&i.module, &i.version, &i.kernel, &i.arch] {
+            return Err("manifest names another module than its inputs".into());
+        }
         if m.files.iter().any(|f| !safe_path(&f.path)) {
             return Err("manifest names an unsafe path".into());
         }

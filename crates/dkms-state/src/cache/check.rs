@@ -1,0 +1,126 @@
+//! The one check of a cache entry, applied alike by `build` (before it
+//! uses an entry) and by `cache verify`: the manifest and its signature
+//! read with size bounds (regular files only from a directory source),
+//! the signature verified, the manifest's structure and identity checked,
+//! the archive's member list compared with the manifest before anything is
+//! unpacked, then the unpacked files' hashes, and every module read by the
+//! one module reader (built for the manifest's kernel, signed when the key
+//! says so). At least one module must be there.
+
+use super::entry::{self, Manifest};
+use super::fetch::{Miss, Source};
+use crate::tarball;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+/// The largest manifest and signature read from a source.
+pub const MAX_MANIFEST: u64 = 4 << 20;
+pub const MAX_SIGNATURE: u64 = 1 << 20;
+
+/// Longest GNU long name accepted in an entry archive.
+const MAX_LONG_NAME: u64 = 4096;
+
+/// A checked entry, unpacked under `root` (in the caller's private
+/// directory).
+pub struct Checked {
+    pub manifest: Manifest,
+    pub root: PathBuf,
+}
+
+/// Fetch the entry `key` of `src` into the private directory `tmp`, check
+/// all of it and unpack it there (`entry/`). `want`: the build (module,
+/// version, kernel, arch) it must be for, checked before the archive is
+/// fetched.
+pub fn fetch_checked(
+    src: &Source,
+    key: &str,
+    cert: &Path,
+    tmp: &Path,
+    want: Option<[&str; 4]>,
+) -> Result<Checked, Miss> {
+    let failed = |e: std::io::Error| Miss::Failed(e.to_string());
+    let [json, sig, tar] = entry::names(key);
+    let manifest = src.get(&json, MAX_MANIFEST)?;
+    let signature = src.get(&sig, MAX_SIGNATURE).map_err(|m| missing(m, "signature missing"))?;
+    let (jp, sp, tp) = (tmp.join(&json), tmp.join(&sig), tmp.join(&tar));
+    std::fs::write(&jp, &manifest).map_err(failed)?;
+    std::fs::write(&sp, &signature).map_err(failed)?;
+    entry::verify_signature(&jp, &sp, cert).map_err(Miss::Failed)?;
+    crate::crash::point("cache:verified");
+    let m = Manifest::parse(&manifest).map_err(Miss::Failed)?;
+    if m.key != key {
+        return Err(Miss::Failed("manifest is for another key".into()));
+    }
+    if want.is_some_and(|w| w != [m.module.as_str(), &m.version, &m.kernel, &m.arch]) {
+        return Err(Miss::Failed("manifest is for another build".into()));
+    }
+    let limits = tarball::Limits::from_env();
+    src.download(&tar, limits.max_bytes, &tp).map_err(|m| missing(m, "archive missing"))?;
+    crate::crash::point("cache:downloaded");
+    members_match(&tp, &m, &limits).map_err(Miss::Failed)?;
+    let root = tmp.join("entry");
+    std::fs::create_dir(&root).map_err(failed)?;
+    entry::unpack(&tp, &root, &m).map_err(Miss::Failed)?;
+    let modules = entry::modules(&root);
+    if modules.is_empty() {
+        return Err(Miss::Failed("no module in the entry".into()));
+    }
+    for f in &modules {
+        entry::check_module(f, &m.kernel, !m.inputs.signing.is_empty()).map_err(Miss::Failed)?;
+    }
+    Ok(Checked { manifest: m, root })
+}
+
+/// An absent file of an entry whose manifest is there is a failure.
+fn missing(m: Miss, what: &str) -> Miss {
+    match m {
+        Miss::Absent => Miss::Failed(what.into()),
+        other => other,
+    }
+}
+
+/// The archive's members, read from their headers before anything is
+/// unpacked: every regular file is one of the manifest's, with its size;
+/// directories only lead to them; nothing else.
+pub fn members_match(archive: &Path, m: &Manifest, limits: &tarball::Limits) -> Result<(), String> {
+    let bad = |e: std::io::Error| format!("archive unreadable ({e})");
+    let f = std::fs::File::open(archive).map_err(bad)?;
+    let mut ar = tar::Archive::new(zstd::stream::read::Decoder::new(f).map_err(bad)?);
+    let mut long: Option<Vec<u8>> = None;
+    let mut seen = 0usize;
+    for (n, e) in ar.entries().map_err(bad)?.raw(true).enumerate() {
+        if n as u64 >= limits.max_entries {
+            return Err("archive has too many members".into());
+        }
+        let mut e = e.map_err(bad)?;
+        let kind = e.header().entry_type();
+        if kind.is_gnu_longname() {
+            if e.size() > MAX_LONG_NAME {
+                return Err("archive member name too long".into());
+            }
+            let mut name = Vec::new();
+            e.read_to_end(&mut name).map_err(bad)?;
+            long = Some(name.split(|&b| b == 0).next().unwrap_or_default().to_vec());
+            continue;
+        }
+        let raw = long.take().unwrap_or_else(|| e.path_bytes().into_owned());
+        let path = String::from_utf8_lossy(&raw);
+        let path = path.trim_end_matches('/');
+        let listed = |p: &str| m.files.iter().find(|f| f.path == p);
+        let ok = if kind.is_file() {
+            seen += 1;
+            listed(path).is_some_and(|f| f.size == e.size())
+        } else if kind.is_dir() {
+            path == "module" || m.files.iter().any(|f| f.path.starts_with(&format!("{path}/")))
+        } else {
+            false
+        };
+        if !ok {
+            return Err(format!("{path} is not in the manifest"));
+        }
+    }
+    if seen != m.files.len() {
+        return Err("archive members do not match the manifest".into());
+    }
+    Ok(())
+}
