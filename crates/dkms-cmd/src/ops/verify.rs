@@ -108,8 +108,9 @@ impl Verifier {
                 );
             }
             // Unreadable is corrupted even when the built copy is the same
-            // bytes: a non-module installed is no module installed.
-            match module_file::read(&installed) {
+            // bytes: a non-module installed is no module installed. So is
+            // a file without vermagic, which the kernel refuses to load.
+            match module_file::read(&installed).filter(|f| f.vermagic.is_some()) {
                 None => problem(
                     VerifyReason::Corrupted,
                     &installed,
