@@ -201,7 +201,12 @@ fn decoder(file: &File, c: Compression) -> io::Result<Box<dyn Read>> {
     let f = io::BufReader::new(f);
     Ok(match c {
         Compression::Gzip => Box::new(flate2::bufread::MultiGzDecoder::new(f)),
-        Compression::Xz => Box::new(liblzma::bufread::XzDecoder::new_multi_decoder(f)),
+        // The decoder's own memory is bounded too (a crafted header may ask
+        // for a dictionary of gigabytes).
+        Compression::Xz => {
+            let s = liblzma::stream::Stream::new_stream_decoder(MAX_MODULE, liblzma::stream::CONCATENATED)?;
+            Box::new(liblzma::bufread::XzDecoder::new_stream(f, s))
+        }
         Compression::Zstd => Box::new(zstd::stream::read::Decoder::with_buffer(f)?),
     })
 }

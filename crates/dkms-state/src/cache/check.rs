@@ -124,3 +124,86 @@ pub fn members_match(archive: &Path, m: &Manifest, limits: &tarball::Limits) -> 
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cache::entry::FileRecord;
+
+    fn manifest(files: &[(&str, u64)]) -> Manifest {
+        let inputs: super::super::key::Inputs = serde_json::from_value(serde_json::json!({
+            "module": "m", "version": "1", "kernel": "k", "arch": "a", "source": "", "conf": {},
+            "make_command": "", "patches": {}, "headers": {}, "cc_version_text": "", "compiler": "",
+            "make_env": {}, "signing": "", "compression": "", "dkms_version": ""
+        }))
+        .unwrap();
+        let files = files.iter().map(|(p, n)| FileRecord { path: p.to_string(), size: *n, sha256: String::new() });
+        Manifest {
+            format: entry::FORMAT,
+            key: inputs.key(),
+            module: "m".into(),
+            version: "1".into(),
+            kernel: "k".into(),
+            arch: "a".into(),
+            inputs,
+            files: files.collect(),
+            dkms_version: String::new(),
+            created: 0,
+        }
+    }
+
+    /// An archive member: path, size (None: a directory), link target.
+    type Member<'a> = (&'a str, Option<usize>, Option<&'a str>);
+
+    /// A `.tar.zst` of `members`.
+    fn archive(dir: &Path, members: &[Member]) -> PathBuf {
+        let mut b = tar::Builder::new(Vec::new());
+        for (path, size, link) in members {
+            let mut h = tar::Header::new_gnu();
+            h.set_mode(0o644);
+            match (size, link) {
+                (_, Some(to)) => {
+                    h.set_entry_type(tar::EntryType::Symlink);
+                    b.append_link(&mut h, path, to).unwrap();
+                }
+                (Some(n), None) => {
+                    h.set_size(*n as u64);
+                    h.set_cksum();
+                    b.append_data(&mut h, path, &vec![b'x'; *n][..]).unwrap();
+                }
+                (None, None) => {
+                    h.set_entry_type(tar::EntryType::Directory);
+                    h.set_size(0);
+                    h.set_cksum();
+                    b.append_data(&mut h, path, &[][..]).unwrap();
+                }
+            }
+        }
+        let p = dir.join("a.tar.zst");
+        std::fs::write(&p, zstd::encode_all(&b.into_inner().unwrap()[..], 1).unwrap()).unwrap();
+        p
+    }
+
+    #[test]
+    fn members_are_checked_against_the_manifest_before_unpacking() {
+        let t = tempfile::tempdir().unwrap();
+        let m = manifest(&[("module/m.ko", 5), ("log/make.log", 3)]);
+        let limits = tarball::Limits::default();
+        let good = [
+            ("module", None, None),
+            ("module/m.ko", Some(5), None),
+            ("log", None, None),
+            ("log/make.log", Some(3), None),
+        ];
+        assert_eq!(members_match(&archive(t.path(), &good), &m, &limits), Ok(()));
+        let cases: [&[Member]; 4] = [
+            &[("module/m.ko", Some(5), None), ("log/make.log", Some(3), None), ("module/extra.ko", Some(1), None)],
+            &[("module/m.ko", Some(6), None), ("log/make.log", Some(3), None)],
+            &[("module/m.ko", Some(5), None), ("log/make.log", None, Some("/etc/shadow"))],
+            &[("module/m.ko", Some(5), None)],
+        ];
+        for members in cases {
+            assert!(members_match(&archive(t.path(), members), &m, &limits).is_err(), "{members:?}");
+        }
+    }
+}
