@@ -104,14 +104,15 @@ pub fn members_match(archive: &Path, m: &Manifest, limits: &tarball::Limits) -> 
             continue;
         }
         let raw = long.take().unwrap_or_else(|| e.path_bytes().into_owned());
+        // As extraction reads names: `.` and empty components dropped.
         let path = String::from_utf8_lossy(&raw);
-        let path = path.trim_end_matches('/');
+        let path = path.split('/').filter(|c| !c.is_empty() && *c != ".").collect::<Vec<_>>().join("/");
         let listed = |p: &str| m.files.iter().find(|f| f.path == p);
         let ok = if kind.is_file() {
             seen += 1;
-            listed(path).is_some_and(|f| f.size == e.size())
+            listed(&path).is_some_and(|f| f.size == e.size())
         } else if kind.is_dir() {
-            path == "module" || m.files.iter().any(|f| f.path.starts_with(&format!("{path}/")))
+            path.is_empty() || path == "module" || m.files.iter().any(|f| f.path.starts_with(&format!("{path}/")))
         } else {
             false
         };
