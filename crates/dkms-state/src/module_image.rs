@@ -143,15 +143,27 @@ struct Packed {
 }
 
 impl Image {
-    /// An uncompressed module; its last bytes (for the signature).
+    /// An uncompressed module; its last bytes: the signature trailer when
+    /// there is one (two small reads: status reads many modules).
     fn plain(file: File) -> io::Result<(Image, Vec<u8>)> {
         let len = file.metadata()?.len();
         if len > MAX_MODULE {
             return Err(untrusted::too_large(MAX_MODULE));
         }
-        let n = len.min(TAIL as u64);
-        let mut tail = vec![0; n as usize];
-        file.read_exact_at(&mut tail, len - n)?;
+        let last = |n: u64| -> io::Result<Vec<u8>> {
+            let n = n.min(len);
+            let mut b = vec![0; n as usize];
+            file.read_exact_at(&mut b, len - n)?;
+            Ok(b)
+        };
+        // The marker and `struct module_signature` (12 bytes).
+        let mut tail = last(SIG_MAGIC.len() as u64 + 12)?;
+        if tail.len() == SIG_MAGIC.len() + 12 && tail.ends_with(SIG_MAGIC) {
+            let sig_len = u32::from_be_bytes([tail[8], tail[9], tail[10], tail[11]]);
+            if u64::from(sig_len) <= TAIL as u64 {
+                tail = last(tail.len() as u64 + u64::from(sig_len))?;
+            }
+        }
         Ok((Image { file, len, pos: 0, packed: None }, tail))
     }
 
@@ -320,6 +332,27 @@ mod tests {
         assert_eq!(m.read_at(last, 100).unwrap(), &plain[last as usize..body_len]);
         assert!(m.read_at(last, 101).is_none());
         assert!(m.read_at(0, 0x7fff_ffff_ffff).is_none());
+    }
+
+    /// An uncompressed module's signature is taken from its trailer.
+    #[test]
+    fn reads_the_signature_of_a_plain_module() {
+        let t = tempfile::tempdir().unwrap();
+        let mut b = b"ELFBODY".to_vec();
+        b.extend_from_slice(b"SIGNATURE");
+        b.extend_from_slice(&[0, 0, 2, 0, 0, 0, 0, 0, 0, 0, 0, 9]);
+        b.extend_from_slice(SIG_MAGIC);
+        let p = t.path().join("m.ko");
+        std::fs::write(&p, &b).unwrap();
+        let m = Module::open(&p).unwrap();
+        assert!(m.signed);
+        assert_eq!(m.signature.as_deref(), Some(&b"SIGNATURE"[..]));
+        assert_eq!(m.read_at(0, 7).unwrap(), b"ELFBODY");
+        assert!(m.read_at(0, 8).is_none(), "the image ends where the signature starts");
+        std::fs::write(&p, b"tiny").unwrap();
+        let m = Module::open(&p).unwrap();
+        assert!(!m.signed && m.signature.is_none());
+        assert_eq!(m.read_at(0, 4).unwrap(), b"tiny");
     }
 
     /// A small file decompressing past the limit is refused, in bounded
