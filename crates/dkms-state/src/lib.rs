@@ -27,12 +27,14 @@ pub mod license;
 pub mod lock;
 pub mod modinfo;
 pub mod module_file;
+pub mod module_image;
 pub mod name;
 pub mod shell;
 pub mod status;
 pub mod tarball;
 pub mod tools;
 pub mod trees;
+pub mod untrusted;
 pub mod version;
 
 pub use error::{Error, Result};

@@ -6,7 +6,7 @@
 //! that is not GPL-compatible cannot resolve GPL-only exports
 //! (kernel/module/main.c, `resolve_symbol`).
 
-use object::{Object, ObjectSymbol};
+use object::{Object, ObjectSymbol, ReadRef};
 use std::collections::BTreeSet;
 use std::io;
 use std::path::Path;
@@ -31,24 +31,30 @@ pub struct ModuleFacts {
 }
 
 /// Read the licence and undefined symbols of a module file (compressed
-/// or not: `module_file::contents`).
+/// or not, through the one module reader `module_image`: a FIFO, a device
+/// or a file past `MAX_MODULE` is an error, not a wait).
 pub fn module_facts(file: &Path) -> io::Result<ModuleFacts> {
-    let image = crate::module_file::contents(file).ok_or_else(|| {
-        io::Error::new(io::ErrorKind::InvalidData, format!("cannot read or decompress {}", file.display()))
-    })?;
-    facts_of(&image).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, format!("{}: {e}", file.display())))
+    let m = crate::module_image::Module::open(file)
+        .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", file.display())))?;
+    let elf = m
+        .elf()
+        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, format!("{}: not an ELF object", file.display())))?;
+    Ok(facts_of_elf(&elf))
 }
 
 /// `module_facts` of an ELF image in memory.
 pub fn facts_of(image: &[u8]) -> Result<ModuleFacts, object::Error> {
-    let elf = object::File::parse(image)?;
-    let license = crate::module_file::modinfo_value(&elf, "license");
+    Ok(facts_of_elf(&object::File::parse(image)?))
+}
+
+fn facts_of_elf<'d, R: ReadRef<'d>>(elf: &object::File<'d, R>) -> ModuleFacts {
+    let license = crate::module_file::modinfo_value(elf, "license");
     let undefined = elf
         .symbols()
         .filter(|s| s.is_undefined())
         .filter_map(|s| s.name().ok().filter(|n| !n.is_empty()).map(String::from))
         .collect();
-    Ok(ModuleFacts { license, undefined })
+    ModuleFacts { license, undefined }
 }
 
 /// The symbols a kernel's `Module.symvers` lists as GPL-only exports

@@ -1,15 +1,19 @@
 //! Module version facts as upstream's `get_module_verinfo` and
 //! `compare_module_version` read them from `modinfo` output. The `.modinfo`
-//! ELF section is read in-process (decompressing `.ko.gz`/`.xz`/`.zst` when
-//! the host's kmod could), its strings rendered the way kmod's `modinfo`
-//! prints them and parsed by the same code as real `modinfo` output; the
-//! `modinfo` program is run only when the file is anything unusual. Results
-//! are remembered per file (and its inode, size and times) within a run.
+//! ELF section is read in-process by the one module reader (`module_image`,
+//! decompressing `.ko.gz`/`.xz`/`.zst` when the host's kmod could), its
+//! strings rendered the way kmod's `modinfo` prints them and parsed by the
+//! same code as real `modinfo` output; the `modinfo` program is run only
+//! when a regular file is anything unusual (never on a FIFO, a device or a
+//! file too large to be a module: those read as modinfo's failure, empty).
+//! Results are remembered per file (and its inode, size and times) within a
+//! run.
 
-use crate::tools;
-use crate::version;
+use crate::module_image::{Compression, Module};
+use crate::untrusted::{self, Links};
+use crate::{tools, version};
 use std::collections::HashMap;
-use std::os::unix::fs::{FileExt, MetadataExt};
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, OnceLock};
 
@@ -42,7 +46,8 @@ pub fn verinfo(file: &Path) -> VerInfo {
         }
     }
     match in_process(file) {
-        Some((st, v)) => {
+        Err(Unusual::NotAModule) => VerInfo::default(),
+        Ok((st, v)) => {
             // Remembered with the identity of the file that was read: a
             // replaced or rewritten file is read again.
             if let Ok(mut m) = memo().lock() {
@@ -50,8 +55,19 @@ pub fn verinfo(file: &Path) -> VerInfo {
             }
             v
         }
-        None => verinfo_program(file),
+        Err(Unusual::AskKmod) => verinfo_program(file),
     }
+}
+
+/// Why `get_module_verinfo` was not worked out in-process.
+#[derive(Debug, PartialEq, Eq)]
+enum Unusual {
+    /// Anything kmod's `modinfo` may see differently: it decides.
+    AskKmod,
+    /// A FIFO, a device, a file past `MAX_MODULE`: no module, and not given
+    /// to `modinfo` either (it would wait on the FIFO, or decompress the
+    /// bomb in memory). Its versions are empty, as modinfo's failure gives.
+    NotAModule,
 }
 
 /// `get_module_verinfo FILE` by running `modinfo FILE`.
@@ -84,26 +100,6 @@ fn parse(out: &str) -> VerInfo {
     VerInfo { version: ver, srcversion: if srcver.is_empty() { checksum } else { srcver } }
 }
 
-/// Compression formats kmod recognises by their magic bytes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Compression {
-    Gzip,
-    Xz,
-    Zstd,
-}
-
-pub(crate) fn compression(head: &[u8]) -> Option<Compression> {
-    if head.starts_with(&[0xfd, b'7', b'z', b'X', b'Z', 0]) {
-        Some(Compression::Xz)
-    } else if head.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
-        Some(Compression::Zstd)
-    } else if head.starts_with(&[0x1f, 0x8b]) {
-        Some(Compression::Gzip)
-    } else {
-        None
-    }
-}
-
 /// Can `modinfo` here read files of this compression (`modinfo -V` lists
 /// `+ZLIB`, `+XZ`, `+ZSTD`)? Asked at most once per run, and only when a
 /// compressed module is met. Also false when there is no `modinfo`.
@@ -129,71 +125,35 @@ fn have_modinfo() -> bool {
     *HAVE.get_or_init(|| tools::available("modinfo"))
 }
 
-/// Random access to the (decompressed) module: a file with its first
-/// bytes already read (small modules are read with one system call), or
-/// the decompressed contents.
-enum Image {
-    File(std::fs::File, Vec<u8>),
-    Memory(Vec<u8>),
-}
-
-/// How much of an uncompressed module is read up front.
-const PREFIX: usize = 64 * 1024;
-
-impl Image {
-    fn read(&self, off: u64, len: u64) -> Option<Vec<u8>> {
-        let len = usize::try_from(len).ok()?;
-        let start = usize::try_from(off).ok()?;
-        let in_memory = |m: &[u8]| m.get(start..start.checked_add(len)?).map(<[u8]>::to_vec);
-        match self {
-            Image::File(f, prefix) => in_memory(prefix).or_else(|| {
-                let mut buf = vec![0; len];
-                f.read_exact_at(&mut buf, off).ok()?;
-                Some(buf)
-            }),
-            Image::Memory(m) => in_memory(m),
-        }
-    }
-}
-
-pub(crate) fn decompress(file: &Path, c: Compression) -> Option<Vec<u8>> {
-    use std::io::Read;
-    let f = std::fs::File::open(file).ok()?;
-    let mut out = Vec::new();
-    match c {
-        Compression::Gzip => flate2::read::MultiGzDecoder::new(f).read_to_end(&mut out).ok()?,
-        Compression::Xz => liblzma::read::XzDecoder::new_multi_decoder(f).read_to_end(&mut out).ok()?,
-        Compression::Zstd => zstd::stream::read::Decoder::new(f).ok()?.read_to_end(&mut out).ok()?,
-    };
-    Some(out)
-}
-
 /// `get_module_verinfo` without running `modinfo` (with the identity of
-/// the file read), or None when anything is unusual (then the program
-/// decides, errors included).
-fn in_process(file: &Path) -> Option<(Stamp, VerInfo)> {
+/// the file read), or why not.
+fn in_process(file: &Path) -> Result<(Stamp, VerInfo), Unusual> {
+    use Unusual::*;
     if !have_modinfo() {
-        return None;
+        return Err(AskKmod);
     }
-    let path = file.to_str()?;
+    let path = file.to_str().ok_or(AskKmod)?;
     if path.contains('\n') {
-        return None;
+        return Err(AskKmod);
     }
-    let f = std::fs::File::open(file).ok()?;
-    let meta = f.metadata().ok()?;
-    if !meta.is_file() {
-        return None;
+    let f = untrusted::open_regular(file, Links::Follow).map_err(|e| not_a_module(&e))?;
+    let meta = f.metadata().map_err(|_| AskKmod)?;
+    if crate::module_image::compression_of(&f).is_some_and(|c| !kmod_supports(c)) {
+        return Err(AskKmod);
     }
-    let mut head = vec![0u8; PREFIX.min(usize::try_from(meta.len()).ok()?)];
-    let n = f.read_at(&mut head, 0).ok()?;
-    head.truncate(n);
-    let image = match compression(&head) {
-        Some(c) if kmod_supports(c) => Image::Memory(decompress(file, c)?),
-        Some(_) => return None,
-        None => Image::File(f, head),
-    };
-    let section = modinfo_section(&image)?;
-    Some((stamp_of(&meta), parse(&render(&section)?)))
+    let m = Module::from_file(f).map_err(|e| not_a_module(&e))?;
+    let section = modinfo_section(&m).ok_or(AskKmod)?;
+    Ok((stamp_of(&meta), parse(&render(&section).ok_or(AskKmod)?)))
+}
+
+/// An open or read that failed because the file is no module at all.
+fn not_a_module(e: &std::io::Error) -> Unusual {
+    use std::io::ErrorKind::{FileTooLarge, InvalidInput};
+    if matches!(e.kind(), InvalidInput | FileTooLarge) {
+        Unusual::NotAModule
+    } else {
+        Unusual::AskKmod
+    }
 }
 
 /// kmod's `modinfo` output for the section's strings (after the
@@ -234,8 +194,8 @@ fn uint(b: &[u8], off: usize, len: usize, big: bool) -> Option<u64> {
 
 /// The contents of the one section named `.modinfo` (None: not an ELF file
 /// kmod would read the same way, no or several such sections).
-fn modinfo_section(img: &Image) -> Option<Vec<u8>> {
-    let eh = img.read(0, 64).or_else(|| img.read(0, 52))?;
+fn modinfo_section(img: &Module) -> Option<Vec<u8>> {
+    let eh = img.read_at(0, 64).or_else(|| img.read_at(0, 52))?;
     if !eh.starts_with(b"\x7fELF") {
         return None;
     }
@@ -249,7 +209,7 @@ fn modinfo_section(img: &Image) -> Option<Vec<u8>> {
         2 => true,
         _ => return None,
     };
-    let u = |off, len| uint(&eh, off, len, big);
+    let u = |off, len| uint(eh, off, len, big);
     let (shoff, shentsize, shnum, shstrndx) = if wide {
         (u(0x28, 8)?, u(0x3a, 2)?, u(0x3c, 2)?, u(0x3e, 2)?)
     } else {
@@ -259,28 +219,30 @@ fn modinfo_section(img: &Image) -> Option<Vec<u8>> {
     if shnum == 0 || shentsize != want || shstrndx >= shnum {
         return None;
     }
-    let table = img.read(shoff, shnum.checked_mul(shentsize)?)?;
+    // Every range is checked against the image's real length before it is
+    // read: a crafted size is refused, never allocated.
+    let table = img.read_at(shoff, shnum.checked_mul(shentsize)?)?;
     // (name, type, offset, size) of section i
     let sh = |i: u64| -> Option<(u64, u64, u64, u64)> {
         let b = usize::try_from(i * shentsize).ok()?;
         if wide {
             Some((
-                uint(&table, b, 4, big)?,
-                uint(&table, b + 4, 4, big)?,
-                uint(&table, b + 24, 8, big)?,
-                uint(&table, b + 32, 8, big)?,
+                uint(table, b, 4, big)?,
+                uint(table, b + 4, 4, big)?,
+                uint(table, b + 24, 8, big)?,
+                uint(table, b + 32, 8, big)?,
             ))
         } else {
             Some((
-                uint(&table, b, 4, big)?,
-                uint(&table, b + 4, 4, big)?,
-                uint(&table, b + 16, 4, big)?,
-                uint(&table, b + 20, 4, big)?,
+                uint(table, b, 4, big)?,
+                uint(table, b + 4, 4, big)?,
+                uint(table, b + 16, 4, big)?,
+                uint(table, b + 20, 4, big)?,
             ))
         }
     };
     let (_, _, stroff, strsize) = sh(shstrndx)?;
-    let names = img.read(stroff, strsize)?;
+    let names = img.read_at(stroff, strsize)?;
     let mut found = None;
     for i in 1..shnum {
         let (name, kind, off, size) = sh(i)?;
@@ -296,7 +258,7 @@ fn modinfo_section(img: &Image) -> Option<Vec<u8>> {
         found = Some((off, size));
     }
     let (off, size) = found?;
-    img.read(off, size)
+    img.read_at(off, size).map(<[u8]>::to_vec)
 }
 
 /// Result of `compare_module_version A B`.
@@ -395,8 +357,8 @@ mod tests {
             assert_eq!(verinfo(f), verinfo_program(f), "{}", f.display());
         }
         // The plain ones really were read in-process.
-        assert!(in_process(&dir.path().join("m0.ko")).is_some());
-        assert!(in_process(&dir.path().join("junk.ko")).is_none());
+        assert!(in_process(&dir.path().join("m0.ko")).is_ok());
+        assert_eq!(in_process(&dir.path().join("junk.ko")).err(), Some(Unusual::AskKmod));
     }
 
     #[test]

@@ -1,23 +1,18 @@
 //! What a kernel module file says about itself: the kernel release in its
 //! `vermagic` and its appended signature (`~Module signature appended~`
 //! after the kernel's `struct module_signature`), read from the file itself
-//! — compressed (`.ko.gz`/`.xz`/`.zst`) or not — through the `object` ELF
-//! reader; `modinfo` is asked only when the file is no ELF object the
-//! reader understands. Also: whether a signature was made with a given
+//! — compressed (`.ko.gz`/`.xz`/`.zst`) or not — through the one module
+//! reader (`module_image`: regular files only, bounded, streamed);
+//! `modinfo` is asked only when the file is no ELF object the reader
+//! understands. Also: whether a signature was made with a given
 //! certificate (the PKCS#7 signer names the certificate's issuer and serial
 //! number, as `sign-file` writes it), and the certificate read in DER or PEM.
 
-use crate::modinfo::{compression, decompress};
+pub use crate::module_image::{split_signature, Module, SIG_MAGIC};
 use crate::tools;
-use object::{Object, ObjectSection};
+use crate::untrusted;
+use object::{Object, ObjectSection, ReadRef};
 use std::path::Path;
-
-/// The marker the kernel's `sign-file` appends (`MODULE_SIG_STRING`).
-pub const SIG_MAGIC: &[u8] = b"~Module signature appended~\n";
-
-/// Size of `struct module_signature` (algo, hash, id_type, signer_len,
-/// key_id_len, 3 bytes padding, big-endian sig_len).
-const SIG_INFO: usize = 12;
 
 /// The facts of one module file.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -38,45 +33,26 @@ impl Facts {
     }
 }
 
-/// The module's bytes, decompressed when compressed (None: unreadable).
-pub fn contents(file: &Path) -> Option<Vec<u8>> {
-    let bytes = std::fs::read(file).ok()?;
-    match compression(&bytes[..bytes.len().min(8)]) {
-        Some(c) => decompress(file, c),
-        None => Some(bytes),
-    }
-}
-
 /// The facts of a module file: in-process where the file is an ELF object,
-/// else what `modinfo` prints (None when neither can read it).
+/// else what `modinfo` prints (None when neither can read it, and at once
+/// for what is no regular file or is too large to be a module).
 pub fn read(file: &Path) -> Option<Facts> {
-    let bytes = contents(file)?;
-    from_bytes(&bytes).or_else(|| via_modinfo(file))
+    let m = Module::open(file).ok()?;
+    facts(&m).or_else(|| via_modinfo(file))
 }
 
-/// The ELF image and the appended signature of a module's bytes.
-pub fn split_signature(bytes: &[u8]) -> (&[u8], Option<&[u8]>) {
-    let Some(body) = bytes.strip_suffix(SIG_MAGIC) else { return (bytes, None) };
-    let Some(info_at) = body.len().checked_sub(SIG_INFO) else { return (bytes, None) };
-    let info = &body[info_at..];
-    let sig_len = u32::from_be_bytes([info[8], info[9], info[10], info[11]]) as usize;
-    let Some(sig_at) = info_at.checked_sub(sig_len) else { return (bytes, None) };
-    (&body[..sig_at], Some(&body[sig_at..info_at]))
-}
-
-/// The facts of decompressed module bytes; None when they are no ELF
-/// object `object` can read.
-pub fn from_bytes(bytes: &[u8]) -> Option<Facts> {
-    let (elf, sig) = split_signature(bytes);
-    let obj = object::File::parse(elf).ok()?;
+/// The facts of an open module; None when it is no ELF object `object`
+/// can read.
+pub fn facts(m: &Module) -> Option<Facts> {
+    let obj = m.elf()?;
     let vermagic = modinfo_value(&obj, "vermagic");
-    Some(Facts { vermagic, signature: sig.map(<[u8]>::to_vec), signed: sig.is_some() })
+    Some(Facts { vermagic, signature: m.signature.clone(), signed: m.signed })
 }
 
 /// The first `key=` of an ELF module's `.modinfo` (modpost and
 /// `MODULE_INFO` put one NUL-separated `key=value` string there each; the
 /// kernel's `get_modinfo` takes the first).
-pub fn modinfo_value(obj: &object::File, key: &str) -> Option<String> {
+pub fn modinfo_value<'d, R: ReadRef<'d>>(obj: &object::File<'d, R>, key: &str) -> Option<String> {
     let data = obj.section_by_name(".modinfo")?.data().ok()?;
     let prefix = format!("{key}=");
     data.split(|&b| b == 0)
@@ -158,9 +134,13 @@ pub fn signed_with(signature: &[u8], cert_der: &[u8]) -> Option<bool> {
     Some(signature.windows(needle.len()).any(|w| w == needle.as_slice()))
 }
 
+/// The largest certificate file read (real ones are a few KiB).
+const MAX_CERTIFICATE: u64 = 1 << 20;
+
 /// A certificate file (DER, or PEM) as DER.
 pub fn read_certificate(file: &Path) -> Option<Vec<u8>> {
-    let bytes = std::fs::read(file).ok()?;
+    let f = untrusted::open_regular(file, untrusted::Links::Follow).ok()?;
+    let bytes = untrusted::read_all_bounded(f, MAX_CERTIFICATE).ok()?;
     if bytes.first() == Some(&0x30) {
         return Some(bytes);
     }
@@ -197,22 +177,6 @@ fn base64(text: &str) -> Option<Vec<u8>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn splits_an_appended_signature() {
-        let mut b = b"ELFBODY".to_vec();
-        b.extend_from_slice(b"SIGNATURE");
-        b.extend_from_slice(&[0, 0, 2, 0, 0, 0, 0, 0, 0, 0, 0, 9]);
-        b.extend_from_slice(SIG_MAGIC);
-        let (body, sig) = split_signature(&b);
-        assert_eq!(body, b"ELFBODY");
-        assert_eq!(sig, Some(&b"SIGNATURE"[..]));
-        assert_eq!(split_signature(b"plain"), (&b"plain"[..], None));
-        // A length past the start is no signature.
-        let mut bad = vec![0, 0, 2, 0, 0, 0, 0, 0, 0, 0, 0, 200];
-        bad.extend_from_slice(SIG_MAGIC);
-        assert!(split_signature(&bad).1.is_none());
-    }
 
     #[test]
     fn decodes_base64() {

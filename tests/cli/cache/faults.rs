@@ -27,7 +27,7 @@ pub(super) fn node(f: &Fleet, source: &str) -> Tree {
 }
 
 /// `cache verify` of `dir` fails and names the key.
-fn verify_fails(f: &Fleet, tree: &Tree, dir: &Path) {
+pub(super) fn verify_fails(f: &Fleet, tree: &Tree, dir: &Path) {
     let (code, out, err) = tree.dkms(&["cache", "verify", &dir.display().to_string()], &[]);
     assert_eq!(code, 1, "verify must fail:\n{out}\n{err}");
     assert!(out.contains(&format!("{}: ", f.key)) || out.contains(&f.key[..12]), "{out}");
@@ -40,7 +40,7 @@ fn tamper(path: &Path, at: usize) {
     fs::write(path, b).expect("write");
 }
 
-fn entry_file(dir: &Path, f: &Fleet, ext: &str) -> std::path::PathBuf {
+pub(super) fn entry_file(dir: &Path, f: &Fleet, ext: &str) -> std::path::PathBuf {
     dir.join(format!("{}.{ext}", f.key))
 }
 

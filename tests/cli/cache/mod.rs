@@ -8,6 +8,7 @@
 //! The builder's entry is made once and copied for each scenario.
 
 mod faults;
+mod hostile_dir;
 mod post_build;
 mod tls;
 
@@ -104,8 +105,10 @@ impl Tree {
     }
 
     /// Run our dkms on this tree with `env` added; (status, stdout, stderr).
+    /// Killed after 5 minutes (exit 137): a hang fails, never stalls.
     pub(crate) fn dkms(&self, args: &[&str], env: &[(&str, &str)]) -> (i32, String, String) {
-        let mut c = Command::new(ours());
+        let mut c = Command::new("timeout");
+        c.args(["-s", "KILL", "300"]).arg(ours());
         c.args(args).args(self.sb.tree_args()).current_dir(&self.sb.work);
         for (k, _) in std::env::vars_os() {
             if k.to_string_lossy().starts_with("DKMS_") || k.to_string_lossy().to_lowercase().ends_with("_proxy") {

@@ -11,6 +11,7 @@ use super::build_steps::{missing_module, stage_build};
 use crate::support::dkms::{Dkms, Mvka};
 use dkms_cli::{ui, RELEASE_STRING};
 use dkms_proto::Record;
+use dkms_state::cache::check;
 use dkms_state::cache::entry::{self, Manifest};
 use dkms_state::cache::fetch::{Miss, Source};
 use dkms_state::cache::key::{self, Inputs};
@@ -19,10 +20,6 @@ use dkms_state::error::{Error, Result};
 use dkms_state::{env, fsutil, tarball};
 use std::io::Write;
 use std::path::{Path, PathBuf};
-
-/// The largest manifest and signature read from a source.
-const MAX_MANIFEST: u64 = 4 << 20;
-const MAX_SIGNATURE: u64 = 1 << 20;
 
 /// A setting of the cache: the option, else `DKMS_<NAME>`, else
 /// framework.conf.
@@ -165,8 +162,10 @@ pub(crate) fn fetch(d: &Dkms, x: Mvka, conf: &Conf, env: &[(String, String)], su
     None
 }
 
-/// Fetch the entry `key` of `src` into a private directory, verify it and
-/// unpack it there (`entry/`).
+/// Fetch the entry `key` of `src` into a private directory, check it as
+/// `cache verify` does (`check::fetch_checked`) and unpack it there
+/// (`entry/`); then the build's own demands: for this build, every module
+/// of its conf there.
 fn from_source(
     d: &Dkms,
     x: Mvka,
@@ -176,39 +175,14 @@ fn from_source(
     key: &str,
     cert: &Path,
 ) -> std::result::Result<tempfile::TempDir, Miss> {
-    let failed = |e: std::io::Error| Miss::Failed(e.to_string());
-    let tmp = tarball::private_dir(&d.ctx.tmp_location).map_err(failed)?;
-    let [json, sig, tar] = entry::names(key);
-    let manifest = src.get(&json, MAX_MANIFEST)?;
-    let signature = src.get(&sig, MAX_SIGNATURE).map_err(|m| match m {
-        Miss::Absent => Miss::Failed("signature missing".into()),
-        other => other,
-    })?;
-    let (jp, sp, tp) = (tmp.path().join(&json), tmp.path().join(&sig), tmp.path().join(&tar));
-    let write_new = |p: &Path, bytes: &[u8]| fsutil::create_exclusive(p).and_then(|mut f| f.write_all(bytes));
-    write_new(&jp, &manifest).map_err(failed)?;
-    write_new(&sp, &signature).map_err(failed)?;
-    entry::verify_signature(&jp, &sp, cert).map_err(Miss::Failed)?;
-    dkms_state::crash::point("cache:verified");
-    let m = Manifest::parse(&manifest).map_err(Miss::Failed)?;
-    if m.key != key
-        || (m.module.as_str(), m.version.as_str(), m.kernel.as_str(), m.arch.as_str()) != (x.m, x.v, x.k, x.a)
-    {
-        return Err(Miss::Failed("manifest is for another build".into()));
-    }
-    src.download(&tar, tarball::Limits::from_env().max_bytes, &tp).map_err(|m| match m {
-        Miss::Absent => Miss::Failed("archive missing".into()),
-        other => other,
-    })?;
-    dkms_state::crash::point("cache:downloaded");
-    let root = tmp.path().join("entry");
-    std::fs::create_dir(&root).map_err(failed)?;
-    entry::unpack(&tp, &root, &m).map_err(Miss::Failed)?;
-    if let Some(name) = missing_module(conf, x.k, x.a, &root.join("module"), suffix) {
+    let tmp = tarball::private_dir(&d.ctx.tmp_location).map_err(|e| Miss::Failed(e.to_string()))?;
+    let checked = check::fetch_checked(src, key, cert, tmp.path(), Some([x.m, x.v, x.k, x.a]))?;
+    if let Some(name) = missing_module(conf, x.k, x.a, &checked.root.join("module"), suffix) {
         return Err(Miss::Failed(format!("module {name} missing from the entry")));
     }
-    for f in entry::modules(&root) {
-        entry::check_module(&f, x.k, d.signer.is_some()).map_err(Miss::Failed)?;
+    // The signature the key promises is the one this build makes.
+    if d.signer.is_some() == checked.manifest.inputs.signing.is_empty() {
+        return Err(Miss::Failed("manifest is for another build".into()));
     }
     Ok(tmp)
 }

@@ -12,7 +12,7 @@ use dkms_state::conf::{Conf, ModuleRecord};
 use dkms_state::error::{Error, Kind, Result};
 use dkms_state::journal::Journal;
 use dkms_state::modinfo::{self, Cmp};
-use dkms_state::{crash, fsutil, status, trees, version};
+use dkms_state::{crash, fsutil, status, trees, untrusted, version};
 use std::path::{Path, PathBuf};
 
 /// `maybe_install_module` of m/v: skip (or with `--force` uninstall
@@ -468,7 +468,10 @@ pub(crate) fn check_version_sanity(d: &Dkms, x: Mvka, obsolete_by: &str, name: &
         }
         Cmp::Same if !force => {
             let versioned = !(ours_info.version.trim().is_empty() && ours_info.srcversion.trim().is_empty());
-            let identical = std::fs::read(&existing).ok() == std::fs::read(&ours).ok();
+            // As before: the same bytes, or neither readable; compared in
+            // blocks, never by opening a FIFO or reading a device.
+            let readable = |p: &Path| untrusted::open_regular(p, untrusted::Links::Follow).is_ok();
+            let identical = untrusted::same_contents(&existing, &ours) || (!readable(&existing) && !readable(&ours));
             if versioned || identical {
                 if ours_info.version.is_empty() {
                     ui::errln(&format!(

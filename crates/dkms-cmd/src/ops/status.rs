@@ -9,7 +9,7 @@ use dkms_cli::ui;
 use dkms_proto::{Record, State as ProtoState, VerifyProblem};
 use dkms_state::conf::{self, Conf};
 use dkms_state::status::{self, Entry, State};
-use dkms_state::trees;
+use dkms_state::{trees, untrusted};
 use std::collections::HashMap;
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
@@ -263,7 +263,8 @@ fn built_extra(d: &Dkms, target: Mvka, c: &Conf, suffix: &str, active: bool) -> 
 
 /// `diff -q A B` succeeds: two readable regular files (or links to them)
 /// with the same bytes. Sizes are compared first, the bytes only when the
-/// sizes match.
+/// sizes match, in blocks. Neither is opened unless both are regular files
+/// (a FIFO would make diff, and us, wait for a writer).
 fn same_contents(a: &Path, b: &Path) -> bool {
     let (Ok(ma), Ok(mb)) = (std::fs::metadata(a), std::fs::metadata(b)) else { return false };
     if !ma.is_file() || !mb.is_file() || ma.len() != mb.len() {
@@ -271,9 +272,9 @@ fn same_contents(a: &Path, b: &Path) -> bool {
     }
     if ma.dev() == mb.dev() && ma.ino() == mb.ino() {
         // The same file: diff only needs to be able to open it.
-        return std::fs::File::open(a).is_ok();
+        return untrusted::open_regular(a, untrusted::Links::Follow).is_ok();
     }
-    matches!((std::fs::read(a), std::fs::read(b)), (Ok(x), Ok(y)) if x == y)
+    untrusted::same_contents(a, b)
 }
 
 fn opt(s: &str) -> Option<&str> {

@@ -11,7 +11,7 @@ use crate::support::signing;
 use dkms_cli::ui;
 use dkms_proto::{Record, VerifyProblem, VerifyReason};
 use dkms_state::conf::Conf;
-use dkms_state::{module_file, trees};
+use dkms_state::{module_file, trees, untrusted};
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
@@ -107,12 +107,15 @@ impl Verifier {
                     format!("{shown} differs from the built copy {}", built.display()),
                 );
             }
-            let built_facts = module_file::read(&built);
-            match module_file::read(&installed) {
-                None if built_facts.is_some() => {
-                    problem(VerifyReason::Corrupted, &installed, format!("{shown} cannot be read as a kernel module"))
-                }
-                None => {}
+            // Unreadable is corrupted even when the built copy is the same
+            // bytes: a non-module installed is no module installed. So is
+            // a file without vermagic, which the kernel refuses to load.
+            match module_file::read(&installed).filter(|f| f.vermagic.is_some()) {
+                None => problem(
+                    VerifyReason::Corrupted,
+                    &installed,
+                    format!("{shown} cannot be read as a kernel module (no readable module)"),
+                ),
                 Some(f) => {
                     if let Some(found) = f.release().filter(|r| *r != k) {
                         problem(VerifyReason::WrongKernel, &installed, format!("{shown} is built for kernel {found}"));
@@ -193,13 +196,14 @@ fn archived_originals(dir: &Path) -> Vec<VerifyProblem> {
     out
 }
 
-/// Byte-identical (a symlinked install is the built file itself).
+/// Byte-identical (a symlinked install is the built file itself); both
+/// regular files, compared in blocks (`untrusted::same_contents`).
 fn same_bytes(a: &Path, b: &Path) -> bool {
     match (std::fs::canonicalize(a), std::fs::canonicalize(b)) {
-        (Ok(x), Ok(y)) if x == y => return true,
+        (Ok(x), Ok(y)) if x == y => return untrusted::open_regular(a, untrusted::Links::Follow).is_ok(),
         _ => {}
     }
-    matches!((std::fs::read(a), std::fs::read(b)), (Ok(x), Ok(y)) if x == y)
+    untrusted::same_contents(a, b)
 }
 
 /// The text lines of the problems, as printed under the status line.

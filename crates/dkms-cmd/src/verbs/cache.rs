@@ -8,7 +8,9 @@ use crate::ops::cache;
 use crate::support::dkms::{mvka, Dkms};
 use crate::support::subshell::for_each_kernel;
 use dkms_cli::ui;
+use dkms_state::cache::check;
 use dkms_state::cache::entry::{self, Manifest};
+use dkms_state::cache::fetch::{Miss, Source};
 use dkms_state::error::{Error, Kind, Result};
 use dkms_state::{status, tarball};
 use std::path::{Path, PathBuf};
@@ -117,23 +119,15 @@ fn verify(d: &mut Dkms, dir: &Path) -> Result<()> {
     Ok(())
 }
 
+/// One entry of `dir`, checked exactly as a build checks what it fetches
+/// (`check::fetch_checked`, through the same bounded directory source).
 fn verify_one(d: &Dkms, dir: &Path, key: &str, cert: &Path) -> std::result::Result<(), String> {
-    let [json, sig, tar] = entry::names(key);
-    if !dir.join(&sig).is_file() {
-        return Err("signature missing".into());
-    }
-    entry::verify_signature(&dir.join(&json), &dir.join(&sig), cert)?;
-    let bytes = std::fs::read(dir.join(&json)).map_err(|e| e.to_string())?;
-    let m = Manifest::parse(&bytes)?;
-    if m.key != key {
-        return Err("manifest is for another key".into());
-    }
     let tmp = tarball::private_dir(&d.ctx.tmp_location).map_err(|e| e.to_string())?;
-    entry::unpack(&dir.join(&tar), tmp.path(), &m)?;
-    for f in entry::modules(tmp.path()) {
-        entry::check_module(&f, &m.kernel, !m.inputs.signing.is_empty())?;
+    match check::fetch_checked(&Source::Dir(dir.to_path_buf()), key, cert, tmp.path(), None) {
+        Ok(_) => Ok(()),
+        Err(Miss::Absent) => Err("manifest missing".into()),
+        Err(Miss::Failed(why)) => Err(why),
     }
-    Ok(())
 }
 
 /// `cache gc DIR --keep-kernels K...`: remove the entries of other kernels
@@ -145,7 +139,9 @@ fn gc(d: &mut Dkms, dir: &Path) -> Result<()> {
     }
     let mut removed = 0;
     for key in keys(dir)? {
-        let kernel = std::fs::read(dir.join(format!("{key}.json")))
+        // Bounded, regular files only: a FIFO is an unreadable manifest.
+        let kernel = Source::Dir(dir.to_path_buf())
+            .get(&format!("{key}.json"), check::MAX_MANIFEST)
             .ok()
             .and_then(|b| serde_json::from_slice::<Manifest>(&b).ok())
             .map(|m| m.kernel);

@@ -9,6 +9,7 @@ use dkms_cli::ui;
 use dkms_proto::Record;
 use dkms_state::error::{Error, Kind, Result};
 use dkms_state::failures;
+use dkms_state::untrusted::{self, Links};
 use std::path::{Path, PathBuf};
 
 /// `dkms log`: one kernel (the first of -k, default the running one).
@@ -33,8 +34,12 @@ pub(crate) fn run(d: &mut Dkms) -> Result<()> {
     } else if d.ctx.args.path_only {
         ui::outln(&path.display().to_string());
     } else {
-        let text = std::fs::read(&path).map_err(|e| Error::io(1, path.display(), e))?;
-        ui::out(&String::from_utf8_lossy(&text));
+        // A build wrote it, not dkms: only a regular file, never through a
+        // link (a build could point it at any file root can read), and
+        // streamed, however large it is.
+        let f = untrusted::open_regular(&path, Links::Refuse).map_err(|e| Error::io(1, path.display(), e))?;
+        std::io::copy(&mut std::io::BufReader::with_capacity(1 << 16, f), &mut ui::OutWriter)
+            .map_err(|e| Error::io(1, path.display(), e))?;
     }
     Ok(())
 }
@@ -59,9 +64,16 @@ fn last_log(d: &Dkms, m: &str, v: &str, k: &str, a: &str) -> Option<(PathBuf, bo
     found.into_iter().max_by_key(|(p, _)| modified(p))
 }
 
+/// The first line (at most 4 KiB of it) of a regular `log` names k/a.
 fn header_names(log: &Path, k: &str, a: &str) -> bool {
-    let Ok(text) = std::fs::read_to_string(log) else { return false };
-    text.lines().next().is_some_and(|l| l.ends_with(&format!(" for kernel {k} ({a})")))
+    use std::io::{BufRead, Read};
+    let Ok(f) = untrusted::open_regular(log, Links::Refuse) else { return false };
+    let mut line = Vec::new();
+    if std::io::BufReader::new(f.take(4096)).read_until(b'\n', &mut line).is_err() {
+        return false;
+    }
+    let line = String::from_utf8_lossy(&line);
+    line.lines().next().is_some_and(|l| l.ends_with(&format!(" for kernel {k} ({a})")))
 }
 
 fn modified(p: &Path) -> std::time::SystemTime {

@@ -8,9 +8,8 @@
 
 use super::file_sha256;
 use super::key::Inputs;
-use crate::{fsutil, tarball, tools};
+use crate::{fsutil, module_file, tarball, tools};
 use serde::{Deserialize, Serialize};
-use std::io::Read;
 use std::path::{Path, PathBuf};
 
 /// The manifest format this dkms writes and reads.
@@ -61,6 +60,12 @@ impl Manifest {
         }
         if !valid_key(&m.key) || m.inputs.key() != m.key {
             return Err("manifest inputs do not match its key".into());
+        }
+        // The names outside `inputs` are not covered by the key: they must
+        // say what the inputs say.
+        let i = &m.inputs;
+        if [&m.module, &m.version, &m.kernel, &m.arch] != [&i.module, &i.version, &i.kernel, &i.arch] {
+            return Err("manifest names another module than its inputs".into());
         }
         if m.files.iter().any(|f| !safe_path(&f.path)) {
             return Err("manifest names an unsafe path".into());
@@ -217,34 +222,20 @@ pub fn check_files(root: &Path, m: &Manifest) -> Result<(), String> {
 }
 
 /// A module file (`.ko`, `.ko.gz`, `.ko.xz`, `.ko.zst`) is for `kernel`
-/// (its vermagic starts with it) and, when `signed`, carries a signature.
+/// (its vermagic names it) and, when `signed`, carries a signature. Read
+/// by the one module reader (`module_file`), as build and verify read
+/// modules.
 pub fn check_module(file: &Path, kernel: &str, signed: bool) -> Result<(), String> {
     let name = file.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    let bytes = decompressed(file).map_err(|e| format!("{name} unreadable ({e})"))?;
-    let want = format!("vermagic={kernel} ");
-    if !bytes.windows(want.len()).any(|w| w == want.as_bytes()) {
+    let m = module_file::Module::open(file).map_err(|e| format!("{name} unreadable ({e})"))?;
+    let facts = module_file::facts(&m).ok_or_else(|| format!("{name} is no readable module"))?;
+    if facts.release() != Some(kernel) {
         return Err(format!("{name} is not built for {kernel} (vermagic)"));
     }
-    if signed && !bytes.ends_with(b"~Module signature appended~\n") {
+    if signed && !facts.signed {
         return Err(format!("{name} is not signed"));
     }
     Ok(())
-}
-
-fn decompressed(file: &Path) -> std::io::Result<Vec<u8>> {
-    let f = std::fs::File::open(file)?;
-    let mut out = Vec::new();
-    let name = file.to_string_lossy();
-    if name.ends_with(".zst") {
-        zstd::stream::read::Decoder::new(f)?.read_to_end(&mut out)?;
-    } else if name.ends_with(".xz") {
-        liblzma::read::XzDecoder::new(f).read_to_end(&mut out)?;
-    } else if name.ends_with(".gz") {
-        flate2::read::GzDecoder::new(f).read_to_end(&mut out)?;
-    } else {
-        std::io::BufReader::new(f).read_to_end(&mut out)?;
-    }
-    Ok(out)
 }
 
 /// The module files of an unpacked entry.

@@ -1,8 +1,10 @@
 //! Where entries are read from: `http://`/`https://` URLs (a static web
 //! server or object store: ureq over rustls with the platform's
 //! certificates, proxies from the environment as curl reads them, a
-//! bounded connect and response time) or a directory (`file://` or a path).
+//! bounded connect and response time) or a directory (`file://` or a path:
+//! regular files only, no link followed, the same size bounds).
 
+use crate::untrusted::{self, Links};
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -63,7 +65,10 @@ impl Source {
 
     fn copy_to(&self, name: &str, limit: u64, out: &mut dyn Write) -> Result<(), Miss> {
         let mut reader: Box<dyn Read> = match self {
-            Source::Dir(d) => match std::fs::File::open(d.join(name)) {
+            // The bounds of an HTTP source: only a regular file (a FIFO
+            // would hang the build holding the lock, `/dev/zero` never
+            // ends), no link followed, at most `limit` bytes (below).
+            Source::Dir(d) => match untrusted::open_regular(&d.join(name), Links::Refuse) {
                 Ok(f) => Box::new(f),
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(Miss::Absent),
                 Err(e) => return Err(Miss::Failed(format!("{name}: {e}"))),
@@ -134,5 +139,12 @@ mod tests {
         assert_eq!(s.get("a", 10), Ok(b"abc".to_vec()));
         assert_eq!(s.get("b", 10), Err(Miss::Absent));
         assert!(matches!(s.get("a", 2), Err(Miss::Failed(_))));
+        // Neither a FIFO nor a link (to an endless device) is read.
+        let fifo = t.path().join("fifo");
+        nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+        std::os::unix::fs::symlink("/dev/zero", t.path().join("zero")).unwrap();
+        for name in ["fifo", "zero"] {
+            assert!(matches!(s.get(name, 10), Err(Miss::Failed(_))), "{name}");
+        }
     }
 }

@@ -1,9 +1,11 @@
 //! The binary cache of built modules (not in upstream dkms): the key of a
 //! build (`key`), the signed entry that holds it (`entry`) and the sources
-//! entries are read from (`fetch`: HTTP(S) or a directory). The operations
+//! entries are read from (`fetch`: HTTP(S) or a directory), and the one check of an entry
+//! (`check`). The operations
 //! that use them (substitute before make, push after a build) are in
 //! dkms-cmd's `ops::cache`.
 
+pub mod check;
 pub mod entry;
 pub mod fetch;
 pub mod key;
