@@ -111,13 +111,9 @@ pub fn move_file(src: &Path, dst: &Path) -> io::Result<()> {
             fs::remove_file(src)
         }
         Err(e) if e.raw_os_error() == Some(nix::libc::EXDEV) => {
-            use std::os::unix::fs::OpenOptionsExt;
-            let flags = nix::libc::O_NOFOLLOW | nix::libc::O_NONBLOCK | nix::libc::O_CLOEXEC;
-            let mut from = fs::OpenOptions::new().read(true).custom_flags(flags).open(src)?;
+            let mut from = crate::untrusted::open_regular(src, crate::untrusted::Links::Refuse)
+                .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", src.display())))?;
             let meta = from.metadata()?;
-            if !meta.is_file() {
-                return Err(io::Error::other(format!("{} is not a regular file", src.display())));
-            }
             let (tmp, mut to) = create_temp_sibling(dst, "move")?;
             let copied = io::copy(&mut from, &mut to).and_then(|_| {
                 drop(to);

@@ -207,14 +207,8 @@ fn walk(dir: &Path, rel: &[u8], h: &mut Sha256) -> std::io::Result<()> {
 /// opened with O_NOFOLLOW|O_NONBLOCK (a link or FIFO put in its place
 /// since is neither followed nor waited on) and checked with fstat.
 fn regular_sha256(path: &Path) -> std::io::Result<String> {
-    use std::os::unix::fs::OpenOptionsExt;
-    let mut f = std::fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC)
-        .open(path)?;
-    if !f.metadata()?.is_file() {
-        return Err(std::io::Error::other(format!("{} is not a regular file", path.display())));
-    }
+    let mut f = crate::untrusted::open_regular(path, crate::untrusted::Links::Refuse)
+        .map_err(|e| std::io::Error::new(e.kind(), format!("{}: {e}", path.display())))?;
     let mut h = Sha256::new();
     std::io::copy(&mut f, &mut h)?;
     Ok(super::hex(&h.finalize()))
