@@ -18,6 +18,7 @@ mod doctor_host;
 mod doctor_kernel;
 mod dry_run;
 mod log;
+mod secureboot;
 mod status;
 
 use crate::support::{is_root, Sandbox};

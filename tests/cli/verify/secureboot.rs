@@ -1,0 +1,125 @@
+//! Secure Boot without the friction (issue 28), with real keys and real
+//! modules: Ubuntu's MOK pair in `/var/lib/shim-signed/mok` is used where
+//! framework.conf names no key (in a mount namespace whose `/var/lib` is an
+//! overlay, so the machine's is never touched).
+
+use super::{unavailable, write_exec, Real};
+use crate::skip::skip_unless;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// A fresh pair whose certificate's subject is `CN=<cn>`, under
+/// `<root>/<dir>/`: (key, DER certificate).
+pub(super) fn pair(r: &Real, dir: &str, cn: &str) -> (PathBuf, PathBuf) {
+    let dir = r.sb.root.join(dir);
+    fs::create_dir_all(&dir).unwrap();
+    let (key, cert) = (dir.join("MOK.priv"), dir.join("MOK.der"));
+    let st = Command::new("openssl")
+        .args(["req", "-new", "-x509", "-nodes", "-days", "1", "-subj", &format!("/CN={cn}"), "-newkey", "rsa:2048"])
+        .arg("-keyout")
+        .arg(&key)
+        .args(["-outform", "DER", "-out"])
+        .arg(&cert)
+        .stderr(std::process::Stdio::null())
+        .status()
+        .unwrap();
+    assert!(st.success(), "openssl req");
+    (key, cert)
+}
+
+/// The signer (certificate subject CN) of a module file, as `modinfo`
+/// says it (empty: unsigned).
+pub(super) fn signer(file: &Path) -> String {
+    let o = Command::new("modinfo").args(["-F", "signer"]).arg(file).output().expect("modinfo");
+    assert!(o.status.success(), "modinfo {}", file.display());
+    String::from_utf8_lossy(&o.stdout).trim().to_string()
+}
+
+/// Runs dkms in a mount namespace of its own whose `/var/lib` is an
+/// overlay (upper layer `<fake>/overlay/upper`, never seen by the
+/// machine) with no `shim-signed` and an empty `dkms/` (where upstream's
+/// default pair goes), except that
+/// `<fake>/mok/`, when there, becomes `/var/lib/shim-signed/mok/`.
+const VAR_LIB: &str = r#"#!/bin/sh
+exec unshare --mount --propagation private sh -c '
+fake=$0; o=$fake/overlay; mkdir -p "$o/upper" "$o/work"
+mount -t overlay overlay -o "lowerdir=/var/lib,upperdir=$o/upper,workdir=$o/work" /var/lib || exit 90
+rm -rf /var/lib/shim-signed /var/lib/dkms/mok.key /var/lib/dkms/mok.pub && mkdir -p /var/lib/dkms || exit 91
+if [ -d "$fake/mok" ]; then mkdir -p /var/lib/shim-signed && cp -a "$fake/mok" /var/lib/shim-signed/ || exit 92; fi
+exec "$@"' "@FAKE@" "@DKMS@" "$@"
+"#;
+
+/// A sandbox signing with the kernel's sign-file and no key named in
+/// framework.conf (`try_sign_modules="true"`: the private mount namespace
+/// looks like a chroot to dkms), running dkms through `VAR_LIB`; the
+/// wrapper and `<fake>`.
+fn no_key_named(r: &Real) -> (PathBuf, PathBuf) {
+    let framework = format!("sign_file=\"/lib/modules/{}/build/scripts/sign-file\"\ntry_sign_modules=\"true\"\n", r.k);
+    r.sb.write(&r.sb.sysconf.join("dkms/framework.conf"), &framework);
+    let fake = r.sb.root.join("varlib");
+    fs::create_dir_all(&fake).unwrap();
+    let wrapper = r.sb.root.join("with-var-lib");
+    let script = VAR_LIB.replace("@FAKE@", &fake.display().to_string());
+    write_exec(&wrapper, &script.replace("@DKMS@", &crate::support::ours().display().to_string()));
+    (wrapper, fake)
+}
+
+#[test]
+fn ubuntu_mok_pair_is_used_where_framework_conf_names_no_key() {
+    skip_unless!(unavailable().is_none(), unavailable().unwrap_or_default());
+    skip_unless!(crate::support::have("unshare"), "no unshare here");
+    skip_unless!(crate::support::have("modinfo"), "no modinfo here");
+    let mut r = Real::new(true);
+    let (wrapper, fake) = no_key_named(&r);
+    let k = r.k.clone();
+    let a = crate::support::arch();
+    r.source("okm", "1.0", None, "");
+    let built = r.sb.dkms.join(format!("okm/1.0/{k}/{a}/module/okm.ko"));
+    let build = |r: &mut Real| {
+        let o = r.sb.run_with(crate::support::Impl::Ours, Some(&wrapper), &["build", "okm/1.0", "-k", &k], true);
+        assert_eq!(o.code, 0, "{}\n{}", o.stdout, o.stderr);
+        let _ = r.dkms(&["unbuild", "okm/1.0", "-k", &k]);
+        o.stdout
+    };
+
+    // No shim-signed pair: upstream's /var/lib/dkms pair, generated.
+    let out = build(&mut r);
+    assert!(
+        out.contains("Signing key: /var/lib/dkms/mok.key\nPublic certificate (MOK): /var/lib/dkms/mok.pub\n"),
+        "{out}"
+    );
+    assert!(out.contains("generating self signed certificate for MOK"), "{out}");
+    assert!(fake.join("overlay/upper/dkms/mok.key").is_file(), "generated in the overlay");
+
+    // Ubuntu's pair present: used, nothing generated.
+    fs::remove_dir_all(fake.join("overlay")).unwrap();
+    pair(&r, "varlib/mok", "Ubuntu MOK stand-in");
+    let build_keep = |r: &mut Real| {
+        let o = r.sb.run_with(crate::support::Impl::Ours, Some(&wrapper), &["build", "okm/1.0", "-k", &k], true);
+        assert_eq!(o.code, 0, "{}\n{}", o.stdout, o.stderr);
+        o.stdout
+    };
+    let out = build_keep(&mut r);
+    let lines = "Signing key: /var/lib/shim-signed/mok/MOK.priv\n\
+                 Public certificate (MOK): /var/lib/shim-signed/mok/MOK.der\n";
+    assert!(out.contains(lines), "{out}");
+    assert!(!out.contains("generating"), "{out}");
+    assert!(!fake.join("overlay/upper/dkms/mok.key").exists(), "no second pair");
+    assert_eq!(signer(&built), "Ubuntu MOK stand-in");
+
+    // framework.conf naming a key wins over shim-signed's.
+    let (key, cert) = pair(&r, "named", "named");
+    let framework = format!(
+        "sign_file=\"/lib/modules/{k}/build/scripts/sign-file\"\ntry_sign_modules=\"true\"\n\
+         mok_signing_key=\"{}\"\nmok_certificate=\"{}\"\n",
+        key.display(),
+        cert.display()
+    );
+    r.sb.write(&r.sb.sysconf.join("dkms/framework.conf"), &framework);
+    let _ = r.dkms(&["unbuild", "okm/1.0", "-k", &k]);
+    let out = build_keep(&mut r);
+    assert!(out.contains(&format!("Signing key: {}\n", r.shown(&key))), "{out}");
+    assert_eq!(signer(&built), "named");
+}
+
