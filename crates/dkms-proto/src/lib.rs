@@ -152,6 +152,18 @@ pub enum Severity {
     Error,
 }
 
+/// Where the enrolment of the signing certificate stands (`enroll`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum EnrolState {
+    /// `mokutil --import` queued it: confirmed in MokManager at the next boot.
+    Queued,
+    /// It already waited to be enrolled (nothing done).
+    Pending,
+    /// It was already enrolled (nothing done).
+    Enrolled,
+}
+
 /// Counts of the records a run emitted, by type.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct Counts {
@@ -432,6 +444,30 @@ pub enum Record {
         /// The kernel it concerns, if one.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         kernel: Option<String>,
+    },
+    /// A build or install went on, but something will not work as the user
+    /// expects (not in upstream dkms): Secure Boot is on and the signing
+    /// certificate is not enrolled (`mok-not-enrolled`, `mok-blocked`,
+    /// `mok-enrollment-unknown`). The same text went to stderr.
+    Warning {
+        /// Stable kebab-case name of what was found.
+        kind: String,
+        /// What was found.
+        message: String,
+        /// What to do about it (a command where there is one).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        remedy: Option<String>,
+        /// The kernel it concerns, if one.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        kernel: Option<String>,
+    },
+    /// `enroll`: the certificate and where its enrolment stands (not in
+    /// upstream dkms).
+    Enrolment {
+        /// The certificate (DER).
+        certificate: String,
+        /// Queued now, or already pending or enrolled.
+        state: EnrolState,
     },
     /// `status` (JSON): a build that failed and has not succeeded since
     /// (dkms's failure memory).

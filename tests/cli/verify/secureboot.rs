@@ -1,7 +1,10 @@
 //! Secure Boot without the friction (issue 28), with real keys and real
 //! modules: Ubuntu's MOK pair in `/var/lib/shim-signed/mok` is used where
 //! framework.conf names no key (in a mount namespace whose `/var/lib` is an
-//! overlay, so the machine's is never touched).
+//! overlay, so the machine's is never touched); the enrolment warning at
+//! build and install appears only with Secure Boot on (a fake efivars
+//! directory, `DKMS_EFI_DIR`) and the certificate not enrolled (a `mokutil`
+//! stand-in: firmware cannot be changed here).
 
 use super::{unavailable, write_exec, Real};
 use crate::skip::skip_unless;
@@ -123,3 +126,105 @@ fn ubuntu_mok_pair_is_used_where_framework_conf_names_no_key() {
     assert_eq!(signer(&built), "named");
 }
 
+const SECURE_BOOT_VAR: &str = "SecureBoot-8be4df61-93ca-11d2-aa0d-00e098032b8c";
+
+/// A fake EFI directory under the sandbox whose efivars say Secure Boot is
+/// `on` (false: off); its path, for `DKMS_EFI_DIR`.
+pub(super) fn efi(r: &Real, on: bool) -> PathBuf {
+    let dir = r.sb.root.join("efi");
+    fs::create_dir_all(dir.join("efivars")).unwrap();
+    fs::write(dir.join("efivars").join(SECURE_BOOT_VAR), [6, 0, 0, 0, u8::from(on)]).unwrap();
+    dir
+}
+
+/// A `mokutil` stand-in (firmware cannot be changed here) in the sandbox's
+/// bin, first on `PATH`: it logs its arguments to `<root>/mokutil.log`, and
+/// answers from `<root>/mok-state` (`not-enrolled`, `pending`, `enrolled`)
+/// as mokutil does: `--test-key` and `--list-new` tell the state, and
+/// `--import` reads the one-time password twice from stdin (logged to
+/// `<root>/mokutil.pw`), refuses two that differ, and makes the state
+/// `pending`. Returns the log.
+pub(super) fn mokutil(r: &Real, state: &str) -> PathBuf {
+    let root = r.sb.root.display().to_string();
+    fs::write(r.sb.root.join("mok-state"), state).unwrap();
+    let script = r#"#!/bin/sh
+echo "$@" >> @ROOT@/mokutil.log
+state=$(cat @ROOT@/mok-state)
+case $1 in
+--test-key)
+    case $state in
+    enrolled) echo "$2 is already enrolled" ;;
+    pending) echo "$2 is already in the enrollment request" ;;
+    *) echo "$2 is not enrolled" ;;
+    esac ;;
+--list-new)
+    if [ "$state" = pending ]; then echo "[key 1]"; echo "Subject: CN=stand-in"; else echo "MokNew is empty"; exit 1; fi ;;
+--import)
+    read -r a || exit 1
+    read -r b || exit 1
+    echo "$a|$b" >> @ROOT@/mokutil.pw
+    [ "$a" = "$b" ] || { echo "Password doesn't match" >&2; exit 1; }
+    echo pending > @ROOT@/mok-state ;;
+*) exit 2 ;;
+esac
+"#;
+    write_exec(&r.sb.bin.join("mokutil"), &script.replace("@ROOT@", &root));
+    r.sb.root.join("mokutil.log")
+}
+
+/// Run dkms with `vars`; (exit, stdout, stderr).
+fn run(r: &mut Real, args: &[&str], vars: &[(&str, &std::ffi::OsStr)]) -> (i32, String, String) {
+    let o = r.sb.run_env(crate::support::Impl::Ours, None, args, true, vars);
+    (o.code, o.stdout, o.stderr)
+}
+
+#[test]
+fn enrolment_warning_only_with_secure_boot_on_and_the_key_not_enrolled() {
+    skip_unless!(unavailable().is_none(), unavailable().unwrap_or_default());
+    let mut r = Real::new(true);
+    let k = r.k.clone();
+    r.source("okm", "1.0", None, "");
+    let cert = r.shown(&r.cert());
+    let log = mokutil(&r, "not-enrolled");
+    let efi_dir = efi(&r, false);
+    let vars = [("DKMS_EFI_DIR", efi_dir.as_os_str())];
+    let warning = "Warning: Secure Boot is on and the certificate";
+
+    // Secure Boot off: the build says nothing more, mokutil is not asked.
+    let (code, _, err) = run(&mut r, &["build", "okm/1.0", "-k", &k], &vars);
+    assert_eq!(code, 0, "{err}");
+    assert!(!err.contains("Secure Boot"), "{err}");
+    assert!(!log.exists(), "mokutil asked with Secure Boot off");
+    let _ = r.dkms(&["unbuild", "okm/1.0", "-k", &k]);
+
+    // On and not enrolled: one warning with the remedy; the build succeeds.
+    efi(&r, true);
+    let (code, _, err) = run(&mut r, &["build", "okm/1.0", "-k", &k], &vars);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(err.matches(warning).count(), 1, "{err}");
+    let said = format!("{warning} {cert} is not enrolled: the kernel may refuse modules signed with it.\n");
+    assert!(err.contains(&said), "{err}");
+    assert!(err.contains("Remedy: dkms enroll"), "{err}");
+
+    // Install of that build (JSON): the warning record, valid by the schema.
+    let (code, out, err) = run(&mut r, &["install", "okm/1.0", "-k", &k, "--json"], &vars);
+    assert_eq!(code, 0, "{err}");
+    let records = crate::json::Validator::new().check(&out, code);
+    let w: Vec<_> = records.iter().filter(|x| x["type"] == "warning").collect();
+    assert_eq!(w.len(), 1, "{out}");
+    assert_eq!(w[0]["kind"], "mok-not-enrolled");
+    assert_eq!(w[0]["remedy"], "dkms enroll");
+    assert_eq!(w[0]["kernel"], k.as_str());
+    assert_eq!(err.matches(warning).count(), 1, "{err}");
+    let _ = r.dkms(&["uninstall", "okm/1.0", "-k", &k]);
+
+    // Pending or enrolled: nothing.
+    for state in ["pending", "enrolled"] {
+        fs::write(r.sb.root.join("mok-state"), state).unwrap();
+        let (code, _, err) = run(&mut r, &["install", "okm/1.0", "-k", &k], &vars);
+        assert_eq!(code, 0, "{err}");
+        assert!(!err.contains("Secure Boot"), "{state}: {err}");
+        let _ = r.dkms(&["uninstall", "okm/1.0", "-k", &k]);
+    }
+    assert!(fs::read_to_string(&log).unwrap().contains(&format!("--test-key {}", r.cert().display())));
+}

@@ -482,6 +482,28 @@ builds remembered, installed modules failing status --verify); whether builds ru
 when there is an error-level finding. Not in upstream dkms.",
 };
 
+/// `enroll` (not in upstream dkms)
+pub const ENROLL: Verb = Verb {
+    name: "enroll",
+    binary: "dkms-enroll",
+    summary: "Queue the signing certificate for enrolment as a Machine Owner Key",
+    lock: LockKind::None,
+    runs_make: false,
+    flags: &[Kernelver, PasswordFile],
+    extension: true,
+    operands: &[],
+    sub_words: &[],
+    description: "Queue the certificate dkms signs modules with (the one a build for the kernel given with -k, \
+default the running kernel, would use; see generate_mok) for enrolment as a Machine Owner Key, with mokutil \
+--import. shim's MokManager then asks, at the next boot, for the one-time password given here before it enrols \
+the certificate; from then on the kernel loads the modules dkms signs with Secure Boot on. The password is \
+the first line of the --password-file file, or is asked twice on the terminal; without a terminal and without \
+--password-file, enroll refuses to wait (exit status 23, kind password-unavailable), so unattended runs never \
+hang. Nothing is done when the certificate is already enrolled, or already waits to be enrolled (mokutil \
+--test-key, --list-new). Exit status 1 (mok-unavailable) when there is no certificate, 24 (mokutil-missing) \
+without mokutil, 25 (enroll-failed) when mokutil --import fails. Not in upstream dkms.",
+};
+
 /// Every action: upstream's, in upstream's usage order, then ours.
 pub const VERBS: &[&Verb] = &[
     &ADD,
@@ -505,6 +527,7 @@ pub const VERBS: &[&Verb] = &[
     &LOG,
     &DOCTOR,
     &CACHE,
+    &ENROLL,
 ];
 
 /// `cache` (not in upstream dkms)

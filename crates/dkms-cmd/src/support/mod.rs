@@ -10,5 +10,6 @@ pub(crate) mod modfiles;
 pub(crate) mod process;
 pub(crate) mod sandbox;
 pub(crate) mod scripts;
+pub(crate) mod secureboot;
 pub(crate) mod signing;
 pub(crate) mod subshell;

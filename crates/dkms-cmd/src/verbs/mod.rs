@@ -6,6 +6,7 @@ pub(crate) mod autoinstall;
 pub(crate) mod build;
 pub(crate) mod cache;
 pub(crate) mod doctor;
+pub(crate) mod enroll;
 pub(crate) mod generate_mok;
 pub(crate) mod install;
 pub(crate) mod kernel_postinst;
