@@ -461,6 +461,16 @@ pub enum Record {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         kernel: Option<String>,
     },
+    /// `sign`: a build's module files re-signed (not in upstream dkms).
+    Signed {
+        /// What it is about.
+        #[serde(flatten)]
+        target: Target,
+        /// The certificate the files are now signed with.
+        certificate: String,
+        /// The files replaced: built copies, then installed ones.
+        files: Vec<String>,
+    },
     /// `enroll`: the certificate and where its enrolment stands (not in
     /// upstream dkms).
     Enrolment {
@@ -565,7 +575,8 @@ impl Record {
             | Record::Log { target, .. }
             | Record::Substituted { target, .. }
             | Record::CacheRejected { target, .. }
-            | Record::CachePushed { target, .. } => Some(target.clone()),
+            | Record::CachePushed { target, .. }
+            | Record::Signed { target, .. } => Some(target.clone()),
             // A depmod step names a kernel only.
             Record::Planned { target, .. } if !target.module.is_empty() => Some(target.clone()),
             Record::Error { module: Some(m), version: Some(v), kernel, arch, .. } => {

@@ -19,6 +19,7 @@ mod doctor_kernel;
 mod dry_run;
 mod log;
 mod secureboot;
+mod sign;
 mod status;
 
 use crate::support::{is_root, Sandbox};

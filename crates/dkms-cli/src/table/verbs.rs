@@ -504,6 +504,29 @@ hang. Nothing is done when the certificate is already enrolled, or already waits
 without mokutil, 25 (enroll-failed) when mokutil --import fails. Not in upstream dkms.",
 };
 
+/// `sign` (not in upstream dkms)
+pub const SIGN: Verb = Verb {
+    name: "sign",
+    binary: "dkms-sign",
+    summary: "Re-sign built and installed modules with the current key",
+    lock: LockKind::Exclusive,
+    runs_make: false,
+    flags: &[Module, ModuleVersion, Kernelver, Arch, All],
+    extension: true,
+    operands: &MV,
+    sub_words: &[],
+    description: "Re-sign the built and installed module files of the module/version (for every kernel it is \
+built for, or those given with -k; with --all and no module, of every built module) with the key and \
+certificate a build would sign with now: after generate_mok made a new pair, or framework.conf names another \
+(mok_signing_key, mok_certificate). Each file, compressed or not, is signed as a build signs it: its old \
+signature stripped, then sign_file with the kernel's CONFIG_MODULE_SIG_HASH, then compressed again. The new \
+copies of one build are staged and journaled, then renamed into place: a killed run leaves every file either \
+old or new, and the next run completes or rolls back what it began. status --verify then passes with the new \
+signer. No pair is generated (exit status 1, kind mok-unavailable, without one); exit status 26 (sign-failed) \
+when modules are not signed for the kernel or a file cannot be re-signed. --json gives one signed record per \
+build. Not in upstream dkms.",
+};
+
 /// Every action: upstream's, in upstream's usage order, then ours.
 pub const VERBS: &[&Verb] = &[
     &ADD,
@@ -528,6 +551,7 @@ pub const VERBS: &[&Verb] = &[
     &DOCTOR,
     &CACHE,
     &ENROLL,
+    &SIGN,
 ];
 
 /// `cache` (not in upstream dkms)

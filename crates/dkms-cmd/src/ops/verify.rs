@@ -151,7 +151,7 @@ impl Verifier {
 /// Where the installed copy of module record `i` is: where
 /// `find_actual_dest_module_location` finds it, else the first of the
 /// conf's locations holding a file of that name.
-fn installed_file(d: &Dkms, m: &str, c: &Conf, i: usize, k: &str, a: &str, suffix: &str) -> Option<PathBuf> {
+pub(crate) fn installed_file(d: &Dkms, m: &str, c: &Conf, i: usize, k: &str, a: &str, suffix: &str) -> Option<PathBuf> {
     let r = &c.modules[i];
     let found = d.find_actual_dest_module_location(m, c, i, k, a, suffix);
     let locations = found.into_iter().chain([r.dest_module_location.clone(), r.orig_dest_module_location.clone()]);

@@ -19,6 +19,7 @@ pub(crate) mod matching;
 pub(crate) mod mktarball;
 pub(crate) mod mktree;
 pub(crate) mod remove;
+pub(crate) mod sign;
 pub(crate) mod status;
 pub(crate) mod unbuild;
 pub(crate) mod uninstall;
