@@ -138,6 +138,11 @@ pub struct VerifyProblem {
     pub file: String,
     /// What is wrong, as the text output says it.
     pub message: String,
+    /// `error` fails verification; `warning` does not (an `unsigned`
+    /// module that dkms had no key to sign and the kernel loads all the
+    /// same). Absent in older output: `error`.
+    #[serde(default = "Severity::error")]
+    pub severity: Severity,
 }
 
 /// How bad a `doctor` finding is.
@@ -162,6 +167,13 @@ pub enum EnrolState {
     Pending,
     /// It was already enrolled (nothing done).
     Enrolled,
+}
+
+impl Severity {
+    /// The default of `VerifyProblem::severity`.
+    pub fn error() -> Severity {
+        Severity::Error
+    }
 }
 
 /// Counts of the records a run emitted, by type.

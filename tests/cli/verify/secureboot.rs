@@ -228,3 +228,62 @@ fn enrolment_warning_only_with_secure_boot_on_and_the_key_not_enrolled() {
     }
     assert!(fs::read_to_string(&log).unwrap().contains(&format!("--test-key {}", r.cert().display())));
 }
+
+/// `status --verify` in text and JSON with `vars`: (exit, text, the
+/// problems of the JSON `verify` records, whether they all say ok).
+fn verify(r: &mut Real, vars: &[(&str, &std::ffi::OsStr)]) -> (i32, String, Vec<serde_json::Value>, bool) {
+    let (code, out, _) = run(r, &["status", "--verify"], vars);
+    let (jcode, json, _) = run(r, &["status", "--verify", "--json"], vars);
+    assert_eq!(code, jcode, "{out}");
+    let records = crate::json::Validator::new().check(&json, jcode);
+    let verdicts: Vec<&serde_json::Value> = records.iter().filter(|x| x["type"] == "verify").collect();
+    assert!(!verdicts.is_empty(), "{json}");
+    let ok = verdicts.iter().all(|v| v["ok"] == true);
+    let problems = verdicts.iter().flat_map(|v| v["problems"].as_array().cloned().unwrap_or_default()).collect();
+    (code, out, problems, ok)
+}
+
+#[test]
+fn unsigned_by_necessity_fails_verify_only_where_the_kernel_enforces_signatures() {
+    skip_unless!(unavailable().is_none(), unavailable().unwrap_or_default());
+    let mut r = Real::new(true);
+    let k = r.k.clone();
+    // No key can be created: the directory it would go into is a file.
+    let blocker = r.sb.root.join("not-a-directory");
+    fs::write(&blocker, "").unwrap();
+    let framework = format!(
+        "sign_file=\"/lib/modules/{k}/build/scripts/sign-file\"\nmok_signing_key=\"{b}/mok.key\"\n\
+         mok_certificate=\"{b}/mok.pub\"\n",
+        b = blocker.display()
+    );
+    r.sb.write(&r.sb.sysconf.join("dkms/framework.conf"), &framework);
+    r.source("okm", "1.0", None, "");
+    let (code, out, err) = r.dkms(&["install", "okm/1.0", "-k", &k]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert!(out.contains("not found and can't be generated, modules won't be signed"), "{out}");
+
+    // The kernel loads it: a warning, and verification passes.
+    let (code, out, problems, ok) = verify(&mut r, &[]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("\tunsigned (warning): ") && out.contains("the kernel loads it"), "{out}");
+    assert!(ok, "{problems:?}");
+    assert_eq!(problems.len(), 1, "{problems:?}");
+    assert_eq!((problems[0]["reason"].as_str(), problems[0]["severity"].as_str()), (Some("unsigned"), Some("warning")));
+
+    // Secure Boot on: an error, exit 18.
+    let efi_dir = efi(&r, true);
+    let (code, out, problems, ok) = verify(&mut r, &[("DKMS_EFI_DIR", efi_dir.as_os_str())]);
+    assert_eq!(code, 18, "{out}");
+    assert!(out.contains("\tunsigned: ") && out.contains("Secure Boot is on"), "{out}");
+    assert!(!ok && problems[0]["severity"] == "error", "{problems:?}");
+
+    // CONFIG_MODULE_SIG_FORCE in the kernel's configuration: an error too.
+    let forced = super::overlay_kernel(&r, "forced", &|c| format!("{c}\nCONFIG_MODULE_SIG_FORCE=y\n"), &[]);
+    let build = r.sb.inst.join(&k).join("build");
+    fs::remove_file(&build).unwrap();
+    std::os::unix::fs::symlink(&forced, &build).unwrap();
+    let (code, out, problems, _) = verify(&mut r, &[]);
+    assert_eq!(code, 18, "{out}");
+    assert!(out.contains("CONFIG_MODULE_SIG_FORCE") && out.contains("it will not load"), "{out}");
+    assert_eq!(problems[0]["severity"], "error");
+}
