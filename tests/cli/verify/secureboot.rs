@@ -227,6 +227,18 @@ fn enrolment_warning_only_with_secure_boot_on_and_the_key_not_enrolled() {
         let _ = r.dkms(&["uninstall", "okm/1.0", "-k", &k]);
     }
     assert!(fs::read_to_string(&log).unwrap().contains(&format!("--test-key {}", r.cert().display())));
+
+    // Enrolment that cannot be told (no mokutil): warned as well.
+    fs::remove_file(r.sb.bin.join("mokutil")).unwrap();
+    let no_mokutil = super::path_without(&r, &["mokutil"]);
+    let vars = [("DKMS_EFI_DIR", efi_dir.as_os_str()), ("PATH", no_mokutil.as_os_str())];
+    let (code, out, err) = run(&mut r, &["install", "okm/1.0", "-k", &k, "--json"], &vars);
+    assert_eq!(code, 0, "{err}");
+    let records = crate::json::Validator::new().check(&out, code);
+    let w: Vec<_> = records.iter().filter(|x| x["type"] == "warning").collect();
+    assert_eq!(w.len(), 1, "{out}");
+    assert_eq!(w[0]["kind"], "mok-enrollment-unknown");
+    assert!(err.contains("cannot be told (mokutil is not installed)"), "{err}");
 }
 
 /// `status --verify` in text and JSON with `vars`: (exit, text, the
