@@ -101,7 +101,7 @@ _dkms_options() {
     doctor) _dkms_opts='-k --kernelver -q --quiet --verbose --debug --dkmstree --sourcetree --installtree --json --format --lock-timeout -V --version -h --help' ;;
     cache) _dkms_opts='-m --module -v -k --kernelver -a --arch --config --kernelsourcedir --directive --binary-cache --binary-cache-push --binary-cache-certificate --to --keep-kernels -q --quiet --verbose --debug --dkmstree --sourcetree --installtree --json --format --lock-timeout -V --version -h --help' ;;
     enroll) _dkms_opts='-k --kernelver --password-file -q --quiet --verbose --debug --dkmstree --sourcetree --installtree --json --format --lock-timeout -V --version -h --help' ;;
-    sign) _dkms_opts='-m --module -v -k --kernelver -a --arch --all -q --quiet --verbose --debug --dkmstree --sourcetree --installtree --json --format --lock-timeout -V --version -h --help' ;;
+    sign) _dkms_opts='-m --module -v -k --kernelver -a --arch --all --dry-run -q --quiet --verbose --debug --dkmstree --sourcetree --installtree --json --format --lock-timeout -V --version -h --help' ;;
     *) _dkms_opts='-m --module -v -k --kernelver --templatekernel -c -q --quiet -V --version --binaries-only --source-only --force --force-version-override --all --verbose --rpm_safe_upgrade --dkmstree --sourcetree --installtree --symlink-modules --config --archive -a --arch --kernelsourcedir --directive --no-depmod --modprobe-on-install --debug -j -h --help --json --format --lock-timeout --all-kernels --from --verify --path --binary-cache-push --binary-cache-certificate --binary-cache --to --keep-kernels --build-sandbox --dry-run --password-file --exec-path= --list-cmds' ;;
     esac
 }

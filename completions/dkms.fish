@@ -585,6 +585,7 @@ complete -c dkms -n '__dkms_verb_is sign' -s v -r -f -a '(__dkms_values versions
 complete -c dkms -n '__dkms_verb_is sign' -s k -l kernelver -r -f -a '(__dkms_values kernels)' -d 'Target kernel (repeatable)'
 complete -c dkms -n '__dkms_verb_is sign' -s a -l arch -r -f -a '(__dkms_values arches)' -d 'Target architecture (repeatable)'
 complete -c dkms -n '__dkms_verb_is sign' -l all -d 'All kernels the module is built for'
+complete -c dkms -n '__dkms_verb_is sign' -l dry-run -d 'Print the plan; change nothing'
 complete -c dkms -n '__dkms_verb_is sign' -s q -l quiet -d 'Discard all output'
 complete -c dkms -n '__dkms_verb_is sign' -l verbose -d 'Show commands instead of descriptions'
 complete -c dkms -n '__dkms_verb_is sign' -l debug -d 'Trace execution'

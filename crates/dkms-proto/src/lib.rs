@@ -125,6 +125,8 @@ pub enum PlannedAction {
     Skip,
     /// Run depmod for the kernel.
     Depmod,
+    /// Re-sign the build's module files (`signed`; `dkms sign`).
+    Sign,
 }
 
 /// One problem `status --verify` found.

@@ -54,6 +54,27 @@ fn sign_all_re_signs_built_and_installed_copies_after_a_key_rotation() {
     assert_eq!(code, 18, "the old signer no longer verifies: {out}");
     assert!(out.contains("\tforeign-signer: "), "{out}");
 
+    // The plan: each build and the files it would replace; nothing changes.
+    let before: Vec<Vec<u8>> = [&built, &installed, &other].iter().map(|f| fs::read(f).unwrap()).collect();
+    let (code, out, err) = r.dkms(&["sign", "--all", "--dry-run"]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    let k = r.k.clone();
+    let a = crate::support::arch();
+    let plan = format!(
+        "Would re-sign okm/1.0 for kernel {k} ({a})\n  re-signing {}\n  re-signing {}\n\
+         Would re-sign other/1.0 for kernel {k} ({a})\n  re-signing {}\n",
+        r.shown(&built),
+        r.shown(&installed),
+        r.shown(&other)
+    );
+    assert_eq!(out, plan);
+    let (code, json, _) = r.dkms(&["sign", "--all", "--dry-run", "--json"]);
+    let records = Validator::new().check(&json, code);
+    let planned: Vec<_> = records.iter().filter(|x| x["type"] == "planned" && x["action"] == "sign").collect();
+    assert_eq!(planned.len(), 2, "{json}");
+    let after: Vec<Vec<u8>> = [&built, &installed, &other].iter().map(|f| fs::read(f).unwrap()).collect();
+    assert_eq!(before, after, "the dry run changed a file");
+
     let (code, out, err) = r.dkms(&["sign", "--all"]);
     assert_eq!(code, 0, "{out}\n{err}");
     eprintln!("TRANSCRIPT dkms sign --all:\n{out}{err}");

@@ -358,7 +358,7 @@ const fn our_flag_doc(id: FlagId) -> FlagDoc {
         PathOnly => doc(None, "log: print the path of the make.log instead of its contents. Not in upstream dkms."),
         DryRun => doc(
             None,
-            "build, install, uninstall, unbuild, remove, autoinstall and the kernel_* hooks: print what would be \
+            "build, install, uninstall, unbuild, remove, autoinstall, sign and the kernel_* hooks: print what would be \
              added, built, skipped (and why), installed, archived, uninstalled, unbuilt and removed, and which \
              depmods would run (JSON: planned records), and change nothing: no file is written, no script or make \
              is run, only a shared lock is taken and an interrupted transaction is not recovered. Errors the run \

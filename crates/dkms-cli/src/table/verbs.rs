@@ -515,7 +515,7 @@ pub const SIGN: Verb = Verb {
     summary: "Re-sign built and installed modules with the current key",
     lock: LockKind::Exclusive,
     runs_make: false,
-    flags: &[Module, ModuleVersion, Kernelver, Arch, All],
+    flags: &[Module, ModuleVersion, Kernelver, Arch, All, DryRun],
     extension: true,
     operands: &MV,
     sub_words: &[],
@@ -528,7 +528,8 @@ copies of one build are staged and journaled, then renamed into place: a killed 
 old or new, and the next run completes or rolls back what it began. status --verify then passes with the new \
 signer. No pair is generated (exit status 1, kind mok-unavailable, without one); exit status 26 (sign-failed) \
 when modules are not signed for the kernel or a file cannot be re-signed. --json gives one signed record per \
-build. Not in upstream dkms.",
+build. With --dry-run, after the same checks, each build is planned as \"Would re-sign\" with the files it would \
+replace (JSON: planned records, action sign), and nothing is changed. Not in upstream dkms.",
 };
 
 /// Every action: upstream's, in upstream's usage order, then ours.

@@ -46,6 +46,15 @@ fn files(d: &mut Dkms, x: Mvka) -> Result<Vec<File>> {
     Ok(out)
 }
 
+/// The files `sign_build` would replace (the `--dry-run` plan): built
+/// copies, then installed ones.
+pub(crate) fn planned_files(d: &mut Dkms, x: Mvka) -> Result<Vec<String>> {
+    let files = files(d, x)?;
+    let built = files.iter().map(|f| f.built.display().to_string());
+    let installed = files.iter().filter_map(|f| f.installed.as_ref()).map(|p| p.display().to_string());
+    Ok(built.chain(installed).collect())
+}
+
 /// The new bytes of module file `file`: decompressed, old signature
 /// stripped, signed with `s` in `work`, compressed again as its name says.
 fn resigned(d: &Dkms, s: &Signer, file: &Path, work: &Path) -> Result<Vec<u8>> {

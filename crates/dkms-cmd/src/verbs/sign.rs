@@ -4,11 +4,12 @@
 //! pair or framework.conf names another. Without -k: every kernel the
 //! module is built for; `--all` without a module: every built module.
 
-use crate::ops::sign::sign_build;
+use crate::ops::plan::Step;
+use crate::ops::sign::{planned_files, sign_build};
 use crate::support::dkms::{mvka, Dkms, Signer};
 use crate::support::signing;
 use dkms_cli::ui;
-use dkms_proto::Record;
+use dkms_proto::{PlannedAction, Record};
 use dkms_state::error::{Error, Kind, Result};
 use dkms_state::status::{self, State};
 use std::collections::HashMap;
@@ -39,13 +40,19 @@ pub(crate) fn run(d: &mut Dkms) -> Result<()> {
         ui::outln("Nothing built to sign.");
         return Ok(());
     }
+    let dry_run = d.ctx.args.dry_run;
     let mut signers: HashMap<String, Signer> = HashMap::new();
     for (m, v, k, a) in &builds {
         if !signers.contains_key(k) {
-            let s = signer(d, k, a)?;
+            let s = signer(d, k, a, !dry_run)?;
             signers.insert(k.clone(), s);
         }
         let s = signers[k].clone();
+        if dry_run {
+            let files = planned_files(d, mvka(m, v, k, a))?;
+            Step { files, ..Step::new(PlannedAction::Sign, m, v, k, a) }.emit();
+            continue;
+        }
         let files = sign_build(d, mvka(m, v, k, a), &s)?;
         ui::emit(Record::Signed { target: ui::target(m, v, Some(k), Some(a)), certificate: s.cert.clone(), files });
     }
@@ -54,8 +61,9 @@ pub(crate) fn run(d: &mut Dkms) -> Result<()> {
 
 /// What a build for kernel `k` signs with now (`prepare_signing`'s checks,
 /// without generating a pair: signing with a new one makes sense only once
-/// it is enrolled); its prologue lines, once per kernel.
-fn signer(d: &Dkms, k: &str, a: &str) -> Result<Signer> {
+/// it is enrolled); its prologue lines, once per kernel, when `print`
+/// (not in a `--dry-run` plan, which makes the same checks).
+fn signer(d: &Dkms, k: &str, a: &str, print: bool) -> Result<Signer> {
     let config = d.kernel_config(k);
     let s = signing::expected_signer(d, k, a, &config)
         .map_err(|why| Error::die(Kind::SignFailed, [format!("Modules for kernel {k} are not signed: {why}.")]))?;
@@ -67,9 +75,11 @@ fn signer(d: &Dkms, k: &str, a: &str) -> Result<Signer> {
         )
         .with_hint("dkms generate_mok"));
     }
-    ui::outln(&format!("Sign command: {}", s.sign_file.display()));
-    ui::outln(&format!("Signing key: {}", s.key));
-    ui::outln(&format!("Public certificate (MOK): {}", s.cert));
-    ui::outln("");
+    if print {
+        ui::outln(&format!("Sign command: {}", s.sign_file.display()));
+        ui::outln(&format!("Signing key: {}", s.key));
+        ui::outln(&format!("Public certificate (MOK): {}", s.cert));
+        ui::outln("");
+    }
     Ok(s)
 }
