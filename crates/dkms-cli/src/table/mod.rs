@@ -1,9 +1,12 @@
 //! The verb and flag tables: the one source of truth for parsing, `--help`,
 //! the front-end's dispatch, man pages and completions. The verbs are in
-//! `verbs`; this file holds the types and the options.
+//! `verbs` (signing's additions, enroll and sign, in `verbs_mok`); this
+//! file holds the types and the options.
 
 mod verbs;
+mod verbs_mok;
 pub use verbs::*;
+pub use verbs_mok::*;
 
 /// Which lock a verb takes on the dkms tree.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
