@@ -70,6 +70,7 @@ _dkms_value_kind() {
     --to) _dkms_kind='dir' ;;
     --keep-kernels) _dkms_kind='kernel' ;;
     --build-sandbox) _dkms_kind='choice:no yes auto' ;;
+    --password-file) _dkms_kind='file' ;;
     --exec-path) _dkms_kind='dir' ;;
     *) return 1 ;;
     esac
@@ -99,7 +100,9 @@ _dkms_options() {
     log) _dkms_opts='-m --module -v -k --kernelver -a --arch --path -q --quiet --verbose --debug --dkmstree --sourcetree --installtree --json --format --lock-timeout -V --version -h --help' ;;
     doctor) _dkms_opts='-k --kernelver -q --quiet --verbose --debug --dkmstree --sourcetree --installtree --json --format --lock-timeout -V --version -h --help' ;;
     cache) _dkms_opts='-m --module -v -k --kernelver -a --arch --config --kernelsourcedir --directive --binary-cache --binary-cache-push --binary-cache-certificate --to --keep-kernels -q --quiet --verbose --debug --dkmstree --sourcetree --installtree --json --format --lock-timeout -V --version -h --help' ;;
-    *) _dkms_opts='-m --module -v -k --kernelver --templatekernel -c -q --quiet -V --version --binaries-only --source-only --force --force-version-override --all --verbose --rpm_safe_upgrade --dkmstree --sourcetree --installtree --symlink-modules --config --archive -a --arch --kernelsourcedir --directive --no-depmod --modprobe-on-install --debug -j -h --help --json --format --lock-timeout --all-kernels --from --verify --path --binary-cache-push --binary-cache-certificate --binary-cache --to --keep-kernels --build-sandbox --dry-run --exec-path= --list-cmds' ;;
+    enroll) _dkms_opts='-k --kernelver --password-file -q --quiet --verbose --debug --dkmstree --sourcetree --installtree --json --format --lock-timeout -V --version -h --help' ;;
+    sign) _dkms_opts='-m --module -v -k --kernelver -a --arch --all --dry-run -q --quiet --verbose --debug --dkmstree --sourcetree --installtree --json --format --lock-timeout -V --version -h --help' ;;
+    *) _dkms_opts='-m --module -v -k --kernelver --templatekernel -c -q --quiet -V --version --binaries-only --source-only --force --force-version-override --all --verbose --rpm_safe_upgrade --dkmstree --sourcetree --installtree --symlink-modules --config --archive -a --arch --kernelsourcedir --directive --no-depmod --modprobe-on-install --debug -j -h --help --json --format --lock-timeout --all-kernels --from --verify --path --binary-cache-push --binary-cache-certificate --binary-cache --to --keep-kernels --build-sandbox --dry-run --password-file --exec-path= --list-cmds' ;;
     esac
 }
 
@@ -138,11 +141,13 @@ _dkms_operands() {
     cache:push) _dkms_operands='module-versions' ;;
     cache:verify) _dkms_operands='dirs' ;;
     cache:gc) _dkms_operands='dirs' ;;
+    enroll:*) _dkms_operands='' ;;
+    sign:*) _dkms_operands='module-versions' ;;
     *) _dkms_operands= ;;
     esac
 }
 
-_dkms_verbs='add remove build unbuild install uninstall match autoinstall mktarball ldtarball status generate_mok kernel_preinst kernel_postinst kernel_prerm mktree unmktree ltdk log doctor cache'
+_dkms_verbs='add remove build unbuild install uninstall match autoinstall mktarball ldtarball status generate_mok kernel_preinst kernel_postinst kernel_prerm mktree unmktree ltdk log doctor cache enroll sign'
 _dkms_source_verbs='add'
 
 _dkms() {

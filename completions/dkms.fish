@@ -20,14 +20,14 @@ function __dkms_action
             set skip 0
             continue
         end
-        if contains -- $w -m --module -v -k --kernelver --templatekernel -c --dkmstree --sourcetree --installtree --config --archive -a --arch --kernelsourcedir --directive -j --format --lock-timeout --from --binary-cache-push --binary-cache-certificate --binary-cache --to --keep-kernels --build-sandbox
+        if contains -- $w -m --module -v -k --kernelver --templatekernel -c --dkmstree --sourcetree --installtree --config --archive -a --arch --kernelsourcedir --directive -j --format --lock-timeout --from --binary-cache-push --binary-cache-certificate --binary-cache --to --keep-kernels --build-sandbox --password-file
             set skip 1
         else if string match -q -- '-*' $w
             continue
         else if test -n "$verb"
             printf '%s\n' $verb $w
             return
-        else if contains -- $w add remove build unbuild install uninstall match autoinstall mktarball ldtarball status generate_mok kernel_preinst kernel_postinst kernel_prerm mktree unmktree ltdk log doctor cache
+        else if contains -- $w add remove build unbuild install uninstall match autoinstall mktarball ldtarball status generate_mok kernel_preinst kernel_postinst kernel_prerm mktree unmktree ltdk log doctor cache enroll sign
             set verb $w
         end
     end
@@ -73,7 +73,7 @@ end
 # Whether the previous word is an option that takes a value.
 function __dkms_wants_value
     set -l prev (commandline -opc)[-1]
-    contains -- $prev -m --module -v -k --kernelver --templatekernel -c --dkmstree --sourcetree --installtree --config --archive -a --arch --kernelsourcedir --directive -j --format --lock-timeout --from --binary-cache-push --binary-cache-certificate --binary-cache --to --keep-kernels --build-sandbox
+    contains -- $prev -m --module -v -k --kernelver --templatekernel -c --dkmstree --sourcetree --installtree --config --archive -a --arch --kernelsourcedir --directive -j --format --lock-timeout --from --binary-cache-push --binary-cache-certificate --binary-cache --to --keep-kernels --build-sandbox --password-file
 end
 
 complete -c dkms -f
@@ -100,6 +100,8 @@ complete -c dkms -n '__dkms_verb_is' -a 'ltdk' -d 'Check the licence of built mo
 complete -c dkms -n '__dkms_verb_is' -a 'log' -d 'Show the make.log of a module\'s last build'
 complete -c dkms -n '__dkms_verb_is' -a 'doctor' -d 'Diagnose the kernels, signing set-up and DKMS tree'
 complete -c dkms -n '__dkms_verb_is' -a 'cache' -d 'Binary cache: print a build\'s key, push, verify or prune entries'
+complete -c dkms -n '__dkms_verb_is' -a 'enroll' -d 'Queue the signing certificate for enrolment as a Machine Owner Key'
+complete -c dkms -n '__dkms_verb_is' -a 'sign' -d 'Re-sign built and installed modules with the current key'
 complete -c dkms -n '__dkms_verb_is' -l exec-path -r -f -a '(__fish_complete_directories)' -d 'Look for dkms-<verb> binaries here first'
 complete -c dkms -n '__dkms_verb_is' -l list-cmds -d 'List the available verbs and plugins'
 
@@ -561,3 +563,38 @@ complete -c dkms -n '__dkms_verb_is cache; and __dkms_sub_is' -a 'verify' -d 'Ch
 complete -c dkms -n '__dkms_verb_is cache; and __dkms_sub_is verify; and not __dkms_wants_value' -a '(__fish_complete_directories)'
 complete -c dkms -n '__dkms_verb_is cache; and __dkms_sub_is' -a 'gc' -d 'Remove the entries of kernels no longer wanted'
 complete -c dkms -n '__dkms_verb_is cache; and __dkms_sub_is gc; and not __dkms_wants_value' -a '(__fish_complete_directories)'
+
+# enroll
+complete -c dkms -n '__dkms_verb_is enroll' -s k -l kernelver -r -f -a '(__dkms_values kernels)' -d 'Target kernel (repeatable)'
+complete -c dkms -n '__dkms_verb_is enroll' -l password-file -r -F -d 'enroll: read the one-time password from this file'
+complete -c dkms -n '__dkms_verb_is enroll' -s q -l quiet -d 'Discard all output'
+complete -c dkms -n '__dkms_verb_is enroll' -l verbose -d 'Show commands instead of descriptions'
+complete -c dkms -n '__dkms_verb_is enroll' -l debug -d 'Trace execution'
+complete -c dkms -n '__dkms_verb_is enroll' -l dkmstree -r -f -a '(__fish_complete_directories)' -d 'DKMS tree (default /var/lib/dkms)'
+complete -c dkms -n '__dkms_verb_is enroll' -l sourcetree -r -f -a '(__fish_complete_directories)' -d 'Source tree (default /usr/src)'
+complete -c dkms -n '__dkms_verb_is enroll' -l installtree -r -f -a '(__fish_complete_directories)' -d 'Module tree (default /lib/modules)'
+complete -c dkms -n '__dkms_verb_is enroll' -l json -d 'JSON Lines on stdout'
+complete -c dkms -n '__dkms_verb_is enroll' -l format -r -f -a 'text json' -d 'Output format'
+complete -c dkms -n '__dkms_verb_is enroll' -l lock-timeout -r -f -d 'Give up waiting for the DKMS lock'
+complete -c dkms -n '__dkms_verb_is enroll' -s V -l version -d 'Print the version and exit'
+complete -c dkms -n '__dkms_verb_is enroll' -s h -l help -d 'Print usage and exit'
+
+# sign
+complete -c dkms -n '__dkms_verb_is sign' -s m -l module -r -f -a '(__dkms_values modules)' -d 'The module to act on'
+complete -c dkms -n '__dkms_verb_is sign' -s v -r -f -a '(__dkms_values versions (__dkms_module))' -d 'The version of the module'
+complete -c dkms -n '__dkms_verb_is sign' -s k -l kernelver -r -f -a '(__dkms_values kernels)' -d 'Target kernel (repeatable)'
+complete -c dkms -n '__dkms_verb_is sign' -s a -l arch -r -f -a '(__dkms_values arches)' -d 'Target architecture (repeatable)'
+complete -c dkms -n '__dkms_verb_is sign' -l all -d 'All kernels the module is built for'
+complete -c dkms -n '__dkms_verb_is sign' -l dry-run -d 'Print the plan; change nothing'
+complete -c dkms -n '__dkms_verb_is sign' -s q -l quiet -d 'Discard all output'
+complete -c dkms -n '__dkms_verb_is sign' -l verbose -d 'Show commands instead of descriptions'
+complete -c dkms -n '__dkms_verb_is sign' -l debug -d 'Trace execution'
+complete -c dkms -n '__dkms_verb_is sign' -l dkmstree -r -f -a '(__fish_complete_directories)' -d 'DKMS tree (default /var/lib/dkms)'
+complete -c dkms -n '__dkms_verb_is sign' -l sourcetree -r -f -a '(__fish_complete_directories)' -d 'Source tree (default /usr/src)'
+complete -c dkms -n '__dkms_verb_is sign' -l installtree -r -f -a '(__fish_complete_directories)' -d 'Module tree (default /lib/modules)'
+complete -c dkms -n '__dkms_verb_is sign' -l json -d 'JSON Lines on stdout'
+complete -c dkms -n '__dkms_verb_is sign' -l format -r -f -a 'text json' -d 'Output format'
+complete -c dkms -n '__dkms_verb_is sign' -l lock-timeout -r -f -d 'Give up waiting for the DKMS lock'
+complete -c dkms -n '__dkms_verb_is sign' -s V -l version -d 'Print the version and exit'
+complete -c dkms -n '__dkms_verb_is sign' -s h -l help -d 'Print usage and exit'
+complete -c dkms -n '__dkms_verb_is sign; and not __dkms_wants_value' -a '(__dkms_values module-versions)'

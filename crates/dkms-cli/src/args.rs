@@ -61,6 +61,8 @@ pub struct Args {
     pub path_only: bool,
     /// `--dry-run` (build, install, ...; not upstream): plan, change nothing.
     pub dry_run: bool,
+    /// `--password-file FILE` (enroll; not upstream).
+    pub password_file: Option<PathBuf>,
     /// `--binary-cache`, `--binary-cache-push`, `--binary-cache-certificate`
     /// (not upstream; see `ops::cache`).
     pub binary_cache: Option<String>,
@@ -258,7 +260,7 @@ fn multi_line(v: &OsStr) -> bool {
 }
 
 /// Options only the verbs whose table entry lists them accept.
-const VERB_ONLY: [FlagId; 2] = [FlagId::From, FlagId::DryRun];
+const VERB_ONLY: [FlagId; 3] = [FlagId::From, FlagId::DryRun, FlagId::PasswordFile];
 
 /// Parse `argv` (without argv[0]). `implicit` is the action of the binary
 /// running (a `dkms-<verb>` binary); `argv0` is used in the usage text.
@@ -382,6 +384,7 @@ fn apply_flag(a: &mut Args, f: &table::Flag, v: OsString, argv0: &str) -> Option
         FlagId::Verify => a.verify = true,
         FlagId::PathOnly => a.path_only = true,
         FlagId::DryRun => a.dry_run = true,
+        FlagId::PasswordFile => a.password_file = Some(v.into()),
         FlagId::BinaryCache => a.binary_cache = Some(v),
         FlagId::BinaryCachePush => a.binary_cache_push = Some(v),
         FlagId::BinaryCacheCertificate => a.binary_cache_certificate = Some(v),

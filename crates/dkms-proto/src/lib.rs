@@ -13,6 +13,9 @@
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+mod values;
+pub use values::{EnrolState, PlannedAction, Severity, VerifyProblem, VerifyReason};
+
 /// The format version every record carries.
 pub const FORMAT_VERSION: u32 = 1;
 
@@ -82,74 +85,6 @@ pub enum SkipReason {
     DependencyNotRegistered,
     /// `autoinstall`: a BUILD_DEPENDS failed or is in a cycle.
     DependencyFailed,
-}
-
-/// Why an installed module does not verify (`status --verify`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "kebab-case")]
-pub enum VerifyReason {
-    /// The installed file's bytes differ from the built copy's, or it cannot
-    /// be read as a module.
-    Corrupted,
-    /// Its vermagic names another kernel release.
-    WrongKernel,
-    /// dkms signs for this kernel (CONFIG_MODULE_SIG) but it carries no signature.
-    Unsigned,
-    /// Its signature was not made with the configured certificate.
-    ForeignSigner,
-    /// The installed file, its built copy, or an archived original is gone.
-    Missing,
-    /// The kernel's modules.dep does not list it.
-    NotInDepmod,
-}
-
-/// A step of a `--dry-run` plan: what the run would do.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "kebab-case")]
-pub enum PlannedAction {
-    /// Register the module/version (`added`).
-    Add,
-    /// Build it for the kernel (`built`).
-    Build,
-    /// Take its build from the binary cache (`substituted`).
-    Substitute,
-    /// Install the build (`installed`).
-    Install,
-    /// Uninstall it (`uninstalled`).
-    Uninstall,
-    /// Delete the build (`unbuilt`).
-    Unbuild,
-    /// Delete the module/version from the DKMS tree (`removed`).
-    Remove,
-    /// Not do it, for `reason` (`skipped`).
-    Skip,
-    /// Run depmod for the kernel.
-    Depmod,
-}
-
-/// One problem `status --verify` found.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-pub struct VerifyProblem {
-    /// Which check failed.
-    pub reason: VerifyReason,
-    /// The module (`DEST_MODULE_NAME`) concerned.
-    pub module_name: String,
-    /// The file concerned.
-    pub file: String,
-    /// What is wrong, as the text output says it.
-    pub message: String,
-}
-
-/// How bad a `doctor` finding is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "kebab-case")]
-pub enum Severity {
-    /// Works, noted for information.
-    Info,
-    /// Something will not work as expected (modules unsigned, a hook missing).
-    Warning,
-    /// Builds or installs will fail, or what is installed cannot load (exit 19).
-    Error,
 }
 
 /// Counts of the records a run emitted, by type.
@@ -433,6 +368,40 @@ pub enum Record {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         kernel: Option<String>,
     },
+    /// A build or install went on, but something will not work as the user
+    /// expects (not in upstream dkms): Secure Boot is on and the signing
+    /// certificate is not enrolled (`mok-not-enrolled`, `mok-blocked`,
+    /// `mok-enrollment-unknown`). The same text went to stderr.
+    Warning {
+        /// Stable kebab-case name of what was found.
+        kind: String,
+        /// What was found.
+        message: String,
+        /// What to do about it (a command where there is one).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        remedy: Option<String>,
+        /// The kernel it concerns, if one.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        kernel: Option<String>,
+    },
+    /// `sign`: a build's module files re-signed (not in upstream dkms).
+    Signed {
+        /// What it is about.
+        #[serde(flatten)]
+        target: Target,
+        /// The certificate the files are now signed with.
+        certificate: String,
+        /// The files replaced: built copies, then installed ones.
+        files: Vec<String>,
+    },
+    /// `enroll`: the certificate and where its enrolment stands (not in
+    /// upstream dkms).
+    Enrolment {
+        /// The certificate (DER).
+        certificate: String,
+        /// Queued now, or already pending or enrolled.
+        state: EnrolState,
+    },
     /// `status` (JSON): a build that failed and has not succeeded since
     /// (dkms's failure memory).
     Failed {
@@ -529,7 +498,8 @@ impl Record {
             | Record::Log { target, .. }
             | Record::Substituted { target, .. }
             | Record::CacheRejected { target, .. }
-            | Record::CachePushed { target, .. } => Some(target.clone()),
+            | Record::CachePushed { target, .. }
+            | Record::Signed { target, .. } => Some(target.clone()),
             // A depmod step names a kernel only.
             Record::Planned { target, .. } if !target.module.is_empty() => Some(target.clone()),
             Record::Error { module: Some(m), version: Some(v), kernel, arch, .. } => {

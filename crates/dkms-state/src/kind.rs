@@ -127,6 +127,10 @@ kinds! {
     LogMissing = "log-missing", Fixed(20), "log: no make.log for the module/version and kernel (not in upstream dkms)";
     KernelHeadersMissing = "kernel-headers-missing", Fixed(21), "no kernel headers";
     GplOnlySymbols = "gpl-only-symbols", Fixed(22), "ltdk: a module that is not GPL-compatible uses EXPORT_SYMBOL_GPL symbols, so the kernel will not load it (not in upstream dkms)";
+    PasswordUnavailable = "password-unavailable", Fixed(23), "enroll: no --password-file and no terminal to ask for the one-time password on; nothing was queued (not in upstream dkms)";
+    MokutilMissing = "mokutil-missing", Fixed(24), "enroll: mokutil is not installed (not in upstream dkms)";
+    EnrollFailed = "enroll-failed", Fixed(25), "enroll: mokutil --import failed, or the password file cannot be used; nothing was queued (not in upstream dkms)";
+    SignFailed = "sign-failed", Fixed(26), "sign: a module file cannot be re-signed, or modules are not signed for the kernel; that build's files were left as they were (not in upstream dkms)";
     LockTimeout = "lock-timeout", Fixed(75), "the lock was not obtained within --lock-timeout seconds (not in upstream dkms)";
     BuildExclusive = "build-exclusive", Fixed(77), "skipped: the kernel does not satisfy BUILD_EXCLUSIVE_*";
     SandboxUnavailable = "sandbox-unavailable", Fixed(78), "the build sandbox cannot be set up although build_sandbox=yes (not in upstream dkms)";

@@ -18,6 +18,8 @@ mod doctor_host;
 mod doctor_kernel;
 mod dry_run;
 mod log;
+mod secureboot;
+mod sign;
 mod status;
 
 use crate::support::{is_root, Sandbox};

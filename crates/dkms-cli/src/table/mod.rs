@@ -1,9 +1,12 @@
 //! The verb and flag tables: the one source of truth for parsing, `--help`,
 //! the front-end's dispatch, man pages and completions. The verbs are in
-//! `verbs`; this file holds the types and the options.
+//! `verbs` (signing's additions, enroll and sign, in `verbs_mok`); this
+//! file holds the types and the options.
 
 mod verbs;
+mod verbs_mok;
 pub use verbs::*;
+pub use verbs_mok::*;
 
 /// Which lock a verb takes on the dkms tree.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -101,6 +104,7 @@ pub enum FlagId {
     KeepKernels,
     BuildSandbox,
     DryRun,
+    PasswordFile,
 }
 
 /// One option. Matching follows upstream's `case` statement: `long` is a
@@ -138,7 +142,7 @@ use FlagId::*;
 
 /// In upstream's matching order (it matters: `--archive*` is tried before
 /// `--arch*`).
-pub const FLAGS: [Flag; 45] = [
+pub const FLAGS: [Flag; 46] = [
     flag(Module, "--module", true, Some('m'), Some("module[/version]"), "The module to act on"),
     flag(ModuleVersion, "", false, Some('v'), Some("module-version"), "The version of the module"),
     flag(Kernelver, "--kernelver", true, Some('k'), Some("kernel[/arch]"), "Target kernel (repeatable)"),
@@ -191,6 +195,7 @@ pub const FLAGS: [Flag; 45] = [
     ext(KeepKernels, "--keep-kernels", true, Some("kernels"), "cache gc: the kernels whose entries stay"),
     ext(BuildSandbox, "--build-sandbox", true, Some("no|yes|auto"), "Confine builds (bubblewrap)"),
     ext(DryRun, "--dry-run", false, None, "Print the plan; change nothing"),
+    ext(PasswordFile, "--password-file", true, Some("file"), "enroll: read the one-time password from this file"),
 ];
 
 /// The flag an option word selects, if any.
@@ -356,7 +361,7 @@ const fn our_flag_doc(id: FlagId) -> FlagDoc {
         PathOnly => doc(None, "log: print the path of the make.log instead of its contents. Not in upstream dkms."),
         DryRun => doc(
             None,
-            "build, install, uninstall, unbuild, remove, autoinstall and the kernel_* hooks: print what would be \
+            "build, install, uninstall, unbuild, remove, autoinstall, sign and the kernel_* hooks: print what would be \
              added, built, skipped (and why), installed, archived, uninstalled, unbuilt and removed, and which \
              depmods would run (JSON: planned records), and change nothing: no file is written, no script or make \
              is run, only a shared lock is taken and an interrupted transaction is not recovered. Errors the run \
@@ -393,6 +398,11 @@ const fn our_flag_doc(id: FlagId) -> FlagDoc {
              a private /tmp writable, the signing key hidden. no (the default): as upstream; yes: fail with exit \
              status 78 when the sandbox cannot be set up; auto: confine when possible, else run as upstream with \
              a notice. Also the framework.conf setting build_sandbox. Not in upstream dkms.",
+        ),
+        PasswordFile => doc(
+            Some(K::File),
+            "enroll: the one-time enrolment password, the first line of this file (root-owned, not readable by \
+             others), instead of asking for it on the terminal. Only enroll accepts it. Not in upstream dkms.",
         ),
         _ => doc(None, ""),
     }

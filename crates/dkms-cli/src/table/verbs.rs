@@ -3,6 +3,7 @@
 //! (a new verb is one entry here, one file in dkms-cmd's `verbs/`, one arm
 //! of its `runner`, then `make gen`).
 
+use super::verbs_mok::{ENROLL, SIGN};
 use super::FlagId::*;
 use super::{FlagId, LockKind, Operand, SubWord, Verb};
 
@@ -297,7 +298,11 @@ under its line as `  <reason>: <what>`, the reasons being corrupted (the install
 copy or is no readable module), wrong-kernel (its vermagic names another kernel), unsigned and foreign-signer \
 (when dkms signs modules for that kernel: no signature, or not by the configured certificate), missing (an \
 installed file, the built copy or an archived original is gone) and not-in-depmod (modules.dep does not list it). \
-The exit status is then 18 when anything failed. In JSON, each installed build gives a verify record after its \
+A module left unsigned because dkms could not create a signing key (the build said \"Key file ... not found and \
+can't be generated\") is unsigned with the severity of what the kernel enforces: an error when its configuration \
+has CONFIG_MODULE_SIG_FORCE=y or Secure Boot is on (efivars), else a warning, printed as `  unsigned (warning): \
+<what>`, that does not fail verification (the kernel loads it, tainted). \
+The exit status is then 18 when anything failed (warnings aside). In JSON, each installed build gives a verify record after its \
 status record; builds that failed and have not been built since are listed as failed records.",
 };
 
@@ -505,6 +510,8 @@ pub const VERBS: &[&Verb] = &[
     &LOG,
     &DOCTOR,
     &CACHE,
+    &ENROLL,
+    &SIGN,
 ];
 
 /// `cache` (not in upstream dkms)

@@ -31,6 +31,8 @@ fn runner(verb: &Verb) -> Option<fn(&mut Dkms) -> Result<()>> {
         t::BUILD => verbs::build::run,
         t::CACHE => verbs::cache::run,
         t::GENERATE_MOK => verbs::generate_mok::run,
+        t::ENROLL => verbs::enroll::run,
+        t::SIGN => verbs::sign::run,
         t::INSTALL => verbs::install::run,
         t::KERNEL_POSTINST => verbs::kernel_postinst::run,
         t::KERNEL_PREINST => verbs::kernel_preinst::run,

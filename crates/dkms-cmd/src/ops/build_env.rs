@@ -4,7 +4,7 @@
 //! `build_environment`.
 
 use crate::support::dkms::Dkms;
-use crate::support::signing;
+use crate::support::{secureboot, signing};
 use dkms_cli::ui;
 use dkms_state::error::{Error, Kind, Result};
 use dkms_state::{kernel, tools};
@@ -95,6 +95,9 @@ pub(crate) fn prepare_kernel_and_signing(d: &mut Dkms, k: &str, a: &str) -> Resu
     prepare_kernel(d, k)?;
     let config = d.kernel_config(k);
     d.signer = signing::prepare_signing(d, k, a, &config);
+    if let Some(s) = &d.signer {
+        secureboot::warn_if_unenrolled(&s.cert, k);
+    }
     d.prepared_kernel = Some(key);
     ui::outln("");
     Ok(())

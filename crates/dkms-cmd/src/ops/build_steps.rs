@@ -391,7 +391,7 @@ fn sign(s: &Signer, module: &Path) {
 
 /// Compress a built module as the kernel's own modules are; returns the
 /// compressed file, or None to install it uncompressed.
-fn compress(d: &Dkms, built: &Path, suffix: &str) -> Option<PathBuf> {
+pub(crate) fn compress(d: &Dkms, built: &Path, suffix: &str) -> Option<PathBuf> {
     let (tool, opts) = match suffix {
         ".gz" => ("gzip", d.ctx.setting("compress_gzip_opts")),
         ".xz" => ("xz", d.ctx.setting("compress_xz_opts")),

@@ -6,6 +6,7 @@
 
 use crate::support::dkms::{mvka, Dkms, Mvka};
 use crate::support::modfiles::compressed_or_uncompressed;
+use crate::support::secureboot;
 use dkms_cli::ui;
 use dkms_proto::{Record, SkipReason};
 use dkms_state::conf::{Conf, ModuleRecord};
@@ -98,6 +99,7 @@ pub(crate) fn do_install(d: &mut Dkms, m: &str, v: &str, k: &str, a: &str) -> Re
     } else if !status::is_module_built(&d.ctx.trees, &m, &v, k, a) {
         (m, v) = super::build::do_build(d, &m, &v, k, a)?;
     }
+    secureboot::warn_at_install(d, k, a);
     let saved_force = d.ctx.args.force;
     let saved_override = d.ctx.args.force_version_override;
     let outer_saved = d.saved_force.replace(saved_force);

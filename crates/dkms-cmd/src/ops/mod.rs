@@ -20,6 +20,7 @@ pub(crate) mod mktree;
 pub(crate) mod plan;
 pub(crate) mod recover;
 pub(crate) mod remove;
+pub(crate) mod sign;
 pub(crate) mod source_tree;
 pub(crate) mod status;
 pub(crate) mod tarball_load;

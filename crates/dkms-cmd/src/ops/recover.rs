@@ -3,7 +3,8 @@
 //! build leaves its staging directory, which is removed; a killed install is
 //! rolled back (archived originals put back, placed modules removed, the old
 //! link restored) unless it had already linked, in which case it is
-//! completed; a killed uninstall, unbuild or removal is completed.
+//! completed; a killed uninstall, unbuild or removal is completed; a
+//! killed sign is completed after its commit, else rolled back.
 
 use crate::support::dkms::Dkms;
 use dkms_cli::ui;
@@ -202,6 +203,7 @@ fn recover_one(d: &mut Dkms, p: Pending) {
             rollback_install(d, target, steps);
             "rolled back"
         }
+        "sign" => super::sign::recover(steps),
         "uninstall" => {
             let _ = journal::clear(&p);
             if status::is_module_installed(&d.ctx.trees, &m, &v, &k, &a) {

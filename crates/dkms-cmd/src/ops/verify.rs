@@ -3,13 +3,18 @@
 //! installed file is byte-identical to the built copy, its vermagic names
 //! the kernel, it carries a signature by the configured certificate when
 //! dkms signs for that kernel, `modules.dep` lists it, and the originals
-//! status says were archived still exist. Read-only.
+//! status says were archived still exist. Read-only. A module left unsigned
+//! because no key could be created ("Key file ... not found and can't be
+//! generated" at build) is `unsigned` with the severity of what the kernel
+//! enforces: an error with `CONFIG_MODULE_SIG_FORCE` or Secure Boot on, else
+//! a warning that does not fail verification (the kernel loads it).
 
 use crate::support::dkms::{Dkms, Mvka};
 use crate::support::modfiles::compressed_or_uncompressed;
+use crate::support::secureboot::{self, SecureBoot};
 use crate::support::signing;
 use dkms_cli::ui;
-use dkms_proto::{Record, VerifyProblem, VerifyReason};
+use dkms_proto::{Record, Severity, VerifyProblem, VerifyReason};
 use dkms_state::conf::Conf;
 use dkms_state::{module_file, trees, untrusted};
 use std::collections::{HashMap, HashSet};
@@ -23,6 +28,11 @@ pub(crate) struct KernelFacts {
     /// for this kernel; Some(None) when it signs but the certificate cannot
     /// be read (then only the presence of a signature is checked).
     signer: Option<Option<Vec<u8>>>,
+    /// The signing key that is missing when dkms signs for this kernel but
+    /// has no key pair (the build could not create one).
+    unsignable: Option<String>,
+    /// Why the kernel refuses unsigned modules, if it does.
+    enforced: Option<&'static str>,
 }
 
 /// Per-kernel facts of one status run, and its verdict.
@@ -39,7 +49,7 @@ impl Verifier {
     /// Print the problems under the build's status line (`print`), emit
     /// the `verify` record (`records`), and count a failure.
     pub(crate) fn report(&mut self, x: Mvka, problems: Vec<VerifyProblem>, print: bool, records: bool) {
-        if !problems.is_empty() {
+        if problems.iter().any(|p| p.severity == Severity::Error) {
             self.failed += 1;
             self.failures.push((x.m.into(), x.v.into(), x.k.into(), x.a.into(), problems.clone()));
         }
@@ -51,7 +61,7 @@ impl Verifier {
         if records {
             ui::emit(Record::Verify {
                 target: ui::target(x.m, x.v, Some(x.k), Some(x.a)),
-                ok: problems.is_empty(),
+                ok: problems.iter().all(|p| p.severity != Severity::Error),
                 problems,
             });
         }
@@ -65,11 +75,23 @@ impl Verifier {
                 .map(|text| text.lines().filter_map(|l| l.split_once(':').map(|(name, _)| name.to_string())).collect());
             let config = d.kernel_config(k);
             let signs = dkms_state::kernel::config_value(&config, "CONFIG_MODULE_SIG").is_some_and(|v| v == "y");
-            let signer = signs
-                .then(|| signing::expected_signer(d, k, a, &config).ok())
-                .flatten()
-                .map(|s| module_file::read_certificate(Path::new(&s.cert)));
-            KernelFacts { depmod, signer }
+            let expected = signs.then(|| signing::expected_signer(d, k, a, &config).ok()).flatten();
+            let unsignable = expected
+                .as_ref()
+                .filter(|s| {
+                    !s.key.starts_with("pkcs11:") && (!Path::new(&s.key).is_file() || !Path::new(&s.cert).is_file())
+                })
+                .map(|s| s.key.clone());
+            let enforced =
+                if dkms_state::kernel::config_value(&config, "CONFIG_MODULE_SIG_FORCE").is_some_and(|v| v == "y") {
+                    Some("the kernel refuses unsigned modules (CONFIG_MODULE_SIG_FORCE)")
+                } else if unsignable.is_some() && secureboot::state() == SecureBoot::On {
+                    Some("Secure Boot is on (the kernel is locked down)")
+                } else {
+                    None
+                };
+            let signer = expected.map(|s| module_file::read_certificate(Path::new(&s.cert)));
+            KernelFacts { depmod, signer, unsignable, enforced }
         })
     }
 
@@ -84,8 +106,14 @@ impl Verifier {
                 continue;
             }
             let name = &c.modules[i].dest_module_name;
+            // Every problem is an error but an unsigned module the kernel loads.
             let mut problem = |reason, file: &Path, message: String| {
-                out.push(VerifyProblem { reason, module_name: name.clone(), file: file.display().to_string(), message })
+                let severity = match (reason, &facts.unsignable, facts.enforced) {
+                    (VerifyReason::Unsigned, Some(_), None) => Severity::Warning,
+                    _ => Severity::Error,
+                };
+                let (module_name, file) = (name.clone(), file.display().to_string());
+                out.push(VerifyProblem { reason, module_name, file, message, severity })
             };
             let built_dir = t.arch_dir(m, v, k, a).join("module");
             let Some(built) = compressed_or_uncompressed(&built_dir, name, suffix) else {
@@ -122,7 +150,7 @@ impl Verifier {
                     }
                     match (&facts.signer, &f.signature) {
                         (Some(_), _) if !f.signed => {
-                            problem(VerifyReason::Unsigned, &installed, format!("{shown} carries no signature"))
+                            problem(VerifyReason::Unsigned, &installed, unsigned_message(&shown, facts))
                         }
                         (Some(Some(cert)), Some(sig)) if module_file::signed_with(sig, cert) == Some(false) => problem(
                             VerifyReason::ForeignSigner,
@@ -151,10 +179,25 @@ impl Verifier {
     }
 }
 
+/// What `unsigned` says: plain, or, where dkms had no key to sign with,
+/// whether the kernel loads the module all the same.
+fn unsigned_message(shown: &str, facts: &KernelFacts) -> String {
+    match (&facts.unsignable, facts.enforced) {
+        (None, _) => format!("{shown} carries no signature"),
+        (Some(key), None) => format!(
+            "{shown} carries no signature: dkms could not create the signing key {key}; the kernel loads it \
+             (no CONFIG_MODULE_SIG_FORCE, Secure Boot not on)"
+        ),
+        (Some(key), Some(why)) => format!(
+            "{shown} carries no signature (dkms could not create the signing key {key}) and {why}: it will not load"
+        ),
+    }
+}
+
 /// Where the installed copy of module record `i` is: where
 /// `find_actual_dest_module_location` finds it, else the first of the
 /// conf's locations holding a file of that name.
-fn installed_file(d: &Dkms, m: &str, c: &Conf, i: usize, k: &str, a: &str, suffix: &str) -> Option<PathBuf> {
+pub(crate) fn installed_file(d: &Dkms, m: &str, c: &Conf, i: usize, k: &str, a: &str, suffix: &str) -> Option<PathBuf> {
     let r = &c.modules[i];
     let found = d.find_actual_dest_module_location(m, c, i, k, a, suffix);
     let locations = found.into_iter().chain([r.dest_module_location.clone(), r.orig_dest_module_location.clone()]);
@@ -182,6 +225,7 @@ fn archived_originals(dir: &Path) -> Vec<VerifyProblem> {
                 module_name: origin.split(".ko").next().unwrap_or(origin).to_string(),
                 file: file.display().to_string(),
                 message: format!("the archived original {} is gone", file.display()),
+                severity: Severity::Error,
             });
         }
     }
@@ -191,6 +235,7 @@ fn archived_originals(dir: &Path) -> Vec<VerifyProblem> {
             module_name: String::new(),
             file: dir.display().to_string(),
             message: format!("status says original modules exist, but {} holds none", dir.display()),
+            severity: Severity::Error,
         });
     }
     out
@@ -212,7 +257,11 @@ pub(crate) fn lines(problems: &[VerifyProblem]) -> Vec<String> {
         .iter()
         .map(|p| {
             let reason = serde_json::to_value(p.reason).ok().and_then(|v| v.as_str().map(str::to_string));
-            format!("\t{}: {}", reason.unwrap_or_default(), p.message)
+            let reason = reason.unwrap_or_default();
+            match p.severity {
+                Severity::Error => format!("\t{reason}: {}", p.message),
+                _ => format!("\t{reason} (warning): {}", p.message),
+            }
         })
         .collect()
 }
@@ -246,6 +295,7 @@ mod tests {
             module_name: "m".into(),
             file: "/x".into(),
             message: "updates/m.ko is not in modules.dep".into(),
+            severity: Severity::Error,
         };
         assert_eq!(lines(&[p]), ["\tnot-in-depmod: updates/m.ko is not in modules.dep"]);
     }

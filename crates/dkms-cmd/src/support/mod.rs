@@ -11,5 +11,6 @@ pub(crate) mod process;
 pub(crate) mod products;
 pub(crate) mod sandbox;
 pub(crate) mod scripts;
+pub(crate) mod secureboot;
 pub(crate) mod signing;
 pub(crate) mod subshell;

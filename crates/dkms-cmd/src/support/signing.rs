@@ -122,10 +122,15 @@ pub(crate) fn mok_paths(d: &Dkms, s: &BTreeMap<String, String>, kernel_config: &
     let dist = &d.ctx.running_distribution;
     if key.is_empty() {
         if dist.starts_with("ubuntu") {
-            key = "/var/lib/shim-signed/mok/MOK.priv".into();
-            cert = "/var/lib/shim-signed/mok/MOK.der".into();
+            key = format!("{SHIM_SIGNED_MOK}/MOK.priv");
+            cert = format!("{SHIM_SIGNED_MOK}/MOK.der");
         } else if distro::family(dist) == Family::Gentoo {
             (key, cert) = gentoo_paths(kernel_config);
+        }
+    }
+    if key.is_empty() && cert.is_empty() {
+        if let Some((k, c)) = shim_signed_pair() {
+            (key, cert) = (k, c);
         }
     }
     if key.is_empty() {
@@ -136,6 +141,20 @@ pub(crate) fn mok_paths(d: &Dkms, s: &BTreeMap<String, String>, kernel_config: &
     }
     (key, cert)
 }
+
+/// Ubuntu's MOK pair (shim-signed's `update-secureboot-policy --new-key`
+/// makes it), where both files exist: used on any distribution when
+/// framework.conf names no key, as Ubuntu's dkms does, rather than a second
+/// pair in `/var/lib/dkms` that would need enrolling too (not in upstream
+/// dkms, whose `prepare_mok` looks there only on Ubuntu). The signing lines
+/// (`Signing key:`, `Public certificate (MOK):`) name the pair used.
+pub(crate) fn shim_signed_pair() -> Option<(String, String)> {
+    let (key, cert) = (format!("{SHIM_SIGNED_MOK}/MOK.priv"), format!("{SHIM_SIGNED_MOK}/MOK.der"));
+    (Path::new(&key).is_file() && Path::new(&cert).is_file()).then_some((key, cert))
+}
+
+/// Where shim-signed keeps the MOK pair.
+const SHIM_SIGNED_MOK: &str = "/var/lib/shim-signed/mok";
 
 /// Gentoo's key and certificate: `MODULES_SIGN_KEY`/`_CERT` from the
 /// environment or make.conf, else the kernel's own signing key.

@@ -6,11 +6,12 @@
 
 use super::{install_cmd, Report};
 use crate::support::dkms::Dkms;
+use crate::support::secureboot::{self, Enrolment, SecureBoot};
 use crate::support::signing;
 use dkms_proto::Severity::{Error, Info, Warning};
-use dkms_state::{env, tools};
+use dkms_state::tools;
 use std::os::unix::fs::MetadataExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 pub(super) fn check(d: &Dkms, r: &mut Report, k: &str, a: &str) {
     let settings = signing::settings(d, k, a);
@@ -91,45 +92,12 @@ fn pair(r: &mut Report, key: &str, cert: &str) {
     }
 }
 
-/// What the firmware says of Secure Boot.
-enum SecureBoot {
-    /// Not booted with EFI (no `/sys/firmware/efi`).
-    NoEfi,
-    Off,
-    On,
-    /// Booted with EFI, but the variable cannot be read (why).
-    Unknown(String),
-}
-
-/// `SecureBoot-8be4df61-...` in efivars: 4 bytes of attributes, then 1
-/// when Secure Boot is on. No such variable: the firmware has no Secure
-/// Boot. The EFI directory is `DKMS_EFI_DIR` when set (to diagnose a
-/// mounted system image, and for the tests), else `/sys/firmware/efi`.
-fn secure_boot() -> SecureBoot {
-    let dir = PathBuf::from(env::nonempty("DKMS_EFI_DIR").unwrap_or_else(|| "/sys/firmware/efi".into()));
-    if !dir.is_dir() {
-        return SecureBoot::NoEfi;
-    }
-    let vars = dir.join("efivars");
-    if std::fs::read_dir(&vars).map_or(true, |mut rd| rd.next().is_none()) {
-        return SecureBoot::Unknown(format!("{} is empty or missing (efivarfs not mounted)", vars.display()));
-    }
-    let var = vars.join("SecureBoot-8be4df61-93ca-11d2-aa0d-00e098032b8c");
-    match std::fs::read(&var) {
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => SecureBoot::Off,
-        Err(e) => SecureBoot::Unknown(format!("{}: {e}", var.display())),
-        Ok(b) if b.len() < 5 => SecureBoot::Unknown(format!("{} is too short", var.display())),
-        Ok(b) if b[4] == 1 => SecureBoot::On,
-        Ok(_) => SecureBoot::Off,
-    }
-}
-
 /// Secure Boot's state and, when it is on, what `mokutil --test-key`
 /// says of the certificate ("is already enrolled" / "is already in db",
 /// "is already in the enrollment request", "is not enrolled", "is blocked
 /// in dbx"/"MokListX"); when it cannot tell, say so.
 fn enrolled(d: &Dkms, r: &mut Report, cert: &str) {
-    let sure = match secure_boot() {
+    let sure = match secureboot::state() {
         SecureBoot::NoEfi => Some("Not booted with EFI: no Secure Boot.".to_string()),
         SecureBoot::Off => Some("Secure Boot is off.".to_string()),
         SecureBoot::On => None,
@@ -154,44 +122,33 @@ fn enrolled(d: &Dkms, r: &mut Report, cert: &str) {
             Some(install_cmd(d, "mokutil", "mokutil")),
         );
     }
-    let mut c = tools::command("mokutil", &[]);
-    c.args(["--test-key", cert]);
-    let text = tools::output(&mut c)
-        .map(|o| format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr)))
-        .unwrap_or_default();
     let reenroll =
         format!("move {cert} and its key aside, run dkms generate_mok, then mokutil --import the new certificate");
-    if text.contains("is not enrolled") {
-        r.add(
+    match secureboot::enrolment(cert) {
+        Enrolment::NotEnrolled => r.add(
             Error,
             "mok-not-enrolled",
             format!("Secure Boot is on and {cert} is not enrolled: modules dkms signs will not load."),
             Some(format!("mokutil --import {cert} (then reboot and confirm the enrolment)")),
-        );
-    } else if text.contains("is already in the enrollment request") {
-        r.add(
+        ),
+        Enrolment::Pending => r.add(
             Warning,
             "mok-enrollment-pending",
             format!("Secure Boot is on and {cert} waits to be enrolled: modules dkms signs load after the next boot's confirmation."),
             Some("reboot and confirm the enrolment in MokManager".into()),
-        );
-    } else if text.contains("is blocked in") {
-        r.add(
+        ),
+        Enrolment::Blocked(said) => r.add(
             Error,
             "mok-blocked",
-            format!("Secure Boot is on and {cert} is blocked ({}): modules dkms signs will not load.", text.trim()),
+            format!("Secure Boot is on and {cert} is blocked ({said}): modules dkms signs will not load."),
             Some(reenroll),
-        );
-    } else if text.contains("is already enrolled") || text.contains("is already in db") {
-        r.add(Info, "secure-boot", format!("Secure Boot is on and {cert} is enrolled."), None);
-    } else {
-        let said = text.trim();
-        let said = if said.is_empty() { "nothing".to_string() } else { format!("\"{said}\"") };
-        r.add(
+        ),
+        Enrolment::Enrolled => r.add(Info, "secure-boot", format!("Secure Boot is on and {cert} is enrolled."), None),
+        Enrolment::Unknown(why) => r.add(
             Warning,
             "mok-enrollment-unknown",
-            format!("Secure Boot is on; whether {cert} is enrolled cannot be told (mokutil --test-key said {said})."),
+            format!("Secure Boot is on; whether {cert} is enrolled cannot be told ({why})."),
             Some(format!("mokutil --test-key {cert}")),
-        );
+        ),
     }
 }

@@ -1,5 +1,5 @@
 //! `--dry-run` (not in upstream dkms): what build, install, uninstall,
-//! unbuild, remove, autoinstall and the kernel hooks would do, worked out
+//! unbuild, remove, autoinstall, sign and the kernel hooks would do, worked out
 //! from the same checks and decisions the real operations make (`build_checks`,
 //! `install_checks`, `destination`, `archived_originals`, autoinstall's
 //! `plan`), printed one line per step and emitted as `planned` records —
@@ -103,6 +103,7 @@ impl Step {
             PlannedAction::Remove => format!("Would remove {mv} from the DKMS tree"),
             PlannedAction::Skip => format!("{round}Would skip {mv}{on}: {}", reason_text(self.reason)),
             PlannedAction::Depmod => format!("Would run depmod{on}"),
+            PlannedAction::Sign => format!("Would re-sign {mv}{on}"),
         }];
         if self.side_by_side {
             lines[0].push_str(" in the background, side by side with other builds");
@@ -116,6 +117,7 @@ impl Step {
             PlannedAction::Substitute => ("placing", ""),
             PlannedAction::Install => ("placing", "archiving the original"),
             PlannedAction::Uninstall => ("deleting", "restoring the original"),
+            PlannedAction::Sign => ("re-signing", ""),
             _ => ("", ""),
         };
         lines.extend(self.files.iter().map(|f| format!("  {file_verb} {f}")));
