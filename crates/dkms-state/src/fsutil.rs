@@ -302,35 +302,9 @@ pub fn executable(path: &Path) -> bool {
     nix::unistd::access(path, nix::unistd::AccessFlags::X_OK).is_ok()
 }
 
-/// A file dkms did not write, read without following a link and at most
-/// `limit` bytes of it (an error when it is not a regular file).
-pub fn read_bounded(path: &Path, limit: u64) -> io::Result<Vec<u8>> {
-    use std::io::Read;
-    use std::os::unix::fs::OpenOptionsExt;
-    let f = std::fs::OpenOptions::new().read(true).custom_flags(libc::O_NOFOLLOW).open(path)?;
-    if !f.metadata()?.is_file() {
-        return Err(io::Error::new(io::ErrorKind::InvalidData, "not a regular file"));
-    }
-    let mut out = Vec::new();
-    f.take(limit).read_to_end(&mut out)?;
-    Ok(out)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn bounded_reads_refuse_links_and_stop_at_the_bound() {
-        let d = tempfile::tempdir().unwrap();
-        let f = d.path().join("f");
-        std::fs::write(&f, b"0123456789").unwrap();
-        assert_eq!(read_bounded(&f, 4).unwrap(), b"0123");
-        let l = d.path().join("l");
-        std::os::unix::fs::symlink(&f, &l).unwrap();
-        assert!(read_bounded(&l, 4).is_err(), "a link is not followed");
-        assert!(read_bounded(d.path(), 4).is_err(), "a directory is no regular file");
-    }
 
     #[test]
     fn copies_trees_and_replaces_links() {

@@ -67,6 +67,15 @@ pub fn read_bounded(path: &Path, limit: u64) -> io::Result<Vec<u8>> {
     read_all_bounded(open_regular(path, Links::Refuse)?, limit)
 }
 
+/// The first `limit` bytes of the regular file `path` (no link followed):
+/// for small files whose head is all that matters (an efivar, a password
+/// file's first line).
+pub fn read_head(path: &Path, limit: u64) -> io::Result<Vec<u8>> {
+    let mut out = Vec::new();
+    open_regular(path, Links::Refuse)?.take(limit).read_to_end(&mut out)?;
+    Ok(out)
+}
+
 /// Two regular files (links followed) with the same bytes, compared in
 /// blocks (a size mismatch decides without reading).
 pub fn same_contents(a: &Path, b: &Path) -> bool {
@@ -95,6 +104,18 @@ fn same_stream(a: impl Read, b: impl Read) -> io::Result<bool> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn bounded_reads_refuse_links_and_stop_at_the_bound() {
+        let d = tempfile::tempdir().unwrap();
+        let f = d.path().join("f");
+        std::fs::write(&f, b"0123456789").unwrap();
+        assert_eq!(read_head(&f, 4).unwrap(), b"0123");
+        let l = d.path().join("l");
+        std::os::unix::fs::symlink(&f, &l).unwrap();
+        assert!(read_head(&l, 4).is_err(), "a link is not followed");
+        assert!(read_head(d.path(), 4).is_err(), "a directory is no regular file");
+    }
 
     #[test]
     fn only_regular_files_open() {

@@ -43,7 +43,7 @@ pub(crate) fn state() -> SecureBoot {
         return SecureBoot::Unknown(format!("{} is empty or missing (efivarfs not mounted)", vars.display()));
     }
     let var = vars.join("SecureBoot-8be4df61-93ca-11d2-aa0d-00e098032b8c");
-    match dkms_state::fsutil::read_bounded(&var, 64) {
+    match dkms_state::untrusted::read_head(&var, 64) {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => SecureBoot::Off,
         Err(e) => SecureBoot::Unknown(format!("{}: {e}", var.display())),
         Ok(b) if b.len() < 5 => SecureBoot::Unknown(format!("{} is too short", var.display())),

@@ -11,7 +11,7 @@ use crate::support::signing;
 use dkms_cli::ui;
 use dkms_proto::{EnrolState, Record};
 use dkms_state::error::{Error, Kind, Result};
-use dkms_state::{fsutil, tools};
+use dkms_state::{tools, untrusted};
 use std::io::IsTerminal;
 use std::path::Path;
 
@@ -72,7 +72,7 @@ fn password(d: &Dkms) -> Result<Option<String>> {
         .with_hint("dkms enroll --password-file FILE (the password on its first line)"));
     };
     let fail = |why: String| Error::die(Kind::EnrollFailed, [format!("{}: {why}", file.display())]);
-    let bytes = fsutil::read_bounded(&file, 4096).map_err(|e| fail(e.to_string()))?;
+    let bytes = untrusted::read_head(&file, 4096).map_err(|e| fail(e.to_string()))?;
     let text = String::from_utf8(bytes).map_err(|_| fail("not text".into()))?;
     let pw = text.lines().next().unwrap_or_default().to_string();
     // mokutil's limits (PASSWORD_MIN, PASSWORD_MAX).
