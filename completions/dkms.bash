@@ -98,7 +98,7 @@ _dkms_options() {
     ltdk) _dkms_opts='-m --module -v -k --kernelver -a --arch --kernelsourcedir -q --quiet --verbose --debug --dkmstree --sourcetree --installtree --json --format --lock-timeout -V --version -h --help' ;;
     log) _dkms_opts='-m --module -v -k --kernelver -a --arch --path -q --quiet --verbose --debug --dkmstree --sourcetree --installtree --json --format --lock-timeout -V --version -h --help' ;;
     doctor) _dkms_opts='-k --kernelver -q --quiet --verbose --debug --dkmstree --sourcetree --installtree --json --format --lock-timeout -V --version -h --help' ;;
-    cache) _dkms_opts='-m --module -v -k --kernelver -a --arch --config --kernelsourcedir --directive --binary-cache --binary-cache-push --binary-cache-certificate --to --keep-kernels -q --quiet --verbose --debug --dkmstree --sourcetree --installtree --json --format --lock-timeout -V --version -h --help' ;;
+    cache) _dkms_opts='-m --module -v -k --kernelver -a --arch --config --kernelsourcedir --directive --binary-cache --binary-cache-push --binary-cache-certificate --to --keep-kernels --all -q --quiet --verbose --debug --dkmstree --sourcetree --installtree --json --format --lock-timeout -V --version -h --help' ;;
     *) _dkms_opts='-m --module -v -k --kernelver --templatekernel -c -q --quiet -V --version --binaries-only --source-only --force --force-version-override --all --verbose --rpm_safe_upgrade --dkmstree --sourcetree --installtree --symlink-modules --config --archive -a --arch --kernelsourcedir --directive --no-depmod --modprobe-on-install --debug -j -h --help --json --format --lock-timeout --all-kernels --from --verify --path --binary-cache-push --binary-cache-certificate --binary-cache --to --keep-kernels --build-sandbox --dry-run --exec-path= --list-cmds' ;;
     esac
 }
@@ -106,7 +106,7 @@ _dkms_options() {
 # Sets _dkms_subs to the words verb $1 takes first (cache key), if any.
 _dkms_sub_words() {
     case $1 in
-    cache) _dkms_subs='key push verify gc' ;;
+    cache) _dkms_subs='key push deb verify gc' ;;
     *) _dkms_subs= ;;
     esac
 }
@@ -136,6 +136,7 @@ _dkms_operands() {
     doctor:*) _dkms_operands='' ;;
     cache:key) _dkms_operands='module-versions' ;;
     cache:push) _dkms_operands='module-versions' ;;
+    cache:deb) _dkms_operands='module-versions' ;;
     cache:verify) _dkms_operands='dirs' ;;
     cache:gc) _dkms_operands='dirs' ;;
     *) _dkms_operands= ;;

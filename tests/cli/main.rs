@@ -11,6 +11,7 @@
 mod add_remove;
 mod cache;
 mod completion;
+mod debpkg;
 mod fake;
 mod frontend;
 mod hostile_values;
