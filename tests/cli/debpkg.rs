@@ -15,6 +15,10 @@ use std::process::Command;
 use std::sync::OnceLock;
 
 const NET_C: &str = "#include <linux/module.h>\nMODULE_LICENSE(\"GPL\");\nMODULE_VERSION(\"2.1\");\n";
+/// The head of the GNU GPL, version 2, as a source's COPYING has it.
+const GPL2: &str = "\t\t    GNU GENERAL PUBLIC LICENSE\n\t\t       Version 2, June 1991\n\n \
+    Copyright (C) 1989, 1991 Free Software Foundation, Inc.,\n\n\
+    \t\t    GNU GENERAL PUBLIC LICENSE\n   TERMS AND CONDITIONS FOR COPYING, DISTRIBUTION AND MODIFICATION\n";
 const PROP_C: &str = "#include <linux/module.h>\nMODULE_LICENSE(\"Dual MIT/GPL\");\n";
 
 /// A module source: name, version, its files (path, text).
@@ -45,7 +49,7 @@ fn sources() -> Vec<Source> {
                 ("src/Makefile", "all:\n\t$(MAKE) -C /lib/modules/$(KVER)/build M=$(CURDIR) modules\n".into()),
                 ("src/corp_net.c", format!("/*\n * Copyright (C) 2026 Corp Networks\n */\n{NET_C}")),
                 ("src/corp_phy.c", NET_C.into()),
-                ("COPYING", "Corp_Net is free software under the GPL, version 2.\n".into()),
+                ("COPYING", GPL2.into()),
             ],
         ),
         (
@@ -62,6 +66,7 @@ fn sources() -> Vec<Source> {
                 ),
                 ("driver/Makefile", "obj-m := vx_core.o\n".into()),
                 ("driver/vx_core.c", PROP_C.into()),
+                ("LICENSE", "MIT License\n\nCopyright (c) 2025 Vendor X\n\nPermission is hereby granted\n".into()),
             ],
         ),
     ]
@@ -216,11 +221,16 @@ fn copyright_comes_from_the_source_or_says_what_is_known() {
         fs::read_to_string(dir.join(format!("usr/share/doc/{package}/copyright"))).expect("copyright")
     };
     let net = read(&format!("corp-net-modules-{}", b.k));
-    assert!(net.contains("The module source's COPYING says:\n\nCorp_Net is free software under the GPL"), "{net}");
-    assert!(net.contains("copyright notices:\n\n  Copyright (C) 2026 Corp Networks\n"), "{net}");
-    assert!(net.contains("/usr/share/common-licenses/GPL-2"), "{net}");
+    // The GPL itself is referred to, its own (FSF) notice is not the module's.
+    assert!(net.contains("copyright notices:\n\n  Copyright (C) 2026 Corp Networks\n\n"), "{net}");
+    assert!(net.contains("The module source's COPYING is the GNU General Public License, version 2."), "{net}");
+    assert!(net.contains("/usr/share/common-licenses/GPL-2") && !net.contains("Free Software Foundation"), "{net}");
     let vx = read(&format!("vendorx-modules-{}", b.k));
-    assert!(vx.contains("vendorx.ko: Dual MIT/GPL") && vx.contains("states no copyright notice"), "{vx}");
+    assert!(vx.contains("LICENSE says:\n\nMIT License") && vx.contains("  Copyright (c) 2025 Vendor X\n"), "{vx}");
+    // Its module declares "Dual MIT/GPL": the GPL is referred to as well.
+    assert!(vx.contains("/usr/share/common-licenses/GPL-2"), "{vx}");
+    let hello = read(&format!("dkms-hello-modules-{}", b.k));
+    assert!(hello.contains("states no copyright notice") && hello.contains("  dkms_hello.ko: GPL\n"), "{hello}");
 }
 
 #[test]

@@ -172,8 +172,8 @@ fn dirs_0755(root: &Path) -> std::io::Result<()> {
     Ok(())
 }
 
-/// The copyright lines of the module's sources (`.c`, `.h`, Makefiles,
-/// licence files; at most 2 levels down), as their authors wrote them,
+/// The copyright lines of the module's sources (`.c`, `.h`, licence
+/// files but the GPL's text; at most 2 levels down), as their authors wrote them,
 /// without comment marks: the notices the copyright file repeats.
 fn copyright_notices(source: &Path) -> Vec<String> {
     let mut found: Vec<String> = Vec::new();
@@ -187,8 +187,12 @@ fn copyright_notices(source: &Path) -> Vec<String> {
             if ft.is_dir() && depth < 2 && !n.starts_with('.') {
                 stack.push((e.path(), depth + 1));
             } else if ft.is_file() && (n.ends_with(".c") || n.ends_with(".h") || LICENSE_FILES.contains(&n.as_str())) {
-                let text = std::fs::read(e.path()).unwrap_or_default();
-                for line in String::from_utf8_lossy(&text).lines().take(200) {
+                let text = String::from_utf8_lossy(&std::fs::read(e.path()).unwrap_or_default()).into_owned();
+                // The GPL's own notice (the FSF's) is not the module's.
+                if text::full_gpl(&text).is_some() {
+                    continue;
+                }
+                for line in text.lines().take(200) {
                     let l = line.trim().trim_start_matches(['/', '*', '#', ' ']).trim();
                     let notice = l.starts_with("Copyright") || l.starts_with("(C)") || l.starts_with("(c)");
                     if notice && l.len() < 200 && !found.iter().any(|f| f == l) && found.len() < 20 {

@@ -243,7 +243,7 @@ pub(crate) fn copyright(
 }
 
 /// The version of the GNU GPL `text` is the whole of, if it is.
-fn full_gpl(text: &str) -> Option<&'static str> {
+pub(crate) fn full_gpl(text: &str) -> Option<&'static str> {
     if !(text.contains("GNU GENERAL PUBLIC LICENSE") && text.contains("TERMS AND CONDITIONS")) {
         return None;
     }
