@@ -311,3 +311,20 @@ fn names_that_debian_refuses_are_refused() {
     assert_eq!(code, 2, "{e}");
     assert!(e.contains("cache deb needs a module/version or --all"), "{e}");
 }
+
+#[test]
+fn all_with_a_kernel_is_only_for_cache_deb() {
+    let sb = Sandbox::new();
+    let k = "6.1.0-1-amd64";
+    fs::create_dir_all(sb.inst.join(k)).expect("mkdir");
+    let to = sb.root.join("debs").display().to_string();
+    // Nothing is built: --all packages nothing, and says nothing is wrong.
+    let (code, o, e) = dkms(&sb, &["cache", "deb", "--all", "-k", k, "--to", &to]);
+    assert_eq!((code, o.as_str(), e.as_str()), (0, "", ""));
+    // Everywhere else -k with --all stays upstream's error.
+    for args in [vec!["remove", "m/1.0", "--all", "-k", k], vec!["cache", "push", "m/1.0", "--all", "-k", k]] {
+        let (code, _, e) = dkms(&sb, &args);
+        assert_eq!(code, 2, "{args:?}: {e}");
+        assert!(e.contains("You cannot specify a kernel version and also specify"), "{args:?}: {e}");
+    }
+}
