@@ -251,7 +251,7 @@ fn lintian_finds_no_errors() {
 }
 
 #[test]
-fn the_same_build_gives_the_same_package_and_a_rebuild_a_newer_version() {
+fn the_same_build_gives_the_same_package() {
     skip_unless!(built().is_some(), "needs root, dpkg-deb and installed kernel headers");
     let b = built().unwrap();
     let again = b.sb.root.join("debs-again");
@@ -327,4 +327,39 @@ fn all_with_a_kernel_is_only_for_cache_deb() {
         assert_eq!(code, 2, "{args:?}: {e}");
         assert!(e.contains("You cannot specify a kernel version and also specify"), "{args:?}: {e}");
     }
+}
+
+#[test]
+fn a_node_packages_a_verified_cache_entry_without_building() {
+    use crate::cache::{fleet, keypair, Tree, M, V};
+    skip_unless!(fleet().is_some(), "needs root, openssl and installed kernel headers");
+    skip_unless!(have("dpkg-deb"), "needs dpkg-deb");
+    let f = fleet().unwrap();
+    let signer = keypair(&f.keys, "fleet");
+    let node = Tree::new(&f.k, &signer, true, &format!("binary_cache=\"{}\"\n", f.cache.display()));
+    let (code, o, e) = node.dkms(&["add", "-m", M, "-v", V], &[]);
+    assert_eq!(code, 0, "{o}\n{e}");
+    let (on_node, on_builder) = (node.sb.root.join("debs"), node.sb.root.join("debs-builder"));
+    let (code, o, e) =
+        node.dkms(&["cache", "deb", &format!("{M}/{V}"), "-k", &f.k, "--to", &on_node.display().to_string()], &[]);
+    assert_eq!(code, 0, "{o}\n{e}");
+    assert_eq!(node.makes(), 0, "make ran on the node");
+    assert!(!node.sb.dkms.join(M).join(V).join(&f.k).exists(), "the node built it");
+    let (code, o, e) = f
+        .builder
+        .dkms(&["cache", "deb", &format!("{M}/{V}"), "-k", &f.k, "--to", &on_builder.display().to_string()], &[]);
+    assert_eq!(code, 0, "{o}\n{e}");
+    let one = |dir: &Path| fs::read_dir(dir).expect("dir").flatten().map(|e| e.path()).next().expect("a package");
+    let (a, b) = (one(&on_node), one(&on_builder));
+    // Same name (so the same version), same files; and the same bytes.
+    assert_eq!(a.file_name(), b.file_name());
+    assert_eq!(dpkg_deb(&["-c"], &a), dpkg_deb(&["-c"], &b));
+    assert_eq!(fs::read(&a).expect("read"), fs::read(&b).expect("read"), "the node's package is the builder's");
+    // With no cache and no build: nothing to package.
+    let bare = Tree::new(&f.k, &signer, true, "");
+    bare.dkms(&["add", "-m", M, "-v", V], &[]);
+    let (code, _, e) =
+        bare.dkms(&["cache", "deb", &format!("{M}/{V}"), "-k", &f.k, "--to", &on_node.display().to_string()], &[]);
+    assert_eq!(code, 6, "{e}");
+    assert!(e.contains("is not built for"), "{e}");
 }

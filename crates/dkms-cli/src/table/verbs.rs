@@ -566,7 +566,8 @@ the built modules into dir: the modules where dkms install places them, Depends:
 linux-image-unsigned-<kernel>, Provides: <module>-modules, maintainer scripts that run depmod for the kernel, an \
 update-initramfs trigger, the copyright file from the module source's COPYING or LICENSE. The package name is \
 lower case with '_' written '-'. A module dkms would not install (BUILD_EXCLUSIVE, OBSOLETE_BY) is refused with \
-install's error. DEBFULLNAME and DEBEMAIL name the maintainer.
+install's error. A module/version added but not built here is packaged from a verified binary_cache entry when a \
+source has it (no compiler needed). DEBFULLNAME and DEBEMAIL name the maintainer.
 
 cache verify dir checks every entry of the cache directory: the signature against binary_cache_certificate, the \
 manifest's structure and key, the archive's files against their sizes and hashes, and the modules' vermagic. It \

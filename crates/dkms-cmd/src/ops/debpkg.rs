@@ -5,7 +5,9 @@
 //! signature as built). Made in a private staging directory with
 //! `dpkg-deb --build --root-owner-group`, then copied into the target
 //! directory under a temporary name and renamed, so a reader never sees
-//! half a package. The texts are in `debpkg_text`.
+//! half a package. A module/version added but not built here is packaged
+//! from a verified entry of `binary_cache` when one has it (no compiler
+//! needed). The texts are in `debpkg_text`.
 
 use super::debpkg_text::{self as text, failed, Facts};
 use super::install::{destination, install_aborted, install_checks, not_obsolete, Before, Places};
@@ -32,16 +34,22 @@ struct Placed {
 /// Write the package of the build of `x` into `to`; its path.
 pub(crate) fn write(d: &mut Dkms, x: Mvka, to: &Path) -> Result<PathBuf> {
     let Mvka { m, v, k, a } = x;
-    if !status::is_module_built(&d.ctx.trees, m, v, k, a) {
+    let built_here = status::is_module_built(&d.ctx.trees, m, v, k, a);
+    // Not built here: a verified entry of binary_cache stands in for the build.
+    let entry = if built_here { None } else { from_cache(d, x)? };
+    if !built_here && entry.is_none() {
         return Err(Error::die(Kind::NotBuilt, [format!("{m}/{v} is not built for {k} ({a}): nothing to package.")]));
     }
-    let placed = modules(d, x)?;
+    let modules_from = entry.as_ref().map(|e| e.module_dir());
+    let placed = modules(d, x, modules_from.as_deref())?;
     let package = text::package_name(m, k)?;
     if text::package_word(m) != m {
         ui::outln(&format!("Package name {package}: Debian names allow no upper case or '_' ('_' is written '-')"));
     }
     dkms_state::name::check(dkms_state::name::What::Module, &package)?;
-    let built = build_time(&d.ctx.trees.arch_dir(m, v, k, a));
+    // The modules' times: a cache entry keeps its builder's, so a node
+    // packaging it writes the version the builder would.
+    let built = build_time(&modules_from.clone().unwrap_or_else(|| d.ctx.trees.arch_dir(m, v, k, a).join("module")));
     let files = placed.iter().filter_map(|p| p.rel.file_name()).map(|n| n.to_string_lossy().into_owned()).collect();
     let mut facts = Facts {
         provides: format!("{}-modules", text::package_word(m)),
@@ -75,8 +83,8 @@ pub(crate) fn write(d: &mut Dkms, x: Mvka, to: &Path) -> Result<PathBuf> {
 /// package: install's checks, and its refusals with its errors (a module
 /// BUILD_EXCLUSIVE leaves out or OBSOLETE_BY obsoletes is not placed;
 /// none placed: "Installation aborted.").
-fn modules(d: &mut Dkms, x: Mvka) -> Result<Vec<Placed>> {
-    let (conf, buildable, suffix) = install_checks(d, x, true, false)?;
+fn modules(d: &mut Dkms, x: Mvka, entry: Option<&Path>) -> Result<Vec<Placed>> {
+    let (conf, buildable, suffix) = install_checks(d, x, entry.is_none(), false)?;
     let places = Places::of(&d.ctx.trees, x);
     let lib_tree = d.ctx.trees.lib_tree(x.k);
     let mut placed = Vec::new();
@@ -91,12 +99,36 @@ fn modules(d: &mut Dkms, x: Mvka) -> Result<Vec<Placed>> {
             .strip_prefix(&lib_tree)
             .map_err(|_| failed(format!("{} is not below {}", dst.dest.display(), lib_tree.display())))?;
         let rel = trees::cat(&Path::new(MODULES_ROOT).join(x.k), &below.to_string_lossy());
-        placed.push(Placed { source: dst.source, rel });
+        let source = match entry {
+            Some(dir) => dir.join(dst.source.file_name().unwrap_or_default()),
+            None => dst.source,
+        };
+        if !source.is_file() {
+            return Err(failed(format!("{} is missing", source.display())));
+        }
+        placed.push(Placed { source, rel });
     }
     if conf.num_modules() > 0 && placed.is_empty() {
         return Err(install_aborted());
     }
     Ok(placed)
+}
+
+/// The entry of `binary_cache` for the build of `x`, verified and unpacked
+/// as a build would take it (`cache::fetch`: signature, hashes, vermagic);
+/// None when no cache is set or no source has it (each said why).
+fn from_cache(d: &mut Dkms, x: Mvka) -> Result<Option<super::cache::Prebuilt>> {
+    if super::cache::sources(d).is_empty() || !status::is_module_added(&d.ctx.trees, x.m, x.v) {
+        return Ok(None);
+    }
+    let conf = d.read_conf_or_die(x, None, true)?;
+    ui::set_muted(true);
+    let prepared = super::build_env::prepare_kernel_and_signing(d, x.k, x.a);
+    ui::set_muted(false);
+    prepared?;
+    let env = super::build_env::make_env(d, x.k);
+    let suffix = d.module_suffix(x.k);
+    Ok(super::cache::fetch(d, x, &conf, &env, suffix))
 }
 
 /// When the build was made: its newest file's time (a rebuild is newer).
