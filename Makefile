@@ -197,9 +197,9 @@ deb: ## Build build/dkms-rs_<version>_<arch>.deb (dpkg-deb; installs into a stag
 	$(MAKE) install install-debian DESTDIR=$(CURDIR)/build/deb/root PREFIX=/usr sysconfdir=/etc localstatedir=/var
 	./scripts/mkdeb.sh build/deb/root $(DEB_VERSION) $(DEB_ARCH) $(DEB)
 
-check-deb: deb ## Install, use and purge the .deb in a throw-away copy of / (root; the host is not changed)
+check-deb: deb ## Install, use and purge the .deb in a throw-away copy of / (root; the host is not changed); then prebuilt module packages through apt
 	@if [ "$$(id -u)" != 0 ]; then echo "check-deb: skipped (needs root)"; \
-	else ./scripts/check-deb.sh $(DEB); fi
+	else ./scripts/check-deb.sh $(DEB) && ./scripts/check-deb-modules.sh $(DEB); fi
 
 FORCE:
 

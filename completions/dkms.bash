@@ -109,7 +109,7 @@ _dkms_options() {
 # Sets _dkms_subs to the words verb $1 takes first (cache key), if any.
 _dkms_sub_words() {
     case $1 in
-    cache) _dkms_subs='key push verify gc' ;;
+    cache) _dkms_subs='key push deb verify gc' ;;
     *) _dkms_subs= ;;
     esac
 }
@@ -139,6 +139,7 @@ _dkms_operands() {
     doctor:*) _dkms_operands='' ;;
     cache:key) _dkms_operands='module-versions' ;;
     cache:push) _dkms_operands='module-versions' ;;
+    cache:deb) _dkms_operands='module-versions' ;;
     cache:verify) _dkms_operands='dirs' ;;
     cache:gc) _dkms_operands='dirs' ;;
     enroll:*) _dkms_operands='' ;;

@@ -11,6 +11,7 @@
 mod add_remove;
 mod cache;
 mod completion;
+mod debpkg;
 mod enroll;
 mod fake;
 mod frontend;

@@ -102,6 +102,12 @@ fn check_tmp_location(tmp_location: &Path) -> Result<()> {
     }
 }
 
+/// `cache deb --all -k K` (not in upstream dkms): there `--all` means every
+/// module/version built for the kernels given, not every kernel.
+pub fn all_means_modules(a: &Args) -> bool {
+    a.all && a.action.is_some_and(|v| v.name == "cache") && a.words.first().is_some_and(|w| w == "deb")
+}
+
 /// The combinations of options upstream refuses, in upstream's order.
 fn check_option_conflicts(a: &Args) -> Result<()> {
     if a.binaries_only && a.source_only {
@@ -119,13 +125,13 @@ fn check_option_conflicts(a: &Args) -> Result<()> {
             ],
         ));
     }
-    if !a.kernelver.is_empty() && a.all {
+    if !a.kernelver.is_empty() && a.all && !all_means_modules(a) {
         return Err(Error::die(
             Kind::AllWithKernel,
             ["You cannot specify a kernel version and also specify", "--all on the command line."],
         ));
     }
-    if !a.arch.is_empty() && a.all {
+    if !a.arch.is_empty() && a.all && !all_means_modules(a) {
         return Err(Error::die(
             Kind::AllWithArch,
             ["You cannot specify an arch and also specify", "--all on the command line."],
@@ -288,7 +294,8 @@ impl Ctx {
     /// `setup_kernels_arches`
     fn setup_kernels_arches(&mut self, action: &str) -> Result<()> {
         let is_status = action == "status";
-        if self.args.all && !is_status {
+        let all_kernels = self.args.all && !all_means_modules(&self.args);
+        if all_kernels && !is_status {
             let mut built: Vec<(String, String, String)> =
                 status::module_status_built(&self.trees, &self.args.module, &self.args.module_version, None, None)
                     .into_iter()
@@ -304,7 +311,7 @@ impl Ctx {
             }
         }
         if !is_status {
-            if self.kernelver.is_empty() && !self.args.all {
+            if self.kernelver.is_empty() && !all_kernels {
                 self.kernelver.push(self.current_kernel.clone());
             }
             if self.arch.is_empty() {

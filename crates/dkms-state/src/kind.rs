@@ -63,6 +63,7 @@ kinds! {
     BinariesOnlyWithoutSource = "binaries-only-without-source", Fixed(1), "a binaries-only tarball whose source is not on this system (ldtarball)";
     MokUnavailable = "mok-unavailable", Fixed(1), "the signing key and certificate cannot be had (generate_mok)";
     Internal = "internal", Fixed(1), "an internal inconsistency (not in upstream dkms)";
+    DebFailed = "deb-failed", Fixed(1), "cache deb cannot write the package: a name or version Debian does not allow, an unknown architecture, or dpkg-deb failed (not in upstream dkms)";
     CacheEntryBad = "cache-entry-bad", Fixed(1), "cache verify found a bad entry, or cache push could not write one (not in upstream dkms)";
     AllWithKernel = "all-with-kernel", Fixed(2), "-k with --all";
     ArchiveMissing = "archive-missing", Fixed(2), "the tarball does not exist";

@@ -191,7 +191,7 @@ pub const FLAGS: [Flag; 46] = [
         "Certificate cache entries must be signed with",
     ),
     ext(BinaryCache, "--binary-cache", true, Some("sources"), "Binary cache sources to take builds from"),
-    ext(To, "--to", true, Some("dir"), "cache push: the cache directory"),
+    ext(To, "--to", true, Some("dir"), "cache push: the cache directory; cache deb: where packages go"),
     ext(KeepKernels, "--keep-kernels", true, Some("kernels"), "cache gc: the kernels whose entries stay"),
     ext(BuildSandbox, "--build-sandbox", true, Some("no|yes|auto"), "Confine builds (bubblewrap)"),
     ext(DryRun, "--dry-run", false, None, "Print the plan; change nothing"),
@@ -385,7 +385,11 @@ const fn our_flag_doc(id: FlagId) -> FlagDoc {
             "The X.509 certificate cache entries must be signed with (default: mok_certificate). Overrides \
              DKMS_BINARY_CACHE_CERTIFICATE and binary_cache_certificate. Not in upstream dkms.",
         ),
-        To => doc(Some(K::Dir), "cache push: the directory to write the entry into (default: binary_cache_push). Not in upstream dkms."),
+        To => doc(
+            Some(K::Dir),
+            "cache push: the directory to write the entry into (default: binary_cache_push); cache deb: the \
+             directory to write the packages into. Not in upstream dkms.",
+        ),
         KeepKernels => doc(
             Some(K::Kernel),
             "cache gc: the kernels whose entries are kept (space- or comma-separated, repeatable); every other \

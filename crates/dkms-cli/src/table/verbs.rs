@@ -518,7 +518,7 @@ pub const VERBS: &[&Verb] = &[
 pub const CACHE: Verb = Verb {
     name: "cache",
     binary: "dkms-cache",
-    summary: "Binary cache: print a build's key, push, verify or prune entries",
+    summary: "Binary cache: print a build's key, push, verify or prune entries; write .deb packages of builds",
     extension: true,
     lock: LockKind::Shared,
     runs_make: false,
@@ -535,6 +535,7 @@ pub const CACHE: Verb = Verb {
         BinaryCacheCertificate,
         To,
         KeepKernels,
+        All,
     ],
     operands: &[Operand::SubWord],
     sub_words: &[
@@ -548,6 +549,11 @@ pub const CACHE: Verb = Verb {
             operand: Operand::ModuleVersion,
             summary: "Write a build into a cache directory as a signed entry",
         },
+        SubWord {
+            word: "deb",
+            operand: Operand::ModuleVersion,
+            summary: "Write a Debian package of the built modules of a build",
+        },
         SubWord { word: "verify", operand: Operand::Dir, summary: "Check every entry of a cache directory" },
         SubWord { word: "gc", operand: Operand::Dir, summary: "Remove the entries of kernels no longer wanted" },
     ],
@@ -560,6 +566,15 @@ from (as JSON).
 cache push module/version -k kernel [--to dir] writes the existing build of that module/version for that kernel \
 into the cache directory dir (default: binary_cache_push) as a signed entry: <key>.json, <key>.json.sig and \
 <key>.tar.zst. The manifest is signed with mok_signing_key and mok_certificate.
+
+cache deb module/version -k kernel --to dir (or cache deb --all -k kernel --to dir: every module/version built \
+for the kernel) writes a Debian binary package <module>-modules-<kernel>_<version>-dkms<build time>_<arch>.deb of \
+the built modules into dir: the modules where dkms install places them, Depends: linux-image-<kernel> | \
+linux-image-unsigned-<kernel>, Provides: <module>-modules, maintainer scripts that run depmod for the kernel, an \
+update-initramfs trigger, the copyright file from the module source's COPYING or LICENSE. The package name is \
+lower case with '_' written '-'. A module dkms would not install (BUILD_EXCLUSIVE, OBSOLETE_BY) is refused with \
+install's error. A module/version added but not built here is packaged from a verified binary_cache entry when a \
+source has it (no compiler needed). DEBFULLNAME and DEBEMAIL name the maintainer.
 
 cache verify dir checks every entry of the cache directory: the signature against binary_cache_certificate, the \
 manifest's structure and key, the archive's files against their sizes and hashes, and the modules' vermagic. It \

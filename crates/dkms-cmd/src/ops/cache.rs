@@ -125,6 +125,11 @@ impl Prebuilt {
     fn root(&self) -> PathBuf {
         self.dir.path().join("entry")
     }
+
+    /// The entry's built modules (what `module/` of a build holds).
+    pub(crate) fn module_dir(&self) -> PathBuf {
+        self.root().join("module")
+    }
 }
 
 /// Before make: the first entry for the build of `x` that a source of

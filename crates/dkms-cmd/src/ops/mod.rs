@@ -11,6 +11,8 @@ pub(crate) mod build_env;
 pub(crate) mod build_steps;
 pub(crate) mod builds;
 pub(crate) mod cache;
+pub(crate) mod debpkg;
+pub(crate) mod debpkg_text;
 pub(crate) mod dependants;
 pub(crate) mod doctor;
 pub(crate) mod install;

@@ -16,7 +16,7 @@ use dkms_state::{status, tarball};
 use std::path::{Path, PathBuf};
 
 const USAGE: &str =
-    "Usage: dkms cache key|push MODULE/VERSION -k KERNEL [--to DIR] | verify DIR | gc DIR --keep-kernels KERNELS";
+    "Usage: dkms cache key|push MODULE/VERSION -k KERNEL [--to DIR] | deb MODULE/VERSION|--all -k KERNEL --to DIR | verify DIR | gc DIR --keep-kernels KERNELS";
 
 fn usage(why: &str) -> Error {
     Error::die(Kind::CacheUsage, [why.to_string(), USAGE.to_string()])
@@ -42,6 +42,7 @@ pub(crate) fn run(d: &mut Dkms) -> Result<()> {
             let push = w == "push";
             for_each_kernel(d, |d, k, a| key_or_push(d, &m, &v, k, a, push))
         }
+        Some("deb") => super::cache_deb::run(d, operand.as_deref()),
         Some("verify") => verify(d, &PathBuf::from(operand.ok_or_else(|| usage("cache verify needs a directory."))?)),
         Some("gc") => gc(d, &PathBuf::from(operand.ok_or_else(|| usage("cache gc needs a directory."))?)),
         Some(other) => Err(usage(&format!("Unknown cache action: {other}"))),

@@ -6,6 +6,7 @@ pub(crate) mod add;
 pub(crate) mod autoinstall;
 pub(crate) mod build;
 pub(crate) mod cache;
+pub(crate) mod cache_deb;
 pub(crate) mod doctor;
 pub(crate) mod enroll;
 pub(crate) mod generate_mok;
