@@ -28,6 +28,7 @@ pub mod lock;
 pub mod modinfo;
 pub mod module_file;
 pub mod name;
+pub mod progress;
 pub mod shell;
 pub mod status;
 pub mod tarball;
