@@ -70,6 +70,7 @@ _dkms_value_kind() {
     --to) _dkms_kind='dir' ;;
     --keep-kernels) _dkms_kind='kernel' ;;
     --build-sandbox) _dkms_kind='choice:no yes auto' ;;
+    --progress) _dkms_kind='choice:auto lines never' ;;
     --exec-path) _dkms_kind='dir' ;;
     *) return 1 ;;
     esac
@@ -80,18 +81,18 @@ _dkms_options() {
     case $1 in
     add) _dkms_opts='-m --module -v -k --kernelver -a --arch -c --force --rpm_safe_upgrade --directive --kernelsourcedir --build-sandbox -q --quiet --verbose --debug --dkmstree --sourcetree --installtree --json --format --lock-timeout -V --version -h --help' ;;
     remove) _dkms_opts='-m --module -v -k --kernelver -a --arch --all -c --rpm_safe_upgrade --no-depmod --directive --dry-run -q --quiet --verbose --debug --dkmstree --sourcetree --installtree --json --format --lock-timeout -V --version -h --help' ;;
-    build) _dkms_opts='-m --module -v -k --kernelver -a --arch -c --force --config --kernelsourcedir -j --directive --binary-cache --binary-cache-push --binary-cache-certificate --build-sandbox --dry-run -q --quiet --verbose --debug --dkmstree --sourcetree --installtree --json --format --lock-timeout -V --version -h --help' ;;
+    build) _dkms_opts='-m --module -v -k --kernelver -a --arch -c --force --config --kernelsourcedir -j --directive --binary-cache --binary-cache-push --binary-cache-certificate --build-sandbox --progress --dry-run -q --quiet --verbose --debug --dkmstree --sourcetree --installtree --json --format --lock-timeout -V --version -h --help' ;;
     unbuild) _dkms_opts='-m --module -v -k --kernelver -a --arch --all -c --no-depmod --directive --dry-run -q --quiet --verbose --debug --dkmstree --sourcetree --installtree --json --format --lock-timeout -V --version -h --help' ;;
-    install) _dkms_opts='-m --module -v -k --kernelver -a --arch -c --force --force-version-override --config --kernelsourcedir -j --symlink-modules --no-depmod --modprobe-on-install --directive --binary-cache --binary-cache-push --binary-cache-certificate --build-sandbox --dry-run -q --quiet --verbose --debug --dkmstree --sourcetree --installtree --json --format --lock-timeout -V --version -h --help' ;;
+    install) _dkms_opts='-m --module -v -k --kernelver -a --arch -c --force --force-version-override --config --kernelsourcedir -j --symlink-modules --no-depmod --modprobe-on-install --directive --binary-cache --binary-cache-push --binary-cache-certificate --build-sandbox --progress --dry-run -q --quiet --verbose --debug --dkmstree --sourcetree --installtree --json --format --lock-timeout -V --version -h --help' ;;
     uninstall) _dkms_opts='-m --module -v -k --kernelver -a --arch --all -c --no-depmod --directive --dry-run -q --quiet --verbose --debug --dkmstree --sourcetree --installtree --json --format --lock-timeout -V --version -h --help' ;;
-    match) _dkms_opts='--templatekernel -k --kernelver -a --arch -m --module --force --config --kernelsourcedir -j --no-depmod --directive --build-sandbox -q --quiet --verbose --debug --dkmstree --sourcetree --installtree --json --format --lock-timeout -V --version -h --help' ;;
-    autoinstall) _dkms_opts='-k --kernelver -a --arch --all-kernels --force --config --kernelsourcedir -j --symlink-modules --no-depmod --modprobe-on-install --binary-cache --binary-cache-push --binary-cache-certificate --build-sandbox --dry-run -q --quiet --verbose --debug --dkmstree --sourcetree --installtree --json --format --lock-timeout -V --version -h --help' ;;
+    match) _dkms_opts='--templatekernel -k --kernelver -a --arch -m --module --force --config --kernelsourcedir -j --no-depmod --directive --build-sandbox --progress -q --quiet --verbose --debug --dkmstree --sourcetree --installtree --json --format --lock-timeout -V --version -h --help' ;;
+    autoinstall) _dkms_opts='-k --kernelver -a --arch --all-kernels --force --config --kernelsourcedir -j --symlink-modules --no-depmod --modprobe-on-install --binary-cache --binary-cache-push --binary-cache-certificate --build-sandbox --progress --dry-run -q --quiet --verbose --debug --dkmstree --sourcetree --installtree --json --format --lock-timeout -V --version -h --help' ;;
     mktarball) _dkms_opts='-m --module -v -k --kernelver -a --arch --all --archive --binaries-only --source-only -c -q --quiet --verbose --debug --dkmstree --sourcetree --installtree --json --format --lock-timeout -V --version -h --help' ;;
-    ldtarball) _dkms_opts='--archive --force --build-sandbox -q --quiet --verbose --debug --dkmstree --sourcetree --installtree --json --format --lock-timeout -V --version -h --help' ;;
+    ldtarball) _dkms_opts='--archive --force --build-sandbox --progress -q --quiet --verbose --debug --dkmstree --sourcetree --installtree --json --format --lock-timeout -V --version -h --help' ;;
     status) _dkms_opts='-m --module -v -k --kernelver -a --arch --verify -q --quiet --verbose --debug --dkmstree --sourcetree --installtree --json --format --lock-timeout -V --version -h --help' ;;
     generate_mok) _dkms_opts='-q --quiet --verbose --debug --dkmstree --sourcetree --installtree --json --format --lock-timeout -V --version -h --help' ;;
     kernel_preinst) _dkms_opts='-k --kernelver -a --arch --dry-run -q --quiet --verbose --debug --dkmstree --sourcetree --installtree --json --format --lock-timeout -V --version -h --help' ;;
-    kernel_postinst) _dkms_opts='-k --kernelver -a --arch -j --kernelsourcedir --binary-cache --binary-cache-push --binary-cache-certificate --build-sandbox --dry-run -q --quiet --verbose --debug --dkmstree --sourcetree --installtree --json --format --lock-timeout -V --version -h --help' ;;
+    kernel_postinst) _dkms_opts='-k --kernelver -a --arch -j --kernelsourcedir --binary-cache --binary-cache-push --binary-cache-certificate --build-sandbox --progress --dry-run -q --quiet --verbose --debug --dkmstree --sourcetree --installtree --json --format --lock-timeout -V --version -h --help' ;;
     kernel_prerm) _dkms_opts='-k --kernelver -a --arch --dry-run -q --quiet --verbose --debug --dkmstree --sourcetree --installtree --json --format --lock-timeout -V --version -h --help' ;;
     mktree) _dkms_opts='-m --module -v --from -q --quiet --verbose --debug --dkmstree --sourcetree --installtree --json --format --lock-timeout -V --version -h --help' ;;
     unmktree) _dkms_opts='-m --module -v --force -q --quiet --verbose --debug --dkmstree --sourcetree --installtree --json --format --lock-timeout -V --version -h --help' ;;
@@ -99,7 +100,7 @@ _dkms_options() {
     log) _dkms_opts='-m --module -v -k --kernelver -a --arch --path -q --quiet --verbose --debug --dkmstree --sourcetree --installtree --json --format --lock-timeout -V --version -h --help' ;;
     doctor) _dkms_opts='-k --kernelver -q --quiet --verbose --debug --dkmstree --sourcetree --installtree --json --format --lock-timeout -V --version -h --help' ;;
     cache) _dkms_opts='-m --module -v -k --kernelver -a --arch --config --kernelsourcedir --directive --binary-cache --binary-cache-push --binary-cache-certificate --to --keep-kernels -q --quiet --verbose --debug --dkmstree --sourcetree --installtree --json --format --lock-timeout -V --version -h --help' ;;
-    *) _dkms_opts='-m --module -v -k --kernelver --templatekernel -c -q --quiet -V --version --binaries-only --source-only --force --force-version-override --all --verbose --rpm_safe_upgrade --dkmstree --sourcetree --installtree --symlink-modules --config --archive -a --arch --kernelsourcedir --directive --no-depmod --modprobe-on-install --debug -j -h --help --json --format --lock-timeout --all-kernels --from --verify --path --binary-cache-push --binary-cache-certificate --binary-cache --to --keep-kernels --build-sandbox --dry-run --exec-path= --list-cmds' ;;
+    *) _dkms_opts='-m --module -v -k --kernelver --templatekernel -c -q --quiet -V --version --binaries-only --source-only --force --force-version-override --all --verbose --rpm_safe_upgrade --dkmstree --sourcetree --installtree --symlink-modules --config --archive -a --arch --kernelsourcedir --directive --no-depmod --modprobe-on-install --debug -j -h --help --json --format --lock-timeout --all-kernels --from --verify --path --binary-cache-push --binary-cache-certificate --binary-cache --to --keep-kernels --build-sandbox --dry-run --progress --exec-path= --list-cmds' ;;
     esac
 }
 

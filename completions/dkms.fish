@@ -20,7 +20,7 @@ function __dkms_action
             set skip 0
             continue
         end
-        if contains -- $w -m --module -v -k --kernelver --templatekernel -c --dkmstree --sourcetree --installtree --config --archive -a --arch --kernelsourcedir --directive -j --format --lock-timeout --from --binary-cache-push --binary-cache-certificate --binary-cache --to --keep-kernels --build-sandbox
+        if contains -- $w -m --module -v -k --kernelver --templatekernel -c --dkmstree --sourcetree --installtree --config --archive -a --arch --kernelsourcedir --directive -j --format --lock-timeout --from --binary-cache-push --binary-cache-certificate --binary-cache --to --keep-kernels --build-sandbox --progress
             set skip 1
         else if string match -q -- '-*' $w
             continue
@@ -73,7 +73,7 @@ end
 # Whether the previous word is an option that takes a value.
 function __dkms_wants_value
     set -l prev (commandline -opc)[-1]
-    contains -- $prev -m --module -v -k --kernelver --templatekernel -c --dkmstree --sourcetree --installtree --config --archive -a --arch --kernelsourcedir --directive -j --format --lock-timeout --from --binary-cache-push --binary-cache-certificate --binary-cache --to --keep-kernels --build-sandbox
+    contains -- $prev -m --module -v -k --kernelver --templatekernel -c --dkmstree --sourcetree --installtree --config --archive -a --arch --kernelsourcedir --directive -j --format --lock-timeout --from --binary-cache-push --binary-cache-certificate --binary-cache --to --keep-kernels --build-sandbox --progress
 end
 
 complete -c dkms -f
@@ -168,6 +168,7 @@ complete -c dkms -n '__dkms_verb_is build' -l binary-cache -r -f -d 'Binary cach
 complete -c dkms -n '__dkms_verb_is build' -l binary-cache-push -r -f -a '(__fish_complete_directories)' -d 'Write every local build into this cache directory'
 complete -c dkms -n '__dkms_verb_is build' -l binary-cache-certificate -r -F -d 'Certificate cache entries must be signed with'
 complete -c dkms -n '__dkms_verb_is build' -l build-sandbox -r -f -a 'no yes auto' -d 'Confine builds (bubblewrap)'
+complete -c dkms -n '__dkms_verb_is build' -l progress -r -f -a 'auto lines never' -d 'Show the progress of builds'
 complete -c dkms -n '__dkms_verb_is build' -l dry-run -d 'Print the plan; change nothing'
 complete -c dkms -n '__dkms_verb_is build' -s q -l quiet -d 'Discard all output'
 complete -c dkms -n '__dkms_verb_is build' -l verbose -d 'Show commands instead of descriptions'
@@ -226,6 +227,7 @@ complete -c dkms -n '__dkms_verb_is install' -l binary-cache -r -f -d 'Binary ca
 complete -c dkms -n '__dkms_verb_is install' -l binary-cache-push -r -f -a '(__fish_complete_directories)' -d 'Write every local build into this cache directory'
 complete -c dkms -n '__dkms_verb_is install' -l binary-cache-certificate -r -F -d 'Certificate cache entries must be signed with'
 complete -c dkms -n '__dkms_verb_is install' -l build-sandbox -r -f -a 'no yes auto' -d 'Confine builds (bubblewrap)'
+complete -c dkms -n '__dkms_verb_is install' -l progress -r -f -a 'auto lines never' -d 'Show the progress of builds'
 complete -c dkms -n '__dkms_verb_is install' -l dry-run -d 'Print the plan; change nothing'
 complete -c dkms -n '__dkms_verb_is install' -s q -l quiet -d 'Discard all output'
 complete -c dkms -n '__dkms_verb_is install' -l verbose -d 'Show commands instead of descriptions'
@@ -277,6 +279,7 @@ complete -c dkms -n '__dkms_verb_is match' -s j -r -f -d 'Parallel make jobs'
 complete -c dkms -n '__dkms_verb_is match' -l no-depmod -d 'Do not run depmod'
 complete -c dkms -n '__dkms_verb_is match' -l directive -r -f -d 'Override a dkms.conf directive'
 complete -c dkms -n '__dkms_verb_is match' -l build-sandbox -r -f -a 'no yes auto' -d 'Confine builds (bubblewrap)'
+complete -c dkms -n '__dkms_verb_is match' -l progress -r -f -a 'auto lines never' -d 'Show the progress of builds'
 complete -c dkms -n '__dkms_verb_is match' -s q -l quiet -d 'Discard all output'
 complete -c dkms -n '__dkms_verb_is match' -l verbose -d 'Show commands instead of descriptions'
 complete -c dkms -n '__dkms_verb_is match' -l debug -d 'Trace execution'
@@ -304,6 +307,7 @@ complete -c dkms -n '__dkms_verb_is autoinstall' -l binary-cache -r -f -d 'Binar
 complete -c dkms -n '__dkms_verb_is autoinstall' -l binary-cache-push -r -f -a '(__fish_complete_directories)' -d 'Write every local build into this cache directory'
 complete -c dkms -n '__dkms_verb_is autoinstall' -l binary-cache-certificate -r -F -d 'Certificate cache entries must be signed with'
 complete -c dkms -n '__dkms_verb_is autoinstall' -l build-sandbox -r -f -a 'no yes auto' -d 'Confine builds (bubblewrap)'
+complete -c dkms -n '__dkms_verb_is autoinstall' -l progress -r -f -a 'auto lines never' -d 'Show the progress of builds'
 complete -c dkms -n '__dkms_verb_is autoinstall' -l dry-run -d 'Print the plan; change nothing'
 complete -c dkms -n '__dkms_verb_is autoinstall' -s q -l quiet -d 'Discard all output'
 complete -c dkms -n '__dkms_verb_is autoinstall' -l verbose -d 'Show commands instead of descriptions'
@@ -344,6 +348,7 @@ complete -c dkms -n '__dkms_verb_is mktarball; and not __dkms_wants_value' -a '(
 complete -c dkms -n '__dkms_verb_is ldtarball' -l archive -r -F -d 'Tarball to load or create'
 complete -c dkms -n '__dkms_verb_is ldtarball' -l force -d 'Rebuild, reinstall, override checks'
 complete -c dkms -n '__dkms_verb_is ldtarball' -l build-sandbox -r -f -a 'no yes auto' -d 'Confine builds (bubblewrap)'
+complete -c dkms -n '__dkms_verb_is ldtarball' -l progress -r -f -a 'auto lines never' -d 'Show the progress of builds'
 complete -c dkms -n '__dkms_verb_is ldtarball' -s q -l quiet -d 'Discard all output'
 complete -c dkms -n '__dkms_verb_is ldtarball' -l verbose -d 'Show commands instead of descriptions'
 complete -c dkms -n '__dkms_verb_is ldtarball' -l debug -d 'Trace execution'
@@ -414,6 +419,7 @@ complete -c dkms -n '__dkms_verb_is kernel_postinst' -l binary-cache -r -f -d 'B
 complete -c dkms -n '__dkms_verb_is kernel_postinst' -l binary-cache-push -r -f -a '(__fish_complete_directories)' -d 'Write every local build into this cache directory'
 complete -c dkms -n '__dkms_verb_is kernel_postinst' -l binary-cache-certificate -r -F -d 'Certificate cache entries must be signed with'
 complete -c dkms -n '__dkms_verb_is kernel_postinst' -l build-sandbox -r -f -a 'no yes auto' -d 'Confine builds (bubblewrap)'
+complete -c dkms -n '__dkms_verb_is kernel_postinst' -l progress -r -f -a 'auto lines never' -d 'Show the progress of builds'
 complete -c dkms -n '__dkms_verb_is kernel_postinst' -l dry-run -d 'Print the plan; change nothing'
 complete -c dkms -n '__dkms_verb_is kernel_postinst' -s q -l quiet -d 'Discard all output'
 complete -c dkms -n '__dkms_verb_is kernel_postinst' -l verbose -d 'Show commands instead of descriptions'

@@ -101,6 +101,7 @@ pub enum FlagId {
     KeepKernels,
     BuildSandbox,
     DryRun,
+    Progress,
 }
 
 /// One option. Matching follows upstream's `case` statement: `long` is a
@@ -138,7 +139,7 @@ use FlagId::*;
 
 /// In upstream's matching order (it matters: `--archive*` is tried before
 /// `--arch*`).
-pub const FLAGS: [Flag; 45] = [
+pub const FLAGS: [Flag; 46] = [
     flag(Module, "--module", true, Some('m'), Some("module[/version]"), "The module to act on"),
     flag(ModuleVersion, "", false, Some('v'), Some("module-version"), "The version of the module"),
     flag(Kernelver, "--kernelver", true, Some('k'), Some("kernel[/arch]"), "Target kernel (repeatable)"),
@@ -191,6 +192,7 @@ pub const FLAGS: [Flag; 45] = [
     ext(KeepKernels, "--keep-kernels", true, Some("kernels"), "cache gc: the kernels whose entries stay"),
     ext(BuildSandbox, "--build-sandbox", true, Some("no|yes|auto"), "Confine builds (bubblewrap)"),
     ext(DryRun, "--dry-run", false, None, "Print the plan; change nothing"),
+    ext(Progress, "--progress", true, Some("auto|lines|never"), "Show the progress of builds"),
 ];
 
 /// The flag an option word selects, if any.
@@ -393,6 +395,17 @@ const fn our_flag_doc(id: FlagId) -> FlagDoc {
              a private /tmp writable, the signing key hidden. no (the default): as upstream; yes: fail with exit \
              status 78 when the sandbox cannot be set up; auto: confine when possible, else run as upstream with \
              a notice. Also the framework.conf setting build_sandbox. Not in upstream dkms.",
+        ),
+        Progress => doc(
+            Some(K::Choice(&["auto", "lines", "never"])),
+            "Show how far each running module build has got, from the steps make writes to make.log (the total \
+             and the time left from the last successful build of the same module/version, when there is one). \
+             auto (the default): a live status line per running build on standard error when it is a terminal, \
+             erased when the build ends; otherwise upstream's output, byte for byte. lines: one line per running \
+             build every 30 s on standard error (for logs). never: upstream's output everywhere. With --json, \
+             progress records (at most one a second per build) unless never. Also the framework.conf setting \
+             progress and the environment variable DKMS_PROGRESS (which framework.conf overrides). Not in \
+             upstream dkms.",
         ),
         _ => doc(None, ""),
     }
