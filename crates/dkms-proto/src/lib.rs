@@ -326,6 +326,28 @@ pub enum Record {
         /// The module files placed in the DKMS tree.
         modules: Vec<String>,
     },
+    /// How far a running module build has got (at most once a second per
+    /// build, while make runs; not in upstream dkms).
+    Progress {
+        /// What it is about.
+        #[serde(flatten)]
+        target: Target,
+        /// Seconds since make started.
+        elapsed_s: u64,
+        /// The last kbuild step make logged (`CC [M] foo.o`), "" before the
+        /// first.
+        step: String,
+        /// kbuild steps logged so far.
+        done: u64,
+        /// Steps of the last successful build of this module/version
+        /// (absent when unknown).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        total: Option<u64>,
+        /// Seconds left by the last build's time and this one's pace
+        /// (absent when unknown).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        eta_s: Option<u64>,
+    },
     /// A binary cache source did not supply a build; dkms builds locally
     /// (not in upstream dkms).
     CacheRejected {
@@ -528,6 +550,7 @@ impl Record {
             | Record::Verify { target, .. }
             | Record::Log { target, .. }
             | Record::Substituted { target, .. }
+            | Record::Progress { target, .. }
             | Record::CacheRejected { target, .. }
             | Record::CachePushed { target, .. } => Some(target.clone()),
             // A depmod step names a kernel only.

@@ -8,6 +8,7 @@ pub(crate) mod dkms;
 pub(crate) mod invoke;
 pub(crate) mod modfiles;
 pub(crate) mod process;
+pub(crate) mod progress;
 pub(crate) mod sandbox;
 pub(crate) mod scripts;
 pub(crate) mod signing;
