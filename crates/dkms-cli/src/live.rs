@@ -29,6 +29,11 @@ struct Board {
     pending: String,
     last_draw: Option<Instant>,
     next_id: u64,
+    /// Children writing to the terminal themselves: no drawing meanwhile.
+    paused: usize,
+    /// Where a child left the cursor is not known: lines are drawn from
+    /// the next line, and erased back to its start.
+    unknown_column: bool,
 }
 
 static BOARD: Mutex<Board> = Mutex::new(Board {
@@ -38,6 +43,8 @@ static BOARD: Mutex<Board> = Mutex::new(Board {
     pending: String::new(),
     last_draw: None,
     next_id: 0,
+    paused: 0,
+    unknown_column: false,
 });
 
 fn board() -> std::sync::MutexGuard<'static, Board> {
@@ -83,11 +90,11 @@ impl Board {
     /// The lines, below the pending text (or on the empty current line),
     /// each cut to the terminal's width so none wraps.
     fn draw(&mut self, out: &mut String) {
-        if self.lines.is_empty() {
+        if self.lines.is_empty() || self.paused > 0 {
             return;
         }
         let w = width() - 1;
-        self.below = !self.pending.is_empty();
+        self.below = !self.pending.is_empty() || self.unknown_column;
         if self.below {
             out.push('\n');
         }
@@ -110,6 +117,7 @@ impl Board {
 
     /// Keep track of the text after the last newline.
     fn track(&mut self, b: &[u8]) {
+        self.unknown_column = false;
         let s = String::from_utf8_lossy(b);
         match s.rfind(['\n', '\r']) {
             Some(i) => self.pending = s[i + 1..].to_string(),
@@ -202,6 +210,28 @@ pub fn restore() {
     }
 }
 
+/// A child is about to write to the terminal itself: the lines are erased
+/// and not drawn until it ends (see `dkms_state::tools::around_inherited`).
+pub fn pause() {
+    let mut g = board();
+    let mut out = String::new();
+    g.erase(&mut out);
+    put(Stream::Stderr, out.as_bytes());
+    g.paused += 1;
+}
+
+/// The child has ended, leaving the cursor who knows where: the lines are
+/// drawn again from the next line.
+pub fn resume() {
+    let mut g = board();
+    g.paused = g.paused.saturating_sub(1);
+    g.pending.clear();
+    g.unknown_column = true;
+    if available() && g.paused == 0 {
+        g.redraw();
+    }
+}
+
 /// Does dkms's text on stdout end mid-line? (A heartbeat written to the
 /// same file then starts on a line of its own.)
 pub(crate) fn mid_line() -> bool {
@@ -226,6 +256,8 @@ mod tests {
             pending: pending.into(),
             last_draw: None,
             next_id: 0,
+            paused: 0,
+            unknown_column: false,
         }
     }
 
@@ -244,6 +276,21 @@ mod tests {
         g.draw(&mut out);
         g.erase(&mut out);
         assert_eq!(out, "a/1 for k  3s\r\x1b[2K");
+    }
+
+    #[test]
+    fn after_a_child_lines_start_on_the_next_line_and_come_back_to_its_start() {
+        let mut g = b("", &["a/1 for k  3s"]);
+        g.paused = 1;
+        let mut out = String::new();
+        g.draw(&mut out);
+        assert_eq!(out, "", "nothing is drawn while a child writes");
+        (g.paused, g.unknown_column) = (0, true);
+        g.draw(&mut out);
+        g.erase(&mut out);
+        assert_eq!(out, "\na/1 for k  3s\r\x1b[2K\x1b[1A\r");
+        g.track(b"text\n");
+        assert!(!g.unknown_column);
     }
 
     #[test]
