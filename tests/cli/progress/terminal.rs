@@ -20,12 +20,21 @@ impl Pane {
     /// Run `args` (with the tree options) in a new 150x40 pane, then print
     /// `[exit N]` and keep the pane open.
     fn start(sb: &Sandbox, args: &[&str]) -> Pane {
+        Pane::open(sb, args, false)
+    }
+
+    /// The same, typed into an interactive shell (which outlives a Ctrl-C).
+    fn shell(sb: &Sandbox, args: &[&str]) -> Pane {
+        Pane::open(sb, args, true)
+    }
+
+    fn open(sb: &Sandbox, args: &[&str], interactive: bool) -> Pane {
         let dkms = ours().display().to_string();
         let all: Vec<String> = args.iter().map(|a| a.to_string()).chain(sb.tree_args()).collect();
         let script = format!(
             "cd '{work}'\nfor v in $(env | sed -n 's/^\\(DKMS_[A-Za-z0-9_]*\\)=.*/\\1/p'); do unset \"$v\"; done\n\
              unset parallel_jobs build_sandbox modprobe_on_install post_transaction build_environment\n\
-             export LC_ALL=C TMPDIR='{tmp}' DKMS_SYSCONFDIR='{sysconf}'\n'{dkms}' {args}\necho \"[exit $?]\"\nexec sleep 600\n",
+             export LC_ALL=C TMPDIR='{tmp}' DKMS_SYSCONFDIR='{sysconf}'\n'{dkms}' {args}\necho \"[exit $?]\"\n",
             work = sb.work.display(),
             tmp = sb.tmp.display(),
             sysconf = sb.sysconf.display(),
@@ -34,13 +43,17 @@ impl Pane {
         let file = sb.root.join("pane.sh");
         sb.write(&file, &script);
         let pane = Pane { sock: sb.root.join("tmux.sock") };
-        let st = pane
-            .tmux()
-            .args(["new-session", "-d", "-s", "t", "-x", "150", "-y", "40", "sh"])
-            .arg(&file)
-            .status()
-            .unwrap();
+        let first = match interactive {
+            true => "bash --norc --noprofile".to_string(),
+            false => format!("sh '{}'; exec sleep 600", file.display()),
+        };
+        let st = pane.tmux().args(["new-session", "-d", "-s", "t", "-x", "150", "-y", "40", &first]).status().unwrap();
         assert!(st.success(), "tmux new-session");
+        if interactive {
+            let line = format!("PS1='[prompt] '; clear; sh '{}'", file.display());
+            let st = pane.tmux().args(["send-keys", "-t", "t", &line, "Enter"]).status().unwrap();
+            assert!(st.success(), "tmux send-keys");
+        }
         pane
     }
 
@@ -169,4 +182,27 @@ fn live_status_lines_of_a_parallel_autoinstall() {
     assert_eq!((code.as_str(), plain_code), ("0", 0), "{after}");
     assert_eq!(after, normal(&plain, &expected), "during the build the pane was:\n{during}");
     println!("during:\n{during}\nafter:\n{after}");
+}
+
+/// Ctrl-C during a build: dkms stops it and erases its status line; the
+/// shell's prompt follows upstream's text (`Building module(s)...`).
+#[test]
+fn ctrl_c_erases_the_status_line() {
+    let Some(k) = ready() else { return };
+    if !tmux_ready() {
+        return;
+    }
+    let mut sb = setup(&k);
+    added(&mut sb, "progress_int", 1, 30);
+    let pane = Pane::shell(&sb, &["build", "progress_int/1.0", "-k", &k]);
+    let during = pane
+        .wait(60, |t| status_line(t, "progress_int", &k).is_some())
+        .unwrap_or_else(|t| panic!("no status line:\n{t}"));
+    let st = pane.tmux().args(["send-keys", "-t", "t", "C-c"]).status().unwrap();
+    assert!(st.success(), "tmux send-keys C-c");
+    // The signal reaches the script's shell too: the prompt comes back.
+    let after =
+        pane.wait(30, |t| t.trim_end().ends_with("[prompt]")).unwrap_or_else(|t| panic!("dkms did not stop:\n{t}"));
+    assert!(!after.contains("progress_int/1.0 for"), "status line left after Ctrl-C:\n{after}\nduring:\n{during}");
+    assert!(after.contains("Building module(s)..."), "{after}");
 }
