@@ -20,21 +20,26 @@ impl Pane {
     /// Run `args` (with the tree options) in a new 150x40 pane, then print
     /// `[exit N]` and keep the pane open.
     fn start(sb: &Sandbox, args: &[&str]) -> Pane {
-        Pane::open(sb, args, false)
+        Pane::open(sb, args, false, "")
+    }
+
+    /// `start`, with shell commands `prelude` run first in the pane.
+    fn after(sb: &Sandbox, prelude: &str, args: &[&str]) -> Pane {
+        Pane::open(sb, args, false, prelude)
     }
 
     /// The same, typed into an interactive shell (which outlives a Ctrl-C).
     fn shell(sb: &Sandbox, args: &[&str]) -> Pane {
-        Pane::open(sb, args, true)
+        Pane::open(sb, args, true, "")
     }
 
-    fn open(sb: &Sandbox, args: &[&str], interactive: bool) -> Pane {
+    fn open(sb: &Sandbox, args: &[&str], interactive: bool, prelude: &str) -> Pane {
         let dkms = ours().display().to_string();
         let all: Vec<String> = args.iter().map(|a| a.to_string()).chain(sb.tree_args()).collect();
         let script = format!(
             "cd '{work}'\nfor v in $(env | sed -n 's/^\\(DKMS_[A-Za-z0-9_]*\\)=.*/\\1/p'); do unset \"$v\"; done\n\
              unset parallel_jobs build_sandbox modprobe_on_install post_transaction build_environment\n\
-             export LC_ALL=C TMPDIR='{tmp}' DKMS_SYSCONFDIR='{sysconf}'\n'{dkms}' {args}\necho \"[exit $?]\"\n",
+             export LC_ALL=C TMPDIR='{tmp}' DKMS_SYSCONFDIR='{sysconf}'\n{prelude}\n'{dkms}' {args}\necho \"[exit $?]\"\n",
             work = sb.work.display(),
             tmp = sb.tmp.display(),
             sysconf = sb.sysconf.display(),
@@ -205,4 +210,38 @@ fn ctrl_c_erases_the_status_line() {
         pane.wait(30, |t| t.trim_end().ends_with("[prompt]")).unwrap_or_else(|t| panic!("dkms did not stop:\n{t}"));
     assert!(!after.contains("progress_int/1.0 for"), "status line left after Ctrl-C:\n{after}\nduring:\n{during}");
     assert!(after.contains("Building module(s)..."), "{after}");
+}
+
+/// Inside apt's progress bar: apt keeps the last row for its bar with a
+/// scroll region (rows 1-39 of 40 here) and text scrolls above it. The
+/// status line lives within the region: the bar is never overwritten nor
+/// scrolled away, and the text above it ends as upstream's.
+#[test]
+fn works_inside_a_scroll_region_like_apts_progress_bar() {
+    let Some(k) = ready() else { return };
+    if !tmux_ready() {
+        return;
+    }
+    let (mut tty, mut plain) = (setup(&k), setup(&k));
+    added(&mut tty, "progress_apt", 1, 4);
+    added(&mut plain, "progress_apt", 1, 4);
+    // Fill the region first, so that every new line scrolls it (as in a
+    // long apt run); then the bar, drawn as apt draws it.
+    let bar = "Progress: [ 42%] [#######.........]";
+    let prelude = format!("clear; printf '\\033[1;39r'; seq 1 50; printf '\\0337\\033[40;1H%s\\0338' '{bar}'");
+    let args = ["build", "progress_apt/1.0", "-k", &k];
+    let pane = Pane::after(&tty, &prelude, &args);
+    let during = pane
+        .wait(60, |t| status_line(t, "progress_apt", &k).is_some())
+        .unwrap_or_else(|t| panic!("no status line:\n{t}"));
+    assert!(during.trim_end().ends_with(bar), "the bar is gone during the build:\n{during}");
+    let (after, code) = finished(&tty, &pane, 120);
+    assert_eq!(code, "0", "{after}");
+    let full = pane.text();
+    assert!(full.trim_end().ends_with(bar) && full.matches(bar).count() == 1, "{full}");
+    let (plain_code, expected) = plain.run_combined(Impl::Ours, None, &args, true);
+    assert_eq!(plain_code, 0);
+    let text = after.split_once("\n50\n").map_or(after.as_str(), |(_, t)| t);
+    assert_eq!(text, normal(&plain, &expected), "during the build the pane was:\n{during}");
+    println!("during:\n{during}\nafter:\n{full}");
 }
