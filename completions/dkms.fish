@@ -20,7 +20,7 @@ function __dkms_action
             set skip 0
             continue
         end
-        if contains -- $w -m --module -v -k --kernelver --templatekernel -c --dkmstree --sourcetree --installtree --config --archive -a --arch --kernelsourcedir --directive -j --format --lock-timeout --from --binary-cache-push --binary-cache-certificate --binary-cache --to --keep-kernels --build-sandbox --password-file
+        if contains -- $w -m --module -v -k --kernelver --templatekernel -c --dkmstree --sourcetree --installtree --config --archive -a --arch --kernelsourcedir --directive -j --format --lock-timeout --from --binary-cache-push --binary-cache-certificate --binary-cache --to --keep-kernels --build-sandbox --password-file --progress
             set skip 1
         else if string match -q -- '-*' $w
             continue
@@ -73,7 +73,7 @@ end
 # Whether the previous word is an option that takes a value.
 function __dkms_wants_value
     set -l prev (commandline -opc)[-1]
-    contains -- $prev -m --module -v -k --kernelver --templatekernel -c --dkmstree --sourcetree --installtree --config --archive -a --arch --kernelsourcedir --directive -j --format --lock-timeout --from --binary-cache-push --binary-cache-certificate --binary-cache --to --keep-kernels --build-sandbox --password-file
+    contains -- $prev -m --module -v -k --kernelver --templatekernel -c --dkmstree --sourcetree --installtree --config --archive -a --arch --kernelsourcedir --directive -j --format --lock-timeout --from --binary-cache-push --binary-cache-certificate --binary-cache --to --keep-kernels --build-sandbox --password-file --progress
 end
 
 complete -c dkms -f
@@ -99,7 +99,7 @@ complete -c dkms -n '__dkms_verb_is' -a 'unmktree' -d 'Delete a module source tr
 complete -c dkms -n '__dkms_verb_is' -a 'ltdk' -d 'Check the licence of built modules against GPL-only exports (not in upstream dkms)'
 complete -c dkms -n '__dkms_verb_is' -a 'log' -d 'Show the make.log of a module\'s last build'
 complete -c dkms -n '__dkms_verb_is' -a 'doctor' -d 'Diagnose the kernels, signing set-up and DKMS tree'
-complete -c dkms -n '__dkms_verb_is' -a 'cache' -d 'Binary cache: print a build\'s key, push, verify or prune entries'
+complete -c dkms -n '__dkms_verb_is' -a 'cache' -d 'Binary cache: print a build\'s key, push, verify or prune entries; write .deb packages of builds'
 complete -c dkms -n '__dkms_verb_is' -a 'enroll' -d 'Queue the signing certificate for enrolment as a Machine Owner Key'
 complete -c dkms -n '__dkms_verb_is' -a 'sign' -d 'Re-sign built and installed modules with the current key'
 complete -c dkms -n '__dkms_verb_is' -l exec-path -r -f -a '(__fish_complete_directories)' -d 'Look for dkms-<verb> binaries here first'
@@ -170,6 +170,7 @@ complete -c dkms -n '__dkms_verb_is build' -l binary-cache -r -f -d 'Binary cach
 complete -c dkms -n '__dkms_verb_is build' -l binary-cache-push -r -f -a '(__fish_complete_directories)' -d 'Write every local build into this cache directory'
 complete -c dkms -n '__dkms_verb_is build' -l binary-cache-certificate -r -F -d 'Certificate cache entries must be signed with'
 complete -c dkms -n '__dkms_verb_is build' -l build-sandbox -r -f -a 'no yes auto' -d 'Confine builds (bubblewrap)'
+complete -c dkms -n '__dkms_verb_is build' -l progress -r -f -a 'auto lines never' -d 'Show the progress of builds'
 complete -c dkms -n '__dkms_verb_is build' -l dry-run -d 'Print the plan; change nothing'
 complete -c dkms -n '__dkms_verb_is build' -s q -l quiet -d 'Discard all output'
 complete -c dkms -n '__dkms_verb_is build' -l verbose -d 'Show commands instead of descriptions'
@@ -228,6 +229,7 @@ complete -c dkms -n '__dkms_verb_is install' -l binary-cache -r -f -d 'Binary ca
 complete -c dkms -n '__dkms_verb_is install' -l binary-cache-push -r -f -a '(__fish_complete_directories)' -d 'Write every local build into this cache directory'
 complete -c dkms -n '__dkms_verb_is install' -l binary-cache-certificate -r -F -d 'Certificate cache entries must be signed with'
 complete -c dkms -n '__dkms_verb_is install' -l build-sandbox -r -f -a 'no yes auto' -d 'Confine builds (bubblewrap)'
+complete -c dkms -n '__dkms_verb_is install' -l progress -r -f -a 'auto lines never' -d 'Show the progress of builds'
 complete -c dkms -n '__dkms_verb_is install' -l dry-run -d 'Print the plan; change nothing'
 complete -c dkms -n '__dkms_verb_is install' -s q -l quiet -d 'Discard all output'
 complete -c dkms -n '__dkms_verb_is install' -l verbose -d 'Show commands instead of descriptions'
@@ -279,6 +281,7 @@ complete -c dkms -n '__dkms_verb_is match' -s j -r -f -d 'Parallel make jobs'
 complete -c dkms -n '__dkms_verb_is match' -l no-depmod -d 'Do not run depmod'
 complete -c dkms -n '__dkms_verb_is match' -l directive -r -f -d 'Override a dkms.conf directive'
 complete -c dkms -n '__dkms_verb_is match' -l build-sandbox -r -f -a 'no yes auto' -d 'Confine builds (bubblewrap)'
+complete -c dkms -n '__dkms_verb_is match' -l progress -r -f -a 'auto lines never' -d 'Show the progress of builds'
 complete -c dkms -n '__dkms_verb_is match' -s q -l quiet -d 'Discard all output'
 complete -c dkms -n '__dkms_verb_is match' -l verbose -d 'Show commands instead of descriptions'
 complete -c dkms -n '__dkms_verb_is match' -l debug -d 'Trace execution'
@@ -306,6 +309,7 @@ complete -c dkms -n '__dkms_verb_is autoinstall' -l binary-cache -r -f -d 'Binar
 complete -c dkms -n '__dkms_verb_is autoinstall' -l binary-cache-push -r -f -a '(__fish_complete_directories)' -d 'Write every local build into this cache directory'
 complete -c dkms -n '__dkms_verb_is autoinstall' -l binary-cache-certificate -r -F -d 'Certificate cache entries must be signed with'
 complete -c dkms -n '__dkms_verb_is autoinstall' -l build-sandbox -r -f -a 'no yes auto' -d 'Confine builds (bubblewrap)'
+complete -c dkms -n '__dkms_verb_is autoinstall' -l progress -r -f -a 'auto lines never' -d 'Show the progress of builds'
 complete -c dkms -n '__dkms_verb_is autoinstall' -l dry-run -d 'Print the plan; change nothing'
 complete -c dkms -n '__dkms_verb_is autoinstall' -s q -l quiet -d 'Discard all output'
 complete -c dkms -n '__dkms_verb_is autoinstall' -l verbose -d 'Show commands instead of descriptions'
@@ -346,6 +350,7 @@ complete -c dkms -n '__dkms_verb_is mktarball; and not __dkms_wants_value' -a '(
 complete -c dkms -n '__dkms_verb_is ldtarball' -l archive -r -F -d 'Tarball to load or create'
 complete -c dkms -n '__dkms_verb_is ldtarball' -l force -d 'Rebuild, reinstall, override checks'
 complete -c dkms -n '__dkms_verb_is ldtarball' -l build-sandbox -r -f -a 'no yes auto' -d 'Confine builds (bubblewrap)'
+complete -c dkms -n '__dkms_verb_is ldtarball' -l progress -r -f -a 'auto lines never' -d 'Show the progress of builds'
 complete -c dkms -n '__dkms_verb_is ldtarball' -s q -l quiet -d 'Discard all output'
 complete -c dkms -n '__dkms_verb_is ldtarball' -l verbose -d 'Show commands instead of descriptions'
 complete -c dkms -n '__dkms_verb_is ldtarball' -l debug -d 'Trace execution'
@@ -416,6 +421,7 @@ complete -c dkms -n '__dkms_verb_is kernel_postinst' -l binary-cache -r -f -d 'B
 complete -c dkms -n '__dkms_verb_is kernel_postinst' -l binary-cache-push -r -f -a '(__fish_complete_directories)' -d 'Write every local build into this cache directory'
 complete -c dkms -n '__dkms_verb_is kernel_postinst' -l binary-cache-certificate -r -F -d 'Certificate cache entries must be signed with'
 complete -c dkms -n '__dkms_verb_is kernel_postinst' -l build-sandbox -r -f -a 'no yes auto' -d 'Confine builds (bubblewrap)'
+complete -c dkms -n '__dkms_verb_is kernel_postinst' -l progress -r -f -a 'auto lines never' -d 'Show the progress of builds'
 complete -c dkms -n '__dkms_verb_is kernel_postinst' -l dry-run -d 'Print the plan; change nothing'
 complete -c dkms -n '__dkms_verb_is kernel_postinst' -s q -l quiet -d 'Discard all output'
 complete -c dkms -n '__dkms_verb_is kernel_postinst' -l verbose -d 'Show commands instead of descriptions'

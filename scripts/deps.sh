@@ -3,10 +3,11 @@
 # missing: a Rust toolchain (rustup) and the Debian packages dkms drives
 # (make, gcc, kmod, openssl, patch, xz-utils, zstd) plus kernel headers, and
 # zsh and fish for the completion tests, bubblewrap for the build sandbox,
-# lintian and reprepro for the prebuilt module packages (cache deb).
+# lintian and reprepro for the prebuilt module packages (cache deb), tmux
+# for the tests of the live progress lines on a terminal.
 set -euo pipefail
 pkgs=()
-for p in make:make gcc:gcc modinfo:kmod openssl:openssl patch:patch xz:xz-utils zstd:zstd curl:curl bash:bash jq:jq zsh:zsh fish:fish bwrap:bubblewrap setpriv:util-linux man:man-db lintian:lintian reprepro:reprepro; do
+for p in make:make gcc:gcc modinfo:kmod openssl:openssl patch:patch xz:xz-utils zstd:zstd curl:curl bash:bash jq:jq zsh:zsh fish:fish bwrap:bubblewrap setpriv:util-linux man:man-db lintian:lintian reprepro:reprepro tmux:tmux; do
     command -v "${p%%:*}" >/dev/null 2>&1 || pkgs+=("${p#*:}")
 done
 have_headers=

@@ -19,6 +19,7 @@ mod hostile_values;
 mod install_data;
 mod json;
 mod lifecycle;
+mod progress;
 mod reliability;
 mod sandbox;
 mod seed_verbs;

@@ -77,6 +77,9 @@ pub struct Args {
     /// `--build-sandbox=no|yes|auto` (not upstream; framework.conf's
     /// `build_sandbox`).
     pub build_sandbox: Option<String>,
+    /// `--progress=auto|lines|never` (not upstream; framework.conf's
+    /// `progress`).
+    pub progress: Option<String>,
 }
 
 /// Result of parsing.
@@ -406,6 +409,13 @@ fn apply_flag(a: &mut Args, f: &table::Flag, v: OsString, argv0: &str) -> Option
                     format!("Unknown --build-sandbox setting: {other} (expected no, yes or auto)"),
                     None,
                 ));
+            }
+        },
+        FlagId::Progress => match v.as_str() {
+            "auto" | "lines" | "never" => a.progress = Some(v),
+            other => {
+                let msg = format!("Unknown --progress setting: {other} (expected auto, lines or never)");
+                return Some(refuse(2, msg, None));
             }
         },
         FlagId::LockTimeout => match v.parse() {

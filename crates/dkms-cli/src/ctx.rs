@@ -39,6 +39,17 @@ pub struct Ctx {
     pub arch: Vec<String>,
 }
 
+/// `--progress` (not upstream).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProgressMode {
+    /// A live status line when stderr is a terminal, else upstream's dots.
+    Auto,
+    /// A heartbeat line every 30 s per running build.
+    Lines,
+    /// Upstream's output.
+    Never,
+}
+
 /// Framework settings upstream does not reset at start, so an environment
 /// variable of the same name acts like a framework.conf setting.
 /// `build_sandbox` (not upstream) is read the same way, so that a whole run
@@ -90,6 +101,11 @@ fn framework_defaults(tmp_location: &Path) -> BTreeMap<String, String> {
         if let Some(v) = env::var(name) {
             initial.insert(name.into(), v);
         }
+    }
+    // Not upstream: `progress` from DKMS_PROGRESS, below framework.conf as
+    // the names above are.
+    if let Some(v) = env::nonempty("DKMS_PROGRESS") {
+        initial.insert("progress".into(), v);
     }
     initial
 }
@@ -259,6 +275,17 @@ impl Ctx {
     /// name (see `check_names`).
     pub fn names_valid(&self) -> bool {
         self.check_names().is_ok()
+    }
+
+    /// How build progress is shown: `--progress`, else the `progress`
+    /// setting (framework.conf over DKMS_PROGRESS); auto when unset or not
+    /// one of the three.
+    pub fn progress(&self) -> ProgressMode {
+        match self.args.progress.as_deref().unwrap_or_else(|| self.setting("progress")).trim() {
+            "lines" => ProgressMode::Lines,
+            "never" => ProgressMode::Never,
+            _ => ProgressMode::Auto,
+        }
     }
 
     /// A framework setting ("" when unset).

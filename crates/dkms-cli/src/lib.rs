@@ -7,6 +7,7 @@ pub mod args;
 pub mod complete;
 pub mod ctx;
 pub mod frontend;
+pub mod live;
 pub mod table;
 pub mod ui;
 pub mod versort;

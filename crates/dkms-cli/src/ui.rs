@@ -52,9 +52,10 @@ fn write_out(s: &str) {
 /// Write to one stream (recorded when a capture is active): stdout is
 /// flushed at once, and before anything goes to stderr.
 fn write_stream(stream: Stream, b: &[u8]) {
-    if capture::write(stream, b) {
+    if capture::write(stream, b) || crate::live::write(stream, b) {
         return;
     }
+    crate::live::track(b);
     match stream {
         Stream::Stdout => {
             let mut o = std::io::stdout().lock();
@@ -65,6 +66,26 @@ fn write_stream(stream: Stream, b: &[u8]) {
             let _ = std::io::stdout().flush();
             let _ = std::io::stderr().write_all(b);
         }
+    }
+}
+
+/// A heartbeat line on stderr (`--progress=lines`, not upstream), written
+/// at once (never captured: it is about now), on a line of its own when
+/// stdout is the same file and ends mid-line (upstream's dots).
+pub fn heartbeat(s: &str) {
+    if muted() {
+        return;
+    }
+    let nl = if crate::live::mid_line() && stdout_is_stderr() { "\n" } else { "" };
+    write_stream(Stream::Stderr, format!("{nl}{s}\n").as_bytes());
+}
+
+/// Do stdout and stderr go to the same file (`>log 2>&1`)?
+fn stdout_is_stderr() -> bool {
+    use std::os::unix::fs::MetadataExt;
+    match (std::fs::metadata("/proc/self/fd/1"), std::fs::metadata("/proc/self/fd/2")) {
+        (Ok(a), Ok(b)) => (a.dev(), a.ino()) == (b.dev(), b.ino()),
+        _ => false,
     }
 }
 

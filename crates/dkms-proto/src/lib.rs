@@ -261,6 +261,28 @@ pub enum Record {
         /// The module files placed in the DKMS tree.
         modules: Vec<String>,
     },
+    /// How far a running module build has got (at most once a second per
+    /// build, while make runs; not in upstream dkms).
+    Progress {
+        /// What it is about.
+        #[serde(flatten)]
+        target: Target,
+        /// Seconds since make started.
+        elapsed_s: u64,
+        /// The last kbuild step make logged (`CC [M] foo.o`), "" before the
+        /// first.
+        step: String,
+        /// kbuild steps logged so far.
+        done: u64,
+        /// Steps of the last successful build of this module/version
+        /// (absent when unknown).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        total: Option<u64>,
+        /// Seconds left by the last build's time and this one's pace
+        /// (absent when unknown).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        eta_s: Option<u64>,
+    },
     /// A binary cache source did not supply a build; dkms builds locally
     /// (not in upstream dkms).
     CacheRejected {
@@ -497,6 +519,7 @@ impl Record {
             | Record::Verify { target, .. }
             | Record::Log { target, .. }
             | Record::Substituted { target, .. }
+            | Record::Progress { target, .. }
             | Record::CacheRejected { target, .. }
             | Record::CachePushed { target, .. }
             | Record::Signed { target, .. } => Some(target.clone()),
@@ -517,41 +540,4 @@ pub fn schema() -> String {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn first_keys_and_kebab_case() {
-        let r = Envelope::new(Record::Skipped {
-            target: Target { module: "m".into(), version: "1".into(), kernel: Some("6.1".into()), arch: None },
-            reason: SkipReason::AlreadyBuilt,
-        });
-        let line = serde_json::to_string(&r).unwrap();
-        assert!(
-            line.starts_with(r#"{"format_version":1,"type":"skipped","module":"m","version":"1","kernel":"6.1","#),
-            "{line}"
-        );
-        assert!(line.contains(r#""reason":"already-built""#));
-        assert!(!line.contains("arch"));
-        let back: Envelope = serde_json::from_str(&line).unwrap();
-        assert_eq!(back, r);
-    }
-
-    #[test]
-    // Test-only, and dkms-proto does not depend on dkms-state (whose `env`
-    // is the funnel): reading the switch directly is fine here.
-    #[allow(clippy::disallowed_methods)]
-    fn schema_is_committed() {
-        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../schema/dkms.schema.json");
-        if std::env::var_os("DKMS_UPDATE_SCHEMA").is_some() {
-            std::fs::create_dir_all(concat!(env!("CARGO_MANIFEST_DIR"), "/../../schema")).unwrap();
-            std::fs::write(path, schema()).unwrap();
-        }
-        let committed = std::fs::read_to_string(path).unwrap_or_default();
-        assert_eq!(
-            committed,
-            schema(),
-            "schema/dkms.schema.json is stale: run DKMS_UPDATE_SCHEMA=1 cargo test -p dkms-proto"
-        );
-    }
-}
+mod tests;

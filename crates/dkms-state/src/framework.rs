@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 /// `dkms_framework_nonsigning_variables`, plus our own `lock_timeout`,
 /// `build_timeout`, `status_show_failures`, the binary cache's settings and
 /// `build_sandbox`.
-pub const NONSIGNING: [&str; 21] = [
+pub const NONSIGNING: [&str; 22] = [
     "source_tree",
     "dkms_tree",
     "install_tree",
@@ -40,6 +40,8 @@ pub const NONSIGNING: [&str; 21] = [
     "binary_cache_certificate",
     // Not upstream: no|yes|auto, whether builds run confined (like --build-sandbox).
     "build_sandbox",
+    // Not upstream: auto, lines or never (`--progress`).
+    "progress",
 ];
 
 /// `dkms_framework_signing_variables`

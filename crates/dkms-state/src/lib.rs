@@ -29,6 +29,7 @@ pub mod modinfo;
 pub mod module_file;
 pub mod module_image;
 pub mod name;
+pub mod progress;
 pub mod shell;
 pub mod status;
 pub mod tarball;

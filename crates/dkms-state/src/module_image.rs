@@ -204,6 +204,17 @@ impl Image {
     }
 }
 
+/// The whole of the module file `path` (links followed), decompressed when
+/// compressed, at most `MAX_MODULE` bytes: for what must rewrite a module
+/// (re-signing), not for reading facts (`Module` keeps only its ends).
+pub fn contents(path: &Path) -> io::Result<Vec<u8>> {
+    let f = untrusted::open_regular(path, Links::Follow)?;
+    match compression_of(&f) {
+        None => untrusted::read_all_bounded(f, MAX_MODULE),
+        Some(c) => untrusted::read_all_bounded(decoder(&f, c)?, MAX_MODULE),
+    }
+}
+
 /// A decoder of `file` from its start, for every stream in it.
 fn decoder(file: &File, c: Compression) -> io::Result<Box<dyn Read>> {
     // A second descriptor of the same open file: passes run one at a time,

@@ -132,7 +132,28 @@ pub fn status(cmd: &mut Command) -> std::io::Result<i32> {
         use std::os::fd::AsFd;
         cmd.stdout(std::io::stderr().as_fd().try_clone_to_owned()?);
     }
-    status_with_stdio(cmd)
+    let around = AROUND_INHERITED.get();
+    if let Some((before, _)) = around {
+        before();
+    }
+    let st = status_with_stdio(cmd);
+    if let Some((_, after)) = around {
+        after();
+    }
+    st
+}
+
+/// Called before and after a child that writes to dkms's own stdout and
+/// stderr itself (not captured), so that what dkms draws on a terminal
+/// (the live progress lines of dkms-cli) steps aside meanwhile.
+static AROUND_INHERITED: std::sync::OnceLock<BeforeAfter> = std::sync::OnceLock::new();
+
+/// What runs before a child, what runs after it.
+type BeforeAfter = (fn(), fn());
+
+/// Set what runs around a child that shares dkms's output (once).
+pub fn around_inherited(before: fn(), after: fn()) {
+    let _ = AROUND_INHERITED.set((before, after));
 }
 
 /// `status` while the output is being captured: the child's stdout and

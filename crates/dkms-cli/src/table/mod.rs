@@ -105,6 +105,7 @@ pub enum FlagId {
     BuildSandbox,
     DryRun,
     PasswordFile,
+    Progress,
 }
 
 /// One option. Matching follows upstream's `case` statement: `long` is a
@@ -142,7 +143,7 @@ use FlagId::*;
 
 /// In upstream's matching order (it matters: `--archive*` is tried before
 /// `--arch*`).
-pub const FLAGS: [Flag; 46] = [
+pub const FLAGS: [Flag; 47] = [
     flag(Module, "--module", true, Some('m'), Some("module[/version]"), "The module to act on"),
     flag(ModuleVersion, "", false, Some('v'), Some("module-version"), "The version of the module"),
     flag(Kernelver, "--kernelver", true, Some('k'), Some("kernel[/arch]"), "Target kernel (repeatable)"),
@@ -196,6 +197,7 @@ pub const FLAGS: [Flag; 46] = [
     ext(BuildSandbox, "--build-sandbox", true, Some("no|yes|auto"), "Confine builds (bubblewrap)"),
     ext(DryRun, "--dry-run", false, None, "Print the plan; change nothing"),
     ext(PasswordFile, "--password-file", true, Some("file"), "enroll: read the one-time password from this file"),
+    ext(Progress, "--progress", true, Some("auto|lines|never"), "Show the progress of builds"),
 ];
 
 /// The flag an option word selects, if any.
@@ -407,6 +409,17 @@ const fn our_flag_doc(id: FlagId) -> FlagDoc {
             Some(K::File),
             "enroll: the one-time enrolment password, the first line of this file (root-owned, not readable by \
              others), instead of asking for it on the terminal. Only enroll accepts it. Not in upstream dkms.",
+        ),
+        Progress => doc(
+            Some(K::Choice(&["auto", "lines", "never"])),
+            "Show how far each running module build has got, from the steps make writes to make.log (the total \
+             and the time left from the last successful build of the same module/version, when there is one). \
+             auto (the default): a live status line per running build on standard error when it is a terminal, \
+             erased when the build ends; otherwise upstream's output, byte for byte. lines: one line per running \
+             build every 30 s on standard error (for logs). never: upstream's output everywhere. With --json, \
+             progress records (at most one a second per build) unless never. Also the framework.conf setting \
+             progress and the environment variable DKMS_PROGRESS (which framework.conf overrides). Not in \
+             upstream dkms.",
         ),
         _ => doc(None, ""),
     }

@@ -133,6 +133,9 @@ pub fn run_dkms() -> ExitCode {
 pub(crate) fn run_verb_with(verb: &'static Verb, argv0: &str, argv: Vec<OsString>) -> ExitCode {
     dkms_cli::install_panic_hook();
     signals::install();
+    // Not upstream: live progress lines step aside for a child writing to
+    // the terminal (`--progress`).
+    dkms_state::tools::around_inherited(dkms_cli::live::pause, dkms_cli::live::resume);
     let ctx = match parse(verb, argv0, &argv) {
         Ok(c) => c,
         Err(code) => return ExitCode::from(code),

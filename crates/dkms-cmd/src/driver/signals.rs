@@ -22,6 +22,8 @@ pub(super) fn install() {
     let spawned = std::thread::Builder::new().name("signals".into()).spawn(move || {
         let Ok(sig) = set.wait() else { return };
         tools::set_terminating();
+        // Not upstream: live status lines are erased (`--progress`).
+        dkms_cli::live::restore();
         tools::stop_descendants(std::time::Duration::from_secs(5));
         std::process::exit(128 + sig as i32);
     });

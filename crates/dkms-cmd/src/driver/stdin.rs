@@ -7,7 +7,7 @@ use dkms_state::error::Result;
 
 /// Read JSON Lines from stdin: records naming a target are returned in
 /// order; `error` records are passed through untouched (their targets are
-/// not acted on); anything else is ignored.
+/// not acted on); anything else (and `progress`) is ignored.
 pub(super) fn read_stdin_targets() -> Vec<dkms_proto::Target> {
     use std::io::BufRead;
     let mut targets: Vec<dkms_proto::Target> = Vec::new();
@@ -19,6 +19,10 @@ pub(super) fn read_stdin_targets() -> Vec<dkms_proto::Target> {
             if let Ok(env) = serde_json::from_value::<dkms_proto::Envelope>(value) {
                 failed.extend(env.record.target());
             }
+            continue;
+        }
+        // A build under way is no target (its outcome follows).
+        if value.get("type").and_then(|t| t.as_str()) == Some("progress") {
             continue;
         }
         let (Some(module), Some(version)) =

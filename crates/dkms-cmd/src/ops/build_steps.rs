@@ -135,9 +135,11 @@ pub(super) fn run_make(d: &Dkms, x: Mvka, conf: &Conf, build_log: &Path) -> Resu
         (_, None) => Cmd::Shell { cmd: make, cwd },
     };
     let limit = build_timeout(d)?;
-    let Some(made) =
-        d.invoke_command_bounded(cmd.confined(build_dir), "Building module(s)", Some(build_log), true, limit)
-    else {
+    // Not upstream: show how far make has got (`--progress`).
+    let watch = d.watch_make(x, build_log);
+    let made = d.invoke_command_bounded(cmd.confined(build_dir), "Building module(s)", Some(build_log), true, limit);
+    drop(watch);
+    let Some(made) = made else {
         let secs = limit.map_or(0, |l| l.as_secs());
         return Err(report_build_problem(
             d,

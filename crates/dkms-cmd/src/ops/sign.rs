@@ -14,7 +14,7 @@ use crate::support::modfiles::compressed_or_uncompressed;
 use dkms_cli::ui;
 use dkms_state::error::{Error, Kind, Result};
 use dkms_state::journal::{Entry, Journal};
-use dkms_state::{crash, fsutil, module_file, status, tools};
+use dkms_state::{crash, fsutil, module_image, status, tools};
 use std::path::{Path, PathBuf};
 
 /// One module file to re-sign: its built copy and, when installed, the
@@ -59,8 +59,8 @@ pub(crate) fn planned_files(d: &mut Dkms, x: Mvka) -> Result<Vec<String>> {
 /// stripped, signed with `s` in `work`, compressed again as its name says.
 fn resigned(d: &Dkms, s: &Signer, file: &Path, work: &Path) -> Result<Vec<u8>> {
     let fail = |why: String| Error::die(Kind::SignFailed, [format!("Cannot re-sign {}: {why}", file.display())]);
-    let bytes = module_file::contents(file).ok_or_else(|| fail("it cannot be read".into()))?;
-    let (unsigned, _) = module_file::split_signature(&bytes);
+    let bytes = module_image::contents(file).map_err(|e| fail(format!("it cannot be read ({e})")))?;
+    let (unsigned, _) = module_image::split_signature(&bytes);
     let name = file.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     let (stem, suffix) = match name.find(".ko") {
         Some(i) => (&name[..i + 3], &name[i + 3..]),

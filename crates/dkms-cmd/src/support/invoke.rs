@@ -203,7 +203,9 @@ impl Dkms {
         } else {
             ui::out(&format!("{}...", echo_e(description)));
         }
-        let dots = Dots::start(background && !verbose && !self.quiet_progress());
+        // On a terminal with live status lines (not upstream) the lines
+        // show that the build goes on; the dots would only wrap.
+        let dots = Dots::start(background && !verbose && !self.quiet_progress() && !self.progress_is_live());
         let status = if let Some(log) = log {
             let f = OpenOptions::new().create(true).append(true).open(log);
             match f {

@@ -9,6 +9,7 @@ pub(crate) mod invoke;
 pub(crate) mod modfiles;
 pub(crate) mod process;
 pub(crate) mod products;
+pub(crate) mod progress;
 pub(crate) mod sandbox;
 pub(crate) mod scripts;
 pub(crate) mod secureboot;
