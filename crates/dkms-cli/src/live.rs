@@ -123,10 +123,19 @@ impl Board {
             Some(i) => self.pending = s[i + 1..].to_string(),
             None => self.pending.push_str(&s),
         }
+        // A line this long (a make.log of one endless line streamed by
+        // `dkms log`) is not kept: its column is as unknown as after a
+        // child's write, and memory stays bounded.
+        if self.pending.len() > MAX_PENDING {
+            self.pending.clear();
+            self.unknown_column = true;
+        }
     }
 }
 
-fn put(stream: Stream, b: &[u8]) {
+/// Write `b` to one stream as every writer does: stdout flushed at once,
+/// and before anything goes to stderr.
+pub(crate) fn put(stream: Stream, b: &[u8]) {
     if b.is_empty() {
         return;
     }
@@ -240,6 +249,9 @@ pub(crate) fn mid_line() -> bool {
 
 /// Keep track of text written where there are no status lines (a heartbeat
 /// needs to know whether the log is mid-line).
+/// The longest unfinished line kept to tell the cursor's column.
+const MAX_PENDING: usize = 64 << 10;
+
 pub(crate) fn track(b: &[u8]) {
     board().track(b);
 }

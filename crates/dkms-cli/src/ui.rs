@@ -56,17 +56,7 @@ fn write_stream(stream: Stream, b: &[u8]) {
         return;
     }
     crate::live::track(b);
-    match stream {
-        Stream::Stdout => {
-            let mut o = std::io::stdout().lock();
-            let _ = o.write_all(b);
-            let _ = o.flush();
-        }
-        Stream::Stderr => {
-            let _ = std::io::stdout().flush();
-            let _ = std::io::stderr().write_all(b);
-        }
-    }
+    crate::live::put(stream, b);
 }
 
 /// A heartbeat line on stderr (`--progress=lines`, not upstream), written
