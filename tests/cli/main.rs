@@ -26,4 +26,5 @@ mod status_fast;
 mod support;
 mod tables;
 mod tarball;
+mod upgrades;
 mod verify;

@@ -108,7 +108,12 @@ fn verb_table_is_consistent() {
     // Our additions, documented as such (the reference page's words that
     // upstream never shipped).
     let extensions: BTreeSet<&str> = VERBS.iter().filter(|v| v.extension).map(|v| v.name).collect();
-    assert_eq!(extensions, ["cache", "doctor", "log", "ltdk", "mktree", "unmktree"].into_iter().collect());
+    assert_eq!(
+        extensions,
+        ["cache", "doctor", "kernel_queue", "kernel_trigger", "log", "ltdk", "mktree", "unmktree"]
+            .into_iter()
+            .collect()
+    );
     for v in VERBS.iter().filter(|v| v.extension) {
         assert!(v.description.contains("Not in upstream dkms"), "{}: not documented as an addition", v.name);
     }

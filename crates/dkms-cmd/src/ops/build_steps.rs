@@ -263,6 +263,10 @@ pub(super) fn stage_build(
     if let Some(name) = missing_module(conf, k, a, &module_dir, suffix) {
         return Err(Error::die(Kind::ModuleMissing, [format!("Missing module '{name}' in {}", tmp.display())]));
     }
+    // What the build was made against, so that kernel_preinst keeps it when
+    // the image follows its unchanged headers (not in upstream dkms).
+    let stamp = dkms_state::dpkg::header_identity(&d.kernel_source_dir(k), &d.kernel_config(k));
+    let _ = std::fs::write(tmp.join(dkms_state::dpkg::HEADER_STAMP), stamp);
     use std::os::unix::fs::PermissionsExt;
     let _ = std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o755));
     crash::point("build:staged");
