@@ -59,6 +59,8 @@ if [[ -n $(candidate "linux-headers-$HEADERS_KVER") && -n $(candidate "$BAD_PKG"
 else
     echo "check-deb: linux-headers-$HEADERS_KVER or $BAD_PKG not in the archive: that part skipped"
 fi
+# Kernel upgrades under dpkg: image and headers in the orders apt uses.
+. "$(dirname "${BASH_SOURCE[0]}")/check-deb-upgrades.sh"
 check "apt-get purge $GOOD_PKGS" apt-get purge -y $GOOD_PKGS
 check "  dkms status is empty" test -z "$(dkms status)"
 check "  no module left in /lib/modules/$K/updates" test -z "$(ko v4l2loopback "$K")$(ko acpi_call "$K")"
