@@ -12,11 +12,11 @@ UPK=${CHECK_DEB_UPGRADE_KVER:-$HEADERS_KVER}
 UP_MODS="v4l2loopback acpi-call"
 
 # apt_logged LOG PACKAGE...: apt-get install, each output line prefixed
-# with the time (seconds since the epoch) it was read.
+# with the time (seconds since the epoch) it was read, into LOG and out.
 apt_logged() {
     local log=$1
     shift
-    apt_install "$@" 2>&1 | while IFS= read -r l; do printf '%s %s\n' "$(date +%s.%N)" "$l"; done >"$log"
+    apt_install "$@" 2>&1 | while IFS= read -r l; do printf '%s %s\n' "$(date +%s.%N)" "$l"; done | tee "$log"
 }
 # builds LOG MODULE: how often LOG shows MODULE built for $UPK.
 builds() {
@@ -112,6 +112,34 @@ check "  each module built once" builds_each "$S/up3b" 1
 check "  installed" installed_all
 for m in $UP_MODS; do up_builds[3 $m]=$(($(builds "$S/up3a" "$m") + $(builds "$S/up3b" "$m"))); done
 up_secs[3]="$(trigger_seconds "$S/up3a") + $(trigger_seconds "$S/up3b")"
+forget_kernel
+
+# 5: a module that fails to build (made here, added to DKMS directly so
+# that no half-configured package stands in apt's way): built once per
+# transaction, not again by a second trigger with the same inputs, again by
+# hand; kernel_hook_on_failure=fail fails the apt run.
+mkmod upbroken "" broken
+dkms add upbroken/1.0 >/dev/null
+UP_MODS="upbroken"
+check "upgrade 5: apt-get install linux-image-$UPK linux-headers-$UPK, a module fails: exit 0 (report)" \
+    apt_logged "$S/up5a" "linux-image-$UPK" "linux-headers-$UPK"
+check "  the failing module built once" builds_each "$S/up5a" 1
+check "  the closing block names it" contains "$(cat "$S/up5a")" "FAILED to build/install for kernel $UPK"
+check "upgrade 5: apt-get install --reinstall linux-headers-$UPK (a second trigger)" \
+    apt_logged "$S/up5b" --reinstall "linux-headers-$UPK"
+check "  not built again, one line naming its log" \
+    test "$(builds "$S/up5b" upbroken)$(grep -c "dkms log upbroken/1.0 -k $UPK" "$S/up5b")" = 01
+step "  dkms autoinstall -k $UPK by hand builds it again: exit 11" 11 dkms autoinstall -k "$UPK"
+check "    and built it" contains "$(out)" "Building module(s)"
+touch /usr/src/upbroken-1.0/upbroken.c
+echo 'kernel_hook_on_failure=fail' >/etc/dkms/framework.conf.d/check-deb.conf
+step "upgrade 5: kernel_hook_on_failure=fail, changed sources: the apt run fails" 100 \
+    apt_logged "$S/up5c" --reinstall "linux-headers-$UPK"
+rm /etc/dkms/framework.conf.d/check-deb.conf
+check "  dpkg --configure -a configures dkms-rs afterwards" dpkg --configure -a
+UP_MODS="v4l2loopback acpi-call"
+dkms remove upbroken/1.0 --all >/dev/null 2>&1 || true
+rm -rf /usr/src/upbroken-1.0
 forget_kernel
 
 echo "check-deb: kernel upgrade scenarios for $UPK (builds per module; seconds in dkms's trigger):"
