@@ -95,6 +95,8 @@ _dkms_options() {
     kernel_preinst) _dkms_opts='-k --kernelver -a --arch --dry-run -q --quiet --verbose --debug --dkmstree --sourcetree --installtree --json --format --lock-timeout -V --version -h --help' ;;
     kernel_postinst) _dkms_opts='-k --kernelver -a --arch -j --kernelsourcedir --binary-cache --binary-cache-push --binary-cache-certificate --build-sandbox --progress --dry-run -q --quiet --verbose --debug --dkmstree --sourcetree --installtree --json --format --lock-timeout -V --version -h --help' ;;
     kernel_prerm) _dkms_opts='-k --kernelver -a --arch --dry-run -q --quiet --verbose --debug --dkmstree --sourcetree --installtree --json --format --lock-timeout -V --version -h --help' ;;
+    kernel_queue) _dkms_opts='-k --kernelver -a --arch -q --quiet --verbose --debug --dkmstree --sourcetree --installtree --json --format --lock-timeout -V --version -h --help' ;;
+    kernel_trigger) _dkms_opts='-j -q --quiet --verbose --debug --dkmstree --sourcetree --installtree --json --format --lock-timeout -V --version -h --help' ;;
     mktree) _dkms_opts='-m --module -v --from -q --quiet --verbose --debug --dkmstree --sourcetree --installtree --json --format --lock-timeout -V --version -h --help' ;;
     unmktree) _dkms_opts='-m --module -v --force -q --quiet --verbose --debug --dkmstree --sourcetree --installtree --json --format --lock-timeout -V --version -h --help' ;;
     ltdk) _dkms_opts='-m --module -v -k --kernelver -a --arch --kernelsourcedir -q --quiet --verbose --debug --dkmstree --sourcetree --installtree --json --format --lock-timeout -V --version -h --help' ;;
@@ -133,6 +135,8 @@ _dkms_operands() {
     kernel_preinst:*) _dkms_operands='' ;;
     kernel_postinst:*) _dkms_operands='' ;;
     kernel_prerm:*) _dkms_operands='' ;;
+    kernel_queue:*) _dkms_operands='' ;;
+    kernel_trigger:*) _dkms_operands='' ;;
     mktree:*) _dkms_operands='module-versions' ;;
     unmktree:*) _dkms_operands='module-versions' ;;
     ltdk:*) _dkms_operands='module-versions' ;;
@@ -149,7 +153,7 @@ _dkms_operands() {
     esac
 }
 
-_dkms_verbs='add remove build unbuild install uninstall match autoinstall mktarball ldtarball status generate_mok kernel_preinst kernel_postinst kernel_prerm mktree unmktree ltdk log doctor cache enroll sign'
+_dkms_verbs='add remove build unbuild install uninstall match autoinstall mktarball ldtarball status generate_mok kernel_preinst kernel_postinst kernel_prerm kernel_queue kernel_trigger mktree unmktree ltdk log doctor cache enroll sign'
 _dkms_source_verbs='add'
 
 _dkms() {

@@ -27,7 +27,7 @@ function __dkms_action
         else if test -n "$verb"
             printf '%s\n' $verb $w
             return
-        else if contains -- $w add remove build unbuild install uninstall match autoinstall mktarball ldtarball status generate_mok kernel_preinst kernel_postinst kernel_prerm mktree unmktree ltdk log doctor cache enroll sign
+        else if contains -- $w add remove build unbuild install uninstall match autoinstall mktarball ldtarball status generate_mok kernel_preinst kernel_postinst kernel_prerm kernel_queue kernel_trigger mktree unmktree ltdk log doctor cache enroll sign
             set verb $w
         end
     end
@@ -94,6 +94,8 @@ complete -c dkms -n '__dkms_verb_is' -a 'generate_mok' -d 'Create the module sig
 complete -c dkms -n '__dkms_verb_is' -a 'kernel_preinst' -d 'Hook: before a kernel is installed'
 complete -c dkms -n '__dkms_verb_is' -a 'kernel_postinst' -d 'Hook: after a kernel is installed'
 complete -c dkms -n '__dkms_verb_is' -a 'kernel_prerm' -d 'Hook: before a kernel is removed'
+complete -c dkms -n '__dkms_verb_is' -a 'kernel_queue' -d 'Hook under dpkg: queue a kernel for dkms-rs\'s trigger (not in upstream dkms)'
+complete -c dkms -n '__dkms_verb_is' -a 'kernel_trigger' -d 'dkms-rs\'s dpkg trigger: build the queued kernels (not in upstream dkms)'
 complete -c dkms -n '__dkms_verb_is' -a 'mktree' -d 'Create a module source tree ready to add (not in upstream dkms)'
 complete -c dkms -n '__dkms_verb_is' -a 'unmktree' -d 'Delete a module source tree (not in upstream dkms)'
 complete -c dkms -n '__dkms_verb_is' -a 'ltdk' -d 'Check the licence of built modules against GPL-only exports (not in upstream dkms)'
@@ -450,6 +452,35 @@ complete -c dkms -n '__dkms_verb_is kernel_prerm' -l format -r -f -a 'text json'
 complete -c dkms -n '__dkms_verb_is kernel_prerm' -l lock-timeout -r -f -d 'Give up waiting for the DKMS lock'
 complete -c dkms -n '__dkms_verb_is kernel_prerm' -s V -l version -d 'Print the version and exit'
 complete -c dkms -n '__dkms_verb_is kernel_prerm' -s h -l help -d 'Print usage and exit'
+
+# kernel_queue
+complete -c dkms -n '__dkms_verb_is kernel_queue' -s k -l kernelver -r -f -a '(__dkms_values kernels)' -d 'Target kernel (repeatable)'
+complete -c dkms -n '__dkms_verb_is kernel_queue' -s a -l arch -r -f -a '(__dkms_values arches)' -d 'Target architecture (repeatable)'
+complete -c dkms -n '__dkms_verb_is kernel_queue' -s q -l quiet -d 'Discard all output'
+complete -c dkms -n '__dkms_verb_is kernel_queue' -l verbose -d 'Show commands instead of descriptions'
+complete -c dkms -n '__dkms_verb_is kernel_queue' -l debug -d 'Trace execution'
+complete -c dkms -n '__dkms_verb_is kernel_queue' -l dkmstree -r -f -a '(__fish_complete_directories)' -d 'DKMS tree (default /var/lib/dkms)'
+complete -c dkms -n '__dkms_verb_is kernel_queue' -l sourcetree -r -f -a '(__fish_complete_directories)' -d 'Source tree (default /usr/src)'
+complete -c dkms -n '__dkms_verb_is kernel_queue' -l installtree -r -f -a '(__fish_complete_directories)' -d 'Module tree (default /lib/modules)'
+complete -c dkms -n '__dkms_verb_is kernel_queue' -l json -d 'JSON Lines on stdout'
+complete -c dkms -n '__dkms_verb_is kernel_queue' -l format -r -f -a 'text json' -d 'Output format'
+complete -c dkms -n '__dkms_verb_is kernel_queue' -l lock-timeout -r -f -d 'Give up waiting for the DKMS lock'
+complete -c dkms -n '__dkms_verb_is kernel_queue' -s V -l version -d 'Print the version and exit'
+complete -c dkms -n '__dkms_verb_is kernel_queue' -s h -l help -d 'Print usage and exit'
+
+# kernel_trigger
+complete -c dkms -n '__dkms_verb_is kernel_trigger' -s j -r -f -d 'Parallel make jobs'
+complete -c dkms -n '__dkms_verb_is kernel_trigger' -s q -l quiet -d 'Discard all output'
+complete -c dkms -n '__dkms_verb_is kernel_trigger' -l verbose -d 'Show commands instead of descriptions'
+complete -c dkms -n '__dkms_verb_is kernel_trigger' -l debug -d 'Trace execution'
+complete -c dkms -n '__dkms_verb_is kernel_trigger' -l dkmstree -r -f -a '(__fish_complete_directories)' -d 'DKMS tree (default /var/lib/dkms)'
+complete -c dkms -n '__dkms_verb_is kernel_trigger' -l sourcetree -r -f -a '(__fish_complete_directories)' -d 'Source tree (default /usr/src)'
+complete -c dkms -n '__dkms_verb_is kernel_trigger' -l installtree -r -f -a '(__fish_complete_directories)' -d 'Module tree (default /lib/modules)'
+complete -c dkms -n '__dkms_verb_is kernel_trigger' -l json -d 'JSON Lines on stdout'
+complete -c dkms -n '__dkms_verb_is kernel_trigger' -l format -r -f -a 'text json' -d 'Output format'
+complete -c dkms -n '__dkms_verb_is kernel_trigger' -l lock-timeout -r -f -d 'Give up waiting for the DKMS lock'
+complete -c dkms -n '__dkms_verb_is kernel_trigger' -s V -l version -d 'Print the version and exit'
+complete -c dkms -n '__dkms_verb_is kernel_trigger' -s h -l help -d 'Print usage and exit'
 
 # mktree
 complete -c dkms -n '__dkms_verb_is mktree' -s m -l module -r -f -a '(__dkms_values modules)' -d 'The module to act on'

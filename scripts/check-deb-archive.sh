@@ -48,7 +48,7 @@ if [[ -n $(candidate "linux-headers-$HEADERS_KVER") && -n $(candidate "$BAD_PKG"
     step "apt-get install $BAD_PKG: its postinst fails (as with Debian's dkms)" 100 apt_install "$BAD_PKG"
     hook=/etc/kernel/header_postinst.d/dkms
     step "$hook $HEADERS_KVER with $BAD_PKG: exit 0 (default policy)" 0 $hook "$HEADERS_KVER"
-    check "  the closing block lists it with its make.log" contains "$(out)" "^  librem.*: exit status 10, log: /var/lib/dkms/.*/make.log"
+    check "  the closing block lists it with its make.log" contains "$(out)" "^  librem.*: build-failed, exit status 10, log: /var/lib/dkms/.failures/.*/make.log"
     check "  dkms status --json: a failure record for $HEADERS_KVER" \
         contains "$(dkms status --json -k "$HEADERS_KVER")" '"type":"failed","module":"librem'
     echo 'kernel_hook_on_failure=fail' >/etc/dkms/framework.conf.d/check-deb.conf
@@ -59,6 +59,8 @@ if [[ -n $(candidate "linux-headers-$HEADERS_KVER") && -n $(candidate "$BAD_PKG"
 else
     echo "check-deb: linux-headers-$HEADERS_KVER or $BAD_PKG not in the archive: that part skipped"
 fi
+# Kernel upgrades under dpkg: image and headers in the orders apt uses.
+. "$(dirname "${BASH_SOURCE[0]}")/check-deb-upgrades.sh"
 check "apt-get purge $GOOD_PKGS" apt-get purge -y $GOOD_PKGS
 check "  dkms status is empty" test -z "$(dkms status)"
 check "  no module left in /lib/modules/$K/updates" test -z "$(ko v4l2loopback "$K")$(ko acpi_call "$K")"

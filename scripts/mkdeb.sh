@@ -1,7 +1,7 @@
 #!/bin/sh
 # Make a .deb of dkms-rs from a staged `make install install-debian
 # DESTDIR=ROOT PREFIX=/usr sysconfdir=/etc`: writes ROOT/DEBIAN (control,
-# conffiles, md5sums, postrm) and runs dpkg-deb.
+# conffiles, md5sums, postinst, postrm, triggers) and runs dpkg-deb.
 # Usage: scripts/mkdeb.sh ROOT VERSION ARCH OUTPUT.deb
 set -eu
 
@@ -73,5 +73,12 @@ CONTROL
 (cd "$root" && find . -path ./DEBIAN -prune -o -type f -print | sed 's|^\./||' | sort | xargs md5sum) \
     > "$root/DEBIAN/md5sums"
 install -m 755 "$here/data/deb/postrm" "$root/DEBIAN/postrm"
+# The kernel hooks queue kernels and activate this trigger inside a dpkg
+# run; the postinst builds them when it fires (README, "Kernel upgrades
+# under dpkg"). noawait: the kernel packages do not wait for it to be
+# configured.
+install -m 755 "$here/data/deb/postinst" "$root/DEBIAN/postinst"
+echo "interest-noawait dkms-rs-kernels" > "$root/DEBIAN/triggers"
+chmod 644 "$root/DEBIAN/triggers"
 
 dpkg-deb --root-owner-group -Zxz --build "$root" "$out"

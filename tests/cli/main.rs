@@ -30,4 +30,5 @@ mod support;
 mod tables;
 mod tarball;
 mod untrusted;
+mod upgrades;
 mod verify;

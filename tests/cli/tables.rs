@@ -110,7 +110,9 @@ fn verb_table_is_consistent() {
     let extensions: BTreeSet<&str> = VERBS.iter().filter(|v| v.extension).map(|v| v.name).collect();
     assert_eq!(
         extensions,
-        ["cache", "doctor", "enroll", "log", "ltdk", "mktree", "sign", "unmktree"].into_iter().collect()
+        ["cache", "doctor", "enroll", "kernel_queue", "kernel_trigger", "log", "ltdk", "mktree", "sign", "unmktree"]
+            .into_iter()
+            .collect()
     );
     for v in VERBS.iter().filter(|v| v.extension) {
         assert!(v.description.contains("Not in upstream dkms"), "{}: not documented as an addition", v.name);

@@ -232,7 +232,9 @@ impl Ctx {
             addon_modules_dir,
         };
         let action = ctx.args.action.map(|v| v.name).unwrap_or("");
-        if action.starts_with("kernel_") {
+        // Upstream's kernel_* hooks take one kernel; kernel_trigger (ours)
+        // takes its kernels from the queue.
+        if action.starts_with("kernel_") && action != "kernel_trigger" {
             ctx.have_one_kernel(action)?;
         }
         ctx.setup_kernels_arches(action)?;

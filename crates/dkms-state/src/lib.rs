@@ -13,6 +13,7 @@ pub mod capture;
 pub mod conf;
 pub mod crash;
 pub mod distro;
+pub mod dpkg;
 pub mod env;
 pub mod error;
 pub mod failures;

@@ -312,6 +312,29 @@ pub fn output_with_input(cmd: &mut Command, input: &[u8]) -> std::io::Result<Out
     out
 }
 
+/// A child that runs for as long as the value lives and reads its stdin
+/// until then (`systemd-inhibit ... cat`): dropping it closes the pipe and
+/// waits for the child to end.
+pub struct Held {
+    child: std::process::Child,
+}
+
+/// Start `cmd` with a pipe on stdin and nothing on stdout or stderr; it
+/// ends when the returned `Held` is dropped.
+#[allow(clippy::disallowed_methods)] // the one place children are spawned
+pub fn hold(cmd: &mut Command) -> std::io::Result<Held> {
+    starting(cmd);
+    let child = cmd.stdin(Stdio::piped()).stdout(Stdio::null()).stderr(Stdio::null()).spawn()?;
+    Ok(Held { child })
+}
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        drop(self.child.stdin.take());
+        let _ = self.child.wait();
+    }
+}
+
 /// Convert an exit status into the number bash would put in `$?`.
 pub fn exit_code(st: std::process::ExitStatus) -> i32 {
     use std::os::unix::process::ExitStatusExt;

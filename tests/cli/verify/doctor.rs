@@ -174,4 +174,11 @@ fn doctor_is_clean_then_finds_each_fault() {
     doc.fault("built for a kernel that is gone", "kernel-gone", 0, &|r| r.sb.write(&gone.join("okm.ko"), "x"), &|r| {
         fs::remove_dir_all(r.sb.dkms.join("okm/1.0/6.0.0-1-gone")).unwrap()
     });
+    // Where dkms archived the kernel's own module (upstream's
+    // original_module/): not a build, so not half-built (`dkms unbuild`
+    // of it would fail).
+    let orig = doc.r.sb.dkms.join(format!("okm/original_module/{k}/x86_64"));
+    doc.r.sb.write(&orig.join("okm.ko"), "x");
+    doc.expect_no("the kernel's own module archived", "half-built");
+    fs::remove_dir_all(doc.r.sb.dkms.join("okm/original_module")).unwrap();
 }

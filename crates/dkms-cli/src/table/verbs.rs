@@ -382,6 +382,45 @@ pub const KERNEL_PRERM: Verb = Verb {
 it. Exit status 14 if one failed.",
 };
 
+/// `kernel_queue` (not in upstream dkms)
+pub const KERNEL_QUEUE: Verb = Verb {
+    name: "kernel_queue",
+    binary: "dkms-kernel-queue",
+    summary: "Hook under dpkg: queue a kernel for dkms-rs's trigger (not in upstream dkms)",
+    lock: LockKind::None,
+    runs_make: false,
+    flags: &[Kernelver, Arch],
+    operands: &[],
+    sub_words: &[],
+    extension: true,
+    description: "For the kernel hooks (postinst.d, header_postinst.d, the kernel-install plugin): inside a dpkg run \
+of another package (DPKG_MAINTSCRIPT_PACKAGE) where the dkms-rs package declares its trigger dkms-rs-kernels, \
+record kernel -k (exactly one) in <dkms_tree>/.pending-kernels and activate the trigger, so that its modules are \
+built once, by kernel_trigger, after the transaction's kernel and header packages are configured. Exit status 27 \
+(not-deferred), having done nothing and printed nothing, anywhere else: the hook then builds at once. Takes no lock: \
+the queue entry is written whole (a temporary and a rename), and the hook must not wait for a build. Not in upstream dkms.",
+};
+
+/// `kernel_trigger` (not in upstream dkms)
+pub const KERNEL_TRIGGER: Verb = Verb {
+    name: "kernel_trigger",
+    binary: "dkms-kernel-trigger",
+    summary: "dkms-rs's dpkg trigger: build the queued kernels (not in upstream dkms)",
+    lock: LockKind::Exclusive,
+    runs_make: true,
+    flags: &[Jobs],
+    operands: &[],
+    sub_words: &[],
+    extension: true,
+    description: "Run by the dkms-rs package's postinst when its trigger dkms-rs-kernels fires: for each kernel \
+kernel_queue recorded, autoinstall once if its headers are installed, then take it off the queue; a kernel \
+without headers gets one line saying what to install and stays queued. A module whose remembered failure for \
+the kernel has the same inputs (sources, dkms.conf, kernel release and config) is not built again: one line \
+names its log and how to retry (dkms autoinstall -k, by hand, always builds). After installing modules for a \
+kernel whose initramfs exists, runs update-initramfs -u -k for it. Exit status: that of the first kernel that \
+failed. Not in upstream dkms.",
+};
+
 /// `mktree` (not in upstream dkms)
 pub const MKTREE: Verb = Verb {
     name: "mktree",
@@ -509,6 +548,8 @@ pub const VERBS: &[&Verb] = &[
     &KERNEL_PREINST,
     &KERNEL_POSTINST,
     &KERNEL_PRERM,
+    &KERNEL_QUEUE,
+    &KERNEL_TRIGGER,
     &MKTREE,
     &UNMKTREE,
     &LTDK,

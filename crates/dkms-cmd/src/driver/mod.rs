@@ -37,6 +37,8 @@ fn runner(verb: &Verb) -> Option<fn(&mut Dkms) -> Result<()>> {
         t::KERNEL_POSTINST => verbs::kernel_postinst::run,
         t::KERNEL_PREINST => verbs::kernel_preinst::run,
         t::KERNEL_PRERM => verbs::kernel_prerm::run,
+        t::KERNEL_QUEUE => verbs::kernel_queue::run,
+        t::KERNEL_TRIGGER => verbs::kernel_trigger::run,
         t::LDTARBALL => verbs::ldtarball::run,
         t::LTDK => verbs::ltdk::run,
         t::MATCH => verbs::matching::run,

@@ -48,7 +48,13 @@ pub(crate) struct Plan {
 /// Decide what to install: the newest version of each module (by upstream's
 /// VER compare), skipping installed ones and those without AUTOINSTALL
 /// (each skip is told to `skip`, in order).
-pub(crate) fn plan(d: &mut Dkms, k: &str, a: &str, skip: &mut dyn FnMut(&str, &str, SkipReason)) -> Result<Plan> {
+pub(crate) fn plan(
+    d: &mut Dkms,
+    k: &str,
+    a: &str,
+    opts: Options,
+    skip: &mut dyn FnMut(&str, &str, SkipReason),
+) -> Result<Plan> {
     let mut p = Plan::default();
     let mut latest: Vec<(String, String)> = Vec::new();
     for e in status::module_status(&d.ctx.trees, None, None, None, None) {
@@ -86,9 +92,37 @@ pub(crate) fn plan(d: &mut Dkms, k: &str, a: &str, skip: &mut dyn FnMut(&str, &s
             skip(&m, &v, SkipReason::NotAutoinstall);
             continue;
         }
+        if opts.skip_known_failures && known_failure(d, mvka(&m, &v, k, a)) {
+            continue;
+        }
         p.jobs.push(Job { module: m, version: v, depends: conf.build_depends.clone() });
     }
     Ok(p)
+}
+
+/// How an autoinstall runs.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Options {
+    /// Started by a kernel hook's trigger (not by hand): a module whose
+    /// remembered build failure for the kernel has the same inputs is not
+    /// built again (it would fail the same way, once per apt run).
+    pub(crate) skip_known_failures: bool,
+}
+
+/// Did m/v fail to build for k/a with the inputs it has now? If so, say so
+/// in one line, naming its log and how to retry. Not in upstream dkms.
+fn known_failure(d: &Dkms, x: Mvka) -> bool {
+    let Mvka { m, v, k, a } = x;
+    let Some(f) = failures::read(&d.ctx.trees.dkms_tree, m, v, k, a) else { return false };
+    let now = failures::inputs_hash(&d.ctx.trees.source_link(m, v), &d.kernel_config(k), k);
+    if f.inputs_hash.is_empty() || f.inputs_hash != now {
+        return false;
+    }
+    ui::outln(&format!(
+        "dkms: not building {m}/{v} for kernel {k} ({a}) again: it failed with the same sources and kernel \
+         (dkms log {m}/{v} -k {k}); retry with: dkms autoinstall -k {k}"
+    ));
+    true
 }
 
 /// One kernel's part of the run, planned before anything is built.
@@ -114,12 +148,12 @@ struct Prologue {
     signer: Option<Signer>,
 }
 
-fn plan_kernel(d: &mut Dkms, k: &str, a: &str) -> KernelRun {
+fn plan_kernel(d: &mut Dkms, k: &str, a: &str, opts: Options) -> KernelRun {
     let out = Capture::new();
     let mut skipped = |m: &str, v: &str, reason| {
         ui::emit(Record::Skipped { target: ui::target(m, v, Some(k), Some(a)), reason });
     };
-    let plan = capture::scoped(Some(out.clone()), || plan(d, k, a, &mut skipped));
+    let plan = capture::scoped(Some(out.clone()), || plan(d, k, a, opts, &mut skipped));
     KernelRun {
         k: k.into(),
         a: a.into(),
@@ -133,12 +167,17 @@ fn plan_kernel(d: &mut Dkms, k: &str, a: &str) -> KernelRun {
 
 /// `autoinstall` for the kernels of the command line.
 pub(crate) fn autoinstall(d: &mut Dkms) -> Result<()> {
+    autoinstall_with(d, Options::default())
+}
+
+/// `autoinstall` for the kernels of the command line, run as `opts` say.
+pub(crate) fn autoinstall_with(d: &mut Dkms, opts: Options) -> Result<()> {
     if d.ctx.conf_dir.join("no-autoinstall").is_file() {
         ui::outln("Automatic installation of modules has been disabled.");
         return Ok(());
     }
     let targets = d.targets();
-    let mut runs: Vec<KernelRun> = targets.iter().map(|(k, a)| plan_kernel(d, k, a)).collect();
+    let mut runs: Vec<KernelRun> = targets.iter().map(|(k, a)| plan_kernel(d, k, a, opts)).collect();
     let saved_jobs = d.jobs.clone();
     let builds = start_builds(d, &mut runs);
     d.builds = builds.clone().map(|b| b as Arc<dyn crate::support::dkms::BuildsAhead>);

@@ -35,10 +35,16 @@ pub(super) fn report_build_problem(d: &Dkms, x: Mvka, kind: Kind, lines: Vec<Str
 }
 
 /// Does a failed build point at a Makefile that builds for the running
-/// kernel (`uname -r`) instead of the one asked for? Evidence: `uname -r`
-/// in one of the build tree's makefiles, or a module built there whose
-/// vermagic names another kernel.
-fn uname_r_evidence(build_dir: &Path, k: &str) -> bool {
+/// kernel (`uname -r`) instead of the one asked for? Only the build's own
+/// evidence counts: a module built there whose vermagic names another
+/// kernel, or make.log showing another kernel's tree. A Makefile merely
+/// mentioning `uname -r` is no evidence (librem-ec-acpi's does, and its
+/// build fails on a compiler error).
+fn uname_r_evidence(build_dir: &Path, build_log: &Path, k: &str) -> bool {
+    let log = std::fs::read(build_log).unwrap_or_default();
+    if log_names_other_kernel(&String::from_utf8_lossy(&log), k) {
+        return true;
+    }
     let mut dirs = vec![(build_dir.to_path_buf(), 0)];
     while let Some((dir, depth)) = dirs.pop() {
         for e in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
@@ -46,10 +52,6 @@ fn uname_r_evidence(build_dir: &Path, k: &str) -> bool {
             let Ok(t) = e.file_type() else { continue };
             if t.is_dir() && depth < 4 && !name.starts_with('.') {
                 dirs.push((path, depth + 1));
-            } else if t.is_file() && is_makefile(&name) {
-                if mentions_uname_r(&String::from_utf8_lossy(&std::fs::read(&path).unwrap_or_default())) {
-                    return true;
-                }
             } else if t.is_file() && name.ends_with(".ko") {
                 let mut c = tools::command("modinfo", &[]);
                 c.args(["-F", "vermagic"]).arg(&path);
@@ -66,14 +68,19 @@ fn uname_r_evidence(build_dir: &Path, k: &str) -> bool {
     false
 }
 
-/// `uname -r`, `$(shell uname -r)`, `` `uname -r` ``.
-fn mentions_uname_r(text: &str) -> bool {
-    let words: Vec<&str> = text.split_whitespace().collect();
-    words.windows(2).any(|w| w[0].trim_start_matches(['(', '`', '$']).ends_with("uname") && w[1].starts_with("-r"))
-}
-
-fn is_makefile(name: &str) -> bool {
-    matches!(name, "Makefile" | "makefile" | "GNUmakefile" | "Kbuild") || name.ends_with(".mk")
+/// Does make.log name another kernel's tree: `/lib/modules/<other>/`, or
+/// `linux-headers-<other>` of another release (Debian's
+/// `linux-headers-<release>-common` of k's own release is k's)?
+fn log_names_other_kernel(log: &str, k: &str) -> bool {
+    let release = k.rsplit_once('-').map_or(k, |(r, _)| r);
+    let names = |pat: &str| -> Vec<String> {
+        log.match_indices(pat)
+            .map(|(i, p)| log[i + p.len()..].chars().take_while(|c| !matches!(c, '/' | '\'' | '"' | '`')).collect())
+            .filter(|n: &String| !n.trim().is_empty())
+            .collect()
+    };
+    names("/lib/modules/").iter().any(|n| n != k)
+        || names("linux-headers-").iter().any(|n| !n.starts_with(&format!("{release}-")) && n != k)
 }
 
 /// Apply the conf's PATCH[]es in `build/` (`patch -p1`, confined like make).
@@ -156,7 +163,7 @@ pub(super) fn run_make(d: &Dkms, x: Mvka, conf: &Conf, build_log: &Path) -> Resu
     crash::point("build:made");
     if made != 0 {
         let mut hint = format!("The first compiler error in {log_s} is the one to fix");
-        if uname_r_evidence(build_dir, k) {
+        if uname_r_evidence(build_dir, build_log, k) {
             hint.push_str(&format!("; a Makefile that uses `uname -r` must use $(KERNELRELEASE) ({k}) instead"));
         }
         return Err(report_build_problem(
@@ -295,6 +302,10 @@ pub(super) fn stage_build(
     if let Some(name) = missing_module(conf, k, a, &module_dir, suffix) {
         return Err(Error::die(Kind::ModuleMissing, [format!("Missing module '{name}' in {}", tmp.display())]));
     }
+    // What the build was made against, so that kernel_preinst keeps it when
+    // the image follows its unchanged headers (not in upstream dkms).
+    let stamp = dkms_state::dpkg::header_identity(&d.kernel_source_dir(k), &d.kernel_config(k));
+    let _ = std::fs::write(tmp.join(dkms_state::dpkg::HEADER_STAMP), stamp);
     use std::os::unix::fs::PermissionsExt;
     let _ = std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o755));
     crash::point("build:staged");
@@ -408,4 +419,19 @@ pub(crate) fn compress(d: &Dkms, built: &Path, suffix: &str) -> Option<PathBuf> 
     c.args(opts.split_ascii_whitespace()).arg("-f").arg(built);
     let ok = tools::status(&mut c).is_ok_and(|s| s == 0);
     (ok && out.symlink_metadata().is_ok_and(|m| m.is_file())).then_some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::log_names_other_kernel;
+
+    #[test]
+    fn only_another_kernels_tree_in_make_log_is_evidence() {
+        let k = "6.1.0-56-amd64";
+        let own = "make -C /lib/modules/6.1.0-56-amd64/build M=/x\nmake[1]: Entering directory '/usr/src/linux-headers-6.1.0-56-common'\n";
+        assert!(!log_names_other_kernel(own, k));
+        assert!(!log_names_other_kernel("error: incompatible-pointer-types\n", k));
+        assert!(log_names_other_kernel("make -C /lib/modules/6.1.0-48-amd64/build\n", k));
+        assert!(log_names_other_kernel("Entering directory '/usr/src/linux-headers-6.1.0-48-amd64'\n", k));
+    }
 }

@@ -8,7 +8,7 @@ use super::uninstall::maybe_uninstall_module;
 use crate::support::dkms::{mvka, Dkms, Mvka};
 use dkms_cli::ui;
 use dkms_state::error::{Error, Kind, Result};
-use dkms_state::{fsutil, status};
+use dkms_state::{dpkg, fsutil, status};
 
 /// `(module=m module_version=v unbuild_module)` for one kernel.
 fn unbuild_in_subshell(d: &mut Dkms, m: &str, v: &str, k: &str, a: &str) -> Result<()> {
@@ -25,8 +25,21 @@ pub(crate) fn hook_takes(d: &mut Dkms, x: Mvka, preinst: bool) -> Result<bool> {
     if !preinst {
         return Ok(true);
     }
+    if keeps(d, x) {
+        return Ok(false);
+    }
     let file = d.ctx.trees.source_link(m, v).join("dkms.conf");
     Ok(d.read_conf_or_die(x, Some(&file), false)?.autoinstall)
+}
+
+/// kernel_preinst under dpkg keeps a build made against the headers that
+/// are installed now: the image follows its headers (apt configures them in
+/// separate runs), and unbuilding would only make the trigger rebuild the
+/// same thing. Outside dpkg upstream's behaviour stays: always unbuild.
+fn keeps(d: &Dkms, x: Mvka) -> bool {
+    let Mvka { m, v, k, a } = x;
+    dpkg::maintscript_package().is_some()
+        && dpkg::built_against(&d.ctx.trees.arch_dir(m, v, k, a), &d.kernel_source_dir(k), &d.kernel_config(k))
 }
 
 /// The hook `action` for the command line's kernel: uninstall and unbuild
@@ -38,6 +51,11 @@ pub(crate) fn unbuild_all(d: &mut Dkms, action: &str, preinst: bool) -> Result<(
     let mut failed = String::new();
     for (m, v) in status::list_module_version_combos(&d.ctx.trees, None, None) {
         if !hook_takes(d, mvka(&m, &v, &k, &a), preinst)? {
+            if preinst && keeps(d, mvka(&m, &v, &k, &a)) {
+                ui::errln(&format!(
+                    "dkms: keeping module {m}/{v} for kernel {k} ({a}): built against its installed headers"
+                ));
+            }
             continue;
         }
         ui::errln(&format!("dkms: removing module {m}/{v} for kernel {k} ({a})"));

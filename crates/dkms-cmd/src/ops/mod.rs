@@ -17,6 +17,7 @@ pub(crate) mod dependants;
 pub(crate) mod doctor;
 pub(crate) mod install;
 pub(crate) mod kernel_hooks;
+pub(crate) mod kernel_trigger;
 pub(crate) mod ltdk;
 pub(crate) mod mktree;
 pub(crate) mod plan;

@@ -14,6 +14,8 @@ pub(crate) mod install;
 pub(crate) mod kernel_postinst;
 pub(crate) mod kernel_preinst;
 pub(crate) mod kernel_prerm;
+pub(crate) mod kernel_queue;
+pub(crate) mod kernel_trigger;
 pub(crate) mod ldtarball;
 pub(crate) mod log;
 pub(crate) mod ltdk;

@@ -103,16 +103,7 @@ pub fn gather(r: &Request) -> std::io::Result<Inputs> {
             }
         }
     }
-    let mut headers = BTreeMap::new();
-    let files = [
-        ("Module.symvers", r.kernel_source_dir.join("Module.symvers")),
-        (".config", r.kernel_config.to_path_buf()),
-        ("include/generated/utsrelease.h", r.kernel_source_dir.join("include/generated/utsrelease.h")),
-    ];
-    for (name, path) in files {
-        let digest = file_sha256(&path).map(|(_, h)| h).unwrap_or_else(|_| "absent".into());
-        headers.insert(name.to_string(), digest);
-    }
+    let headers = header_digests(r.kernel_source_dir, r.kernel_config);
     let config = std::fs::read_to_string(r.kernel_config).unwrap_or_default();
     let cc_version_text = config
         .lines()
@@ -142,6 +133,22 @@ pub fn gather(r: &Request) -> std::io::Result<Inputs> {
         compression: r.compression.into(),
         dkms_version: r.dkms_version.into(),
     })
+}
+
+/// The kernel headers' identity: `Module.symvers`, `.config` and
+/// `include/generated/utsrelease.h` of the kernel build directory → SHA-256
+/// ("absent" when missing). Also what `kernel_preinst` compares to keep a
+/// build whose headers did not change (`crate::dpkg::built_against`).
+pub fn header_digests(kernel_source_dir: &Path, kernel_config: &Path) -> BTreeMap<String, String> {
+    let files = [
+        ("Module.symvers", kernel_source_dir.join("Module.symvers")),
+        (".config", kernel_config.to_path_buf()),
+        ("include/generated/utsrelease.h", kernel_source_dir.join("include/generated/utsrelease.h")),
+    ];
+    files
+        .into_iter()
+        .map(|(name, path)| (name.to_string(), file_sha256(&path).map(|(_, h)| h).unwrap_or_else(|_| "absent".into())))
+        .collect()
 }
 
 /// `$cc --version`, or "" when it cannot run.

@@ -101,10 +101,19 @@ fn sign_file(d: &Dkms, r: &mut Report, k: &str, a: &str, config: &std::path::Pat
                 format!("{k} checks module signatures but {sf} is not there: dkms will not sign modules for it."),
                 Some(install_cmd(d, &format!("linux-kbuild-{}", major_minor(k)), &format!("kernel-devel-{k}"))),
             );
-        } else {
+        } else if built_for(d, k, a) {
+            // Only with something built: "not signed" about nothing is false.
             r.add_for(k, Info, "signing-off", format!("Modules built for {k} are not signed: {why}."), None);
         }
     }
+}
+
+/// Is any module built for k/a?
+fn built_for(d: &Dkms, k: &str, a: &str) -> bool {
+    let t = &d.ctx.trees;
+    dkms_state::status::list_module_version_combos(t, None, None)
+        .iter()
+        .any(|(m, v)| dkms_state::status::is_module_built(t, m, v, k, a))
 }
 
 fn major_minor(k: &str) -> &str {

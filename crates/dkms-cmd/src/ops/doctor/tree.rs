@@ -56,6 +56,12 @@ pub(super) fn hooks(d: &Dkms, r: &mut Report) {
 pub(super) fn check(d: &Dkms, r: &mut Report) {
     let t = &d.ctx.trees;
     for (m, v) in status::list_module_version_combos(t, None, None) {
+        // Where dkms keeps the kernel's own module it replaced
+        // (`<dkms_tree>/<module>/original_module/<kernel>/<arch>/`), not a
+        // version: nothing there is a build to unbuild.
+        if v == "original_module" {
+            continue;
+        }
         if status::is_module_broken(t, &m, &v) {
             r.add(
                 Error,

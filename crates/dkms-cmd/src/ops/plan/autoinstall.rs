@@ -24,7 +24,7 @@ pub(crate) fn autoinstall(d: &mut Dkms) -> Result<()> {
     let mut plans = Vec::new();
     for (k, a) in &targets {
         let mut skip = |m: &str, v: &str, reason| Step::skip(m, v, k, a, reason).emit();
-        plans.push(plan(d, k, a, &mut skip));
+        plans.push(plan(d, k, a, Default::default(), &mut skip));
     }
     let total: usize =
         targets.iter().zip(&plans).filter_map(|((k, a), p)| p.as_ref().ok().map(|p| unbuilt(d, p, k, a).len())).sum();
