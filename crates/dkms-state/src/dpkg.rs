@@ -24,9 +24,14 @@ pub const TRIGGER: &str = "dkms-rs-kernels";
 /// Our package's name.
 pub const PACKAGE: &str = "dkms-rs";
 
-/// Where a build records the kernel headers it was made against
-/// (`header_stamp`), relative to `<dkms_tree>/<m>/<v>/<k>/<a>`.
-pub const HEADER_STAMP: &str = "log/kernel-headers.sha256";
+/// Where our builds record the kernel headers they were made against:
+/// `<dkms_tree>/.cache/headers/<m>/<v>/<k>/<a>`, beside the conf cache and
+/// not in the build (upstream's layout of `<k>/<a>` stays as it is). Like
+/// every cache there it is derived: without it kernel_preinst unbuilds, as
+/// upstream's does.
+pub fn header_stamp(dkms_tree: &Path, m: &str, v: &str, k: &str, a: &str) -> PathBuf {
+    dkms_tree.join(".cache/headers").join(m).join(v).join(k).join(a)
+}
 
 /// The package whose maintainer script runs us, when dpkg runs us.
 pub fn maintscript_package() -> Option<String> {
@@ -134,12 +139,31 @@ pub fn header_identity(kernel_source_dir: &Path, kernel_config: &Path) -> String
         .collect()
 }
 
+/// The build in `arch_dir` as the stamp names it: its `module/`
+/// directory's inode, new with every build (staged, then renamed), so a
+/// stamp left from an earlier build, or one loaded by ldtarball or made by
+/// another dkms, names another build.
+fn build_identity(arch_dir: &Path) -> Option<String> {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::symlink_metadata(arch_dir.join("module")).ok().map(|m| format!("build {}\n", m.ino()))
+}
+
+/// Record that the build in `arch_dir` was made against these headers.
+pub fn write_stamp(stamp: &Path, arch_dir: &Path, kernel_source_dir: &Path, kernel_config: &Path) -> io::Result<()> {
+    let build = build_identity(arch_dir).ok_or_else(|| io::Error::other("no module/ in the build"))?;
+    std::fs::create_dir_all(stamp.parent().unwrap_or(Path::new(".")))?;
+    let text = build + &header_identity(kernel_source_dir, kernel_config);
+    crate::fsutil::write_atomic(stamp, text.as_bytes())
+}
+
 /// Was the build in `arch_dir` made against these very headers? False
-/// when it has no stamp (built by another dkms) or the headers are gone.
-pub fn built_against(arch_dir: &Path, kernel_source_dir: &Path, kernel_config: &Path) -> bool {
-    let Ok(stamp) = std::fs::read_to_string(arch_dir.join(HEADER_STAMP)) else { return false };
+/// when it has no stamp (built by another dkms), the stamp names another
+/// build, or the headers are gone.
+pub fn built_against(stamp: &Path, arch_dir: &Path, kernel_source_dir: &Path, kernel_config: &Path) -> bool {
+    let Ok(text) = crate::untrusted::read_head(stamp, 4096) else { return false };
+    let Some(build) = build_identity(arch_dir) else { return false };
     let now = header_identity(kernel_source_dir, kernel_config);
-    !now.contains("absent") && stamp == now
+    !now.contains("absent") && text == build.into_bytes().into_iter().chain(now.into_bytes()).collect::<Vec<u8>>()
 }
 
 #[cfg(test)]
@@ -168,19 +192,25 @@ mod tests {
     fn a_build_is_kept_only_for_the_same_headers() {
         let t = tempfile::tempdir().unwrap();
         let (ksd, arch) = (t.path().join("build"), t.path().join("arch"));
+        let stamp = header_stamp(&t.path().join("dkms"), "m", "1", "k", "a");
         std::fs::create_dir_all(ksd.join("include/generated")).unwrap();
-        std::fs::create_dir_all(arch.join("log")).unwrap();
+        std::fs::create_dir_all(arch.join("module")).unwrap();
         for f in ["Module.symvers", ".config", "include/generated/utsrelease.h"] {
             std::fs::write(ksd.join(f), "a").unwrap();
         }
         let cfg = ksd.join(".config");
-        assert!(!built_against(&arch, &ksd, &cfg), "no stamp");
-        std::fs::write(arch.join(HEADER_STAMP), header_identity(&ksd, &cfg)).unwrap();
-        assert!(built_against(&arch, &ksd, &cfg));
+        assert!(!built_against(&stamp, &arch, &ksd, &cfg), "no stamp");
+        write_stamp(&stamp, &arch, &ksd, &cfg).unwrap();
+        assert!(built_against(&stamp, &arch, &ksd, &cfg));
         std::fs::write(ksd.join("Module.symvers"), "b").unwrap();
-        assert!(!built_against(&arch, &ksd, &cfg));
+        assert!(!built_against(&stamp, &arch, &ksd, &cfg));
+        write_stamp(&stamp, &arch, &ksd, &cfg).unwrap();
+        // Another build (a new module/ directory) is not the stamped one.
+        std::fs::rename(arch.join("module"), t.path().join("old")).unwrap();
+        std::fs::create_dir_all(arch.join("module")).unwrap();
+        assert!(!built_against(&stamp, &arch, &ksd, &cfg), "another build");
+        write_stamp(&stamp, &arch, &ksd, &cfg).unwrap();
         std::fs::remove_file(ksd.join("Module.symvers")).unwrap();
-        std::fs::write(arch.join(HEADER_STAMP), header_identity(&ksd, &cfg)).unwrap();
-        assert!(!built_against(&arch, &ksd, &cfg), "headers gone");
+        assert!(!built_against(&stamp, &arch, &ksd, &cfg), "headers gone");
     }
 }

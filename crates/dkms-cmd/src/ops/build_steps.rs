@@ -302,10 +302,6 @@ pub(super) fn stage_build(
     if let Some(name) = missing_module(conf, k, a, &module_dir, suffix) {
         return Err(Error::die(Kind::ModuleMissing, [format!("Missing module '{name}' in {}", tmp.display())]));
     }
-    // What the build was made against, so that kernel_preinst keeps it when
-    // the image follows its unchanged headers (not in upstream dkms).
-    let stamp = dkms_state::dpkg::header_identity(&d.kernel_source_dir(k), &d.kernel_config(k));
-    let _ = std::fs::write(tmp.join(dkms_state::dpkg::HEADER_STAMP), stamp);
     use std::os::unix::fs::PermissionsExt;
     let _ = std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o755));
     crash::point("build:staged");
@@ -314,6 +310,11 @@ pub(super) fn stage_build(
         let _ = beneath::remove_all(&t.dkms_tree, &tmp);
         Error::die(Kind::RenameFailed, [format!("do_build: final mv failed ({e})")])
     })?;
+    // What the build was made against, so that kernel_preinst keeps it when
+    // the image follows its unchanged headers (not in upstream dkms; a
+    // missing stamp only means upstream's unbuild).
+    let stamp = dkms_state::dpkg::header_stamp(&t.dkms_tree, m, v, k, a);
+    let _ = dkms_state::dpkg::write_stamp(&stamp, base_dir, &d.kernel_source_dir(k), &d.kernel_config(k));
     Ok(())
 }
 

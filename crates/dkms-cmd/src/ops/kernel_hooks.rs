@@ -38,8 +38,10 @@ pub(crate) fn hook_takes(d: &mut Dkms, x: Mvka, preinst: bool) -> Result<bool> {
 /// same thing. Outside dpkg upstream's behaviour stays: always unbuild.
 fn keeps(d: &Dkms, x: Mvka) -> bool {
     let Mvka { m, v, k, a } = x;
+    let t = &d.ctx.trees;
+    let stamp = dpkg::header_stamp(&t.dkms_tree, m, v, k, a);
     dpkg::maintscript_package().is_some()
-        && dpkg::built_against(&d.ctx.trees.arch_dir(m, v, k, a), &d.kernel_source_dir(k), &d.kernel_config(k))
+        && dpkg::built_against(&stamp, &t.arch_dir(m, v, k, a), &d.kernel_source_dir(k), &d.kernel_config(k))
 }
 
 /// The hook `action` for the command line's kernel: uninstall and unbuild
