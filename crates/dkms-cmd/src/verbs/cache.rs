@@ -66,16 +66,13 @@ fn key_or_push(d: &mut Dkms, m: &str, v: &str, k: &str, a: &str, push: bool) -> 
     if !status::is_module_built(&d.ctx.trees, m, v, k, a) {
         return Err(Error::die(Kind::NotBuilt, [format!("{m}/{v} is not built for {k} ({a}): nothing to push.")]));
     }
-    let dir = d
-        .ctx
-        .args
-        .cache_to
-        .clone()
-        .or_else(|| cache::push_dir(d))
-        .ok_or_else(|| usage("cache push needs --to DIR or binary_cache_push."))?;
-    cache::push(d, mvka(m, v, k, a), &conf, &env, suffix, &dir).map(drop).map_err(|e| {
-        Error::die(Kind::CacheEntryBad, [format!("Binary cache entry not written to {}: {e}", dir.display())])
-    })
+    let to = match d.ctx.args.cache_to.clone() {
+        Some(p) => cache::PushTo::new(p),
+        None => cache::push_to(d).ok_or_else(|| usage("cache push needs --to DIR or binary_cache_push."))?,
+    };
+    cache::push(d, mvka(m, v, k, a), &conf, &env, suffix, &to)
+        .map(drop)
+        .map_err(|e| Error::die(Kind::CacheEntryBad, [format!("Binary cache entry not written to {to}: {e}")]))
 }
 
 /// The keys of the entries of `dir` (the `<key>.json` files), sorted.

@@ -1,7 +1,8 @@
 //! Where entries are read from: `http://`/`https://` URLs (a static web
 //! server or object store: ureq over rustls with the platform's
 //! certificates, proxies from the environment as curl reads them, a
-//! bounded connect and response time) or a directory (`file://` or a path).
+//! bounded connect and response time), a directory (`file://` or a path)
+//! or an OCI registry (`oci://`, `oci+http://`: `cache::oci`).
 
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
@@ -13,6 +14,8 @@ pub enum Source {
     /// A base URL, ending in `/`.
     Http(String),
     Dir(PathBuf),
+    /// A registry repository; an unusable reference keeps why.
+    Oci(Result<super::oci::Reference, String>),
 }
 
 /// Why an entry was not fetched.
@@ -35,7 +38,9 @@ pub fn timeout() -> Duration {
 impl Source {
     /// A word of `binary_cache`.
     pub fn parse(word: &str) -> Source {
-        if word.starts_with("http://") || word.starts_with("https://") {
+        if let Some(r) = super::oci::Reference::parse(word) {
+            Source::Oci(r)
+        } else if word.starts_with("http://") || word.starts_with("https://") {
             let mut base = word.to_string();
             if !base.ends_with('/') {
                 base.push('/');
@@ -69,6 +74,8 @@ impl Source {
                 Err(e) => return Err(Miss::Failed(format!("{name}: {e}"))),
             },
             Source::Http(base) => http_get(&format!("{base}{name}"), limit)?,
+            Source::Oci(Ok(r)) => super::oci::open(r, name, limit)?,
+            Source::Oci(Err(why)) => return Err(Miss::Failed(why.clone())),
         };
         let n = std::io::copy(&mut reader.by_ref().take(limit + 1), out)
             .map_err(|e| Miss::Failed(format!("{name}: {e}")))?;
@@ -79,7 +86,7 @@ impl Source {
     }
 }
 
-fn agent() -> ureq::Agent {
+pub(super) fn agent() -> ureq::Agent {
     let t = timeout();
     let tls = ureq::tls::TlsConfig::builder()
         .root_certs(ureq::tls::RootCerts::PlatformVerifier)
@@ -106,7 +113,7 @@ fn http_get(url: &str, limit: u64) -> Result<Box<dyn Read>, Miss> {
     }
 }
 
-fn describe_error(e: &ureq::Error) -> String {
+pub(super) fn describe_error(e: &ureq::Error) -> String {
     match e {
         ureq::Error::Timeout(_) => "timed out".into(),
         ureq::Error::Io(io) if io.kind() == std::io::ErrorKind::ConnectionRefused => "connection refused".into(),
@@ -124,6 +131,8 @@ mod tests {
         assert_eq!(Source::parse("https://h/"), Source::Http("https://h/".into()));
         assert_eq!(Source::parse("file:///srv/c"), Source::Dir("/srv/c".into()));
         assert_eq!(Source::parse("/srv/c"), Source::Dir("/srv/c".into()));
+        assert!(matches!(Source::parse("oci://h/r"), Source::Oci(Ok(_))));
+        assert!(matches!(Source::parse("oci+http://h/"), Source::Oci(Err(_))));
     }
 
     #[test]

@@ -1,12 +1,15 @@
 //! The binary cache of built modules (not in upstream dkms): the key of a
 //! build (`key`), the signed entry that holds it (`entry`) and the sources
-//! entries are read from (`fetch`: HTTP(S) or a directory). The operations
+//! entries are read from (`fetch`: HTTP(S), a directory or an OCI registry,
+//! `oci` and `oci_auth`). The operations
 //! that use them (substitute before make, push after a build) are in
 //! dkms-cmd's `ops::cache`.
 
 pub mod entry;
 pub mod fetch;
 pub mod key;
+pub mod oci;
+mod oci_auth;
 
 use sha2::{Digest, Sha256};
 
@@ -23,6 +26,6 @@ pub fn file_sha256(path: &std::path::Path) -> std::io::Result<(u64, String)> {
     Ok((n, hex(&h.finalize())))
 }
 
-fn hex(bytes: &[u8]) -> String {
+pub(crate) fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }

@@ -1,0 +1,242 @@
+//! OCI registries as cache sources and push targets: Debian's
+//! docker-registry (the CNCF distribution registry) started by each test
+//! on 127.0.0.1 with its own config and storage, stopped when the test
+//! ends. The builder pushes its real module with `cache push --to
+//! oci+http://…` and through `binary_cache_push`; skopeo reads our media
+//! types back; a node whose make fails installs from the registry; each
+//! fault (a flipped byte in a stored blob, a stopped registry, a 401
+//! without credentials on an HTTPS registry with htpasswd, an entry signed
+//! by a key the node does not trust) falls back with one warning.
+
+use super::faults::{falls_back, node};
+use super::tls::{ca, server_cert};
+use super::{fleet, keypair, node_installs_from, Fleet, Tree, M, V};
+use crate::skip::skip_unless;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+
+/// docker-registry, skopeo and htpasswd are installed.
+fn tools() -> bool {
+    ["docker-registry", "skopeo", "htpasswd"]
+        .iter()
+        .all(|t| Command::new("sh").args(["-c", &format!("command -v {t}")]).output().is_ok_and(|o| o.status.success()))
+}
+
+const NEEDS: &str = "needs root, openssl, kernel headers, docker-registry, skopeo and htpasswd (scripts/deps.sh)";
+
+/// A registry on 127.0.0.1, storage under its directory; stopped when
+/// dropped.
+pub(crate) struct Registry {
+    child: Option<Child>,
+    pub port: u16,
+    pub storage: PathBuf,
+}
+
+impl Registry {
+    /// Start one in `dir` with `http_extra` under `http:` and `top_extra`
+    /// at the top of its config.
+    fn start(dir: &Path, http_extra: &str, top_extra: &str) -> Registry {
+        let port = std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port();
+        let storage = dir.join("storage");
+        let config = dir.join("config.yml");
+        let yaml = format!(
+            "version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    \
+             rootdirectory: {}\nhttp:\n  addr: 127.0.0.1:{port}\n  secret: dkms-test\n{http_extra}{top_extra}",
+            storage.display()
+        );
+        fs::write(&config, yaml).expect("config");
+        let child = Command::new("docker-registry")
+            .arg("serve")
+            .arg(&config)
+            .stdout(Stdio::null())
+            .stderr(fs::File::create(dir.join("registry.log")).expect("log"))
+            .spawn()
+            .expect("docker-registry");
+        for _ in 0..200 {
+            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        Registry { child: Some(child), port, storage }
+    }
+
+    fn plain(dir: &Path) -> Registry {
+        Registry::start(dir, "", "")
+    }
+
+    fn stop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// The file of the blob `digest` in the registry's storage.
+    fn blob(&self, digest: &str) -> PathBuf {
+        let hex = digest.strip_prefix("sha256:").expect("sha256");
+        self.storage.join(format!("docker/registry/v2/blobs/sha256/{}/{hex}/data", &hex[..2]))
+    }
+}
+
+impl Drop for Registry {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// `dkms cache push M/V --to to` on the builder, with `env`.
+fn push(f: &Fleet, to: &str, env: &[(&str, &str)]) -> (i32, String, String) {
+    f.builder.dkms(&["cache", "push", &format!("{M}/{V}"), "-k", &f.k, "--to", to], env)
+}
+
+/// A plain-HTTP registry holding the fleet's entry; its source word.
+fn pushed(f: &Fleet, dir: &Path) -> (Registry, String) {
+    let reg = Registry::plain(dir);
+    let url = format!("oci+http://127.0.0.1:{}/dkms/cache", reg.port);
+    let (code, out, err) = push(f, &url, &[]);
+    assert_eq!(code, 0, "push:\n{out}\n{err}");
+    assert!(out.contains(&format!("Binary cache entry {} written to {url}", &f.key[..12])), "{out}");
+    (reg, url)
+}
+
+/// skopeo's view of the image manifest tagged with the fleet's key.
+fn inspect(f: &Fleet, reg: &Registry) -> serde_json::Value {
+    let out = Command::new("skopeo")
+        .args(["inspect", "--raw", "--tls-verify=false"])
+        .arg(format!("docker://127.0.0.1:{}/dkms/cache:{}", reg.port, f.key))
+        .output()
+        .expect("skopeo");
+    assert!(out.status.success(), "skopeo: {}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_slice(&out.stdout).expect("manifest JSON")
+}
+
+#[test]
+fn oci_push_inspect_and_install() {
+    skip_unless!(fleet().is_some() && tools(), NEEDS);
+    let f = fleet().expect("fleet");
+    let scratch = tempfile::tempdir().expect("tempdir");
+    let (reg, url) = pushed(f, scratch.path());
+    let m = inspect(f, &reg);
+    assert_eq!(m["mediaType"], "application/vnd.oci.image.manifest.v1+json", "{m}");
+    assert_eq!(m["artifactType"], "application/vnd.dkms.cache.entry.v1", "{m}");
+    assert_eq!(m["config"]["mediaType"], "application/vnd.oci.empty.v1+json", "{m}");
+    let types: Vec<&str> =
+        m["layers"].as_array().expect("layers").iter().filter_map(|l| l["mediaType"].as_str()).collect();
+    assert_eq!(
+        types,
+        [
+            "application/vnd.dkms.cache.manifest.v1+json",
+            "application/vnd.dkms.cache.signature.v1",
+            "application/vnd.dkms.cache.archive.v1.tar+zstd"
+        ]
+    );
+    // The manifest layer is the entry's manifest (made anew by the push:
+    // the same key and files, a new time).
+    let layer = fs::read(reg.blob(m["layers"][0]["digest"].as_str().expect("digest"))).expect("blob");
+    let layer: serde_json::Value = serde_json::from_slice(&layer).expect("manifest layer");
+    let built = fs::read(f.cache.join(format!("{}.json", f.key))).expect("entry manifest");
+    let built: serde_json::Value = serde_json::from_slice(&built).expect("entry manifest");
+    assert_eq!((&layer["key"], &layer["files"]), (&built["key"], &built["files"]));
+    node_installs_from(f, &url);
+
+    // binary_cache_push (here DKMS_BINARY_CACHE_PUSH) names a registry too;
+    // blobs it has are not sent again and the tag is rewritten.
+    let (code, out, err) = f
+        .builder
+        .dkms(&["cache", "push", &format!("{M}/{V}"), "-k", &f.k], &[("DKMS_BINARY_CACHE_PUSH", url.as_str())]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains(&format!("written to {url}")), "{out}");
+}
+
+#[test]
+fn oci_a_flipped_byte_in_a_stored_blob_falls_back() {
+    skip_unless!(fleet().is_some() && tools(), NEEDS);
+    let f = fleet().expect("fleet");
+    let scratch = tempfile::tempdir().expect("tempdir");
+    let (reg, url) = pushed(f, scratch.path());
+    let m = inspect(f, &reg);
+    let blob = reg.blob(m["layers"][2]["digest"].as_str().expect("digest"));
+    let mut b = fs::read(&blob).expect("blob");
+    let i = b.len() / 2;
+    b[i] ^= 0x20;
+    fs::write(&blob, b).expect("write");
+    falls_back(f, &node(f, &url), &url, "does not match the digest", &[]);
+}
+
+#[test]
+fn oci_a_stopped_registry_falls_back_in_time() {
+    skip_unless!(fleet().is_some() && tools(), NEEDS);
+    let f = fleet().expect("fleet");
+    let scratch = tempfile::tempdir().expect("tempdir");
+    let (mut reg, url) = pushed(f, scratch.path());
+    reg.stop();
+    let started = std::time::Instant::now();
+    falls_back(f, &node(f, &url), &url, "connection refused", &[("DKMS_BINARY_CACHE_TIMEOUT", "2")]);
+    assert!(started.elapsed() < std::time::Duration::from_secs(120));
+}
+
+#[test]
+fn oci_an_entry_signed_by_another_key_falls_back() {
+    skip_unless!(fleet().is_some() && tools(), NEEDS);
+    let f = fleet().expect("fleet");
+    let scratch = tempfile::tempdir().expect("tempdir");
+    let (_reg, url) = pushed(f, scratch.path());
+    // The node trusts only the intruder's certificate: the fleet's
+    // signature is another key's.
+    let (_, intruder) = keypair(&f.keys, "intruder");
+    let tree = Tree::new(
+        &f.k,
+        &keypair(&f.keys, "fleet"),
+        false,
+        &format!("binary_cache=\"{url}\"\nbinary_cache_certificate=\"{}\"\n", intruder.display()),
+    );
+    falls_back(f, &tree, &url, "bad signature", &[]);
+}
+
+/// An HTTPS registry with htpasswd basic auth (user `dkms`, password
+/// `s3cret`), its certificate signed by a CA trusted through
+/// SSL_CERT_FILE: pushing and pulling need the credentials of an auth file.
+#[test]
+fn oci_over_https_with_basic_auth() {
+    skip_unless!(fleet().is_some() && tools(), NEEDS);
+    let f = fleet().expect("fleet");
+    let scratch = tempfile::tempdir().expect("tempdir");
+    let dir = scratch.path();
+    let trusted = ca(dir, "registry-ca");
+    let (cert, key) = server_cert(dir, &trusted);
+    let htpasswd = dir.join("htpasswd");
+    let out = Command::new("htpasswd").args(["-Bbn", "dkms", "s3cret"]).output().expect("htpasswd");
+    assert!(out.status.success());
+    fs::write(&htpasswd, out.stdout).expect("write");
+    let reg = Registry::start(
+        dir,
+        &format!("  tls:\n    certificate: {cert}\n    key: {key}\n"),
+        &format!("auth:\n  htpasswd:\n    realm: dkms-test\n    path: {}\n", htpasswd.display()),
+    );
+    let url = format!("oci://127.0.0.1:{}/dkms/cache", reg.port);
+    let auth = dir.join("auth.json");
+    let entry = format!("{{\"auths\":{{\"127.0.0.1:{}\":{{\"auth\":\"ZGttczpzM2NyZXQ=\"}}}}}}", reg.port);
+    fs::write(&auth, entry).expect("write");
+    let nobody = dir.join("nobody");
+    let (ca_file, auth_file, home) =
+        (trusted.0.as_str(), auth.to_str().expect("utf-8"), nobody.to_str().expect("utf-8"));
+    let anonymous =
+        [("SSL_CERT_FILE", ca_file), ("REGISTRY_AUTH_FILE", home), ("HOME", home), ("XDG_RUNTIME_DIR", home)];
+    let with_auth = [("SSL_CERT_FILE", ca_file), ("REGISTRY_AUTH_FILE", auth_file)];
+
+    let (code, out, err) = push(f, &url, &anonymous);
+    assert_ne!(code, 0, "a push without credentials fails:\n{out}\n{err}");
+    assert!(err.contains("HTTP 401"), "{err}");
+    let (code, out, err) = push(f, &url, &with_auth);
+    assert_eq!(code, 0, "push with credentials:\n{out}\n{err}");
+
+    falls_back(f, &node(f, &url), &url, "HTTP 401", &anonymous);
+    let tree = Tree::new(&f.k, &keypair(&f.keys, "fleet"), true, &format!("binary_cache=\"{url}\"\n"));
+    let (code, out, err) = tree.install(&with_auth);
+    assert_eq!(code, 0, "install with credentials:\n{out}\n{err}");
+    assert_eq!(tree.makes(), 0, "no build:\n{out}\n{err}");
+    assert!(out.contains(&format!("Using prebuilt modules from {url} ({})", &f.key[..12])), "{out}");
+    assert_eq!(fs::read(f.builder.installed()).expect("builder's"), fs::read(tree.installed()).expect("node's"));
+}
