@@ -69,6 +69,7 @@ _dkms_value_kind() {
     --binary-cache) _dkms_kind='text' ;;
     --to) _dkms_kind='dir' ;;
     --keep-kernels) _dkms_kind='kernel' ;;
+    --cache) _dkms_kind='text' ;;
     --build-sandbox) _dkms_kind='choice:no yes auto' ;;
     --exec-path) _dkms_kind='dir' ;;
     *) return 1 ;;
@@ -98,15 +99,15 @@ _dkms_options() {
     ltdk) _dkms_opts='-m --module -v -k --kernelver -a --arch --kernelsourcedir -q --quiet --verbose --debug --dkmstree --sourcetree --installtree --json --format --lock-timeout -V --version -h --help' ;;
     log) _dkms_opts='-m --module -v -k --kernelver -a --arch --path -q --quiet --verbose --debug --dkmstree --sourcetree --installtree --json --format --lock-timeout -V --version -h --help' ;;
     doctor) _dkms_opts='-k --kernelver -q --quiet --verbose --debug --dkmstree --sourcetree --installtree --json --format --lock-timeout -V --version -h --help' ;;
-    cache) _dkms_opts='-m --module -v -k --kernelver -a --arch --config --kernelsourcedir --directive --binary-cache --binary-cache-push --binary-cache-certificate --to --keep-kernels -q --quiet --verbose --debug --dkmstree --sourcetree --installtree --json --format --lock-timeout -V --version -h --help' ;;
-    *) _dkms_opts='-m --module -v -k --kernelver --templatekernel -c -q --quiet -V --version --binaries-only --source-only --force --force-version-override --all --verbose --rpm_safe_upgrade --dkmstree --sourcetree --installtree --symlink-modules --config --archive -a --arch --kernelsourcedir --directive --no-depmod --modprobe-on-install --debug -j -h --help --json --format --lock-timeout --all-kernels --from --verify --path --binary-cache-push --binary-cache-certificate --binary-cache --to --keep-kernels --build-sandbox --dry-run --exec-path= --list-cmds' ;;
+    cache) _dkms_opts='-m --module -v -k --kernelver -a --arch --config --kernelsourcedir --directive --binary-cache --binary-cache-push --binary-cache-certificate --to --keep-kernels --cache -q --quiet --verbose --debug --dkmstree --sourcetree --installtree --json --format --lock-timeout -V --version -h --help' ;;
+    *) _dkms_opts='-m --module -v -k --kernelver --templatekernel -c -q --quiet -V --version --binaries-only --source-only --force --force-version-override --all --verbose --rpm_safe_upgrade --dkmstree --sourcetree --installtree --symlink-modules --config --archive -a --arch --kernelsourcedir --directive --no-depmod --modprobe-on-install --debug -j -h --help --json --format --lock-timeout --all-kernels --from --verify --path --binary-cache-push --binary-cache-certificate --binary-cache --to --keep-kernels --cache --build-sandbox --dry-run --exec-path= --list-cmds' ;;
     esac
 }
 
 # Sets _dkms_subs to the words verb $1 takes first (cache key), if any.
 _dkms_sub_words() {
     case $1 in
-    cache) _dkms_subs='key push verify gc' ;;
+    cache) _dkms_subs='key push verify gc gate' ;;
     *) _dkms_subs= ;;
     esac
 }
@@ -138,6 +139,7 @@ _dkms_operands() {
     cache:push) _dkms_operands='module-versions' ;;
     cache:verify) _dkms_operands='dirs' ;;
     cache:gc) _dkms_operands='dirs' ;;
+    cache:gate) _dkms_operands='' ;;
     *) _dkms_operands= ;;
     esac
 }

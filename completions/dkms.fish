@@ -20,7 +20,7 @@ function __dkms_action
             set skip 0
             continue
         end
-        if contains -- $w -m --module -v -k --kernelver --templatekernel -c --dkmstree --sourcetree --installtree --config --archive -a --arch --kernelsourcedir --directive -j --format --lock-timeout --from --binary-cache-push --binary-cache-certificate --binary-cache --to --keep-kernels --build-sandbox
+        if contains -- $w -m --module -v -k --kernelver --templatekernel -c --dkmstree --sourcetree --installtree --config --archive -a --arch --kernelsourcedir --directive -j --format --lock-timeout --from --binary-cache-push --binary-cache-certificate --binary-cache --to --keep-kernels --cache --build-sandbox
             set skip 1
         else if string match -q -- '-*' $w
             continue
@@ -73,7 +73,7 @@ end
 # Whether the previous word is an option that takes a value.
 function __dkms_wants_value
     set -l prev (commandline -opc)[-1]
-    contains -- $prev -m --module -v -k --kernelver --templatekernel -c --dkmstree --sourcetree --installtree --config --archive -a --arch --kernelsourcedir --directive -j --format --lock-timeout --from --binary-cache-push --binary-cache-certificate --binary-cache --to --keep-kernels --build-sandbox
+    contains -- $prev -m --module -v -k --kernelver --templatekernel -c --dkmstree --sourcetree --installtree --config --archive -a --arch --kernelsourcedir --directive -j --format --lock-timeout --from --binary-cache-push --binary-cache-certificate --binary-cache --to --keep-kernels --cache --build-sandbox
 end
 
 complete -c dkms -f
@@ -542,6 +542,7 @@ complete -c dkms -n '__dkms_verb_is cache' -l binary-cache-push -r -f -a '(__fis
 complete -c dkms -n '__dkms_verb_is cache' -l binary-cache-certificate -r -F -d 'Certificate cache entries must be signed with'
 complete -c dkms -n '__dkms_verb_is cache' -l to -r -f -a '(__fish_complete_directories)' -d 'cache push: the cache directory'
 complete -c dkms -n '__dkms_verb_is cache' -l keep-kernels -r -f -a '(__dkms_values kernels)' -d 'cache gc: the kernels whose entries stay'
+complete -c dkms -n '__dkms_verb_is cache' -l cache -r -f -d 'cache gate: the cache sources to look in'
 complete -c dkms -n '__dkms_verb_is cache' -s q -l quiet -d 'Discard all output'
 complete -c dkms -n '__dkms_verb_is cache' -l verbose -d 'Show commands instead of descriptions'
 complete -c dkms -n '__dkms_verb_is cache' -l debug -d 'Trace execution'
@@ -561,3 +562,4 @@ complete -c dkms -n '__dkms_verb_is cache; and __dkms_sub_is' -a 'verify' -d 'Ch
 complete -c dkms -n '__dkms_verb_is cache; and __dkms_sub_is verify; and not __dkms_wants_value' -a '(__fish_complete_directories)'
 complete -c dkms -n '__dkms_verb_is cache; and __dkms_sub_is' -a 'gc' -d 'Remove the entries of kernels no longer wanted'
 complete -c dkms -n '__dkms_verb_is cache; and __dkms_sub_is gc; and not __dkms_wants_value' -a '(__fish_complete_directories)'
+complete -c dkms -n '__dkms_verb_is cache; and __dkms_sub_is' -a 'gate' -d 'Say whether the cache holds every AUTOINSTALL module for a kernel'

@@ -127,6 +127,7 @@ kinds! {
     LogMissing = "log-missing", Fixed(20), "log: no make.log for the module/version and kernel (not in upstream dkms)";
     KernelHeadersMissing = "kernel-headers-missing", Fixed(21), "no kernel headers";
     GplOnlySymbols = "gpl-only-symbols", Fixed(22), "ltdk: a module that is not GPL-compatible uses EXPORT_SYMBOL_GPL symbols, so the kernel will not load it (not in upstream dkms)";
+    CacheIncomplete = "cache-incomplete", Fixed(23), "cache gate: the binary cache lacks a verified entry for an AUTOINSTALL module of the kernel (not in upstream dkms)";
     LockTimeout = "lock-timeout", Fixed(75), "the lock was not obtained within --lock-timeout seconds (not in upstream dkms)";
     BuildExclusive = "build-exclusive", Fixed(77), "skipped: the kernel does not satisfy BUILD_EXCLUSIVE_*";
     SandboxUnavailable = "sandbox-unavailable", Fixed(78), "the build sandbox cannot be set up although build_sandbox=yes (not in upstream dkms)";

@@ -240,3 +240,46 @@ fn oci_over_https_with_basic_auth() {
     assert!(out.contains(&format!("Using prebuilt modules from {url} ({})", &f.key[..12])), "{out}");
     assert_eq!(fs::read(f.builder.installed()).expect("builder's"), fs::read(tree.installed()).expect("node's"));
 }
+
+/// `cache gate`, the rollout gate: exit 23 naming the module while the
+/// registry lacks its entry, 0 once the builder has pushed; it installs
+/// and builds nothing.
+#[test]
+fn oci_cache_gate_holds_a_rollout_until_the_push() {
+    skip_unless!(fleet().is_some() && tools(), NEEDS);
+    let f = fleet().expect("fleet");
+    let scratch = tempfile::tempdir().expect("tempdir");
+    let reg = Registry::plain(scratch.path());
+    let url = format!("oci+http://127.0.0.1:{}/dkms/cache", reg.port);
+    let tree = Tree::new(&f.k, &keypair(&f.keys, "fleet"), true, "");
+    let (code, _, err) = tree.dkms(&["add", "-m", M, "-v", V], &[]);
+    assert_eq!(code, 0, "{err}");
+    let status = |json: bool| {
+        let mut args = vec!["cache", "gate", "-k", &f.k, "--cache", &url];
+        if json {
+            args.push("--json");
+        }
+        tree.dkms(&args, &[])
+    };
+    let (code, out, err) = status(false);
+    assert_eq!(code, 23, "missing before the push:\n{out}\n{err}");
+    assert!(out.contains(&format!("{M}/{V}, {}, ", f.k)) && out.contains("missing"), "{out}");
+    assert!(
+        err.contains(&format!("lacks 1 of 1 AUTOINSTALL modules for {}", f.k)) && err.contains(&format!("{M}/{V}"))
+    );
+    let (code, out, err) = push(f, &url, &[]);
+    assert_eq!(code, 0, "push:\n{out}\n{err}");
+    let (code, out, err) = status(true);
+    assert_eq!(code, 0, "cached after the push:\n{out}\n{err}");
+    let rec: serde_json::Value = out
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .find(|r| r["type"] == "cache-status")
+        .unwrap_or_else(|| panic!("no cache-status record:\n{out}"));
+    assert_eq!((rec["module"].as_str(), rec["cached"].as_bool()), (Some(M), Some(true)), "{rec}");
+    assert_eq!((rec["key"].as_str(), rec["source"].as_str()), (Some(f.key.as_str()), Some(url.as_str())), "{rec}");
+    assert_eq!(tree.makes(), 0);
+    assert!(!tree.installed().exists(), "status installs nothing");
+    let (_, st, _) = tree.dkms(&["status", "-m", M], &[]);
+    assert!(st.contains(": added"), "{st}");
+}

@@ -99,6 +99,7 @@ pub enum FlagId {
     BinaryCache,
     To,
     KeepKernels,
+    Cache,
     BuildSandbox,
     DryRun,
 }
@@ -138,7 +139,7 @@ use FlagId::*;
 
 /// In upstream's matching order (it matters: `--archive*` is tried before
 /// `--arch*`).
-pub const FLAGS: [Flag; 45] = [
+pub const FLAGS: [Flag; 46] = [
     flag(Module, "--module", true, Some('m'), Some("module[/version]"), "The module to act on"),
     flag(ModuleVersion, "", false, Some('v'), Some("module-version"), "The version of the module"),
     flag(Kernelver, "--kernelver", true, Some('k'), Some("kernel[/arch]"), "Target kernel (repeatable)"),
@@ -189,6 +190,7 @@ pub const FLAGS: [Flag; 45] = [
     ext(BinaryCache, "--binary-cache", true, Some("sources"), "Binary cache sources to take builds from"),
     ext(To, "--to", true, Some("dir"), "cache push: the cache directory"),
     ext(KeepKernels, "--keep-kernels", true, Some("kernels"), "cache gc: the kernels whose entries stay"),
+    ext(Cache, "--cache", true, Some("sources"), "cache gate: the cache sources to look in"),
     ext(BuildSandbox, "--build-sandbox", true, Some("no|yes|auto"), "Confine builds (bubblewrap)"),
     ext(DryRun, "--dry-run", false, None, "Print the plan; change nothing"),
 ];
@@ -366,13 +368,14 @@ const fn our_flag_doc(id: FlagId) -> FlagDoc {
         ),
         BinaryCache => doc(
             Some(K::Text),
-            "Space-separated binary cache sources (http://, https://, file:// or a directory), tried in order \
+            "Space-separated binary cache sources (http://, https://, file://, a directory, oci://HOST[:PORT]/REPO or oci+http://HOST:PORT/REPO), tried in order \
              before every build (see BINARY CACHE). Overrides DKMS_BINARY_CACHE and the framework.conf setting \
              binary_cache; an empty value turns the cache off. Not in upstream dkms.",
         ),
         BinaryCachePush => doc(
             Some(K::Dir),
-            "Write every successful local build into this directory as a signed cache entry. Overrides \
+            "Write every successful local build into this directory (or OCI registry repository: oci://HOST[:PORT]/REPO, \
+             oci+http://HOST:PORT/REPO) as a signed cache entry. Overrides \
              DKMS_BINARY_CACHE_PUSH and binary_cache_push. Not in upstream dkms.",
         ),
         BinaryCacheCertificate => doc(
@@ -380,7 +383,12 @@ const fn our_flag_doc(id: FlagId) -> FlagDoc {
             "The X.509 certificate cache entries must be signed with (default: mok_certificate). Overrides \
              DKMS_BINARY_CACHE_CERTIFICATE and binary_cache_certificate. Not in upstream dkms.",
         ),
-        To => doc(Some(K::Dir), "cache push: the directory to write the entry into (default: binary_cache_push). Not in upstream dkms."),
+        To => doc(Some(K::Dir), "cache push: the directory (or oci://HOST/REPO, oci+http://HOST:PORT/REPO registry) to write the entry into (default: binary_cache_push). Not in upstream dkms."),
+        Cache => doc(
+            Some(K::Text),
+            "cache gate: the binary cache sources to look in, as binary_cache (default: --binary-cache, \
+             DKMS_BINARY_CACHE, binary_cache). Not in upstream dkms.",
+        ),
         KeepKernels => doc(
             Some(K::Kernel),
             "cache gc: the kernels whose entries are kept (space- or comma-separated, repeatable); every other \
@@ -413,6 +421,8 @@ pub enum Operand {
     Dir,
     /// One of the verb's `sub_words` and what follows it.
     SubWord,
+    /// Nothing: a sub-word that stands alone (`cache gate`).
+    Nothing,
 }
 
 /// A word a verb takes first to say what to do (`dkms cache key`), with
@@ -434,6 +444,7 @@ impl Operand {
             Operand::Tarball => "tarball",
             Operand::Dir => "dir",
             Operand::SubWord => "action",
+            Operand::Nothing => "",
         }
     }
 }
@@ -449,9 +460,10 @@ pub struct SynopsisOperand {
 
 impl std::fmt::Display for SynopsisOperand {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self.words.as_str() {
-            "" => f.write_str(self.placeholder),
-            w => write!(f, "{w} {}", self.placeholder),
+        match (self.words.as_str(), self.placeholder) {
+            ("", p) => f.write_str(p),
+            (w, "") => f.write_str(w),
+            (w, p) => write!(f, "{w} {p}"),
         }
     }
 }

@@ -528,6 +528,7 @@ pub const CACHE: Verb = Verb {
         BinaryCacheCertificate,
         To,
         KeepKernels,
+        Cache,
     ],
     operands: &[Operand::SubWord],
     sub_words: &[
@@ -543,6 +544,11 @@ pub const CACHE: Verb = Verb {
         },
         SubWord { word: "verify", operand: Operand::Dir, summary: "Check every entry of a cache directory" },
         SubWord { word: "gc", operand: Operand::Dir, summary: "Remove the entries of kernels no longer wanted" },
+        SubWord {
+            word: "gate",
+            operand: Operand::Nothing,
+            summary: "Say whether the cache holds every AUTOINSTALL module for a kernel",
+        },
     ],
     description: "Work on the binary cache of built modules (see BINARY CACHE). Not in upstream dkms. The first \
 word after cache says what to do:
@@ -559,5 +565,14 @@ manifest's structure and key, the archive's files against their sizes and hashes
 prints one line per bad entry and exits with status 1 if there is any.
 
 cache gc dir --keep-kernels kernels removes the entries of every kernel not in the list, and stray temporary \
-files.",
+files.
+
+cache gate -k kernel [--cache sources] is a rollout gate for a kernel that need not be installed yet (its \
+headers must be): for every AUTOINSTALL module of this machine (the newest version of each) it computes the \
+key of its build for that kernel, fetches the entry from the sources and verifies it as a build would, without \
+installing anything, and prints whether the cache holds it. It exits with status 23 naming the modules the \
+cache lacks. (Not cache status: beside status, upstream's action, cache is a module name.)
+
+Sources and push targets may be OCI registries: oci://HOST[:PORT]/REPO (HTTPS) or oci+http://HOST:PORT/REPO; \
+an entry is one artifact tagged with its key.",
 };

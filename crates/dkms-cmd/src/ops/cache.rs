@@ -158,30 +158,56 @@ impl Prebuilt {
     }
 }
 
-/// Before make: the first entry for the build of `x` that a source of
-/// `binary_cache` has and that passes every check (signature, the files'
-/// hashes, every module present and built for this kernel, signed when
-/// dkms signs). None: no cache, or no source could supply it (each said
-/// why in a warning); the caller builds locally.
-pub(crate) fn fetch(d: &Dkms, x: Mvka, conf: &Conf, env: &[(String, String)], suffix: &str) -> Option<Prebuilt> {
+/// What the sources of `binary_cache` hold for one build.
+pub(crate) enum Lookup {
+    /// No source is configured.
+    NoCache,
+    /// The key could not be computed (why).
+    NoKey(String),
+    /// The first entry that passed every check.
+    Found(Prebuilt),
+    /// None did: the key and, for each source, its word and why.
+    Missing(String, Vec<(String, String)>),
+}
+
+/// The first entry for the build of `x` that a source of `binary_cache`
+/// has and that passes every check (signature, the files' hashes, every
+/// module present and built for this kernel, signed when dkms signs).
+pub(crate) fn lookup(d: &Dkms, x: Mvka, conf: &Conf, env: &[(String, String)], suffix: &str) -> Lookup {
     let sources = sources(d);
     if sources.is_empty() {
-        return None;
+        return Lookup::NoCache;
     }
     let key = match inputs(d, x, conf, env, suffix) {
         Ok(i) => i.key(),
-        Err(e) => {
-            ui::warn(&[format!("Binary cache not used: cannot compute the key ({e})")]);
-            return None;
-        }
+        Err(e) => return Lookup::NoKey(e.to_string()),
     };
     let cert = certificate(d, x.k, x.a);
+    let mut reasons = Vec::new();
     for (word, src) in sources {
         let reason = match from_source(d, x, conf, suffix, &src, &key, &cert) {
-            Ok(dir) => return Some(Prebuilt { word, key, dir }),
+            Ok(dir) => return Lookup::Found(Prebuilt { word, key, dir }),
             Err(Miss::Absent) => "no entry".to_string(),
             Err(Miss::Failed(r)) => r,
         };
+        reasons.push((word, reason));
+    }
+    Lookup::Missing(key, reasons)
+}
+
+/// Before make: `lookup`'s entry. None: no cache, or no source could
+/// supply it (each said why in a warning); the caller builds locally.
+pub(crate) fn fetch(d: &Dkms, x: Mvka, conf: &Conf, env: &[(String, String)], suffix: &str) -> Option<Prebuilt> {
+    let (key, reasons) = match lookup(d, x, conf, env, suffix) {
+        Lookup::NoCache => return None,
+        Lookup::Found(p) => return Some(p),
+        Lookup::NoKey(e) => {
+            ui::warn(&[format!("Binary cache not used: cannot compute the key ({e})")]);
+            return None;
+        }
+        Lookup::Missing(key, reasons) => (key, reasons),
+    };
+    for (word, reason) in reasons {
         ui::warn(&[format!("Binary cache {word} not used for {}: {reason}", &key[..12])]);
         ui::emit(Record::CacheRejected {
             target: ui::target(x.m, x.v, Some(x.k), Some(x.a)),

@@ -6,7 +6,9 @@
 
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
-use std::time::Duration;
+
+use super::http::{agent, describe_error};
+pub use super::http::{timeout, Miss};
 
 /// One source of `binary_cache`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -16,23 +18,6 @@ pub enum Source {
     Dir(PathBuf),
     /// A registry repository; an unusable reference keeps why.
     Oci(Result<super::oci::Reference, String>),
-}
-
-/// Why an entry was not fetched.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Miss {
-    /// The source does not have it (HTTP 404, no such file).
-    Absent,
-    /// Anything else: the reason, for a warning.
-    Failed(String),
-}
-
-/// Seconds allowed to connect and to receive a response's headers
-/// (`DKMS_BINARY_CACHE_TIMEOUT`, default 5), and for a whole body (ten
-/// times that).
-pub fn timeout() -> Duration {
-    let secs = crate::env::nonempty("DKMS_BINARY_CACHE_TIMEOUT").and_then(|s| s.parse::<f64>().ok());
-    Duration::from_secs_f64(secs.filter(|s| *s > 0.0).unwrap_or(5.0))
 }
 
 impl Source {
@@ -86,38 +71,12 @@ impl Source {
     }
 }
 
-pub(super) fn agent() -> ureq::Agent {
-    let t = timeout();
-    let tls = ureq::tls::TlsConfig::builder()
-        .root_certs(ureq::tls::RootCerts::PlatformVerifier)
-        .unversioned_rustls_crypto_provider(std::sync::Arc::new(rustls::crypto::ring::default_provider()))
-        .build();
-    ureq::Agent::config_builder()
-        .timeout_connect(Some(t))
-        .timeout_recv_response(Some(t))
-        .timeout_recv_body(Some(t * 10))
-        .http_status_as_error(false)
-        .proxy(ureq::Proxy::try_from_env())
-        .tls_config(tls)
-        .user_agent(concat!("dkms-rs/", env!("CARGO_PKG_VERSION")))
-        .build()
-        .into()
-}
-
 fn http_get(url: &str, limit: u64) -> Result<Box<dyn Read>, Miss> {
     let resp = agent().get(url).call().map_err(|e| Miss::Failed(describe_error(&e)))?;
     match resp.status().as_u16() {
         200 => Ok(Box::new(resp.into_body().into_with_config().limit(limit.saturating_add(1)).reader())),
         404 | 410 => Err(Miss::Absent),
         s => Err(Miss::Failed(format!("HTTP {s} for {url}"))),
-    }
-}
-
-pub(super) fn describe_error(e: &ureq::Error) -> String {
-    match e {
-        ureq::Error::Timeout(_) => "timed out".into(),
-        ureq::Error::Io(io) if io.kind() == std::io::ErrorKind::ConnectionRefused => "connection refused".into(),
-        other => other.to_string(),
     }
 }
 

@@ -1,15 +1,16 @@
 //! The binary cache of built modules (not in upstream dkms): the key of a
 //! build (`key`), the signed entry that holds it (`entry`) and the sources
 //! entries are read from (`fetch`: HTTP(S), a directory or an OCI registry,
-//! `oci` and `oci_auth`). The operations
+//! `oci` and `registry`). The operations
 //! that use them (substitute before make, push after a build) are in
 //! dkms-cmd's `ops::cache`.
 
 pub mod entry;
 pub mod fetch;
+mod http;
 pub mod key;
 pub mod oci;
-mod oci_auth;
+mod registry;
 
 use sha2::{Digest, Sha256};
 

@@ -7,8 +7,9 @@
 //! size and sha256 while it streams; pushed with the monolithic blob upload
 //! and a manifest PUT. Credentials and tokens: `oci_auth`.
 
-use super::fetch::{agent, describe_error, Miss};
-use super::oci_auth::Session;
+use super::http::{agent, Miss};
+pub use super::registry::Reference;
+use super::registry::{Body, Session};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::io::Read;
@@ -27,56 +28,6 @@ pub const LAYER_TYPES: [&str; 3] = [
 const SUFFIXES: [&str; 3] = [".json", ".json.sig", ".tar.zst"];
 /// The largest image manifest read (the distribution spec's limit).
 const MAX_IMAGE_MANIFEST: u64 = 4 << 20;
-
-/// `oci://HOST[:PORT]/REPO` or `oci+http://HOST:PORT/REPO`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Reference {
-    /// `https` or `http`.
-    pub scheme: &'static str,
-    /// `HOST[:PORT]`, as credentials are filed under.
-    pub host: String,
-    pub repo: String,
-}
-
-impl Reference {
-    /// The reference a `binary_cache` word names, if it is one.
-    pub fn parse(word: &str) -> Option<Result<Reference, String>> {
-        let (scheme, rest) = if let Some(r) = word.strip_prefix("oci://") {
-            ("https", r)
-        } else {
-            ("http", word.strip_prefix("oci+http://")?)
-        };
-        let (host, repo) = rest.trim_end_matches('/').split_once('/').unwrap_or((rest, ""));
-        // The distribution spec's repository name grammar, lower-case
-        // path components of [a-z0-9] joined by `.`, `_`, `__`, `-`; the
-        // host has no user part, query or fragment.
-        let repo_ok = !repo.is_empty()
-            && repo.split('/').all(|c| {
-                !c.is_empty()
-                    && c.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-".contains(&b))
-                    && c.as_bytes()[0].is_ascii_alphanumeric()
-                    && c.as_bytes()[c.len() - 1].is_ascii_alphanumeric()
-            });
-        let host_ok = !host.is_empty() && host.bytes().all(|b| b.is_ascii_alphanumeric() || b".-:[]".contains(&b));
-        Some(if repo_ok && host_ok {
-            Ok(Reference { scheme, host: host.to_string(), repo: repo.to_string() })
-        } else {
-            Err(format!("{word} is not an OCI reference (oci://HOST[:PORT]/REPO)"))
-        })
-    }
-
-    /// `SCHEME://HOST/v2/REPO/` + `path`.
-    pub(super) fn url(&self, path: &str) -> String {
-        format!("{}://{}/v2/{}/{path}", self.scheme, self.host, self.repo)
-    }
-}
-
-impl std::fmt::Display for Reference {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let scheme = if self.scheme == "https" { "oci" } else { "oci+http" };
-        write!(f, "{scheme}://{}/{}", self.host, self.repo)
-    }
-}
 
 /// A content descriptor.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -233,13 +184,6 @@ pub fn push(r: &Reference, key: &str, dir: &Path) -> Result<(), String> {
     expect(resp.status().as_u16(), &[201, 200], &url)
 }
 
-/// What a request carries.
-#[derive(Clone, Copy)]
-pub(super) enum Body<'a> {
-    Bytes(&'a [u8]),
-    File(&'a Path),
-}
-
 fn miss(m: Miss) -> String {
     match m {
         Miss::Absent => "not found".into(),
@@ -285,11 +229,6 @@ fn absolute(r: &Reference, location: &str) -> String {
     } else {
         format!("{}://{}/{}", r.scheme, r.host, location.trim_start_matches('/'))
     }
-}
-
-/// A transport error as a miss.
-pub(super) fn failed(e: &ureq::Error) -> Miss {
-    Miss::Failed(describe_error(e))
 }
 
 #[cfg(test)]

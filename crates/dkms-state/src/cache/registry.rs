@@ -1,14 +1,77 @@
-//! Talking to a registry as container tools do: credentials from
+//! Talking to a registry (the distribution API's repository reference,
+//! requests with a body) as container tools do: credentials from
 //! `$REGISTRY_AUTH_FILE`, `${XDG_RUNTIME_DIR}/containers/auth.json` or
 //! `~/.docker/config.json` (`auths` → base64 `user:password`), answered to
 //! a `401` by HTTP basic auth or by the token flow (`WWW-Authenticate:
 //! Bearer realm=…,service=…,scope=…` → GET the realm, with the basic
 //! credentials if any → a token for the retried request).
 
-use super::fetch::Miss;
-use super::oci::{failed, Body, Reference};
+use super::http::{describe_error, Miss};
 use std::io::Read;
+use std::path::Path;
 use ureq::http;
+
+/// `oci://HOST[:PORT]/REPO` or `oci+http://HOST:PORT/REPO`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reference {
+    /// `https` or `http`.
+    pub scheme: &'static str,
+    /// `HOST[:PORT]`, as credentials are filed under.
+    pub host: String,
+    pub repo: String,
+}
+
+impl Reference {
+    /// The reference a `binary_cache` word names, if it is one.
+    pub fn parse(word: &str) -> Option<Result<Reference, String>> {
+        let (scheme, rest) = if let Some(r) = word.strip_prefix("oci://") {
+            ("https", r)
+        } else {
+            ("http", word.strip_prefix("oci+http://")?)
+        };
+        let (host, repo) = rest.trim_end_matches('/').split_once('/').unwrap_or((rest, ""));
+        // The distribution spec's repository name grammar, lower-case
+        // path components of [a-z0-9] joined by `.`, `_`, `__`, `-`; the
+        // host has no user part, query or fragment.
+        let repo_ok = !repo.is_empty()
+            && repo.split('/').all(|c| {
+                !c.is_empty()
+                    && c.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-".contains(&b))
+                    && c.as_bytes()[0].is_ascii_alphanumeric()
+                    && c.as_bytes()[c.len() - 1].is_ascii_alphanumeric()
+            });
+        let host_ok = !host.is_empty() && host.bytes().all(|b| b.is_ascii_alphanumeric() || b".-:[]".contains(&b));
+        Some(if repo_ok && host_ok {
+            Ok(Reference { scheme, host: host.to_string(), repo: repo.to_string() })
+        } else {
+            Err(format!("{word} is not an OCI reference (oci://HOST[:PORT]/REPO)"))
+        })
+    }
+
+    /// `SCHEME://HOST/v2/REPO/` + `path`.
+    pub(super) fn url(&self, path: &str) -> String {
+        format!("{}://{}/v2/{}/{path}", self.scheme, self.host, self.repo)
+    }
+}
+
+impl std::fmt::Display for Reference {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let scheme = if self.scheme == "https" { "oci" } else { "oci+http" };
+        write!(f, "{scheme}://{}/{}", self.host, self.repo)
+    }
+}
+
+/// What a request carries.
+#[derive(Clone, Copy)]
+pub(crate) enum Body<'a> {
+    Bytes(&'a [u8]),
+    File(&'a Path),
+}
+
+/// A transport error as a miss.
+fn failed(e: &ureq::Error) -> Miss {
+    Miss::Failed(describe_error(e))
+}
 
 /// The largest auth file and token response read.
 const MAX_AUTH: u64 = 1 << 20;
