@@ -119,7 +119,10 @@ impl Session {
         for (n, v) in headers {
             b = b.header(*n, *v);
         }
-        if let Some(a) = &self.authorization {
+        // Credentials go to the registry only, never to where an upload
+        // `Location` (or a redirect) points elsewhere.
+        let own = format!("{}://{}/", self.reference.scheme, self.reference.host);
+        if let Some(a) = self.authorization.as_ref().filter(|_| url.starts_with(&own)) {
             b = b.header("Authorization", a);
         }
         let bad = |e: http::Error| Miss::Failed(format!("{url}: {e}"));
