@@ -6,7 +6,10 @@
 //! types back; a node whose make fails installs from the registry; each
 //! fault (a flipped byte in a stored blob, a stopped registry, a 401
 //! without credentials on an HTTPS registry with htpasswd, an entry signed
-//! by a key the node does not trust) falls back with one warning.
+//! by a key the node does not trust, a token service refusing anonymous
+//! requests) falls back with one warning; the bearer token flow runs
+//! against a token-auth front (python3) before a registry; `cache gate`
+//! fails before the push and passes after it.
 
 use super::faults::{falls_back, node};
 use super::tls::{ca, server_cert};
@@ -282,4 +285,114 @@ fn oci_cache_gate_holds_a_rollout_until_the_push() {
     assert!(!tree.installed().exists(), "status installs nothing");
     let (_, st, _) = tree.dkms(&["status", "-m", M], &[]);
     assert!(st.contains(": added"), "{st}");
+}
+
+/// A token-auth front for a registry: port, registry port, log. It answers
+/// `GET /token` with a token only to basic `dkms:s3cret`; any other request
+/// without `Bearer t0k` gets a 401 Bearer challenge; the rest it passes on.
+const TOKEN_FRONT: &str = r#"
+import http.client, http.server, sys
+port, upstream, log = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
+class Front(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    def log_message(self, *a): pass
+    def reply(self, status, headers, body):
+        self.send_response(status)
+        for k, v in headers:
+            self.send_header(k, v)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+    def any(self):
+        auth = self.headers.get("Authorization", "")
+        with open(log, "a") as f:
+            f.write(f"{self.command} {self.path.split('?')[0]} {auth.split(' ')[0]}\n")
+        n = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(n) if n else b""
+        if self.path.startswith("/token"):
+            if auth == "Basic ZGttczpzM2NyZXQ=":
+                return self.reply(200, [("Content-Type", "application/json")], b'{"token": "t0k"}')
+            return self.reply(401, [], b"")
+        if auth != "Bearer t0k":
+            ch = f'Bearer realm="http://127.0.0.1:{port}/token",service="test",scope="repository:dkms/cache:pull,push"'
+            return self.reply(401, [("WWW-Authenticate", ch)], b"")
+        c = http.client.HTTPConnection("127.0.0.1", upstream)
+        hs = {k: v for k, v in self.headers.items() if k.lower() not in ("authorization", "content-length")}
+        c.request(self.command, self.path, body=body, headers=hs)
+        r = c.getresponse()
+        data = r.read()
+        keep = [(k, v) for k, v in r.getheaders() if k.lower() not in ("content-length", "transfer-encoding", "connection")]
+        if self.command == "HEAD":
+            self.send_response(r.status)
+            for k, v in r.getheaders():
+                if k.lower() not in ("transfer-encoding", "connection"):
+                    self.send_header(k, v)
+            self.end_headers()
+        else:
+            self.reply(r.status, keep, data)
+http.server.ThreadingHTTPServer.daemon_threads = True
+for m in ("GET", "HEAD", "POST", "PUT", "PATCH"):
+    setattr(Front, "do_" + m, Front.any)
+http.server.ThreadingHTTPServer(("127.0.0.1", port), Front).serve_forever()
+"#;
+
+/// The token flow: a 401 Bearer challenge, the realm asked with the basic
+/// credentials of the auth file, the request retried with the token.
+#[test]
+fn oci_token_flow() {
+    skip_unless!(fleet().is_some() && tools(), NEEDS);
+    let f = fleet().expect("fleet");
+    let scratch = tempfile::tempdir().expect("tempdir");
+    let dir = scratch.path();
+    let reg = Registry::plain(dir);
+    let port = std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port();
+    let log = dir.join("front.log");
+    let _front = Killed(
+        Command::new("python3")
+            .args(["-c", TOKEN_FRONT, &port.to_string(), &reg.port.to_string()])
+            .arg(&log)
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("python3"),
+    );
+    for _ in 0..100 {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let url = format!("oci+http://127.0.0.1:{port}/dkms/cache");
+    let auth = dir.join("auth.json");
+    fs::write(&auth, format!("{{\"auths\":{{\"127.0.0.1:{port}\":{{\"auth\":\"ZGttczpzM2NyZXQ=\"}}}}}}"))
+        .expect("write");
+    let nobody = dir.join("nobody");
+    let nobody = nobody.to_str().expect("utf-8");
+    let anonymous = [("REGISTRY_AUTH_FILE", nobody), ("HOME", nobody), ("XDG_RUNTIME_DIR", nobody)];
+    let with_auth = [("REGISTRY_AUTH_FILE", auth.to_str().expect("utf-8"))];
+
+    let (code, out, err) = push(f, &url, &anonymous);
+    assert_ne!(code, 0, "a push without credentials fails:\n{out}\n{err}");
+    assert!(err.contains("HTTP 401 from the token service"), "{err}");
+    let (code, out, err) = push(f, &url, &with_auth);
+    assert_eq!(code, 0, "push with credentials:\n{out}\n{err}");
+    let seen = fs::read_to_string(&log).unwrap_or_default();
+    assert!(seen.lines().any(|l| l == "GET /token Basic"), "the realm was asked with basic auth:\n{seen}");
+    assert!(seen.lines().any(|l| l.starts_with("PUT /v2/dkms/cache/manifests/") && l.ends_with(" Bearer")), "{seen}");
+
+    falls_back(f, &node(f, &url), &url, "HTTP 401 from the token service", &anonymous);
+    let tree = Tree::new(&f.k, &keypair(&f.keys, "fleet"), true, &format!("binary_cache=\"{url}\"\n"));
+    let (code, out, err) = tree.install(&with_auth);
+    assert_eq!(code, 0, "install with a token:\n{out}\n{err}");
+    assert_eq!(tree.makes(), 0, "no build:\n{out}\n{err}");
+    assert_eq!(fs::read(f.builder.installed()).expect("builder's"), fs::read(tree.installed()).expect("node's"));
+}
+
+/// A child killed when dropped (also when the test fails).
+struct Killed(Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
 }
