@@ -107,7 +107,7 @@ _dkms_options() {
 # Sets _dkms_subs to the words verb $1 takes first (cache key), if any.
 _dkms_sub_words() {
     case $1 in
-    cache) _dkms_subs='key push verify gc gate' ;;
+    cache) _dkms_subs='key push verify gc gate kmm' ;;
     *) _dkms_subs= ;;
     esac
 }
@@ -140,6 +140,7 @@ _dkms_operands() {
     cache:verify) _dkms_operands='dirs' ;;
     cache:gc) _dkms_operands='dirs' ;;
     cache:gate) _dkms_operands='' ;;
+    cache:kmm) _dkms_operands='module-versions' ;;
     *) _dkms_operands= ;;
     esac
 }

@@ -4,10 +4,11 @@
 # (make, gcc, kmod, openssl, patch, xz-utils, zstd) plus kernel headers, and
 # zsh and fish for the completion tests, bubblewrap for the build sandbox,
 # docker-registry, skopeo and htpasswd (apache2-utils) for the OCI cache tests
+# and busybox-static for cache kmm's images
 # (the registry's own service is kept from starting: tests start their own).
 set -euo pipefail
 pkgs=()
-for p in make:make gcc:gcc modinfo:kmod openssl:openssl patch:patch xz:xz-utils zstd:zstd curl:curl bash:bash jq:jq zsh:zsh fish:fish bwrap:bubblewrap setpriv:util-linux docker-registry:docker-registry skopeo:skopeo htpasswd:apache2-utils; do
+for p in make:make gcc:gcc modinfo:kmod openssl:openssl patch:patch xz:xz-utils zstd:zstd curl:curl bash:bash jq:jq zsh:zsh fish:fish bwrap:bubblewrap setpriv:util-linux docker-registry:docker-registry skopeo:skopeo htpasswd:apache2-utils busybox:busybox-static; do
     command -v "${p%%:*}" >/dev/null 2>&1 || pkgs+=("${p#*:}")
 done
 have_headers=

@@ -66,6 +66,7 @@ impl Registry {
     }
 
     fn plain(dir: &Path) -> Registry {
+        fs::create_dir_all(dir).expect("mkdir");
         Registry::start(dir, "", "")
     }
 
@@ -395,4 +396,60 @@ impl Drop for Killed {
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
+}
+
+/// The layer of the image skopeo copied into `out` (a `dir:` copy) holds
+/// the module under /opt/lib/modules/K, modules.dep naming it, and bin/cp.
+fn kmm_layer_holds_the_module(f: &Fleet, out: &Path) {
+    let m: serde_json::Value =
+        serde_json::from_slice(&fs::read(out.join("manifest.json")).expect("manifest")).expect("json");
+    let digest = m["layers"][0]["digest"].as_str().expect("layer");
+    let layer = out.join(digest.trim_start_matches("sha256:"));
+    let list = Command::new("tar").arg("tzf").arg(&layer).output().expect("tar");
+    let list = String::from_utf8_lossy(&list.stdout).into_owned();
+    // Members are written `./opt/...`, as dkms's tarballs are.
+    let has = |p: &str| list.lines().any(|l| l.trim_start_matches("./") == p);
+    let ko = format!("opt/lib/modules/{}/updates/dkms/{M}.ko", f.k);
+    assert!(has(&ko), "{ko} in the layer:\n{list}");
+    assert!(has("bin/cp"), "bin/cp in the layer:\n{list}");
+    let dep = Command::new("tar")
+        .arg("xzOf")
+        .arg(&layer)
+        .arg(format!("./opt/lib/modules/{}/modules.dep", f.k))
+        .output()
+        .expect("tar");
+    let dep = String::from_utf8_lossy(&dep.stdout).into_owned();
+    assert!(dep.lines().any(|l| l.starts_with(&format!("updates/dkms/{M}.ko:"))), "modules.dep:\n{dep}");
+}
+
+/// `cache kmm` writes a KMM ModuleLoader image to an OCI layout directory
+/// and to a registry; skopeo copies each back.
+#[test]
+fn oci_kmm_image_to_a_layout_and_a_registry() {
+    skip_unless!(fleet().is_some() && tools() && Path::new("/bin/busybox").is_file(), NEEDS);
+    let f = fleet().expect("fleet");
+    let scratch = tempfile::tempdir().expect("tempdir");
+    let layout = scratch.path().join("layout");
+    let to = format!("oci-layout:{}", layout.display());
+    let (code, out, err) = f.builder.dkms(&["cache", "kmm", &format!("{M}/{V}"), "-k", &f.k, "--to", &to], &[]);
+    assert_eq!(code, 0, "cache kmm:\n{out}\n{err}");
+    let copy = |src: &str, out: &Path| {
+        let o = Command::new("skopeo")
+            .args(["copy", "--src-tls-verify=false", src])
+            .arg(format!("dir:{}", out.display()))
+            .output()
+            .expect("skopeo");
+        assert!(o.status.success(), "skopeo copy {src}: {}", String::from_utf8_lossy(&o.stderr));
+    };
+    let out1 = scratch.path().join("copy1");
+    copy(&format!("oci:{}:{}", layout.display(), f.k), &out1);
+    kmm_layer_holds_the_module(f, &out1);
+
+    let reg = Registry::plain(&scratch.path().join("reg-dir"));
+    let url = format!("oci+http://127.0.0.1:{}/kmm/{M}", reg.port);
+    let (code, out, err) = f.builder.dkms(&["cache", "kmm", &format!("{M}/{V}"), "-k", &f.k, "--to", &url], &[]);
+    assert_eq!(code, 0, "cache kmm to a registry:\n{out}\n{err}");
+    let out2 = scratch.path().join("copy2");
+    copy(&format!("docker://127.0.0.1:{}/kmm/{M}:{}", reg.port, f.k), &out2);
+    kmm_layer_holds_the_module(f, &out2);
 }

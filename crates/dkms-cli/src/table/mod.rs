@@ -188,7 +188,7 @@ pub const FLAGS: [Flag; 46] = [
         "Certificate cache entries must be signed with",
     ),
     ext(BinaryCache, "--binary-cache", true, Some("sources"), "Binary cache sources to take builds from"),
-    ext(To, "--to", true, Some("dir"), "cache push: the cache directory"),
+    ext(To, "--to", true, Some("dir"), "cache push: the cache directory or registry; cache kmm: the image"),
     ext(KeepKernels, "--keep-kernels", true, Some("kernels"), "cache gc: the kernels whose entries stay"),
     ext(Cache, "--cache", true, Some("sources"), "cache gate: the cache sources to look in"),
     ext(BuildSandbox, "--build-sandbox", true, Some("no|yes|auto"), "Confine builds (bubblewrap)"),
@@ -383,7 +383,7 @@ const fn our_flag_doc(id: FlagId) -> FlagDoc {
             "The X.509 certificate cache entries must be signed with (default: mok_certificate). Overrides \
              DKMS_BINARY_CACHE_CERTIFICATE and binary_cache_certificate. Not in upstream dkms.",
         ),
-        To => doc(Some(K::Dir), "cache push: the directory (or oci://HOST/REPO, oci+http://HOST:PORT/REPO registry) to write the entry into (default: binary_cache_push). Not in upstream dkms."),
+        To => doc(Some(K::Dir), "cache push: the directory (or oci://HOST/REPO, oci+http://HOST:PORT/REPO registry) to write the entry into (default: binary_cache_push); cache kmm: oci-layout:DIR[:TAG] or a registry. Not in upstream dkms."),
         Cache => doc(
             Some(K::Text),
             "cache gate: the binary cache sources to look in, as binary_cache (default: --binary-cache, \

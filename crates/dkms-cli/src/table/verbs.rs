@@ -549,6 +549,11 @@ pub const CACHE: Verb = Verb {
             operand: Operand::Nothing,
             summary: "Say whether the cache holds every AUTOINSTALL module for a kernel",
         },
+        SubWord {
+            word: "kmm",
+            operand: Operand::ModuleVersion,
+            summary: "Write builds as a Kubernetes KMM ModuleLoader image",
+        },
     ],
     description: "Work on the binary cache of built modules (see BINARY CACHE). Not in upstream dkms. The first \
 word after cache says what to do:
@@ -572,6 +577,11 @@ headers must be): for every AUTOINSTALL module of this machine (the newest versi
 key of its build for that kernel, fetches the entry from the sources and verifies it as a build would, without \
 installing anything, and prints whether the cache holds it. It exits with status 23 naming the modules the \
 cache lacks. (Not cache status: beside status, upstream's action, cache is a module name.)
+
+cache kmm module/version... -k kernel --to ref writes the existing builds of those modules for that kernel \
+as a Kubernetes KMM ModuleLoader image: the modules under /opt/lib/modules/kernel/updates/dkms/ with the files \
+of depmod -b /opt kernel, and a static cp (busybox-static) at /bin/cp. ref is oci-layout:dir[:tag] (an OCI \
+image layout directory) or an OCI registry repository; the tag defaults to the kernel.
 
 Sources and push targets may be OCI registries: oci://HOST[:PORT]/REPO (HTTPS) or oci+http://HOST:PORT/REPO; \
 an entry is one artifact tagged with its key.",

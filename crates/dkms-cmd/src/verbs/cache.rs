@@ -18,7 +18,7 @@ use std::path::{Path, PathBuf};
 
 const USAGE: &str =
     "Usage: dkms cache key|push MODULE/VERSION -k KERNEL [--to DIR] | verify DIR | gc DIR --keep-kernels KERNELS \
-     | gate -k KERNEL [--cache SOURCES]";
+     | gate -k KERNEL [--cache SOURCES] | kmm MODULE/VERSION... -k KERNEL --to REF";
 
 fn usage(why: &str) -> Error {
     Error::die(Kind::CacheUsage, [why.to_string(), USAGE.to_string()])
@@ -46,6 +46,7 @@ pub(crate) fn run(d: &mut Dkms) -> Result<()> {
         }
         Some("verify") => verify(d, &PathBuf::from(operand.ok_or_else(|| usage("cache verify needs a directory."))?)),
         Some("gate") => gate(d),
+        Some("kmm") => super::cache_kmm::run(d, &words[1..], usage),
         Some("gc") => gc(d, &PathBuf::from(operand.ok_or_else(|| usage("cache gc needs a directory."))?)),
         Some(other) => Err(usage(&format!("Unknown cache action: {other}"))),
         None => Err(usage("cache needs an action.")),

@@ -5,6 +5,7 @@ pub(crate) mod add;
 pub(crate) mod autoinstall;
 pub(crate) mod build;
 pub(crate) mod cache;
+pub(crate) mod cache_kmm;
 pub(crate) mod doctor;
 pub(crate) mod generate_mok;
 pub(crate) mod install;

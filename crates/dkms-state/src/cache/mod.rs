@@ -8,6 +8,7 @@
 pub mod entry;
 pub mod fetch;
 mod http;
+pub mod image;
 pub mod key;
 pub mod oci;
 mod registry;

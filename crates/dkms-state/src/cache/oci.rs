@@ -179,8 +179,27 @@ pub fn push(r: &Reference, key: &str, dir: &Path) -> Result<(), String> {
         layers,
     };
     let bytes = serde_json::to_vec(&m).map_err(|e| e.to_string())?;
-    let url = r.url(&format!("manifests/{key}"));
-    let resp = s.send("PUT", &url, &[("Content-Type", MANIFEST_TYPE)], Some(Body::Bytes(&bytes))).map_err(miss)?;
+    put_manifest(&mut s, key, &bytes)
+}
+
+/// Upload `blobs` (each unless the registry has it) and tag the image
+/// `manifest` with `tag` (a `cache kmm` image).
+pub fn push_image(
+    r: &Reference,
+    tag: &str,
+    blobs: &[(Descriptor, std::path::PathBuf)],
+    manifest: &[u8],
+) -> Result<(), String> {
+    let mut s = Session::new(r.clone(), agent());
+    for (d, path) in blobs {
+        upload(&mut s, d, Body::File(path))?;
+    }
+    put_manifest(&mut s, tag, manifest)
+}
+
+fn put_manifest(s: &mut Session, tag: &str, bytes: &[u8]) -> Result<(), String> {
+    let url = s.reference.url(&format!("manifests/{tag}"));
+    let resp = s.send("PUT", &url, &[("Content-Type", MANIFEST_TYPE)], Some(Body::Bytes(bytes))).map_err(miss)?;
     expect(resp.status().as_u16(), &[201, 200], &url)
 }
 
