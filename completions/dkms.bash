@@ -69,6 +69,7 @@ _dkms_value_kind() {
     --binary-cache) _dkms_kind='text' ;;
     --to) _dkms_kind='dir' ;;
     --keep-kernels) _dkms_kind='kernel' ;;
+    --cache) _dkms_kind='text' ;;
     --build-sandbox) _dkms_kind='choice:no yes auto' ;;
     --password-file) _dkms_kind='file' ;;
     --progress) _dkms_kind='choice:auto lines never' ;;
@@ -102,17 +103,17 @@ _dkms_options() {
     ltdk) _dkms_opts='-m --module -v -k --kernelver -a --arch --kernelsourcedir -q --quiet --verbose --debug --dkmstree --sourcetree --installtree --json --format --lock-timeout -V --version -h --help' ;;
     log) _dkms_opts='-m --module -v -k --kernelver -a --arch --path -q --quiet --verbose --debug --dkmstree --sourcetree --installtree --json --format --lock-timeout -V --version -h --help' ;;
     doctor) _dkms_opts='-k --kernelver -q --quiet --verbose --debug --dkmstree --sourcetree --installtree --json --format --lock-timeout -V --version -h --help' ;;
-    cache) _dkms_opts='-m --module -v -k --kernelver -a --arch --config --kernelsourcedir --directive --binary-cache --binary-cache-push --binary-cache-certificate --to --keep-kernels --all -q --quiet --verbose --debug --dkmstree --sourcetree --installtree --json --format --lock-timeout -V --version -h --help' ;;
+    cache) _dkms_opts='-m --module -v -k --kernelver -a --arch --config --kernelsourcedir --directive --binary-cache --binary-cache-push --binary-cache-certificate --to --keep-kernels --all --cache -q --quiet --verbose --debug --dkmstree --sourcetree --installtree --json --format --lock-timeout -V --version -h --help' ;;
     enroll) _dkms_opts='-k --kernelver --password-file -q --quiet --verbose --debug --dkmstree --sourcetree --installtree --json --format --lock-timeout -V --version -h --help' ;;
     sign) _dkms_opts='-m --module -v -k --kernelver -a --arch --all --dry-run -q --quiet --verbose --debug --dkmstree --sourcetree --installtree --json --format --lock-timeout -V --version -h --help' ;;
-    *) _dkms_opts='-m --module -v -k --kernelver --templatekernel -c -q --quiet -V --version --binaries-only --source-only --force --force-version-override --all --verbose --rpm_safe_upgrade --dkmstree --sourcetree --installtree --symlink-modules --config --archive -a --arch --kernelsourcedir --directive --no-depmod --modprobe-on-install --debug -j -h --help --json --format --lock-timeout --all-kernels --from --verify --path --binary-cache-push --binary-cache-certificate --binary-cache --to --keep-kernels --build-sandbox --dry-run --password-file --progress --exec-path= --list-cmds' ;;
+    *) _dkms_opts='-m --module -v -k --kernelver --templatekernel -c -q --quiet -V --version --binaries-only --source-only --force --force-version-override --all --verbose --rpm_safe_upgrade --dkmstree --sourcetree --installtree --symlink-modules --config --archive -a --arch --kernelsourcedir --directive --no-depmod --modprobe-on-install --debug -j -h --help --json --format --lock-timeout --all-kernels --from --verify --path --binary-cache-push --binary-cache-certificate --binary-cache --to --keep-kernels --cache --build-sandbox --dry-run --password-file --progress --exec-path= --list-cmds' ;;
     esac
 }
 
 # Sets _dkms_subs to the words verb $1 takes first (cache key), if any.
 _dkms_sub_words() {
     case $1 in
-    cache) _dkms_subs='key push deb verify gc' ;;
+    cache) _dkms_subs='key push deb verify gc gate kmm' ;;
     *) _dkms_subs= ;;
     esac
 }
@@ -147,6 +148,8 @@ _dkms_operands() {
     cache:deb) _dkms_operands='module-versions' ;;
     cache:verify) _dkms_operands='dirs' ;;
     cache:gc) _dkms_operands='dirs' ;;
+    cache:gate) _dkms_operands='' ;;
+    cache:kmm) _dkms_operands='module-versions' ;;
     enroll:*) _dkms_operands='' ;;
     sign:*) _dkms_operands='module-versions' ;;
     *) _dkms_operands= ;;

@@ -20,7 +20,7 @@ function __dkms_action
             set skip 0
             continue
         end
-        if contains -- $w -m --module -v -k --kernelver --templatekernel -c --dkmstree --sourcetree --installtree --config --archive -a --arch --kernelsourcedir --directive -j --format --lock-timeout --from --binary-cache-push --binary-cache-certificate --binary-cache --to --keep-kernels --build-sandbox --password-file --progress
+        if contains -- $w -m --module -v -k --kernelver --templatekernel -c --dkmstree --sourcetree --installtree --config --archive -a --arch --kernelsourcedir --directive -j --format --lock-timeout --from --binary-cache-push --binary-cache-certificate --binary-cache --to --keep-kernels --cache --build-sandbox --password-file --progress
             set skip 1
         else if string match -q -- '-*' $w
             continue
@@ -73,7 +73,7 @@ end
 # Whether the previous word is an option that takes a value.
 function __dkms_wants_value
     set -l prev (commandline -opc)[-1]
-    contains -- $prev -m --module -v -k --kernelver --templatekernel -c --dkmstree --sourcetree --installtree --config --archive -a --arch --kernelsourcedir --directive -j --format --lock-timeout --from --binary-cache-push --binary-cache-certificate --binary-cache --to --keep-kernels --build-sandbox --password-file --progress
+    contains -- $prev -m --module -v -k --kernelver --templatekernel -c --dkmstree --sourcetree --installtree --config --archive -a --arch --kernelsourcedir --directive -j --format --lock-timeout --from --binary-cache-push --binary-cache-certificate --binary-cache --to --keep-kernels --cache --build-sandbox --password-file --progress
 end
 
 complete -c dkms -f
@@ -579,9 +579,10 @@ complete -c dkms -n '__dkms_verb_is cache' -l directive -r -f -d 'Override a dkm
 complete -c dkms -n '__dkms_verb_is cache' -l binary-cache -r -f -d 'Binary cache sources to take builds from'
 complete -c dkms -n '__dkms_verb_is cache' -l binary-cache-push -r -f -a '(__fish_complete_directories)' -d 'Write every local build into this cache directory'
 complete -c dkms -n '__dkms_verb_is cache' -l binary-cache-certificate -r -F -d 'Certificate cache entries must be signed with'
-complete -c dkms -n '__dkms_verb_is cache' -l to -r -f -a '(__fish_complete_directories)' -d 'cache push: the cache directory; cache deb: where packages go'
+complete -c dkms -n '__dkms_verb_is cache' -l to -r -f -a '(__fish_complete_directories)' -d 'cache push: the cache directory or registry; cache deb: where packages go; cache kmm: the image'
 complete -c dkms -n '__dkms_verb_is cache' -l keep-kernels -r -f -a '(__dkms_values kernels)' -d 'cache gc: the kernels whose entries stay'
 complete -c dkms -n '__dkms_verb_is cache' -l all -d 'All kernels the module is built for'
+complete -c dkms -n '__dkms_verb_is cache' -l cache -r -f -d 'cache gate: the cache sources to look in'
 complete -c dkms -n '__dkms_verb_is cache' -s q -l quiet -d 'Discard all output'
 complete -c dkms -n '__dkms_verb_is cache' -l verbose -d 'Show commands instead of descriptions'
 complete -c dkms -n '__dkms_verb_is cache' -l debug -d 'Trace execution'
@@ -603,6 +604,9 @@ complete -c dkms -n '__dkms_verb_is cache; and __dkms_sub_is' -a 'verify' -d 'Ch
 complete -c dkms -n '__dkms_verb_is cache; and __dkms_sub_is verify; and not __dkms_wants_value' -a '(__fish_complete_directories)'
 complete -c dkms -n '__dkms_verb_is cache; and __dkms_sub_is' -a 'gc' -d 'Remove the entries of kernels no longer wanted'
 complete -c dkms -n '__dkms_verb_is cache; and __dkms_sub_is gc; and not __dkms_wants_value' -a '(__fish_complete_directories)'
+complete -c dkms -n '__dkms_verb_is cache; and __dkms_sub_is' -a 'gate' -d 'Say whether the cache holds every AUTOINSTALL module for a kernel'
+complete -c dkms -n '__dkms_verb_is cache; and __dkms_sub_is' -a 'kmm' -d 'Write builds as a Kubernetes KMM ModuleLoader image'
+complete -c dkms -n '__dkms_verb_is cache; and __dkms_sub_is kmm; and not __dkms_wants_value' -a '(__dkms_values module-versions)'
 
 # enroll
 complete -c dkms -n '__dkms_verb_is enroll' -s k -l kernelver -r -f -a '(__dkms_values kernels)' -d 'Target kernel (repeatable)'

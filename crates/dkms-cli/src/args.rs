@@ -388,7 +388,7 @@ fn apply_flag(a: &mut Args, f: &table::Flag, v: OsString, argv0: &str) -> Option
         FlagId::PathOnly => a.path_only = true,
         FlagId::DryRun => a.dry_run = true,
         FlagId::PasswordFile => a.password_file = Some(v.into()),
-        FlagId::BinaryCache => a.binary_cache = Some(v),
+        FlagId::BinaryCache | FlagId::Cache => a.binary_cache = Some(v),
         FlagId::BinaryCachePush => a.binary_cache_push = Some(v),
         FlagId::BinaryCacheCertificate => a.binary_cache_certificate = Some(v),
         FlagId::To => a.cache_to = Some(path),

@@ -307,6 +307,21 @@ pub enum Record {
         /// The cache key.
         key: String,
     },
+    /// `cache gate`: whether the binary cache holds a verified entry for
+    /// an AUTOINSTALL module of the kernel (not in upstream dkms).
+    CacheStatus {
+        /// What it is about.
+        #[serde(flatten)]
+        target: Target,
+        /// A verified entry was found.
+        cached: bool,
+        /// The cache key (empty when it could not be computed).
+        key: String,
+        /// The source that holds it (empty when none does).
+        source: String,
+        /// Why it is missing: `source: reason` for each source (empty when cached).
+        reasons: Vec<String>,
+    },
     /// `generate_mok` has (found or made) the key pair.
     Mok {
         /// The private key.
@@ -523,6 +538,7 @@ impl Record {
             | Record::CacheRejected { target, .. }
             | Record::CachePushed { target, .. }
             | Record::Signed { target, .. } => Some(target.clone()),
+            Record::CacheStatus { target, .. } => Some(target.clone()),
             // A depmod step names a kernel only.
             Record::Planned { target, .. } if !target.module.is_empty() => Some(target.clone()),
             Record::Error { module: Some(m), version: Some(v), kernel, arch, .. } => {

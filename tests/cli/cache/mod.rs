@@ -9,6 +9,7 @@
 
 mod faults;
 mod hostile_dir;
+mod oci;
 mod post_build;
 mod tls;
 
@@ -232,7 +233,7 @@ impl Drop for Server {
 
 /// A node with binary_cache = `source` installs without running make;
 /// its files are the builder's.
-fn node_installs_from(f: &Fleet, source: &str) {
+pub(crate) fn node_installs_from(f: &Fleet, source: &str) {
     let signer = keypair(&f.keys, "fleet");
     let node = Tree::new(&f.k, &signer, true, &format!("binary_cache=\"{source}\"\n"));
     // The dry run fetches and verifies the entry too, and says it would use

@@ -114,7 +114,7 @@ fn openssl(args: &[&str]) {
 }
 
 /// A CA `name` under `dir`: (certificate, key).
-fn ca(dir: &Path, name: &str) -> (String, String) {
+pub(super) fn ca(dir: &Path, name: &str) -> (String, String) {
     let (cert, key) = (dir.join(format!("{name}.pem")), dir.join(format!("{name}.key")));
     let (cert, key) = (cert.display().to_string(), key.display().to_string());
     openssl(&[
@@ -140,7 +140,7 @@ fn ca(dir: &Path, name: &str) -> (String, String) {
 }
 
 /// A server certificate for 127.0.0.1 signed by `ca`: (certificate, key).
-fn server_cert(dir: &Path, ca: &(String, String)) -> (String, String) {
+pub(super) fn server_cert(dir: &Path, ca: &(String, String)) -> (String, String) {
     let p = |n: &str| dir.join(n).display().to_string();
     let (cert, key, csr, ext) = (p("server.pem"), p("server.key"), p("server.csr"), p("server.ext"));
     fs::write(

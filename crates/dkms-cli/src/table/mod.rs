@@ -102,6 +102,7 @@ pub enum FlagId {
     BinaryCache,
     To,
     KeepKernels,
+    Cache,
     BuildSandbox,
     DryRun,
     PasswordFile,
@@ -143,7 +144,7 @@ use FlagId::*;
 
 /// In upstream's matching order (it matters: `--archive*` is tried before
 /// `--arch*`).
-pub const FLAGS: [Flag; 47] = [
+pub const FLAGS: [Flag; 48] = [
     flag(Module, "--module", true, Some('m'), Some("module[/version]"), "The module to act on"),
     flag(ModuleVersion, "", false, Some('v'), Some("module-version"), "The version of the module"),
     flag(Kernelver, "--kernelver", true, Some('k'), Some("kernel[/arch]"), "Target kernel (repeatable)"),
@@ -192,8 +193,15 @@ pub const FLAGS: [Flag; 47] = [
         "Certificate cache entries must be signed with",
     ),
     ext(BinaryCache, "--binary-cache", true, Some("sources"), "Binary cache sources to take builds from"),
-    ext(To, "--to", true, Some("dir"), "cache push: the cache directory; cache deb: where packages go"),
+    ext(
+        To,
+        "--to",
+        true,
+        Some("dir"),
+        "cache push: the cache directory or registry; cache deb: where packages go; cache kmm: the image",
+    ),
     ext(KeepKernels, "--keep-kernels", true, Some("kernels"), "cache gc: the kernels whose entries stay"),
+    ext(Cache, "--cache", true, Some("sources"), "cache gate: the cache sources to look in"),
     ext(BuildSandbox, "--build-sandbox", true, Some("no|yes|auto"), "Confine builds (bubblewrap)"),
     ext(DryRun, "--dry-run", false, None, "Print the plan; change nothing"),
     ext(PasswordFile, "--password-file", true, Some("file"), "enroll: read the one-time password from this file"),
@@ -373,13 +381,14 @@ const fn our_flag_doc(id: FlagId) -> FlagDoc {
         ),
         BinaryCache => doc(
             Some(K::Text),
-            "Space-separated binary cache sources (http://, https://, file:// or a directory), tried in order \
+            "Space-separated binary cache sources (http://, https://, file://, a directory, oci://HOST[:PORT]/REPO or oci+http://HOST:PORT/REPO), tried in order \
              before every build (see BINARY CACHE). Overrides DKMS_BINARY_CACHE and the framework.conf setting \
              binary_cache; an empty value turns the cache off. Not in upstream dkms.",
         ),
         BinaryCachePush => doc(
             Some(K::Dir),
-            "Write every successful local build into this directory as a signed cache entry. Overrides \
+            "Write every successful local build into this directory (or OCI registry repository: oci://HOST[:PORT]/REPO, \
+             oci+http://HOST:PORT/REPO) as a signed cache entry. Overrides \
              DKMS_BINARY_CACHE_PUSH and binary_cache_push. Not in upstream dkms.",
         ),
         BinaryCacheCertificate => doc(
@@ -390,7 +399,14 @@ const fn our_flag_doc(id: FlagId) -> FlagDoc {
         To => doc(
             Some(K::Dir),
             "cache push: the directory to write the entry into (default: binary_cache_push); cache deb: the \
-             directory to write the packages into. Not in upstream dkms.",
+             directory to write the packages into; cache kmm: oci-layout:DIR[:TAG] or a registry (oci://HOST/REPO, \
+             oci+http://HOST:PORT/REPO; also a registry for cache push). Not in upstream dkms.",
+        ),
+        Cache => doc(
+            Some(K::Text),
+            "cache gate: the binary cache sources to look in, as binary_cache (default: --binary-cache, \
+             DKMS_BINARY_CACHE, binary_cache). Not in upstream dkms.",
+
         ),
         KeepKernels => doc(
             Some(K::Kernel),
@@ -440,6 +456,8 @@ pub enum Operand {
     Dir,
     /// One of the verb's `sub_words` and what follows it.
     SubWord,
+    /// Nothing: a sub-word that stands alone (`cache gate`).
+    Nothing,
 }
 
 /// A word a verb takes first to say what to do (`dkms cache key`), with
@@ -461,6 +479,7 @@ impl Operand {
             Operand::Tarball => "tarball",
             Operand::Dir => "dir",
             Operand::SubWord => "action",
+            Operand::Nothing => "",
         }
     }
 }
@@ -476,9 +495,10 @@ pub struct SynopsisOperand {
 
 impl std::fmt::Display for SynopsisOperand {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self.words.as_str() {
-            "" => f.write_str(self.placeholder),
-            w => write!(f, "{w} {}", self.placeholder),
+        match (self.words.as_str(), self.placeholder) {
+            ("", p) => f.write_str(p),
+            (w, "") => f.write_str(w),
+            (w, p) => write!(f, "{w} {p}"),
         }
     }
 }

@@ -582,6 +582,7 @@ pub const CACHE: Verb = Verb {
         To,
         KeepKernels,
         All,
+        Cache,
     ],
     operands: &[Operand::SubWord],
     sub_words: &[
@@ -602,6 +603,16 @@ pub const CACHE: Verb = Verb {
         },
         SubWord { word: "verify", operand: Operand::Dir, summary: "Check every entry of a cache directory" },
         SubWord { word: "gc", operand: Operand::Dir, summary: "Remove the entries of kernels no longer wanted" },
+        SubWord {
+            word: "gate",
+            operand: Operand::Nothing,
+            summary: "Say whether the cache holds every AUTOINSTALL module for a kernel",
+        },
+        SubWord {
+            word: "kmm",
+            operand: Operand::ModuleVersion,
+            summary: "Write builds as a Kubernetes KMM ModuleLoader image",
+        },
     ],
     description: "Work on the binary cache of built modules (see BINARY CACHE). Not in upstream dkms. The first \
 word after cache says what to do:
@@ -627,5 +638,19 @@ manifest's structure and key, the archive's files against their sizes and hashes
 prints one line per bad entry and exits with status 1 if there is any.
 
 cache gc dir --keep-kernels kernels removes the entries of every kernel not in the list, and stray temporary \
-files.",
+files.
+
+cache gate -k kernel [--cache sources] is a rollout gate for a kernel that need not be installed yet (its \
+headers must be): for every AUTOINSTALL module of this machine (the newest version of each) it computes the \
+key of its build for that kernel, fetches the entry from the sources and verifies it as a build would, without \
+installing anything, and prints whether the cache holds it. It exits with status 28 naming the modules the \
+cache lacks. (Not cache status: beside status, upstream's action, cache is a module name.)
+
+cache kmm module/version... -k kernel --to ref writes the existing builds of those modules for that kernel \
+as a Kubernetes KMM ModuleLoader image: the modules under /opt/lib/modules/kernel/updates/dkms/ with the files \
+of depmod -b /opt kernel, and a static cp (busybox-static) at /bin/cp. ref is oci-layout:dir[:tag] (an OCI \
+image layout directory) or an OCI registry repository; the tag defaults to the kernel.
+
+Sources and push targets may be OCI registries: oci://HOST[:PORT]/REPO (HTTPS) or oci+http://HOST:PORT/REPO; \
+an entry is one artifact tagged with its key.",
 };

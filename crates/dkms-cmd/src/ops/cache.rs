@@ -15,6 +15,7 @@ use dkms_state::cache::check;
 use dkms_state::cache::entry::{self, Manifest};
 use dkms_state::cache::fetch::{Miss, Source};
 use dkms_state::cache::key::{self, Inputs};
+use dkms_state::cache::oci;
 use dkms_state::conf::Conf;
 use dkms_state::error::{Error, Result};
 use dkms_state::{env, fsutil, tarball};
@@ -38,9 +39,36 @@ pub(crate) fn sources(d: &Dkms) -> Vec<(String, Source)> {
     setting(d, "binary_cache").split_ascii_whitespace().map(|w| (w.to_string(), Source::parse(w))).collect()
 }
 
+/// Where entries are pushed: a directory or a registry repository.
+pub(crate) enum PushTo {
+    Dir(PathBuf),
+    Oci(std::result::Result<oci::Reference, String>),
+}
+
+impl PushTo {
+    /// `binary_cache_push` or `--to`: `oci://`/`oci+http://` name a
+    /// registry, anything else a directory.
+    pub(crate) fn new(to: PathBuf) -> PushTo {
+        match to.to_str().and_then(oci::Reference::parse) {
+            Some(r) => PushTo::Oci(r),
+            None => PushTo::Dir(to),
+        }
+    }
+}
+
+impl std::fmt::Display for PushTo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            PushTo::Dir(p) => write!(f, "{}", p.display()),
+            PushTo::Oci(Ok(r)) => write!(f, "{r}"),
+            PushTo::Oci(Err(_)) => write!(f, "an OCI registry"),
+        }
+    }
+}
+
 /// `binary_cache_push`, if set.
-pub(crate) fn push_dir(d: &Dkms) -> Option<PathBuf> {
-    Some(setting(d, "binary_cache_push")).filter(|s| !s.is_empty()).map(PathBuf::from)
+pub(crate) fn push_to(d: &Dkms) -> Option<PushTo> {
+    Some(setting(d, "binary_cache_push")).filter(|s| !s.is_empty()).map(|s| PushTo::new(s.into()))
 }
 
 /// The MOK key pair as `prepare_mok` finds it (without generating one):
@@ -132,30 +160,56 @@ impl Prebuilt {
     }
 }
 
-/// Before make: the first entry for the build of `x` that a source of
-/// `binary_cache` has and that passes every check (signature, the files'
-/// hashes, every module present and built for this kernel, signed when
-/// dkms signs). None: no cache, or no source could supply it (each said
-/// why in a warning); the caller builds locally.
-pub(crate) fn fetch(d: &Dkms, x: Mvka, conf: &Conf, env: &[(String, String)], suffix: &str) -> Option<Prebuilt> {
+/// What the sources of `binary_cache` hold for one build.
+pub(crate) enum Lookup {
+    /// No source is configured.
+    NoCache,
+    /// The key could not be computed (why).
+    NoKey(String),
+    /// The first entry that passed every check.
+    Found(Prebuilt),
+    /// None did: the key and, for each source, its word and why.
+    Missing(String, Vec<(String, String)>),
+}
+
+/// The first entry for the build of `x` that a source of `binary_cache`
+/// has and that passes every check (signature, the files' hashes, every
+/// module present and built for this kernel, signed when dkms signs).
+pub(crate) fn lookup(d: &Dkms, x: Mvka, conf: &Conf, env: &[(String, String)], suffix: &str) -> Lookup {
     let sources = sources(d);
     if sources.is_empty() {
-        return None;
+        return Lookup::NoCache;
     }
     let key = match inputs(d, x, conf, env, suffix) {
         Ok(i) => i.key(),
-        Err(e) => {
-            ui::warn(&[format!("Binary cache not used: cannot compute the key ({e})")]);
-            return None;
-        }
+        Err(e) => return Lookup::NoKey(e.to_string()),
     };
     let cert = certificate(d, x.k, x.a);
+    let mut reasons = Vec::new();
     for (word, src) in sources {
         let reason = match from_source(d, x, conf, suffix, &src, &key, &cert) {
-            Ok(dir) => return Some(Prebuilt { word, key, dir }),
+            Ok(dir) => return Lookup::Found(Prebuilt { word, key, dir }),
             Err(Miss::Absent) => "no entry".to_string(),
             Err(Miss::Failed(r)) => r,
         };
+        reasons.push((word, reason));
+    }
+    Lookup::Missing(key, reasons)
+}
+
+/// Before make: `lookup`'s entry. None: no cache, or no source could
+/// supply it (each said why in a warning); the caller builds locally.
+pub(crate) fn fetch(d: &Dkms, x: Mvka, conf: &Conf, env: &[(String, String)], suffix: &str) -> Option<Prebuilt> {
+    let (key, reasons) = match lookup(d, x, conf, env, suffix) {
+        Lookup::NoCache => return None,
+        Lookup::Found(p) => return Some(p),
+        Lookup::NoKey(e) => {
+            ui::warn(&[format!("Binary cache not used: cannot compute the key ({e})")]);
+            return None;
+        }
+        Lookup::Missing(key, reasons) => (key, reasons),
+    };
+    for (word, reason) in reasons {
         ui::warn(&[format!("Binary cache {word} not used for {}: {reason}", &key[..12])]);
         ui::emit(Record::CacheRejected {
             target: ui::target(x.m, x.v, Some(x.k), Some(x.a)),
@@ -217,20 +271,22 @@ pub(crate) fn place(d: &Dkms, x: Mvka, conf: &Conf, suffix: &str, p: &Prebuilt, 
 /// After a successful local build: write it into binary_cache_push, if
 /// set. A failure is a warning; the build stands.
 pub(crate) fn push_after_build(d: &Dkms, x: Mvka, conf: &Conf, env: &[(String, String)], suffix: &str) {
-    let Some(dir) = push_dir(d) else { return };
-    if let Err(e) = push(d, x, conf, env, suffix, &dir) {
-        ui::warn(&[format!("Binary cache entry not written to {}: {e}", dir.display())]);
+    let Some(to) = push_to(d) else { return };
+    if let Err(e) = push(d, x, conf, env, suffix, &to) {
+        ui::warn(&[format!("Binary cache entry not written to {to}: {e}")]);
     }
 }
 
-/// Write the build of `x` (in the DKMS tree) into `dir` as an entry; its key.
+/// Write the build of `x` (in the DKMS tree) into `to` as an entry; its
+/// key. A registry gets the entry written into a private directory first,
+/// then uploaded from there.
 pub(crate) fn push(
     d: &Dkms,
     x: Mvka,
     conf: &Conf,
     env: &[(String, String)],
     suffix: &str,
-    dir: &Path,
+    to: &PushTo,
 ) -> std::result::Result<String, String> {
     let inputs = inputs(d, x, conf, env, suffix).map_err(|e| format!("cannot compute the key ({e})"))?;
     let key = inputs.key();
@@ -250,11 +306,19 @@ pub(crate) fn push(
         created,
     };
     let (sk, sc) = mok(d, x.k, x.a);
-    entry::write(dir, &m, &base, &sk, &sc)?;
-    ui::outln(&format!("Binary cache entry {} written to {}", &key[..12], dir.display()));
+    match to {
+        PushTo::Dir(dir) => entry::write(dir, &m, &base, &sk, &sc)?,
+        PushTo::Oci(r) => {
+            let r = r.as_ref().map_err(String::clone)?;
+            let tmp = tarball::private_dir(&d.ctx.tmp_location).map_err(|e| e.to_string())?;
+            entry::write(tmp.path(), &m, &base, &sk, &sc)?;
+            oci::push(r, &key, tmp.path())?;
+        }
+    }
+    ui::outln(&format!("Binary cache entry {} written to {to}", &key[..12]));
     ui::emit(Record::CachePushed {
         target: ui::target(x.m, x.v, Some(x.k), Some(x.a)),
-        dir: dir.display().to_string(),
+        dir: to.to_string(),
         key: key.clone(),
     });
     Ok(key)

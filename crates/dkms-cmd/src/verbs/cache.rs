@@ -1,22 +1,26 @@
 //! `dkms cache key|push|verify|gc` (not in upstream dkms): the binary
 //! cache's own commands. `key` and `push` work on a build of the DKMS tree
 //! and compute its key exactly as a build would (same conf, same make
-//! environment, same signing); `verify` and `gc` work on a cache directory.
+//! environment, same signing); `verify` and `gc` work on a cache directory;
+//! `gate` asks the cache sources about every AUTOINSTALL module.
 
 use crate::ops::build_env::{make_env, prepare_kernel_and_signing};
 use crate::ops::cache;
 use crate::support::dkms::{mvka, Dkms};
 use crate::support::subshell::for_each_kernel;
 use dkms_cli::ui;
+use dkms_proto::Record;
 use dkms_state::cache::check;
 use dkms_state::cache::entry::{self, Manifest};
 use dkms_state::cache::fetch::{Miss, Source};
 use dkms_state::error::{Error, Kind, Result};
-use dkms_state::{status, tarball};
+use dkms_state::status::State;
+use dkms_state::{status, tarball, version};
 use std::path::{Path, PathBuf};
 
 const USAGE: &str =
-    "Usage: dkms cache key|push MODULE/VERSION -k KERNEL [--to DIR] | deb MODULE/VERSION|--all -k KERNEL --to DIR | verify DIR | gc DIR --keep-kernels KERNELS";
+    "Usage: dkms cache key|push MODULE/VERSION -k KERNEL [--to DIR] | deb MODULE/VERSION|--all -k KERNEL --to DIR \
+     | verify DIR | gc DIR --keep-kernels KERNELS | gate -k KERNEL [--cache SOURCES] | kmm MODULE/VERSION... -k KERNEL --to REF";
 
 fn usage(why: &str) -> Error {
     Error::die(Kind::CacheUsage, [why.to_string(), USAGE.to_string()])
@@ -44,6 +48,8 @@ pub(crate) fn run(d: &mut Dkms) -> Result<()> {
         }
         Some("deb") => super::cache_deb::run(d, operand.as_deref()),
         Some("verify") => verify(d, &PathBuf::from(operand.ok_or_else(|| usage("cache verify needs a directory."))?)),
+        Some("gate") => gate(d),
+        Some("kmm") => super::cache_kmm::run(d, &words[1..], usage),
         Some("gc") => gc(d, &PathBuf::from(operand.ok_or_else(|| usage("cache gc needs a directory."))?)),
         Some(other) => Err(usage(&format!("Unknown cache action: {other}"))),
         None => Err(usage("cache needs an action.")),
@@ -69,16 +75,91 @@ fn key_or_push(d: &mut Dkms, m: &str, v: &str, k: &str, a: &str, push: bool) -> 
     if !status::is_module_built(&d.ctx.trees, m, v, k, a) {
         return Err(Error::die(Kind::NotBuilt, [format!("{m}/{v} is not built for {k} ({a}): nothing to push.")]));
     }
-    let dir = d
-        .ctx
-        .args
-        .cache_to
-        .clone()
-        .or_else(|| cache::push_dir(d))
-        .ok_or_else(|| usage("cache push needs --to DIR or binary_cache_push."))?;
-    cache::push(d, mvka(m, v, k, a), &conf, &env, suffix, &dir).map(drop).map_err(|e| {
-        Error::die(Kind::CacheEntryBad, [format!("Binary cache entry not written to {}: {e}", dir.display())])
-    })
+    let to = match d.ctx.args.cache_to.clone() {
+        Some(p) => cache::PushTo::new(p),
+        None => cache::push_to(d).ok_or_else(|| usage("cache push needs --to DIR or binary_cache_push."))?,
+    };
+    cache::push(d, mvka(m, v, k, a), &conf, &env, suffix, &to)
+        .map(drop)
+        .map_err(|e| Error::die(Kind::CacheEntryBad, [format!("Binary cache entry not written to {to}: {e}")]))
+}
+
+/// The newest version of every module of the tree whose dkms.conf has
+/// AUTOINSTALL for `k`/`a` (what autoinstall would install).
+fn autoinstall_modules(d: &mut Dkms, k: &str, a: &str) -> Result<Vec<(String, String)>> {
+    let mut latest: Vec<(String, String)> = Vec::new();
+    for e in status::module_status(&d.ctx.trees, None, None, None, None) {
+        if e.state == State::Broken {
+            continue;
+        }
+        match latest.iter_mut().find(|(m, _)| *m == e.module) {
+            None => latest.push((e.module, e.version)),
+            Some(slot) if version::compare(&e.version, &slot.1).is_gt() => slot.1 = e.version,
+            Some(_) => {}
+        }
+    }
+    let mut out = Vec::new();
+    for (m, v) in latest {
+        let file = d.ctx.trees.source_link(&m, &v).join("dkms.conf");
+        if d.read_conf_or_die(mvka(&m, &v, k, a), Some(&file), false)?.autoinstall {
+            out.push((m, v));
+        }
+    }
+    Ok(out)
+}
+
+/// `cache gate -k K`: for each AUTOINSTALL module, fetch and verify the
+/// entry of its build for K (K need not be installed, its headers must
+/// be), install nothing; fail naming the modules the cache lacks.
+fn gate(d: &mut Dkms) -> Result<()> {
+    if d.ctx.args.kernelver.is_empty() {
+        return Err(usage("cache gate needs -k KERNEL."));
+    }
+    if cache::sources(d).is_empty() {
+        return Err(usage("cache gate needs --cache SOURCES or binary_cache."));
+    }
+    let (k, a) = d.kernelver0();
+    ui::set_muted(true);
+    let prepared = prepare_kernel_and_signing(d, &k, &a);
+    ui::set_muted(false);
+    prepared?;
+    let (env, suffix) = (make_env(d, &k), d.module_suffix(&k));
+    let modules = autoinstall_modules(d, &k, &a)?;
+    let mut missing = Vec::new();
+    for (m, v) in &modules {
+        let x = mvka(m, v, &k, &a);
+        let conf = d.read_conf_or_die(x, None, true)?;
+        let (key, source, reasons) = match cache::lookup(d, x, &conf, &env, suffix) {
+            cache::Lookup::Found(p) => (p.key.clone(), p.word.clone(), Vec::new()),
+            cache::Lookup::Missing(key, r) => {
+                (key, String::new(), r.into_iter().map(|(w, r)| format!("{w}: {r}")).collect())
+            }
+            cache::Lookup::NoKey(e) => (String::new(), String::new(), vec![format!("cannot compute the key ({e})")]),
+            cache::Lookup::NoCache => (String::new(), String::new(), vec!["no binary cache".into()]),
+        };
+        let short = key.get(..12).unwrap_or("-");
+        if reasons.is_empty() {
+            ui::outln(&format!("{m}/{v}, {k}, {a}: cached ({short}) in {source}"));
+        } else {
+            ui::outln(&format!("{m}/{v}, {k}, {a}: missing ({short}): {}", reasons.join("; ")));
+            missing.push(format!("{m}/{v}"));
+        }
+        let target = ui::target(m, v, Some(&k), Some(&a));
+        ui::emit(Record::CacheStatus { target, cached: reasons.is_empty(), key, source, reasons });
+    }
+    if !missing.is_empty() {
+        return Err(Error::die(
+            Kind::CacheIncomplete,
+            [format!(
+                "The binary cache lacks {} of {} AUTOINSTALL modules for {k} ({a}): {}",
+                missing.len(),
+                modules.len(),
+                missing.join(" ")
+            )],
+        ));
+    }
+    ui::outln(&format!("The binary cache holds all {} AUTOINSTALL modules for {k} ({a}).", modules.len()));
+    Ok(())
 }
 
 /// The keys of the entries of `dir` (the `<key>.json` files), sorted.

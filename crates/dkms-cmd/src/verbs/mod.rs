@@ -7,6 +7,7 @@ pub(crate) mod autoinstall;
 pub(crate) mod build;
 pub(crate) mod cache;
 pub(crate) mod cache_deb;
+pub(crate) mod cache_kmm;
 pub(crate) mod doctor;
 pub(crate) mod enroll;
 pub(crate) mod generate_mok;

@@ -1,13 +1,16 @@
 //! Where entries are read from: `http://`/`https://` URLs (a static web
 //! server or object store: ureq over rustls with the platform's
 //! certificates, proxies from the environment as curl reads them, a
-//! bounded connect and response time) or a directory (`file://` or a path:
-//! regular files only, no link followed, the same size bounds).
+//! bounded connect and response time), a directory (`file://` or a path:
+//! regular files only, no link followed, the same size bounds) or an OCI
+//! registry (`oci://`, `oci+http://`: `cache::oci`).
 
 use crate::untrusted::{self, Links};
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
-use std::time::Duration;
+
+use super::http::{agent, describe_error};
+pub use super::http::{timeout, Miss};
 
 /// One source of `binary_cache`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -15,29 +18,16 @@ pub enum Source {
     /// A base URL, ending in `/`.
     Http(String),
     Dir(PathBuf),
-}
-
-/// Why an entry was not fetched.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Miss {
-    /// The source does not have it (HTTP 404, no such file).
-    Absent,
-    /// Anything else: the reason, for a warning.
-    Failed(String),
-}
-
-/// Seconds allowed to connect and to receive a response's headers
-/// (`DKMS_BINARY_CACHE_TIMEOUT`, default 5), and for a whole body (ten
-/// times that).
-pub fn timeout() -> Duration {
-    let secs = crate::env::nonempty("DKMS_BINARY_CACHE_TIMEOUT").and_then(|s| s.parse::<f64>().ok());
-    Duration::from_secs_f64(secs.filter(|s| *s > 0.0).unwrap_or(5.0))
+    /// A registry repository; an unusable reference keeps why.
+    Oci(Result<super::oci::Reference, String>),
 }
 
 impl Source {
     /// A word of `binary_cache`.
     pub fn parse(word: &str) -> Source {
-        if word.starts_with("http://") || word.starts_with("https://") {
+        if let Some(r) = super::oci::Reference::parse(word) {
+            Source::Oci(r)
+        } else if word.starts_with("http://") || word.starts_with("https://") {
             let mut base = word.to_string();
             if !base.ends_with('/') {
                 base.push('/');
@@ -74,6 +64,8 @@ impl Source {
                 Err(e) => return Err(Miss::Failed(format!("{name}: {e}"))),
             },
             Source::Http(base) => http_get(&format!("{base}{name}"), limit)?,
+            Source::Oci(Ok(r)) => super::oci::open(r, name, limit)?,
+            Source::Oci(Err(why)) => return Err(Miss::Failed(why.clone())),
         };
         let n = std::io::copy(&mut reader.by_ref().take(limit + 1), out)
             .map_err(|e| Miss::Failed(format!("{name}: {e}")))?;
@@ -84,38 +76,12 @@ impl Source {
     }
 }
 
-fn agent() -> ureq::Agent {
-    let t = timeout();
-    let tls = ureq::tls::TlsConfig::builder()
-        .root_certs(ureq::tls::RootCerts::PlatformVerifier)
-        .unversioned_rustls_crypto_provider(std::sync::Arc::new(rustls::crypto::ring::default_provider()))
-        .build();
-    ureq::Agent::config_builder()
-        .timeout_connect(Some(t))
-        .timeout_recv_response(Some(t))
-        .timeout_recv_body(Some(t * 10))
-        .http_status_as_error(false)
-        .proxy(ureq::Proxy::try_from_env())
-        .tls_config(tls)
-        .user_agent(concat!("dkms-rs/", env!("CARGO_PKG_VERSION")))
-        .build()
-        .into()
-}
-
 fn http_get(url: &str, limit: u64) -> Result<Box<dyn Read>, Miss> {
     let resp = agent().get(url).call().map_err(|e| Miss::Failed(describe_error(&e)))?;
     match resp.status().as_u16() {
         200 => Ok(Box::new(resp.into_body().into_with_config().limit(limit.saturating_add(1)).reader())),
         404 | 410 => Err(Miss::Absent),
         s => Err(Miss::Failed(format!("HTTP {s} for {url}"))),
-    }
-}
-
-fn describe_error(e: &ureq::Error) -> String {
-    match e {
-        ureq::Error::Timeout(_) => "timed out".into(),
-        ureq::Error::Io(io) if io.kind() == std::io::ErrorKind::ConnectionRefused => "connection refused".into(),
-        other => other.to_string(),
     }
 }
 
@@ -129,6 +95,8 @@ mod tests {
         assert_eq!(Source::parse("https://h/"), Source::Http("https://h/".into()));
         assert_eq!(Source::parse("file:///srv/c"), Source::Dir("/srv/c".into()));
         assert_eq!(Source::parse("/srv/c"), Source::Dir("/srv/c".into()));
+        assert!(matches!(Source::parse("oci://h/r"), Source::Oci(Ok(_))));
+        assert!(matches!(Source::parse("oci+http://h/"), Source::Oci(Err(_))));
     }
 
     #[test]

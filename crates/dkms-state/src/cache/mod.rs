@@ -1,14 +1,18 @@
 //! The binary cache of built modules (not in upstream dkms): the key of a
 //! build (`key`), the signed entry that holds it (`entry`) and the sources
-//! entries are read from (`fetch`: HTTP(S) or a directory), and the one check of an entry
-//! (`check`). The operations
+//! entries are read from (`fetch`: HTTP(S), a directory or an OCI registry,
+//! `oci` and `registry`), and the one check of an entry (`check`). The operations
 //! that use them (substitute before make, push after a build) are in
 //! dkms-cmd's `ops::cache`.
 
 pub mod check;
 pub mod entry;
 pub mod fetch;
+mod http;
+pub mod image;
 pub mod key;
+pub mod oci;
+mod registry;
 
 use sha2::{Digest, Sha256};
 
@@ -25,6 +29,6 @@ pub fn file_sha256(path: &std::path::Path) -> std::io::Result<(u64, String)> {
     Ok((n, hex(&h.finalize())))
 }
 
-fn hex(bytes: &[u8]) -> String {
+pub(crate) fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
