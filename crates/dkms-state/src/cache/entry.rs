@@ -284,7 +284,13 @@ mod tests {
         let base = t.path().join("base");
         std::fs::create_dir_all(base.join("module")).unwrap();
         std::fs::write(base.join("module/m.ko"), "module").unwrap();
-        let inputs = Inputs { module: "m".into(), ..Inputs::default() };
+        let inputs = Inputs {
+            module: "m".into(),
+            version: "1".into(),
+            kernel: "k".into(),
+            arch: "a".into(),
+            ..Inputs::default()
+        };
         let m = Manifest {
             format: FORMAT,
             key: inputs.key(),
