@@ -313,28 +313,31 @@ pub fn parse(argv: &[OsString], implicit: Option<&'static Verb>, argv0: &str) ->
     Parsed::Run(Box::new(a))
 }
 
-/// What an option does to the arguments; `Some` ends parsing there (an
-/// exit status: `--help`, `--version`, a refused value).
-fn apply_flag(a: &mut Args, f: &table::Flag, v: OsString, argv0: &str) -> Option<Parsed> {
-    // Upstream's `read -r` keeps the first line of a value; a name whose
-    // second line says more is refused rather than cut (`-m $'a\nb'` would
-    // act on `a`).
+/// An option's value as upstream reads it (`read -r`: the first line), as
+/// text and as a path: paths keep their bytes, every other value must be
+/// text. A name whose second line says more is refused rather than cut
+/// (`-m $'a\nb'` would act on `a`).
+fn flag_value(f: &table::Flag, v: OsString) -> Result<(String, PathBuf), Parsed> {
     if NAME_FLAGS.contains(&f.id) && multi_line(&v) {
         let shown = v.as_bytes().escape_ascii().to_string();
         let e = Error::die(Kind::NameUnsafe, [format!("The value of {} '{shown}' is more than one line.", f.long)]);
         ui::report(&e);
-        return Some(Parsed::Exit(e.code));
+        return Err(Parsed::Exit(e.code));
     }
     let v = read_r(&v);
-    // Paths keep their bytes; every other value is text.
     let path = PathBuf::from(&v);
-    let v = if f.value.is_some() && !PATH_FLAGS.contains(&f.id) {
-        match text(&format!("value of {}", f.long), v) {
-            Ok(v) => v,
-            Err(exit) => return Some(exit),
-        }
-    } else {
-        String::new()
+    if f.value.is_none() || PATH_FLAGS.contains(&f.id) {
+        return Ok((String::new(), path));
+    }
+    Ok((text(&format!("value of {}", f.long), v)?, path))
+}
+
+/// What an option does to the arguments; `Some` ends parsing there (an
+/// exit status: `--help`, `--version`, a refused value).
+fn apply_flag(a: &mut Args, f: &table::Flag, v: OsString, argv0: &str) -> Option<Parsed> {
+    let (v, path) = match flag_value(f, v) {
+        Ok(vp) => vp,
+        Err(exit) => return Some(exit),
     };
     match f.id {
         FlagId::Module => parse_moduleversion(a, &v),

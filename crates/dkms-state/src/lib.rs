@@ -7,6 +7,7 @@
 // inherited pipe descriptors, which the jobserver crate can only do unsafely.
 #![deny(unsafe_code)]
 
+pub mod base64;
 pub mod beneath;
 pub mod cache;
 pub mod capture;

@@ -147,42 +147,12 @@ pub fn read_certificate(file: &Path) -> Option<Vec<u8>> {
     let text = String::from_utf8(bytes).ok()?;
     let start = text.find("-----BEGIN CERTIFICATE-----")? + "-----BEGIN CERTIFICATE-----".len();
     let end = start + text[start..].find("-----END CERTIFICATE-----")?;
-    base64(&text[start..end])
-}
-
-/// Standard base64, whitespace ignored.
-fn base64(text: &str) -> Option<Vec<u8>> {
-    let mut out = Vec::new();
-    let (mut acc, mut bits) = (0u32, 0);
-    for c in text.bytes().filter(|c| !c.is_ascii_whitespace() && *c != b'=') {
-        let v = match c {
-            b'A'..=b'Z' => c - b'A',
-            b'a'..=b'z' => c - b'a' + 26,
-            b'0'..=b'9' => c - b'0' + 52,
-            b'+' => 62,
-            b'/' => 63,
-            _ => return None,
-        };
-        acc = (acc << 6) | u32::from(v);
-        bits += 6;
-        if bits >= 8 {
-            bits -= 8;
-            out.push((acc >> bits) as u8);
-            acc &= (1 << bits) - 1;
-        }
-    }
-    Some(out)
+    crate::base64::decode(&text[start..end])
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn decodes_base64() {
-        assert_eq!(base64("aGVs\nbG8=").unwrap(), b"hello");
-        assert!(base64("a*b").is_none());
-    }
 
     #[test]
     fn finds_issuer_and_serial() {

@@ -146,7 +146,7 @@ impl Session {
     fn answer(&mut self, challenge: &str) -> Result<Option<String>, Miss> {
         let (scheme, params) = challenge.split_once(' ').unwrap_or((challenge, ""));
         if scheme.eq_ignore_ascii_case("basic") {
-            return Ok(self.credentials().map(|c| format!("Basic {}", base64_encode(c.as_bytes()))));
+            return Ok(self.credentials().map(|c| format!("Basic {}", crate::base64::encode(c.as_bytes()))));
         }
         if !scheme.eq_ignore_ascii_case("bearer") {
             return Ok(None);
@@ -166,7 +166,7 @@ impl Session {
         }
         let mut b = http::Request::builder().method("GET").uri(&url);
         if let Some(c) = self.credentials() {
-            b = b.header("Authorization", format!("Basic {}", base64_encode(c.as_bytes())));
+            b = b.header("Authorization", format!("Basic {}", crate::base64::encode(c.as_bytes())));
         }
         let req = b.body(()).map_err(|e| Miss::Failed(format!("{url}: {e}")))?;
         let resp = self.agent.run(req).map_err(|e| failed(&e))?;
@@ -245,58 +245,15 @@ fn lookup(host: &str, repo: &str) -> Option<String> {
             |k: &str| k.trim_start_matches("https://").trim_start_matches("http://").trim_end_matches('/').to_string();
         wanted.iter().find_map(|w| {
             let (_, e) = auths.iter().find(|(k, _)| norm(k) == *w)?;
-            let decoded = base64_decode(e["auth"].as_str()?)?;
+            let decoded = crate::base64::decode(e["auth"].as_str()?)?;
             String::from_utf8(decoded).ok().filter(|s| s.contains(':'))
         })
     })
 }
 
-const B64: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-
-fn base64_encode(data: &[u8]) -> String {
-    let mut out = String::new();
-    for c in data.chunks(3) {
-        let n =
-            (u32::from(c[0]) << 16) | (u32::from(*c.get(1).unwrap_or(&0)) << 8) | u32::from(*c.get(2).unwrap_or(&0));
-        for i in 0..4 {
-            if i <= c.len() {
-                out.push(B64[(n >> (18 - 6 * i) & 63) as usize] as char);
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
-}
-
-fn base64_decode(s: &str) -> Option<Vec<u8>> {
-    let s = s.trim().trim_end_matches('=');
-    let mut out = Vec::new();
-    let (mut acc, mut bits) = (0u32, 0);
-    for b in s.bytes() {
-        acc = (acc << 6) | B64.iter().position(|&c| c == b)? as u32;
-        bits += 6;
-        if bits >= 8 {
-            bits -= 8;
-            out.push((acc >> bits) as u8);
-            acc &= (1 << bits) - 1;
-        }
-    }
-    Some(out)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn base64_round_trips() {
-        for s in ["", "a", "ab", "abc", "user:pass", "dkms:s3cr3t!"] {
-            assert_eq!(base64_decode(&base64_encode(s.as_bytes())).as_deref(), Some(s.as_bytes()));
-        }
-        assert_eq!(base64_encode(b"user:pass"), "dXNlcjpwYXNz");
-        assert_eq!(base64_decode("!!"), None);
-    }
 
     #[test]
     fn parses_a_bearer_challenge() {
