@@ -56,16 +56,7 @@ impl Enroll {
     fn new() -> Enroll {
         let sb = Sandbox::new();
         let (key, cert) = (sb.root.join("mok.key"), sb.root.join("mok.der"));
-        let st = Command::new("openssl")
-            .args(["req", "-new", "-x509", "-nodes", "-days", "1", "-subj", "/CN=enroll test", "-newkey", "rsa:2048"])
-            .arg("-keyout")
-            .arg(&key)
-            .args(["-outform", "DER", "-out"])
-            .arg(&cert)
-            .stderr(std::process::Stdio::null())
-            .status()
-            .unwrap();
-        assert!(st.success(), "openssl req");
+        crate::support::mok_pair(&key, &cert, "enroll test");
         let fp = Command::new("openssl")
             .args(["x509", "-inform", "DER", "-noout", "-fingerprint", "-sha1", "-in"])
             .arg(&cert)

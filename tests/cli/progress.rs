@@ -52,25 +52,8 @@ fn setup(k: &str) -> Sandbox {
 /// `dkms*_test`, so dkms shows its dots) whose `all:` sleeps `before`
 /// seconds, runs kbuild, then sleeps `after` seconds.
 fn module(sb: &Sandbox, m: &str, before: u32, after: u32) {
-    let dir = sb.src.join(format!("{m}-1.0"));
-    sb.write(
-        &dir.join("dkms.conf"),
-        &format!(
-            "PACKAGE_NAME={m}\nPACKAGE_VERSION=1.0\nBUILT_MODULE_NAME[0]={m}\nDEST_MODULE_LOCATION[0]=/updates\n\
-             MAKE[0]=\"make KERNELRELEASE=$kernelver\"\nAUTOINSTALL=yes\n"
-        ),
-    );
-    sb.write(
-        &dir.join(format!("{m}.c")),
-        "#include <linux/module.h>\nMODULE_LICENSE(\"GPL\");\nstatic int __init s_init(void) { return 0; }\nmodule_init(s_init);\n",
-    );
-    sb.write(
-        &dir.join("Makefile"),
-        &format!(
-            "obj-m := {m}.o\nKDIR ?= /lib/modules/$(KERNELRELEASE)/build\nall:\n\tsleep {before}\n\
-             \t$(MAKE) -C $(KDIR) M=$(CURDIR) modules\n\tsleep {after}\n"
-        ),
-    );
+    let (before, after) = (format!("\tsleep {before}\n"), format!("\tsleep {after}\n"));
+    crate::support::kbuild_module(sb, m, "AUTOINSTALL=yes\n", &before, &after);
 }
 
 /// `m/1.0` added from the source tree.

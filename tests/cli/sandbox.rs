@@ -88,24 +88,7 @@ fn plain_module(sb: &Sandbox, m: &str) {
 /// A real one-file module `m` in the source tree, with `all:` running
 /// `pre` before kbuild.
 fn module(sb: &Sandbox, m: &str, pre: &str) {
-    let dir = sb.src.join(format!("{m}-1.0"));
-    sb.write(
-        &dir.join("dkms.conf"),
-        &format!(
-            "PACKAGE_NAME={m}\nPACKAGE_VERSION=1.0\nBUILT_MODULE_NAME[0]={m}\nDEST_MODULE_LOCATION[0]=/updates\n\
-             MAKE[0]=\"make KERNELRELEASE=$kernelver\"\n"
-        ),
-    );
-    sb.write(
-        &dir.join(format!("{m}.c")),
-        "#include <linux/module.h>\nMODULE_LICENSE(\"GPL\");\nstatic int __init s_init(void) { return 0; }\nmodule_init(s_init);\n",
-    );
-    sb.write(
-        &dir.join("Makefile"),
-        &format!(
-            "obj-m := {m}.o\nKDIR ?= /lib/modules/$(KERNELRELEASE)/build\nall:\n{pre}\t$(MAKE) -C $(KDIR) M=$(CURDIR) modules\n"
-        ),
-    );
+    crate::support::kbuild_module(sb, m, "", pre, "");
 }
 
 /// (size, mtime, mode, uid) of every entry under the roots, not following

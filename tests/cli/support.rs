@@ -424,6 +424,45 @@ impl Sandbox {
     }
 }
 
+/// A fresh self-signed signing pair made with openssl: the private key at
+/// `key` and the DER certificate at `cert`, subject `CN=<cn>`.
+pub fn mok_pair(key: &Path, cert: &Path, cn: &str) {
+    let st = Command::new("openssl")
+        .args(["req", "-new", "-x509", "-nodes", "-days", "1", "-subj", &format!("/CN={cn}"), "-newkey", "rsa:2048"])
+        .arg("-keyout")
+        .arg(key)
+        .args(["-outform", "DER", "-out"])
+        .arg(cert)
+        .stderr(Stdio::null())
+        .status()
+        .expect("run openssl");
+    assert!(st.success(), "openssl req");
+}
+
+/// A real one-file kbuild module `m/1.0` in the sandbox's source tree: its
+/// dkms.conf (plus `conf_extra` lines) and a Makefile whose `all:` runs
+/// `before` (recipe lines, each `\t...\n`), kbuild, then `after`.
+pub fn kbuild_module(sb: &Sandbox, m: &str, conf_extra: &str, before: &str, after: &str) {
+    let dir = sb.src.join(format!("{m}-1.0"));
+    sb.write(
+        &dir.join("dkms.conf"),
+        &format!(
+            "PACKAGE_NAME={m}\nPACKAGE_VERSION=1.0\nBUILT_MODULE_NAME[0]={m}\nDEST_MODULE_LOCATION[0]=/updates\n\
+             MAKE[0]=\"make KERNELRELEASE=$kernelver\"\n{conf_extra}"
+        ),
+    );
+    sb.write(
+        &dir.join(format!("{m}.c")),
+        "#include <linux/module.h>\nMODULE_LICENSE(\"GPL\");\nstatic int __init s_init(void) { return 0; }\nmodule_init(s_init);\n",
+    );
+    sb.write(
+        &dir.join("Makefile"),
+        &format!(
+            "obj-m := {m}.o\nKDIR ?= /lib/modules/$(KERNELRELEASE)/build\nall:\n{before}\t$(MAKE) -C $(KDIR) M=$(CURDIR) modules\n{after}"
+        ),
+    );
+}
+
 /// Exec of a program another test thread has just written (the upstream
 /// copy) fails with ETXTBSY while a child forked meanwhile by a third
 /// thread still holds the writing descriptor (until its own exec): retry.

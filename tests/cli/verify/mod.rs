@@ -156,15 +156,7 @@ pub(crate) fn new_pair(r: &Real, name: &str) -> (std::path::PathBuf, std::path::
     let dir = r.sb.root.join(name);
     fs::create_dir_all(&dir).unwrap();
     let (key, cert) = (dir.join("k.key"), dir.join("k.der"));
-    let st = std::process::Command::new("openssl")
-        .args(["req", "-new", "-x509", "-nodes", "-days", "1", "-subj", "/CN=other", "-newkey", "rsa:2048", "-keyout"])
-        .arg(&key)
-        .args(["-outform", "DER", "-out"])
-        .arg(&cert)
-        .stderr(std::process::Stdio::null())
-        .status()
-        .unwrap();
-    assert!(st.success());
+    crate::support::mok_pair(&key, &cert, "other");
     (key, cert)
 }
 

@@ -18,16 +18,7 @@ pub(super) fn pair(r: &Real, dir: &str, cn: &str) -> (PathBuf, PathBuf) {
     let dir = r.sb.root.join(dir);
     fs::create_dir_all(&dir).unwrap();
     let (key, cert) = (dir.join("MOK.priv"), dir.join("MOK.der"));
-    let st = Command::new("openssl")
-        .args(["req", "-new", "-x509", "-nodes", "-days", "1", "-subj", &format!("/CN={cn}"), "-newkey", "rsa:2048"])
-        .arg("-keyout")
-        .arg(&key)
-        .args(["-outform", "DER", "-out"])
-        .arg(&cert)
-        .stderr(std::process::Stdio::null())
-        .status()
-        .unwrap();
-    assert!(st.success(), "openssl req");
+    crate::support::mok_pair(&key, &cert, cn);
     (key, cert)
 }
 
