@@ -424,6 +424,18 @@ impl Sandbox {
     }
 }
 
+/// Replace `p` by a FIFO: what a reader that blocks would hang on.
+pub fn fifo(p: &Path) {
+    let _ = fs::remove_file(p);
+    nix::unistd::mkfifo(p, nix::sys::stat::Mode::from_bits_truncate(0o644)).expect("mkfifo");
+}
+
+/// Replace `p` by a link to `/dev/zero`: an endless file.
+pub fn zero_link(p: &Path) {
+    let _ = fs::remove_file(p);
+    symlink("/dev/zero", p).expect("symlink");
+}
+
 /// A fresh self-signed signing pair made with openssl: the private key at
 /// `key` and the DER certificate at `cert`, subject `CN=<cn>`.
 pub fn mok_pair(key: &Path, cert: &Path, cn: &str) {

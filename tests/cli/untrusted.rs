@@ -10,6 +10,7 @@
 use crate::json::Validator;
 use crate::skip::skip_unless;
 use crate::support::{arch, have, ours, Impl, Output, Sandbox, KVER};
+use crate::support::{fifo, zero_link};
 use std::fs;
 use std::path::{Path, PathBuf};
 
@@ -55,16 +56,6 @@ fn built(sb: &Sandbox, name: &str) -> PathBuf {
 
 fn inst(sb: &Sandbox, name: &str) -> PathBuf {
     sb.inst.join(format!("{KVER}/updates/dkms/{name}"))
-}
-
-fn fifo(p: &Path) {
-    let _ = fs::remove_file(p);
-    nix::unistd::mkfifo(p, nix::sys::stat::Mode::from_bits_truncate(0o644)).expect("mkfifo");
-}
-
-fn zero_link(p: &Path) {
-    let _ = fs::remove_file(p);
-    std::os::unix::fs::symlink("/dev/zero", p).expect("symlink");
 }
 
 /// status, status --verify (text and JSON), doctor and ltdk all finish;

@@ -8,19 +8,10 @@
 use super::faults::{entry_file, falls_back, node, verify_fails};
 use super::{cache_copy, fleet, keypair, Fleet, Tree};
 use crate::skip::skip_unless;
+use crate::support::{fifo, zero_link};
 use std::fs;
 use std::path::Path;
 use std::process::Command;
-
-fn fifo(p: &Path) {
-    let _ = fs::remove_file(p);
-    nix::unistd::mkfifo(p, nix::sys::stat::Mode::from_bits_truncate(0o644)).expect("mkfifo");
-}
-
-fn zero_link(p: &Path) {
-    let _ = fs::remove_file(p);
-    std::os::unix::fs::symlink("/dev/zero", p).expect("symlink");
-}
 
 /// The node uses `dir` as its binary cache.
 fn use_dir(tree: &Tree, dir: &Path) -> String {
