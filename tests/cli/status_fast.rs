@@ -154,7 +154,7 @@ fn real_elf_modules_match_upstream() {
         assert!(first.stdout.contains(&line), "{line}in\n{}", first.stdout);
     }
     // A second run gives the same output (these plain confs are evaluated
-    // without bash, by confstatic, so they need no cache entries).
+    // without bash, by shell::plain, so they need no cache entries).
     assert!(!sb.dkms.join(".cache/conf").exists(), "plain confs are not cached");
     assert_eq!(sb.run(Impl::Ours, &["status"]), first);
     if sb.upstream().is_some() {

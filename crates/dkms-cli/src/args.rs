@@ -64,7 +64,7 @@ pub struct Args {
     /// `--password-file FILE` (enroll; not upstream).
     pub password_file: Option<PathBuf>,
     /// `--binary-cache`, `--binary-cache-push`, `--binary-cache-certificate`
-    /// (not upstream; see `ops::cache`).
+    /// (not upstream; see `ops::binary_cache`).
     pub binary_cache: Option<String>,
     pub binary_cache_push: Option<String>,
     pub binary_cache_certificate: Option<String>,

@@ -34,7 +34,7 @@ pub const NONSIGNING: [&str; 22] = [
     // Not upstream: "yes" shows remembered autoinstall failures in the text
     // of `dkms status` (`dkms_state::failures`).
     "status_show_failures",
-    // Not upstream: the binary cache (see dkms-cmd's `ops::cache`).
+    // Not upstream: the binary cache (see dkms-cmd's `ops::binary_cache`).
     "binary_cache",
     "binary_cache_push",
     "binary_cache_certificate",

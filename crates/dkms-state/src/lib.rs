@@ -41,7 +41,3 @@ pub mod untrusted;
 pub mod version;
 
 pub use error::{Error, Result};
-// The conf cache and the in-process evaluator live under `shell` (which
-// alone decides when each is used); their old paths stay for the callers.
-pub use shell::cache as confcache;
-pub use shell::plain as confstatic;

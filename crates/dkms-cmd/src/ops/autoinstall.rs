@@ -15,7 +15,7 @@
 //! `--all-kernels`: every kernel of the install tree that has headers), one
 //! plan for all of them.
 
-use super::builds::{Builds, Key};
+use super::parallel::{Builds, Key};
 use crate::support::dkms::Signer;
 use crate::support::dkms::{mvka, Dkms, Mvka};
 use dkms_cli::ui;
@@ -134,7 +134,7 @@ struct KernelRun {
     plan_out: Chunks,
     /// The conf planning read last (upstream's `last_mvka`), which every
     /// install of this kernel starts from.
-    conf_cache: Option<(String, Conf)>,
+    last_conf: Option<(String, Conf)>,
     package_name: String,
     /// `prepare_kernel_and_signing`, run ahead for the background builds.
     prologue: Option<Prologue>,
@@ -159,7 +159,7 @@ fn plan_kernel(d: &mut Dkms, k: &str, a: &str, opts: Options) -> KernelRun {
         a: a.into(),
         plan,
         plan_out: out.take(),
-        conf_cache: d.conf_cache.clone(),
+        last_conf: d.last_conf.clone(),
         package_name: d.package_name.clone(),
         prologue: None,
     }
@@ -272,11 +272,11 @@ fn start_builds(d: &mut Dkms, runs: &mut [KernelRun]) -> Option<Arc<Builds>> {
         let mut start = d.clone();
         start.builds = None;
         start.deferred_depmod = None;
-        start.conf_cache = run.conf_cache.clone();
+        start.last_conf = run.last_conf.clone();
         start.package_name = run.package_name.clone();
         let out = Capture::new();
         let result = capture::scoped(Some(out.clone()), || {
-            super::build_env::prepare_kernel_and_signing(&mut start, &run.k, &run.a)
+            super::prepare_kernel::prepare_kernel_and_signing(&mut start, &run.k, &run.a)
         });
         let ok = result.is_ok();
         run.prologue = Some(Prologue {
@@ -301,7 +301,7 @@ fn start_builds(d: &mut Dkms, runs: &mut [KernelRun]) -> Option<Arc<Builds>> {
 /// `prepare_kernel_and_signing` where upstream's loop calls it: the one
 /// run ahead, printed now, or the real thing.
 fn prepare(d: &mut Dkms, k: &str, a: &str, prologue: &mut Option<Prologue>) -> Result<()> {
-    let Some(p) = prologue.take() else { return super::build_env::prepare_kernel_and_signing(d, k, a) };
+    let Some(p) = prologue.take() else { return super::prepare_kernel::prepare_kernel_and_signing(d, k, a) };
     ui::replay(p.chunks);
     p.result?;
     d.prepared_kernel = p.prepared_kernel;
@@ -312,7 +312,7 @@ fn prepare(d: &mut Dkms, k: &str, a: &str, prologue: &mut Option<Prologue>) -> R
 /// `autoinstall` on one kernel.
 fn autoinstall_kernel(d: &mut Dkms, mut run: KernelRun, builds: Option<&Builds>) -> Result<()> {
     ui::replay(std::mem::take(&mut run.plan_out));
-    d.conf_cache = run.conf_cache.take();
+    d.last_conf = run.last_conf.take();
     d.package_name = std::mem::take(&mut run.package_name);
     let (k, a) = (run.k.clone(), run.a.clone());
     let mut plan = std::mem::replace(&mut run.plan, Ok(Plan::default()))?;

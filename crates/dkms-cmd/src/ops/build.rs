@@ -6,9 +6,9 @@
 //! (not upstream), a verified entry takes the place of patches, PRE_BUILD
 //! and make; the rest is the same.
 
-use super::build_env::{date, make_env, prepare_kernel_and_signing};
+use super::binary_cache::Prebuilt;
 use super::build_steps::{apply_patches, built_modules_present, check_vermagic, run_make, stage_modules};
-use super::cache::Prebuilt;
+use super::prepare_kernel::{date, make_env, prepare_kernel_and_signing};
 use crate::support::dkms::{mvka, Dkms, Mvka};
 use crate::support::products::{self, Untaken};
 use dkms_cli::{ui, RELEASE_STRING};
@@ -62,7 +62,7 @@ pub(crate) fn do_build(d: &mut Dkms, m: &str, v: &str, k: &str, a: &str) -> Resu
     check_build_depends(d, mvka(&m, &v, k, a), &conf, &[])?;
     // Not upstream: a verified entry of the binary cache stands in for
     // make (fetched before the tree changes; None without a cache).
-    let prebuilt = super::cache::fetch(d, mvka(&m, &v, k, a), &conf, &env, suffix);
+    let prebuilt = super::binary_cache::fetch(d, mvka(&m, &v, k, a), &conf, &env, suffix);
 
     // From here the build changes the tree: journal it, so a killed build's
     // staging directory is cleaned up by the next run (see `recover`).
@@ -85,7 +85,7 @@ pub(crate) fn do_build(d: &mut Dkms, m: &str, v: &str, k: &str, a: &str) -> Resu
                     elapsed_ms: started.elapsed().as_millis() as u64,
                     modules,
                 });
-                super::cache::push_after_build(d, mvka(&m, &v, k, a), &conf, &env, suffix);
+                super::binary_cache::push_after_build(d, mvka(&m, &v, k, a), &conf, &env, suffix);
             }
         }
     }
@@ -295,7 +295,7 @@ fn build_steps(
     let t = d.ctx.trees.clone();
     let (build_dir, base_dir) = (&t.build_dir(m, v), &t.arch_dir(m, v, k, a));
     match prebuilt {
-        Some(p) => super::cache::place(d, x, conf, suffix, p, build_log)?,
+        Some(p) => super::binary_cache::place(d, x, conf, suffix, p, build_log)?,
         None => {
             apply_patches(d, x, conf, build_log)?;
             d.run_build_script(m, v, "pre_build", &conf.pre_build, Some(build_log))?;

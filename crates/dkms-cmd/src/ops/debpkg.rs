@@ -117,18 +117,18 @@ fn modules(d: &mut Dkms, x: Mvka, entry: Option<&Path>) -> Result<Vec<Placed>> {
 /// The entry of `binary_cache` for the build of `x`, verified and unpacked
 /// as a build would take it (`cache::fetch`: signature, hashes, vermagic);
 /// None when no cache is set or no source has it (each said why).
-fn from_cache(d: &mut Dkms, x: Mvka) -> Result<Option<super::cache::Prebuilt>> {
-    if super::cache::sources(d).is_empty() || !status::is_module_added(&d.ctx.trees, x.m, x.v) {
+fn from_cache(d: &mut Dkms, x: Mvka) -> Result<Option<super::binary_cache::Prebuilt>> {
+    if super::binary_cache::sources(d).is_empty() || !status::is_module_added(&d.ctx.trees, x.m, x.v) {
         return Ok(None);
     }
     let conf = d.read_conf_or_die(x, None, true)?;
     ui::set_muted(true);
-    let prepared = super::build_env::prepare_kernel_and_signing(d, x.k, x.a);
+    let prepared = super::prepare_kernel::prepare_kernel_and_signing(d, x.k, x.a);
     ui::set_muted(false);
     prepared?;
-    let env = super::build_env::make_env(d, x.k);
+    let env = super::prepare_kernel::make_env(d, x.k);
     let suffix = d.module_suffix(x.k);
-    Ok(super::cache::fetch(d, x, &conf, &env, suffix))
+    Ok(super::binary_cache::fetch(d, x, &conf, &env, suffix))
 }
 
 /// When the build was made: its newest file's time (a rebuild is newer).

@@ -6,11 +6,9 @@
 
 pub(crate) mod add;
 pub(crate) mod autoinstall;
+pub(crate) mod binary_cache;
 pub(crate) mod build;
-pub(crate) mod build_env;
 pub(crate) mod build_steps;
-pub(crate) mod builds;
-pub(crate) mod cache;
 pub(crate) mod debpkg;
 pub(crate) mod debpkg_text;
 pub(crate) mod dependants;
@@ -20,7 +18,9 @@ pub(crate) mod kernel_hooks;
 pub(crate) mod kernel_trigger;
 pub(crate) mod ltdk;
 pub(crate) mod mktree;
+pub(crate) mod parallel;
 pub(crate) mod plan;
+pub(crate) mod prepare_kernel;
 pub(crate) mod recover;
 pub(crate) mod remove;
 pub(crate) mod sign;

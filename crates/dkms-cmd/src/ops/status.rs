@@ -36,7 +36,7 @@ pub(crate) struct Show<'a> {
 /// the read prints — the conf's own stderr, `DIRECTIVE:` lines, validation
 /// messages — appears in the middle of that line; the reads are batched
 /// here with each conf's stderr captured, and replayed per line; results
-/// are cached in the dkms tree (`dkms_state::confcache`).
+/// are cached in the dkms tree (`dkms_state::shell::memo`).
 /// `None` for entries without a kernel or without a readable conf.
 fn read_confs(d: &Dkms, entries: &[Entry]) -> Vec<Option<conf::Read>> {
     let mut specs = Vec::new();
@@ -57,9 +57,9 @@ fn read_confs(d: &Dkms, entries: &[Entry]) -> Vec<Option<conf::Read>> {
             _ => slots.push(None),
         }
     }
-    // Evaluations are cached in the tree (dkms_state::confcache): a warm
+    // Evaluations are cached in the tree (dkms_state::shell::memo): a warm
     // status starts no bash at all.
-    let cache = dkms_state::confcache::dir(&d.ctx.trees.dkms_tree);
+    let cache = dkms_state::shell::memo::dir(&d.ctx.trees.dkms_tree);
     let mut reads: Vec<Option<conf::Read>> =
         conf::read_many_cached(&specs, &cache).unwrap_or_default().into_iter().map(Some).collect();
     slots.into_iter().map(|i| i.and_then(|i| reads.get_mut(i).and_then(Option::take))).collect()

@@ -24,11 +24,11 @@ pub(crate) fn maybe_uninstall_module(d: &mut Dkms, m: &str, v: &str, k: &str, a:
     let conf_file = trees.source_link(m, v).join("dkms.conf");
     let mut excluded = false;
     if conf_file.is_file() {
-        let saved = d.conf_cache.clone();
+        let saved = d.last_conf.clone();
         if let Ok(Some(c)) = d.read_conf_quiet(mvka(m, v, k, a), Some(&conf_file), false, true) {
             excluded = c.any_build_exclusive();
         }
-        d.conf_cache = saved;
+        d.last_conf = saved;
     }
     if !excluded {
         ui::outln(&format!("Module {m}/{v} is not installed for kernel {k} ({a}). Skipping..."));

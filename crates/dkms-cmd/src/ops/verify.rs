@@ -174,7 +174,7 @@ impl Verifier {
                 }
             }
         }
-        out.extend(archived_originals(&t.original_module_dir(m, k, a)));
+        out.extend(lost_originals(&t.original_module_dir(m, k, a)));
         out
     }
 }
@@ -213,7 +213,7 @@ pub(crate) fn installed_file(d: &Dkms, m: &str, c: &Conf, i: usize, k: &str, a: 
 /// `(e)`: every original archived on install (`<name>.origin` beside it)
 /// is still there; an archive directory with no module at all is missing
 /// its originals too.
-fn archived_originals(dir: &Path) -> Vec<VerifyProblem> {
+fn lost_originals(dir: &Path) -> Vec<VerifyProblem> {
     let Ok(rd) = std::fs::read_dir(dir) else { return Vec::new() };
     let names: Vec<String> = rd.flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect();
     let mut out = Vec::new();
@@ -274,18 +274,18 @@ mod tests {
     fn archived_originals_must_be_there() {
         let t = tempfile::tempdir().unwrap();
         let dir = t.path().join("original_module/6.1/x86_64");
-        assert!(archived_originals(&dir).is_empty(), "no archive: nothing to check");
+        assert!(lost_originals(&dir).is_empty(), "no archive: nothing to check");
         std::fs::create_dir_all(&dir).unwrap();
-        let empty = archived_originals(&dir);
+        let empty = lost_originals(&dir);
         assert_eq!(empty.len(), 1);
         assert_eq!(empty[0].reason, VerifyReason::Missing);
         std::fs::write(dir.join("e1000e.ko.xz.origin"), "/lib/modules/6.1/kernel/e1000e.ko.xz\n").unwrap();
-        let gone = archived_originals(&dir);
+        let gone = lost_originals(&dir);
         assert_eq!(gone.len(), 1);
         assert_eq!(gone[0].module_name, "e1000e");
         assert!(gone[0].message.contains("archived original"), "{}", gone[0].message);
         std::fs::write(dir.join("e1000e.ko.xz"), "module").unwrap();
-        assert!(archived_originals(&dir).is_empty());
+        assert!(lost_originals(&dir).is_empty());
     }
 
     #[test]

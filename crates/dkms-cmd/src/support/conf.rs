@@ -61,7 +61,7 @@ impl Dkms {
         }
         let canon = path.canonicalize().unwrap_or_else(|_| path.clone());
         let key = format!("{m}/{v}/{k}/{a}\0{}", canon.display());
-        if let Some((cached, c)) = &self.conf_cache {
+        if let Some((cached, c)) = &self.last_conf {
             if *cached == key {
                 let c = c.clone();
                 if strict {
@@ -84,7 +84,7 @@ impl Dkms {
         if !read.ok {
             return Ok(None);
         }
-        self.conf_cache = Some((key, read.conf.clone()));
+        self.last_conf = Some((key, read.conf.clone()));
         Ok(Some(read.conf))
     }
 

@@ -19,7 +19,7 @@ use std::path::{Path, PathBuf};
 pub(crate) struct Dkms {
     pub(crate) ctx: Ctx,
     /// `last_mvka`/`last_mvka_conf` and the conf read for them.
-    pub(crate) conf_cache: Option<(String, Conf)>,
+    pub(crate) last_conf: Option<(String, Conf)>,
     /// `package_name` of the last conf read (drives the progress dots).
     pub(crate) package_name: String,
     /// Environment added for children (`CC`, `--directive` exports, ...).
@@ -78,7 +78,7 @@ pub(crate) struct Signer {
 pub(crate) type BuildKey = (String, String, String, String);
 
 /// Builds run ahead of the install that needs them (a parallel
-/// autoinstall's background builds, `ops::builds`).
+/// autoinstall's background builds, `ops::parallel`).
 pub(crate) trait BuildsAhead: std::fmt::Debug + Send + Sync {
     /// The outcome of the build of `key`, waiting for it to finish; None if
     /// it is not one of these builds (the caller builds it itself).
@@ -92,7 +92,7 @@ pub(crate) trait BuildsAhead: std::fmt::Debug + Send + Sync {
 pub(crate) struct BuildOutcome {
     pub(crate) chunks: Chunks,
     pub(crate) result: Result<()>,
-    pub(crate) conf_cache: Option<(String, Conf)>,
+    pub(crate) last_conf: Option<(String, Conf)>,
     pub(crate) package_name: String,
 }
 
@@ -101,7 +101,7 @@ impl BuildOutcome {
     /// just run here; its result.
     pub(crate) fn replay(self, d: &mut Dkms) -> Result<()> {
         dkms_cli::ui::replay(self.chunks);
-        d.conf_cache = self.conf_cache;
+        d.last_conf = self.last_conf;
         d.package_name = self.package_name;
         self.result
     }
@@ -121,7 +121,7 @@ impl Dkms {
             .collect();
         Dkms {
             ctx,
-            conf_cache: None,
+            last_conf: None,
             package_name: String::new(),
             exports,
             delayed_depmod: false,

@@ -11,7 +11,7 @@ use dkms_state::error::{Error, Result};
 /// What a subshell in upstream would discard on exit. The module being
 /// worked on is not here: it is a parameter of every operation.
 struct SubshellState {
-    conf_cache: Option<(String, Conf)>,
+    last_conf: Option<(String, Conf)>,
     prepared_kernel: Option<String>,
     signer: Option<Signer>,
     package_name: String,
@@ -23,13 +23,13 @@ impl Dkms {
     /// are put back as they were when it returns.
     pub(crate) fn subshell<T>(&mut self, f: impl FnOnce(&mut Dkms) -> T) -> T {
         let saved = SubshellState {
-            conf_cache: self.conf_cache.clone(),
+            last_conf: self.last_conf.clone(),
             prepared_kernel: self.prepared_kernel.clone(),
             signer: self.signer.clone(),
             package_name: self.package_name.clone(),
         };
         let r = f(self);
-        self.conf_cache = saved.conf_cache;
+        self.last_conf = saved.last_conf;
         self.prepared_kernel = saved.prepared_kernel;
         self.signer = saved.signer;
         self.package_name = saved.package_name;

@@ -4,8 +4,8 @@
 //! environment, same signing); `verify` and `gc` work on a cache directory;
 //! `gate` asks the cache sources about every AUTOINSTALL module.
 
-use crate::ops::build_env::{make_env, prepare_kernel_and_signing};
-use crate::ops::cache;
+use crate::ops::binary_cache;
+use crate::ops::prepare_kernel::{make_env, prepare_kernel_and_signing};
 use crate::support::dkms::{mvka, Dkms};
 use crate::support::subshell::for_each_kernel;
 use dkms_cli::ui;
@@ -66,7 +66,7 @@ fn key_or_push(d: &mut Dkms, m: &str, v: &str, k: &str, a: &str, push: bool) -> 
     let env = make_env(d, k);
     let suffix = d.module_suffix(k);
     if !push {
-        let inputs = cache::inputs(d, mvka(m, v, k, a), &conf, &env, suffix)
+        let inputs = binary_cache::inputs(d, mvka(m, v, k, a), &conf, &env, suffix)
             .map_err(|e| Error::io(1, "computing the cache key", e))?;
         ui::outln(&inputs.key());
         ui::outln(&serde_json::to_string_pretty(&inputs).unwrap_or_default());
@@ -76,10 +76,10 @@ fn key_or_push(d: &mut Dkms, m: &str, v: &str, k: &str, a: &str, push: bool) -> 
         return Err(Error::die(Kind::NotBuilt, [format!("{m}/{v} is not built for {k} ({a}): nothing to push.")]));
     }
     let to = match d.ctx.args.cache_to.clone() {
-        Some(p) => cache::PushTo::new(p),
-        None => cache::push_to(d).ok_or_else(|| usage("cache push needs --to DIR or binary_cache_push."))?,
+        Some(p) => binary_cache::PushTo::new(p),
+        None => binary_cache::push_to(d).ok_or_else(|| usage("cache push needs --to DIR or binary_cache_push."))?,
     };
-    cache::push(d, mvka(m, v, k, a), &conf, &env, suffix, &to)
+    binary_cache::push(d, mvka(m, v, k, a), &conf, &env, suffix, &to)
         .map(drop)
         .map_err(|e| Error::die(Kind::CacheEntryBad, [format!("Binary cache entry not written to {to}: {e}")]))
 }
@@ -115,7 +115,7 @@ fn gate(d: &mut Dkms) -> Result<()> {
     if d.ctx.args.kernelver.is_empty() {
         return Err(usage("cache gate needs -k KERNEL."));
     }
-    if cache::sources(d).is_empty() {
+    if binary_cache::sources(d).is_empty() {
         return Err(usage("cache gate needs --cache SOURCES or binary_cache."));
     }
     let (k, a) = d.kernelver0();
@@ -129,13 +129,15 @@ fn gate(d: &mut Dkms) -> Result<()> {
     for (m, v) in &modules {
         let x = mvka(m, v, &k, &a);
         let conf = d.read_conf_or_die(x, None, true)?;
-        let (key, source, reasons) = match cache::lookup(d, x, &conf, &env, suffix) {
-            cache::Lookup::Found(p) => (p.key.clone(), p.word.clone(), Vec::new()),
-            cache::Lookup::Missing(key, r) => {
+        let (key, source, reasons) = match binary_cache::lookup(d, x, &conf, &env, suffix) {
+            binary_cache::Lookup::Found(p) => (p.key.clone(), p.word.clone(), Vec::new()),
+            binary_cache::Lookup::Missing(key, r) => {
                 (key, String::new(), r.into_iter().map(|(w, r)| format!("{w}: {r}")).collect())
             }
-            cache::Lookup::NoKey(e) => (String::new(), String::new(), vec![format!("cannot compute the key ({e})")]),
-            cache::Lookup::NoCache => (String::new(), String::new(), vec!["no binary cache".into()]),
+            binary_cache::Lookup::NoKey(e) => {
+                (String::new(), String::new(), vec![format!("cannot compute the key ({e})")])
+            }
+            binary_cache::Lookup::NoCache => (String::new(), String::new(), vec!["no binary cache".into()]),
         };
         let short = key.get(..12).unwrap_or("-");
         if reasons.is_empty() {
@@ -177,7 +179,7 @@ fn keys(dir: &Path) -> Result<Vec<String>> {
 /// `cache verify DIR`: every entry, fully; one line per bad one.
 fn verify(d: &mut Dkms, dir: &Path) -> Result<()> {
     let (k, a) = d.kernelver0();
-    let cert = cache::certificate(d, &k, &a);
+    let cert = binary_cache::certificate(d, &k, &a);
     let keys = keys(dir)?;
     let mut bad = 0;
     for key in &keys {

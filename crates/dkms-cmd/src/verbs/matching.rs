@@ -2,8 +2,8 @@
 //! every module/version installed on a template kernel.
 
 use crate::ops::build::maybe_build_module;
-use crate::ops::build_env::prepare_kernel;
 use crate::ops::install::maybe_install_module;
+use crate::ops::prepare_kernel::prepare_kernel;
 use crate::ops::status::status_lines;
 use crate::support::dkms::Dkms;
 use dkms_cli::ui;

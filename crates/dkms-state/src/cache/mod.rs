@@ -3,7 +3,7 @@
 //! entries are read from (`fetch`: HTTP(S), a directory or an OCI registry,
 //! `oci` and `registry`), and the one check of an entry (`check`). The operations
 //! that use them (substitute before make, push after a build) are in
-//! dkms-cmd's `ops::cache`.
+//! dkms-cmd's `ops::binary_cache`.
 
 pub mod check;
 pub mod entry;

@@ -231,14 +231,14 @@ pub fn read_many(specs: &[Spec]) -> std::io::Result<Vec<Read>> {
 }
 
 /// `read_many`, using and filling the evaluation cache in `cache_dir`
-/// (see `shell::cache`): cached evaluations need no bash at all, the others
+/// (see `shell::memo`): cached evaluations need no bash at all, the others
 /// are still evaluated together by one bash process.
 pub fn read_many_cached(specs: &[Spec], cache_dir: &Path) -> std::io::Result<Vec<Read>> {
     let reqs: Vec<Request> = specs.iter().map(request).collect();
     // One slot per conf file and module/version/kernel/arch.
     let slots: Vec<PathBuf> = specs
         .iter()
-        .map(|s| shell::cache::slot(cache_dir, &s.file, &[&s.module, &s.module_version, &s.kernelver, &s.arch]))
+        .map(|s| shell::memo::slot(cache_dir, &s.file, &[&s.module, &s.module_version, &s.kernelver, &s.arch]))
         .collect();
     let sourced = shell::source_cached(&reqs, &slots)?;
     // Like read_many, a short answer from bash yields fewer reads.

@@ -1,7 +1,7 @@
 //! Evaluating bash-sourced configuration (dkms.conf, framework.conf) the way
 //! upstream's `safe_source` does, and the one place that decides how each
 //! request is answered: a plain file in-process (`plain`, which gives
-//! exactly what bash gives), else a proven-fresh cache entry (`cache`, when
+//! exactly what bash gives), else a proven-fresh cache entry (`memo`, when
 //! the caller keeps one), else one bash process for all that is left
 //! (`bash`). dkms.conf files are real bash, so bash remains the reference;
 //! the other two only spare starting it.
@@ -9,11 +9,11 @@
 //! Below this facade each step is its own module, and none of them imports
 //! upward: `request` (the types), `lex` (judging bash text), `wire` (the
 //! format bash answers in, also what the cache stores), `bash` (running the
-//! evaluation script), `cache` and `plain`.
+//! evaluation script), `memo` and `plain`.
 
 mod bash;
-pub mod cache;
 mod lex;
+pub mod memo;
 pub mod plain;
 mod request;
 pub mod untrusted;
@@ -35,7 +35,7 @@ pub fn source(reqs: &[Request]) -> io::Result<Vec<Sourced>> {
 }
 
 /// `source`, using and filling the evaluation cache: `slots[i]` is where
-/// the entry for `reqs[i]` lives (see `cache::slot`). Cached evaluations
+/// the entry for `reqs[i]` lives (see `memo::slot`). Cached evaluations
 /// need no bash at all; the others are still evaluated together by one
 /// bash process, and remembered when their inputs allow it.
 pub(crate) fn source_cached(reqs: &[Request], slots: &[PathBuf]) -> io::Result<Vec<Sourced>> {
@@ -64,8 +64,8 @@ fn evaluate(reqs: &[Request], slots: Option<&[PathBuf]>) -> io::Result<Vec<Sourc
             misses.push(Miss { at, store: None });
             continue;
         };
-        let key = cache::key(req);
-        match key.and_then(|k| cache::lookup(slot, &k)) {
+        let key = memo::key(req);
+        match key.and_then(|k| memo::lookup(slot, &k)) {
             // The chain of files must be the one sourced now (the key
             // covers it; this is a cheap second check).
             Some(s) if s.after_file.iter().map(|(f, _)| f).eq(req.files.iter()) => got[at] = Some(s),
@@ -75,7 +75,7 @@ fn evaluate(reqs: &[Request], slots: Option<&[PathBuf]>) -> io::Result<Vec<Sourc
     let miss_reqs: Vec<Request> = misses.iter().map(|m| reqs[m.at].clone()).collect();
     for (m, s) in misses.iter().zip(bash::source_by_bash(&miss_reqs)?) {
         if let Some((slot, k)) = &m.store {
-            cache::store(slot, k, &s);
+            memo::store(slot, k, &s);
         }
         got[m.at] = Some(s);
     }

@@ -8,7 +8,7 @@
 use super::target::{self, Depmod, Within};
 use super::Step;
 use crate::ops::autoinstall::{autoinstall_failed, plan, side_by_side, unbuilt, waiting_reason, Job, Plan};
-use crate::ops::build_env;
+use crate::ops::prepare_kernel;
 use crate::support::dkms::Dkms;
 use dkms_cli::ui;
 use dkms_state::error::{Error, Result};
@@ -73,7 +73,7 @@ fn kernel_plan(d: &mut Dkms, k: &str, a: &str, mut p: Plan, side: bool) -> Resul
             if !status::is_module_built(&d.ctx.trees, m, v, k, a) {
                 // `prepare_kernel_and_signing` before a build: no headers
                 // ends the kernel's turn.
-                build_env::prepare_kernel(d, k)?;
+                prepare_kernel::prepare_kernel(d, k)?;
             }
             let within = Within {
                 depmod,

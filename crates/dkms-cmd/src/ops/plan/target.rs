@@ -4,14 +4,14 @@
 //! operations make.
 
 use super::Step;
-use crate::ops::cache::{self, Prebuilt};
+use crate::ops::binary_cache::{self, Prebuilt};
 use crate::ops::dependants::dependants_to_rebuild;
 use crate::ops::install::{
     apply_force_installation, check_version_sanity, destination, install_aborted, install_checks, not_obsolete, Before,
     Places,
 };
 use crate::ops::uninstall::{archived_originals, installed_copy, legacy_home, restorable};
-use crate::ops::{add, build, build_env};
+use crate::ops::{add, build, prepare_kernel};
 use crate::support::dkms::{mvka, Dkms, Mvka};
 use crate::support::modfiles::compressed_or_uncompressed;
 use crate::support::signing;
@@ -97,7 +97,7 @@ fn do_build(d: &mut Dkms, m: &str, v: &str, k: &str, a: &str, within: &Within) -
         }
         Err(e) => return Err(e),
     };
-    build_env::prepare_kernel(d, k)?;
+    prepare_kernel::prepare_kernel(d, k)?;
     build::check_build_depends(d, mvka(m, v, k, a), &conf, &within.installed)?;
     let suffix = d.module_suffix(k);
     let module_dir = d.ctx.trees.arch_dir(m, v, k, a).join("module");
@@ -119,14 +119,14 @@ fn do_build(d: &mut Dkms, m: &str, v: &str, k: &str, a: &str, within: &Within) -
 /// verified as `do_build` does it (with the signer `prepare_signing` would
 /// set up: it is part of the key), into a temporary directory.
 fn substitute(d: &mut Dkms, x: Mvka, conf: &Conf, suffix: &str) -> Option<Prebuilt> {
-    if cache::sources(d).is_empty() {
+    if binary_cache::sources(d).is_empty() {
         return None;
     }
     let config = d.kernel_config(x.k);
     let signer = signing::expected_signer(d, x.k, x.a, &config).ok();
     let saved = std::mem::replace(&mut d.signer, signer);
-    let env = build_env::make_env(d, x.k);
-    let found = cache::fetch(d, x, conf, &env, suffix);
+    let env = prepare_kernel::make_env(d, x.k);
+    let found = binary_cache::fetch(d, x, conf, &env, suffix);
     d.signer = saved;
     found
 }

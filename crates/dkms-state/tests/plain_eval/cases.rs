@@ -1,5 +1,5 @@
 //! The word and file tables the generated and random confs of the
-//! confstatic tests are made from.
+//! shell::plain tests are made from.
 
 /// Words a value may be written as (with the value they are meant to give
 /// left to bash to decide).
@@ -221,7 +221,7 @@ pub(super) const FILES: &[&str] = &[
 /// escape, expansions (known, unknown, special, with operators), blanks,
 /// newlines, CR, parentheses and pattern characters. Not the ones that would
 /// make bash run pipelines, background jobs or the conf itself (`$1`):
-/// `confstatic` refuses them outright (see the generated confs).
+/// `shell::plain` refuses them outright (see the generated confs).
 pub(super) const PIECES: &[&str] = &[
     "a",
     "b1",

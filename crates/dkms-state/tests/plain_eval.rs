@@ -1,4 +1,4 @@
-//! Proof that `confstatic` (dkms.conf evaluation without bash) gives exactly
+//! Proof that `shell::plain` (dkms.conf evaluation without bash) gives exactly
 //! what bash gives through `safe_source` (`shell::source_by_bash`): values
 //! of every whitelisted variable at every index, the files reported, the
 //! deprecation report and the captured stderr. Every real dkms.conf of
@@ -6,7 +6,7 @@
 //! and a few hundred generated variants (quoting, arrays, indexes, the
 //! second expansion of the write-back, word splitting and pathname
 //! expansion in its `echo`, override chains, CRLF) are evaluated in several
-//! contexts; wherever `confstatic` answers, bash must agree, and a good
+//! contexts; wherever `shell::plain` answers, bash must agree, and a good
 //! share of the real confs must be answered.
 //! Without ../shared (the corpus and upstream's code) these tests are
 //! reported skipped, and fail under `CI=true`.
@@ -16,7 +16,7 @@
 #![allow(clippy::disallowed_methods)]
 
 use dkms_state::conf::{DEPRECATED, DKMS_CONF_VARIABLES};
-use dkms_state::confstatic;
+use dkms_state::shell::plain;
 use dkms_state::shell::{self, Request, Sourced};
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -25,7 +25,7 @@ use std::path::{Path, PathBuf};
 #[path = "../../../tests/cli/skip.rs"]
 mod skip;
 use skip::skip_unless;
-#[path = "confstatic/cases.rs"]
+#[path = "plain_eval/cases.rs"]
 mod cases;
 use cases::*;
 
@@ -112,7 +112,7 @@ struct Case {
 /// Evaluates every case both ways; returns (accepted labels, mismatches).
 // Test code: a switch for more output, read directly.
 fn compare(cases: &[Case]) -> (Vec<String>, Vec<String>) {
-    let ours: Vec<Option<Sourced>> = cases.iter().map(|c| confstatic::evaluate(&c.req)).collect();
+    let ours: Vec<Option<Sourced>> = cases.iter().map(|c| plain::evaluate(&c.req)).collect();
     let threads = std::thread::available_parallelism().map_or(2, |n| n.get()).clamp(2, 8);
     let chunk = cases.len().div_ceil(threads).max(1);
     let theirs: Vec<Sourced> = std::thread::scope(|scope| {
@@ -210,7 +210,7 @@ fn real_confs_match_bash() {
     let total = |prefix: &str| files.iter().filter(|(l, _)| l.starts_with(prefix)).count();
     let (corpus, fixtures) = (accepted_files("corpus/"), accepted_files("upstream/"));
     eprintln!(
-        "confstatic: corpus {corpus}/{}, upstream fixtures {fixtures}/{}, evaluations {}/{} accepted, all equal to bash",
+        "shell::plain: corpus {corpus}/{}, upstream fixtures {fixtures}/{}, evaluations {}/{} accepted, all equal to bash",
         total("corpus/"),
         total("upstream/"),
         accepted.len(),
@@ -258,7 +258,7 @@ fn generated_confs_match_bash() {
     let (accepted, mismatches) = compare(&cases);
     assert!(mismatches.is_empty(), "{} differ from bash:\n{}", mismatches.len(), mismatches.join("\n"));
     eprintln!(
-        "confstatic: generated {} files, {} of {} evaluations accepted, all equal to bash",
+        "shell::plain: generated {} files, {} of {} evaluations accepted, all equal to bash",
         texts.len(),
         accepted.len(),
         cases.len()
@@ -322,7 +322,7 @@ fn random_confs_match_bash() {
     let (accepted, mismatches) = compare(&cases);
     assert!(mismatches.is_empty(), "{} differ from bash:\n{}", mismatches.len(), mismatches.join("\n"));
     eprintln!(
-        "confstatic: random {} files, {} of {} evaluations accepted, all equal to bash",
+        "shell::plain: random {} files, {} of {} evaluations accepted, all equal to bash",
         texts.len(),
         accepted.len(),
         cases.len()
@@ -379,7 +379,7 @@ fn override_chains_match_bash() {
     let (accepted, mismatches) = compare(&cases);
     assert!(mismatches.is_empty(), "{} differ from bash:\n{}", mismatches.len(), mismatches.join("\n"));
     eprintln!(
-        "confstatic: override chains {} of {} evaluations accepted, all equal to bash",
+        "shell::plain: override chains {} of {} evaluations accepted, all equal to bash",
         accepted.len(),
         cases.len()
     );
@@ -402,8 +402,8 @@ fn source_mixes_both_paths_in_order() {
             ctx.request(vec![f], false)
         })
         .collect();
-    assert!(confstatic::evaluate(&reqs[0]).is_some());
-    assert!(confstatic::evaluate(&reqs[1]).is_none());
+    assert!(plain::evaluate(&reqs[0]).is_some());
+    assert!(plain::evaluate(&reqs[1]).is_none());
     let got = shell::source(&reqs).unwrap();
     let names: Vec<&str> = got.iter().map(|s| s.scalar("PACKAGE_NAME")).collect();
     assert_eq!(names, ["plain", "bash", "plain 6.1.0-99-amd64"]);

@@ -1,17 +1,17 @@
-//! `confstatic` and the working directory: `safe_source`'s write-back
+//! `shell::plain` and the working directory: `safe_source`'s write-back
 //! echoes `NAME[i]="value"` unquoted, so each field is a pathname pattern
 //! matched in the working directory (`NAME[0]=...` by its `[0]` alone). In
 //! a directory where a field matches, bash's answer changes and
-//! `confstatic` must refuse; elsewhere it must still agree with bash. Its
+//! `shell::plain` must refuse; elsewhere it must still agree with bash. Its
 //! own test binary: it changes the process's working directory, which
-//! `confstatic` reads once.
+//! `shell::plain` reads once.
 
 // Tests run programs and read the environment directly: the funnels of
 // clippy.toml are rules for the product, not for the code that drives it.
 #![allow(clippy::disallowed_methods)]
 
 use dkms_state::conf::DKMS_CONF_VARIABLES;
-use dkms_state::confstatic;
+use dkms_state::shell::plain;
 use dkms_state::shell::{self, Request};
 use std::fs;
 
@@ -47,10 +47,10 @@ fn a_matching_name_in_the_working_directory_is_refused() {
     assert_eq!(bash[0].count("MAKE"), 0);
     assert_eq!(bash[1].scalar("CLEAN"), "rm x.ko");
     for r in &matching {
-        assert!(confstatic::evaluate(r).is_none(), "{:?} must be left to bash", r.files);
+        assert!(plain::evaluate(r).is_none(), "{:?} must be left to bash", r.files);
     }
     let bash = shell::source_by_bash(&plain).unwrap();
     for (r, b) in plain.iter().zip(&bash) {
-        assert_eq!(confstatic::evaluate(r).as_ref(), Some(b));
+        assert_eq!(plain::evaluate(r).as_ref(), Some(b));
     }
 }

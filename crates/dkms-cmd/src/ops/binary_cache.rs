@@ -6,8 +6,8 @@
 //! `dkms_state::cache`. With no cache configured both return at once and
 //! compute nothing: dkms behaves exactly as upstream's.
 
-use super::build_env::date;
 use super::build_steps::{missing_module, stage_build};
+use super::prepare_kernel::date;
 use crate::support::dkms::{Dkms, Mvka};
 use dkms_cli::{ui, RELEASE_STRING};
 use dkms_proto::Record;

@@ -184,7 +184,7 @@ impl Builds {
             let outcome = Outcome {
                 chunks: out.take(),
                 result,
-                conf_cache: d.as_ref().and_then(|d| d.conf_cache.clone()),
+                last_conf: d.as_ref().and_then(|d| d.last_conf.clone()),
                 package_name: d.map(|d| d.package_name).unwrap_or_default(),
             };
             let mut g = self.lock();
