@@ -3,6 +3,8 @@
 //! `read_framework_conf`). Non-signing settings are read at start-up, signing
 //! ones lazily when a kernel is prepared, `post_transaction` before it runs.
 
+pub mod settings;
+
 use crate::env;
 use crate::shell::{self, Request};
 use std::collections::BTreeMap;

@@ -8,6 +8,7 @@
 //! except plain ones (assignments of quoted words and known variables),
 //! which `shell::plain` evaluates to exactly what bash gives, without bash.
 
+pub mod directives;
 mod ere;
 mod process;
 
