@@ -54,7 +54,7 @@ pub enum ProgressMode {
 /// variable of the same name acts like a framework.conf setting.
 /// `build_sandbox` (not upstream) is read the same way, so that a whole run
 /// (a test suite, a kernel hook) can be confined without editing /etc.
-const FROM_ENV: [&str; 6] = [
+pub const FROM_ENV: [&str; 6] = [
     "parallel_jobs",
     "modprobe_on_install",
     "post_transaction",

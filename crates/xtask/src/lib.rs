@@ -8,7 +8,10 @@
 pub mod bins;
 pub mod cli;
 pub mod complete;
+pub mod conf_pages;
+pub mod json_page;
 pub mod man;
+pub mod page;
 
 use std::path::{Path, PathBuf};
 
@@ -18,6 +21,9 @@ pub fn render_all() -> Vec<(PathBuf, String)> {
     for v in dkms_cli::table::VERBS.iter() {
         out.push((Path::new("man").join(man::verb_page_name(v)), man::verb_page(v)));
     }
+    out.push(("man/dkms.conf.5".into(), conf_pages::dkms_conf_5()));
+    out.push(("man/framework.conf.5".into(), conf_pages::framework_conf_5()));
+    out.push(("man/dkms-json.7".into(), json_page::dkms_json_7()));
     let model = complete::Model::new();
     out.push(("completions/dkms.bash".into(), complete::bash(&model)));
     out.push(("completions/_dkms".into(), complete::zsh(&model)));
