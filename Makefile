@@ -109,12 +109,14 @@ demo: deps ## Add, build and install the example module into build/demo (quick r
 # ---------------------------------------------------------------- install
 # Each list entry is DESTINATION=SOURCE=MODE; install and uninstall both
 # walk the same lists.
-MAN_PAGES   := $(wildcard man/*.8)
+# Every generated page, installed by its section: dkms.8 and dkms-<verb>.8,
+# dkms.conf.5 and framework.conf.5, dkms-json.7.
+MAN_PAGES   := $(wildcard man/*.[0-9])
 # The multicall binary: installed once as sbindir/dkms; every
 # libexecdir/dkms/dkms-<verb> is a hardlink to it (on another filesystem: to
 # one copy in libexecdir), so the binaries take the space of one (or two).
 VERB_LINKS   = $(foreach v,$(VERBS),$(libexecdir)/dkms/dkms-$(v))
-CORE_FILES   = $(foreach m,$(MAN_PAGES),$(mandir)/man8/$(notdir $(m))=$(m)=644) \
+CORE_FILES   = $(foreach m,$(MAN_PAGES),$(mandir)/man$(subst .,,$(suffix $(m)))/$(notdir $(m))=$(m)=644) \
 	$(bashcompdir)/dkms=completions/dkms.bash=644 \
 	$(zshcompdir)/_dkms=completions/_dkms=644 \
 	$(fishcompdir)/dkms.fish=completions/dkms.fish=644
@@ -184,7 +186,7 @@ install-redhat: build/kernel-install build/dkms.service build/dkms-failures ## I
 uninstall-redhat: ## Remove what install-redhat installed
 	$(call remove_list,$(REDHAT_FILES))
 
-gen: ## Regenerate man/ and completions/ from the verb and flag tables
+gen: ## Regenerate man/ and completions/ from the verb and flag tables, the dkms.conf and framework.conf tables and the JSON schema
 	$(CARGO) run -q -p xtask -- gen
 
 # ---------------------------------------------------------------- packages

@@ -127,6 +127,9 @@ check "the verbs are found in /usr/libexec/dkms" test "$(dkms --list-cmds | wc -
 check "/usr/libexec/dkms/dkms-status (a symlink to dkms) runs as status" /usr/libexec/dkms/dkms-status
 check "man dkms renders (gzipped page)" contains "$(man dkms 2>&1)" "Dynamic Kernel Module Support"
 check "man dkms-install renders" contains "$(man dkms-install 2>&1)" "dkms install"
+check "man 5 dkms.conf renders" contains "$(man 5 dkms.conf 2>&1)" "BUILT_MODULE_NAME"
+check "man 5 framework.conf renders" contains "$(man 5 framework.conf 2>&1)" "kernel_hook_on_failure"
+check "man 7 dkms-json renders" contains "$(man 7 dkms-json 2>&1)" "format_version"
 
 mkmod checkdeb
 check "dkms add checkdeb/1.0" dkms add checkdeb/1.0
