@@ -130,6 +130,19 @@ mod tests {
         }
     }
 
+    /// The defaults shown are the ones the code starts from where it names
+    /// them as constants (the trees; the signing pair of `support::signing`).
+    #[test]
+    fn defaults_are_the_code_s() {
+        use crate::trees::{DEFAULT_DKMS_TREE, DEFAULT_INSTALL_TREE, DEFAULT_SOURCE_TREE};
+        let default = |n: &str| setting(n).expect(n).default;
+        assert_eq!(default("dkms_tree"), DEFAULT_DKMS_TREE);
+        assert_eq!(default("source_tree"), DEFAULT_SOURCE_TREE);
+        assert_eq!(default("install_tree"), DEFAULT_INSTALL_TREE);
+        assert_eq!(default("mok_signing_key"), format!("{DEFAULT_DKMS_TREE}/mok.key"));
+        assert_eq!(default("mok_certificate"), format!("{DEFAULT_DKMS_TREE}/mok.pub"));
+    }
+
     /// The signing settings come from the environment under their own names
     /// (support::signing), the binary cache's from `DKMS_<NAME>`
     /// (ops::binary_cache) above framework.conf.
