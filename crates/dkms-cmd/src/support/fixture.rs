@@ -98,12 +98,14 @@ impl Fixture {
         lib
     }
 
-    /// m/v added: `<source_tree>/m-v/dkms.conf` holding `conf_text`, and
+    /// m/v added: `<source_tree>/m-v/dkms.conf` holding `conf_text` (and a
+    /// kbuild Makefile, so that the source is not empty), and
     /// the `source` link to it (`add_module`).
     pub(crate) fn add(&self, m: &str, v: &str, conf_text: &str) {
         let src = self.trees().source_dir(m, v);
         std::fs::create_dir_all(&src).expect("source");
         std::fs::write(src.join("dkms.conf"), conf_text).expect("dkms.conf");
+        std::fs::write(src.join("Makefile"), format!("obj-m := {m}.o\n")).expect("Makefile");
         std::fs::create_dir_all(self.trees().version_dir(m, v)).expect("version dir");
         std::os::unix::fs::symlink(&src, self.trees().source_link(m, v)).expect("source link");
     }
@@ -165,4 +167,20 @@ pub(crate) fn module_elf(version: &str, srcversion: &str) -> Vec<u8> {
         b.extend_from_slice(&sh);
     }
     b
+}
+
+/// What `f` printed through `ui` (stdout, stderr), and its result.
+pub(crate) fn captured<R>(f: impl FnOnce() -> R) -> (R, String, String) {
+    use dkms_state::capture::{self, Capture, Stream};
+    let out = Capture::new();
+    let r = capture::scoped(Some(out.clone()), f);
+    let (mut stdout, mut stderr) = (String::new(), String::new());
+    for (stream, bytes) in out.take() {
+        let text = String::from_utf8_lossy(&bytes);
+        match stream {
+            Stream::Stdout => stdout.push_str(&text),
+            Stream::Stderr => stderr.push_str(&text),
+        }
+    }
+    (r, stdout, stderr)
 }
