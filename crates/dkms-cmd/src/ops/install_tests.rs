@@ -124,7 +124,10 @@ fn destination_keeps_the_compression_of_the_build() {
 /// Kernel K holding `theirs` as kernel/net/hello.ko and the build of
 /// hello/1.0 holding `ours`.
 fn versions(f: &Fixture, theirs: &[u8], ours: &[u8]) {
-    assert!(tools::available("modinfo"), "kmod's modinfo must be on PATH (it reads module versions)");
+    assert!(
+        tools::available("modinfo"),
+        "kmod's modinfo must be on PATH (it reads module versions; as a user: PATH=$PATH:/usr/sbin)"
+    );
     f.kernel(K);
     let lib = f.trees().lib_tree(K).join("kernel/net");
     std::fs::create_dir_all(&lib).unwrap();
