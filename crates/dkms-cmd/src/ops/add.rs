@@ -121,3 +121,61 @@ fn rpm_safe_upgrade_lock(d: &Dkms, m: &str, v: &str) -> Result<()> {
         .map_err(|e| Error::io(1, f.path().display(), e))?;
     f.keep().map(drop).map_err(|_| Error::die(Kind::MktempFailed, ["Unable to make temporary file."]))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::support::fixture::{captured, conf, Fixture};
+
+    /// `<source_tree>/hello-1.0` with its dkms.conf, not added.
+    fn source(f: &Fixture) -> std::path::PathBuf {
+        f.write("src/hello-1.0/Makefile", "obj-m := hello.o\n");
+        f.write("src/hello-1.0/dkms.conf", &conf("hello", "1.0", "")).parent().unwrap().to_path_buf()
+    }
+
+    #[test]
+    fn add_links_the_source_once() {
+        let mut f = Fixture::new();
+        let src = source(&f);
+        let (r, out, _) = captured(|| add_module(&mut f.d, "hello", "1.0"));
+        assert_eq!(r.unwrap(), Some(("hello".to_string(), "1.0".to_string())));
+        let link = f.trees().source_link("hello", "1.0");
+        assert_eq!(out, format!("Creating symlink {} -> {}\n", link.display(), src.display()));
+        assert!(status::is_module_added(f.trees(), "hello", "1.0"));
+        assert!(f.trees().build_dir("hello", "1.0").is_dir());
+        let e = add_module(&mut f.d, "hello", "1.0").unwrap_err();
+        assert_eq!((e.kind, e.code), (Kind::AlreadyAdded, 3));
+        assert_eq!(e.hint.as_deref(), Some("Remove it first with: dkms remove hello/1.0 --all"));
+    }
+
+    #[test]
+    fn add_needs_the_source_directory_and_a_valid_conf() {
+        let mut f = Fixture::new();
+        assert_eq!(add_checks(&mut f.d, "hello", "1.0").unwrap_err().kind, Kind::SourceMissing);
+        f.write("src/hello-1.0/dkms.conf", "PACKAGE_NAME=hello\n");
+        let (r, _, _) = captured(|| add_checks(&mut f.d, "hello", "1.0"));
+        assert_eq!(r.unwrap_err().kind, Kind::ConfInvalid);
+        assert!(!f.trees().version_dir("hello", "1.0").exists(), "nothing registered");
+    }
+
+    #[test]
+    fn a_broken_entry_is_repaired_by_adding_again() {
+        // The version directory without its link (a crash, or by hand).
+        let mut f = Fixture::new();
+        source(&f);
+        std::fs::create_dir_all(f.trees().version_dir("hello", "1.0")).unwrap();
+        let (r, _, _) = captured(|| add_module(&mut f.d, "hello", "1.0"));
+        r.unwrap();
+        assert!(status::is_module_added(f.trees(), "hello", "1.0"));
+    }
+
+    #[test]
+    fn an_rpm_safe_upgrade_add_leaves_the_lock_its_remove_recognises() {
+        let mut f = Fixture::with(|a| a.rpm_safe_upgrade = true);
+        source(&f);
+        let (r, _, _) = captured(|| add_module(&mut f.d, "hello", "1.0"));
+        r.unwrap();
+        assert!(crate::ops::remove::rpm_safe_upgrade_cancels(&f.d, "hello", "1.0", true));
+        assert!(!crate::ops::remove::rpm_safe_upgrade_cancels(&f.d, "hello", "1.0", true), "consumed");
+    }
+}

@@ -472,3 +472,7 @@ pub(crate) fn install_in_subshell(d: &mut Dkms, m: &str, v: &str, k: &str, a: &s
     }
     r
 }
+
+#[cfg(test)]
+#[path = "autoinstall_tests.rs"]
+mod tests;

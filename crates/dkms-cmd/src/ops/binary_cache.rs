@@ -323,3 +323,101 @@ pub(crate) fn push(
     });
     Ok(key)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::support::dkms::mvka;
+    use crate::support::fixture::{conf, Fixture, A, K};
+
+    /// hello/1.0 added for kernel K and its conf.
+    fn hello(f: &mut Fixture) -> Conf {
+        f.kernel(K);
+        f.write(&format!("modules/{K}/build/.config"), "CONFIG_MODULE_SIG_HASH=\"sha512\"\n");
+        f.add(
+            "hello",
+            "1.0",
+            &conf("hello", "1.0", "MAKE[0]=\"make -C $kernel_source_dir M=$dkms_tree/hello/1.0/build\""),
+        );
+        f.read_conf("hello", "1.0", K, A)
+    }
+
+    fn key(f: &Fixture, c: &Conf, env: &[(&str, &str)], suffix: &str) -> String {
+        let env: Vec<(String, String)> = env.iter().map(|(n, v)| (n.to_string(), v.to_string())).collect();
+        inputs(&f.d, mvka("hello", "1.0", K, A), c, &env, suffix).unwrap().key()
+    }
+
+    #[test]
+    fn with_no_cache_configured_nothing_is_computed() {
+        let mut f = Fixture::new();
+        let c = hello(&mut f);
+        assert!(sources(&f.d).is_empty());
+        assert!(matches!(lookup(&f.d, mvka("hello", "1.0", K, A), &c, &[], ""), Lookup::NoCache));
+        assert!(push_to(&f.d).is_none());
+    }
+
+    #[test]
+    fn the_key_changes_with_every_build_input_but_not_with_dkms_own_markers() {
+        let mut f = Fixture::new();
+        let c = hello(&mut f);
+        let base = key(&f, &c, &[], "");
+        assert_eq!(base.len(), 64);
+        assert_eq!(key(&f, &c, &[], ""), base, "the same inputs, the same key");
+        assert_eq!(key(&f, &c, &[("DKMS_LOCK_HOLDER", "123")], ""), base);
+        assert_ne!(key(&f, &c, &[("KCFLAGS", "-O3")], ""), base);
+        assert_ne!(key(&f, &c, &[], ".xz"), base);
+        // The source, the kernel's config, a patch of /etc/dkms/<m>/patches.
+        f.write("src/hello-1.0/hello.c", "int x;\n");
+        let with_source = key(&f, &c, &[], "");
+        assert_ne!(with_source, base);
+        f.write(&format!("modules/{K}/build/.config"), "CONFIG_MODULE_SIG_HASH=\"sha256\"\n");
+        let with_config = key(&f, &c, &[], "");
+        assert_ne!(with_config, with_source);
+        f.write("etc/dkms/hello/patches/fix.patch", "--- a\n+++ b\n");
+        assert_ne!(key(&f, &c, &[], ""), with_config);
+    }
+
+    #[test]
+    fn the_key_does_not_depend_on_where_the_trees_are() {
+        // $dkms_tree and $kernel_source_dir in MAKE are named, not spelled
+        // out: two machines with other trees share entries.
+        let (mut one, mut two) = (Fixture::new(), Fixture::new());
+        let (c1, c2) = (hello(&mut one), hello(&mut two));
+        assert_ne!(one.trees().dkms_tree, two.trees().dkms_tree);
+        assert_eq!(key(&one, &c1, &[], ""), key(&two, &c2, &[], ""));
+    }
+
+    #[test]
+    fn a_source_without_the_entry_is_missing_with_its_reason() {
+        let mut f = Fixture::with(|a| a.binary_cache = Some("/nonexistent/cache file:///nonexistent/other".into()));
+        let c = hello(&mut f);
+        let want = key(&f, &c, &[], "");
+        match lookup(&f.d, mvka("hello", "1.0", K, A), &c, &[], "") {
+            Lookup::Missing(key, reasons) => {
+                assert_eq!(key, want);
+                let words: Vec<&str> = reasons.iter().map(|r| r.0.as_str()).collect();
+                assert_eq!(words, ["/nonexistent/cache", "file:///nonexistent/other"]);
+                assert!(reasons.iter().all(|r| r.1 == "no entry"), "{reasons:?}");
+            }
+            _ => panic!("expected the entry missing"),
+        }
+    }
+
+    #[test]
+    fn push_goes_to_a_registry_or_a_directory() {
+        assert!(matches!(PushTo::new("oci://reg.example/fleet/dkms".into()), PushTo::Oci(Ok(_))));
+        assert!(matches!(PushTo::new("oci://reg.example/Upper".into()), PushTo::Oci(Err(_))));
+        let dir = PushTo::new("/srv/dkms-cache".into());
+        assert!(matches!(dir, PushTo::Dir(_)));
+        assert_eq!(dir.to_string(), "/srv/dkms-cache");
+        assert_eq!(PushTo::new("oci+http://127.0.0.1:5000/c".into()).to_string(), "oci+http://127.0.0.1:5000/c");
+        let f = Fixture::with(|a| a.binary_cache_push = Some("/srv/dkms-cache".into()));
+        assert_eq!(push_to(&f.d).map(|p| p.to_string()).as_deref(), Some("/srv/dkms-cache"));
+    }
+
+    #[test]
+    fn the_certificate_option_wins() {
+        let f = Fixture::with(|a| a.binary_cache_certificate = Some("/etc/fleet.pem".into()));
+        assert_eq!(certificate(&f.d, K, A), PathBuf::from("/etc/fleet.pem"));
+    }
+}

@@ -321,3 +321,46 @@ fn build_steps(
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::support::fixture::{captured, conf, Fixture, A, K};
+
+    /// top/1.0 needing `base` (BUILD_DEPENDS), and its conf.
+    fn top(f: &mut Fixture) -> Conf {
+        f.add("top", "1.0", &conf("top", "1.0", "BUILD_DEPENDS[0]=base"));
+        f.read_conf("top", "1.0", K, A)
+    }
+
+    #[test]
+    fn build_depends_must_be_installed_for_the_kernel() {
+        let mut f = Fixture::new();
+        let c = top(&mut f);
+        let x = mvka("top", "1.0", K, A);
+        let e = check_build_depends(&f.d, x, &c, &[]).unwrap_err();
+        assert_eq!((e.kind, e.code), (Kind::BuildDependsMissing, 13));
+        assert_eq!(
+            e.lines[0],
+            format!("Aborting build of module top/1.0 for kernel {K} ({A}) due to missing BUILD_DEPENDS: base.")
+        );
+        // Built is not enough; installed (any version) is; so is a dry
+        // run's plan installing it first.
+        f.add("base", "0.1", &conf("base", "0.1", ""));
+        f.build("base", "0.1", K, A, &["base.ko"]);
+        assert!(check_build_depends(&f.d, x, &c, &[]).is_err());
+        assert!(check_build_depends(&f.d, x, &c, &["base".into()]).is_ok());
+        f.install("base", "0.1", K, A);
+        assert!(check_build_depends(&f.d, x, &c, &[]).is_ok());
+    }
+
+    #[test]
+    fn force_builds_despite_missing_build_depends_with_a_warning() {
+        let mut f = Fixture::with(|a| a.force = true);
+        let c = top(&mut f);
+        let (r, _, err) = captured(|| check_build_depends(&f.d, mvka("top", "1.0", K, A), &c, &[]));
+        r.unwrap();
+        assert!(err.contains("Trying to build module top/1.0"), "{err}");
+        assert!(err.contains("despite of missing BUILD_DEPENDS: base."), "{err}");
+    }
+}

@@ -306,6 +306,26 @@ mod tests {
     }
 
     #[test]
+    fn the_control_file_ties_the_package_to_its_kernel() {
+        let c = control(&facts());
+        let field = |name: &str| c.lines().find_map(|l| l.strip_prefix(&format!("{name}: "))).unwrap_or_default();
+        assert_eq!(field("Package"), "x-modules-6.1.0-1-amd64");
+        assert_eq!(field("Version"), "1.0-dkms19700101000000");
+        assert_eq!(field("Architecture"), "amd64");
+        // Installable only beside its kernel, signed or not; one virtual
+        // name for the module across kernels.
+        assert_eq!(field("Depends"), "linux-image-6.1.0-1-amd64 | linux-image-unsigned-6.1.0-1-amd64");
+        assert_eq!(field("Provides"), "x-modules");
+        assert_eq!(field("Description"), "x kernel modules for Linux 6.1.0-1-amd64");
+        let log = changelog(&facts());
+        assert!(
+            log.starts_with("x-modules-6.1.0-1-amd64 (1.0-dkms19700101000000) unstable; urgency=medium\n"),
+            "{log}"
+        );
+        assert!(log.ends_with(" -- m <m@example.org>  Thu, 01 Jan 1970 00:00:00 +0000\n"), "{log}");
+    }
+
+    #[test]
     fn descriptions_keep_to_80_columns() {
         let c = control(&facts());
         let long: Vec<&str> = c.lines().skip_while(|l| !l.starts_with("Description:")).skip(1).collect();

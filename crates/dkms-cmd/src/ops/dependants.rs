@@ -56,3 +56,47 @@ pub(crate) fn dependants_to_rebuild(
     }
     Ok(to_rebuild)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::support::fixture::{conf, Fixture, A, K};
+
+    /// base at `versions` built for K, and top/1.0 (BUILD_DEPENDS base,
+    /// BUILD_DEPENDS_REBUILD) built against base `recorded` (its `.dep_base`).
+    fn fixture(edit: impl FnOnce(&mut dkms_cli::args::Args), versions: &[&str], recorded: Option<&str>) -> Fixture {
+        let f = Fixture::with(edit);
+        for v in versions {
+            f.add("base", v, &conf("base", v, ""));
+            f.build("base", v, K, A, &["base.ko"]);
+        }
+        f.add("top", "1.0", &conf("top", "1.0", "BUILD_DEPENDS[0]=base\nBUILD_DEPENDS_REBUILD=yes"));
+        let dir = f.build("top", "1.0", K, A, &["top.ko"]);
+        if let Some(r) = recorded {
+            std::fs::write(dir.parent().unwrap().join(".dep_base"), format!("{r}\n")).unwrap();
+        }
+        f
+    }
+
+    fn rebuilt(f: &mut Fixture, planned: Option<(&str, &str)>) -> Vec<String> {
+        dependants_to_rebuild(&mut f.d, K, A, planned).unwrap().into_iter().map(|(m, v)| format!("{m}/{v}")).collect()
+    }
+
+    #[test]
+    fn a_dependant_is_rebuilt_when_its_dependency_changed_version() {
+        // §2 BUILD_DEPENDS_REBUILD: the recorded version differs, or is missing.
+        assert!(rebuilt(&mut fixture(|_| {}, &["1.0"], Some("1.0")), None).is_empty());
+        assert_eq!(rebuilt(&mut fixture(|_| {}, &["1.0", "2.0"], Some("1.0")), None), ["top/1.0"]);
+        assert_eq!(rebuilt(&mut fixture(|_| {}, &["1.0"], None), None), ["top/1.0"]);
+        // With --force, not.
+        assert!(rebuilt(&mut fixture(|a| a.force = true, &["1.0", "2.0"], Some("1.0")), None).is_empty());
+    }
+
+    #[test]
+    fn a_dry_run_counts_the_version_it_installs_first() {
+        let mut f = fixture(|_| {}, &["1.0"], Some("1.0"));
+        assert_eq!(rebuilt(&mut f, Some(("base", "1.1"))), ["top/1.0"]);
+        assert!(rebuilt(&mut f, Some(("base", "0.9"))).is_empty(), "an older planned version changes nothing");
+        assert!(rebuilt(&mut f, Some(("other", "9"))).is_empty());
+    }
+}

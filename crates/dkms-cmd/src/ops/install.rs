@@ -547,3 +547,7 @@ fn modprobe_on_install(d: &Dkms) {
         let _ = dkms_state::tools::status(&mut c);
     }
 }
+
+#[cfg(test)]
+#[path = "install_tests.rs"]
+mod tests;

@@ -95,3 +95,35 @@ pub(crate) fn hook_result(action: &str, k: &str, a: &str, failed: &str) -> Resul
         [format!("dkms {action} for kernel {k} ({a}) failed for module(s){failed}.")],
     ))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::support::fixture::{conf, Fixture, A, K};
+
+    /// m/v added with `extra` in its conf and built for K.
+    fn built(f: &Fixture, m: &str, extra: &str) {
+        f.add(m, "1.0", &conf(m, "1.0", extra));
+        f.build(m, "1.0", K, A, &[&format!("{m}.ko")]);
+    }
+
+    #[test]
+    fn prerm_takes_every_build_of_the_kernel_preinst_only_autoinstall_ones() {
+        let mut f = Fixture::new();
+        built(&f, "auto", "AUTOINSTALL=yes");
+        built(&f, "manual", "");
+        f.add("unbuilt", "1.0", &conf("unbuilt", "1.0", "AUTOINSTALL=yes"));
+        let mut takes = |m: &str, preinst| hook_takes(&mut f.d, mvka(m, "1.0", K, A), preinst).unwrap();
+        assert!(takes("auto", false) && takes("manual", false));
+        assert!(takes("auto", true) && !takes("manual", true));
+        assert!(!takes("unbuilt", false) && !takes("unbuilt", true));
+    }
+
+    #[test]
+    fn a_hook_fails_naming_every_module_that_failed() {
+        assert!(hook_result("kernel_prerm", K, A, "").is_ok());
+        let e = hook_result("kernel_prerm", K, A, " a/1(6) b/2(11)").unwrap_err();
+        assert_eq!((e.kind, e.code), (Kind::KernelHookFailed, 14));
+        assert_eq!(e.lines, [format!("dkms kernel_prerm for kernel {K} ({A}) failed for module(s) a/1(6) b/2(11).")]);
+    }
+}

@@ -134,3 +134,62 @@ fn failure_block(d: &Dkms, k: &str) {
     ui::errln(&format!("  Retry: dkms autoinstall -k {k}; list: dkms status -k {k} --json"));
     ui::errln(&format!("======== dkms: end of failures for kernel {k} ========"));
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::support::fixture::{captured, Fixture, K};
+
+    fn queue(f: &Fixture) -> Vec<String> {
+        dpkg::queued(&f.trees().dkms_tree).0
+    }
+
+    #[test]
+    fn a_kernel_removed_before_its_trigger_ran_leaves_the_queue() {
+        let mut f = Fixture::new();
+        dpkg::enqueue(&f.trees().dkms_tree, "5.99.0-gone").unwrap();
+        let (r, out, err) = captured(|| run_queue(&mut f.d));
+        r.unwrap();
+        assert_eq!((out.as_str(), err.as_str()), ("", ""));
+        assert!(queue(&f).is_empty());
+    }
+
+    #[test]
+    fn a_kernel_without_headers_stays_queued_for_their_own_hook() {
+        let mut f = Fixture::new();
+        std::fs::create_dir_all(f.trees().lib_tree(K)).unwrap();
+        dpkg::enqueue(&f.trees().dkms_tree, K).unwrap();
+        let (r, out, _) = captured(|| run_queue(&mut f.d));
+        r.unwrap();
+        assert!(out.starts_with(&format!("dkms: kernel {K}: modules not built yet, its headers are not installed")));
+        assert!(out.contains(&format!("install linux-headers-{K}")));
+        assert_eq!(queue(&f), [K]);
+    }
+
+    #[test]
+    fn a_kernel_with_headers_is_autoinstalled_once_and_dequeued() {
+        let mut f = Fixture::new();
+        f.kernel(K);
+        dpkg::enqueue(&f.trees().dkms_tree, K).unwrap();
+        dpkg::enqueue(&f.trees().dkms_tree, "5.99.0-gone").unwrap();
+        f.d.ctx.kernelver = vec!["0.0.0-command-line".into()];
+        let (r, _, _) = captured(|| run_queue(&mut f.d));
+        r.unwrap();
+        assert!(queue(&f).is_empty());
+        assert_eq!(f.d.ctx.kernelver, [K], "the autoinstall ran for the queued kernel");
+    }
+
+    #[test]
+    fn what_is_not_a_kernel_name_is_dropped_from_the_queue_with_a_warning() {
+        let mut f = Fixture::new();
+        let dir = dpkg::queue_dir(&f.trees().dkms_tree);
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("-rf"), "").unwrap();
+        std::fs::write(dir.join(".tmp-crashed"), "").unwrap();
+        let (r, _, err) = captured(|| run_queue(&mut f.d));
+        r.unwrap();
+        assert!(err.contains("dropped '-rf' from"), "{err}");
+        assert!(!err.contains(".tmp-crashed"), "a crashed temporary goes silently");
+        assert!(!dir.join("-rf").exists() && !dir.join(".tmp-crashed").exists());
+    }
+}

@@ -126,3 +126,30 @@ pub(crate) fn rpm_safe_upgrade_cancels(d: &Dkms, m: &str, v: &str, consume: bool
     }
     false
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::support::fixture::Fixture;
+
+    /// `--rpm_safe_upgrade`: a lock file of this rpm transaction (our
+    /// grandparent, with its start time) naming m-v cancels the remove,
+    /// once; another module's, or a reused pid's, does not.
+    #[test]
+    fn rpm_safe_upgrade_cancels_only_for_its_own_transaction_and_module() {
+        let f = Fixture::new();
+        let pppid = grandparent_pid();
+        let stamp = process_start(&pppid);
+        assert!(!pppid.is_empty() && !stamp.is_empty(), "ps must report our grandparent's start");
+        let lock = |name: &str, text: &str| f.write(&format!("tmp/dkms_rpm_safe_upgrade_lock.{pppid}.{name}"), text);
+        lock("a", &format!("other-1.0\n{stamp}\n"));
+        lock("b", "hello-1.0\nMon Jan  1 00:00:00 2001\n");
+        assert!(!rpm_safe_upgrade_cancels(&f.d, "hello", "1.0", true));
+        let ours = lock("c", &format!("hello-1.0\n{stamp}\n"));
+        assert!(rpm_safe_upgrade_cancels(&f.d, "hello", "1.0", false));
+        assert!(ours.exists(), "a dry run does not consume it");
+        assert!(rpm_safe_upgrade_cancels(&f.d, "hello", "1.0", true));
+        assert!(!ours.exists());
+        assert!(!rpm_safe_upgrade_cancels(&f.d, "hello", "1.0", true));
+    }
+}

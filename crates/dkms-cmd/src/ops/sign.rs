@@ -164,3 +164,36 @@ pub(crate) fn recover(steps: &[Entry]) -> &'static str {
         "rolled back"
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(key: &str, args: &[&Path]) -> Entry {
+        Entry { key: key.into(), args: args.iter().map(|p| p.display().to_string()).collect() }
+    }
+
+    /// A killed `sign` leaves each module old or new: staged copies are
+    /// renamed into place after the commit, removed before it.
+    #[test]
+    fn recovery_completes_after_the_commit_and_rolls_back_before() {
+        let t = tempfile::tempdir().unwrap();
+        let (dest, tmp) = (t.path().join("hello.ko"), t.path().join(".hello.ko.dkms-sign"));
+        let stage = |committed: bool| {
+            std::fs::write(&dest, "old").unwrap();
+            std::fs::write(&tmp, "new").unwrap();
+            let mut steps = vec![entry("stage", &[&dest, &tmp])];
+            if committed {
+                steps.push(entry("commit", &[]));
+            }
+            recover(&steps)
+        };
+        assert_eq!(stage(false), "rolled back");
+        assert_eq!((std::fs::read_to_string(&dest).unwrap(), tmp.exists()), ("old".into(), false));
+        assert_eq!(stage(true), "completed");
+        assert_eq!((std::fs::read_to_string(&dest).unwrap(), tmp.exists()), ("new".into(), false));
+        // A copy already renamed before the kill: nothing left to do.
+        assert_eq!(recover(&[entry("stage", &[&dest, &tmp]), entry("commit", &[])]), "completed");
+        assert_eq!(std::fs::read_to_string(&dest).unwrap(), "new");
+    }
+}

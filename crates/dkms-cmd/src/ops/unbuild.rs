@@ -94,3 +94,49 @@ fn remove_if_empty(dir: &Path) {
         let _ = std::fs::remove_dir(dir);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::support::fixture::{captured, Fixture, A, K};
+
+    #[test]
+    fn unbuild_deletes_the_build_and_its_empty_kernel_directory_leaving_no_journal() {
+        let f = Fixture::new();
+        f.build("hello", "1.0", K, A, &["hello.ko"]);
+        f.build("hello", "1.0", K, "i686", &["hello.ko"]);
+        let t = f.trees();
+        let (_, out, _) = captured(|| maybe_unbuild_module(&f.d, "hello", "1.0", K, A));
+        assert_eq!(out, "");
+        assert!(!t.arch_dir("hello", "1.0", K, A).exists());
+        assert!(t.arch_dir("hello", "1.0", K, "i686").is_dir(), "the other arch stays");
+        do_unbuild(&f.d, "hello", "1.0", K, "i686");
+        assert!(!t.kernel_dir("hello", "1.0", K).exists());
+        assert!(journal::pending(&t.dkms_tree).is_empty());
+    }
+
+    #[test]
+    fn a_leftover_that_is_no_build_is_dropped_and_said_not_built() {
+        let f = Fixture::new();
+        let t = f.trees();
+        std::fs::create_dir_all(t.arch_dir("hello", "1.0", K, A).join("log")).unwrap();
+        assert!(is_leftover(&t.arch_dir("hello", "1.0", K, A)));
+        let (_, out, _) = captured(|| maybe_unbuild_module(&f.d, "hello", "1.0", K, A));
+        assert_eq!(out, format!("Module hello/1.0 is not built for kernel {K} ({A}). Skipping...\n"));
+        assert!(!t.kernel_dir("hello", "1.0", K).exists());
+    }
+
+    #[test]
+    fn finishing_a_killed_unbuild_removes_what_was_moved_aside() {
+        // Recovery's half: the build renamed aside, the process killed.
+        let f = Fixture::new();
+        let t = f.trees();
+        f.build("hello", "1.0", K, A, &["hello.ko"]);
+        let aside = aside_name(t, "hello", "1.0", K, A);
+        std::fs::rename(t.arch_dir("hello", "1.0", K, A), &aside).unwrap();
+        f.build("hello", "1.0", K, "i686", &["hello.ko"]);
+        finish_unbuild(t, "hello", "1.0", K, A);
+        assert!(!aside.exists());
+        assert!(t.arch_dir("hello", "1.0", K, "i686").is_dir(), "only the unbuilt arch goes");
+    }
+}

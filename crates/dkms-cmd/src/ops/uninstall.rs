@@ -208,3 +208,59 @@ fn restore_originals(backup: &Path, lib: &Path, name: &str) -> Vec<String> {
     }
     restored
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::support::fixture::{conf, Fixture, A, K};
+
+    #[test]
+    fn archived_originals_are_those_with_their_module_and_an_origin() {
+        // §6.7: each archived module has a `.origin` naming where it was.
+        let f = Fixture::new();
+        let backup = f.trees().original_module_dir("hello", K, A);
+        let lib = f.trees().lib_tree(K);
+        let origin = |rel: &str, to: &str| f.write(&format!("dkms/hello/original_module/{K}/{A}/{rel}"), to);
+        origin("hello.ko", "module");
+        origin("hello.ko.origin", &format!("{}/kernel/hello.ko\n", lib.display()));
+        origin("sub/hello.ko.xz", "module");
+        origin("sub/hello.ko.xz.origin", "/elsewhere/hello.ko.xz\n");
+        origin("gone.ko.origin", "/x\n");
+        origin("hello.ko.gz.origin", "/module/missing\n");
+        origin("hello2.ko", "other module");
+        origin("hello2.ko.origin", "/y\n");
+        let found: Vec<(PathBuf, String)> =
+            archived_originals(&backup, "hello").into_iter().map(|o| (o.0, o.1)).collect();
+        assert_eq!(
+            found,
+            [
+                (backup.join("hello.ko"), format!("{}/kernel/hello.ko", lib.display())),
+                (backup.join("sub/hello.ko.xz"), "/elsewhere/hello.ko.xz".to_string()),
+            ]
+        );
+    }
+
+    #[test]
+    fn an_original_goes_back_only_inside_its_kernels_module_tree() {
+        let lib = Path::new("/lib/modules/6.1.0-unit");
+        assert!(restorable("/lib/modules/6.1.0-unit/kernel/drivers/hello.ko", lib));
+        assert!(!restorable("/lib/modules/6.1.0-unit-other/kernel/hello.ko", lib));
+        assert!(!restorable("/etc/hello.ko", lib));
+        assert!(!restorable("", lib));
+    }
+
+    #[test]
+    fn legacy_originals_go_to_the_confs_own_location_and_copies_are_named_as_upstream() {
+        // An archive without `.origin` (older dkms): ORIG_DEST_MODULE_LOCATION,
+        // not Debian's /updates/dkms.
+        let mut f = Fixture::new();
+        f.add("hello", "1.0", &conf("hello", "1.0", ""));
+        let r = f.read_conf("hello", "1.0", K, A).modules[0].clone();
+        let t = f.trees();
+        let home = legacy_home(t, K, &r, Path::new("/backup/hello.ko.xz"));
+        assert_eq!(home, t.lib_tree(K).join("kernel/extra/hello.ko.xz"));
+        let (dir, file) = installed_copy(t, K, "/updates/dkms", "hello", ".xz");
+        assert_eq!(dir, t.lib_tree(K).join("updates/dkms"));
+        assert_eq!(file, format!("{}/hello.ko.xz", dir.display()));
+    }
+}

@@ -98,3 +98,35 @@ impl Dkms {
         Ok((m, v))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::support::fixture::{conf, Fixture};
+    use dkms_state::error::Kind;
+
+    #[test]
+    fn module_args_are_both_given_and_plain_names() {
+        let f = Fixture::new();
+        let e = f.d.check_module_args("build", "", "1.0").unwrap_err();
+        assert_eq!((e.kind, e.code), (Kind::ModuleArgsMissing, 1));
+        assert_eq!(e.lines[1], "Usage: build <module>/<module-version> or");
+        assert_eq!(f.d.check_module_args("build", "../x", "1.0").unwrap_err().kind, Kind::NameUnsafe);
+        assert_eq!(f.d.check_module_args("build", "x", "1.0/..").unwrap_err().kind, Kind::NameUnsafe);
+        assert!(f.d.check_module_args("build", "x", "1.0").is_ok());
+    }
+
+    #[test]
+    fn a_target_is_checked_broken_before_added_as_upstream_does() {
+        let f = Fixture::with(|a| (a.module, a.module_version) = ("hello".into(), "1.0".into()));
+        assert_eq!(f.d.checked_target("remove").unwrap_err().kind, Kind::ModuleNotAdded);
+        // The version directory without its source link, the source there.
+        std::fs::create_dir_all(f.trees().version_dir("hello", "1.0")).unwrap();
+        std::fs::create_dir_all(f.trees().source_dir("hello", "1.0")).unwrap();
+        let e = f.d.checked_target("remove").unwrap_err();
+        assert_eq!((e.kind, e.code), (Kind::ModuleBroken, 4));
+        assert!(e.hint.unwrap().starts_with(&format!("Restore {}", f.trees().source_dir("hello", "1.0").display())));
+        let f = Fixture::with(|a| (a.module, a.module_version) = ("hello".into(), "1.0".into()));
+        f.add("hello", "1.0", &conf("hello", "1.0", ""));
+        assert_eq!(f.d.checked_target("remove").unwrap(), ("hello".to_string(), "1.0".to_string()));
+    }
+}

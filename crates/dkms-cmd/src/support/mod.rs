@@ -5,6 +5,8 @@ pub(crate) mod checks;
 pub(crate) mod conf;
 pub(crate) mod depmod;
 pub(crate) mod dkms;
+#[cfg(test)]
+pub(crate) mod fixture;
 pub(crate) mod invoke;
 pub(crate) mod modfiles;
 pub(crate) mod process;

@@ -87,3 +87,68 @@ impl Dkms {
         versions.pop()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::support::fixture::{conf, Fixture, A, K};
+
+    #[test]
+    fn the_plain_module_wins_over_the_compressed_one() {
+        let f = Fixture::new();
+        let dir = f.build("hello", "1.0", K, A, &["hello.ko.xz"]);
+        assert_eq!(compressed_or_uncompressed(&dir, "hello", ".xz"), Some(dir.join("hello.ko.xz")));
+        assert_eq!(compressed_or_uncompressed(&dir, "hello", ".zst"), None);
+        std::fs::write(dir.join("hello.ko"), "plain").unwrap();
+        assert_eq!(compressed_or_uncompressed(&dir, "hello", ".xz"), Some(dir.join("hello.ko")));
+    }
+
+    #[test]
+    fn the_kernels_suffix_is_zst_over_xz_over_gz() {
+        // set_module_suffix looks at the kernel's own modules.
+        let f = Fixture::new();
+        f.kernel(K);
+        assert_eq!(f.d.module_suffix(K), "");
+        f.write(&format!("modules/{K}/kernel/a.ko.gz"), "");
+        assert_eq!(f.d.module_suffix(K), ".gz");
+        f.write(&format!("modules/{K}/kernel/b.ko.xz"), "");
+        assert_eq!(f.d.module_suffix(K), ".xz");
+        f.write(&format!("modules/{K}/kernel/net/c.ko.zst"), "");
+        assert_eq!(f.d.module_suffix(K), ".zst");
+    }
+
+    #[test]
+    fn built_modules_are_the_ko_files_sorted() {
+        let f = Fixture::new();
+        let dir = f.build("hello", "1.0", K, A, &["b.ko.xz", "a.ko", "Module.symvers"]);
+        let want: Vec<String> = ["a.ko", "b.ko.xz"].iter().map(|n| dir.join(n).display().to_string()).collect();
+        assert_eq!(f.d.built_modules("hello", "1.0", K, A), want);
+    }
+
+    #[test]
+    fn the_latest_version_is_upstreams_version_sort() {
+        let f = Fixture::new();
+        for v in ["1.9", "1.10", "1.2"] {
+            f.add("base", v, &conf("base", v, ""));
+            f.build("base", v, K, A, &["base.ko"]);
+        }
+        assert_eq!(f.d.latest_version_of("base", K, A).as_deref(), Some("1.10"));
+        assert_eq!(f.d.latest_version_of("other", K, A), None);
+    }
+
+    #[test]
+    fn the_installed_copy_is_found_where_it_really_is() {
+        let mut f = Fixture::new();
+        f.kernel(K);
+        f.add("hello", "1.0", &conf("hello", "1.0", ""));
+        f.build("hello", "1.0", K, A, &["hello.ko"]);
+        f.install("hello", "1.0", K, A);
+        let c = f.read_conf("hello", "1.0", K, A);
+        assert_eq!(f.d.find_actual_dest_module_location("hello", &c, 0, K, A, ""), None);
+        // Debian's /updates/dkms, or the conf's own location (§6.5).
+        f.write(&format!("modules/{K}/kernel/extra/hello.ko"), "hello.ko");
+        assert_eq!(f.d.find_actual_dest_module_location("hello", &c, 0, K, A, "").as_deref(), Some("/kernel/extra"));
+        f.write(&format!("modules/{K}/updates/dkms/hello.ko"), "hello.ko");
+        assert_eq!(f.d.find_actual_dest_module_location("hello", &c, 0, K, A, "").as_deref(), Some("/updates/dkms"));
+    }
+}

@@ -165,6 +165,46 @@ fn record(b: &Build, s: &Snapshot) -> Record {
 mod tests {
     use super::*;
 
+    use crate::support::fixture::Fixture;
+
+    #[test]
+    fn progress_is_watched_only_when_asked_for() {
+        // Upstream's output alone: no thread, no records.
+        let never = Fixture::with(|a| a.progress = Some("never".into()));
+        assert!(never.d.progress_sinks().is_none());
+        let lines = Fixture::with(|a| a.progress = Some("lines".into()));
+        let s = lines.d.progress_sinks().expect("heartbeats");
+        assert_eq!((s.live, s.lines), (false, Some(heartbeat_interval())));
+    }
+
+    #[test]
+    fn a_progress_record_carries_the_target_and_the_counts() {
+        let b = Build {
+            m: "zfs".into(),
+            v: "2.1.11".into(),
+            k: "6.1.0-57-amd64".into(),
+            a: "x86_64".into(),
+            log: PathBuf::new(),
+            build_dir: PathBuf::new(),
+            prev: None,
+        };
+        let s = Snapshot {
+            elapsed: Duration::from_millis(72_900),
+            step: "LD [M] zfs.ko".into(),
+            done: 539,
+            total: Some(540),
+            eta: Some(Duration::from_millis(1_500)),
+        };
+        let Record::Progress { target, elapsed_s, step, done, total, eta_s } = record(&b, &s) else {
+            panic!("a progress record")
+        };
+        assert_eq!(
+            (target.module.as_str(), target.kernel.as_deref(), target.arch.as_deref()),
+            ("zfs", Some("6.1.0-57-amd64"), Some("x86_64"))
+        );
+        assert_eq!((elapsed_s, step.as_str(), done, total, eta_s), (72, "LD [M] zfs.ko", 539, Some(540), Some(1)));
+    }
+
     #[test]
     fn status_and_heartbeat_text() {
         let b = Build {

@@ -280,3 +280,43 @@ fn quiet_ok(c: &mut std::process::Command) -> bool {
     c.stdout(std::process::Stdio::null()).stderr(std::process::Stdio::null());
     tools::status_with_stdio(c).is_ok_and(|s| s == 0)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::support::fixture::Fixture;
+
+    fn settings(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    #[test]
+    fn sign_file_is_framework_confs_else_the_kernels_own() {
+        let f = Fixture::new();
+        let s = settings(&[("sign_file", "/opt/sign-file")]);
+        assert_eq!(sign_file_path(&f.d, &s, "9.99.0-unit"), "/opt/sign-file");
+        // Debian's linux-kbuild-9.99 is not there: the kernel's build tree.
+        let own = format!("{}/9.99.0-unit/build/scripts/sign-file", f.trees().install_tree.display());
+        assert_eq!(sign_file_path(&f.d, &settings(&[]), "9.99.0-unit"), own);
+        let mut other = Fixture::new();
+        other.d.ctx.running_distribution = "alpine3".into();
+        let own = format!("{}/9.99.0-unit/build/scripts/sign-file", other.trees().install_tree.display());
+        assert_eq!(sign_file_path(&other.d, &settings(&[]), "9.99.0-unit"), own);
+    }
+
+    #[test]
+    fn the_mok_pair_is_framework_confs_else_the_distributions() {
+        let f = Fixture::new();
+        let config = f.trees().install_tree.join("none/.config");
+        let s = settings(&[("mok_signing_key", "/k.key"), ("mok_certificate", "/k.der")]);
+        assert_eq!(mok_paths(&f.d, &s, &config), ("/k.key".into(), "/k.der".into()));
+        let s = settings(&[("mok_signing_key", "/k.key")]);
+        assert_eq!(mok_paths(&f.d, &s, &config), ("/k.key".into(), "/var/lib/dkms/mok.pub".into()));
+        let mut ubuntu = Fixture::new();
+        ubuntu.d.ctx.running_distribution = "ubuntu24.04".into();
+        assert_eq!(
+            mok_paths(&ubuntu.d, &settings(&[]), &config),
+            ("/var/lib/shim-signed/mok/MOK.priv".into(), "/var/lib/shim-signed/mok/MOK.der".into())
+        );
+    }
+}

@@ -140,3 +140,77 @@ fn reason_text(reason: Option<SkipReason>) -> &'static str {
         None => "",
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::support::fixture::{A, K};
+
+    fn step(action: PlannedAction) -> Step {
+        Step::new(action, "hello", "1.0", K, A)
+    }
+
+    #[test]
+    fn a_build_step_says_its_round_its_company_and_what_it_waits_for() {
+        let mut s = step(PlannedAction::Build);
+        assert_eq!(s.text(), [format!("Would build hello/1.0 for kernel {K} ({A})")]);
+        (s.round, s.side_by_side, s.after) = (Some(2), true, vec!["base".into(), "core".into()]);
+        s.files = vec!["/m/hello.ko".into()];
+        assert_eq!(
+            s.text(),
+            [
+                format!(
+                    "[round 2] Would build hello/1.0 for kernel {K} ({A}) in the background, side by side with other \
+                     builds, after base core"
+                ),
+                "  making /m/hello.ko".into()
+            ]
+        );
+    }
+
+    #[test]
+    fn install_and_uninstall_steps_name_their_files_and_originals() {
+        let mut s = step(PlannedAction::Install);
+        (s.files, s.originals) = (vec!["/lib/hello.ko".into()], vec!["/lib/kernel/hello.ko".into()]);
+        assert_eq!(
+            s.text()[1..],
+            ["  placing /lib/hello.ko".to_string(), "  archiving the original /lib/kernel/hello.ko".into()]
+        );
+        s.action = PlannedAction::Uninstall;
+        assert_eq!(s.text()[0], format!("Would uninstall hello/1.0 for kernel {K} ({A})"));
+        assert_eq!(s.text()[2], "  restoring the original /lib/kernel/hello.ko");
+    }
+
+    #[test]
+    fn steps_not_about_one_kernel_name_none() {
+        let s = Step::new(PlannedAction::Remove, "hello", "1.0", "", "");
+        assert_eq!(s.text(), ["Would remove hello/1.0 from the DKMS tree"]);
+        assert_eq!((s.target.kernel, s.target.arch), (None, None));
+        assert_eq!(Step::depmod(K, A).text(), [format!("Would run depmod for kernel {K} ({A})")]);
+    }
+
+    #[test]
+    fn a_substitute_names_its_source_and_the_keys_first_twelve_digits() {
+        let mut s = step(PlannedAction::Substitute);
+        s.source = Some(("https://cache.example/dkms".into(), "0123456789abcdef0123".into()));
+        assert_eq!(
+            s.text()[0],
+            format!("Would use prebuilt modules of hello/1.0 for kernel {K} ({A}) from https://cache.example/dkms (0123456789ab)")
+        );
+    }
+
+    #[test]
+    fn every_skip_says_why() {
+        let reasons = [
+            (SkipReason::AlreadyBuilt, "already built (use --force to rebuild)"),
+            (SkipReason::AlreadyInstalled, "already installed (use --force to reinstall)"),
+            (SkipReason::BuildExclusive, "BUILD_EXCLUSIVE excludes this kernel"),
+            (SkipReason::NotAutoinstall, "not AUTOINSTALL"),
+            (SkipReason::DependencyNotRegistered, "a BUILD_DEPENDS is not registered with DKMS"),
+        ];
+        for (reason, why) in reasons {
+            let s = Step::skip("hello", "1.0", K, A, reason);
+            assert_eq!(s.text(), [format!("Would skip hello/1.0 for kernel {K} ({A}): {why}")]);
+        }
+    }
+}

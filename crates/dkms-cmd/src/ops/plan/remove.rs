@@ -84,3 +84,50 @@ pub(crate) fn unbuild_all(d: &mut Dkms, action: &str, preinst: bool) -> Result<(
     }
     hook_result(action, &k, &a, &failed)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::support::fixture::{captured, conf, Fixture, A, K};
+
+    #[test]
+    fn a_version_stays_while_a_kernel_it_does_not_unbuild_is_left() {
+        let f = Fixture::new();
+        f.add("hello", "1.0", &conf("hello", "1.0", ""));
+        f.build("hello", "1.0", K, A, &["hello.ko"]);
+        let t = f.trees();
+        let unbuilt = [(K.to_string(), A.to_string())];
+        assert!(kernels_left(t, "hello", "1.0", &[]));
+        assert!(!kernels_left(t, "hello", "1.0", &unbuilt));
+        // What remove sweeps first does not keep it: staging, a `<k>/<a>`
+        // without module/, upstream's non-kernel directories.
+        std::fs::create_dir_all(t.kernel_dir("hello", "1.0", K).join(".tmp_x86_64.1")).unwrap();
+        std::fs::create_dir_all(t.arch_dir("hello", "1.0", "5.10.0-1", A)).unwrap();
+        std::fs::create_dir_all(t.build_dir("hello", "1.0")).unwrap();
+        assert!(!kernels_left(t, "hello", "1.0", &unbuilt));
+        // Another kernel's build does.
+        f.build("hello", "1.0", "5.10.0-1", A, &["hello.ko"]);
+        assert!(kernels_left(t, "hello", "1.0", &unbuilt));
+    }
+
+    #[test]
+    fn remove_plans_each_kernel_then_the_version() {
+        let mut f = Fixture::new();
+        f.kernel(K);
+        f.add("hello", "1.0", &conf("hello", "1.0", ""));
+        f.build("hello", "1.0", K, A, &["hello.ko"]);
+        let (r, out, _) = captured(|| remove_module(&mut f.d, "hello", "1.0"));
+        r.unwrap();
+        assert_eq!(
+            out,
+            format!(
+                "Would skip hello/1.0 for kernel {K} ({A}): not installed\nWould unbuild hello/1.0 for kernel {K} ({A})\n\
+                 Would remove hello/1.0 from the DKMS tree\n"
+            )
+        );
+        // Built for a kernel the command line does not name: it stays.
+        f.build("hello", "1.0", "5.10.0-1", A, &["hello.ko"]);
+        let (_, out, _) = captured(|| remove_module(&mut f.d, "hello", "1.0"));
+        assert!(!out.contains("Would remove"), "{out}");
+    }
+}

@@ -281,3 +281,135 @@ fn plan_depmod(d: &Dkms, k: &str, a: &str, depmod: Depmod) {
         Step::depmod(k, a).emit();
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::support::fixture::{captured, conf, Fixture, A, K};
+
+    /// hello/1.0 added for Debian, kernel K with an in-tree hello.ko and
+    /// modules.dep (so depmod would run).
+    fn fixture(edit: impl FnOnce(&mut dkms_cli::args::Args)) -> (Fixture, PathBuf) {
+        let f = Fixture::with(edit);
+        f.kernel(K);
+        f.write(&format!("modules/{K}/modules.dep"), "");
+        f.add("hello", "1.0", &conf("hello", "1.0", ""));
+        let in_tree = f.write(&format!("modules/{K}/kernel/drivers/hello.ko"), "in-tree");
+        (f, in_tree)
+    }
+
+    fn plan_install(f: &mut Fixture) -> (Result<()>, String) {
+        let (r, out, _) = captured(|| install(&mut f.d, "hello", "1.0", K, A, &Within::default()));
+        (r, out)
+    }
+
+    #[test]
+    fn an_install_of_a_built_module_places_it_archives_the_original_then_depmod() {
+        let (mut f, in_tree) = fixture(|_| {});
+        f.build("hello", "1.0", K, A, &["hello.ko"]);
+        let (r, out) = plan_install(&mut f);
+        r.unwrap();
+        let lib = f.trees().lib_tree(K);
+        assert_eq!(
+            out,
+            format!(
+                "Would install hello/1.0 for kernel {K} ({A})\n  placing {}\n  archiving the original {}\n\
+                 Would run depmod for kernel {K} ({A})\n",
+                lib.join("updates/dkms/hello.ko").display(),
+                in_tree.display()
+            )
+        );
+    }
+
+    #[test]
+    fn an_installed_module_is_skipped_unless_forced() {
+        let (mut f, _) = fixture(|_| {});
+        f.build("hello", "1.0", K, A, &["hello.ko"]);
+        f.install("hello", "1.0", K, A);
+        let (r, out) = plan_install(&mut f);
+        r.unwrap();
+        assert_eq!(
+            out,
+            format!("Would skip hello/1.0 for kernel {K} ({A}): already installed (use --force to reinstall)\n")
+        );
+    }
+
+    #[test]
+    fn a_forced_reinstall_uninstalls_first_and_archives_what_that_restores() {
+        let (mut f, in_tree) = fixture(|a| a.force = true);
+        f.build("hello", "1.0", K, A, &["hello.ko"]);
+        f.install("hello", "1.0", K, A);
+        // Installed: the in-tree module archived, the dkms copy in its place.
+        let installed = f.write(&format!("modules/{K}/updates/dkms/hello.ko"), "hello.ko");
+        std::fs::rename(&in_tree, f.write(&format!("dkms/hello/original_module/{K}/{A}/hello.ko"), "")).unwrap();
+        f.write(&format!("dkms/hello/original_module/{K}/{A}/hello.ko.origin"), &format!("{}\n", in_tree.display()));
+        let (r, out) = plan_install(&mut f);
+        r.unwrap();
+        let lines: Vec<&str> = out.lines().collect();
+        assert_eq!(
+            lines,
+            [
+                format!("Would uninstall hello/1.0 for kernel {K} ({A})"),
+                format!("  deleting {}", installed.display()),
+                format!("  restoring the original {}", in_tree.display()),
+                format!("Would run depmod for kernel {K} ({A})"),
+                format!("Would install hello/1.0 for kernel {K} ({A})"),
+                format!("  placing {}", installed.display()),
+                format!("  archiving the original {}", in_tree.display()),
+                format!("Would run depmod for kernel {K} ({A})"),
+            ]
+        );
+    }
+
+    #[test]
+    fn an_unbuilt_module_is_built_first_and_an_obsolete_one_is_excluded() {
+        let (mut f, _) = fixture(|_| {});
+        let (r, out) = plan_install(&mut f);
+        r.unwrap();
+        let module_dir = f.trees().arch_dir("hello", "1.0", K, A).join("module");
+        assert!(out.starts_with(&format!(
+            "Would build hello/1.0 for kernel {K} ({A})\n  making {}\nWould install",
+            module_dir.join("hello.ko").display()
+        )));
+        // OBSOLETE_BY at or below the kernel: upstream 3.4 reads it as
+        // BUILD_EXCLUSIVE_KERNEL_MAX, so the build is excluded (status 77).
+        let (mut f, _) = fixture(|_| {});
+        std::fs::write(
+            f.trees().source_dir("hello", "1.0").join("dkms.conf"),
+            conf("hello", "1.0", "OBSOLETE_BY=5.10"),
+        )
+        .unwrap();
+        let (r, out, err) = captured(|| install(&mut f.d, "hello", "1.0", K, A, &Within::default()));
+        assert_eq!(r.err().map(|e| e.code), Some(77));
+        assert_eq!(out, format!("Would skip hello/1.0 for kernel {K} ({A}): BUILD_EXCLUSIVE excludes this kernel\n"));
+        assert!(err.contains("Deprecated feature: OBSOLETE_BY"), "{err}");
+    }
+
+    #[test]
+    fn a_built_module_is_skipped_by_build_unless_forced() {
+        let (mut f, _) = fixture(|_| {});
+        f.build("hello", "1.0", K, A, &["hello.ko"]);
+        let (r, out, _) = captured(|| build(&mut f.d, "hello", "1.0", K, A, &Within::default()));
+        r.unwrap();
+        assert_eq!(out, format!("Would skip hello/1.0 for kernel {K} ({A}): already built (use --force to rebuild)\n"));
+        let (mut f, _) = fixture(|a| a.force = true);
+        f.build("hello", "1.0", K, A, &["hello.ko"]);
+        let (r, out, _) = captured(|| build(&mut f.d, "hello", "1.0", K, A, &Within::default()));
+        r.unwrap();
+        assert!(
+            out.starts_with(&format!("Would unbuild hello/1.0 for kernel {K} ({A})\nWould build hello/1.0")),
+            "{out}"
+        );
+    }
+
+    #[test]
+    fn uninstall_and_unbuild_of_what_is_not_there_are_skips() {
+        let (mut f, _) = fixture(|_| {});
+        let (r, out, _) = captured(|| uninstall(&mut f.d, "hello", "1.0", K, A, Depmod::Now));
+        assert!(!r.unwrap());
+        assert_eq!(out, format!("Would skip hello/1.0 for kernel {K} ({A}): not installed\n"));
+        let (built, out, _) = captured(|| unbuild(&f.d, "hello", "1.0", K, A));
+        assert!(!built);
+        assert_eq!(out, format!("Would skip hello/1.0 for kernel {K} ({A}): not built\n"));
+    }
+}
