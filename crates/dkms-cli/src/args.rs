@@ -10,7 +10,6 @@
 //! one token, and `-kfoo` is an unknown option there.
 
 use crate::table::{self, FlagId, Verb};
-use crate::ui;
 use dkms_state::error::{Error, Kind};
 use std::ffi::{OsStr, OsString};
 use std::os::unix::ffi::OsStrExt;
@@ -80,16 +79,56 @@ pub struct Args {
     /// `--progress=auto|lines|never` (not upstream; framework.conf's
     /// `progress`).
     pub progress: Option<String>,
+    /// `--version` or `--help`: upstream prints and exits where it meets
+    /// them, so parsing stops there; the driver prints (`crate::early`).
+    pub special: Option<Special>,
+    /// What upstream warns about while parsing, before any `-q` (after it,
+    /// upstream's `exec >/dev/null 2>&1` sends them nowhere); the driver
+    /// prints them, then silences the run for `-q`.
+    pub notices: Vec<Notice>,
 }
 
-/// Result of parsing.
+/// An option that ends the command line's parsing: the run only prints.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Special {
+    /// `--version`, `-V`: the release string (a `version` record in JSON).
+    Version,
+    /// `--help`, `-h`: upstream's `show_usage`.
+    Help,
+}
+
+/// A warning met while parsing (upstream prints it on the spot).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Notice {
+    /// `deprecated`: an option that does nothing any more.
+    Deprecated(&'static str),
+    /// `I do not know how to handle WORD.`: a second module word.
+    Unhandled(String),
+}
+
+impl Args {
+    /// Record a notice, unless `-q` came before it.
+    pub fn notice(&mut self, n: Notice) {
+        if !self.quiet {
+            self.notices.push(n);
+        }
+    }
+}
+
+/// Result of parsing: the arguments up to where parsing stopped, and why it
+/// stopped early if it was refused.
 #[derive(Debug)]
-pub enum Parsed {
-    Run(Box<Args>),
-    /// Parsing already printed what was needed (`--version`, `--help`, an
-    /// error, with its JSON record); exit with this status (after the
-    /// `result` record in JSON mode, unless `--version` was the record).
-    Exit(u8),
+pub struct Parsed {
+    pub args: Args,
+    pub refused: Option<Refusal>,
+}
+
+/// A command line not accepted: the error (upstream's `Error!` text, an
+/// `error` record in JSON mode) and whether the usage follows it.
+#[derive(Debug)]
+pub struct Refusal {
+    pub error: Error,
+    pub usage: bool,
 }
 
 /// One word of the command line, classified.
@@ -115,12 +154,11 @@ fn read_r(v: &OsStr) -> OsString {
 /// A value that is a name or a word, not a path: it must be UTF-8. Not
 /// upstream (bash takes any bytes); a module, version, kernel or arch that
 /// is not text cannot be named in dkms.conf, JSON or a message.
-fn text(what: &str, v: OsString) -> Result<String, Parsed> {
+fn text(what: &str, v: OsString) -> Result<String, Refusal> {
     v.into_string().map_err(|v| {
         let shown = v.as_bytes().escape_ascii().to_string();
         let e = Error::die(Kind::NameUnsafe, [format!("The {what} '{shown}' cannot be used: it is not valid UTF-8.")]);
-        ui::report(&e);
-        Parsed::Exit(e.code)
+        Refusal { error: e, usage: false }
     })
 }
 
@@ -226,20 +264,6 @@ fn parse_kernelarch(a: &mut Args, s: &str) {
     }
 }
 
-/// Redirect our stdout and stderr to /dev/null, as upstream's
-/// `exec >/dev/null 2>&1` does for `-q` (children inherit it too). With
-/// `--json` stdout carries only the records a script asked for (the human
-/// text and children's output go to stderr): only stderr is silenced.
-fn go_quiet() {
-    ui::flush();
-    if let Ok(null) = std::fs::OpenOptions::new().write(true).open("/dev/null") {
-        if !ui::json() {
-            let _ = nix::unistd::dup2_stdout(&null);
-        }
-        let _ = nix::unistd::dup2_stderr(&null);
-    }
-}
-
 /// Options whose value is a path: kept as the bytes given.
 const PATH_FLAGS: [FlagId; 9] = [
     FlagId::Conf,
@@ -266,11 +290,17 @@ fn multi_line(v: &OsStr) -> bool {
 const VERB_ONLY: [FlagId; 3] = [FlagId::From, FlagId::DryRun, FlagId::PasswordFile];
 
 /// Parse `argv` (without argv[0]). `implicit` is the action of the binary
-/// running (a `dkms-<verb>` binary); `argv0` is used in the usage text.
-pub fn parse(argv: &[OsString], implicit: Option<&'static Verb>, argv0: &str) -> Parsed {
+/// running (a `dkms-<verb>` binary). Only stores: what the result asks for
+/// (`-q`, `--version`, notices, a refusal) the driver does (`early::settle`).
+pub fn parse(argv: &[OsString], implicit: Option<&'static Verb>) -> Parsed {
     let mut a = Args { action: implicit, ..Default::default() };
-    // Known before the first error, which may come earlier in argv.
-    ui::set_json(json_requested(argv));
+    match parse_into(&mut a, argv, implicit) {
+        Ok(()) => Parsed { args: a, refused: None },
+        Err(r) => Parsed { args: a, refused: Some(r) },
+    }
+}
+
+fn parse_into(a: &mut Args, argv: &[OsString], implicit: Option<&'static Verb>) -> Result<(), Refusal> {
     let mut tokens = tokenize(argv);
     demote_extension_words(&mut tokens, implicit.is_some_and(|v| !v.extension));
     // `--from` is mktree's, `--dry-run` only for the verbs that can plan:
@@ -287,42 +317,35 @@ pub fn parse(argv: &[OsString], implicit: Option<&'static Verb>, argv0: &str) ->
     for (_, t) in tokens {
         match t {
             Token::Flag(f, v) => {
-                if let Some(exit) = apply_flag(&mut a, f, v, argv0) {
-                    return exit;
+                apply_flag(a, f, v)?;
+                if a.special.is_some() {
+                    // Upstream prints and exits here: what follows is not read.
+                    return Ok(());
                 }
             }
-            Token::Unknown(w) => return refuse(2, format!("Unknown option: {w}"), Some(argv0)),
+            Token::Unknown(w) => return Err(refuse(2, format!("Unknown option: {w}"), true)),
             Token::Action(v) => {
                 if a.action.is_some() {
-                    return refuse(4, "Cannot specify more than one action.".into(), None);
+                    return Err(refuse(4, "Cannot specify more than one action.".into(), false));
                 }
                 a.action = Some(v);
             }
-            Token::Word(w) if a.action.is_some_and(|v| v.name == "cache") => match text("word", w) {
-                Ok(w) => a.words.push(w),
-                Err(exit) => return exit,
-            },
-            Token::Word(w) => {
-                if let Err(exit) = classify_word(&mut a, w) {
-                    return exit;
-                }
-            }
+            Token::Word(w) if a.action.is_some_and(|v| v.name == "cache") => a.words.push(text("word", w)?),
+            Token::Word(w) => classify_word(a, w)?,
         }
     }
-    ui::set_json(a.json);
-    Parsed::Run(Box::new(a))
+    Ok(())
 }
 
 /// An option's value as upstream reads it (`read -r`: the first line), as
 /// text and as a path: paths keep their bytes, every other value must be
 /// text. A name whose second line says more is refused rather than cut
 /// (`-m $'a\nb'` would act on `a`).
-fn flag_value(f: &table::Flag, v: OsString) -> Result<(String, PathBuf), Parsed> {
+fn flag_value(f: &table::Flag, v: OsString) -> Result<(String, PathBuf), Refusal> {
     if NAME_FLAGS.contains(&f.id) && multi_line(&v) {
         let shown = v.as_bytes().escape_ascii().to_string();
         let e = Error::die(Kind::NameUnsafe, [format!("The value of {} '{shown}' is more than one line.", f.long)]);
-        ui::report(&e);
-        return Err(Parsed::Exit(e.code));
+        return Err(Refusal { error: e, usage: false });
     }
     let v = read_r(&v);
     let path = PathBuf::from(&v);
@@ -332,34 +355,21 @@ fn flag_value(f: &table::Flag, v: OsString) -> Result<(String, PathBuf), Parsed>
     Ok((text(&format!("value of {}", f.long), v)?, path))
 }
 
-/// What an option does to the arguments; `Some` ends parsing there (an
-/// exit status: `--help`, `--version`, a refused value).
-fn apply_flag(a: &mut Args, f: &table::Flag, v: OsString, argv0: &str) -> Option<Parsed> {
-    let (v, path) = match flag_value(f, v) {
-        Ok(vp) => vp,
-        Err(exit) => return Some(exit),
-    };
+/// What an option does to the arguments (`--help` and `--version` end
+/// parsing: `Args::special`); `Err` refuses its value.
+fn apply_flag(a: &mut Args, f: &table::Flag, v: OsString) -> Result<(), Refusal> {
+    let (v, path) = flag_value(f, v)?;
     match f.id {
         FlagId::Module => parse_moduleversion(a, &v),
         FlagId::ModuleVersion => a.module_version = v,
         FlagId::Kernelver => parse_kernelarch(a, &v),
         FlagId::TemplateKernel => a.template_kernel = v,
         FlagId::Conf => a.conf = Some(path),
-        FlagId::Quiet => {
-            a.quiet = true;
-            go_quiet();
-        }
-        FlagId::Version => {
-            if ui::json() {
-                ui::emit(dkms_proto::Record::Version { version: crate::RELEASE_STRING.into() });
-            } else {
-                ui::outln(crate::RELEASE_STRING);
-            }
-            return Some(Parsed::Exit(0));
-        }
-        FlagId::NoInitrd => ui::deprecated("--no-initrd"),
-        FlagId::NoCleanKernel => ui::deprecated("--no-clean-kernel"),
-        FlagId::NoPrepareKernel => ui::deprecated("--no-prepare-kernel"),
+        FlagId::Quiet => a.quiet = true,
+        FlagId::Version => a.special = Some(Special::Version),
+        FlagId::NoInitrd => a.notice(Notice::Deprecated("--no-initrd")),
+        FlagId::NoCleanKernel => a.notice(Notice::Deprecated("--no-clean-kernel")),
+        FlagId::NoPrepareKernel => a.notice(Notice::Deprecated("--no-prepare-kernel")),
         FlagId::BinariesOnly => a.binaries_only = true,
         FlagId::SourceOnly => a.source_only = true,
         FlagId::Force => a.force = true,
@@ -380,10 +390,7 @@ fn apply_flag(a: &mut Args, f: &table::Flag, v: OsString, argv0: &str) -> Option
         FlagId::ModprobeOnInstall => a.modprobe_on_install = true,
         FlagId::Debug => a.debug = true,
         FlagId::Jobs => a.parallel_jobs = Some(v),
-        FlagId::Help => {
-            ui::usage(argv0);
-            return Some(Parsed::Exit(0));
-        }
+        FlagId::Help => a.special = Some(Special::Help),
         FlagId::Json => a.json = true,
         FlagId::AllKernels => a.all_kernels = true,
         FlagId::From => a.from = Some(path),
@@ -401,32 +408,29 @@ fn apply_flag(a: &mut Args, f: &table::Flag, v: OsString, argv0: &str) -> Option
             "text" => a.json = false,
             other => {
                 let msg = format!("Unknown output format: {other} (expected text or json)");
-                return Some(refuse(2, msg, None));
+                return Err(refuse(2, msg, false));
             }
         },
         FlagId::BuildSandbox => match v.as_str() {
             "no" | "yes" | "auto" => a.build_sandbox = Some(v),
             other => {
-                return Some(refuse(
-                    2,
-                    format!("Unknown --build-sandbox setting: {other} (expected no, yes or auto)"),
-                    None,
-                ));
+                let msg = format!("Unknown --build-sandbox setting: {other} (expected no, yes or auto)");
+                return Err(refuse(2, msg, false));
             }
         },
         FlagId::Progress => match v.as_str() {
             "auto" | "lines" | "never" => a.progress = Some(v),
             other => {
                 let msg = format!("Unknown --progress setting: {other} (expected auto, lines or never)");
-                return Some(refuse(2, msg, None));
+                return Err(refuse(2, msg, false));
             }
         },
         FlagId::LockTimeout => match v.parse() {
             Ok(n) => a.lock_timeout = Some(n),
-            Err(_) => return Some(refuse(2, format!("--lock-timeout needs a number of seconds, not '{v}'"), None)),
+            Err(_) => return Err(refuse(2, format!("--lock-timeout needs a number of seconds, not '{v}'"), false)),
         },
     }
-    None
+    Ok(())
 }
 
 /// Is JSON output asked for anywhere on the command line (`--json`, or
@@ -447,19 +451,15 @@ pub fn json_requested(argv: &[OsString]) -> bool {
     json
 }
 
-/// Refuse the command line: upstream's `Error!` text (then the usage when
-/// `usage` names the program), an `error` record in JSON mode.
-fn refuse(code: u8, message: String, usage: Option<&str>) -> Parsed {
-    ui::report(&Error::die(Kind::Usage, [message]).with_code(code));
-    if let Some(argv0) = usage {
-        ui::usage(argv0);
-    }
-    Parsed::Exit(code)
+/// Refuse the command line with upstream's `Error!` text and status (then
+/// the usage, when `usage`).
+fn refuse(code: u8, message: String, usage: bool) -> Refusal {
+    Refusal { error: Error::die(Kind::Usage, [message]).with_code(code), usage }
 }
 
 /// Upstream's handling of a non-option, non-action word: a path (any
 /// bytes), else a module/version (text).
-fn classify_word(a: &mut Args, w: OsString) -> Result<(), Parsed> {
+fn classify_word(a: &mut Args, w: OsString) -> Result<(), Refusal> {
     let p = Path::new(&w);
     let bytes = w.as_bytes();
     if bytes == b"-" {
@@ -476,7 +476,7 @@ fn classify_word(a: &mut Args, w: OsString) -> Result<(), Parsed> {
     } else if a.module.is_empty() {
         parse_moduleversion(a, &text("module", w)?);
     } else {
-        ui::warn(&[format!("I do not know how to handle {}.", w.to_string_lossy())]);
+        a.notice(Notice::Unhandled(w.to_string_lossy().into_owned()));
     }
     Ok(())
 }
@@ -487,9 +487,9 @@ mod tests {
 
     fn p(words: &[&str]) -> Args {
         let argv: Vec<OsString> = words.iter().map(OsString::from).collect();
-        match parse(&argv, None, "dkms") {
-            Parsed::Run(a) => *a,
-            Parsed::Exit(c) => panic!("exit {c}"),
+        match parse(&argv, None) {
+            Parsed { args, refused: None } => args,
+            Parsed { refused: Some(r), .. } => panic!("exit {}", r.error.code),
         }
     }
 
@@ -523,7 +523,7 @@ mod tests {
         assert_eq!(find_actions(&["unmktree".into()])[0].1.name, "unmktree");
         // The same in a dkms-<verb> binary of upstream's.
         let argv: Vec<OsString> = ["ltdk"].iter().map(OsString::from).collect();
-        let Parsed::Run(a) = parse(&argv, Some(&table::REMOVE), "dkms") else { panic!("exit") };
+        let Parsed { args: a, refused: None } = parse(&argv, Some(&table::REMOVE)) else { panic!("exit") };
         assert_eq!((a.action.unwrap().name, a.module.as_str()), ("remove", "ltdk"));
     }
 
@@ -531,9 +531,27 @@ mod tests {
     fn from_is_unknown_to_other_actions() {
         for words in [&["add", "--from", "x"][..], &["--from=x", "mktarball"], &["--from", "x"]] {
             let argv: Vec<OsString> = words.iter().map(OsString::from).collect();
-            assert!(matches!(parse(&argv, None, "dkms"), Parsed::Exit(2)), "{words:?}");
+            assert_eq!(parse(&argv, None).refused.map(|r| r.error.code), Some(2), "{words:?}");
         }
         let a = p(&["--from=/x", "mktree"]);
         assert_eq!(a.from.as_deref(), Some(Path::new("/x")));
+    }
+
+    /// Parsing only stores: `-q`, `--version`, `--help` and warnings are
+    /// values the driver acts on (`early::settle`), in upstream's order.
+    #[test]
+    fn parsing_only_stores() {
+        let parse = |words: &[&str]| parse(&words.iter().map(OsString::from).collect::<Vec<_>>(), None);
+        let r = parse(&["-q", "--version", "--bogus"]);
+        assert!(r.refused.is_none(), "parsing stops at --version, as upstream's exit 0 does");
+        assert_eq!((r.args.quiet, r.args.special), (true, Some(Special::Version)));
+        let r = parse(&["--bogus", "--help"]);
+        assert_eq!((r.refused.map(|r| (r.error.code, r.usage)), r.args.special), (Some((2, true)), None));
+        // A warning after -q would go to /dev/null: it is not kept.
+        let r = parse(&["status", "a", "b", "--no-initrd", "-q", "c", "--no-clean-kernel"]);
+        assert_eq!(r.args.notices, [Notice::Unhandled("b".into()), Notice::Deprecated("--no-initrd")]);
+        assert!(r.args.quiet && r.refused.is_none());
+        let r = parse(&["add", "build"]);
+        assert_eq!(r.refused.map(|r| (r.error.code, r.usage)), Some((4, false)));
     }
 }
