@@ -9,111 +9,12 @@
 //! (`-kfoo`, `-qv`) is deliberately not used: upstream treats each word as
 //! one token, and `-kfoo` is an unknown option there.
 
-use crate::table::{self, FlagId, Verb};
+use crate::table::{self, FlagId, Update, Verb};
+pub use crate::table::{Args, Notice, Special};
 use dkms_state::error::{Error, Kind};
 use std::ffi::{OsStr, OsString};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
-
-/// Everything the command line can set (upstream's globals of the same names).
-#[derive(Debug, Clone, Default)]
-pub struct Args {
-    pub action: Option<&'static Verb>,
-    pub module: String,
-    pub module_version: String,
-    pub kernelver: Vec<String>,
-    pub arch: Vec<String>,
-    pub template_kernel: String,
-    pub conf: Option<PathBuf>,
-    pub kernel_config: Option<PathBuf>,
-    pub archive_location: Option<PathBuf>,
-    pub kernel_source_dir: Option<PathBuf>,
-    pub try_source_tree: Option<PathBuf>,
-    pub force: bool,
-    pub force_version_override: bool,
-    pub binaries_only: bool,
-    pub source_only: bool,
-    pub all: bool,
-    pub verbose: bool,
-    pub rpm_safe_upgrade: bool,
-    pub symlink_modules: bool,
-    pub no_depmod: bool,
-    pub modprobe_on_install: bool,
-    pub debug: bool,
-    pub quiet: bool,
-    pub dkms_tree: Option<PathBuf>,
-    pub source_tree: Option<PathBuf>,
-    pub install_tree: Option<PathBuf>,
-    pub directives: Vec<String>,
-    pub parallel_jobs: Option<String>,
-    pub json: bool,
-    pub lock_timeout: Option<u64>,
-    /// `-`: read targets as JSON Lines from stdin (not upstream).
-    pub stdin_targets: bool,
-    /// `--all-kernels` (autoinstall; not upstream).
-    pub all_kernels: bool,
-    /// `--from DIR` (mktree; not upstream).
-    pub from: Option<PathBuf>,
-    /// `--verify` (status; not upstream).
-    pub verify: bool,
-    /// `--path` (log; not upstream).
-    pub path_only: bool,
-    /// `--dry-run` (build, install, ...; not upstream): plan, change nothing.
-    pub dry_run: bool,
-    /// `--password-file FILE` (enroll; not upstream).
-    pub password_file: Option<PathBuf>,
-    /// `--binary-cache`, `--binary-cache-push`, `--binary-cache-certificate`
-    /// (not upstream; see `ops::binary_cache`).
-    pub binary_cache: Option<String>,
-    pub binary_cache_push: Option<String>,
-    pub binary_cache_certificate: Option<String>,
-    /// `cache push --to DIR`, `cache gc --keep-kernels K...` (not upstream).
-    pub cache_to: Option<PathBuf>,
-    pub keep_kernels: Vec<String>,
-    /// The plain words of a `cache` command line (its sub-word and
-    /// operands), which are not classified as other verbs' are.
-    pub words: Vec<String>,
-    /// `--build-sandbox=no|yes|auto` (not upstream; framework.conf's
-    /// `build_sandbox`).
-    pub build_sandbox: Option<String>,
-    /// `--progress=auto|lines|never` (not upstream; framework.conf's
-    /// `progress`).
-    pub progress: Option<String>,
-    /// `--version` or `--help`: upstream prints and exits where it meets
-    /// them, so parsing stops there; the driver prints (`crate::early`).
-    pub special: Option<Special>,
-    /// What upstream warns about while parsing, before any `-q` (after it,
-    /// upstream's `exec >/dev/null 2>&1` sends them nowhere); the driver
-    /// prints them, then silences the run for `-q`.
-    pub notices: Vec<Notice>,
-}
-
-/// An option that ends the command line's parsing: the run only prints.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Special {
-    /// `--version`, `-V`: the release string (a `version` record in JSON).
-    Version,
-    /// `--help`, `-h`: upstream's `show_usage`.
-    Help,
-}
-
-/// A warning met while parsing (upstream prints it on the spot).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Notice {
-    /// `deprecated`: an option that does nothing any more.
-    Deprecated(&'static str),
-    /// `I do not know how to handle WORD.`: a second module word.
-    Unhandled(String),
-}
-
-impl Args {
-    /// Record a notice, unless `-q` came before it.
-    pub fn notice(&mut self, n: Notice) {
-        if !self.quiet {
-            self.notices.push(n);
-        }
-    }
-}
 
 /// Result of parsing: the arguments up to where parsing stopped, and why it
 /// stopped early if it was refused.
@@ -242,52 +143,10 @@ pub fn first_word(argv: &[OsString]) -> Option<(usize, String)> {
     })
 }
 
-/// `parse_moduleversion`: split at the first `/`.
-fn parse_moduleversion(a: &mut Args, s: &str) {
-    match s.split_once('/') {
-        Some((m, v)) => {
-            a.module = m.into();
-            a.module_version = v.into();
-        }
-        None => a.module = s.into(),
-    }
-}
-
-/// `parse_kernelarch`: `kver/arch` appends to both lists.
-fn parse_kernelarch(a: &mut Args, s: &str) {
-    match s.split_once('/') {
-        Some((k, arch)) => {
-            a.kernelver.push(k.into());
-            a.arch.push(arch.into());
-        }
-        None => a.kernelver.push(s.into()),
-    }
-}
-
-/// Options whose value is a path: kept as the bytes given.
-const PATH_FLAGS: [FlagId; 9] = [
-    FlagId::Conf,
-    FlagId::DkmsTree,
-    FlagId::SourceTree,
-    FlagId::InstallTree,
-    FlagId::Config,
-    FlagId::Archive,
-    FlagId::KernelSourceDir,
-    FlagId::From,
-    FlagId::To,
-];
-
-/// Options whose value is a module, version, kernel or arch.
-const NAME_FLAGS: [FlagId; 5] =
-    [FlagId::Module, FlagId::ModuleVersion, FlagId::Kernelver, FlagId::Arch, FlagId::TemplateKernel];
-
 /// Has `v` a line after its first that is not empty?
 fn multi_line(v: &OsStr) -> bool {
     v.as_bytes().split(|&b| b == b'\n').skip(1).any(|l| !l.is_empty())
 }
-
-/// Options only the verbs whose table entry lists them accept.
-const VERB_ONLY: [FlagId; 3] = [FlagId::From, FlagId::DryRun, FlagId::PasswordFile];
 
 /// Parse `argv` (without argv[0]). `implicit` is the action of the binary
 /// running (a `dkms-<verb>` binary). Only stores: what the result asks for
@@ -310,7 +169,7 @@ fn parse_into(a: &mut Args, argv: &[OsString], implicit: Option<&'static Verb>) 
         implicit.or_else(|| tokens.iter().find_map(|(_, t)| if let Token::Action(v) = t { Some(*v) } else { None }));
     for (at, t) in tokens.iter_mut() {
         let Token::Flag(f, _) = t else { continue };
-        if VERB_ONLY.contains(&f.id) && action.is_none_or(|v| !v.flags.contains(&f.id)) {
+        if f.verb_only && action.is_none_or(|v| !v.flags.contains(&f.id)) {
             *t = Token::Unknown(argv[*at].to_string_lossy().into_owned());
         }
     }
@@ -337,98 +196,22 @@ fn parse_into(a: &mut Args, argv: &[OsString], implicit: Option<&'static Verb>) 
     Ok(())
 }
 
-/// An option's value as upstream reads it (`read -r`: the first line), as
-/// text and as a path: paths keep their bytes, every other value must be
-/// text. A name whose second line says more is refused rather than cut
-/// (`-m $'a\nb'` would act on `a`).
-fn flag_value(f: &table::Flag, v: OsString) -> Result<(String, PathBuf), Refusal> {
-    if NAME_FLAGS.contains(&f.id) && multi_line(&v) {
-        let shown = v.as_bytes().escape_ascii().to_string();
-        let e = Error::die(Kind::NameUnsafe, [format!("The value of {} '{shown}' is more than one line.", f.long)]);
-        return Err(Refusal { error: e, usage: false });
-    }
-    let v = read_r(&v);
-    let path = PathBuf::from(&v);
-    if f.value.is_none() || PATH_FLAGS.contains(&f.id) {
-        return Ok((String::new(), path));
-    }
-    Ok((text(&format!("value of {}", f.long), v)?, path))
-}
-
-/// What an option does to the arguments (`--help` and `--version` end
-/// parsing: `Args::special`); `Err` refuses its value.
+/// Apply an option to the arguments (its `update`), with its value read
+/// as upstream's `read -r` does (the first line): paths keep their bytes,
+/// every other value must be text, and a name whose second line says more
+/// is refused rather than cut (`-m $'a\nb'` would act on `a`).
 fn apply_flag(a: &mut Args, f: &table::Flag, v: OsString) -> Result<(), Refusal> {
-    let (v, path) = flag_value(f, v)?;
-    match f.id {
-        FlagId::Module => parse_moduleversion(a, &v),
-        FlagId::ModuleVersion => a.module_version = v,
-        FlagId::Kernelver => parse_kernelarch(a, &v),
-        FlagId::TemplateKernel => a.template_kernel = v,
-        FlagId::Conf => a.conf = Some(path),
-        FlagId::Quiet => a.quiet = true,
-        FlagId::Version => a.special = Some(Special::Version),
-        FlagId::NoInitrd => a.notice(Notice::Deprecated("--no-initrd")),
-        FlagId::NoCleanKernel => a.notice(Notice::Deprecated("--no-clean-kernel")),
-        FlagId::NoPrepareKernel => a.notice(Notice::Deprecated("--no-prepare-kernel")),
-        FlagId::BinariesOnly => a.binaries_only = true,
-        FlagId::SourceOnly => a.source_only = true,
-        FlagId::Force => a.force = true,
-        FlagId::ForceVersionOverride => a.force_version_override = true,
-        FlagId::All => a.all = true,
-        FlagId::Verbose => a.verbose = true,
-        FlagId::RpmSafeUpgrade => a.rpm_safe_upgrade = true,
-        FlagId::DkmsTree => a.dkms_tree = Some(path),
-        FlagId::SourceTree => a.source_tree = Some(path),
-        FlagId::InstallTree => a.install_tree = Some(path),
-        FlagId::SymlinkModules => a.symlink_modules = true,
-        FlagId::Config => a.kernel_config = Some(path),
-        FlagId::Archive => a.archive_location = Some(path),
-        FlagId::Arch => a.arch.push(v),
-        FlagId::KernelSourceDir => a.kernel_source_dir = Some(path),
-        FlagId::Directive => a.directives.push(v),
-        FlagId::NoDepmod => a.no_depmod = true,
-        FlagId::ModprobeOnInstall => a.modprobe_on_install = true,
-        FlagId::Debug => a.debug = true,
-        FlagId::Jobs => a.parallel_jobs = Some(v),
-        FlagId::Help => a.special = Some(Special::Help),
-        FlagId::Json => a.json = true,
-        FlagId::AllKernels => a.all_kernels = true,
-        FlagId::From => a.from = Some(path),
-        FlagId::Verify => a.verify = true,
-        FlagId::PathOnly => a.path_only = true,
-        FlagId::DryRun => a.dry_run = true,
-        FlagId::PasswordFile => a.password_file = Some(v.into()),
-        FlagId::BinaryCache | FlagId::Cache => a.binary_cache = Some(v),
-        FlagId::BinaryCachePush => a.binary_cache_push = Some(v),
-        FlagId::BinaryCacheCertificate => a.binary_cache_certificate = Some(v),
-        FlagId::To => a.cache_to = Some(path),
-        FlagId::KeepKernels => a.keep_kernels.extend(v.split([' ', ',']).filter(|k| !k.is_empty()).map(String::from)),
-        FlagId::Format => match v.as_str() {
-            "json" => a.json = true,
-            "text" => a.json = false,
-            other => {
-                let msg = format!("Unknown output format: {other} (expected text or json)");
-                return Err(refuse(2, msg, false));
-            }
-        },
-        FlagId::BuildSandbox => match v.as_str() {
-            "no" | "yes" | "auto" => a.build_sandbox = Some(v),
-            other => {
-                let msg = format!("Unknown --build-sandbox setting: {other} (expected no, yes or auto)");
-                return Err(refuse(2, msg, false));
-            }
-        },
-        FlagId::Progress => match v.as_str() {
-            "auto" | "lines" | "never" => a.progress = Some(v),
-            other => {
-                let msg = format!("Unknown --progress setting: {other} (expected auto, lines or never)");
-                return Err(refuse(2, msg, false));
-            }
-        },
-        FlagId::LockTimeout => match v.parse() {
-            Ok(n) => a.lock_timeout = Some(n),
-            Err(_) => return Err(refuse(2, format!("--lock-timeout needs a number of seconds, not '{v}'"), false)),
-        },
+    let text_value = |v: OsString| text(&format!("value of {}", f.long), read_r(&v));
+    match f.update {
+        Update::Switch(update) => update(a),
+        Update::Path(update) => update(a, PathBuf::from(read_r(&v))),
+        Update::Name(_) if multi_line(&v) => {
+            let shown = v.as_bytes().escape_ascii().to_string();
+            let e = Error::die(Kind::NameUnsafe, [format!("The value of {} '{shown}' is more than one line.", f.long)]);
+            return Err(Refusal { error: e, usage: false });
+        }
+        Update::Name(update) | Update::Text(update) => update(a, text_value(v)?),
+        Update::Checked(update) => update(a, text_value(v)?).map_err(|m| refuse(2, m, false))?,
     }
     Ok(())
 }
@@ -474,7 +257,7 @@ fn classify_word(a: &mut Args, w: OsString) -> Result<(), Refusal> {
     } else if p.is_file() {
         a.archive_location = Some(p.to_path_buf());
     } else if a.module.is_empty() {
-        parse_moduleversion(a, &text("module", w)?);
+        a.parse_moduleversion(&text("module", w)?);
     } else {
         a.notice(Notice::Unhandled(w.to_string_lossy().into_owned()));
     }
