@@ -24,7 +24,7 @@ pub fn flag_id(f: &Flag) -> String {
 
 /// One option of the table as a clap argument.
 pub fn flag_arg(f: &Flag) -> Arg {
-    let mut a = Arg::new(flag_id(f)).help(f.help).long_help(f.long_help);
+    let mut a = Arg::new(flag_id(f)).help(f.help).long_help(table::expand(f.long_help));
     if let Some(long) = f.long.strip_prefix("--") {
         a = a.long(long);
     }
@@ -67,7 +67,7 @@ pub fn verb_command(v: &Verb) -> Command {
     let d = v;
     let mut c = Command::new(v.name)
         .about(v.summary)
-        .long_about(d.description)
+        .long_about(table::expand(d.description))
         .disable_help_flag(true)
         .disable_version_flag(true)
         .override_usage(format!("{}\n{} [options] ...", usage(v), v.binary));

@@ -213,7 +213,7 @@ flags! {
     LockTimeout {
         long: "--lock-timeout", prefix: true, value: Some("seconds"), kind: Some(K::Number), extension: true,
         help: "Give up waiting for the DKMS lock",
-        long_help: "Give up, with exit status 75, after waiting this many seconds for the DKMS lock (default: \
+        long_help: "Give up, with exit status {status:lock-timeout}, after waiting this many seconds for the DKMS lock (default: \
                     wait). Also the framework.conf setting lock_timeout. Not in upstream dkms.",
     } => Checked(|a, v| {
         let n = v.parse().map_err(|_| format!("--lock-timeout needs a number of seconds, not '{v}'"))?;
@@ -235,7 +235,7 @@ flags! {
     Verify {
         long: "--verify", extension: true,
         help: "status: check what is installed",
-        long_help: "status: also verify every installed build (see dkms-status(8)); exit status 18 when one \
+        long_help: "status: also verify every installed build (see dkms-status(8)); exit status {status:verify-failed} when one \
                     fails. Not in upstream dkms.",
     } => Switch(|a| a.verify = true);
     PathOnly {
@@ -291,7 +291,7 @@ flags! {
         long_help: "Run the patch step, PRE_BUILD, make and POST_BUILD (and the bash evaluation of a tarball's \
                     dkms.conf) in a bubblewrap sandbox: an unprivileged uid, no network, / read-only, only \
                     build/ and a private /tmp writable, the signing key hidden. no (the default): as upstream; \
-                    yes: fail with exit status 78 when the sandbox cannot be set up; auto: confine when \
+                    yes: fail with exit status {status:sandbox-unavailable} when the sandbox cannot be set up; auto: confine when \
                     possible, else run as upstream with a notice. Also the framework.conf setting \
                     build_sandbox. Not in upstream dkms.",
     } => Checked(|a, v| {

@@ -23,11 +23,13 @@ macro_rules! flags {
 
 mod args;
 mod flags;
+mod prose;
 mod verbs;
 mod verbs_cache;
 mod verbs_mok;
 pub use args::{Args, Notice, Special};
 pub use flags::{FlagId, FLAGS};
+pub use prose::expand;
 pub use verbs::*;
 pub use verbs_cache::*;
 pub use verbs_mok::*;
