@@ -159,6 +159,8 @@ pub fn parse(argv: &[OsString], implicit: Option<&'static Verb>) -> Parsed {
     }
 }
 
+/// `parse` into `a`, up to the end of argv, `--version`/`--help`, or the
+/// first word refused.
 fn parse_into(a: &mut Args, argv: &[OsString], implicit: Option<&'static Verb>) -> Result<(), Refusal> {
     let mut tokens = tokenize(argv);
     demote_extension_words(&mut tokens, implicit.is_some_and(|v| !v.extension));
