@@ -9,87 +9,27 @@
 //! (`-kfoo`, `-qv`) is deliberately not used: upstream treats each word as
 //! one token, and `-kfoo` is an unknown option there.
 
-use crate::table::{self, FlagId, Verb};
-use crate::ui;
+use crate::table::{self, FlagId, Update, Verb};
+pub use crate::table::{Args, Notice, Special};
 use dkms_state::error::{Error, Kind};
 use std::ffi::{OsStr, OsString};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
-/// Everything the command line can set (upstream's globals of the same names).
-#[derive(Debug, Clone, Default)]
-pub struct Args {
-    pub action: Option<&'static Verb>,
-    pub module: String,
-    pub module_version: String,
-    pub kernelver: Vec<String>,
-    pub arch: Vec<String>,
-    pub template_kernel: String,
-    pub conf: Option<PathBuf>,
-    pub kernel_config: Option<PathBuf>,
-    pub archive_location: Option<PathBuf>,
-    pub kernel_source_dir: Option<PathBuf>,
-    pub try_source_tree: Option<PathBuf>,
-    pub force: bool,
-    pub force_version_override: bool,
-    pub binaries_only: bool,
-    pub source_only: bool,
-    pub all: bool,
-    pub verbose: bool,
-    pub rpm_safe_upgrade: bool,
-    pub symlink_modules: bool,
-    pub no_depmod: bool,
-    pub modprobe_on_install: bool,
-    pub debug: bool,
-    pub quiet: bool,
-    pub dkms_tree: Option<PathBuf>,
-    pub source_tree: Option<PathBuf>,
-    pub install_tree: Option<PathBuf>,
-    pub directives: Vec<String>,
-    pub parallel_jobs: Option<String>,
-    pub json: bool,
-    pub lock_timeout: Option<u64>,
-    /// `-`: read targets as JSON Lines from stdin (not upstream).
-    pub stdin_targets: bool,
-    /// `--all-kernels` (autoinstall; not upstream).
-    pub all_kernels: bool,
-    /// `--from DIR` (mktree; not upstream).
-    pub from: Option<PathBuf>,
-    /// `--verify` (status; not upstream).
-    pub verify: bool,
-    /// `--path` (log; not upstream).
-    pub path_only: bool,
-    /// `--dry-run` (build, install, ...; not upstream): plan, change nothing.
-    pub dry_run: bool,
-    /// `--password-file FILE` (enroll; not upstream).
-    pub password_file: Option<PathBuf>,
-    /// `--binary-cache`, `--binary-cache-push`, `--binary-cache-certificate`
-    /// (not upstream; see `ops::binary_cache`).
-    pub binary_cache: Option<String>,
-    pub binary_cache_push: Option<String>,
-    pub binary_cache_certificate: Option<String>,
-    /// `cache push --to DIR`, `cache gc --keep-kernels K...` (not upstream).
-    pub cache_to: Option<PathBuf>,
-    pub keep_kernels: Vec<String>,
-    /// The plain words of a `cache` command line (its sub-word and
-    /// operands), which are not classified as other verbs' are.
-    pub words: Vec<String>,
-    /// `--build-sandbox=no|yes|auto` (not upstream; framework.conf's
-    /// `build_sandbox`).
-    pub build_sandbox: Option<String>,
-    /// `--progress=auto|lines|never` (not upstream; framework.conf's
-    /// `progress`).
-    pub progress: Option<String>,
+/// Result of parsing: the arguments up to where parsing stopped, and why it
+/// stopped early if it was refused.
+#[derive(Debug)]
+pub struct Parsed {
+    pub args: Args,
+    pub refused: Option<Refusal>,
 }
 
-/// Result of parsing.
+/// A command line not accepted: the error (upstream's `Error!` text, an
+/// `error` record in JSON mode) and whether the usage follows it.
 #[derive(Debug)]
-pub enum Parsed {
-    Run(Box<Args>),
-    /// Parsing already printed what was needed (`--version`, `--help`, an
-    /// error, with its JSON record); exit with this status (after the
-    /// `result` record in JSON mode, unless `--version` was the record).
-    Exit(u8),
+pub struct Refusal {
+    pub error: Error,
+    pub usage: bool,
 }
 
 /// One word of the command line, classified.
@@ -115,12 +55,11 @@ fn read_r(v: &OsStr) -> OsString {
 /// A value that is a name or a word, not a path: it must be UTF-8. Not
 /// upstream (bash takes any bytes); a module, version, kernel or arch that
 /// is not text cannot be named in dkms.conf, JSON or a message.
-fn text(what: &str, v: OsString) -> Result<String, Parsed> {
+fn text(what: &str, v: OsString) -> Result<String, Refusal> {
     v.into_string().map_err(|v| {
         let shown = v.as_bytes().escape_ascii().to_string();
         let e = Error::die(Kind::NameUnsafe, [format!("The {what} '{shown}' cannot be used: it is not valid UTF-8.")]);
-        ui::report(&e);
-        Parsed::Exit(e.code)
+        Refusal { error: e, usage: false }
     })
 }
 
@@ -204,73 +143,25 @@ pub fn first_word(argv: &[OsString]) -> Option<(usize, String)> {
     })
 }
 
-/// `parse_moduleversion`: split at the first `/`.
-fn parse_moduleversion(a: &mut Args, s: &str) {
-    match s.split_once('/') {
-        Some((m, v)) => {
-            a.module = m.into();
-            a.module_version = v.into();
-        }
-        None => a.module = s.into(),
-    }
-}
-
-/// `parse_kernelarch`: `kver/arch` appends to both lists.
-fn parse_kernelarch(a: &mut Args, s: &str) {
-    match s.split_once('/') {
-        Some((k, arch)) => {
-            a.kernelver.push(k.into());
-            a.arch.push(arch.into());
-        }
-        None => a.kernelver.push(s.into()),
-    }
-}
-
-/// Redirect our stdout and stderr to /dev/null, as upstream's
-/// `exec >/dev/null 2>&1` does for `-q` (children inherit it too). With
-/// `--json` stdout carries only the records a script asked for (the human
-/// text and children's output go to stderr): only stderr is silenced.
-fn go_quiet() {
-    ui::flush();
-    if let Ok(null) = std::fs::OpenOptions::new().write(true).open("/dev/null") {
-        if !ui::json() {
-            let _ = nix::unistd::dup2_stdout(&null);
-        }
-        let _ = nix::unistd::dup2_stderr(&null);
-    }
-}
-
-/// Options whose value is a path: kept as the bytes given.
-const PATH_FLAGS: [FlagId; 9] = [
-    FlagId::Conf,
-    FlagId::DkmsTree,
-    FlagId::SourceTree,
-    FlagId::InstallTree,
-    FlagId::Config,
-    FlagId::Archive,
-    FlagId::KernelSourceDir,
-    FlagId::From,
-    FlagId::To,
-];
-
-/// Options whose value is a module, version, kernel or arch.
-const NAME_FLAGS: [FlagId; 5] =
-    [FlagId::Module, FlagId::ModuleVersion, FlagId::Kernelver, FlagId::Arch, FlagId::TemplateKernel];
-
 /// Has `v` a line after its first that is not empty?
 fn multi_line(v: &OsStr) -> bool {
     v.as_bytes().split(|&b| b == b'\n').skip(1).any(|l| !l.is_empty())
 }
 
-/// Options only the verbs whose table entry lists them accept.
-const VERB_ONLY: [FlagId; 3] = [FlagId::From, FlagId::DryRun, FlagId::PasswordFile];
-
 /// Parse `argv` (without argv[0]). `implicit` is the action of the binary
-/// running (a `dkms-<verb>` binary); `argv0` is used in the usage text.
-pub fn parse(argv: &[OsString], implicit: Option<&'static Verb>, argv0: &str) -> Parsed {
+/// running (a `dkms-<verb>` binary). Only stores: what the result asks for
+/// (`-q`, `--version`, notices, a refusal) the driver does (`early::settle`).
+pub fn parse(argv: &[OsString], implicit: Option<&'static Verb>) -> Parsed {
     let mut a = Args { action: implicit, ..Default::default() };
-    // Known before the first error, which may come earlier in argv.
-    ui::set_json(json_requested(argv));
+    match parse_into(&mut a, argv, implicit) {
+        Ok(()) => Parsed { args: a, refused: None },
+        Err(r) => Parsed { args: a, refused: Some(r) },
+    }
+}
+
+/// `parse` into `a`, up to the end of argv, `--version`/`--help`, or the
+/// first word refused.
+fn parse_into(a: &mut Args, argv: &[OsString], implicit: Option<&'static Verb>) -> Result<(), Refusal> {
     let mut tokens = tokenize(argv);
     demote_extension_words(&mut tokens, implicit.is_some_and(|v| !v.extension));
     // `--from` is mktree's, `--dry-run` only for the verbs that can plan:
@@ -280,153 +171,51 @@ pub fn parse(argv: &[OsString], implicit: Option<&'static Verb>, argv0: &str) ->
         implicit.or_else(|| tokens.iter().find_map(|(_, t)| if let Token::Action(v) = t { Some(*v) } else { None }));
     for (at, t) in tokens.iter_mut() {
         let Token::Flag(f, _) = t else { continue };
-        if VERB_ONLY.contains(&f.id) && action.is_none_or(|v| !v.flags.contains(&f.id)) {
+        if f.verb_only && action.is_none_or(|v| !v.flags.contains(&f.id)) {
             *t = Token::Unknown(argv[*at].to_string_lossy().into_owned());
         }
     }
     for (_, t) in tokens {
         match t {
             Token::Flag(f, v) => {
-                if let Some(exit) = apply_flag(&mut a, f, v, argv0) {
-                    return exit;
+                apply_flag(a, f, v)?;
+                if a.special.is_some() {
+                    // Upstream prints and exits here: what follows is not read.
+                    return Ok(());
                 }
             }
-            Token::Unknown(w) => return refuse(2, format!("Unknown option: {w}"), Some(argv0)),
+            Token::Unknown(w) => return Err(refuse(2, format!("Unknown option: {w}"), true)),
             Token::Action(v) => {
                 if a.action.is_some() {
-                    return refuse(4, "Cannot specify more than one action.".into(), None);
+                    return Err(refuse(4, "Cannot specify more than one action.".into(), false));
                 }
                 a.action = Some(v);
             }
-            Token::Word(w) if a.action.is_some_and(|v| v.name == "cache") => match text("word", w) {
-                Ok(w) => a.words.push(w),
-                Err(exit) => return exit,
-            },
-            Token::Word(w) => {
-                if let Err(exit) = classify_word(&mut a, w) {
-                    return exit;
-                }
-            }
+            Token::Word(w) if a.action.is_some_and(|v| v.name == "cache") => a.words.push(text("word", w)?),
+            Token::Word(w) => classify_word(a, w)?,
         }
     }
-    ui::set_json(a.json);
-    Parsed::Run(Box::new(a))
+    Ok(())
 }
 
-/// An option's value as upstream reads it (`read -r`: the first line), as
-/// text and as a path: paths keep their bytes, every other value must be
-/// text. A name whose second line says more is refused rather than cut
-/// (`-m $'a\nb'` would act on `a`).
-fn flag_value(f: &table::Flag, v: OsString) -> Result<(String, PathBuf), Parsed> {
-    if NAME_FLAGS.contains(&f.id) && multi_line(&v) {
-        let shown = v.as_bytes().escape_ascii().to_string();
-        let e = Error::die(Kind::NameUnsafe, [format!("The value of {} '{shown}' is more than one line.", f.long)]);
-        ui::report(&e);
-        return Err(Parsed::Exit(e.code));
-    }
-    let v = read_r(&v);
-    let path = PathBuf::from(&v);
-    if f.value.is_none() || PATH_FLAGS.contains(&f.id) {
-        return Ok((String::new(), path));
-    }
-    Ok((text(&format!("value of {}", f.long), v)?, path))
-}
-
-/// What an option does to the arguments; `Some` ends parsing there (an
-/// exit status: `--help`, `--version`, a refused value).
-fn apply_flag(a: &mut Args, f: &table::Flag, v: OsString, argv0: &str) -> Option<Parsed> {
-    let (v, path) = match flag_value(f, v) {
-        Ok(vp) => vp,
-        Err(exit) => return Some(exit),
-    };
-    match f.id {
-        FlagId::Module => parse_moduleversion(a, &v),
-        FlagId::ModuleVersion => a.module_version = v,
-        FlagId::Kernelver => parse_kernelarch(a, &v),
-        FlagId::TemplateKernel => a.template_kernel = v,
-        FlagId::Conf => a.conf = Some(path),
-        FlagId::Quiet => {
-            a.quiet = true;
-            go_quiet();
+/// Apply an option to the arguments (its `update`), with its value read
+/// as upstream's `read -r` does (the first line): paths keep their bytes,
+/// every other value must be text, and a name whose second line says more
+/// is refused rather than cut (`-m $'a\nb'` would act on `a`).
+fn apply_flag(a: &mut Args, f: &table::Flag, v: OsString) -> Result<(), Refusal> {
+    let text_value = |v: OsString| text(&format!("value of {}", f.long), read_r(&v));
+    match f.update {
+        Update::Switch(update) => update(a),
+        Update::Path(update) => update(a, PathBuf::from(read_r(&v))),
+        Update::Name(_) if multi_line(&v) => {
+            let shown = v.as_bytes().escape_ascii().to_string();
+            let e = Error::die(Kind::NameUnsafe, [format!("The value of {} '{shown}' is more than one line.", f.long)]);
+            return Err(Refusal { error: e, usage: false });
         }
-        FlagId::Version => {
-            if ui::json() {
-                ui::emit(dkms_proto::Record::Version { version: crate::RELEASE_STRING.into() });
-            } else {
-                ui::outln(crate::RELEASE_STRING);
-            }
-            return Some(Parsed::Exit(0));
-        }
-        FlagId::NoInitrd => ui::deprecated("--no-initrd"),
-        FlagId::NoCleanKernel => ui::deprecated("--no-clean-kernel"),
-        FlagId::NoPrepareKernel => ui::deprecated("--no-prepare-kernel"),
-        FlagId::BinariesOnly => a.binaries_only = true,
-        FlagId::SourceOnly => a.source_only = true,
-        FlagId::Force => a.force = true,
-        FlagId::ForceVersionOverride => a.force_version_override = true,
-        FlagId::All => a.all = true,
-        FlagId::Verbose => a.verbose = true,
-        FlagId::RpmSafeUpgrade => a.rpm_safe_upgrade = true,
-        FlagId::DkmsTree => a.dkms_tree = Some(path),
-        FlagId::SourceTree => a.source_tree = Some(path),
-        FlagId::InstallTree => a.install_tree = Some(path),
-        FlagId::SymlinkModules => a.symlink_modules = true,
-        FlagId::Config => a.kernel_config = Some(path),
-        FlagId::Archive => a.archive_location = Some(path),
-        FlagId::Arch => a.arch.push(v),
-        FlagId::KernelSourceDir => a.kernel_source_dir = Some(path),
-        FlagId::Directive => a.directives.push(v),
-        FlagId::NoDepmod => a.no_depmod = true,
-        FlagId::ModprobeOnInstall => a.modprobe_on_install = true,
-        FlagId::Debug => a.debug = true,
-        FlagId::Jobs => a.parallel_jobs = Some(v),
-        FlagId::Help => {
-            ui::usage(argv0);
-            return Some(Parsed::Exit(0));
-        }
-        FlagId::Json => a.json = true,
-        FlagId::AllKernels => a.all_kernels = true,
-        FlagId::From => a.from = Some(path),
-        FlagId::Verify => a.verify = true,
-        FlagId::PathOnly => a.path_only = true,
-        FlagId::DryRun => a.dry_run = true,
-        FlagId::PasswordFile => a.password_file = Some(v.into()),
-        FlagId::BinaryCache | FlagId::Cache => a.binary_cache = Some(v),
-        FlagId::BinaryCachePush => a.binary_cache_push = Some(v),
-        FlagId::BinaryCacheCertificate => a.binary_cache_certificate = Some(v),
-        FlagId::To => a.cache_to = Some(path),
-        FlagId::KeepKernels => a.keep_kernels.extend(v.split([' ', ',']).filter(|k| !k.is_empty()).map(String::from)),
-        FlagId::Format => match v.as_str() {
-            "json" => a.json = true,
-            "text" => a.json = false,
-            other => {
-                let msg = format!("Unknown output format: {other} (expected text or json)");
-                return Some(refuse(2, msg, None));
-            }
-        },
-        FlagId::BuildSandbox => match v.as_str() {
-            "no" | "yes" | "auto" => a.build_sandbox = Some(v),
-            other => {
-                return Some(refuse(
-                    2,
-                    format!("Unknown --build-sandbox setting: {other} (expected no, yes or auto)"),
-                    None,
-                ));
-            }
-        },
-        FlagId::Progress => match v.as_str() {
-            "auto" | "lines" | "never" => a.progress = Some(v),
-            other => {
-                let msg = format!("Unknown --progress setting: {other} (expected auto, lines or never)");
-                return Some(refuse(2, msg, None));
-            }
-        },
-        FlagId::LockTimeout => match v.parse() {
-            Ok(n) => a.lock_timeout = Some(n),
-            Err(_) => return Some(refuse(2, format!("--lock-timeout needs a number of seconds, not '{v}'"), None)),
-        },
+        Update::Name(update) | Update::Text(update) => update(a, text_value(v)?),
+        Update::Checked(update) => update(a, text_value(v)?).map_err(|m| refuse(2, m, false))?,
     }
-    None
+    Ok(())
 }
 
 /// Is JSON output asked for anywhere on the command line (`--json`, or
@@ -447,19 +236,15 @@ pub fn json_requested(argv: &[OsString]) -> bool {
     json
 }
 
-/// Refuse the command line: upstream's `Error!` text (then the usage when
-/// `usage` names the program), an `error` record in JSON mode.
-fn refuse(code: u8, message: String, usage: Option<&str>) -> Parsed {
-    ui::report(&Error::die(Kind::Usage, [message]).with_code(code));
-    if let Some(argv0) = usage {
-        ui::usage(argv0);
-    }
-    Parsed::Exit(code)
+/// Refuse the command line with upstream's `Error!` text and status (then
+/// the usage, when `usage`).
+fn refuse(code: u8, message: String, usage: bool) -> Refusal {
+    Refusal { error: Error::die(Kind::Usage, [message]).with_code(code), usage }
 }
 
 /// Upstream's handling of a non-option, non-action word: a path (any
 /// bytes), else a module/version (text).
-fn classify_word(a: &mut Args, w: OsString) -> Result<(), Parsed> {
+fn classify_word(a: &mut Args, w: OsString) -> Result<(), Refusal> {
     let p = Path::new(&w);
     let bytes = w.as_bytes();
     if bytes == b"-" {
@@ -474,9 +259,9 @@ fn classify_word(a: &mut Args, w: OsString) -> Result<(), Parsed> {
     } else if p.is_file() {
         a.archive_location = Some(p.to_path_buf());
     } else if a.module.is_empty() {
-        parse_moduleversion(a, &text("module", w)?);
+        a.parse_moduleversion(&text("module", w)?);
     } else {
-        ui::warn(&[format!("I do not know how to handle {}.", w.to_string_lossy())]);
+        a.notice(Notice::Unhandled(w.to_string_lossy().into_owned()));
     }
     Ok(())
 }
@@ -487,9 +272,9 @@ mod tests {
 
     fn p(words: &[&str]) -> Args {
         let argv: Vec<OsString> = words.iter().map(OsString::from).collect();
-        match parse(&argv, None, "dkms") {
-            Parsed::Run(a) => *a,
-            Parsed::Exit(c) => panic!("exit {c}"),
+        match parse(&argv, None) {
+            Parsed { args, refused: None } => args,
+            Parsed { refused: Some(r), .. } => panic!("exit {}", r.error.code),
         }
     }
 
@@ -523,7 +308,7 @@ mod tests {
         assert_eq!(find_actions(&["unmktree".into()])[0].1.name, "unmktree");
         // The same in a dkms-<verb> binary of upstream's.
         let argv: Vec<OsString> = ["ltdk"].iter().map(OsString::from).collect();
-        let Parsed::Run(a) = parse(&argv, Some(&table::REMOVE), "dkms") else { panic!("exit") };
+        let Parsed { args: a, refused: None } = parse(&argv, Some(&table::REMOVE)) else { panic!("exit") };
         assert_eq!((a.action.unwrap().name, a.module.as_str()), ("remove", "ltdk"));
     }
 
@@ -531,9 +316,27 @@ mod tests {
     fn from_is_unknown_to_other_actions() {
         for words in [&["add", "--from", "x"][..], &["--from=x", "mktarball"], &["--from", "x"]] {
             let argv: Vec<OsString> = words.iter().map(OsString::from).collect();
-            assert!(matches!(parse(&argv, None, "dkms"), Parsed::Exit(2)), "{words:?}");
+            assert_eq!(parse(&argv, None).refused.map(|r| r.error.code), Some(2), "{words:?}");
         }
         let a = p(&["--from=/x", "mktree"]);
         assert_eq!(a.from.as_deref(), Some(Path::new("/x")));
+    }
+
+    /// Parsing only stores: `-q`, `--version`, `--help` and warnings are
+    /// values the driver acts on (`early::settle`), in upstream's order.
+    #[test]
+    fn parsing_only_stores() {
+        let parse = |words: &[&str]| parse(&words.iter().map(OsString::from).collect::<Vec<_>>(), None);
+        let r = parse(&["-q", "--version", "--bogus"]);
+        assert!(r.refused.is_none(), "parsing stops at --version, as upstream's exit 0 does");
+        assert_eq!((r.args.quiet, r.args.special), (true, Some(Special::Version)));
+        let r = parse(&["--bogus", "--help"]);
+        assert_eq!((r.refused.map(|r| (r.error.code, r.usage)), r.args.special), (Some((2, true)), None));
+        // A warning after -q would go to /dev/null: it is not kept.
+        let r = parse(&["status", "a", "b", "--no-initrd", "-q", "c", "--no-clean-kernel"]);
+        assert_eq!(r.args.notices, [Notice::Unhandled("b".into()), Notice::Deprecated("--no-initrd")]);
+        assert!(r.args.quiet && r.refused.is_none());
+        let r = parse(&["add", "build"]);
+        assert_eq!(r.refused.map(|r| (r.error.code, r.usage)), Some((4, false)));
     }
 }

@@ -2,7 +2,7 @@
 //! Here": umask, os-release, temp check, framework.conf, argument parsing,
 //! sanity checks, kernels and arches) and the resulting context.
 
-use crate::args::{self, Args, Parsed};
+use crate::args::{self, Args};
 use crate::table::Verb;
 use crate::ui;
 use dkms_state::error::{Error, Kind, Result};
@@ -196,10 +196,7 @@ impl Ctx {
         ];
         let fw = framework::read(&framework::NONSIGNING, &initial, context);
 
-        let a = match args::parse(argv, implicit, argv0) {
-            Parsed::Run(a) => *a,
-            Parsed::Exit(c) => return Err(Error::reported(c)),
-        };
+        let a = crate::early::settle(args::parse(argv, implicit), argv, argv0)?;
         dkms_state::tools::set_trace(a.debug);
 
         let get = |k: &str| fw.get(k).cloned().unwrap_or_default();

@@ -6,6 +6,7 @@
 pub mod args;
 pub mod complete;
 pub mod ctx;
+pub mod early;
 pub mod frontend;
 pub mod live;
 pub mod table;

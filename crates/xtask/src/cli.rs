@@ -4,7 +4,7 @@
 
 use clap::builder::PossibleValuesParser;
 use clap::{Arg, ArgAction, Command, ValueHint};
-use dkms_cli::table::{self, flag_doc, Flag, FrontOption, Operand, ValueKind, Verb, FLAGS, FRONT_END_OPTIONS, VERBS};
+use dkms_cli::table::{self, Flag, FrontOption, Operand, ValueKind, Verb, FLAGS, FRONT_END_OPTIONS, VERBS};
 
 /// The release, as `dkms --version` prints it without the `dkms-` prefix.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
@@ -24,8 +24,7 @@ pub fn flag_id(f: &Flag) -> String {
 
 /// One option of the table as a clap argument.
 pub fn flag_arg(f: &Flag) -> Arg {
-    let d = flag_doc(f.id);
-    let mut a = Arg::new(flag_id(f)).help(f.help).long_help(d.long_help);
+    let mut a = Arg::new(flag_id(f)).help(f.help).long_help(table::expand(f.long_help));
     if let Some(long) = f.long.strip_prefix("--") {
         a = a.long(long);
     }
@@ -34,8 +33,8 @@ pub fn flag_arg(f: &Flag) -> Arg {
     }
     match f.value {
         Some(v) => {
-            a = a.value_name(v).action(ArgAction::Append).num_args(1).value_hint(hint(d.kind));
-            if let Some(ValueKind::Choice(words)) = d.kind {
+            a = a.value_name(v).action(ArgAction::Append).num_args(1).value_hint(hint(f.kind));
+            if let Some(ValueKind::Choice(words)) = f.kind {
                 a = a.value_parser(PossibleValuesParser::new(words.iter().copied()));
             }
             a
@@ -68,7 +67,7 @@ pub fn verb_command(v: &Verb) -> Command {
     let d = v;
     let mut c = Command::new(v.name)
         .about(v.summary)
-        .long_about(d.description)
+        .long_about(table::expand(d.description))
         .disable_help_flag(true)
         .disable_version_flag(true)
         .override_usage(format!("{}\n{} [options] ...", usage(v), v.binary));

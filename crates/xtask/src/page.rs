@@ -8,7 +8,8 @@ use clap_mangen::roff::{bold, roman, Inline, Roff};
 /// by two spaces are examples, shown as they are) as roff.
 /// `para` separates paragraphs: `PP`, or `IP` inside an indented item.
 pub fn prose(roff: &mut Roff, text: &str, para: &str) {
-    for (i, para_text) in text.split("\n\n").enumerate() {
+    // Exit statuses are named by kind in the tables (`table::expand`).
+    for (i, para_text) in dkms_cli::table::expand(text).split("\n\n").enumerate() {
         let para_lines = para_text;
         if i > 0 {
             roff.control(para, []);

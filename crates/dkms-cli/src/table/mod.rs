@@ -1,16 +1,41 @@
 //! The verb and flag tables: the one source of truth for parsing, `--help`,
 //! the front-end's dispatch, man pages and completions. The verbs are in
 //! `verbs` (signing's additions, enroll and sign, in `verbs_mok`; the
-//! binary cache's in `verbs_cache`); this
-//! file holds the types and the options.
+//! binary cache's in `verbs_cache`), the options in `flags` (each defined
+//! once: names, docs, completion kind and its update of `Args`, the parsed
+//! command line, in `args`); this file holds the types.
 
-mod flag_docs;
+/// `FlagId` (every option, named for the verb tables and the parser) and
+/// `FLAGS` (their definitions, in matching order) from the one list in
+/// `flags`.
+macro_rules! flags {
+    ($($id:ident { $($field:ident: $value:expr),* $(,)? } => $update:expr;)*) => {
+        /// Every option, named for the verb tables and the parser.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        pub enum FlagId {
+            $($id,)*
+        }
+
+        /// Every option, in upstream's matching order.
+        pub const FLAGS: &[Flag] = &[$(Flag { $($field: $value,)* ..Flag::new(FlagId::$id, $update) }),*];
+    };
+}
+
+mod args;
+mod flags;
+mod prose;
 mod verbs;
 mod verbs_cache;
 mod verbs_mok;
+pub use args::{Args, Notice, Special};
+pub use flags::{FlagId, FLAGS};
+pub use prose::expand;
 pub use verbs::*;
 pub use verbs_cache::*;
 pub use verbs_mok::*;
+use FlagId::*;
+
+use std::path::PathBuf;
 
 /// Which lock a verb takes on the dkms tree.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -60,157 +85,72 @@ pub fn verb_by_binary(binary: &str) -> Option<&'static Verb> {
     VERBS.iter().find(|v| v.binary == binary).copied()
 }
 
-/// Every option, identified for the parser.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum FlagId {
-    Module,
-    ModuleVersion,
-    Kernelver,
-    TemplateKernel,
-    Conf,
-    Quiet,
-    Version,
-    NoInitrd,
-    NoCleanKernel,
-    NoPrepareKernel,
-    BinariesOnly,
-    SourceOnly,
-    Force,
-    ForceVersionOverride,
-    All,
-    Verbose,
-    RpmSafeUpgrade,
-    DkmsTree,
-    SourceTree,
-    InstallTree,
-    SymlinkModules,
-    Config,
-    Archive,
-    Arch,
-    KernelSourceDir,
-    Directive,
-    NoDepmod,
-    ModprobeOnInstall,
-    Debug,
-    Jobs,
-    Help,
-    Json,
-    Format,
-    LockTimeout,
-    AllKernels,
-    From,
-    Verify,
-    PathOnly,
-    BinaryCachePush,
-    BinaryCacheCertificate,
-    BinaryCache,
-    To,
-    KeepKernels,
-    Cache,
-    BuildSandbox,
-    DryRun,
-    PasswordFile,
-    Progress,
+/// How an option changes the arguments, by what its value is: the parser
+/// reads the value accordingly (`read -r`: its first line).
+#[derive(Debug, Clone, Copy)]
+pub enum Update {
+    /// No value.
+    Switch(fn(&mut Args)),
+    /// A path: kept as the bytes given.
+    Path(fn(&mut Args, PathBuf)),
+    /// A module, version, kernel or arch: text, refused when a second line
+    /// says more (`-m $'a\nb'` would act on `a`).
+    Name(fn(&mut Args, String)),
+    /// Other text.
+    Text(fn(&mut Args, String)),
+    /// Text the option checks: `Err` refuses it with this message (exit 2).
+    Checked(fn(&mut Args, String) -> Result<(), String>),
 }
 
-/// One option. Matching follows upstream's `case` statement: `long` is a
-/// prefix when `prefix` is set (`--module*`), otherwise exact; `short` is
-/// always exact (`-m`, never `-mfoo` or `-m=foo`).
+/// One option, defined once in `flags`. Matching follows upstream's `case`
+/// statement: `long` is a prefix when `prefix` is set (`--module*`),
+/// otherwise exact; `short` is always exact (`-m`, never `-mfoo` or `-m=foo`).
 #[derive(Debug, Clone, Copy)]
 pub struct Flag {
     pub id: FlagId,
+    /// `--name`, or "" for options that only have a short name (`-v`).
     pub long: &'static str,
     pub prefix: bool,
     pub short: Option<char>,
     /// Name of the value, for options that take one.
     pub value: Option<&'static str>,
+    /// What the value names, for completion (`None` without a value).
+    pub kind: Option<ValueKind>,
+    /// One line for `--help`-style listings and completion.
     pub help: &'static str,
+    /// Paragraph for the man pages.
+    pub long_help: &'static str,
     /// Not in upstream dkms.
     pub extension: bool,
+    /// Accepted but not offered by completion (deprecated no-ops).
+    pub deprecated: bool,
+    /// Only the verbs whose table entry lists it accept it; to every other
+    /// action it is the unknown option it is to upstream (a `--dry-run` that
+    /// some verb ignored would change the tree).
+    pub verb_only: bool,
+    /// What it does to the parsed arguments.
+    pub update: Update,
 }
 
-const fn flag(
-    id: FlagId,
-    long: &'static str,
-    prefix: bool,
-    short: Option<char>,
-    value: Option<&'static str>,
-    help: &'static str,
-) -> Flag {
-    Flag { id, long, prefix, short, value, help, extension: false }
+impl Flag {
+    /// The fields an entry of `flags` does not set.
+    const fn new(id: FlagId, update: Update) -> Flag {
+        Flag {
+            id,
+            long: "",
+            prefix: false,
+            short: None,
+            value: None,
+            kind: None,
+            help: "",
+            long_help: "",
+            extension: false,
+            deprecated: false,
+            verb_only: false,
+            update,
+        }
+    }
 }
-
-const fn ext(id: FlagId, long: &'static str, prefix: bool, value: Option<&'static str>, help: &'static str) -> Flag {
-    Flag { id, long, prefix, short: None, value, help, extension: true }
-}
-
-use FlagId::*;
-
-/// In upstream's matching order (it matters: `--archive*` is tried before
-/// `--arch*`).
-pub const FLAGS: [Flag; 48] = [
-    flag(Module, "--module", true, Some('m'), Some("module[/version]"), "The module to act on"),
-    flag(ModuleVersion, "", false, Some('v'), Some("module-version"), "The version of the module"),
-    flag(Kernelver, "--kernelver", true, Some('k'), Some("kernel[/arch]"), "Target kernel (repeatable)"),
-    flag(TemplateKernel, "--templatekernel", true, None, Some("kernel"), "Template kernel for match"),
-    flag(Conf, "", false, Some('c'), Some("dkms.conf"), "Use this dkms.conf"),
-    flag(Quiet, "--quiet", false, Some('q'), None, "Discard all output"),
-    flag(Version, "--version", false, Some('V'), None, "Print the version and exit"),
-    flag(NoInitrd, "--no-initrd", false, None, None, "Deprecated, ignored"),
-    flag(NoCleanKernel, "--no-clean-kernel", false, None, None, "Deprecated, ignored"),
-    flag(NoPrepareKernel, "--no-prepare-kernel", false, None, None, "Deprecated, ignored"),
-    flag(BinariesOnly, "--binaries-only", false, None, None, "mktarball: binaries only"),
-    flag(SourceOnly, "--source-only", false, None, None, "mktarball: source only"),
-    flag(Force, "--force", false, None, None, "Rebuild, reinstall, override checks"),
-    flag(ForceVersionOverride, "--force-version-override", false, None, None, "Skip the version sanity check"),
-    flag(All, "--all", false, None, None, "All kernels the module is built for"),
-    flag(Verbose, "--verbose", false, None, None, "Show commands instead of descriptions"),
-    flag(RpmSafeUpgrade, "--rpm_safe_upgrade", false, None, None, "RPM upgrade handling"),
-    flag(DkmsTree, "--dkmstree", true, None, Some("path"), "DKMS tree (default /var/lib/dkms)"),
-    flag(SourceTree, "--sourcetree", true, None, Some("path"), "Source tree (default /usr/src)"),
-    flag(InstallTree, "--installtree", true, None, Some("path"), "Module tree (default /lib/modules)"),
-    flag(SymlinkModules, "--symlink-modules", false, None, None, "Install symlinks into the DKMS tree"),
-    flag(Config, "--config", true, None, Some("file"), "Kernel config to check against"),
-    flag(Archive, "--archive", true, None, Some("tarball"), "Tarball to load or create"),
-    flag(Arch, "--arch", true, Some('a'), Some("arch"), "Target architecture (repeatable)"),
-    flag(KernelSourceDir, "--kernelsourcedir", true, None, Some("dir"), "Kernel build directory"),
-    flag(Directive, "--directive", true, None, Some("NAME=value"), "Override a dkms.conf directive"),
-    flag(NoDepmod, "--no-depmod", false, None, None, "Do not run depmod"),
-    flag(ModprobeOnInstall, "--modprobe-on-install", false, None, None, "Load modules after install"),
-    flag(Debug, "--debug", false, None, None, "Trace execution"),
-    flag(Jobs, "", false, Some('j'), Some("number"), "Parallel make jobs"),
-    flag(Help, "--help", false, Some('h'), None, "Print usage and exit"),
-    ext(Json, "--json", false, None, "JSON Lines on stdout"),
-    ext(Format, "--format", true, Some("text|json"), "Output format"),
-    ext(LockTimeout, "--lock-timeout", true, Some("seconds"), "Give up waiting for the DKMS lock"),
-    ext(AllKernels, "--all-kernels", false, None, "autoinstall: every kernel with headers"),
-    ext(From, "--from", true, Some("dir"), "mktree: copy this source directory"),
-    ext(Verify, "--verify", false, None, "status: check what is installed"),
-    ext(PathOnly, "--path", false, None, "log: print only where the log is"),
-    // Longer names first: `--binary-cache` is a prefix of the other two.
-    ext(BinaryCachePush, "--binary-cache-push", true, Some("dir"), "Write every local build into this cache directory"),
-    ext(
-        BinaryCacheCertificate,
-        "--binary-cache-certificate",
-        true,
-        Some("file"),
-        "Certificate cache entries must be signed with",
-    ),
-    ext(BinaryCache, "--binary-cache", true, Some("sources"), "Binary cache sources to take builds from"),
-    ext(
-        To,
-        "--to",
-        true,
-        Some("dir"),
-        "cache push: the cache directory or registry; cache deb: where packages go; cache kmm: the image",
-    ),
-    ext(KeepKernels, "--keep-kernels", true, Some("kernels"), "cache gc: the kernels whose entries stay"),
-    ext(Cache, "--cache", true, Some("sources"), "cache gate: the cache sources to look in"),
-    ext(BuildSandbox, "--build-sandbox", true, Some("no|yes|auto"), "Confine builds (bubblewrap)"),
-    ext(DryRun, "--dry-run", false, None, "Print the plan; change nothing"),
-    ext(PasswordFile, "--password-file", true, Some("file"), "enroll: read the one-time password from this file"),
-    ext(Progress, "--progress", true, Some("auto|lines|never"), "Show the progress of builds"),
-];
 
 /// The flag an option word selects, if any.
 pub fn lookup(word: &str) -> Option<&'static Flag> {
@@ -248,103 +188,6 @@ pub enum ValueKind {
     Text,
     /// One of these words.
     Choice(&'static [&'static str]),
-}
-
-/// Documentation of one option beyond its one-line `help`.
-#[derive(Debug, Clone, Copy)]
-pub struct FlagDoc {
-    /// What the value names (`None` for options without a value).
-    pub kind: Option<ValueKind>,
-    /// Paragraph for the man pages.
-    pub long_help: &'static str,
-    /// Accepted but not offered by completion (deprecated no-ops).
-    pub deprecated: bool,
-}
-
-const fn doc(kind: Option<ValueKind>, long_help: &'static str) -> FlagDoc {
-    FlagDoc { kind, long_help, deprecated: false }
-}
-
-/// The documentation of an option (upstream's here, ours in
-/// `our_flag_doc`); a test checks that every flag has a description.
-pub const fn flag_doc(id: FlagId) -> FlagDoc {
-    use ValueKind as K;
-    match id {
-        Module => doc(
-            Some(K::Module),
-            "The module to act on. A value of the form module/version also sets the version (split at the first slash).",
-        ),
-        ModuleVersion => doc(Some(K::Version), "The version of the module named with -m."),
-        Kernelver => doc(
-            Some(K::Kernel),
-            "A kernel release to act on; kernel/arch also names its architecture. Repeatable; without it, actions \
-             that need a kernel use the running one (uname -r).",
-        ),
-        TemplateKernel => doc(Some(K::Kernel), "match: the kernel whose installed modules are to be installed on the -k kernel."),
-        Conf => doc(
-            Some(K::File),
-            "Read this file instead of the module's dkms.conf, for this and every later read of the configuration.",
-        ),
-        Quiet => doc(None, "Send all output, also that of the programs dkms runs, to /dev/null."),
-        Version => doc(None, "Print the release string (dkms-3.4.3) and exit."),
-        NoInitrd => FlagDoc { kind: None, long_help: "Accepted for compatibility; does nothing.", deprecated: true },
-        NoCleanKernel => FlagDoc { kind: None, long_help: "Accepted for compatibility; does nothing.", deprecated: true },
-        NoPrepareKernel => FlagDoc { kind: None, long_help: "Accepted for compatibility; does nothing.", deprecated: true },
-        BinariesOnly => doc(None, "mktarball: leave the source out; the tarball holds dkms.conf and the built modules."),
-        SourceOnly => doc(None, "mktarball: leave the built modules out."),
-        Force => doc(
-            None,
-            "Do it anyway: build rebuilds a built module, install reinstalls an installed one and skips the version \
-             and obsolescence checks, build proceeds without BUILD_DEPENDS, a failing PRE_INSTALL is ignored, add \
-             recopies an existing source directory, ldtarball overwrites what is loaded.",
-        ),
-        ForceVersionOverride => doc(
-            None,
-            "install: skip only the check that the module is newer than the one the kernel already has.",
-        ),
-        All => doc(
-            None,
-            "Every kernel and architecture the module/version is built for (remove, unbuild, uninstall, mktarball). \
-             Cannot be combined with -k or -a.",
-        ),
-        Verbose => doc(None, "Print the commands dkms runs instead of their short descriptions."),
-        RpmSafeUpgrade => doc(
-            None,
-            "For RPM scriptlets: an add records the upgrade so that the remove of the old package that follows does \
-             not remove the same module/version.",
-        ),
-        DkmsTree => doc(Some(K::Dir), "The DKMS tree, where modules are registered and built (default /var/lib/dkms)."),
-        SourceTree => doc(Some(K::Dir), "Where module sources live as <module>-<version>/ (default /usr/src)."),
-        InstallTree => doc(Some(K::Dir), "The kernel module tree modules are installed into (default /lib/modules)."),
-        SymlinkModules => doc(None, "install: put symbolic links to the DKMS tree into the kernel module tree instead of copies."),
-        Config => doc(
-            Some(K::File),
-            "The kernel configuration to check BUILD_EXCLUSIVE_CONFIG against (default include/config/auto.conf, \
-             else .config, of the kernel build directory).",
-        ),
-        Archive => doc(Some(K::File), "ldtarball: the tarball to load; mktarball: where to write the tarball."),
-        Arch => doc(
-            Some(K::Arch),
-            "The architecture of the kernel(s) (default uname -m). Repeatable; with several, there must be as many -k.",
-        ),
-        KernelSourceDir => doc(
-            Some(K::Dir),
-            "The kernel build directory to build against (default /lib/modules/<kernel>/build).",
-        ),
-        Directive => doc(
-            Some(K::Text),
-            "Set a dkms.conf variable after every configuration file has been read. Repeatable.",
-        ),
-        NoDepmod => doc(None, "Do not run depmod after installing or uninstalling."),
-        ModprobeOnInstall => doc(
-            None,
-            "After installing for the running kernel, load the modules for the devices present.",
-        ),
-        Debug => doc(None, "Show every program dkms runs, on stderr, as bash's set -x would (upstream traces its whole script)."),
-        Jobs => doc(Some(K::Number), "Number of parallel make jobs (default: the number of CPUs; 0 leaves it to make)."),
-        Help => doc(None, "Print the usage and exit."),
-        _ => flag_docs::our_flag_doc(id),
-    }
 }
 
 /// A word that is not an option.
@@ -500,6 +343,24 @@ mod tests {
         assert_eq!(lookup("-V").unwrap().id, Version);
     }
 
+    /// No option is defined twice: every long and short name selects its
+    /// own flag, and none is taken by an earlier one (a long name matched
+    /// as a prefix comes after the longer names it is a prefix of).
+    #[test]
+    fn every_flag_is_defined_once() {
+        for (i, f) in FLAGS.iter().enumerate() {
+            assert_eq!(FLAGS.iter().position(|g| g.id == f.id), Some(i), "{:?} twice", f.id);
+            if !f.long.is_empty() {
+                assert_eq!(lookup(f.long).map(|g| g.id), Some(f.id), "{} is defined twice", f.long);
+                assert_eq!(FLAGS.iter().filter(|g| g.long == f.long).count(), 1, "{} twice", f.long);
+            }
+            if let Some(c) = f.short {
+                assert_eq!(lookup(&format!("-{c}")).map(|g| g.id), Some(f.id), "-{c} is defined twice");
+                assert_eq!(FLAGS.iter().filter(|g| g.short == Some(c)).count(), 1, "-{c} twice");
+            }
+        }
+    }
+
     #[test]
     fn verbs_unique() {
         for v in VERBS {
@@ -514,13 +375,18 @@ mod tests {
             assert!(!v.description.is_empty());
             for id in v.flags {
                 assert!(!COMMON_FLAGS.contains(id), "{}: {id:?} is common", v.name);
-                assert!(!flag_doc(*id).deprecated, "{}: {id:?} is deprecated", v.name);
+                assert!(!flag_by_id(*id).deprecated, "{}: {id:?} is deprecated", v.name);
             }
         }
         for f in FLAGS {
-            assert_eq!(flag_by_id(f.id).long, f.long);
-            assert_eq!(flag_doc(f.id).kind.is_some(), f.value.is_some(), "{:?}", f.id);
-            assert!(!flag_doc(f.id).long_help.is_empty(), "{:?} is undocumented", f.id);
+            // What the man pages and completions need: a help line, a
+            // paragraph, and the kind of a value (and a value iff the
+            // update takes one).
+            assert!(!f.help.is_empty() && !f.long_help.is_empty(), "{:?} is undocumented", f.id);
+            assert_eq!(f.kind.is_some(), f.value.is_some(), "{:?}", f.id);
+            assert_eq!(matches!(f.update, Update::Switch(_)), f.value.is_none(), "{:?}", f.id);
+            assert!(!f.long.is_empty() || f.short.is_some(), "{:?} has no name", f.id);
+            assert_eq!(f.extension, f.long_help.contains("Not in upstream dkms"), "{:?}", f.id);
         }
         for o in FRONT_END_OPTIONS {
             assert!(lookup(o.long).is_none(), "{} shadows a verb option", o.long);

@@ -38,7 +38,7 @@ to <source_tree>/<module>-<version>/, which must hold a valid dkms.conf.
 
 Given a directory holding a dkms.conf (or the dkms.conf file itself), dkms first copies that directory to \
 <source_tree>/<PACKAGE_NAME>-<PACKAGE_VERSION>/ (with --force, over an existing copy). Given a tarball, add does \
-what ldtarball does. Adding a module/version twice fails with exit status 3. The module's POST_ADD script runs last.",
+what ldtarball does. Adding a module/version twice fails with exit status {status:already-added}. The module's POST_ADD script runs last.",
 };
 
 /// `remove`
@@ -94,8 +94,9 @@ the resulting modules are stripped, signed and compressed as the kernel expects,
 build/ and build/make.log are left for inspection.
 
 An already built module is skipped (exit status 0) unless --force is given. A kernel excluded by the \
-BUILD_EXCLUSIVE_* directives is skipped with exit status 77; missing kernel headers give exit status 21, \
-missing BUILD_DEPENDS 13, a failing make 10.",
+BUILD_EXCLUSIVE_* directives is skipped with exit status {status:build-exclusive}; missing kernel headers give exit status \
+{status:kernel-headers-missing}, missing BUILD_DEPENDS {status:build-depends-missing}, a failing make \
+{status:build-failed}.",
 };
 
 /// `unbuild`
@@ -151,7 +152,7 @@ with -k (default: the running kernel), building (and adding) first when needed.
 
 A module the kernel already has is archived under <dkms_tree>/<module>/original_module/ and restored by \
 uninstall; a module that is not newer than the kernel's own is refused unless --force or \
---force-version-override is given. PRE_INSTALL runs before (exit status 101 when it fails), POST_INSTALL after, \
+--force-version-override is given. PRE_INSTALL runs before (exit status {status:pre-install-failed} when it fails), POST_INSTALL after, \
 then depmod. The kernel-<kernel>-<arch> link in the module's directory marks the installed version. An already \
 installed module is skipped unless --force is given.",
 };
@@ -231,7 +232,7 @@ pub const AUTOINSTALL: Verb = Verb {
     description: "Build and install, for one kernel (default: the running kernel), the newest version of every \
 module whose dkms.conf says AUTOINSTALL=\"yes\" and which is not installed there yet, in BUILD_DEPENDS order. \
 Nothing to do prints nothing. A module skipped by BUILD_EXCLUSIVE_* counts as done; any failure gives exit \
-status 11 after the others were tried. The file /etc/dkms/no-autoinstall turns it off.
+status {status:autoinstall-failed} after the others were tried. The file /etc/dkms/no-autoinstall turns it off.
 
 When two or more modules need building, they are built side by side (not in upstream dkms): all builds \
 share one budget of -j / parallel_jobs jobs through a GNU make jobserver (dkms run by make joins make's \
@@ -307,7 +308,7 @@ A module left unsigned because dkms could not create a signing key (the build sa
 can't be generated\") is unsigned with the severity of what the kernel enforces: an error when its configuration \
 has CONFIG_MODULE_SIG_FORCE=y or Secure Boot is on (efivars), else a warning, printed as `  unsigned (warning): \
 <what>`, that does not fail verification (the kernel loads it, tainted). \
-The exit status is then 18 when anything failed (warnings aside). In JSON, each installed build gives a verify record after its \
+The exit status is then {status:verify-failed} when anything failed (warnings aside). In JSON, each installed build gives a verify record after its \
 status record; builds that failed and have not been built since are listed as failed records.",
 };
 
@@ -338,8 +339,9 @@ pub const KERNEL_PREINST: Verb = Verb {
     operands: &[],
     sub_words: &[],
     extension: false,
-    description: "For kernel packages, before kernel -k is installed (or reinstalled): unbuild every AUTOINSTALL \
-module built for it, so that kernel_postinst builds them afresh. Exit status 14 if one failed.",
+    description:
+        "For kernel packages, before kernel -k is installed (or reinstalled): unbuild every AUTOINSTALL \
+module built for it, so that kernel_postinst builds them afresh. Exit status {status:kernel-hook-failed} if one failed.",
 };
 
 /// `kernel_postinst`
@@ -380,7 +382,7 @@ pub const KERNEL_PRERM: Verb = Verb {
     sub_words: &[],
     extension: false,
     description: "For kernel packages, before kernel -k is removed: uninstall and unbuild every module built for \
-it. Exit status 14 if one failed.",
+it. Exit status {status:kernel-hook-failed} if one failed.",
 };
 
 /// `kernel_queue` (not in upstream dkms)
@@ -397,8 +399,8 @@ pub const KERNEL_QUEUE: Verb = Verb {
     description: "For the kernel hooks (postinst.d, header_postinst.d, the kernel-install plugin): inside a dpkg run \
 of another package (DPKG_MAINTSCRIPT_PACKAGE) where the dkms-rs package declares its trigger dkms-rs-kernels, \
 record kernel -k (exactly one) in <dkms_tree>/.pending-kernels and activate the trigger, so that its modules are \
-built once, by kernel_trigger, after the transaction's kernel and header packages are configured. Exit status 27 \
-(not-deferred), having done nothing and printed nothing, anywhere else: the hook then builds at once. Takes no lock: \
+built once, by kernel_trigger, after the transaction's kernel and header packages are configured. Exit status \
+{kind:not-deferred}, having done nothing and printed nothing, anywhere else: the hook then builds at once. Takes no lock: \
 the queue entry is written whole (a temporary and a rename), and the hook must not wait for a build. Not in upstream dkms.",
 };
 
@@ -443,8 +445,8 @@ tree is a copy of DIR made the way add copies a source directory; a dkms.conf is
 naming the modules of its Makefile's obj-m lines. When DIR has a dkms.conf, -m and -v may be left out (they \
 must agree with its PACKAGE_NAME and PACKAGE_VERSION).
 
-An existing <source_tree>/<module>-<version>/ is refused with exit status 3 (kind tree-exists); a --from \
-directory that does not exist gives exit status 2.",
+An existing <source_tree>/<module>-<version>/ is refused with exit status {kind:tree-exists}; a --from \
+directory that does not exist gives exit status {status:source-missing}.",
 };
 
 /// `unmktree` (not in upstream dkms)
@@ -460,10 +462,10 @@ pub const UNMKTREE: Verb = Verb {
     extension: true,
     description: "Delete <source_tree>/<module>-<version>/. Not in upstream dkms.
 
-While the module/version is registered in the DKMS tree it is refused with exit status 3 (kind \
-tree-registered; run dkms remove <module>/<version> --all first) unless --force is given. A \
+While the module/version is registered in the DKMS tree it is refused with exit status \
+{kind:tree-registered} unless --force is given (dkms remove <module>/<version> --all unregisters it). A \
 <module>-<version> that is a symbolic link, or that resolves outside the source tree, is refused with \
-exit status 2 (kind tree-outside-source-tree): nothing outside the source tree is ever deleted. The \
+exit status {kind:tree-outside-source-tree}: nothing outside the source tree is ever deleted. The \
 directory is first renamed aside, then deleted, so it is either all there or gone.",
 };
 
@@ -486,9 +488,9 @@ which of its undefined symbols the kernel exports with EXPORT_SYMBOL_GPL (from t
 its build directory, or --kernelsourcedir), which a module that is not GPL-compatible cannot use. Not in \
 upstream dkms.
 
-Exit status 0 when every module file is GPL-compatible or uses no GPL-only symbol; 22 (kind gpl-only-symbols) \
+Exit status 0 when every module file is GPL-compatible or uses no GPL-only symbol; {kind:gpl-only-symbols} \
 when one is not GPL-compatible and uses GPL-only symbols: the kernel would refuse to load it. Nothing built \
-for a kernel gives exit status 6 (kind no-module-files), a missing Module.symvers 21. --json gives one \
+for a kernel gives exit status {kind:no-module-files}, a missing Module.symvers {status:kernel-headers-missing}. --json gives one \
 license record per module file.",
 };
 
@@ -506,7 +508,7 @@ pub const LOG: Verb = Verb {
     description: "Print the make.log of the last build of the module/version for the kernel given with -k \
 (default: the running kernel), whether it succeeded (kept as <kernel>/<arch>/log/make.log) or failed (kept by \
 dkms's failure memory as make.log in <dkms_tree>/.failures/ under <module>/<version>/<kernel>/<arch>/, and left \
-in build/ as upstream does). With --path, print only where it is. Exit status 20 when there is none. Not in upstream dkms.",
+in build/ as upstream does). With --path, print only where it is. Exit status {status:log-missing} when there is none. Not in upstream dkms.",
 };
 
 /// `doctor` (not in upstream dkms)
@@ -528,7 +530,7 @@ two belonging together); Secure Boot (efivars) and whether the certificate is en
 mokutil exists), saying so when either cannot be told; the compression tool of CONFIG_MODULE_COMPRESS_*; the kernel hooks of the distribution; the DKMS tree \
 (dangling source links, half-built builds, leftover journals, modules built for kernels that are gone, failed \
 builds remembered, installed modules failing status --verify); whether builds run in the build sandbox \
-(build_sandbox) and whether it works here; free space where builds happen. Exit status 19 \
+(build_sandbox) and whether it works here; free space where builds happen. Exit status {status:doctor-errors} \
 when there is an error-level finding. Not in upstream dkms.",
 };
 

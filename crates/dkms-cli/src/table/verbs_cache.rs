@@ -80,7 +80,7 @@ source has it (no compiler needed). DEBFULLNAME and DEBEMAIL name the maintainer
 
 cache verify dir checks every entry of the cache directory: the signature against binary_cache_certificate, the \
 manifest's structure and key, the archive's files against their sizes and hashes, and the modules' vermagic. It \
-prints one line per bad entry and exits with status 1 if there is any.
+prints one line per bad entry and exits with status {status:cache-entry-bad} if there is any.
 
 cache gc dir --keep-kernels kernels removes the entries of every kernel not in the list, and stray temporary \
 files.
@@ -88,7 +88,7 @@ files.
 cache gate -k kernel [--cache sources] is a rollout gate for a kernel that need not be installed yet (its \
 headers must be): for every AUTOINSTALL module of this machine (the newest version of each) it computes the \
 key of its build for that kernel, fetches the entry from the sources and verifies it as a build would, without \
-installing anything, and prints whether the cache holds it. It exits with status 28 naming the modules the \
+installing anything, and prints whether the cache holds it. It exits with status {status:cache-incomplete} naming the modules the \
 cache lacks. (Not cache status: beside status, upstream's action, cache is a module name.)
 
 cache kmm module/version... -k kernel --to ref writes the existing builds of those modules for that kernel \

@@ -24,10 +24,10 @@ default the running kernel, would use; see generate_mok) for enrolment as a Mach
 --import. shim's MokManager then asks, at the next boot, for the one-time password given here before it enrols \
 the certificate; from then on the kernel loads the modules dkms signs with Secure Boot on. The password is \
 the first line of the --password-file file, or is asked twice on the terminal; without a terminal and without \
---password-file, enroll refuses to wait (exit status 23, kind password-unavailable), so unattended runs never \
-hang. Nothing is done when the certificate is already enrolled, or already waits to be enrolled (mokutil \
---test-key, --list-new). Exit status 1 (mok-unavailable) when there is no certificate, 24 (mokutil-missing) \
-without mokutil, 25 (enroll-failed) when mokutil --import fails. Not in upstream dkms.",
+--password-file, enroll does not wait but exits with status {kind:password-unavailable}, so unattended runs \
+never hang. Nothing is done when the certificate is already enrolled, or already waits to be enrolled (mokutil \
+--test-key, --list-new). Exit status {kind:mok-unavailable} when there is no certificate, \
+{kind:mokutil-missing} without mokutil, {kind:enroll-failed} when mokutil --import fails. Not in upstream dkms.",
 };
 
 /// `sign` (not in upstream dkms)
@@ -48,7 +48,7 @@ certificate a build would sign with now: after generate_mok made a new pair, or 
 signature stripped, then sign_file with the kernel's CONFIG_MODULE_SIG_HASH, then compressed again. The new \
 copies of one build are staged and journaled, then renamed into place: a killed run leaves every file either \
 old or new, and the next run completes or rolls back what it began. status --verify then passes with the new \
-signer. No pair is generated (exit status 1, kind mok-unavailable, without one); exit status 26 (sign-failed) \
+signer. No pair is generated: without one, exit status {kind:mok-unavailable}; exit status {kind:sign-failed} \
 when modules are not signed for the kernel or a file cannot be re-signed. --json gives one signed record per \
 build. With --dry-run, after the same checks, each build is planned as \"Would re-sign\" with the files it would \
 replace (JSON: planned records, action sign), and nothing is changed. Not in upstream dkms.",

@@ -83,13 +83,13 @@ pub struct Model {
 fn opts_of(cmd: &Command) -> Vec<Opt> {
     cmd.get_arguments()
         .filter(|a| !a.is_positional() && !a.is_hide_set())
-        .filter(|a| !FLAGS.iter().any(|f| cli::flag_id(f) == a.get_id().as_str() && table::flag_doc(f.id).deprecated))
+        .filter(|a| !FLAGS.iter().any(|f| cli::flag_id(f) == a.get_id().as_str() && f.deprecated))
         .map(|a| {
             let id = a.get_id().as_str();
             let flag = FLAGS.iter().find(|f| cli::flag_id(f) == id);
             let front = FRONT_END_OPTIONS.iter().find(|o| o.long.trim_start_matches("--") == id);
             let kind = match (flag, front) {
-                (Some(f), _) => table::flag_doc(f.id).kind,
+                (Some(f), _) => f.kind,
                 (None, Some(o)) => o.kind,
                 (None, None) => panic!("argument {id} is neither in FLAGS nor in FRONT_END_OPTIONS"),
             };
