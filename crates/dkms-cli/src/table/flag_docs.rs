@@ -64,7 +64,7 @@ pub(super) const fn our_flag_doc(id: FlagId) -> FlagDoc {
         ),
         Cache => doc(
             Some(K::Text),
-            "cache gate: the binary cache sources to look in, as binary_cache (default: --binary-cache, \
+            "cache gate, cache status: the binary cache sources to look in, as binary_cache (default: --binary-cache, \
              DKMS_BINARY_CACHE, binary_cache). Not in upstream dkms.",
 
         ),

@@ -205,7 +205,7 @@ pub const FLAGS: [Flag; 48] = [
         "cache push: the cache directory or registry; cache deb: where packages go; cache kmm: the image",
     ),
     ext(KeepKernels, "--keep-kernels", true, Some("kernels"), "cache gc: the kernels whose entries stay"),
-    ext(Cache, "--cache", true, Some("sources"), "cache gate: the cache sources to look in"),
+    ext(Cache, "--cache", true, Some("sources"), "cache gate, cache status: the cache sources to look in"),
     ext(BuildSandbox, "--build-sandbox", true, Some("no|yes|auto"), "Confine builds (bubblewrap)"),
     ext(DryRun, "--dry-run", false, None, "Print the plan; change nothing"),
     ext(PasswordFile, "--password-file", true, Some("file"), "enroll: read the one-time password from this file"),
