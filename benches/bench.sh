@@ -52,7 +52,14 @@ ARCH=$(uname -m)
 command -v gcc >/dev/null || { echo "bench: gcc is needed to make the .ko files" >&2; exit 1; }
 
 work=${BENCH_DIR:-$(mktemp -d "${TMPDIR:-/tmp}/dkms-bench.XXXXXX")}
-[[ ${BENCH_DIR:-} ]] || trap 'rm -rf "$work"' EXIT
+# shellcheck source=benches/registry.sh
+. "$here/benches/registry.sh"
+# The registry of (d) is stopped however the script ends.
+cleanup() {
+    registry_stop
+    [[ ${BENCH_DIR:-} ]] || rm -rf "$work"
+}
+trap cleanup EXIT
 mkdir -p "$work/etc/dkms" "$work/tmp" "$work/ko"
 : >"$work/etc/dkms/framework.conf"
 export TMPDIR=$work/tmp
@@ -379,11 +386,15 @@ EOC
         fi
     done
     # ---- (d) the binary cache (ours only): a builder autoinstall that
-    # pushes every build (the local build's figures), then a node with fresh
-    # trees installing the same modules from that cache through
-    # `python3 -m http.server` (a directory when python3 is absent), with a
-    # `make` first on PATH that fails any build. Wall and CPU time (user+sys
-    # of dkms and its children) of each; the installed files must be equal.
+    # pushes every build (the local build's figures), then nodes with fresh
+    # trees installing the same modules from that cache, with a `make` first
+    # on PATH that fails any build: through `python3 -m http.server` (a
+    # directory when python3 is absent), and from an OCI registry
+    # (docker-registry on 127.0.0.1, benches/registry.sh) the builder's
+    # entries were pushed to with `dkms cache push --to oci+http://...`.
+    # Wall and CPU time (user+sys of dkms and its children) of each; the
+    # installed files must be the builder's. The registry install must take
+    # at most 10% of the wall time of the local build ((b), median).
     cache_dir=$auto/cache
     rm -rf "$cache_dir"
     ctime() { # ctime IMPL RUN: "wall user+sys" of one autoinstall
@@ -394,6 +405,32 @@ EOC
     auto_tree ours "$auto/builder"
     echo "  (d) builder: autoinstall of $AUTO_N modules, pushing to the cache..." >&2
     read -r cb_wall cb_cpu < <(DKMS_BINARY_CACHE_PUSH=$cache_dir ctime ours "$auto/builder")
+    mkdir -p "$auto/nomake"
+    printf '#!/bin/sh\ncase "$*" in *KERNELRELEASE=*) echo "bench: make run on the node" >&2; exit 99;; esac\nexec %s "$@"\n' \
+        "$(command -v make)" >"$auto/nomake/make"
+    chmod 755 "$auto/nomake/make"
+    # node_from SRC RUN: a node's autoinstall from SRC, "wall cpu" in
+    # RUN/times; sets cache_same=no unless it installed the builder's
+    # modules, unbuilt.
+    cache_same=yes
+    node_from() {
+        local src=$1 run=$2 ko wall cpu
+        auto_tree ours "$run"
+        echo "  (d) node: autoinstall of $AUTO_N modules from $src..." >&2
+        read -r wall cpu < <(PATH=$auto/nomake:$PATH DKMS_BINARY_CACHE=$src ctime ours "$run")
+        local same=yes
+        for ko in $(cd "$auto/builder/base" && find . -name '*.ko' | sort); do
+            cmp -s "$auto/builder/base/$ko" "$run/base/$ko" || same=no
+        done
+        [[ $(cat "$auto/builder/rc") == 0 && $(cat "$run/rc") == 0 ]] || same=no
+        [[ $(grep -c 'Using prebuilt modules' "$run/out") == "$AUTO_N" ]] || same=no
+        if [[ $same != yes ]]; then
+            echo "bench: (d) the node did not install the builder's $AUTO_N modules from $src:" >&2
+            cat "$run/out" >&2
+            cache_same=no
+        fi
+        echo "$wall $cpu" >"$run/times"
+    }
     cache_src=$cache_dir http_pid=
     if command -v python3 >/dev/null; then
         port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
@@ -402,24 +439,26 @@ EOC
         for _ in $(seq 50); do (echo >"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break; sleep 0.1; done
         cache_src=http://127.0.0.1:$port/
     fi
-    mkdir -p "$auto/nomake"
-    printf '#!/bin/sh\ncase "$*" in *KERNELRELEASE=*) echo "bench: make run on the node" >&2; exit 99;; esac\nexec %s "$@"\n' \
-        "$(command -v make)" >"$auto/nomake/make"
-    chmod 755 "$auto/nomake/make"
-    auto_tree ours "$auto/node"
-    echo "  (d) node: autoinstall of $AUTO_N modules from $cache_src..." >&2
-    read -r cn_wall cn_cpu < <(PATH=$auto/nomake:$PATH DKMS_BINARY_CACHE=$cache_src ctime ours "$auto/node")
+    node_from "$cache_src" "$auto/node"
+    read -r cn_wall cn_cpu <"$auto/node/times"
     [[ $http_pid ]] && kill "$http_pid" 2>/dev/null
-    cache_same=yes
-    for ko in $(cd "$auto/builder/base" && find . -name '*.ko' | sort); do
-        cmp -s "$auto/builder/base/$ko" "$auto/node/base/$ko" || cache_same=no
-    done
-    [[ $(cat "$auto/builder/rc") == 0 && $(cat "$auto/node/rc") == 0 ]] || cache_same=no
-    [[ $(grep -c 'Using prebuilt modules' "$auto/node/out") == "$AUTO_N" ]] || cache_same=no
-    if [[ $cache_same != yes ]]; then
-        echo "bench: (d) the node did not install the builder's $AUTO_N modules from the cache:" >&2
-        cat "$auto/node/out" >&2
-        auto_same=no
+    oci_skip=
+    if ! command -v python3 >/dev/null || ! command -v docker-registry >/dev/null; then
+        oci_skip="docker-registry or python3 not found (scripts/deps.sh)"
+    elif ! registry_start "$auto/registry"; then
+        oci_skip="docker-registry did not start"
+    else
+        oci_src=oci+http://127.0.0.1:$reg_port/dkms/bench
+        echo "  (d) builder: cache push of $AUTO_N modules to $oci_src..." >&2
+        t0=$(now)
+        for ((i = 0; i < AUTO_N; i++)); do
+            auto_dkms ours "$auto/builder" cache push "benchauto$i/1.0" -k "$akver" --to "$oci_src" \
+                >>"$auto/oci-push.log" 2>&1 || { cat "$auto/oci-push.log" >&2; cache_same=no; }
+        done
+        co_push=$(echo "$(now) - $t0" | bc -l)
+        node_from "$oci_src" "$auto/node-oci"
+        read -r co_wall co_cpu <"$auto/node-oci/times"
+        registry_stop
     fi
     : >"$work/etc/dkms/framework.conf"
 fi
@@ -500,8 +539,18 @@ if [[ ! $auto_skip ]]; then
     printf '%-44s %10s %10s %10s\n' "(d) $AUTO_N modules, binary cache" "wall" "cpu" ""
     printf '%-44s %11ss %11ss\n' "    local build (builder, pushing)" "$(f "$cb_wall")" "$(f "$cb_cpu")"
     printf '%-44s %11ss %11ss\n' "    node, from $( [[ $http_pid ]] && echo "HTTP" || echo "a directory")" "$(f "$cn_wall")" "$(f "$cn_cpu")"
-    printf '    (node/local: wall %.1f%%, cpu %.1f%%; target wall <= 10%%; same files: %s)\n' \
+    printf '    (node/builder: wall %.1f%%, cpu %.1f%%; same files: %s)\n' \
         "$(echo "$cn_wall * 100 / $cb_wall" | bc -l)" "$(echo "$cn_cpu * 100 / $cb_cpu" | bc -l)" "$cache_same"
+    if [[ $oci_skip ]]; then
+        printf '%-44s %12s\n' "    node, from an OCI registry" "skipped"
+        echo "    ($oci_skip)"
+    else
+        printf '%-44s %11ss %12s\n' "    builder: cache push to the registry" "$(f "$co_push")" ""
+        printf '%-44s %11ss %11ss\n' "    node, from an OCI registry" "$(f "$co_wall")" "$(f "$co_cpu")"
+        oci_pct=$(echo "$co_wall * 100 / $am" | bc -l)
+        printf '    (registry node / local build (b) median %.3fs: wall %.1f%%, target <= 10%%; / builder: %.1f%%)\n' \
+            "$am" "$oci_pct" "$(echo "$co_wall * 100 / $cb_wall" | bc -l)"
+    fi
 fi
 v=$(min "${sv[@]}")
 s=$(min "${ss[@]}")
@@ -523,4 +572,14 @@ printf 'release binaries (%d files %s/dkms, dkms-*; hardlinks once): %d bytes = 
 if [[ $auto_same != yes ]]; then
     echo "bench: (b) ours and upstream did not leave the same state (see above)" >&2
     exit 1
+fi
+if [[ ! $auto_skip ]]; then
+    if [[ $cache_same != yes ]]; then
+        echo "bench: (d) a node did not install the builder's modules from the cache (see above)" >&2
+        exit 1
+    fi
+    if [[ ! $oci_skip ]] && (($(echo "$oci_pct > 10" | bc -l))); then
+        printf 'bench: (d) the registry install took %.1f%% of the local build (target <= 10%%)\n' "$oci_pct" >&2
+        exit 1
+    fi
 fi

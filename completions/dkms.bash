@@ -113,7 +113,7 @@ _dkms_options() {
 # Sets _dkms_subs to the words verb $1 takes first (cache key), if any.
 _dkms_sub_words() {
     case $1 in
-    cache) _dkms_subs='key push deb verify gc gate kmm' ;;
+    cache) _dkms_subs='key push deb verify gc gate status kmm' ;;
     *) _dkms_subs= ;;
     esac
 }
@@ -149,6 +149,7 @@ _dkms_operands() {
     cache:verify) _dkms_operands='dirs' ;;
     cache:gc) _dkms_operands='dirs' ;;
     cache:gate) _dkms_operands='' ;;
+    cache:status) _dkms_operands='' ;;
     cache:kmm) _dkms_operands='module-versions' ;;
     enroll:*) _dkms_operands='' ;;
     sign:*) _dkms_operands='module-versions' ;;

@@ -582,7 +582,7 @@ complete -c dkms -n '__dkms_verb_is cache' -l binary-cache-certificate -r -F -d 
 complete -c dkms -n '__dkms_verb_is cache' -l to -r -f -a '(__fish_complete_directories)' -d 'cache push: the cache directory or registry; cache deb: where packages go; cache kmm: the image'
 complete -c dkms -n '__dkms_verb_is cache' -l keep-kernels -r -f -a '(__dkms_values kernels)' -d 'cache gc: the kernels whose entries stay'
 complete -c dkms -n '__dkms_verb_is cache' -l all -d 'All kernels the module is built for'
-complete -c dkms -n '__dkms_verb_is cache' -l cache -r -f -d 'cache gate: the cache sources to look in'
+complete -c dkms -n '__dkms_verb_is cache' -l cache -r -f -d 'cache gate, cache status: the cache sources to look in'
 complete -c dkms -n '__dkms_verb_is cache' -s q -l quiet -d 'Discard all output'
 complete -c dkms -n '__dkms_verb_is cache' -l verbose -d 'Show commands instead of descriptions'
 complete -c dkms -n '__dkms_verb_is cache' -l debug -d 'Trace execution'
@@ -605,6 +605,7 @@ complete -c dkms -n '__dkms_verb_is cache; and __dkms_sub_is verify; and not __d
 complete -c dkms -n '__dkms_verb_is cache; and __dkms_sub_is' -a 'gc' -d 'Remove the entries of kernels no longer wanted'
 complete -c dkms -n '__dkms_verb_is cache; and __dkms_sub_is gc; and not __dkms_wants_value' -a '(__fish_complete_directories)'
 complete -c dkms -n '__dkms_verb_is cache; and __dkms_sub_is' -a 'gate' -d 'Say whether the cache holds every AUTOINSTALL module for a kernel'
+complete -c dkms -n '__dkms_verb_is cache; and __dkms_sub_is' -a 'status' -d 'cache gate, unless the DKMS tree has a module named cache'
 complete -c dkms -n '__dkms_verb_is cache; and __dkms_sub_is' -a 'kmm' -d 'Write builds as a Kubernetes KMM ModuleLoader image'
 complete -c dkms -n '__dkms_verb_is cache; and __dkms_sub_is kmm; and not __dkms_wants_value' -a '(__dkms_values module-versions)'
 

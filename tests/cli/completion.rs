@@ -153,11 +153,11 @@ fn bash_completes_verbs_options_and_values() {
 }
 
 /// The sub-words of `cache` in the verb table, sorted, as the shells list
-/// them: key, push, deb, verify, gc, gate and kmm must be there.
+/// them: key, push, deb, verify, gc, gate, status and kmm must be there.
 fn cache_sub_words() -> Vec<String> {
     let mut w: Vec<String> = dkms_cli::table::CACHE.sub_words.iter().map(|s| s.word.to_string()).collect();
     w.sort();
-    assert_eq!(w, strings(&["deb", "gate", "gc", "key", "kmm", "push", "verify"]));
+    assert_eq!(w, strings(&["deb", "gate", "gc", "key", "kmm", "push", "status", "verify"]));
     w
 }
 

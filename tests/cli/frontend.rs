@@ -137,3 +137,41 @@ fn verb_lookup_order() {
         assert!(!out.starts_with("own") && !out.starts_with("given"), "{out}");
     }
 }
+
+/// `dkms cache status` is upstream's `status` of a module named cache when
+/// the tree has one (byte for byte, compared with upstream where it is
+/// available), else our rollout gate (`cache gate`); `dkms status cache`
+/// is always upstream's, `dkms-cache status` always ours.
+#[test]
+fn cache_status_is_ours_unless_a_module_is_named_cache() {
+    use crate::support::{Impl, KVER};
+    let with_cache = |sb: &Sandbox| sb.installed("cache", "1.0");
+    for args in [&["cache", "status"][..], &["cache", "status", "-k", KVER], &["status", "cache"]] {
+        let o = compare_fresh(&format!("dkms {args:?} (module cache)"), &with_cache, args);
+        assert_eq!(o.code, 0, "{args:?}: {}", o.stderr);
+        assert!(o.stdout.starts_with(&format!("cache/1.0, {KVER}, ")) && o.stdout.ends_with(": installed\n"));
+        let mut sb = Sandbox::new();
+        with_cache(&sb);
+        let plain = sb.run(Impl::Ours, &["status", "-m", "cache"]);
+        assert_eq!((o.code, &o.stdout, &o.stderr), (plain.code, &plain.stdout, &plain.stderr), "{args:?}");
+    }
+    // Upstream's order, no module cache: status of nothing, as upstream.
+    let o = compare_fresh("dkms status cache", &nothing, &["status", "cache"]);
+    assert_eq!((o.code, o.stdout.as_str()), (0, ""));
+
+    // No module named cache: ours, which wants a kernel (exit 2,
+    // cache-usage); the same from dkms-cache, module cache or not.
+    let dkms_cache = ours().with_file_name("dkms-cache");
+    for (setup, program, args) in [
+        (&nothing as &dyn Fn(&Sandbox), None, &["cache", "status"][..]),
+        (&nothing, None, &["cache", "status", "--json"]),
+        (&with_cache, Some(dkms_cache.as_path()), &["status"]),
+        (&nothing, Some(dkms_cache.as_path()), &["status"]),
+    ] {
+        let mut sb = Sandbox::new();
+        setup(&sb);
+        let o = sb.run_with(Impl::Ours, program, args, true);
+        assert_eq!(o.code, 2, "{program:?} {args:?}: {}{}", o.stdout, o.stderr);
+        assert!(o.stderr.contains("cache status needs -k KERNEL."), "{program:?} {args:?}: {}", o.stderr);
+    }
+}

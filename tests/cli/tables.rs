@@ -149,7 +149,7 @@ fn every_built_binary_runs() {
 fn sub_words_are_what_the_verb_takes() {
     let cache = verb_by_name("cache").expect("cache");
     let words: Vec<&str> = cache.sub_words.iter().map(|w| w.word).collect();
-    assert_eq!(words, ["key", "push", "deb", "verify", "gc", "gate", "kmm"]);
+    assert_eq!(words, ["key", "push", "deb", "verify", "gc", "gate", "status", "kmm"]);
     assert!(cache.operands.contains(&dkms_cli::table::Operand::SubWord));
     let tmp = tempfile::tempdir().expect("tempdir");
     let run = |word: &str| {

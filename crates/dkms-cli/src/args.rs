@@ -134,6 +134,20 @@ pub fn find_actions(argv: &[OsString]) -> Vec<(usize, &'static Verb)> {
         .collect()
 }
 
+/// `dkms cache status ...`: `cache` first, `status` the only action and no
+/// other plain word. Upstream reads it as `status` of a module named cache;
+/// the front-end runs it as our `cache status` (dkms-cache), which gives it
+/// back to upstream's `status` when the tree has a module named cache
+/// (dkms-cmd's driver: `cache_status`).
+pub fn is_cache_status(argv: &[OsString]) -> bool {
+    let tokens = tokenize(argv);
+    let first_is_cache = matches!(tokens.first(), Some((0, Token::Word(w))) if w == "cache");
+    let words = tokens.iter().filter(|(_, t)| matches!(t, Token::Word(_))).count();
+    let actions: Vec<&str> =
+        tokens.iter().filter_map(|(_, t)| if let Token::Action(v) = t { Some(v.name) } else { None }).collect();
+    first_is_cache && words == 1 && actions == ["status"]
+}
+
 /// The first plain word (neither option, option value nor action): where a
 /// plugin name (`dkms foo` -> `dkms-foo`) would be.
 pub fn first_word(argv: &[OsString]) -> Option<(usize, String)> {
@@ -185,6 +199,8 @@ fn parse_into(a: &mut Args, argv: &[OsString], implicit: Option<&'static Verb>) 
                 }
             }
             Token::Unknown(w) => return Err(refuse(2, format!("Unknown option: {w}"), true)),
+            // `dkms-cache status`: a sub-word of ours, not upstream's action.
+            Token::Action(v) if a.action.is_some_and(|c| c.name == "cache") => a.words.push(v.name.into()),
             Token::Action(v) => {
                 if a.action.is_some() {
                     return Err(refuse(4, "Cannot specify more than one action.".into(), false));

@@ -133,7 +133,8 @@ pub fn main_with(in_process: Option<InProcess>) -> ExitCode {
         return ExitCode::SUCCESS;
     }
 
-    let actions = args::find_actions(&argv);
+    let actions =
+        if args::is_cache_status(&argv) { vec![(0, &crate::table::CACHE)] } else { args::find_actions(&argv) };
     if let [(at, verb)] = actions[..] {
         let Some(bin) = find_builtin(verb, &dirs) else {
             let e = Error::die(

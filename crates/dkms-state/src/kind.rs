@@ -133,7 +133,7 @@ kinds! {
     EnrollFailed = "enroll-failed", Fixed(25), "enroll: mokutil --import failed, or the password file cannot be used; nothing was queued (not in upstream dkms)";
     SignFailed = "sign-failed", Fixed(26), "sign: a module file cannot be re-signed, or modules are not signed for the kernel; that build's files were left as they were (not in upstream dkms)";
     NotDeferred = "not-deferred", Fixed(27), "kernel_queue: not inside a dpkg run of another package with dkms-rs's trigger declared, so nothing was queued and the hook builds at once (not in upstream dkms)";
-    CacheIncomplete = "cache-incomplete", Fixed(28), "cache gate: the binary cache lacks a verified entry for an AUTOINSTALL module of the kernel (not in upstream dkms)";
+    CacheIncomplete = "cache-incomplete", Fixed(28), "cache gate, cache status: the binary cache lacks a verified entry for an AUTOINSTALL module of the kernel (not in upstream dkms)";
     LockTimeout = "lock-timeout", Fixed(75), "the lock was not obtained within --lock-timeout seconds (not in upstream dkms)";
     BuildExclusive = "build-exclusive", Fixed(77), "skipped: the kernel does not satisfy BUILD_EXCLUSIVE_*";
     SandboxUnavailable = "sandbox-unavailable", Fixed(78), "the build sandbox cannot be set up although build_sandbox=yes (not in upstream dkms)";

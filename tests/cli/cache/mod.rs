@@ -10,6 +10,7 @@
 mod faults;
 mod hostile_dir;
 mod oci;
+mod oci_redirect;
 mod post_build;
 mod tls;
 

@@ -8,8 +8,8 @@
 //! without credentials on an HTTPS registry with htpasswd, an entry signed
 //! by a key the node does not trust, a token service refusing anonymous
 //! requests) falls back with one warning; the bearer token flow runs
-//! against a token-auth front (python3) before a registry; `cache gate`
-//! fails before the push and passes after it.
+//! against a token-auth front (python3) before a registry; `cache status`
+//! (`cache gate`) fails before the push and passes after it.
 
 use super::faults::{falls_back, node};
 use super::tls::{ca, server_cert};
@@ -20,13 +20,14 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 
 /// docker-registry, skopeo and htpasswd are installed.
-fn tools() -> bool {
+pub(super) fn tools() -> bool {
     ["docker-registry", "skopeo", "htpasswd"]
         .iter()
         .all(|t| Command::new("sh").args(["-c", &format!("command -v {t}")]).output().is_ok_and(|o| o.status.success()))
 }
 
-const NEEDS: &str = "needs root, openssl, kernel headers, docker-registry, skopeo and htpasswd (scripts/deps.sh)";
+pub(super) const NEEDS: &str =
+    "needs root, openssl, kernel headers, docker-registry, skopeo and htpasswd (scripts/deps.sh)";
 
 /// A registry on 127.0.0.1, storage under its directory; stopped when
 /// dropped.
@@ -65,16 +66,24 @@ impl Registry {
         Registry { child: Some(child), port, storage }
     }
 
-    fn plain(dir: &Path) -> Registry {
+    pub(super) fn plain(dir: &Path) -> Registry {
         fs::create_dir_all(dir).expect("mkdir");
         Registry::start(dir, "", "")
     }
 
     fn stop(&mut self) {
         if let Some(mut c) = self.child.take() {
+            let _ = Command::new("kill").args(["-CONT", &c.id().to_string()]).status();
             let _ = c.kill();
             let _ = c.wait();
         }
+    }
+
+    /// Stop the registry with SIGSTOP: the kernel still accepts
+    /// connections, nothing answers them (continued before it is killed).
+    fn freeze(&self) {
+        let pid = self.child.as_ref().expect("running").id().to_string();
+        assert!(Command::new("kill").args(["-STOP", &pid]).status().expect("kill").success());
     }
 
     /// The file of the blob `digest` in the registry's storage.
@@ -91,7 +100,7 @@ impl Drop for Registry {
 }
 
 /// `dkms cache push M/V --to to` on the builder, with `env`.
-fn push(f: &Fleet, to: &str, env: &[(&str, &str)]) -> (i32, String, String) {
+pub(super) fn push(f: &Fleet, to: &str, env: &[(&str, &str)]) -> (i32, String, String) {
     f.builder.dkms(&["cache", "push", &format!("{M}/{V}"), "-k", &f.k, "--to", to], env)
 }
 
@@ -181,6 +190,29 @@ fn oci_a_stopped_registry_falls_back_in_time() {
     assert!(started.elapsed() < std::time::Duration::from_secs(120));
 }
 
+/// A registry that accepts connections and never answers (SIGSTOP): the
+/// gate says so within the timeout (2 s here, no build to wait for), an
+/// install falls back with one warning.
+#[test]
+fn oci_a_frozen_registry_times_out() {
+    skip_unless!(fleet().is_some() && tools(), NEEDS);
+    let f = fleet().expect("fleet");
+    let scratch = tempfile::tempdir().expect("tempdir");
+    let (reg, url) = pushed(f, scratch.path());
+    reg.freeze();
+    let timeout = [("DKMS_BINARY_CACHE_TIMEOUT", "2")];
+    let tree = node(f, &url);
+    let (code, _, err) = tree.dkms(&["add", "-m", M, "-v", V], &[]);
+    assert_eq!(code, 0, "{err}");
+    let started = std::time::Instant::now();
+    let (code, out, err) = tree.dkms(&["cache", "status", "-k", &f.k, "--cache", &url], &timeout);
+    let took = started.elapsed();
+    assert_eq!(code, 28, "{out}\n{err}");
+    assert!(out.contains("missing") && out.contains("timed out"), "{out}");
+    assert!(took < std::time::Duration::from_secs(10), "the gate took {took:?} with a 2 s timeout");
+    falls_back(f, &tree, &url, "timed out", &timeout);
+}
+
 #[test]
 fn oci_an_entry_signed_by_another_key_falls_back() {
     skip_unless!(fleet().is_some() && tools(), NEEDS);
@@ -245,9 +277,9 @@ fn oci_over_https_with_basic_auth() {
     assert_eq!(fs::read(f.builder.installed()).expect("builder's"), fs::read(tree.installed()).expect("node's"));
 }
 
-/// `cache gate`, the rollout gate: exit 28 naming the module while the
-/// registry lacks its entry, 0 once the builder has pushed; it installs
-/// and builds nothing.
+/// `cache status` (and `cache gate`), the rollout gate: exit 28 naming the
+/// module while the registry lacks its entry, 0 once the builder has
+/// pushed; it installs and builds nothing.
 #[test]
 fn oci_cache_gate_holds_a_rollout_until_the_push() {
     skip_unless!(fleet().is_some() && tools(), NEEDS);
@@ -258,14 +290,17 @@ fn oci_cache_gate_holds_a_rollout_until_the_push() {
     let tree = Tree::new(&f.k, &keypair(&f.keys, "fleet"), true, "");
     let (code, _, err) = tree.dkms(&["add", "-m", M, "-v", V], &[]);
     assert_eq!(code, 0, "{err}");
-    let status = |json: bool| {
-        let mut args = vec!["cache", "gate", "-k", &f.k, "--cache", &url];
+    // `cache status` (no module named cache here) and `cache gate` alike.
+    let status = |word: &str, json: bool| {
+        let mut args = vec!["cache", word, "-k", &f.k, "--cache", &url];
         if json {
             args.push("--json");
         }
         tree.dkms(&args, &[])
     };
-    let (code, out, err) = status(false);
+    let (code, out, err) = status("gate", false);
+    assert_eq!(code, 28, "missing before the push:\n{out}\n{err}");
+    let (code, out, err) = status("status", false);
     assert_eq!(code, 28, "missing before the push:\n{out}\n{err}");
     assert!(out.contains(&format!("{M}/{V}, {}, ", f.k)) && out.contains("missing"), "{out}");
     assert!(
@@ -273,7 +308,9 @@ fn oci_cache_gate_holds_a_rollout_until_the_push() {
     );
     let (code, out, err) = push(f, &url, &[]);
     assert_eq!(code, 0, "push:\n{out}\n{err}");
-    let (code, out, err) = status(true);
+    let (code, out, err) = status("gate", false);
+    assert_eq!(code, 0, "cached after the push:\n{out}\n{err}");
+    let (code, out, err) = status("status", true);
     assert_eq!(code, 0, "cached after the push:\n{out}\n{err}");
     let rec: serde_json::Value = out
         .lines()
@@ -389,7 +426,7 @@ fn oci_token_flow() {
 }
 
 /// A child killed when dropped (also when the test fails).
-struct Killed(Child);
+pub(super) struct Killed(pub(super) Child);
 
 impl Drop for Killed {
     fn drop(&mut self) {

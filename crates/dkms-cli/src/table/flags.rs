@@ -280,8 +280,8 @@ flags! {
     } => Text(|a, v| a.keep_kernels.extend(v.split([' ', ',']).filter(|k| !k.is_empty()).map(String::from)));
     Cache {
         long: "--cache", prefix: true, value: Some("sources"), kind: Some(K::Text), extension: true,
-        help: "cache gate: the cache sources to look in",
-        long_help: "cache gate: the binary cache sources to look in, as binary_cache (default: --binary-cache, \
+        help: "cache gate, cache status: the cache sources to look in",
+        long_help: "cache gate, cache status: the binary cache sources to look in, as binary_cache (default: --binary-cache, \
                     DKMS_BINARY_CACHE, binary_cache). Not in upstream dkms.",
     } => Text(|a, v| a.binary_cache = Some(v));
     BuildSandbox {

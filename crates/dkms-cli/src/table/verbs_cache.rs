@@ -1,5 +1,5 @@
 //! The binary cache's verb (not in upstream dkms): `cache` and its
-//! sub-words (key, push, deb, verify, gc, gate, kmm), listed in `VERBS`
+//! sub-words (key, push, deb, verify, gc, gate, status, kmm), listed in `VERBS`
 //! with the others; its own file, as its text is the longest.
 
 use super::FlagId::*;
@@ -54,6 +54,11 @@ pub const CACHE: Verb = Verb {
             summary: "Say whether the cache holds every AUTOINSTALL module for a kernel",
         },
         SubWord {
+            word: "status",
+            operand: Operand::Nothing,
+            summary: "cache gate, unless the DKMS tree has a module named cache",
+        },
+        SubWord {
             word: "kmm",
             operand: Operand::ModuleVersion,
             summary: "Write builds as a Kubernetes KMM ModuleLoader image",
@@ -89,7 +94,11 @@ cache gate -k kernel [--cache sources] is a rollout gate for a kernel that need 
 headers must be): for every AUTOINSTALL module of this machine (the newest version of each) it computes the \
 key of its build for that kernel, fetches the entry from the sources and verifies it as a build would, without \
 installing anything, and prints whether the cache holds it. It exits with status {status:cache-incomplete} naming the modules the \
-cache lacks. (Not cache status: beside status, upstream's action, cache is a module name.)
+cache lacks.
+
+cache status -k kernel [--cache sources] is cache gate, except that upstream reads dkms cache status as the \
+status action of a module named cache: when the DKMS tree has a module named cache, dkms cache status shows \
+that module's status, as upstream does. dkms-cache status is always cache gate, as is cache gate itself.
 
 cache kmm module/version... -k kernel --to ref writes the existing builds of those modules for that kernel \
 as a Kubernetes KMM ModuleLoader image: the modules under /opt/lib/modules/kernel/updates/dkms/ with the files \

@@ -2,6 +2,7 @@
 //! the lock, recover an interrupted transaction, read stdin targets, run
 //! the verb's `run` (once, or once per target), report, exit.
 
+mod cache_status;
 mod recovery;
 mod signals;
 mod stdin;
@@ -142,6 +143,9 @@ pub(crate) fn run_verb_with(verb: &'static Verb, argv0: &str, argv: Vec<OsString
         Ok(c) => c,
         Err(code) => return ExitCode::from(code),
     };
+    if let Some(argv) = cache_status::upstreams(&ctx, verb, &argv) {
+        return run_verb_with(&dkms_cli::table::STATUS, argv0, argv);
+    }
     // A second action word on the command line of dkms-<verb> has been
     // refused by the parser; the action is ours.
     let action = ctx.args.action.unwrap_or(verb);

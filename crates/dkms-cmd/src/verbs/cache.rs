@@ -2,7 +2,8 @@
 //! cache's own commands. `key` and `push` work on a build of the DKMS tree
 //! and compute its key exactly as a build would (same conf, same make
 //! environment, same signing); `verify` and `gc` work on a cache directory;
-//! `gate` asks the cache sources about every AUTOINSTALL module.
+//! `gate` (also `status`) asks the cache sources about every AUTOINSTALL
+//! module.
 
 use crate::ops::binary_cache;
 use crate::ops::prepare_kernel::{make_env, prepare_kernel_and_signing};
@@ -20,7 +21,7 @@ use std::path::{Path, PathBuf};
 
 const USAGE: &str =
     "Usage: dkms cache key|push MODULE/VERSION -k KERNEL [--to DIR] | deb MODULE/VERSION|--all -k KERNEL --to DIR \
-     | verify DIR | gc DIR --keep-kernels KERNELS | gate -k KERNEL [--cache SOURCES] | kmm MODULE/VERSION... -k KERNEL --to REF";
+     | verify DIR | gc DIR --keep-kernels KERNELS | gate|status -k KERNEL [--cache SOURCES] | kmm MODULE/VERSION... -k KERNEL --to REF";
 
 fn usage(why: &str) -> Error {
     Error::die(Kind::CacheUsage, [why.to_string(), USAGE.to_string()])
@@ -48,7 +49,8 @@ pub(crate) fn run(d: &mut Dkms) -> Result<()> {
         }
         Some("deb") => super::cache_deb::run(d, operand.as_deref()),
         Some("verify") => verify(d, &PathBuf::from(operand.ok_or_else(|| usage("cache verify needs a directory."))?)),
-        Some("gate") => gate(d),
+        // `status` is `gate` when it reaches here (driver::cache_status).
+        Some(w @ ("gate" | "status")) => gate(d, w),
         Some("kmm") => super::cache_kmm::run(d, &words[1..], usage),
         Some("gc") => gc(d, &PathBuf::from(operand.ok_or_else(|| usage("cache gc needs a directory."))?)),
         Some(other) => Err(usage(&format!("Unknown cache action: {other}"))),
@@ -111,12 +113,12 @@ fn autoinstall_modules(d: &mut Dkms, k: &str, a: &str) -> Result<Vec<(String, St
 /// `cache gate -k K`: for each AUTOINSTALL module, fetch and verify the
 /// entry of its build for K (K need not be installed, its headers must
 /// be), install nothing; fail naming the modules the cache lacks.
-fn gate(d: &mut Dkms) -> Result<()> {
+fn gate(d: &mut Dkms, word: &str) -> Result<()> {
     if d.ctx.args.kernelver.is_empty() {
-        return Err(usage("cache gate needs -k KERNEL."));
+        return Err(usage(&format!("cache {word} needs -k KERNEL.")));
     }
     if binary_cache::sources(d).is_empty() {
-        return Err(usage("cache gate needs --cache SOURCES or binary_cache."));
+        return Err(usage(&format!("cache {word} needs --cache SOURCES or binary_cache.")));
     }
     let (k, a) = d.kernelver0();
     ui::set_muted(true);

@@ -40,8 +40,10 @@ pub fn fetch_checked(
 ) -> Result<Checked, Miss> {
     let failed = |e: std::io::Error| Miss::Failed(e.to_string());
     let [json, sig, tar] = entry::names(key);
-    let manifest = src.get(&json, MAX_MANIFEST)?;
-    let signature = src.get(&sig, MAX_SIGNATURE).map_err(|m| missing(m, "signature missing"))?;
+    // One image manifest of a registry for the three files.
+    let mut files = src.entry(key)?;
+    let manifest = files.get(&json, MAX_MANIFEST)?;
+    let signature = files.get(&sig, MAX_SIGNATURE).map_err(|m| missing(m, "signature missing"))?;
     let (jp, sp, tp) = (tmp.join(&json), tmp.join(&sig), tmp.join(&tar));
     // `tmp` is private, yet its files are made new all the same (no write
     // through anything already there).
@@ -61,7 +63,7 @@ pub fn fetch_checked(
         return Err(Miss::Failed("manifest is for another build".into()));
     }
     let limits = tarball::Limits::from_env();
-    src.download(&tar, limits.max_bytes, &tp).map_err(|m| missing(m, "archive missing"))?;
+    files.download(&tar, limits.max_bytes, &tp).map_err(|m| missing(m, "archive missing"))?;
     crate::crash::point("cache:downloaded");
     members_match(&tp, &m, &limits).map_err(Miss::Failed)?;
     let root = tmp.join("entry");

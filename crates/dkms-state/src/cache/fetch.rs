@@ -53,8 +53,21 @@ impl Source {
         f.flush().map_err(|e| Miss::Failed(e.to_string()))
     }
 
+    /// The files of the entry `key`, to be read in turn (`EntryFiles`).
+    pub fn entry(&self, key: &str) -> Result<EntryFiles<'_>, Miss> {
+        let pull = match self {
+            Source::Oci(Ok(r)) => Some(super::oci::Pull::new(r, key)?),
+            _ => None,
+        };
+        Ok(EntryFiles { src: self, pull })
+    }
+
     fn copy_to(&self, name: &str, limit: u64, out: &mut dyn Write) -> Result<(), Miss> {
-        let mut reader: Box<dyn Read> = match self {
+        copy_bounded(self.open(name, limit)?, name, limit, out)
+    }
+
+    fn open(&self, name: &str, limit: u64) -> Result<Box<dyn Read>, Miss> {
+        Ok(match self {
             // The bounds of an HTTP source: only a regular file (a FIFO
             // would hang the build holding the lock, `/dev/zero` never
             // ends), no link followed, at most `limit` bytes (below).
@@ -66,14 +79,50 @@ impl Source {
             Source::Http(base) => http_get(&format!("{base}{name}"), limit)?,
             Source::Oci(Ok(r)) => super::oci::open(r, name, limit)?,
             Source::Oci(Err(why)) => return Err(Miss::Failed(why.clone())),
-        };
-        let n = std::io::copy(&mut reader.by_ref().take(limit + 1), out)
-            .map_err(|e| Miss::Failed(format!("{name}: {e}")))?;
-        if n > limit {
-            return Err(Miss::Failed(format!("{name} is larger than {limit} bytes")));
-        }
-        Ok(())
+        })
     }
+}
+
+/// The files of one entry of a source, read in turn: a registry's image
+/// manifest is fetched once for the three of them, not once per blob.
+pub struct EntryFiles<'a> {
+    src: &'a Source,
+    pull: Option<super::oci::Pull>,
+}
+
+impl EntryFiles<'_> {
+    /// As `Source::get`.
+    pub fn get(&mut self, name: &str, limit: u64) -> Result<Vec<u8>, Miss> {
+        let mut out = Vec::new();
+        copy_bounded(self.open(name, limit)?, name, limit, &mut out)?;
+        Ok(out)
+    }
+
+    /// As `Source::download`.
+    pub fn download(&mut self, name: &str, limit: u64, dest: &Path) -> Result<(), Miss> {
+        let reader = self.open(name, limit)?;
+        let mut f =
+            crate::fsutil::create_exclusive(dest).map_err(|e| Miss::Failed(format!("{}: {e}", dest.display())))?;
+        copy_bounded(reader, name, limit, &mut f)?;
+        f.flush().map_err(|e| Miss::Failed(e.to_string()))
+    }
+
+    fn open(&mut self, name: &str, limit: u64) -> Result<Box<dyn Read>, Miss> {
+        match &mut self.pull {
+            Some(p) => p.open(name, limit),
+            None => self.src.open(name, limit),
+        }
+    }
+}
+
+/// `reader` into `out`, failing past `limit` bytes.
+fn copy_bounded(mut reader: Box<dyn Read>, name: &str, limit: u64, out: &mut dyn Write) -> Result<(), Miss> {
+    let n =
+        std::io::copy(&mut reader.by_ref().take(limit + 1), out).map_err(|e| Miss::Failed(format!("{name}: {e}")))?;
+    if n > limit {
+        return Err(Miss::Failed(format!("{name} is larger than {limit} bytes")));
+    }
+    Ok(())
 }
 
 fn http_get(url: &str, limit: u64) -> Result<Box<dyn Read>, Miss> {

@@ -1,6 +1,7 @@
 //! What the HTTP sources share: the agent (ureq over rustls with the
-//! platform's certificates, proxies from the environment, bounded times),
-//! how a transport error is told, and why an entry was not fetched.
+//! platform's certificates, proxies from the environment, bounded times,
+//! redirects followed without credentials), how a transport error is told,
+//! and why an entry was not fetched.
 
 use std::time::Duration;
 
@@ -33,6 +34,12 @@ pub(crate) fn agent() -> ureq::Agent {
         .timeout_recv_response(Some(t))
         .timeout_recv_body(Some(t * 10))
         .http_status_as_error(false)
+        // Registries backed by object storage answer blob GETs with a 307
+        // to another host (a signed S3 or GCS URL): followed, and the
+        // registry's `Authorization` never sent along (ureq's default,
+        // stated here as the decision it is; tests/cli/cache/oci.rs).
+        .max_redirects(10)
+        .redirect_auth_headers(ureq::config::RedirectAuthHeaders::Never)
         .proxy(ureq::Proxy::try_from_env())
         .tls_config(tls)
         .user_agent(concat!("dkms-rs/", env!("CARGO_PKG_VERSION")))

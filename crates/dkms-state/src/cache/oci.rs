@@ -132,29 +132,50 @@ fn get_manifest(s: &mut Session, tag: &str) -> Result<ImageManifest, Miss> {
 /// The entry file `name` of the registry, as a reader of at most `limit`
 /// bytes that checks the blob's size and digest as it goes.
 pub fn open(r: &Reference, name: &str, limit: u64) -> Result<Box<dyn Read>, Miss> {
-    let (key, media) = layer_of(name).ok_or(Miss::Absent)?;
-    let mut s = Session::new(r.clone(), agent());
-    let m = get_manifest(&mut s, key)?;
-    let mut found = m.layers.iter().filter(|l| l.media_type == media);
-    let (Some(layer), None) = (found.next(), found.next()) else {
-        return Err(Miss::Absent);
-    };
-    if !valid_digest(&layer.digest) {
-        return Err(Miss::Failed(format!("{name}: bad digest in the image manifest")));
+    let (key, _) = layer_of(name).ok_or(Miss::Absent)?;
+    Pull::new(r, key)?.open(name, limit)
+}
+
+/// One entry being pulled: its image manifest, fetched once for all its
+/// blobs, and the session (a token asked once) they are read through.
+pub struct Pull {
+    s: Session,
+    key: String,
+    manifest: ImageManifest,
+}
+
+impl Pull {
+    /// The image manifest tagged `key` (`Miss::Absent`: no such tag).
+    pub fn new(r: &Reference, key: &str) -> Result<Pull, Miss> {
+        let mut s = Session::new(r.clone(), agent());
+        let manifest = get_manifest(&mut s, key)?;
+        Ok(Pull { s, key: key.to_string(), manifest })
     }
-    if layer.size > limit {
-        return Err(Miss::Failed(format!("{name} is larger than {limit} bytes")));
+
+    /// The entry file `name` (of this entry), as `open` reads it.
+    pub fn open(&mut self, name: &str, limit: u64) -> Result<Box<dyn Read>, Miss> {
+        let media = layer_of(name).filter(|(k, _)| *k == self.key).ok_or(Miss::Absent)?.1;
+        let mut found = self.manifest.layers.iter().filter(|l| l.media_type == media);
+        let (Some(layer), None) = (found.next(), found.next()) else {
+            return Err(Miss::Absent);
+        };
+        if !valid_digest(&layer.digest) {
+            return Err(Miss::Failed(format!("{name}: bad digest in the image manifest")));
+        }
+        if layer.size > limit {
+            return Err(Miss::Failed(format!("{name} is larger than {limit} bytes")));
+        }
+        let url = self.s.reference.url(&format!("blobs/{}", layer.digest));
+        let resp = self.s.send("GET", &url, &[], None)?;
+        match resp.status().as_u16() {
+            200 => {}
+            404 => return Err(Miss::Failed(format!("{name}: blob missing"))),
+            st => return Err(Miss::Failed(format!("HTTP {st} for {url}"))),
+        }
+        let body = resp.into_body().into_with_config().limit(layer.size.saturating_add(1)).reader();
+        let want = layer.digest["sha256:".len()..].to_ascii_lowercase();
+        Ok(Box::new(Verified { inner: body, hash: Sha256::new(), seen: 0, size: layer.size, want }))
     }
-    let url = r.url(&format!("blobs/{}", layer.digest));
-    let resp = s.send("GET", &url, &[], None)?;
-    match resp.status().as_u16() {
-        200 => {}
-        404 => return Err(Miss::Failed(format!("{name}: blob missing"))),
-        st => return Err(Miss::Failed(format!("HTTP {st} for {url}"))),
-    }
-    let body = resp.into_body().into_with_config().limit(layer.size.saturating_add(1)).reader();
-    let want = layer.digest["sha256:".len()..].to_ascii_lowercase();
-    Ok(Box::new(Verified { inner: body, hash: Sha256::new(), seen: 0, size: layer.size, want }))
 }
 
 /// Upload the entry `key` whose three files (`entry::names`) are in `dir`,

@@ -533,8 +533,8 @@ mod tests {
         // cache's sub-words come from the table, each scripts offers them.
         let cache = m.verbs.iter().find(|v| v.name == "cache").expect("cache");
         let words: Vec<&str> = cache.sub_words.iter().map(|w| w.word).collect();
-        assert_eq!(words, ["key", "push", "deb", "verify", "gc", "gate", "kmm"]);
-        assert!(bash(&m).contains("    cache) _dkms_subs='key push deb verify gc gate kmm' ;;\n"));
+        assert_eq!(words, ["key", "push", "deb", "verify", "gc", "gate", "status", "kmm"]);
+        assert!(bash(&m).contains("    cache) _dkms_subs='key push deb verify gc gate status kmm' ;;\n"));
         assert!(bash(&m).contains("    cache:key) _dkms_operands='module-versions' ;;\n"));
         assert!(bash(&m).contains("    cache:verify) _dkms_operands='dirs' ;;\n"));
         assert!(zsh(&m).contains("'gc:Remove the entries of kernels no longer wanted'"));
