@@ -74,9 +74,11 @@ impl Error {
     }
 
     /// An I/O failure that upstream would have reported through a failing
-    /// coreutils command; `code` is the status upstream's caller exits with.
-    pub fn io(code: u8, what: impl fmt::Display, err: std::io::Error) -> Self {
-        Error::die(Kind::Io, [format!("{what}: {err}")]).with_code(code)
+    /// coreutils command: `kind` names the stage that failed, and its
+    /// (fixed) status is the one upstream's caller exits with.
+    pub fn io(kind: Kind, what: impl fmt::Display, err: std::io::Error) -> Self {
+        debug_assert!(matches!(kind.status(), Status::Fixed(_)), "{} has no fixed status", kind.name());
+        Error::die(kind, [format!("{what}: {err}")])
     }
 }
 
