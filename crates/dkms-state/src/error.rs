@@ -61,8 +61,11 @@ impl Error {
         Error { style: Style::Reported, ..Error::exit(Kind::Reported).with_code(code) }
     }
 
-    /// The exit status of a kind whose status varies (see the registry).
+    /// The exit status of a kind whose status varies (see the registry):
+    /// a child's own status or one already reported, never a stage's (a
+    /// stage names its `Kind`, whose status is fixed).
     pub fn with_code(mut self, code: u8) -> Self {
+        debug_assert!(matches!(self.kind.status(), Status::Varies(_)), "{} has a fixed status", self.kind.name());
         self.code = code;
         self
     }

@@ -85,6 +85,7 @@ kinds! {
     SettingInvalid = "setting-invalid", Fixed(2), "a framework.conf setting has a value it cannot have, such as a lock_timeout that is no number (not in upstream dkms)";
     CacheUsage = "cache-usage", Fixed(2), "cache without a known sub-word or its operand (not in upstream dkms)";
     DryRunNeedsModule = "dry-run-needs-module", Fixed(2), "--dry-run given a tarball or source directory instead of a module/version: the plan needs to know what it is about (not in upstream dkms)";
+    FromHoldsSourceTree = "from-holds-source-tree", Fixed(2), "mktree: the --from directory holds the source tree, so the copy would copy itself; nothing was changed (not in upstream dkms)";
     AllWithArch = "all-with-arch", Fixed(3), "-a with --all";
     AlreadyAdded = "already-added", Fixed(3), "already added";
     AlreadyBuilt = "already-built", Fixed(3), "already built";

@@ -162,10 +162,9 @@ pub(crate) fn make_tree(d: &Dkms, m: &str, v: &str, from: Option<&Path>) -> Resu
         if let (Ok(rf), Ok(rt)) = (real_from, real_tree) {
             if rt.starts_with(&rf) {
                 return Err(Error::die(
-                    Kind::Usage,
+                    Kind::FromHoldsSourceTree,
                     [format!("--from {} holds the source tree {}.", f.display(), rt.display())],
-                )
-                .with_code(2));
+                ));
             }
         }
     }
