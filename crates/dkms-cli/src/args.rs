@@ -291,10 +291,10 @@ pub fn parse(argv: &[OsString], implicit: Option<&'static Verb>, argv0: &str) ->
                     return exit;
                 }
             }
-            Token::Unknown(w) => return refuse(2, format!("Unknown option: {w}"), Some(argv0)),
+            Token::Unknown(w) => return refuse(Kind::Usage, format!("Unknown option: {w}"), Some(argv0)),
             Token::Action(v) => {
                 if a.action.is_some() {
-                    return refuse(4, "Cannot specify more than one action.".into(), None);
+                    return refuse(Kind::SeveralActions, "Cannot specify more than one action.".into(), None);
                 }
                 a.action = Some(v);
             }
@@ -401,14 +401,14 @@ fn apply_flag(a: &mut Args, f: &table::Flag, v: OsString, argv0: &str) -> Option
             "text" => a.json = false,
             other => {
                 let msg = format!("Unknown output format: {other} (expected text or json)");
-                return Some(refuse(2, msg, None));
+                return Some(refuse(Kind::Usage, msg, None));
             }
         },
         FlagId::BuildSandbox => match v.as_str() {
             "no" | "yes" | "auto" => a.build_sandbox = Some(v),
             other => {
                 return Some(refuse(
-                    2,
+                    Kind::Usage,
                     format!("Unknown --build-sandbox setting: {other} (expected no, yes or auto)"),
                     None,
                 ));
@@ -418,12 +418,14 @@ fn apply_flag(a: &mut Args, f: &table::Flag, v: OsString, argv0: &str) -> Option
             "auto" | "lines" | "never" => a.progress = Some(v),
             other => {
                 let msg = format!("Unknown --progress setting: {other} (expected auto, lines or never)");
-                return Some(refuse(2, msg, None));
+                return Some(refuse(Kind::Usage, msg, None));
             }
         },
         FlagId::LockTimeout => match v.parse() {
             Ok(n) => a.lock_timeout = Some(n),
-            Err(_) => return Some(refuse(2, format!("--lock-timeout needs a number of seconds, not '{v}'"), None)),
+            Err(_) => {
+                return Some(refuse(Kind::Usage, format!("--lock-timeout needs a number of seconds, not '{v}'"), None))
+            }
         },
     }
     None
@@ -449,12 +451,13 @@ pub fn json_requested(argv: &[OsString]) -> bool {
 
 /// Refuse the command line: upstream's `Error!` text (then the usage when
 /// `usage` names the program), an `error` record in JSON mode.
-fn refuse(code: u8, message: String, usage: Option<&str>) -> Parsed {
-    ui::report(&Error::die(Kind::Usage, [message]).with_code(code));
+fn refuse(kind: Kind, message: String, usage: Option<&str>) -> Parsed {
+    let e = Error::die(kind, [message]);
+    ui::report(&e);
     if let Some(argv0) = usage {
         ui::usage(argv0);
     }
-    Parsed::Exit(code)
+    Parsed::Exit(e.code)
 }
 
 /// Upstream's handling of a non-option, non-action word: a path (any

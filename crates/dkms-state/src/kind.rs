@@ -52,6 +52,7 @@ macro_rules! kinds {
 use Status::{Fixed, Varies};
 
 kinds! {
+    ActionMissing = "action-missing", Fixed(0), "no action, or an unknown one: the usage is printed";
     RpmSafeUpgrade = "rpm-safe-upgrade", Fixed(0), "remove cancelled because the rpm transaction that added the module is upgrading it (--rpm_safe_upgrade)";
     ModuleArgsMissing = "module-args-missing", Fixed(1), "module or version missing";
     NotRoot = "not-root", Fixed(1), "not root";
@@ -84,6 +85,7 @@ kinds! {
     TreeOutsideSourceTree = "tree-outside-source-tree", Fixed(2), "unmktree: <module>-<version> is a symbolic link or leads outside the source tree; nothing was deleted (not in upstream dkms)";
     SettingInvalid = "setting-invalid", Fixed(2), "a framework.conf setting has a value it cannot have, such as a lock_timeout that is no number (not in upstream dkms)";
     CacheUsage = "cache-usage", Fixed(2), "cache without a known sub-word or its operand (not in upstream dkms)";
+    Usage = "usage", Fixed(2), "the command line was not accepted: an unknown option, or an option with a value it cannot take";
     DryRunNeedsModule = "dry-run-needs-module", Fixed(2), "--dry-run given a tarball or source directory instead of a module/version: the plan needs to know what it is about (not in upstream dkms)";
     FromHoldsSourceTree = "from-holds-source-tree", Fixed(2), "mktree: the --from directory holds the source tree, so the copy would copy itself; nothing was changed (not in upstream dkms)";
     AllWithArch = "all-with-arch", Fixed(3), "-a with --all";
@@ -97,6 +99,7 @@ kinds! {
     TreeExists = "tree-exists", Fixed(3), "mktree: <source_tree>/<module>-<version> already exists (not in upstream dkms)";
     TreeRegistered = "tree-registered", Fixed(3), "unmktree: the module/version is still registered in the DKMS tree (not in upstream dkms)";
     AllKernelsWithK = "all-kernels-with-k", Fixed(4), "--all-kernels with -k (not in upstream dkms)";
+    SeveralActions = "several-actions", Fixed(4), "more than one action on the command line";
     OneKernelRequired = "one-kernel-required", Fixed(4), "wrong number of kernels";
     OsReleaseMissing = "os-release-missing", Fixed(4), "no os-release";
     ConfMissing = "conf-missing", Fixed(4), "dkms.conf not found";
@@ -155,9 +158,9 @@ kinds! {
     SandboxUnavailable = "sandbox-unavailable", Fixed(78), "the build sandbox cannot be set up although build_sandbox=yes (not in upstream dkms)";
     PreInstallFailed = "pre-install-failed", Fixed(101), "PRE_INSTALL failed";
     BuildTimeout = "build-timeout", Fixed(124), "make ran longer than framework.conf's build_timeout and was stopped (not in upstream dkms)";
+    ExecFailed = "exec-failed", Fixed(126), "a plugin (dkms-<word>) or the program of an action cannot be run (not in upstream dkms)";
     VerbMissing = "verb-missing", Fixed(127), "the program of a built-in action is missing (not in upstream dkms)";
     Panic = "panic", Fixed(255), "internal error (not in upstream dkms)";
-    Usage = "usage", Varies("0 for --help and --version, 2 for an unknown option, 4 for more than one action"), "the command line was not accepted, or only asked for help";
     ScriptFailed = "script-failed", Varies("the script's own status"), "a PRE_BUILD or POST_BUILD script failed";
     Reported = "reported", Varies("that of the failure, already reported"), "a failure already reported (a kernel of several, an autoinstall of several kernels)";
 }
