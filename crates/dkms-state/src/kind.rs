@@ -161,6 +161,7 @@ kinds! {
     ExecFailed = "exec-failed", Fixed(126), "a plugin (dkms-<word>) or the program of an action cannot be run (not in upstream dkms)";
     VerbMissing = "verb-missing", Fixed(127), "the program of a built-in action is missing (not in upstream dkms)";
     Panic = "panic", Fixed(255), "internal error (not in upstream dkms)";
+    Interrupted = "interrupted", Varies("128 plus the signal's number: 129 for SIGHUP, 130 for SIGINT, 143 for SIGTERM"), "stopped by SIGTERM, SIGINT or SIGHUP after its children were; the step under way is left to its journal (not in upstream dkms)";
     ScriptFailed = "script-failed", Varies("the script's own status"), "a PRE_BUILD or POST_BUILD script failed";
     Reported = "reported", Varies("that of the failure, already reported"), "a failure already reported (a kernel of several, an autoinstall of several kernels)";
 }
