@@ -328,12 +328,25 @@ fn argument_errors_are_json_with_a_result() {
             }
         }
     }
-    // The front-end's own paths: no action, two actions, --version.
-    for (args, code) in [(&["--json"][..], 0), (&["--json", "add", "remove"], 4), (&["--json", "--bogus"], 2)] {
-        let (got, out, _) = t.run(args, "");
-        assert_eq!(got, code, "{args:?}: {out}");
+    // The front-end's own paths: no action, two actions, an unknown option,
+    // a plugin that cannot be run (its interpreter is missing); each error
+    // names its kind, whose status is the registry's.
+    let plugin = t.path("bin/dkms-zt-unrunnable");
+    std::fs::create_dir_all(t.path("bin")).unwrap();
+    std::fs::write(&plugin, "#!/nonexistent/interpreter\n").unwrap();
+    std::fs::set_permissions(&plugin, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    for (args, code, kind) in [
+        (&["--json"][..], 0, "action-missing"),
+        (&["--json", "add", "remove"], 4, "several-actions"),
+        (&["--json", "--bogus"], 2, "usage"),
+        (&["zt-unrunnable", "--json"], 126, "exec-failed"),
+    ] {
+        let (got, out, err) = t.run(args, "");
+        assert_eq!(got, code, "{args:?}: {out}{err}");
         let recs = v.check(&out, code);
-        assert_eq!(recs.iter().filter(|r| r["type"] == "error").count(), 1, "{args:?}: {out}");
+        let errors: Vec<_> = recs.iter().filter(|r| r["type"] == "error").collect();
+        assert_eq!(errors.len(), 1, "{args:?}: {out}");
+        assert_eq!((errors[0]["kind"].as_str(), errors[0]["exit_code"].as_i64()), (Some(kind), Some(code.into())));
         runs += 1;
     }
     let (code, out, _) = t.run(&["--json", "--version"], "");
@@ -350,4 +363,27 @@ fn argument_errors_are_json_with_a_result() {
     assert_eq!(code, 75, "{out}");
     assert_eq!(types(&v.check(&out, 75)), ["error", "result"]);
     eprintln!("argument errors: {runs} command lines checked");
+}
+
+/// A stage that fails names itself: its kind and its status come from the
+/// registry (`dkms_state::kind`), not from the place that failed.
+#[test]
+fn failing_stages_name_their_kind() {
+    let t = Tree::new();
+    let v = Validator::new();
+    let missing = t.path("no-such-cache").display().to_string();
+    let holder = t.path("").display().to_string();
+    for (args, code, kind) in [
+        (&["cache", "verify", &missing, "--json"][..], 1, "cache-dir-unreadable"),
+        (&["cache", "gc", &missing, "--keep-kernels", "none", "--json"], 1, "cache-dir-unreadable"),
+        (&["mktree", "zt_self/1.0", "--from", &holder, "--json"], 2, "from-holds-source-tree"),
+    ] {
+        let (got, out, err) = t.run(args, "");
+        assert_eq!(got, code, "{args:?}: {out}{err}");
+        let recs = v.check(&out, code);
+        let errors: Vec<_> = recs.iter().filter(|r| r["type"] == "error").collect();
+        assert_eq!(errors.len(), 1, "{args:?}: {out}");
+        assert_eq!((errors[0]["kind"].as_str(), errors[0]["exit_code"].as_i64()), (Some(kind), Some(code.into())));
+    }
+    assert!(!t.path("src/zt_self-1.0").exists(), "mktree refused, yet made the tree");
 }

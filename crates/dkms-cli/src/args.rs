@@ -198,12 +198,12 @@ fn parse_into(a: &mut Args, argv: &[OsString], implicit: Option<&'static Verb>) 
                     return Ok(());
                 }
             }
-            Token::Unknown(w) => return Err(refuse(2, format!("Unknown option: {w}"), true)),
+            Token::Unknown(w) => return Err(refuse(Kind::Usage, format!("Unknown option: {w}"), true)),
             // `dkms-cache status`: a sub-word of ours, not upstream's action.
             Token::Action(v) if a.action.is_some_and(|c| c.name == "cache") => a.words.push(v.name.into()),
             Token::Action(v) => {
                 if a.action.is_some() {
-                    return Err(refuse(4, "Cannot specify more than one action.".into(), false));
+                    return Err(refuse(Kind::SeveralActions, "Cannot specify more than one action.".into(), false));
                 }
                 a.action = Some(v);
             }
@@ -229,7 +229,7 @@ fn apply_flag(a: &mut Args, f: &table::Flag, v: OsString) -> Result<(), Refusal>
             return Err(Refusal { error: e, usage: false });
         }
         Update::Name(update) | Update::Text(update) => update(a, text_value(v)?),
-        Update::Checked(update) => update(a, text_value(v)?).map_err(|m| refuse(2, m, false))?,
+        Update::Checked(update) => update(a, text_value(v)?).map_err(|m| refuse(Kind::Usage, m, false))?,
     }
     Ok(())
 }
@@ -254,8 +254,8 @@ pub fn json_requested(argv: &[OsString]) -> bool {
 
 /// Refuse the command line with upstream's `Error!` text and status (then
 /// the usage, when `usage`).
-fn refuse(code: u8, message: String, usage: bool) -> Refusal {
-    Refusal { error: Error::die(Kind::Usage, [message]).with_code(code), usage }
+fn refuse(kind: Kind, message: String, usage: bool) -> Refusal {
+    Refusal { error: Error::die(kind, [message]), usage }
 }
 
 /// Upstream's handling of a non-option, non-action word: a path (any

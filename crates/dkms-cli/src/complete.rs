@@ -134,7 +134,7 @@ pub fn main(argv: &[OsString]) -> ExitCode {
         None => (&argv[..], &[][..]),
     };
     let Some(kind) = head.first() else {
-        return ExitCode::from(2);
+        return ExitCode::from(dkms_state::error::Kind::Usage.code_or(2));
     };
     for c in candidates(kind, head.get(1).map(String::as_str), words) {
         ui::outln(&c);

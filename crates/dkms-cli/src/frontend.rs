@@ -71,10 +71,7 @@ fn exec(program: PathBuf, argv0: &str, args: Vec<OsString>) -> ExitCode {
     ui::flush();
     let json = args::json_requested(&args);
     let err = dkms_state::tools::exec(&program, argv0, args);
-    ui::set_json(json);
-    ui::error(&[format!("Cannot run {}: {err}", program.display())]);
-    ui::emit_result(126);
-    ExitCode::from(126)
+    fail(json, Error::die(Kind::ExecFailed, [format!("Cannot run {}: {err}", program.display())]))
 }
 
 /// Report a failure of the front-end itself (then, in JSON mode, the
@@ -171,7 +168,7 @@ pub fn main_with(in_process: Option<InProcess>) -> ExitCode {
         Err(code) => ExitCode::from(code),
         Ok(_) => {
             // Upstream exits 0 here; JSON gets the error record all the same.
-            ui::report(&Error::die(Kind::Usage, ["Unknown action specified: \"\""]).with_code(0));
+            ui::report(&Error::die(Kind::ActionMissing, ["Unknown action specified: \"\""]));
             ui::usage(&argv0);
             ui::emit_result(0);
             ExitCode::SUCCESS

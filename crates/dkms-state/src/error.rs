@@ -61,8 +61,11 @@ impl Error {
         Error { style: Style::Reported, ..Error::exit(Kind::Reported).with_code(code) }
     }
 
-    /// The exit status of a kind whose status varies (see the registry).
+    /// The exit status of a kind whose status varies (see the registry):
+    /// a child's own status or one already reported, never a stage's (a
+    /// stage names its `Kind`, whose status is fixed).
     pub fn with_code(mut self, code: u8) -> Self {
+        debug_assert!(matches!(self.kind.status(), Status::Varies(_)), "{} has a fixed status", self.kind.name());
         self.code = code;
         self
     }
@@ -74,9 +77,11 @@ impl Error {
     }
 
     /// An I/O failure that upstream would have reported through a failing
-    /// coreutils command; `code` is the status upstream's caller exits with.
-    pub fn io(code: u8, what: impl fmt::Display, err: std::io::Error) -> Self {
-        Error::die(Kind::Io, [format!("{what}: {err}")]).with_code(code)
+    /// coreutils command: `kind` names the stage that failed, and its
+    /// (fixed) status is the one upstream's caller exits with.
+    pub fn io(kind: Kind, what: impl fmt::Display, err: std::io::Error) -> Self {
+        debug_assert!(matches!(kind.status(), Status::Fixed(_)), "{} has no fixed status", kind.name());
+        Error::die(kind, [format!("{what}: {err}")])
     }
 }
 

@@ -52,6 +52,7 @@ macro_rules! kinds {
 use Status::{Fixed, Varies};
 
 kinds! {
+    ActionMissing = "action-missing", Fixed(0), "no action, or an unknown one: the usage is printed";
     RpmSafeUpgrade = "rpm-safe-upgrade", Fixed(0), "remove cancelled because the rpm transaction that added the module is upgrading it (--rpm_safe_upgrade)";
     ModuleArgsMissing = "module-args-missing", Fixed(1), "module or version missing";
     NotRoot = "not-root", Fixed(1), "not root";
@@ -64,7 +65,19 @@ kinds! {
     MokUnavailable = "mok-unavailable", Fixed(1), "the signing key and certificate cannot be had (generate_mok)";
     Internal = "internal", Fixed(1), "an internal inconsistency (not in upstream dkms)";
     DebFailed = "deb-failed", Fixed(1), "cache deb cannot write the package: a name or version Debian does not allow, an unknown architecture, or dpkg-deb failed (not in upstream dkms)";
-    CacheEntryBad = "cache-entry-bad", Fixed(1), "cache verify found a bad entry, or cache push could not write one (not in upstream dkms)";
+    CacheEntryBad = "cache-entry-bad", Fixed(1), "cache verify found a bad entry, or cache push or cache kmm could not write one (not in upstream dkms)";
+    JournalWriteFailed = "journal-write-failed", Fixed(1), "the DKMS journal of a build, remove or uninstall cannot be written; nothing was changed (not in upstream dkms)";
+    TreeWriteFailed = "tree-write-failed", Fixed(1), "a directory or link of the module in the DKMS tree cannot be made, moved or removed (add, remove)";
+    BuildPrepareFailed = "build-prepare-failed", Fixed(1), "the build directory cannot be prepared: the source not copied into it, or its make.log not written (prepare_build)";
+    SourceTreeWriteFailed = "source-tree-write-failed", Fixed(1), "the source tree cannot be written: a source directory not copied in or removed (add, ldtarball, mktree, unmktree)";
+    TarballLoadFailed = "tarball-load-failed", Fixed(1), "a tarball cannot be unpacked, or its builds or dkms.conf cannot be placed in the trees (ldtarball)";
+    KernelQueueFailed = "kernel-queue-failed", Fixed(1), "kernel_queue or kernel_trigger cannot write or read the queue of deferred kernels, or dpkg-trigger cannot be run (not in upstream dkms)";
+    SignWriteFailed = "sign-write-failed", Fixed(1), "sign: the re-signed files cannot be staged, journaled or renamed into place (not in upstream dkms)";
+    ModuleUnreadable = "module-unreadable", Fixed(1), "ltdk: a built module file cannot be read (not in upstream dkms)";
+    JobserverFailed = "jobserver-failed", Fixed(1), "no jobserver token could be had for one of several parallel builds (not in upstream dkms)";
+    CacheKeyFailed = "cache-key-failed", Fixed(1), "cache key: the inputs of the build cannot be read to compute its key (not in upstream dkms)";
+    CacheDirUnreadable = "cache-dir-unreadable", Fixed(1), "cache verify or cache gc cannot read the cache directory (not in upstream dkms)";
+    LogUnreadable = "log-unreadable", Fixed(1), "log: the make.log is not a regular file or cannot be read (not in upstream dkms)";
     AllWithKernel = "all-with-kernel", Fixed(2), "-k with --all";
     ArchiveMissing = "archive-missing", Fixed(2), "the tarball does not exist";
     SourceMissing = "source-missing", Fixed(2), "the source directory does not exist";
@@ -72,7 +85,9 @@ kinds! {
     TreeOutsideSourceTree = "tree-outside-source-tree", Fixed(2), "unmktree: <module>-<version> is a symbolic link or leads outside the source tree; nothing was deleted (not in upstream dkms)";
     SettingInvalid = "setting-invalid", Fixed(2), "a framework.conf setting has a value it cannot have, such as a lock_timeout that is no number (not in upstream dkms)";
     CacheUsage = "cache-usage", Fixed(2), "cache without a known sub-word or its operand (not in upstream dkms)";
+    Usage = "usage", Fixed(2), "the command line was not accepted: an unknown option, or an option with a value it cannot take";
     DryRunNeedsModule = "dry-run-needs-module", Fixed(2), "--dry-run given a tarball or source directory instead of a module/version: the plan needs to know what it is about (not in upstream dkms)";
+    FromHoldsSourceTree = "from-holds-source-tree", Fixed(2), "mktree: the --from directory holds the source tree, so the copy would copy itself; nothing was changed (not in upstream dkms)";
     AllWithArch = "all-with-arch", Fixed(3), "-a with --all";
     AlreadyAdded = "already-added", Fixed(3), "already added";
     AlreadyBuilt = "already-built", Fixed(3), "already built";
@@ -84,6 +99,7 @@ kinds! {
     TreeExists = "tree-exists", Fixed(3), "mktree: <source_tree>/<module>-<version> already exists (not in upstream dkms)";
     TreeRegistered = "tree-registered", Fixed(3), "unmktree: the module/version is still registered in the DKMS tree (not in upstream dkms)";
     AllKernelsWithK = "all-kernels-with-k", Fixed(4), "--all-kernels with -k (not in upstream dkms)";
+    SeveralActions = "several-actions", Fixed(4), "more than one action on the command line";
     OneKernelRequired = "one-kernel-required", Fixed(4), "wrong number of kernels";
     OsReleaseMissing = "os-release-missing", Fixed(4), "no os-release";
     ConfMissing = "conf-missing", Fixed(4), "dkms.conf not found";
@@ -101,16 +117,19 @@ kinds! {
     NotBuilt = "not-built", Fixed(6), "mktarball found nothing built";
     TarballFailed = "tarball-failed", Fixed(6), "mktarball cannot write the tarball";
     NoModuleFiles = "no-module-files", Fixed(6), "ltdk: no module file is built for the kernel (not in upstream dkms)";
+    InstallWriteFailed = "install-write-failed", Fixed(6), "installing cannot write: the journal, the destination directory, a module moved aside or archived as an original, or the active link (the install is rolled back)";
     ModuleMissing = "module-missing", Fixed(7), "the build produced no module";
     ModuleNotBuilt = "module-not-built", Fixed(7), "make did not build a module the conf names";
     ProductRefused = "product-refused", Fixed(7), "a build step left a module, Module.symvers or make.log that is not a regular file of its own in build/ (a symbolic link, a hard link, a device or FIFO); nothing it points to is read (not in upstream dkms)";
     RenameFailed = "rename-failed", Fixed(7), "the build cannot be moved into place";
     TarballWithoutValidConf = "tarball-without-valid-conf", Fixed(7), "a tarball holds no valid dkms.conf";
+    BuildStagingFailed = "build-staging-failed", Fixed(7), "the built modules or make.log cannot be staged in the DKMS tree (do_build's mktemp -d and copies)";
     ConfInvalid = "conf-invalid", Fixed(8), "bad dkms.conf";
     ConflictingOptions = "conflicting-options", Fixed(8), "both --binaries-only and --source-only";
     NameUnsafe = "name-unsafe", Fixed(8), "a module name, version, kernel version or architecture (-m, -v, -k, -a, stdin records, PACKAGE_NAME, PACKAGE_VERSION, tarballs, cache manifests) that is not a single directory name: empty, '.', '..', with '/' or a control character, starting with '-', or longer than 255 bytes; nothing was changed (not in upstream dkms)";
     SourceEmpty = "source-empty", Fixed(8), "empty source";
     TarballAlreadyLoaded = "tarball-already-loaded", Fixed(8), "tarball already loaded";
+    ConfUnreadable = "conf-unreadable", Fixed(8), "dkms.conf cannot be read or evaluated (read_conf)";
     NoDkmsConf = "no-dkms-conf", Fixed(9), "a source directory without dkms.conf";
     RpmInstallFailed = "rpm-install-failed", Fixed(9), "an .rpm cannot be installed";
     TarballDestNotWritable = "tarball-dest-not-writable", Fixed(9), "mktarball cannot write where the tarball goes";
@@ -139,10 +158,10 @@ kinds! {
     SandboxUnavailable = "sandbox-unavailable", Fixed(78), "the build sandbox cannot be set up although build_sandbox=yes (not in upstream dkms)";
     PreInstallFailed = "pre-install-failed", Fixed(101), "PRE_INSTALL failed";
     BuildTimeout = "build-timeout", Fixed(124), "make ran longer than framework.conf's build_timeout and was stopped (not in upstream dkms)";
+    ExecFailed = "exec-failed", Fixed(126), "a plugin (dkms-<word>) or the program of an action cannot be run (not in upstream dkms)";
     VerbMissing = "verb-missing", Fixed(127), "the program of a built-in action is missing (not in upstream dkms)";
     Panic = "panic", Fixed(255), "internal error (not in upstream dkms)";
-    Usage = "usage", Varies("0 for --help and --version, 2 for an unknown option, 4 for more than one action"), "the command line was not accepted, or only asked for help";
-    Io = "io-error", Varies("the status upstream's step exits with: 1, 6 while installing, 7 while staging a build, 8 while reading dkms.conf"), "an I/O error, with its cause";
+    Interrupted = "interrupted", Varies("128 plus the signal's number: 129 for SIGHUP, 130 for SIGINT, 143 for SIGTERM"), "stopped by SIGTERM, SIGINT or SIGHUP after its children were; the step under way is left to its journal (not in upstream dkms)";
     ScriptFailed = "script-failed", Varies("the script's own status"), "a PRE_BUILD or POST_BUILD script failed";
     Reported = "reported", Varies("that of the failure, already reported"), "a failure already reported (a kernel of several, an autoinstall of several kernels)";
 }

@@ -101,8 +101,8 @@ fn see_also() -> String {
 }
 
 /// What status 0 means besides success (not a failure, so not a `Kind`).
-const SUCCESS: &str = "Success; also an unknown or missing action (the usage is printed), --version, --help, \
-status always, and an autoinstall disabled by /etc/dkms/no-autoinstall";
+const SUCCESS: &str = "Success; also --version, --help, status always, and an autoinstall disabled by \
+/etc/dkms/no-autoinstall";
 
 /// The EXIT STATUS section, from the registry (`dkms_state::error::Kind`):
 /// each status with what it means and, in parentheses, the JSON `kind`.

@@ -6,6 +6,7 @@
 //! step under way is left to its journal: the next run rolls it back or
 //! completes it, as after a kill -9.
 
+use dkms_state::error::{Error, Kind};
 use dkms_state::tools;
 use nix::sys::signal::{SigSet, Signal};
 
@@ -25,7 +26,8 @@ pub(super) fn install() {
         // Not upstream: live status lines are erased (`--progress`).
         dkms_cli::live::restore();
         tools::stop_descendants(std::time::Duration::from_secs(5));
-        std::process::exit(128 + sig as i32);
+        let status = Error::exit(Kind::Interrupted).with_code(128 + sig as u8).code;
+        std::process::exit(status.into());
     });
     if spawned.is_err() {
         let _ = set.thread_unblock();

@@ -45,17 +45,18 @@ pub(crate) fn add_module(d: &mut Dkms, m: &str, v: &str) -> Result<Option<(Strin
         // A broken entry whose only problem is the missing link can be
         // re-added; the link is created atomically.
         let build = trees.build_dir(&m, &v);
-        std::fs::create_dir_all(&build).map_err(|e| Error::io(1, format!("mkdir -p {}", build.display()), e))?;
+        std::fs::create_dir_all(&build)
+            .map_err(|e| Error::io(Kind::TreeWriteFailed, format!("mkdir -p {}", build.display()), e))?;
         dkms_state::crash::point("add:build-dir");
         fsutil::replace_symlink(&source_dir, &link)
-            .map_err(|e| Error::io(1, format!("ln -s {}", link.display()), e))?;
+            .map_err(|e| Error::io(Kind::TreeWriteFailed, format!("ln -s {}", link.display()), e))?;
     } else {
         // `<m>/<v>/` appears complete (build/ and the source link) or not at
         // all: it is assembled under a temporary name and renamed.
         let parent = vdir.parent().unwrap_or(&trees.dkms_tree);
         let (tmp, ()) = std::fs::create_dir_all(parent)
             .and_then(|()| fsutil::fresh_sibling(&vdir, "add", |t| std::fs::create_dir(t)))
-            .map_err(|e| Error::io(1, format!("creating {}", vdir.display()), e))?;
+            .map_err(|e| Error::io(Kind::TreeWriteFailed, format!("creating {}", vdir.display()), e))?;
         let made = std::fs::create_dir(tmp.join("build"))
             .and_then(|()| std::os::unix::fs::symlink(&source_dir, tmp.join("source")))
             .and_then(|()| {
@@ -64,7 +65,7 @@ pub(crate) fn add_module(d: &mut Dkms, m: &str, v: &str) -> Result<Option<(Strin
             });
         if let Err(e) = made {
             let _ = beneath::remove_all(&trees.dkms_tree, &tmp);
-            return Err(Error::io(1, format!("creating {}", vdir.display()), e));
+            return Err(Error::io(Kind::TreeWriteFailed, format!("creating {}", vdir.display()), e));
         }
     }
     dkms_state::crash::point("add:linked");
@@ -118,7 +119,7 @@ fn rpm_safe_upgrade_lock(d: &Dkms, m: &str, v: &str) -> Result<()> {
     // by its name in a shared $TMPDIR.
     let stamp = crate::support::process::process_start(&pppid);
     std::io::Write::write_all(&mut f, format!("{m}-{v}\n{stamp}").as_bytes())
-        .map_err(|e| Error::io(1, f.path().display(), e))?;
+        .map_err(|e| Error::io(Kind::MktempFailed, f.path().display(), e))?;
     f.keep().map(drop).map_err(|_| Error::die(Kind::MktempFailed, ["Unable to make temporary file."]))
 }
 

@@ -17,7 +17,7 @@ use dkms_state::cache::fetch::{Miss, Source};
 use dkms_state::cache::key::{self, Inputs};
 use dkms_state::cache::oci;
 use dkms_state::conf::Conf;
-use dkms_state::error::{Error, Result};
+use dkms_state::error::{Error, Kind, Result};
 use dkms_state::{env, fsutil, tarball};
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -255,14 +255,15 @@ pub(crate) fn place(d: &Dkms, x: Mvka, conf: &Conf, suffix: &str, p: &Prebuilt, 
     let root = p.root();
     let log = root.join("log/make.log");
     if log.is_file() {
-        fsutil::copy_file(&log, build_log).map_err(|e| Error::io(1, build_log.display(), e))?;
+        fsutil::copy_file(&log, build_log).map_err(|e| Error::io(Kind::BuildPrepareFailed, build_log.display(), e))?;
     }
     let line = format!("\nUsing prebuilt modules from {} ({})\n{}", p.word, &p.key[..12], date());
     let appended =
         std::fs::OpenOptions::new().append(true).open(build_log).and_then(|mut f| f.write_all(line.as_bytes()));
-    appended.map_err(|e| Error::io(1, build_log.display(), e))?;
+    appended.map_err(|e| Error::io(Kind::BuildPrepareFailed, build_log.display(), e))?;
     stage_build(d, x, conf, suffix, |module_dir| {
-        fsutil::copy_tree(&root.join("module"), module_dir).map_err(|e| Error::io(7, module_dir.display(), e))
+        fsutil::copy_tree(&root.join("module"), module_dir)
+            .map_err(|e| Error::io(Kind::BuildStagingFailed, module_dir.display(), e))
     })?;
     ui::outln(&format!("Using prebuilt modules from {} ({})", p.word, &p.key[..12]));
     Ok(())

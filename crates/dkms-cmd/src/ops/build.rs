@@ -68,7 +68,7 @@ pub(crate) fn do_build(d: &mut Dkms, m: &str, v: &str, k: &str, a: &str) -> Resu
     // staging directory is cleaned up by the next run (see `recover`).
     let started = std::time::Instant::now();
     let journal = dkms_state::journal::Journal::begin(&t.dkms_tree, "build", &[&m, &v, k, a])
-        .map_err(|e| Error::io(1, "writing the DKMS journal", e))?;
+        .map_err(|e| Error::io(Kind::JournalWriteFailed, "writing the DKMS journal", e))?;
     crash::point("build:journaled");
     let res = build_in_journal(d, mvka(&m, &v, k, a), &conf, suffix, env.clone(), prebuilt.as_ref());
     remember(d, mvka(&m, &v, k, a), &res);
@@ -177,7 +177,8 @@ fn keep_make_log(d: &Dkms, x: Mvka, build_dir: &Path, base_dir: &Path) -> Result
         }
     };
     let to = base_dir.join("log/make.log");
-    fsutil::write_atomic_from(&to, &mut log, Some(0o644)).map_err(|e| Error::io(7, to.display(), e))?;
+    fsutil::write_atomic_from(&to, &mut log, Some(0o644))
+        .map_err(|e| Error::io(Kind::BuildStagingFailed, to.display(), e))?;
     Ok(())
 }
 
@@ -196,9 +197,10 @@ fn build_in_journal(
     let build_log = build_dir.join("make.log");
     let _own = BuildDirGuard::take(&build_dir);
     beneath::remove_all(&t.dkms_tree, &build_dir)
-        .map_err(|e| Error::io(1, format!("rm -rf {}", build_dir.display()), e))?;
-    fsutil::copy_tree(&source_dir, &build_dir)
-        .map_err(|e| Error::io(1, format!("cp -a {}/ {}", source_dir.display(), build_dir.display()), e))?;
+        .map_err(|e| Error::io(Kind::BuildPrepareFailed, format!("rm -rf {}", build_dir.display()), e))?;
+    fsutil::copy_tree(&source_dir, &build_dir).map_err(|e| {
+        Error::io(Kind::BuildPrepareFailed, format!("cp -a {}/ {}", source_dir.display(), build_dir.display()), e)
+    })?;
     crash::point("build:copied");
     let overlay = d.ctx.conf_dir.join(m).join("patches");
     if overlay.is_dir() {
@@ -209,7 +211,7 @@ fn build_in_journal(
     let _ = std::fs::remove_file(&build_log);
     fsutil::create_exclusive(&build_log)
         .and_then(|mut f| std::io::Write::write_all(&mut f, header.as_bytes()))
-        .map_err(|e| Error::io(1, build_log.display(), e))?;
+        .map_err(|e| Error::io(Kind::BuildPrepareFailed, build_log.display(), e))?;
 
     let saved_exports = std::mem::replace(&mut d.exports, env);
     let res = build_steps(d, x, conf, suffix, &build_log, prebuilt);

@@ -264,7 +264,7 @@ pub(super) fn stage_modules(d: &Dkms, x: Mvka, conf: &Conf, buildable: &[usize],
             };
             products::copy(build_dir, &from, &to).map_err(|e| match e {
                 Untaken::Refused(why) => refused(why),
-                Untaken::Missing => Error::io(7, from, std::io::ErrorKind::NotFound.into()),
+                Untaken::Missing => Error::io(Kind::BuildStagingFailed, from, std::io::ErrorKind::NotFound.into()),
             })?;
         }
         Ok(())
@@ -287,7 +287,8 @@ pub(super) fn stage_build(
     let Mvka { m, v, k, a } = x;
     let t = &d.ctx.trees;
     let (kernelver_dir, base_dir) = (&t.kernel_dir(m, v, k), &t.arch_dir(m, v, k, a));
-    std::fs::create_dir_all(kernelver_dir).map_err(|e| Error::io(7, kernelver_dir.display(), e))?;
+    std::fs::create_dir_all(kernelver_dir)
+        .map_err(|e| Error::io(Kind::BuildStagingFailed, kernelver_dir.display(), e))?;
     let staging = tempfile::Builder::new()
         .prefix(&format!(".tmp_{a}_"))
         .rand_bytes(6)
@@ -296,7 +297,7 @@ pub(super) fn stage_build(
     let tmp = staging.path().to_path_buf();
     let module_dir = tmp.join("module");
     for dir in [tmp.join("log"), module_dir.clone()] {
-        std::fs::create_dir_all(&dir).map_err(|e| Error::io(7, dir.display(), e))?;
+        std::fs::create_dir_all(&dir).map_err(|e| Error::io(Kind::BuildStagingFailed, dir.display(), e))?;
     }
     fill(&module_dir)?;
     if let Some(name) = missing_module(conf, k, a, &module_dir, suffix) {

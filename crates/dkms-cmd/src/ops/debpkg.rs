@@ -64,17 +64,18 @@ pub(crate) fn write(d: &mut Dkms, x: Mvka, to: &Path) -> Result<PathBuf> {
         installed_kib: 0,
         package,
     };
-    let stage = tarball::private_dir(&d.ctx.tmp_location).map_err(|e| Error::io(1, "a staging directory", e))?;
+    let stage =
+        tarball::private_dir(&d.ctx.tmp_location).map_err(|e| Error::io(Kind::DebFailed, "a staging directory", e))?;
     let root = stage.path().join("root");
     stage_files(d, x, &placed, &mut facts, &root).map_err(|e| failed(format!("Staging the package failed: {e}")))?;
     let name = format!("{}_{}_{}.deb", facts.package, facts.version, facts.deb_arch);
     let built_deb = stage.path().join(&name);
     dpkg_deb(&root, &built_deb, built)?;
-    std::fs::create_dir_all(to).map_err(|e| Error::io(1, to.display(), e))?;
+    std::fs::create_dir_all(to).map_err(|e| Error::io(Kind::DebFailed, to.display(), e))?;
     let dest = to.join(&name);
     let copied =
         std::fs::File::open(&built_deb).and_then(|mut f| fsutil::write_atomic_from(&dest, &mut f, Some(0o644)));
-    copied.map_err(|e| Error::io(1, dest.display(), e))?;
+    copied.map_err(|e| Error::io(Kind::DebFailed, dest.display(), e))?;
     ui::outln(&format!("Package {} written to {}", facts.package, dest.display()));
     Ok(dest)
 }

@@ -205,7 +205,7 @@ fn install_steps(d: &mut Dkms, x: Mvka) -> Result<()> {
     let link_before = std::fs::read_link(active_link).map(|p| p.to_string_lossy().into_owned()).unwrap_or_default();
     let mut journal = Journal::begin(&t.dkms_tree, "install", &[m, v, k, a])
         .and_then(|mut j| j.record("link-before", &[&link_before]).map(|()| j))
-        .map_err(|e| Error::io(6, "writing the DKMS journal", e))?;
+        .map_err(|e| Error::io(Kind::InstallWriteFailed, "writing the DKMS journal", e))?;
     crash::point("install:journaled");
     let res = install_transaction(d, &mut journal, x, &conf, &buildable, suffix, &places);
     if let Err(e) = res {
@@ -283,7 +283,7 @@ fn install_transaction(
 ) -> Result<()> {
     let Mvka { v, k, a, .. } = x;
     let Places { backup, active_link, .. } = places;
-    let jerr = |e: std::io::Error| Error::io(6, "writing the DKMS journal", e);
+    let jerr = |e: std::io::Error| Error::io(Kind::InstallWriteFailed, "writing the DKMS journal", e);
     let mut any_installed = false;
     for &i in buildable {
         let r = &conf.modules[i];
@@ -305,13 +305,13 @@ fn install_transaction(
         let dest_dir = dest.parent().map(Path::to_path_buf).unwrap_or_default();
         let dest_name = dest.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
         ui::outln(&format!("Installing {}/{dest_name}", dest_dir.display()));
-        std::fs::create_dir_all(&dest_dir).map_err(|e| Error::io(6, dest_dir.display(), e))?;
+        std::fs::create_dir_all(&dest_dir).map_err(|e| Error::io(Kind::InstallWriteFailed, dest_dir.display(), e))?;
         if fsutil::is_symlink(&dest) || dest.exists() {
             // Not archived (another version of this module is active): keep
             // it beside until the transaction is over.
             let old = super::recover::displaced_name(&dest);
             journal.record("displace", &[&dest.to_string_lossy(), &old.to_string_lossy()]).map_err(jerr)?;
-            std::fs::rename(&dest, &old).map_err(|e| Error::io(6, dest.display(), e))?;
+            std::fs::rename(&dest, &old).map_err(|e| Error::io(Kind::InstallWriteFailed, dest.display(), e))?;
         }
         journal.record("place", &[&dest.to_string_lossy()]).map_err(jerr)?;
         if let Err(e) = place(&toinstall, &dest, d.ctx.symlink_modules) {
@@ -325,7 +325,7 @@ fn install_transaction(
         return Err(install_aborted());
     }
     fsutil::replace_symlink(Path::new(&format!("{v}/{k}/{a}")), active_link)
-        .map_err(|e| Error::io(6, active_link.display(), e))?;
+        .map_err(|e| Error::io(Kind::InstallWriteFailed, active_link.display(), e))?;
     journal.record("linked", &[]).map_err(jerr)?;
     crash::point("install:linked");
     Ok(())
@@ -435,13 +435,13 @@ fn place(src: &Path, dest: &Path, symlink: bool) -> std::io::Result<()> {
 /// `.origin` file recording where it came from.
 fn archive_original(orig: &Path, backup: &Path) -> Result<()> {
     ui::outln(&format!("Found pre-existing {}, archiving for uninstallation", orig.display()));
-    std::fs::create_dir_all(backup).map_err(|e| Error::io(6, backup.display(), e))?;
+    std::fs::create_dir_all(backup).map_err(|e| Error::io(Kind::InstallWriteFailed, backup.display(), e))?;
     let name = orig.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     // Record the origin first: a crash after it but before the move leaves a
     // harmless .origin; the reverse order could lose the module's way home.
     fsutil::write_atomic(&backup.join(format!("{name}.origin")), format!("{}\n", orig.display()).as_bytes())
-        .map_err(|e| Error::io(6, backup.display(), e))?;
-    fsutil::move_file(orig, &backup.join(&name)).map_err(|e| Error::io(6, orig.display(), e))
+        .map_err(|e| Error::io(Kind::InstallWriteFailed, backup.display(), e))?;
+    fsutil::move_file(orig, &backup.join(&name)).map_err(|e| Error::io(Kind::InstallWriteFailed, orig.display(), e))
 }
 
 /// `check_version_sanity`: false means "do not install this module".

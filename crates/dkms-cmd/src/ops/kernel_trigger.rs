@@ -12,7 +12,7 @@
 use super::autoinstall::{autoinstall_with, Options};
 use crate::support::dkms::Dkms;
 use dkms_cli::ui;
-use dkms_state::error::{Error, Result};
+use dkms_state::error::{Error, Kind, Result};
 use dkms_state::{dpkg, failures, status, tools};
 use std::path::Path;
 
@@ -36,7 +36,8 @@ pub(crate) fn run_queue(d: &mut Dkms) -> Result<()> {
 
 fn one_kernel(d: &mut Dkms, k: &str, a: &str) -> Result<()> {
     let tree = d.ctx.trees.dkms_tree.clone();
-    let dequeue = || dpkg::dequeue(&tree, k).map_err(|e| Error::io(1, dpkg::queue_dir(&tree).display(), e));
+    let dequeue =
+        || dpkg::dequeue(&tree, k).map_err(|e| Error::io(Kind::KernelQueueFailed, dpkg::queue_dir(&tree).display(), e));
     if !d.ctx.trees.lib_tree(k).exists() {
         // Removed before its trigger ran: nothing to build for.
         return dequeue();

@@ -47,7 +47,8 @@ pub(crate) fn check_build(d: &Dkms, m: &str, v: &str, k: &str, a: &str) -> Resul
     let mut refused = 0;
     for file in &files {
         let path = Path::new(file);
-        let facts = license::module_facts(path).map_err(|e| Error::io(1, format!("reading {file}"), e))?;
+        let facts =
+            license::module_facts(path).map_err(|e| Error::io(Kind::ModuleUnreadable, format!("reading {file}"), e))?;
         let gpl_compatible = facts.license.as_deref().is_some_and(license::is_gpl_compatible);
         let gpl_only = facts.undefined.iter().filter(|s| gpl_exports.contains(*s)).cloned().collect();
         let verdict = Verdict { license: facts.license, gpl_compatible, gpl_only };

@@ -162,14 +162,13 @@ pub(crate) fn make_tree(d: &Dkms, m: &str, v: &str, from: Option<&Path>) -> Resu
         if let (Ok(rf), Ok(rt)) = (real_from, real_tree) {
             if rt.starts_with(&rf) {
                 return Err(Error::die(
-                    Kind::Usage,
+                    Kind::FromHoldsSourceTree,
                     [format!("--from {} holds the source tree {}.", f.display(), rt.display())],
-                )
-                .with_code(2));
+                ));
             }
         }
     }
-    let io = |what: String| move |e| Error::io(1, what, e);
+    let io = |what: String| move |e| Error::io(Kind::SourceTreeWriteFailed, what, e);
     std::fs::create_dir_all(&d.ctx.trees.source_tree)
         .map_err(io(format!("mkdir -p {}", d.ctx.trees.source_tree.display())))?;
     // A new directory (mkdir(2) fails on any name that exists, a planted
@@ -199,7 +198,7 @@ fn fill(tmp: &Path, m: &str, v: &str, from: Option<&Path>) -> Result<Vec<String>
         let p = tmp.join(name);
         fsutil::create_exclusive(&p)
             .and_then(|mut f| std::io::Write::write_all(&mut f, text.as_bytes()))
-            .map_err(|e| Error::io(1, format!("writing {}", p.display()), e))
+            .map_err(|e| Error::io(Kind::SourceTreeWriteFailed, format!("writing {}", p.display()), e))
             .map(|()| name.to_string())
     };
     let Some(from) = from else {
@@ -209,8 +208,9 @@ fn fill(tmp: &Path, m: &str, v: &str, from: Option<&Path>) -> Result<Vec<String>
             write(&format!("{m}.c"), source_text(m, v))?,
         ]);
     };
-    fsutil::copy_tree(from, tmp)
-        .map_err(|e| Error::io(1, format!("copying {} to {}", from.display(), tmp.display()), e))?;
+    fsutil::copy_tree(from, tmp).map_err(|e| {
+        Error::io(Kind::SourceTreeWriteFailed, format!("copying {} to {}", from.display(), tmp.display()), e)
+    })?;
     if tmp.join("dkms.conf").symlink_metadata().is_ok() {
         return Ok(Vec::new());
     }
@@ -264,8 +264,11 @@ pub(crate) fn remove_tree(d: &Dkms, m: &str, v: &str, force: bool) -> Result<Pat
     }
     // The source tree itself may be reached through symbolic links
     // (/usr/src -> /somewhere); the tree must be a real directory right in it.
-    let real_tree = trees.source_tree.canonicalize().map_err(|e| Error::io(1, trees.source_tree.display(), e))?;
-    let real_dir = dir.canonicalize().map_err(|e| Error::io(1, dir.display(), e))?;
+    let real_tree = trees
+        .source_tree
+        .canonicalize()
+        .map_err(|e| Error::io(Kind::SourceTreeWriteFailed, trees.source_tree.display(), e))?;
+    let real_dir = dir.canonicalize().map_err(|e| Error::io(Kind::SourceTreeWriteFailed, dir.display(), e))?;
     if real_dir.parent() != Some(real_tree.as_path()) {
         return Err(outside(format!("it resolves to {}, outside {}", real_dir.display(), real_tree.display())));
     }
@@ -278,10 +281,12 @@ pub(crate) fn remove_tree(d: &Dkms, m: &str, v: &str, force: bool) -> Result<Pat
     }
     let aside = fsutil::temp_sibling(&real_dir, "unmktree");
     let _ = beneath::remove_all(&real_tree, &aside);
-    std::fs::rename(&real_dir, &aside)
-        .map_err(|e| Error::io(1, format!("mv {} {}", real_dir.display(), aside.display()), e))?;
+    std::fs::rename(&real_dir, &aside).map_err(|e| {
+        Error::io(Kind::SourceTreeWriteFailed, format!("mv {} {}", real_dir.display(), aside.display()), e)
+    })?;
     // remove_dir_all never follows the symbolic links inside the tree.
-    beneath::remove_all(&real_tree, &aside).map_err(|e| Error::io(1, format!("rm -rf {}", aside.display()), e))?;
+    beneath::remove_all(&real_tree, &aside)
+        .map_err(|e| Error::io(Kind::SourceTreeWriteFailed, format!("rm -rf {}", aside.display()), e))?;
     Ok(dir)
 }
 

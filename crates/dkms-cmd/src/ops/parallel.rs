@@ -178,7 +178,7 @@ impl Builds {
             let out = Capture::new();
             let result = match (self.budget.acquire(), d.as_deref_mut()) {
                 (Ok(_slot), Some(d)) => capture::scoped(Some(out.clone()), || build(d, &key)),
-                (Err(e), _) => Err(Error::io(1, "waiting for a jobserver token", e)),
+                (Err(e), _) => Err(Error::io(Kind::JobserverFailed, "waiting for a jobserver token", e)),
                 (_, None) => Err(Error::die(Kind::Internal, ["build started twice"])),
             };
             let outcome = Outcome {

@@ -71,10 +71,11 @@ pub(crate) fn remove_module(d: &mut Dkms, m: &str, v: &str) -> Result<()> {
 fn delete_version(t: &Trees, m: &str, v: &str) -> Result<()> {
     let vdir = t.version_dir(m, v);
     let journal = journal::Journal::begin(&t.dkms_tree, "remove", &[m, v])
-        .map_err(|e| Error::io(1, "writing the DKMS journal", e))?;
+        .map_err(|e| Error::io(Kind::JournalWriteFailed, "writing the DKMS journal", e))?;
     crash::point("remove:journaled");
     let aside = t.module_dir(m).join(format!(".tmp_remove_{v}.{}", std::process::id()));
-    std::fs::rename(&vdir, &aside).map_err(|e| Error::io(1, format!("rm -rf {}", vdir.display()), e))?;
+    std::fs::rename(&vdir, &aside)
+        .map_err(|e| Error::io(Kind::TreeWriteFailed, format!("rm -rf {}", vdir.display()), e))?;
     crash::point("remove:renamed");
     finish_remove(t, m, v);
     let _ = journal.finish();

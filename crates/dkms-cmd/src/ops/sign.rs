@@ -93,8 +93,10 @@ type Staged = (PathBuf, Vec<u8>);
 pub(crate) fn sign_build(d: &mut Dkms, x: Mvka, s: &Signer) -> Result<Vec<String>> {
     let files = files(d, x)?;
     let tmp = d.ctx.tmp_location.clone();
-    let work =
-        tempfile::Builder::new().prefix("dkms-sign.").tempdir_in(&tmp).map_err(|e| Error::io(1, tmp.display(), e))?;
+    let work = tempfile::Builder::new()
+        .prefix("dkms-sign.")
+        .tempdir_in(&tmp)
+        .map_err(|e| Error::io(Kind::SignWriteFailed, tmp.display(), e))?;
     let (mut staged, mut installed): (Vec<Staged>, Vec<Staged>) = (Vec::new(), Vec::new());
     for f in &files {
         let bytes = resigned(d, s, &f.built, work.path())?;
@@ -112,7 +114,7 @@ pub(crate) fn sign_build(d: &mut Dkms, x: Mvka, s: &Signer) -> Result<Vec<String
 /// record the commit, then rename them into place.
 fn commit(d: &Dkms, x: Mvka, staged: &[Staged]) -> Result<()> {
     let Mvka { m, v, k, a } = x;
-    let io = |p: &Path, e: std::io::Error| Error::io(1, p.display(), e);
+    let io = |p: &Path, e: std::io::Error| Error::io(Kind::SignWriteFailed, p.display(), e);
     let tree = &d.ctx.trees.dkms_tree;
     let mut j = Journal::begin(tree, "sign", &[m, v, k, a]).map_err(|e| io(tree, e))?;
     let mut temps = Vec::new();

@@ -37,14 +37,15 @@ pub(crate) fn add_source_tree(d: &mut Dkms, dir: &Path, archive: Option<&Path>) 
         ui::errln("");
         ui::outln(&format!("Forcing install of {m}/{v}"));
         beneath::remove_all(&trees.source_tree, &dest)
-            .map_err(|e| Error::io(1, format!("rm -rf {}", dest.display()), e))?;
+            .map_err(|e| Error::io(Kind::SourceTreeWriteFailed, format!("rm -rf {}", dest.display()), e))?;
     }
     let same = |p: &Path| p.canonicalize().is_ok_and(|c| c == from) || p == from;
     if same(&dest) || from == trees.source_link(&m, &v) || from == trees.build_dir(&m, &v) {
         return Ok((m, v));
     }
-    copy_source(&from, &dest)
-        .map_err(|e| Error::io(1, format!("copying {} to {}", from.display(), dest.display()), e))?;
+    copy_source(&from, &dest).map_err(|e| {
+        Error::io(Kind::SourceTreeWriteFailed, format!("copying {} to {}", from.display(), dest.display()), e)
+    })?;
     Ok((m, v))
 }
 

@@ -106,10 +106,10 @@ pub(crate) fn load_tarball(d: &mut Dkms) -> Result<Loaded> {
         let source_dir = trees.source_link(&m, &v);
         ui::outln(&format!("Creating {}", source_dir.display()));
         std::fs::create_dir_all(&source_dir)
-            .map_err(|e| Error::io(1, format!("mkdir -p {}", source_dir.display()), e))?;
+            .map_err(|e| Error::io(Kind::TarballLoadFailed, format!("mkdir -p {}", source_dir.display()), e))?;
         ui::outln(&format!("Copying dkms.conf to {} ...", source_dir.display()));
         fsutil::copy_file(&root.join(loc).join("dkms.conf"), &source_dir.join("dkms.conf"))
-            .map_err(|e| Error::io(1, format!("cp dkms.conf {}", source_dir.display()), e))?;
+            .map_err(|e| Error::io(Kind::TarballLoadFailed, format!("cp dkms.conf {}", source_dir.display()), e))?;
     }
 
     let loaded = load_builds(d, &m, &v, builds)?;
@@ -145,7 +145,11 @@ fn unpack(d: &Dkms, archive: &Path) -> Result<tempfile::TempDir> {
             ))
         }
         Err(LoadError::Io(e)) => {
-            return Err(Error::io(1, format!("unpacking {} into {}", archive.display(), root.display()), e))
+            return Err(Error::io(
+                Kind::TarballLoadFailed,
+                format!("unpacking {} into {}", archive.display(), root.display()),
+                e,
+            ))
         }
     }
     Ok(tmp)
@@ -197,8 +201,9 @@ fn load_builds(d: &Dkms, m: &str, v: &str, builds: Vec<(String, String, PathBuf)
             continue;
         }
         ui::outln(&format!("Loading {}...", to.display()));
-        load_build(&from, &trees.kernel_dir(m, v, &k), &a, &to)
-            .map_err(|e| Error::io(1, format!("loading {} into {}", from.display(), to.display()), e))?;
+        load_build(&from, &trees.kernel_dir(m, v, &k), &a, &to).map_err(|e| {
+            Error::io(Kind::TarballLoadFailed, format!("loading {} into {}", from.display(), to.display()), e)
+        })?;
         loaded.push(format!("{k}/{a}"));
     }
     Ok(loaded)

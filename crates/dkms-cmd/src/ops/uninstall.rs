@@ -8,7 +8,7 @@ use crate::support::modfiles::compressed_or_uncompressed;
 use dkms_cli::ui;
 use dkms_proto::{Record, SkipReason};
 use dkms_state::conf::ModuleRecord;
-use dkms_state::error::{Error, Result};
+use dkms_state::error::{Error, Kind, Result};
 use dkms_state::journal::Journal;
 use dkms_state::{beneath, crash, fsutil, status, trees};
 use std::path::{Path, PathBuf};
@@ -52,7 +52,7 @@ pub(crate) fn do_uninstall(d: &mut Dkms, m: &str, v: &str, k: &str, a: &str) -> 
     let journal = if was_active {
         Some(
             Journal::begin(&trees.dkms_tree, "uninstall", &[m, v, k, a])
-                .map_err(|e| Error::io(1, "writing the DKMS journal", e))?,
+                .map_err(|e| Error::io(Kind::JournalWriteFailed, "writing the DKMS journal", e))?,
         )
     } else {
         None

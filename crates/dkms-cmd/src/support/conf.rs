@@ -78,7 +78,7 @@ impl Dkms {
         // Upstream's `read_conf ... 2>/dev/null` silences the conf's own
         // commands too (a `find` of west-chamber's dkms.conf at remove).
         spec.capture_stderr = quiet_stderr;
-        let read = conf::read(&spec).map_err(|e| Error::io(8, "reading dkms.conf", e))?;
+        let read = conf::read(&spec).map_err(|e| Error::io(Kind::ConfUnreadable, "reading dkms.conf", e))?;
         self.print_diags(&read.diags, quiet_stderr);
         self.package_name = read.conf.package_name.clone();
         if !read.ok {

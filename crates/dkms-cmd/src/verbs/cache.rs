@@ -69,7 +69,7 @@ fn key_or_push(d: &mut Dkms, m: &str, v: &str, k: &str, a: &str, push: bool) -> 
     let suffix = d.module_suffix(k);
     if !push {
         let inputs = binary_cache::inputs(d, mvka(m, v, k, a), &conf, &env, suffix)
-            .map_err(|e| Error::io(1, "computing the cache key", e))?;
+            .map_err(|e| Error::io(Kind::CacheKeyFailed, "computing the cache key", e))?;
         ui::outln(&inputs.key());
         ui::outln(&serde_json::to_string_pretty(&inputs).unwrap_or_default());
         return Ok(());
@@ -168,7 +168,7 @@ fn gate(d: &mut Dkms, word: &str) -> Result<()> {
 
 /// The keys of the entries of `dir` (the `<key>.json` files), sorted.
 fn keys(dir: &Path) -> Result<Vec<String>> {
-    let rd = std::fs::read_dir(dir).map_err(|e| Error::io(2, dir.display(), e))?;
+    let rd = std::fs::read_dir(dir).map_err(|e| Error::io(Kind::CacheDirUnreadable, dir.display(), e))?;
     let mut keys: Vec<String> = rd
         .flatten()
         .filter_map(|e| e.file_name().to_str().and_then(|n| n.strip_suffix(".json")).map(String::from))

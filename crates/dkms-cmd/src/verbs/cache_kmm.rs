@@ -70,7 +70,7 @@ pub(crate) fn run(d: &mut Dkms, mvs: &[String], usage: impl Fn(&str) -> Error) -
 
 /// The module files (`*.ko*`, regular files) of a build into `dest`.
 fn copy_modules(from: &Path, dest: &Path) -> Result<()> {
-    let rd = std::fs::read_dir(from).map_err(|e| Error::io(1, from.display(), e))?;
+    let rd = std::fs::read_dir(from).map_err(|e| Error::io(Kind::CacheEntryBad, from.display(), e))?;
     let mut files: Vec<PathBuf> = rd
         .flatten()
         .filter(|e| e.file_type().is_ok_and(|t| t.is_file()) && e.file_name().to_string_lossy().contains(".ko"))
@@ -79,7 +79,7 @@ fn copy_modules(from: &Path, dest: &Path) -> Result<()> {
     files.sort();
     for f in files {
         let name = f.file_name().map(PathBuf::from).unwrap_or_default();
-        fsutil::copy_file(&f, &dest.join(&name)).map_err(|e| Error::io(1, dest.display(), e))?;
+        fsutil::copy_file(&f, &dest.join(&name)).map_err(|e| Error::io(Kind::CacheEntryBad, dest.display(), e))?;
     }
     Ok(())
 }

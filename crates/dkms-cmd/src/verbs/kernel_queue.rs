@@ -19,11 +19,11 @@ pub(crate) fn run(d: &mut Dkms) -> Result<()> {
     d.ctx.have_one_kernel("kernel_queue")?;
     let (k, _) = d.kernelver0();
     let tree = d.ctx.trees.dkms_tree.clone();
-    dpkg::enqueue(&tree, &k).map_err(|e| Error::io(1, dpkg::queue_dir(&tree).display(), e))?;
+    dpkg::enqueue(&tree, &k).map_err(|e| Error::io(Kind::KernelQueueFailed, dpkg::queue_dir(&tree).display(), e))?;
     if let Err(e) = dpkg::activate() {
         // Not queued after all: the hook builds at once.
         let _ = dpkg::dequeue(&tree, &k);
-        return Err(Error::io(1, "dpkg-trigger", e));
+        return Err(Error::io(Kind::KernelQueueFailed, "dpkg-trigger", e));
     }
     ui::outln(&format!(
         "dkms: kernel {k}: modules are built once this dpkg run has configured its packages (trigger {}).",

@@ -37,9 +37,10 @@ pub(crate) fn run(d: &mut Dkms) -> Result<()> {
         // A build wrote it, not dkms: only a regular file, never through a
         // link (a build could point it at any file root can read), and
         // streamed, however large it is.
-        let f = untrusted::open_regular(&path, Links::Refuse).map_err(|e| Error::io(1, path.display(), e))?;
+        let f = untrusted::open_regular(&path, Links::Refuse)
+            .map_err(|e| Error::io(Kind::LogUnreadable, path.display(), e))?;
         std::io::copy(&mut std::io::BufReader::with_capacity(1 << 16, f), &mut ui::OutWriter)
-            .map_err(|e| Error::io(1, path.display(), e))?;
+            .map_err(|e| Error::io(Kind::LogUnreadable, path.display(), e))?;
     }
     Ok(())
 }
