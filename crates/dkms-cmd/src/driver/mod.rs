@@ -7,6 +7,7 @@ mod signals;
 mod stdin;
 
 use crate::support::dkms::Dkms;
+use crate::support::options::RunOptions;
 use crate::verbs;
 use dkms_cli::table::{LockKind, Verb};
 use dkms_cli::{ui, Ctx};
@@ -148,7 +149,8 @@ pub(crate) fn run_verb_with(verb: &'static Verb, argv0: &str, argv: Vec<OsString
     // Targets from a pipeline are read completely before any lock is taken,
     // so `dkms build --json - | dkms install --json -` cannot deadlock.
     let stdin_targets = ctx.args.stdin_targets.then(stdin::read_stdin_targets);
-    let mut dkms = Dkms::new(ctx, crate::ops::autoinstall::autoinstall);
+    let opts = RunOptions::from_args(&ctx.args);
+    let mut dkms = Dkms::new(ctx, opts, crate::ops::autoinstall::autoinstall);
     join_outer_jobserver(&mut dkms, action);
     if action.runs_make {
         if let Err(e) = dkms.sandbox_check() {

@@ -6,6 +6,7 @@
 use super::source_tree::add_source_tree;
 use super::tarball_load::Loaded;
 use crate::support::dkms::{mvka, Dkms};
+use crate::support::options::BuildOptions;
 use dkms_cli::ui;
 use dkms_proto::Record;
 use dkms_state::error::{Error, Kind, Result};
@@ -15,24 +16,24 @@ use dkms_state::{beneath, fsutil, status};
 /// module that is not added yet. With no m/v, the tarball or source
 /// directory of the command line says what to add. The module/version
 /// added; None when an `.rpm` was installed instead (and autoinstall ran).
-pub(crate) fn add_module(d: &mut Dkms, m: &str, v: &str) -> Result<Option<(String, String)>> {
+pub(crate) fn add_module(d: &mut Dkms, opts: &BuildOptions, m: &str, v: &str) -> Result<Option<(String, String)>> {
     let (mut m, mut v) = (m.to_string(), v.to_string());
-    let a = &d.ctx.args;
+    let a = &d.opts;
     let mut _untrusted = None;
     if a.archive_location.is_some() && m.is_empty() && v.is_empty() {
         // The tarball's dkms.conf is untrusted shell code until it is added.
         _untrusted = Some(d.untrusted_confs()?);
         // Upstream ignores load_tarball's status here: a binaries-only
         // tarball without source then fails below (no source directory).
-        match super::tarball_load::load_tarball(d)? {
+        match super::tarball_load::load_tarball(d, opts)? {
             Loaded::Done => return Ok(None),
             Loaded::Ready(lm, lv) | Loaded::BinariesWithoutSource(lm, lv) => (m, v) = (lm, lv),
         }
     } else if let (Some(src), true, true) = (a.try_source_tree.clone(), m.is_empty(), v.is_empty()) {
-        (m, v) = add_source_tree(d, &src, None)?;
+        (m, v) = add_source_tree(d, opts.force, &src, None)?;
     }
     d.check_module_args("add", &m, &v)?;
-    if d.ctx.args.rpm_safe_upgrade {
+    if opts.rpm_safe_upgrade {
         rpm_safe_upgrade_lock(d, &m, &v)?;
     }
     let trees = d.ctx.trees.clone();
@@ -89,7 +90,7 @@ pub(crate) fn add_checks(d: &mut Dkms, m: &str, v: &str) -> Result<(std::path::P
         .with_hint(format!("Remove it first with: dkms remove {m}/{v} --all")));
     }
     let source_dir = trees.source_dir(m, v);
-    let source_conf = d.ctx.args.conf.clone().unwrap_or_else(|| source_dir.join("dkms.conf"));
+    let source_conf = d.opts.conf.clone().unwrap_or_else(|| source_dir.join("dkms.conf"));
     if !source_dir.is_dir() {
         return Err(Error::die(
             Kind::SourceMissing,

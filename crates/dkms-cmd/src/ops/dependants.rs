@@ -34,9 +34,10 @@ fn dependencies_updated(d: &mut Dkms, x: Mvka, planned: Option<(&str, &str)>) ->
 
 /// The BUILD_DEPENDS_REBUILD modules built for this kernel whose
 /// dependencies changed (read-only: `check_and_rebuild_dependent_modules`
-/// and a dry run's plan, after installing `planned`, both ask).
+/// and a dry run's plan, after installing `planned`, both ask). With `force` none is.
 pub(crate) fn dependants_to_rebuild(
     d: &mut Dkms,
+    force: bool,
     k: &str,
     a: &str,
     planned: Option<(&str, &str)>,
@@ -47,7 +48,7 @@ pub(crate) fn dependants_to_rebuild(
             continue;
         }
         let conf = d.read_conf_or_die(mvka(&e.module, &e.version, k, a), None, false)?;
-        if conf.build_depends.is_empty() || !conf.build_depends_rebuild || d.ctx.args.force {
+        if conf.build_depends.is_empty() || !conf.build_depends_rebuild || force {
             continue;
         }
         if dependencies_updated(d, mvka(&e.module, &e.version, k, a), planned)? {

@@ -11,13 +11,15 @@
 
 use super::autoinstall::{autoinstall_with, Options};
 use crate::support::dkms::Dkms;
+use crate::support::options::BuildOptions;
 use dkms_cli::ui;
 use dkms_state::error::{Error, Result};
 use dkms_state::{dpkg, failures, status, tools};
 use std::path::Path;
 
-/// Build every queued kernel; the status of the first that failed.
-pub(crate) fn run_queue(d: &mut Dkms) -> Result<()> {
+/// Build every queued kernel (as `opts` say); the status of the first
+/// that failed.
+pub(crate) fn run_queue(d: &mut Dkms, opts: &BuildOptions) -> Result<()> {
     let tree = d.ctx.trees.dkms_tree.clone();
     let (kernels, refused) = dpkg::queued(&tree);
     for r in refused {
@@ -26,7 +28,7 @@ pub(crate) fn run_queue(d: &mut Dkms) -> Result<()> {
     let arch = d.ctx.arch.first().cloned().unwrap_or_default();
     let mut first_failure = None;
     for k in kernels {
-        if let Err(e) = one_kernel(d, &k, &arch) {
+        if let Err(e) = one_kernel(d, opts, &k, &arch) {
             ui::report(&e);
             first_failure.get_or_insert(e.code);
         }
@@ -34,7 +36,7 @@ pub(crate) fn run_queue(d: &mut Dkms) -> Result<()> {
     first_failure.map_or(Ok(()), |code| Err(Error::reported(code)))
 }
 
-fn one_kernel(d: &mut Dkms, k: &str, a: &str) -> Result<()> {
+fn one_kernel(d: &mut Dkms, opts: &BuildOptions, k: &str, a: &str) -> Result<()> {
     let tree = d.ctx.trees.dkms_tree.clone();
     let dequeue = || dpkg::dequeue(&tree, k).map_err(|e| Error::io(1, dpkg::queue_dir(&tree).display(), e));
     if !d.ctx.trees.lib_tree(k).exists() {
@@ -55,7 +57,7 @@ fn one_kernel(d: &mut Dkms, k: &str, a: &str) -> Result<()> {
     d.ctx.arch = vec![a.to_string()];
     let res = {
         let _inhibitor = inhibit(k);
-        autoinstall_with(d, Options { skip_known_failures: true })
+        autoinstall_with(d, Options { skip_known_failures: true, build: *opts })
     };
     dequeue()?;
     if installed(d, k, a) != before {

@@ -88,10 +88,11 @@ impl Dkms {
         ui::emit(dkms_proto::Record::Skipped { target: ui::target(m, v, Some(k), Some(a)), reason });
     }
 
-    /// The checks upstream runs before remove/unbuild/uninstall: arguments
-    /// given, not broken, added.
-    pub(crate) fn checked_target(&self, action: &str) -> Result<(String, String)> {
-        let (m, v) = (self.ctx.args.module.clone(), self.ctx.args.module_version.clone());
+    /// The checks upstream runs before remove/unbuild/uninstall on the
+    /// module/version `m`/`v` of the command line: arguments given, not
+    /// broken, added.
+    pub(crate) fn checked_target(&self, action: &str, m: &str, v: &str) -> Result<(String, String)> {
+        let (m, v) = (m.to_string(), v.to_string());
         self.check_module_args(action, &m, &v)?;
         self.module_is_broken_and_die(&m, &v)?;
         self.module_is_added_or_die(&m, &v)?;

@@ -7,6 +7,7 @@ pub(crate) mod depmod;
 pub(crate) mod dkms;
 pub(crate) mod invoke;
 pub(crate) mod modfiles;
+pub(crate) mod options;
 pub(crate) mod process;
 pub(crate) mod products;
 pub(crate) mod progress;

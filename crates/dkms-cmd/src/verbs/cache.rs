@@ -44,7 +44,7 @@ pub(crate) fn run(d: &mut Dkms) -> Result<()> {
                 return Err(usage(&format!("cache {w} needs a module/version.")));
             }
             let push = w == "push";
-            for_each_kernel(d, |d, k, a| key_or_push(d, &m, &v, k, a, push))
+            for_each_kernel(d, &m, &v, |d, k, a| key_or_push(d, &m, &v, k, a, push))
         }
         Some("deb") => super::cache_deb::run(d, operand.as_deref()),
         Some("verify") => verify(d, &PathBuf::from(operand.ok_or_else(|| usage("cache verify needs a directory."))?)),

@@ -21,7 +21,7 @@ fn usage(why: &str) -> Error {
 
 /// `cache deb`, `operand` the word after `deb`.
 pub(crate) fn run(d: &mut Dkms, operand: Option<&str>) -> Result<()> {
-    let all = d.ctx.args.all;
+    let (all, force) = (d.ctx.args.all, d.ctx.args.force);
     if let Some((m, v)) = operand.and_then(|o| o.split_once('/')) {
         // The operand enters here, not through `-m`: checked as `-m` is.
         name::check(name::What::Module, m)?;
@@ -39,9 +39,9 @@ pub(crate) fn run(d: &mut Dkms, operand: Option<&str>) -> Result<()> {
         return Err(usage("cache deb needs a module/version."));
     }
     let to = d.ctx.args.cache_to.clone().ok_or_else(|| usage("cache deb needs --to DIR."))?;
-    for_each_kernel(d, |d, k, a| {
+    for_each_kernel(d, &m, &v, |d, k, a| {
         if !all {
-            return debpkg::write(d, mvka(&m, &v, k, a), &to).map(drop);
+            return debpkg::write(d, force, mvka(&m, &v, k, a), &to).map(drop);
         }
         let mut last = Ok(());
         for (m, v) in status::list_module_version_combos(&d.ctx.trees, None, None) {
@@ -49,7 +49,7 @@ pub(crate) fn run(d: &mut Dkms, operand: Option<&str>) -> Result<()> {
                 continue;
             }
             ui::set_target(Some(ui::target(&m, &v, Some(k), Some(a))));
-            if let Err(e) = d.subshell(|d| debpkg::write(d, mvka(&m, &v, k, a), &to)) {
+            if let Err(e) = d.subshell(|d| debpkg::write(d, force, mvka(&m, &v, k, a), &to)) {
                 ui::report(&e);
                 last = Err(Error::reported(e.code));
             }

@@ -3,6 +3,7 @@
 
 use crate::ops::tarball_make::make_tarball;
 use crate::support::dkms::Dkms;
+use crate::support::options::TarballOptions;
 use dkms_state::error::Result;
 
 /// `dkms mktarball`: the checks of upstream's `mktarball)` branch, then
@@ -12,5 +13,5 @@ pub(crate) fn run(d: &mut Dkms) -> Result<()> {
     d.check_module_args("mktarball", &m, &v)?;
     d.module_is_broken_and_die(&m, &v)?;
     d.module_is_added_or_die(&m, &v)?;
-    make_tarball(d, &m, &v)
+    make_tarball(d, &TarballOptions::from_args(&d.ctx.args), &m, &v)
 }

@@ -24,7 +24,7 @@ pub(crate) fn run(d: &mut Dkms) -> Result<()> {
         ));
     }
     if !m.is_empty() {
-        d.checked_target("sign")?;
+        d.checked_target("sign", &d.ctx.args.module, &d.ctx.args.module_version)?;
     }
     d.check_rw_dkms_tree()?;
     let kernels = d.ctx.args.kernelver.clone();

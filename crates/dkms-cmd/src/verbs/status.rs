@@ -31,7 +31,8 @@ pub(crate) fn run(d: &mut Dkms) -> Result<()> {
     let mut verifier = d.ctx.args.verify.then(Verifier::default);
     for (k, a) in &queries {
         // In JSON mode the records are the output; no text on either stream.
-        let show = Show { print: !ui::json(), records: true, verify: verifier.as_mut() };
+        let globals = (m.as_str(), v.as_str());
+        let show = Show { print: !ui::json(), records: true, verify: verifier.as_mut(), globals };
         do_status(d, mvka(&m, &v, k, a), show);
     }
     // As text with --verify, or where framework.conf asks for it
