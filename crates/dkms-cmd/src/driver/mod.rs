@@ -150,7 +150,8 @@ pub(crate) fn run_verb_with(verb: &'static Verb, argv0: &str, argv: Vec<OsString
     // so `dkms build --json - | dkms install --json -` cannot deadlock.
     let stdin_targets = ctx.args.stdin_targets.then(stdin::read_stdin_targets);
     let opts = RunOptions::from_args(&ctx.args);
-    let mut dkms = Dkms::new(ctx, opts, crate::ops::autoinstall::autoinstall);
+    let mv = (ctx.args.module.clone(), ctx.args.module_version.clone());
+    let mut dkms = Dkms::new(ctx, opts, mv, crate::ops::autoinstall::autoinstall);
     join_outer_jobserver(&mut dkms, action);
     if action.runs_make {
         if let Err(e) = dkms.sandbox_check() {

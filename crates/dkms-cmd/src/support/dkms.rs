@@ -21,6 +21,11 @@ pub(crate) struct Dkms {
     pub(crate) ctx: Ctx,
     /// The command line's settings for the whole run (never changed).
     pub(crate) opts: RunOptions,
+    /// Upstream's globals `$module`, `$module_version`: what this run of
+    /// the verb is for (`-m`/`-v`, or the stdin record's; `Args` keep what
+    /// was parsed).
+    pub(crate) module: String,
+    pub(crate) module_version: String,
     /// `last_mvka`/`last_mvka_conf` and the conf read for them.
     pub(crate) last_conf: Option<(String, Conf)>,
     /// `package_name` of the last conf read (drives the progress dots).
@@ -113,7 +118,12 @@ impl BuildOutcome {
 pub(crate) type DeferredDepmod = std::sync::Arc<std::sync::Mutex<Vec<(String, Option<dkms_state::journal::Journal>)>>>;
 
 impl Dkms {
-    pub(crate) fn new(ctx: Ctx, opts: RunOptions, autoinstall: fn(&mut Dkms, &BuildOptions) -> Result<()>) -> Self {
+    pub(crate) fn new(
+        ctx: Ctx,
+        opts: RunOptions,
+        (module, module_version): (String, String),
+        autoinstall: fn(&mut Dkms, &BuildOptions) -> Result<()>,
+    ) -> Self {
         let exports = opts
             .directives
             .iter()
@@ -122,6 +132,8 @@ impl Dkms {
         Dkms {
             ctx,
             opts,
+            module,
+            module_version,
             last_conf: None,
             package_name: String::new(),
             exports,

@@ -10,6 +10,6 @@ use dkms_state::error::Result;
 pub(crate) fn run(d: &mut Dkms) -> Result<()> {
     d.ctx.check_all_is_banned("add")?;
     d.check_rw_dkms_tree()?;
-    let (m, v) = (d.ctx.args.module.clone(), d.ctx.args.module_version.clone());
+    let (m, v) = (d.module.clone(), d.module_version.clone());
     add_module(d, &BuildOptions::from_args(&d.ctx.args), &m, &v).map(drop)
 }

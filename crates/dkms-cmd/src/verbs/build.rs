@@ -11,7 +11,7 @@ use dkms_state::error::Result;
 /// `dkms build`
 pub(crate) fn run(d: &mut Dkms) -> Result<()> {
     d.ctx.check_all_is_banned("build")?;
-    let (m, v) = (d.ctx.args.module.clone(), d.ctx.args.module_version.clone());
+    let (m, v) = (d.module.clone(), d.module_version.clone());
     d.module_is_broken_and_die(&m, &v)?;
     d.check_rw_dkms_tree()?;
     let opts = BuildOptions::from_args(&d.ctx.args);

@@ -22,14 +22,13 @@ fn usage(why: &str) -> Error {
 /// `cache deb`, `operand` the word after `deb`.
 pub(crate) fn run(d: &mut Dkms, operand: Option<&str>) -> Result<()> {
     let (all, force) = (d.ctx.args.all, d.ctx.args.force);
-    if let Some((m, v)) = operand.and_then(|o| o.split_once('/')) {
+    let (mut m, mut v) = (d.module.clone(), d.module_version.clone());
+    if let Some((om, ov)) = operand.and_then(|o| o.split_once('/')) {
         // The operand enters here, not through `-m`: checked as `-m` is.
-        name::check(name::What::Module, m)?;
-        name::check(name::What::Version, v)?;
-        d.ctx.args.module = m.into();
-        d.ctx.args.module_version = v.into();
+        name::check(name::What::Module, om)?;
+        name::check(name::What::Version, ov)?;
+        (m, v) = (om.into(), ov.into());
     }
-    let (m, v) = (d.ctx.args.module.clone(), d.ctx.args.module_version.clone());
     // Exactly one of the two: a module/version or --all.
     let none_given = m.is_empty() && v.is_empty();
     if all != none_given {

@@ -33,10 +33,10 @@ pub(crate) fn run(d: &mut Dkms) -> Result<()> {
             ["The templatekernel and the specified kernel version are the same."],
         ));
     }
-    let globals = (d.ctx.args.module.as_str(), d.ctx.args.module_version.as_str());
+    let globals = (d.module.as_str(), d.module_version.as_str());
     let mut lines: Vec<String> =
         status_lines(d, globals, "", "", &template, &a).into_iter().filter(|l| l.contains(": installed")).collect();
-    let module = d.ctx.args.module.clone();
+    let module = d.module.clone();
     if !module.is_empty() {
         if !d.ctx.trees.module_dir(&module).is_dir() {
             return Err(Error::die(

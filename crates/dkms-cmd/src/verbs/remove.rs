@@ -9,7 +9,7 @@ use dkms_state::error::Result;
 
 /// `dkms remove`
 pub(crate) fn run(d: &mut Dkms) -> Result<()> {
-    let (m, v) = d.checked_target("remove", &d.ctx.args.module, &d.ctx.args.module_version)?;
+    let (m, v) = d.checked_target("remove", &d.module, &d.module_version)?;
     d.check_rw_dkms_tree()?;
     let opts = RemoveOptions::from_args(&d.ctx.args);
     if d.ctx.args.dry_run {

@@ -13,7 +13,7 @@ use dkms_state::error::{Error, Kind, Result};
 /// `dkms status`: always exits 0, even for broken modules; with `--verify`
 /// (not upstream) 18 when an installed build fails verification.
 pub(crate) fn run(d: &mut Dkms) -> Result<()> {
-    let (m, v) = (d.ctx.args.module.clone(), d.ctx.args.module_version.clone());
+    let (m, v) = (d.module.clone(), d.module_version.clone());
     // `-m ..` or `-k 1.0/x/y`: no module of the tree has such a name, and
     // upstream prints nothing; nothing is read through it either.
     if !d.ctx.names_valid() || ![&m, &v].iter().all(|s| s.is_empty() || dkms_state::name::is_valid(s)) {
