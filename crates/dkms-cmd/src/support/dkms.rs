@@ -1,7 +1,9 @@
 //! The run context: what one dkms run knows (the parsed command line and
-//! framework.conf, `Ctx`) plus what upstream keeps in shell globals while it
-//! works (the one-slot conf cache `last_mvka`, the prepared kernel and its
-//! signer, exports for children). Its methods live next to the concern they
+//! framework.conf, `Ctx`, which only the driver and the verbs read; the
+//! command line's run-wide settings, `RunOptions`) plus what upstream keeps
+//! in shell globals while it works (`$module`/`$module_version`, the
+//! one-slot conf cache `last_mvka`, the prepared kernel and its signer,
+//! exports for children). Its methods live next to the concern they
 //! serve (`conf`, `checks`, `depmod`, `modfiles`, `scripts`, `invoke`,
 //! `subshell`); this file holds the type and the facts derived from `Ctx`.
 
