@@ -8,6 +8,7 @@ mod signals;
 mod stdin;
 
 use crate::support::dkms::Dkms;
+use crate::support::options::RunOptions;
 use crate::verbs;
 use dkms_cli::table::{LockKind, Verb};
 use dkms_cli::{ui, Ctx};
@@ -152,7 +153,9 @@ pub(crate) fn run_verb_with(verb: &'static Verb, argv0: &str, argv: Vec<OsString
     // Targets from a pipeline are read completely before any lock is taken,
     // so `dkms build --json - | dkms install --json -` cannot deadlock.
     let stdin_targets = ctx.args.stdin_targets.then(stdin::read_stdin_targets);
-    let mut dkms = Dkms::new(ctx, crate::ops::autoinstall::autoinstall);
+    let opts = RunOptions::from_args(&ctx.args);
+    let mv = (ctx.args.module.clone(), ctx.args.module_version.clone());
+    let mut dkms = Dkms::new(ctx, opts, mv, crate::ops::autoinstall::autoinstall);
     join_outer_jobserver(&mut dkms, action);
     if action.runs_make {
         if let Err(e) = dkms.sandbox_check() {

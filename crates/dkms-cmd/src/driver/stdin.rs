@@ -72,8 +72,8 @@ pub(super) fn run_targets(d: &mut Dkms, run: fn(&mut Dkms) -> Result<()>, target
             code = e.code;
             continue;
         }
-        d.ctx.args.module = t.module.clone();
-        d.ctx.args.module_version = t.version.clone();
+        d.module = t.module.clone();
+        d.module_version = t.version.clone();
         match &t.kernel {
             Some(k) => {
                 d.ctx.kernelver = vec![k.clone()];

@@ -6,6 +6,7 @@
 use super::source_tree::add_source_tree;
 use super::tarball_load::Loaded;
 use crate::support::dkms::{mvka, Dkms};
+use crate::support::options::BuildOptions;
 use dkms_cli::ui;
 use dkms_proto::Record;
 use dkms_state::error::{Error, Kind, Result};
@@ -15,24 +16,24 @@ use dkms_state::{beneath, fsutil, status};
 /// module that is not added yet. With no m/v, the tarball or source
 /// directory of the command line says what to add. The module/version
 /// added; None when an `.rpm` was installed instead (and autoinstall ran).
-pub(crate) fn add_module(d: &mut Dkms, m: &str, v: &str) -> Result<Option<(String, String)>> {
+pub(crate) fn add_module(d: &mut Dkms, opts: &BuildOptions, m: &str, v: &str) -> Result<Option<(String, String)>> {
     let (mut m, mut v) = (m.to_string(), v.to_string());
-    let a = &d.ctx.args;
+    let a = &d.opts;
     let mut _untrusted = None;
     if a.archive_location.is_some() && m.is_empty() && v.is_empty() {
         // The tarball's dkms.conf is untrusted shell code until it is added.
         _untrusted = Some(d.untrusted_confs()?);
         // Upstream ignores load_tarball's status here: a binaries-only
         // tarball without source then fails below (no source directory).
-        match super::tarball_load::load_tarball(d)? {
+        match super::tarball_load::load_tarball(d, opts)? {
             Loaded::Done => return Ok(None),
             Loaded::Ready(lm, lv) | Loaded::BinariesWithoutSource(lm, lv) => (m, v) = (lm, lv),
         }
     } else if let (Some(src), true, true) = (a.try_source_tree.clone(), m.is_empty(), v.is_empty()) {
-        (m, v) = add_source_tree(d, &src, None)?;
+        (m, v) = add_source_tree(d, opts.force, &src, None)?;
     }
     d.check_module_args("add", &m, &v)?;
-    if d.ctx.args.rpm_safe_upgrade {
+    if opts.rpm_safe_upgrade {
         rpm_safe_upgrade_lock(d, &m, &v)?;
     }
     let trees = d.ctx.trees.clone();
@@ -90,7 +91,7 @@ pub(crate) fn add_checks(d: &mut Dkms, m: &str, v: &str) -> Result<(std::path::P
         .with_hint(format!("Remove it first with: dkms remove {m}/{v} --all")));
     }
     let source_dir = trees.source_dir(m, v);
-    let source_conf = d.ctx.args.conf.clone().unwrap_or_else(|| source_dir.join("dkms.conf"));
+    let source_conf = d.opts.conf.clone().unwrap_or_else(|| source_dir.join("dkms.conf"));
     if !source_dir.is_dir() {
         return Err(Error::die(
             Kind::SourceMissing,
@@ -138,13 +139,20 @@ mod tests {
     fn add_links_the_source_once() {
         let mut f = Fixture::new();
         let src = source(&f);
-        let (r, out, _) = captured(|| add_module(&mut f.d, "hello", "1.0"));
+        let (r, out, _) = captured(|| {
+            let o = f.build_opts();
+            add_module(&mut f.d, &o, "hello", "1.0")
+        });
         assert_eq!(r.unwrap(), Some(("hello".to_string(), "1.0".to_string())));
         let link = f.trees().source_link("hello", "1.0");
         assert_eq!(out, format!("Creating symlink {} -> {}\n", link.display(), src.display()));
         assert!(status::is_module_added(f.trees(), "hello", "1.0"));
         assert!(f.trees().build_dir("hello", "1.0").is_dir());
-        let e = add_module(&mut f.d, "hello", "1.0").unwrap_err();
+        let e = {
+            let o = f.build_opts();
+            add_module(&mut f.d, &o, "hello", "1.0")
+        }
+        .unwrap_err();
         assert_eq!((e.kind, e.code), (Kind::AlreadyAdded, 3));
         assert_eq!(e.hint.as_deref(), Some("Remove it first with: dkms remove hello/1.0 --all"));
     }
@@ -165,7 +173,10 @@ mod tests {
         let mut f = Fixture::new();
         source(&f);
         std::fs::create_dir_all(f.trees().version_dir("hello", "1.0")).unwrap();
-        let (r, _, _) = captured(|| add_module(&mut f.d, "hello", "1.0"));
+        let (r, _, _) = captured(|| {
+            let o = f.build_opts();
+            add_module(&mut f.d, &o, "hello", "1.0")
+        });
         r.unwrap();
         assert!(status::is_module_added(f.trees(), "hello", "1.0"));
     }
@@ -174,7 +185,10 @@ mod tests {
     fn an_rpm_safe_upgrade_add_leaves_the_lock_its_remove_recognises() {
         let mut f = Fixture::with(|a| a.rpm_safe_upgrade = true);
         source(&f);
-        let (r, _, _) = captured(|| add_module(&mut f.d, "hello", "1.0"));
+        let (r, _, _) = captured(|| {
+            let o = f.build_opts();
+            add_module(&mut f.d, &o, "hello", "1.0")
+        });
         r.unwrap();
         assert!(crate::ops::remove::rpm_safe_upgrade_cancels(&f.d, "hello", "1.0", true));
         assert!(!crate::ops::remove::rpm_safe_upgrade_cancels(&f.d, "hello", "1.0", true), "consumed");

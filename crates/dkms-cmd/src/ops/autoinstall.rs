@@ -18,6 +18,7 @@
 use super::parallel::{Builds, Key};
 use crate::support::dkms::Signer;
 use crate::support::dkms::{mvka, Dkms, Mvka};
+use crate::support::options::BuildOptions;
 use dkms_cli::ui;
 use dkms_proto::{Record, SkipReason};
 use dkms_state::capture::{self, Capture, Chunks};
@@ -107,6 +108,8 @@ pub(crate) struct Options {
     /// remembered build failure for the kernel has the same inputs is not
     /// built again (it would fail the same way, once per apt run).
     pub(crate) skip_known_failures: bool,
+    /// What each install (and its build) is run with.
+    pub(crate) build: BuildOptions,
 }
 
 /// Did m/v fail to build for k/a with the inputs it has now? If so, say so
@@ -166,8 +169,8 @@ fn plan_kernel(d: &mut Dkms, k: &str, a: &str, opts: Options) -> KernelRun {
 }
 
 /// `autoinstall` for the kernels of the command line.
-pub(crate) fn autoinstall(d: &mut Dkms) -> Result<()> {
-    autoinstall_with(d, Options::default())
+pub(crate) fn autoinstall(d: &mut Dkms, opts: &BuildOptions) -> Result<()> {
+    autoinstall_with(d, Options { build: *opts, ..Options::default() })
 }
 
 /// `autoinstall` for the kernels of the command line, run as `opts` say.
@@ -179,7 +182,7 @@ pub(crate) fn autoinstall_with(d: &mut Dkms, opts: Options) -> Result<()> {
     let targets = d.targets();
     let mut runs: Vec<KernelRun> = targets.iter().map(|(k, a)| plan_kernel(d, k, a, opts)).collect();
     let saved_jobs = d.jobs.clone();
-    let builds = start_builds(d, &mut runs);
+    let builds = start_builds(d, &opts.build, &mut runs);
     d.builds = builds.clone().map(|b| b as Arc<dyn crate::support::dkms::BuildsAhead>);
     if !d.ctx.modprobe_on_install {
         d.deferred_depmod = Some(Default::default());
@@ -188,7 +191,7 @@ pub(crate) fn autoinstall_with(d: &mut Dkms, opts: Options) -> Result<()> {
     let mut first_failure: Option<u8> = None;
     let mut result = Ok(());
     for run in runs {
-        match autoinstall_kernel(d, run, builds.as_deref()) {
+        match autoinstall_kernel(d, &opts.build, run, builds.as_deref()) {
             Err(e) if several => {
                 ui::report(&e);
                 first_failure.get_or_insert(e.code);
@@ -254,7 +257,7 @@ pub(crate) fn side_by_side(d: &Dkms, total: usize) -> Option<usize> {
 /// one budget of `parallel_jobs` for all (or the outer make's jobserver),
 /// each kernel's signing prologue run ahead, each build queued with the
 /// session it would start from.
-fn start_builds(d: &mut Dkms, runs: &mut [KernelRun]) -> Option<Arc<Builds>> {
+fn start_builds(d: &mut Dkms, opts: &BuildOptions, runs: &mut [KernelRun]) -> Option<Arc<Builds>> {
     let todos: Vec<Vec<Job>> =
         runs.iter().map(|r| r.plan.as_ref().map(|p| unbuilt(d, p, &r.k, &r.a)).unwrap_or_default()).collect();
     let total: usize = todos.iter().map(Vec::len).sum();
@@ -264,7 +267,7 @@ fn start_builds(d: &mut Dkms, runs: &mut [KernelRun]) -> Option<Arc<Builds>> {
         None => Arc::new(Budget::new(jobs).ok()?),
     };
     d.jobs = Some(Arc::clone(&budget));
-    let builds = Builds::start(budget, total);
+    let builds = Builds::start(budget, total, *opts);
     for (run, todo) in runs.iter_mut().zip(todos) {
         if todo.is_empty() {
             continue;
@@ -310,7 +313,7 @@ fn prepare(d: &mut Dkms, k: &str, a: &str, prologue: &mut Option<Prologue>) -> R
 }
 
 /// `autoinstall` on one kernel.
-fn autoinstall_kernel(d: &mut Dkms, mut run: KernelRun, builds: Option<&Builds>) -> Result<()> {
+fn autoinstall_kernel(d: &mut Dkms, opts: &BuildOptions, mut run: KernelRun, builds: Option<&Builds>) -> Result<()> {
     ui::replay(std::mem::take(&mut run.plan_out));
     d.last_conf = run.last_conf.take();
     d.package_name = std::mem::take(&mut run.package_name);
@@ -341,7 +344,7 @@ fn autoinstall_kernel(d: &mut Dkms, mut run: KernelRun, builds: Option<&Builds>)
                 prepare(d, &k, &a, &mut run.prologue)?;
             }
             ui::outln(&format!("Autoinstall of module {m}/{v} for kernel {k} ({a})"));
-            let result = install_in_subshell(d, &m, &v, &k, &a);
+            let result = install_in_subshell(d, opts, &m, &v, &k, &a);
             remember(d, mvka(&m, &v, &k, &a), result.as_ref().err());
             let code = result.map_or_else(|e| i32::from(e.code), |()| 0);
             let done = match code {
@@ -464,8 +467,8 @@ fn remember(d: &Dkms, x: Mvka, failure: Option<&Error>) {
 
 /// `(module=m module_version=v kernelver=k arch=a install_module)`: errors
 /// are reported (and returned, for the job's status); nothing leaks back.
-pub(crate) fn install_in_subshell(d: &mut Dkms, m: &str, v: &str, k: &str, a: &str) -> Result<()> {
-    let r = d.subshell(|d| super::install::maybe_install_module(d, m, v, k, a));
+pub(crate) fn install_in_subshell(d: &mut Dkms, opts: &BuildOptions, m: &str, v: &str, k: &str, a: &str) -> Result<()> {
+    let r = d.subshell(|d| super::install::maybe_install_module(d, opts, m, v, k, a));
     if let Err(e) = &r {
         // The record names the module (a BUILD_EXCLUSIVE one is `skipped`).
         ui::with_target(ui::target(m, v, Some(k), Some(a)), || ui::report(e));

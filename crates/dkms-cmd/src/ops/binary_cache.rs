@@ -26,9 +26,9 @@ use std::path::{Path, PathBuf};
 /// framework.conf.
 fn setting(d: &Dkms, name: &str) -> String {
     let flag = match name {
-        "binary_cache" => d.ctx.args.binary_cache.clone(),
-        "binary_cache_push" => d.ctx.args.binary_cache_push.clone(),
-        _ => d.ctx.args.binary_cache_certificate.clone(),
+        "binary_cache" => d.opts.binary_cache.clone(),
+        "binary_cache_push" => d.opts.binary_cache_push.clone(),
+        _ => d.opts.binary_cache_certificate.clone(),
     };
     flag.or_else(|| env::var(&format!("DKMS_{}", name.to_ascii_uppercase())))
         .unwrap_or_else(|| d.ctx.setting(name).to_string())

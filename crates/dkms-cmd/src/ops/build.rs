@@ -10,6 +10,7 @@ use super::binary_cache::Prebuilt;
 use super::build_steps::{apply_patches, built_modules_present, check_vermagic, run_make, stage_modules};
 use super::prepare_kernel::{date, make_env, prepare_kernel_and_signing};
 use crate::support::dkms::{mvka, Dkms, Mvka};
+use crate::support::options::BuildOptions;
 use crate::support::products::{self, Untaken};
 use dkms_cli::{ui, RELEASE_STRING};
 use dkms_proto::{Record, SkipReason};
@@ -20,9 +21,9 @@ use std::path::{Path, PathBuf};
 
 /// `maybe_build_module` of m/v: skip (or with `--force` unbuild first)
 /// when built.
-pub(crate) fn maybe_build_module(d: &mut Dkms, m: &str, v: &str, k: &str, a: &str) -> Result<()> {
+pub(crate) fn maybe_build_module(d: &mut Dkms, opts: &BuildOptions, m: &str, v: &str, k: &str, a: &str) -> Result<()> {
     if status::is_module_built(&d.ctx.trees, m, v, k, a) {
-        if d.ctx.args.force {
+        if opts.force {
             super::unbuild::do_unbuild(d, m, v, k, a);
             ui::emit(Record::Unbuilt { target: ui::target(m, v, Some(k), Some(a)) });
         } else {
@@ -30,19 +31,26 @@ pub(crate) fn maybe_build_module(d: &mut Dkms, m: &str, v: &str, k: &str, a: &st
             return Ok(());
         }
     }
-    do_build(d, m, v, k, a).map(drop)
+    do_build(d, opts, m, v, k, a).map(drop)
 }
 
 /// `do_build` of m/v on kernel `k`, arch `a`, adding it first when it is
 /// not added (m/v empty: what the command line's tarball or directory
 /// holds). The module/version built.
-pub(crate) fn do_build(d: &mut Dkms, m: &str, v: &str, k: &str, a: &str) -> Result<(String, String)> {
+pub(crate) fn do_build(
+    d: &mut Dkms,
+    opts: &BuildOptions,
+    m: &str,
+    v: &str,
+    k: &str,
+    a: &str,
+) -> Result<(String, String)> {
     if k.is_empty() || a.is_empty() {
         return Err(Error::die(Kind::EmptyKernelver, ["do_build: Empty $kernelver or $arch"]));
     }
     let (mut m, mut v) = (m.to_string(), v.to_string());
     if !status::is_module_added(&d.ctx.trees, &m, &v) {
-        if let Some(added) = super::add::add_module(d, &m, &v)? {
+        if let Some(added) = super::add::add_module(d, opts, &m, &v)? {
             (m, v) = added;
         }
         ui::outln("");
@@ -59,7 +67,7 @@ pub(crate) fn do_build(d: &mut Dkms, m: &str, v: &str, k: &str, a: &str) -> Resu
     prepare_kernel_and_signing(d, k, a)?;
     let env = make_env(d, k);
 
-    check_build_depends(d, mvka(&m, &v, k, a), &conf, &[])?;
+    check_build_depends(d, opts.force, mvka(&m, &v, k, a), &conf, &[])?;
     // Not upstream: a verified entry of the binary cache stands in for
     // make (fetched before the tree changes; None without a cache).
     let prebuilt = super::binary_cache::fetch(d, mvka(&m, &v, k, a), &conf, &env, suffix);
@@ -70,7 +78,7 @@ pub(crate) fn do_build(d: &mut Dkms, m: &str, v: &str, k: &str, a: &str) -> Resu
     let journal = dkms_state::journal::Journal::begin(&t.dkms_tree, "build", &[&m, &v, k, a])
         .map_err(|e| Error::io(Kind::JournalWriteFailed, "writing the DKMS journal", e))?;
     crash::point("build:journaled");
-    let res = build_in_journal(d, mvka(&m, &v, k, a), &conf, suffix, env.clone(), prebuilt.as_ref());
+    let res = build_in_journal(d, opts, mvka(&m, &v, k, a), &conf, suffix, env.clone(), prebuilt.as_ref());
     remember(d, mvka(&m, &v, k, a), &res);
     let _ = journal.finish();
     if res.is_ok() {
@@ -184,6 +192,7 @@ fn keep_make_log(d: &Dkms, x: Mvka, build_dir: &Path, base_dir: &Path) -> Result
 
 fn build_in_journal(
     d: &mut Dkms,
+    opts: &BuildOptions,
     x: Mvka,
     conf: &Conf,
     suffix: &'static str,
@@ -214,7 +223,7 @@ fn build_in_journal(
         .map_err(|e| Error::io(Kind::BuildPrepareFailed, build_log.display(), e))?;
 
     let saved_exports = std::mem::replace(&mut d.exports, env);
-    let res = build_steps(d, x, conf, suffix, &build_log, prebuilt);
+    let res = build_steps(d, opts, x, conf, suffix, &build_log, prebuilt);
     d.exports = saved_exports;
     res
 }
@@ -249,7 +258,7 @@ impl Drop for BuildDirGuard {
 
 /// BUILD_DEPENDS must be installed (any version) for this kernel/arch, or
 /// be among `planned` (modules a dry run's plan installs first).
-pub(crate) fn check_build_depends(d: &Dkms, x: Mvka, conf: &Conf, planned: &[String]) -> Result<()> {
+pub(crate) fn check_build_depends(d: &Dkms, force: bool, x: Mvka, conf: &Conf, planned: &[String]) -> Result<()> {
     let Mvka { m, v, k, a } = x;
     let missing: Vec<&String> = conf
         .build_depends
@@ -265,7 +274,7 @@ pub(crate) fn check_build_depends(d: &Dkms, x: Mvka, conf: &Conf, planned: &[Str
         return Ok(());
     }
     let list: String = missing.iter().map(|s| format!(" {s}")).collect();
-    if d.ctx.args.force {
+    if force {
         ui::warn(&[format!(
             "Trying to build module {m}/{v} for kernel {k} ({a}) despite of missing BUILD_DEPENDS:{list}."
         )]);
@@ -287,6 +296,7 @@ pub(crate) fn check_build_depends(d: &Dkms, x: Mvka, conf: &Conf, planned: &[Str
 /// versions remembered.
 fn build_steps(
     d: &mut Dkms,
+    opts: &BuildOptions,
     x: Mvka,
     conf: &Conf,
     suffix: &str,
@@ -314,7 +324,7 @@ fn build_steps(
     crash::point("build:log-moved");
     let _ = beneath::remove_all(&d.ctx.trees.dkms_tree, build_dir);
 
-    if conf.build_depends_rebuild && !d.ctx.args.force {
+    if conf.build_depends_rebuild && !opts.force {
         for bd in &conf.build_depends {
             if let Some(latest) = d.latest_version_of(bd, k, a) {
                 let _ = fsutil::write_atomic(&base_dir.join(format!(".dep_{bd}")), format!("{latest}\n").as_bytes());
@@ -340,7 +350,7 @@ mod tests {
         let mut f = Fixture::new();
         let c = top(&mut f);
         let x = mvka("top", "1.0", K, A);
-        let e = check_build_depends(&f.d, x, &c, &[]).unwrap_err();
+        let e = check_build_depends(&f.d, f.build_opts().force, x, &c, &[]).unwrap_err();
         assert_eq!((e.kind, e.code), (Kind::BuildDependsMissing, 13));
         assert_eq!(
             e.lines[0],
@@ -350,17 +360,18 @@ mod tests {
         // run's plan installing it first.
         f.add("base", "0.1", &conf("base", "0.1", ""));
         f.build("base", "0.1", K, A, &["base.ko"]);
-        assert!(check_build_depends(&f.d, x, &c, &[]).is_err());
-        assert!(check_build_depends(&f.d, x, &c, &["base".into()]).is_ok());
+        assert!(check_build_depends(&f.d, f.build_opts().force, x, &c, &[]).is_err());
+        assert!(check_build_depends(&f.d, f.build_opts().force, x, &c, &["base".into()]).is_ok());
         f.install("base", "0.1", K, A);
-        assert!(check_build_depends(&f.d, x, &c, &[]).is_ok());
+        assert!(check_build_depends(&f.d, f.build_opts().force, x, &c, &[]).is_ok());
     }
 
     #[test]
     fn force_builds_despite_missing_build_depends_with_a_warning() {
         let mut f = Fixture::with(|a| a.force = true);
         let c = top(&mut f);
-        let (r, _, err) = captured(|| check_build_depends(&f.d, mvka("top", "1.0", K, A), &c, &[]));
+        let (r, _, err) =
+            captured(|| check_build_depends(&f.d, f.build_opts().force, mvka("top", "1.0", K, A), &c, &[]));
         r.unwrap();
         assert!(err.contains("Trying to build module top/1.0"), "{err}");
         assert!(err.contains("despite of missing BUILD_DEPENDS: base."), "{err}");

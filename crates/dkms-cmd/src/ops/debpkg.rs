@@ -31,8 +31,9 @@ struct Placed {
     rel: PathBuf,
 }
 
-/// Write the package of the build of `x` into `to`; its path.
-pub(crate) fn write(d: &mut Dkms, x: Mvka, to: &Path) -> Result<PathBuf> {
+/// Write the package of the build of `x` into `to`; its path. `force`:
+/// `--force`, which keeps modules OBSOLETE_BY would leave out, as install.
+pub(crate) fn write(d: &mut Dkms, force: bool, x: Mvka, to: &Path) -> Result<PathBuf> {
     let Mvka { m, v, k, a } = x;
     let built_here = status::is_module_built(&d.ctx.trees, m, v, k, a);
     // Not built here: a verified entry of binary_cache stands in for the build.
@@ -41,7 +42,7 @@ pub(crate) fn write(d: &mut Dkms, x: Mvka, to: &Path) -> Result<PathBuf> {
         return Err(Error::die(Kind::NotBuilt, [format!("{m}/{v} is not built for {k} ({a}): nothing to package.")]));
     }
     let modules_from = entry.as_ref().map(|e| e.module_dir());
-    let placed = modules(d, x, modules_from.as_deref())?;
+    let placed = modules(d, force, x, modules_from.as_deref())?;
     let package = text::package_name(m, k)?;
     if text::package_word(m) != m {
         ui::outln(&format!("Package name {package}: Debian names allow no upper case or '_' ('_' is written '-')"));
@@ -84,14 +85,14 @@ pub(crate) fn write(d: &mut Dkms, x: Mvka, to: &Path) -> Result<PathBuf> {
 /// package: install's checks, and its refusals with its errors (a module
 /// BUILD_EXCLUSIVE leaves out or OBSOLETE_BY obsoletes is not placed;
 /// none placed: "Installation aborted.").
-fn modules(d: &mut Dkms, x: Mvka, entry: Option<&Path>) -> Result<Vec<Placed>> {
-    let (conf, buildable, suffix) = install_checks(d, x, entry.is_none(), false)?;
+fn modules(d: &mut Dkms, force: bool, x: Mvka, entry: Option<&Path>) -> Result<Vec<Placed>> {
+    let (conf, buildable, suffix) = install_checks(d, x, entry.is_none(), false, force)?;
     let places = Places::of(&d.ctx.trees, x);
     let lib_tree = d.ctx.trees.lib_tree(x.k);
     let mut placed = Vec::new();
     for &i in &buildable {
         // As install: an obsoleted module is left out, said as install says it.
-        if !not_obsolete(d, x.k, &conf.obsolete_by) {
+        if !not_obsolete(force, x.k, &conf.obsolete_by) {
             continue;
         }
         let dst = destination(d, x, &conf.modules[i], suffix, &places, &Before::default());

@@ -34,9 +34,10 @@ fn dependencies_updated(d: &mut Dkms, x: Mvka, planned: Option<(&str, &str)>) ->
 
 /// The BUILD_DEPENDS_REBUILD modules built for this kernel whose
 /// dependencies changed (read-only: `check_and_rebuild_dependent_modules`
-/// and a dry run's plan, after installing `planned`, both ask).
+/// and a dry run's plan, after installing `planned`, both ask). With `force` none is.
 pub(crate) fn dependants_to_rebuild(
     d: &mut Dkms,
+    force: bool,
     k: &str,
     a: &str,
     planned: Option<(&str, &str)>,
@@ -47,7 +48,7 @@ pub(crate) fn dependants_to_rebuild(
             continue;
         }
         let conf = d.read_conf_or_die(mvka(&e.module, &e.version, k, a), None, false)?;
-        if conf.build_depends.is_empty() || !conf.build_depends_rebuild || d.ctx.args.force {
+        if conf.build_depends.is_empty() || !conf.build_depends_rebuild || force {
             continue;
         }
         if dependencies_updated(d, mvka(&e.module, &e.version, k, a), planned)? {
@@ -79,7 +80,12 @@ mod tests {
     }
 
     fn rebuilt(f: &mut Fixture, planned: Option<(&str, &str)>) -> Vec<String> {
-        dependants_to_rebuild(&mut f.d, K, A, planned).unwrap().into_iter().map(|(m, v)| format!("{m}/{v}")).collect()
+        let force = f.build_opts().force;
+        dependants_to_rebuild(&mut f.d, force, K, A, planned)
+            .unwrap()
+            .into_iter()
+            .map(|(m, v)| format!("{m}/{v}"))
+            .collect()
     }
 
     #[test]

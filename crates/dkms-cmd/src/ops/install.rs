@@ -6,6 +6,7 @@
 
 use crate::support::dkms::{mvka, Dkms, Mvka};
 use crate::support::modfiles::compressed_or_uncompressed;
+use crate::support::options::BuildOptions;
 use crate::support::secureboot;
 use dkms_cli::ui;
 use dkms_proto::{Record, SkipReason};
@@ -18,9 +19,16 @@ use std::path::{Path, PathBuf};
 
 /// `maybe_install_module` of m/v: skip (or with `--force` uninstall
 /// first) when installed.
-pub(crate) fn maybe_install_module(d: &mut Dkms, m: &str, v: &str, k: &str, a: &str) -> Result<()> {
+pub(crate) fn maybe_install_module(
+    d: &mut Dkms,
+    opts: &BuildOptions,
+    m: &str,
+    v: &str,
+    k: &str,
+    a: &str,
+) -> Result<()> {
     if status::is_module_installed(&d.ctx.trees, m, v, k, a) {
-        if d.ctx.args.force {
+        if opts.force {
             super::uninstall::do_uninstall(d, m, v, k, a)?;
             ui::outln("");
         } else {
@@ -28,7 +36,7 @@ pub(crate) fn maybe_install_module(d: &mut Dkms, m: &str, v: &str, k: &str, a: &
             return Ok(());
         }
     }
-    do_install(d, m, v, k, a)
+    do_install(d, opts, m, v, k, a)
 }
 
 /// `force_installation`: `/usr/share/dkms/modules_to_force_install/*` may
@@ -50,16 +58,17 @@ fn force_installation(module: &str) -> Option<&'static str> {
     None
 }
 
-/// What `force_installation` says of `module`, applied: `--force` or
-/// `--force-version-override` set (the caller puts them back), and the
-/// line upstream prints about it (a dry run's plan applies it silently).
-pub(crate) fn apply_force_installation(d: &mut Dkms, module: &str) -> Option<String> {
-    if force_installation(module)? == "force" {
-        d.ctx.args.force = true;
-        Some(format!("Forcing installation of {module}"))
-    } else {
-        d.ctx.args.force_version_override = true;
-        Some(format!("Forcing version override of {module}"))
+/// What `force_installation` says of `module`, applied: the options
+/// with `--force` or `--force-version-override` set, and the line upstream
+/// prints about it (a dry run's plan applies it silently).
+pub(crate) fn apply_force_installation(opts: &BuildOptions, module: &str) -> (BuildOptions, Option<String>) {
+    match force_installation(module) {
+        None => (*opts, None),
+        Some("force") => (opts.forced(), Some(format!("Forcing installation of {module}"))),
+        Some(_) => (
+            BuildOptions { force_version_override: true, ..*opts },
+            Some(format!("Forcing version override of {module}")),
+        ),
     }
 }
 
@@ -87,7 +96,7 @@ fn find_module(tree: &Path, name: &str, suffix: &str) -> Vec<PathBuf> {
 /// `do_install` of m/v on kernel `k`, arch `a`, building it first when it
 /// is not built (m/v empty: what the command line's tarball or directory
 /// holds).
-pub(crate) fn do_install(d: &mut Dkms, m: &str, v: &str, k: &str, a: &str) -> Result<()> {
+pub(crate) fn do_install(d: &mut Dkms, opts: &BuildOptions, m: &str, v: &str, k: &str, a: &str) -> Result<()> {
     if k.is_empty() || a.is_empty() {
         return Err(Error::die(Kind::EmptyKernelver, ["do_install: Empty $kernelver or $arch"]));
     }
@@ -97,20 +106,14 @@ pub(crate) fn do_install(d: &mut Dkms, m: &str, v: &str, k: &str, a: &str) -> Re
     if let Some(built) = d.builds.clone().and_then(|b| b.take(&key)) {
         built.replay(d)?;
     } else if !status::is_module_built(&d.ctx.trees, &m, &v, k, a) {
-        (m, v) = super::build::do_build(d, &m, &v, k, a)?;
+        (m, v) = super::build::do_build(d, opts, &m, &v, k, a)?;
     }
     secureboot::warn_at_install(d, k, a);
-    let saved_force = d.ctx.args.force;
-    let saved_override = d.ctx.args.force_version_override;
-    let outer_saved = d.saved_force.replace(saved_force);
-    if let Some(line) = apply_force_installation(d, &m) {
+    let (forced, line) = apply_force_installation(opts, &m);
+    if let Some(line) = line {
         ui::outln(&line);
     }
-    let res = install_steps(d, mvka(&m, &v, k, a));
-    d.saved_force = outer_saved;
-    d.ctx.args.force = saved_force;
-    d.ctx.args.force_version_override = saved_override;
-    res
+    install_steps(d, opts, &forced, mvka(&m, &v, k, a))
 }
 
 /// Where an install of m/v on k/a reads and writes.
@@ -139,14 +142,15 @@ impl Places {
 /// The checks `install_steps` makes before it changes anything (a dry run
 /// makes them too, for the state it would be in: `built`, the build exists,
 /// so its files are checked; `installed`, it is installed):
-/// the kernel's module tree exists, a valid dkms.conf, every buildable
-/// module built, not installed yet. The conf, the buildable modules and
-/// the kernel's module suffix.
+/// the kernel's module tree exists, a valid dkms.conf (read with `$force`
+/// as `force`), every buildable module built, not installed yet. The conf,
+/// the buildable modules and the kernel's module suffix.
 pub(crate) fn install_checks(
     d: &mut Dkms,
     x: Mvka,
     built: bool,
     installed: bool,
+    force: bool,
 ) -> Result<(Conf, Vec<usize>, &'static str)> {
     let Mvka { m, v, k, a } = x;
     let t = d.ctx.trees.clone();
@@ -161,7 +165,7 @@ pub(crate) fn install_checks(
         ));
     }
     let suffix = d.module_suffix(k);
-    let conf = d.read_conf_or_die(mvka(m, v, k, a), d.build_conf(m, v).as_deref(), true)?;
+    let conf = d.read_conf_or_die_as(mvka(m, v, k, a), d.build_conf(m, v).as_deref(), true, force)?;
     let buildable: Vec<usize> = (0..conf.num_modules()).filter(|&i| conf.module_buildable(i, k, a)).collect();
     for &i in buildable.iter().filter(|_| built) {
         let name = &conf.modules[i].dest_module_name;
@@ -181,18 +185,19 @@ pub(crate) fn install_checks(
     Ok((conf, buildable, suffix))
 }
 
-fn install_steps(d: &mut Dkms, x: Mvka) -> Result<()> {
+/// The install proper, with the options `force_installation` left
+/// (`forced`); the dependants that follow are rebuilt with the caller's
+/// `--force` (`opts`), as upstream puts its global back before them.
+fn install_steps(d: &mut Dkms, opts: &BuildOptions, forced: &BuildOptions, x: Mvka) -> Result<()> {
     let Mvka { m, v, k, a } = x;
     let t = d.ctx.trees.clone();
     let places = Places::of(&t, x);
     let installed = status::is_module_installed(&t, m, v, k, a);
-    let (conf, buildable, suffix) = install_checks(d, x, true, installed)?;
+    let (conf, buildable, suffix) = install_checks(d, x, true, installed, forced.force)?;
     let active_link = &places.active_link;
-    if d.ctx.args.rpm_safe_upgrade {
-        d.ctx.args.force = true;
-    }
+    let forced = if forced.rpm_safe_upgrade { forced.forced() } else { *forced };
     let pre = d.run_build_script(m, v, "pre_install", &conf.pre_install, None)?;
-    if pre != 0 && !d.ctx.args.force {
+    if pre != 0 && !forced.force {
         return Err(Error::die(
             Kind::PreInstallFailed,
             ["pre_install failed, aborting install.", "You may override by specifying --force."],
@@ -207,7 +212,7 @@ fn install_steps(d: &mut Dkms, x: Mvka) -> Result<()> {
         .and_then(|mut j| j.record("link-before", &[&link_before]).map(|()| j))
         .map_err(|e| Error::io(Kind::InstallWriteFailed, "writing the DKMS journal", e))?;
     crash::point("install:journaled");
-    let res = install_transaction(d, &mut journal, x, &conf, &buildable, suffix, &places);
+    let res = install_transaction(d, &forced, &mut journal, x, (&conf, &buildable, suffix), &places);
     if let Err(e) = res {
         super::recover::rollback_install(d, &owned(&[m, v, k, a]), &journal.steps());
         let _ = journal.finish();
@@ -239,16 +244,16 @@ fn install_steps(d: &mut Dkms, x: Mvka) -> Result<()> {
         modprobe_on_install(d);
     }
     // Upstream restores --force (a modules_to_force_install entry may have
-    // set it) before looking at dependants.
-    d.ctx.args.force = d.saved_force.unwrap_or(d.ctx.args.force);
-    check_and_rebuild_dependent_modules(d, k, a)
+    // set it) before looking at dependants, not --force-version-override.
+    let after = BuildOptions { force: opts.force, ..forced };
+    check_and_rebuild_dependent_modules(d, &after, k, a)
 }
 
 /// `check_and_rebuild_dependent_modules`: after an install, rebuild and
 /// reinstall the BUILD_DEPENDS_REBUILD modules built for this kernel whose
 /// dependencies changed.
-fn check_and_rebuild_dependent_modules(d: &mut Dkms, k: &str, a: &str) -> Result<()> {
-    let to_rebuild = super::dependants::dependants_to_rebuild(d, k, a, None)?;
+fn check_and_rebuild_dependent_modules(d: &mut Dkms, opts: &BuildOptions, k: &str, a: &str) -> Result<()> {
+    let to_rebuild = super::dependants::dependants_to_rebuild(d, opts.force, k, a, None)?;
     // Upstream's ordering pass never finds a dependency among the rebuilt
     // modules (it compares names with "module/version" strings), so every
     // candidate is rebuilt in one pass, in status order; each reinstall
@@ -260,8 +265,8 @@ fn check_and_rebuild_dependent_modules(d: &mut Dkms, k: &str, a: &str) -> Result
         super::uninstall::do_uninstall(d, &m, &v, k, a)?;
         super::unbuild::do_unbuild(d, &m, &v, k, a);
         ui::emit(Record::Unbuilt { target: ui::target(&m, &v, Some(k), Some(a)) });
-        if super::build::do_build(d, &m, &v, k, a).is_ok() {
-            do_install(d, &m, &v, k, a)?;
+        if super::build::do_build(d, opts, &m, &v, k, a).is_ok() {
+            do_install(d, opts, &m, &v, k, a)?;
         }
     }
     Ok(())
@@ -272,22 +277,24 @@ fn owned(parts: &[&str]) -> Vec<String> {
 }
 
 /// Archive originals, place the modules and replace the active link.
+/// (`checked`: what `install_checks` found: the conf, the buildable
+/// modules, the module suffix.)
 fn install_transaction(
     d: &mut Dkms,
+    opts: &BuildOptions,
     journal: &mut Journal,
     x: Mvka,
-    conf: &dkms_state::conf::Conf,
-    buildable: &[usize],
-    suffix: &str,
+    checked: (&Conf, &[usize], &str),
     places: &Places,
 ) -> Result<()> {
+    let (conf, buildable, suffix) = checked;
     let Mvka { v, k, a, .. } = x;
     let Places { backup, active_link, .. } = places;
     let jerr = |e: std::io::Error| Error::io(Kind::InstallWriteFailed, "writing the DKMS journal", e);
     let mut any_installed = false;
     for &i in buildable {
         let r = &conf.modules[i];
-        if !check_version_sanity(d, x, &conf.obsolete_by, &r.dest_module_name, suffix) {
+        if !check_version_sanity(d, opts, x, &conf.obsolete_by, &r.dest_module_name, suffix) {
             continue;
         }
         let Destination { original, already_archived, source: toinstall, dest } =
@@ -445,15 +452,22 @@ fn archive_original(orig: &Path, backup: &Path) -> Result<()> {
 }
 
 /// `check_version_sanity`: false means "do not install this module".
-pub(crate) fn check_version_sanity(d: &Dkms, x: Mvka, obsolete_by: &str, name: &str, suffix: &str) -> bool {
+pub(crate) fn check_version_sanity(
+    d: &Dkms,
+    opts: &BuildOptions,
+    x: Mvka,
+    obsolete_by: &str,
+    name: &str,
+    suffix: &str,
+) -> bool {
     let Mvka { m, v, k, a } = x;
-    let force = d.ctx.args.force;
-    if !not_obsolete(d, k, obsolete_by) {
+    let force = opts.force;
+    if !not_obsolete(opts.force, k, obsolete_by) {
         return false;
     }
     let lib_tree = d.ctx.trees.lib_tree(k);
     let Some(existing) = find_module(&lib_tree, name, suffix).into_iter().next() else { return true };
-    if d.ctx.args.force_version_override {
+    if opts.force_version_override {
         return true;
     }
     let ours =
@@ -498,8 +512,8 @@ pub(crate) fn check_version_sanity(d: &Dkms, x: Mvka, obsolete_by: &str, name: &
 /// The OBSOLETE_BY part of `check_version_sanity` (it needs no built
 /// module: a dry run asks it before the build): false, said as upstream
 /// says it, when the kernel has the module already.
-pub(crate) fn not_obsolete(d: &Dkms, k: &str, obsolete_by: &str) -> bool {
-    if obsolete_by.is_empty() || d.ctx.args.force || !obsoleted(k, obsolete_by) {
+pub(crate) fn not_obsolete(force: bool, k: &str, obsolete_by: &str) -> bool {
+    if obsolete_by.is_empty() || force || !obsoleted(k, obsolete_by) {
         return true;
     }
     ui::errln("");

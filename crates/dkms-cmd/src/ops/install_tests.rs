@@ -34,11 +34,11 @@ fn obsolete_by_counts_the_same_release_and_every_newer_kernel() {
 #[test]
 fn obsolete_by_is_skipped_with_force_or_when_unset() {
     let f = Fixture::new();
-    assert!(!not_obsolete(&f.d, "6.1.0-13-amd64", "5.10"));
-    assert!(not_obsolete(&f.d, "6.1.0-13-amd64", ""));
-    assert!(not_obsolete(&f.d, "5.4.0", "5.10"));
+    assert!(!not_obsolete(f.build_opts().force, "6.1.0-13-amd64", "5.10"));
+    assert!(not_obsolete(f.build_opts().force, "6.1.0-13-amd64", ""));
+    assert!(not_obsolete(f.build_opts().force, "5.4.0", "5.10"));
     let forced = Fixture::with(|a| a.force = true);
-    assert!(not_obsolete(&forced.d, "6.1.0-13-amd64", "5.10"));
+    assert!(not_obsolete(forced.build_opts().force, "6.1.0-13-amd64", "5.10"));
 }
 
 #[test]
@@ -137,7 +137,7 @@ fn versions(f: &Fixture, theirs: &[u8], ours: &[u8]) {
 }
 
 fn sane(f: &Fixture) -> bool {
-    check_version_sanity(&f.d, mvka("hello", "1.0", K, A), "", "hello", "")
+    check_version_sanity(&f.d, &f.build_opts(), mvka("hello", "1.0", K, A), "", "hello", "")
 }
 
 #[test]
@@ -186,7 +186,8 @@ fn install_checks_refuse_in_upstreams_order() {
     let mut f = Fixture::new();
     f.add("hello", "1.0", &conf("hello", "1.0", ""));
     let x = mvka("hello", "1.0", K, A);
-    let kind = |f: &mut Fixture, built, installed| install_checks(&mut f.d, x, built, installed).err().map(|e| e.kind);
+    let kind =
+        |f: &mut Fixture, built, installed| install_checks(&mut f.d, x, built, installed, false).err().map(|e| e.kind);
     assert_eq!(kind(&mut f, true, false), Some(Kind::KernelMissing));
     f.kernel(K);
     assert_eq!(kind(&mut f, true, false), Some(Kind::BuiltModuleMissing));
@@ -194,6 +195,6 @@ fn install_checks_refuse_in_upstreams_order() {
     assert_eq!(kind(&mut f, false, false), None);
     f.build("hello", "1.0", K, A, &["hello.ko"]);
     assert_eq!(kind(&mut f, true, true), Some(Kind::AlreadyInstalled));
-    let (conf, buildable, suffix) = install_checks(&mut f.d, x, true, false).unwrap();
+    let (conf, buildable, suffix) = install_checks(&mut f.d, x, true, false, false).unwrap();
     assert_eq!((conf.modules.len(), buildable, suffix), (1, vec![0], ""));
 }

@@ -11,13 +11,15 @@
 
 use super::autoinstall::{autoinstall_with, Options};
 use crate::support::dkms::Dkms;
+use crate::support::options::BuildOptions;
 use dkms_cli::ui;
 use dkms_state::error::{Error, Kind, Result};
 use dkms_state::{dpkg, failures, status, tools};
 use std::path::Path;
 
-/// Build every queued kernel; the status of the first that failed.
-pub(crate) fn run_queue(d: &mut Dkms) -> Result<()> {
+/// Build every queued kernel (as `opts` say); the status of the first
+/// that failed.
+pub(crate) fn run_queue(d: &mut Dkms, opts: &BuildOptions) -> Result<()> {
     let tree = d.ctx.trees.dkms_tree.clone();
     let (kernels, refused) = dpkg::queued(&tree);
     for r in refused {
@@ -26,7 +28,7 @@ pub(crate) fn run_queue(d: &mut Dkms) -> Result<()> {
     let arch = d.ctx.arch.first().cloned().unwrap_or_default();
     let mut first_failure = None;
     for k in kernels {
-        if let Err(e) = one_kernel(d, &k, &arch) {
+        if let Err(e) = one_kernel(d, opts, &k, &arch) {
             ui::report(&e);
             first_failure.get_or_insert(e.code);
         }
@@ -34,7 +36,7 @@ pub(crate) fn run_queue(d: &mut Dkms) -> Result<()> {
     first_failure.map_or(Ok(()), |code| Err(Error::reported(code)))
 }
 
-fn one_kernel(d: &mut Dkms, k: &str, a: &str) -> Result<()> {
+fn one_kernel(d: &mut Dkms, opts: &BuildOptions, k: &str, a: &str) -> Result<()> {
     let tree = d.ctx.trees.dkms_tree.clone();
     let dequeue =
         || dpkg::dequeue(&tree, k).map_err(|e| Error::io(Kind::KernelQueueFailed, dpkg::queue_dir(&tree).display(), e));
@@ -56,7 +58,7 @@ fn one_kernel(d: &mut Dkms, k: &str, a: &str) -> Result<()> {
     d.ctx.arch = vec![a.to_string()];
     let res = {
         let _inhibitor = inhibit(k);
-        autoinstall_with(d, Options { skip_known_failures: true })
+        autoinstall_with(d, Options { skip_known_failures: true, build: *opts })
     };
     dequeue()?;
     if installed(d, k, a) != before {
@@ -149,7 +151,7 @@ mod tests {
     fn a_kernel_removed_before_its_trigger_ran_leaves_the_queue() {
         let mut f = Fixture::new();
         dpkg::enqueue(&f.trees().dkms_tree, "5.99.0-gone").unwrap();
-        let (r, out, err) = captured(|| run_queue(&mut f.d));
+        let (r, out, err) = captured(|| run_queue(&mut f.d, &BuildOptions::default()));
         r.unwrap();
         assert_eq!((out.as_str(), err.as_str()), ("", ""));
         assert!(queue(&f).is_empty());
@@ -160,7 +162,7 @@ mod tests {
         let mut f = Fixture::new();
         std::fs::create_dir_all(f.trees().lib_tree(K)).unwrap();
         dpkg::enqueue(&f.trees().dkms_tree, K).unwrap();
-        let (r, out, _) = captured(|| run_queue(&mut f.d));
+        let (r, out, _) = captured(|| run_queue(&mut f.d, &BuildOptions::default()));
         r.unwrap();
         assert!(out.starts_with(&format!("dkms: kernel {K}: modules not built yet, its headers are not installed")));
         assert!(out.contains(&format!("install linux-headers-{K}")));
@@ -174,7 +176,7 @@ mod tests {
         dpkg::enqueue(&f.trees().dkms_tree, K).unwrap();
         dpkg::enqueue(&f.trees().dkms_tree, "5.99.0-gone").unwrap();
         f.d.ctx.kernelver = vec!["0.0.0-command-line".into()];
-        let (r, _, _) = captured(|| run_queue(&mut f.d));
+        let (r, _, _) = captured(|| run_queue(&mut f.d, &BuildOptions::default()));
         r.unwrap();
         assert!(queue(&f).is_empty());
         assert_eq!(f.d.ctx.kernelver, [K], "the autoinstall ran for the queued kernel");
@@ -187,7 +189,7 @@ mod tests {
         std::fs::create_dir_all(&dir).unwrap();
         std::fs::write(dir.join("-rf"), "").unwrap();
         std::fs::write(dir.join(".tmp-crashed"), "").unwrap();
-        let (r, _, err) = captured(|| run_queue(&mut f.d));
+        let (r, _, err) = captured(|| run_queue(&mut f.d, &BuildOptions::default()));
         r.unwrap();
         assert!(err.contains("dropped '-rf' from"), "{err}");
         assert!(!err.contains(".tmp-crashed"), "a crashed temporary goes silently");

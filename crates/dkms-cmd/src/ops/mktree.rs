@@ -106,10 +106,11 @@ pub(crate) fn obj_m_modules(makefile: &str) -> Vec<String> {
     out
 }
 
-/// The module/version `-m`/`-v` name, or with --from a dkms.conf names
-/// (both: they must agree). The names must be single path components.
-pub(crate) fn tree_names(d: &mut Dkms, from: Option<&Path>) -> Result<(String, String)> {
-    let (mut m, mut v) = (d.ctx.args.module.clone(), d.ctx.args.module_version.clone());
+/// The module/version `-m`/`-v` name (`m`, `v`), or with --from a
+/// dkms.conf names (both: they must agree). The names must be single path
+/// components.
+pub(crate) fn tree_names(d: &mut Dkms, m: &str, v: &str, from: Option<&Path>) -> Result<(String, String)> {
+    let (mut m, mut v) = (m.to_string(), v.to_string());
     if let Some(conf) = from.map(|f| f.join("dkms.conf")).filter(|c| c.is_file()) {
         let (k, a) = d.kernelver0();
         let c = d.read_conf_or_die(mvka("", "", &k, &a), Some(&conf), false)?;

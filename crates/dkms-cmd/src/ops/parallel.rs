@@ -10,6 +10,7 @@
 //! skipped) on its kernel — exactly when upstream's loop would get to it.
 
 use crate::support::dkms::{BuildKey, BuildOutcome as Outcome, BuildsAhead, Dkms};
+use crate::support::options::BuildOptions;
 use dkms_state::capture::{self, Capture};
 use dkms_state::error::{Error, Kind, Result};
 use dkms_state::jobs::Budget;
@@ -51,16 +52,20 @@ pub(crate) struct Builds {
     inner: Mutex<Inner>,
     changed: Condvar,
     budget: Arc<Budget>,
+    /// What every build here is run with.
+    opts: BuildOptions,
     workers: Mutex<Vec<std::thread::JoinHandle<()>>>,
 }
 
 impl Builds {
-    /// Start `budget.jobs()` workers (no more than there are builds).
-    pub(crate) fn start(budget: Arc<Budget>, builds: usize) -> Arc<Builds> {
+    /// Start `budget.jobs()` workers (no more than there are builds), which
+    /// build as `opts` say.
+    pub(crate) fn start(budget: Arc<Budget>, builds: usize, opts: BuildOptions) -> Arc<Builds> {
         let b = Arc::new(Builds {
             inner: Mutex::new(Inner::default()),
             changed: Condvar::new(),
             budget,
+            opts,
             workers: Mutex::new(Vec::new()),
         });
         let n = b.budget.jobs().min(builds).max(1);
@@ -177,7 +182,7 @@ impl Builds {
             };
             let out = Capture::new();
             let result = match (self.budget.acquire(), d.as_deref_mut()) {
-                (Ok(_slot), Some(d)) => capture::scoped(Some(out.clone()), || build(d, &key)),
+                (Ok(_slot), Some(d)) => capture::scoped(Some(out.clone()), || build(d, &self.opts, &key)),
                 (Err(e), _) => Err(Error::io(Kind::JobserverFailed, "waiting for a jobserver token", e)),
                 (_, None) => Err(Error::die(Kind::Internal, ["build started twice"])),
             };
@@ -196,9 +201,9 @@ impl Builds {
 
 /// `do_build` of `key` in a session of its own, as `install_module` would
 /// run it; a panic is the build's failure, not the run's.
-fn build(d: &mut Dkms, key: &Key) -> Result<()> {
+fn build(d: &mut Dkms, opts: &BuildOptions, key: &Key) -> Result<()> {
     let (m, v, k, a) = key;
-    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| super::build::do_build(d, m, v, k, a).map(drop)))
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| super::build::do_build(d, opts, m, v, k, a).map(drop)))
         .unwrap_or_else(|_| Err(Error::die(Kind::Panic, [format!("The build of {m}/{v} for {k} ({a}) panicked.")])))
 }
 

@@ -5,6 +5,7 @@
 use super::unbuild::{drop_leftover, maybe_unbuild_module};
 use super::uninstall::maybe_uninstall_module;
 use crate::support::dkms::Dkms;
+use crate::support::options::RemoveOptions;
 use crate::support::process::{grandparent_pid, process_start};
 use dkms_cli::ui;
 use dkms_proto::Record;
@@ -16,7 +17,7 @@ use dkms_state::{beneath, crash, fsutil, journal};
 pub(crate) const KEPT: [&str; 6] = ["build", "tarball", "driver_disk", "rpm", "deb", "source"];
 
 /// `remove_module` for m/v on the command line's kernels.
-pub(crate) fn remove_module(d: &mut Dkms, m: &str, v: &str) -> Result<()> {
+pub(crate) fn remove_module(d: &mut Dkms, opts: &RemoveOptions, m: &str, v: &str) -> Result<()> {
     let (m, v) = (m.to_string(), v.to_string());
     let trees = d.ctx.trees.clone();
     let vdir = trees.version_dir(&m, &v);
@@ -37,7 +38,7 @@ pub(crate) fn remove_module(d: &mut Dkms, m: &str, v: &str) -> Result<()> {
             let _ = std::fs::remove_dir(e.path());
         }
     }
-    if d.ctx.args.rpm_safe_upgrade && rpm_safe_upgrade_cancels(d, &m, &v, true) {
+    if opts.rpm_safe_upgrade && rpm_safe_upgrade_cancels(d, &m, &v, true) {
         return Err(rpm_safe_upgrade_cancelled());
     }
     for (k, a) in d.targets() {

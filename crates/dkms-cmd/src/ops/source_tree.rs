@@ -14,8 +14,14 @@ use std::path::Path;
 /// `$source_tree/<PACKAGE_NAME>-<PACKAGE_VERSION>` unless it already is;
 /// the module/version found (upstream sets `$module`/`$module_version`).
 /// `archive` is the tarball DIR was unpacked from: its module name and
-/// version must then be safe directory names.
-pub(crate) fn add_source_tree(d: &mut Dkms, dir: &Path, archive: Option<&Path>) -> Result<(String, String)> {
+/// version must then be safe directory names. `force`: replace a copy
+/// already there.
+pub(crate) fn add_source_tree(
+    d: &mut Dkms,
+    force: bool,
+    dir: &Path,
+    archive: Option<&Path>,
+) -> Result<(String, String)> {
     let from = dir.canonicalize().ok().filter(|f| f.join("dkms.conf").is_file());
     let Some(from) = from else {
         return Err(Error::die(Kind::NoDkmsConf, [format!("{} must contain a dkms.conf file!", dir.display())]));
@@ -33,7 +39,7 @@ pub(crate) fn add_source_tree(d: &mut Dkms, dir: &Path, archive: Option<&Path>) 
     }
     let trees = d.ctx.trees.clone();
     let dest = trees.source_dir(&m, &v);
-    if d.ctx.args.force && dest.is_dir() {
+    if force && dest.is_dir() {
         ui::errln("");
         ui::outln(&format!("Forcing install of {m}/{v}"));
         beneath::remove_all(&trees.source_tree, &dest)

@@ -15,9 +15,10 @@ use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 
 /// `do_status M V K A` as a list of lines (what `$(do_status ...)` captures);
-/// the errors of broken modules go to stderr as they are found.
-pub(crate) fn status_lines(d: &Dkms, m: &str, v: &str, k: &str, a: &str) -> Vec<String> {
-    do_status(d, mvka(m, v, k, a), Show { print: false, records: false, verify: None })
+/// the errors of broken modules go to stderr as they are found. `globals`:
+/// see `Show::globals`.
+pub(crate) fn status_lines(d: &Dkms, globals: (&str, &str), m: &str, v: &str, k: &str, a: &str) -> Vec<String> {
+    do_status(d, mvka(m, v, k, a), Show { print: false, records: false, verify: None, globals })
 }
 
 /// How `do_status` shows what it finds.
@@ -29,6 +30,10 @@ pub(crate) struct Show<'a> {
     /// `--verify`: check installed builds, print and record their problems,
     /// count the builds that fail in the verifier.
     pub(crate) verify: Option<&'a mut super::verify::Verifier>,
+    /// Upstream's globals `$module`, `$module_version`: what the command
+    /// line gave (often nothing), which `read_conf` names the /etc/dkms
+    /// overrides by and sets for the conf.
+    pub(crate) globals: (&'a str, &'a str),
 }
 
 /// Read, in one bash process, the conf of every built/installed entry.
@@ -38,13 +43,13 @@ pub(crate) struct Show<'a> {
 /// here with each conf's stderr captured, and replayed per line; results
 /// are cached in the dkms tree (`dkms_state::shell::memo`).
 /// `None` for entries without a kernel or without a readable conf.
-fn read_confs(d: &Dkms, entries: &[Entry]) -> Vec<Option<conf::Read>> {
+fn read_confs(d: &Dkms, globals: (&str, &str), entries: &[Entry]) -> Vec<Option<conf::Read>> {
     let mut specs = Vec::new();
     let mut slots = Vec::new();
     // `read_conf` names the /etc/dkms overrides (and sets `$module`,
     // `$module_version` for the conf) from the globals, i.e. what the
     // command line gave (often nothing), not from the line being shown.
-    let (gm, gv) = (&d.ctx.args.module, &d.ctx.args.module_version);
+    let (gm, gv) = globals;
     for e in entries {
         let file = d.ctx.trees.source_link(&e.module, &e.version).join("dkms.conf");
         match (&e.kernel, &e.arch) {
@@ -130,7 +135,7 @@ pub(crate) fn do_status(d: &Dkms, q: Mvka, show: Show) -> Vec<String> {
     show.records = show.records && ui::json();
     let (print, records) = (show.print, show.records);
     let entries = status::module_status(&d.ctx.trees, opt(m), opt(v), opt(k), opt(a));
-    let confs = read_confs(d, &entries);
+    let confs = read_confs(d, show.globals, &entries);
     // `set_module_suffix` walks the kernel's whole module tree; the tree
     // does not change during a status run, so it is walked once per kernel.
     let mut suffixes: HashMap<String, &'static str> = HashMap::new();

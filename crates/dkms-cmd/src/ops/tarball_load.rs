@@ -16,6 +16,7 @@
 
 use super::source_tree::{add_source_tree, check_names, refused};
 use crate::support::dkms::{mvka, Dkms};
+use crate::support::options::BuildOptions;
 use dkms_cli::ui;
 use dkms_state::error::{Error, Kind, Result};
 use dkms_state::tarball::{self, LoadError};
@@ -54,13 +55,13 @@ fn pkginfo(d: &mut Dkms, conf: &Path) -> Result<Option<(String, String)>> {
 }
 
 /// `load_tarball`: the archive is `--archive` or the file given as a word.
-pub(crate) fn load_tarball(d: &mut Dkms) -> Result<Loaded> {
-    let archive = d.ctx.args.archive_location.clone().unwrap_or_default();
+pub(crate) fn load_tarball(d: &mut Dkms, opts: &BuildOptions) -> Result<Loaded> {
+    let archive = d.opts.archive_location.clone().unwrap_or_default();
     if !archive.exists() || archive.as_os_str().is_empty() {
         return Err(Error::die(Kind::ArchiveMissing, [format!("{} does not exist.", archive.display())]));
     }
     if archive.to_string_lossy().ends_with(".rpm") {
-        return load_rpm(d, &archive);
+        return load_rpm(d, opts, &archive);
     }
 
     let tmp = unpack(d, &archive)?;
@@ -76,11 +77,11 @@ pub(crate) fn load_tarball(d: &mut Dkms) -> Result<Loaded> {
             ));
         };
         let dir = conf.parent().unwrap_or(&root).to_path_buf();
-        let (m, v) = add_source_tree(d, &dir, Some(&archive))?;
+        let (m, v) = add_source_tree(d, opts.force, &dir, Some(&archive))?;
         return Ok(Loaded::Ready(m, v));
     }
 
-    let (loc, m, v) = valid_conf(d, &root, &archive)?;
+    let (loc, m, v) = valid_conf(d, opts.force, &root, &archive)?;
     let builds = prebuilt(&main_tree);
     if let Some((k, _, _)) = builds.iter().find(|(k, _, _)| RESERVED.contains(&k.as_str())) {
         return Err(refused(
@@ -100,7 +101,7 @@ pub(crate) fn load_tarball(d: &mut Dkms) -> Result<Loaded> {
     ui::outln(&format!("Loading tarball for {m}/{v}"));
     let trees = d.ctx.trees.clone();
     if loc == "dkms_source_tree" {
-        add_source_tree(d, &root.join(loc), Some(&archive))?;
+        add_source_tree(d, opts.force, &root.join(loc), Some(&archive))?;
     } else if !trees.source_dir(&m, &v).is_dir() {
         // No source on this system: a stub holding only dkms.conf.
         let source_dir = trees.source_link(&m, &v);
@@ -112,7 +113,7 @@ pub(crate) fn load_tarball(d: &mut Dkms) -> Result<Loaded> {
             .map_err(|e| Error::io(Kind::TarballLoadFailed, format!("cp dkms.conf {}", source_dir.display()), e))?;
     }
 
-    let loaded = load_builds(d, &m, &v, builds)?;
+    let loaded = load_builds(d, opts.force, &m, &v, builds)?;
     ui::emit(dkms_proto::Record::TarballLoaded {
         target: ui::target(&m, &v, None, None),
         path: archive.display().to_string(),
@@ -157,7 +158,7 @@ fn unpack(d: &Dkms, archive: &Path) -> Result<tempfile::TempDir> {
 
 /// The first of `dkms_source_tree/`, `dkms_binaries_only/` holding a
 /// valid dkms.conf (a sane tarball has one): where, and its module/version.
-fn valid_conf(d: &mut Dkms, root: &Path, archive: &Path) -> Result<(&'static str, String, String)> {
+fn valid_conf(d: &mut Dkms, force: bool, root: &Path, archive: &Path) -> Result<(&'static str, String, String)> {
     for loc in ["dkms_source_tree", "dkms_binaries_only"] {
         let conf = root.join(loc).join("dkms.conf");
         if !conf.is_file() {
@@ -169,7 +170,7 @@ fn valid_conf(d: &mut Dkms, root: &Path, archive: &Path) -> Result<(&'static str
             continue;
         };
         check_names(archive, &m, &v)?;
-        if status::is_module_added(&d.ctx.trees, &m, &v) && !d.ctx.args.force {
+        if status::is_module_added(&d.ctx.trees, &m, &v) && !force {
             return Err(Error::die(
                 Kind::TarballAlreadyLoaded,
                 [format!("{m}/{v} is already added!"), "Aborting.".into()],
@@ -188,7 +189,7 @@ fn valid_conf(d: &mut Dkms, root: &Path, archive: &Path) -> Result<(&'static str
 
 /// Load the precompiled modules of the tarball: the `<kernel>/<arch>`
 /// builds loaded.
-fn load_builds(d: &Dkms, m: &str, v: &str, builds: Vec<(String, String, PathBuf)>) -> Result<Vec<String>> {
+fn load_builds(d: &Dkms, force: bool, m: &str, v: &str, builds: Vec<(String, String, PathBuf)>) -> Result<Vec<String>> {
     let trees = &d.ctx.trees;
     // Upstream's loop declares its variables
     // `local -r`, so from the second kernel on it reuses the first one's
@@ -196,7 +197,7 @@ fn load_builds(d: &Dkms, m: &str, v: &str, builds: Vec<(String, String, PathBuf)
     let mut loaded = Vec::new();
     for (k, a, from) in builds {
         let to = trees.arch_dir(m, v, &k, &a);
-        if to.is_dir() && !d.ctx.args.force {
+        if to.is_dir() && !force {
             ui::warn(&[format!("{} already exists. Skipping...", to.display())]);
             continue;
         }
@@ -236,12 +237,12 @@ fn load_build(from: &Path, kernel_dir: &Path, arch: &str, to: &Path) -> std::io:
 }
 
 /// An `.rpm`: `rpm -Uvh` it and run autoinstall (exit with its status).
-fn load_rpm(d: &mut Dkms, archive: &Path) -> Result<Loaded> {
+fn load_rpm(d: &mut Dkms, opts: &BuildOptions, archive: &Path) -> Result<Loaded> {
     ui::flush();
     let mut c = tools::command("rpm", &[]);
     c.arg("-Uvh").arg(archive);
     if tools::status(&mut c).is_ok_and(|s| s == 0) {
-        (d.autoinstall)(d)?;
+        (d.autoinstall)(d, opts)?;
         return Ok(Loaded::Done);
     }
     Err(Error::die(

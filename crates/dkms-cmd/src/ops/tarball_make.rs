@@ -10,6 +10,7 @@
 //! place.
 
 use crate::support::dkms::{mvka, Dkms};
+use crate::support::options::TarballOptions;
 use dkms_cli::ui;
 use dkms_state::error::{Error, Kind, Result};
 use dkms_state::{fsutil, tarball, trees};
@@ -23,20 +24,20 @@ const MAX_KERNEL_LIST: usize = 200;
 type Kernels = Vec<(String, String, PathBuf)>;
 
 /// `make_tarball`
-pub(crate) fn make_tarball(d: &mut Dkms, m: &str, v: &str) -> Result<()> {
+pub(crate) fn make_tarball(d: &mut Dkms, opts: &TarballOptions, m: &str, v: &str) -> Result<()> {
     let (k0, a0) = d.kernelver0();
     d.read_conf_or_die(mvka(m, v, &k0, &a0), None, false)?;
-    let (kernel_version_list, kernels) = marked_kernels(d, m, v)?;
+    let (kernel_version_list, kernels) = marked_kernels(d, opts, m, v)?;
     let source_dir = d.ctx.trees.source_link(m, v);
     ui::outln("");
-    if d.ctx.args.binaries_only {
+    if opts.binaries_only {
         ui::outln("Creating tarball structure to specifically accommodate binaries.");
     } else {
         ui::outln(&format!("Marking {} for archiving...", source_dir.display()));
     }
     let path = destination(d, m, v, kernel_version_list)?;
-    let conf = d.ctx.args.conf.clone().unwrap_or_else(|| source_dir.join("dkms.conf"));
-    let binaries_only = d.ctx.args.binaries_only;
+    let conf = d.opts.conf.clone().unwrap_or_else(|| source_dir.join("dkms.conf"));
+    let binaries_only = opts.binaries_only;
     let written = tarball::create(&path, |w| {
         w.add_dir("dkms_main_tree")?;
         let mut kdirs: Vec<&str> = Vec::new();
@@ -82,9 +83,9 @@ pub(crate) fn make_tarball(d: &mut Dkms, m: &str, v: &str) -> Result<()> {
 
 /// The builds to archive, each marked as upstream prints it, and
 /// `kernel_version_list` (`source-only` with `--source-only`).
-fn marked_kernels(d: &Dkms, m: &str, v: &str) -> Result<(String, Kernels)> {
+fn marked_kernels(d: &Dkms, opts: &TarballOptions, m: &str, v: &str) -> Result<(String, Kernels)> {
     let mut kernels: Kernels = Vec::new();
-    if d.ctx.args.source_only {
+    if opts.source_only {
         return Ok(("source-only".to_string(), kernels));
     }
     let mut list = String::new();
@@ -124,7 +125,7 @@ fn destination(d: &Dkms, m: &str, v: &str, kernel_version_list: String) -> Resul
     };
     let mut tarball_name = format!("{m}-{v}-{kernel_version_list}.dkms.tar.gz");
     let mut tarball_dest = format!("{}/", trees::cat(&d.ctx.trees.version_dir(m, v), "tarball").display());
-    if let Some(archive) = &d.ctx.args.archive_location {
+    if let Some(archive) = &d.opts.archive_location {
         // "${archive_location##*/}" and "${archive_location%/*}".
         let s = archive.to_string_lossy().into_owned();
         match s.rsplit_once('/') {

@@ -88,10 +88,11 @@ impl Dkms {
         ui::emit(dkms_proto::Record::Skipped { target: ui::target(m, v, Some(k), Some(a)), reason });
     }
 
-    /// The checks upstream runs before remove/unbuild/uninstall: arguments
-    /// given, not broken, added.
-    pub(crate) fn checked_target(&self, action: &str) -> Result<(String, String)> {
-        let (m, v) = (self.ctx.args.module.clone(), self.ctx.args.module_version.clone());
+    /// The checks upstream runs before remove/unbuild/uninstall on the
+    /// module/version `m`/`v` of the command line: arguments given, not
+    /// broken, added.
+    pub(crate) fn checked_target(&self, action: &str, m: &str, v: &str) -> Result<(String, String)> {
+        let (m, v) = (m.to_string(), v.to_string());
         self.check_module_args(action, &m, &v)?;
         self.module_is_broken_and_die(&m, &v)?;
         self.module_is_added_or_die(&m, &v)?;
@@ -118,15 +119,15 @@ mod tests {
     #[test]
     fn a_target_is_checked_broken_before_added_as_upstream_does() {
         let f = Fixture::with(|a| (a.module, a.module_version) = ("hello".into(), "1.0".into()));
-        assert_eq!(f.d.checked_target("remove").unwrap_err().kind, Kind::ModuleNotAdded);
+        assert_eq!(f.d.checked_target("remove", "hello", "1.0").unwrap_err().kind, Kind::ModuleNotAdded);
         // The version directory without its source link, the source there.
         std::fs::create_dir_all(f.trees().version_dir("hello", "1.0")).unwrap();
         std::fs::create_dir_all(f.trees().source_dir("hello", "1.0")).unwrap();
-        let e = f.d.checked_target("remove").unwrap_err();
+        let e = f.d.checked_target("remove", "hello", "1.0").unwrap_err();
         assert_eq!((e.kind, e.code), (Kind::ModuleBroken, 4));
         assert!(e.hint.unwrap().starts_with(&format!("Restore {}", f.trees().source_dir("hello", "1.0").display())));
         let f = Fixture::with(|a| (a.module, a.module_version) = ("hello".into(), "1.0".into()));
         f.add("hello", "1.0", &conf("hello", "1.0", ""));
-        assert_eq!(f.d.checked_target("remove").unwrap(), ("hello".to_string(), "1.0".to_string()));
+        assert_eq!(f.d.checked_target("remove", "hello", "1.0").unwrap(), ("hello".to_string(), "1.0".to_string()));
     }
 }

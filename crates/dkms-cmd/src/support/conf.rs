@@ -23,7 +23,7 @@ impl Dkms {
             running_distribution: self.ctx.running_distribution.clone(),
             addon_modules_dir: self.ctx.addon_modules_dir.clone(),
             context: self.shell_context(),
-            directives: self.ctx.args.directives.clone(),
+            directives: self.opts.directives.clone(),
             strict,
             capture_stderr: false,
         }
@@ -33,23 +33,32 @@ impl Dkms {
     /// tree's `source/dkms.conf`.
     fn conf_file(&self, m: &str, v: &str, file: Option<&Path>) -> PathBuf {
         file.map(Path::to_path_buf)
-            .or_else(|| self.ctx.args.conf.clone())
+            .or_else(|| self.opts.conf.clone())
             .unwrap_or_else(|| self.ctx.trees.source_link(m, v).join("dkms.conf"))
     }
 
     /// `read_conf` / `read_conf_strict`: Ok(Some) on success, Ok(None) when
-    /// the conf is invalid (its messages printed), Err(4) when missing.
-    pub(crate) fn read_conf(&mut self, t: Mvka, file: Option<&Path>, strict: bool) -> Result<Option<Conf>> {
-        self.read_conf_quiet(t, file, strict, false)
-    }
-
-    /// `read_conf` with its stderr discarded when `quiet_stderr` is set.
+    /// the conf is invalid (its messages printed), Err(4) when missing; its
+    /// stderr discarded when `quiet_stderr` is set.
     pub(crate) fn read_conf_quiet(
         &mut self,
         t: Mvka,
         file: Option<&Path>,
         strict: bool,
         quiet_stderr: bool,
+    ) -> Result<Option<Conf>> {
+        self.read_conf_as(t, file, strict, quiet_stderr, self.opts.force)
+    }
+
+    /// `read_conf_quiet` with `$force` as the operation has it (upstream's
+    /// global, which an install forced by `modules_to_force_install` sets).
+    fn read_conf_as(
+        &mut self,
+        t: Mvka,
+        file: Option<&Path>,
+        strict: bool,
+        quiet_stderr: bool,
+        force: bool,
     ) -> Result<Option<Conf>> {
         let Mvka { m, v, k, a } = t;
         let path = self.conf_file(m, v, file);
@@ -75,6 +84,7 @@ impl Dkms {
             }
         }
         let mut spec = self.conf_spec(m, v, k, a, path.clone(), strict);
+        spec.context = self.shell_context_forced(force);
         // Upstream's `read_conf ... 2>/dev/null` silences the conf's own
         // commands too (a `find` of west-chamber's dkms.conf at remove).
         spec.capture_stderr = quiet_stderr;
@@ -100,10 +110,21 @@ impl Dkms {
 
     /// `read_conf_or_die` / `read_conf_strict_or_die`.
     pub(crate) fn read_conf_or_die(&mut self, t: Mvka, file: Option<&Path>, strict: bool) -> Result<Conf> {
-        match self.read_conf(t, file, strict)? {
+        self.read_conf_or_die_as(t, file, strict, self.opts.force)
+    }
+
+    /// `read_conf_or_die` with `$force` as the operation has it.
+    pub(crate) fn read_conf_or_die_as(
+        &mut self,
+        t: Mvka,
+        file: Option<&Path>,
+        strict: bool,
+        force: bool,
+    ) -> Result<Conf> {
+        match self.read_conf_as(t, file, strict, false, force)? {
             Some(c) => Ok(c),
             None => {
-                let shown = file.map(Path::to_path_buf).or_else(|| self.ctx.args.conf.clone()).unwrap_or_default();
+                let shown = file.map(Path::to_path_buf).or_else(|| self.opts.conf.clone()).unwrap_or_default();
                 Err(Error::die(
                     Kind::ConfInvalid,
                     [

@@ -68,14 +68,14 @@ impl Dkms {
     /// run's plan): wanted, and the kernel has a modules.dep.
     pub(crate) fn depmod_would_run(&self, kernelver: &str) -> bool {
         let linux = self.ctx.current_os == "Linux";
-        depmod_lib(self.ctx.args.no_depmod, linux, &self.ctx.trees.install_tree, kernelver)
+        depmod_lib(self.opts.no_depmod, linux, &self.ctx.trees.install_tree, kernelver)
             .is_some_and(|lib| lib.join("modules.dep").is_file())
     }
 
     /// `do_depmod KERNEL` as an `invoke_command` payload; its messages go
     /// wherever invoke_command sends the output.
     pub(crate) fn depmod_cmd(&self, kernelver: &str) -> Cmd<'static> {
-        let no_depmod = self.ctx.args.no_depmod;
+        let no_depmod = self.opts.no_depmod;
         let linux = self.ctx.current_os == "Linux";
         let install_tree = self.ctx.trees.install_tree.clone();
         let k = kernelver.to_string();
@@ -113,7 +113,7 @@ impl Dkms {
         };
         let linux = self.ctx.current_os == "Linux";
         let status =
-            do_depmod(self.ctx.args.no_depmod, linux, &self.ctx.trees.install_tree, kernelver, &mut std::io::sink());
+            do_depmod(self.opts.no_depmod, linux, &self.ctx.trees.install_tree, kernelver, &mut std::io::sink());
         if let Some(j) = journal {
             let _ = j.finish();
         }

@@ -1,10 +1,13 @@
 //! The run context: what one dkms run knows (the parsed command line and
-//! framework.conf, `Ctx`) plus what upstream keeps in shell globals while it
-//! works (the one-slot conf cache `last_mvka`, the prepared kernel and its
-//! signer, exports for children). Its methods live next to the concern they
+//! framework.conf, `Ctx`, which only the driver and the verbs read; the
+//! command line's run-wide settings, `RunOptions`) plus what upstream keeps
+//! in shell globals while it works (`$module`/`$module_version`, the
+//! one-slot conf cache `last_mvka`, the prepared kernel and its signer,
+//! exports for children). Its methods live next to the concern they
 //! serve (`conf`, `checks`, `depmod`, `modfiles`, `scripts`, `invoke`,
 //! `subshell`); this file holds the type and the facts derived from `Ctx`.
 
+use super::options::{BuildOptions, RunOptions};
 use dkms_cli::Ctx;
 use dkms_state::capture::Chunks;
 use dkms_state::conf::Conf;
@@ -18,6 +21,13 @@ use std::path::{Path, PathBuf};
 #[derive(Debug, Clone)]
 pub(crate) struct Dkms {
     pub(crate) ctx: Ctx,
+    /// The command line's settings for the whole run (never changed).
+    pub(crate) opts: RunOptions,
+    /// Upstream's globals `$module`, `$module_version`: what this run of
+    /// the verb is for (`-m`/`-v`, or the stdin record's; `Args` keep what
+    /// was parsed).
+    pub(crate) module: String,
+    pub(crate) module_version: String,
     /// `last_mvka`/`last_mvka_conf` and the conf read for them.
     pub(crate) last_conf: Option<(String, Conf)>,
     /// `package_name` of the last conf read (drives the progress dots).
@@ -31,8 +41,6 @@ pub(crate) struct Dkms {
     pub(crate) prepared_kernel: Option<String>,
     /// How modules are signed for the prepared kernel, if at all.
     pub(crate) signer: Option<Signer>,
-    /// `tmp_force` of the install in progress.
-    pub(crate) saved_force: Option<bool>,
     /// The jobs budget `make` joins instead of its own `-j` (a parallel
     /// autoinstall, or dkms run under a make jobserver).
     pub(crate) jobs: Option<std::sync::Arc<dkms_state::jobs::Budget>>,
@@ -47,7 +55,7 @@ pub(crate) struct Dkms {
     /// (upstream: `autoinstall; exit $?`). That operation sits above the
     /// tarball loader (autoinstall → install → build → add → load_tarball),
     /// so the driver hands it down instead of the loader reaching up.
-    pub(crate) autoinstall: fn(&mut Dkms) -> Result<()>,
+    pub(crate) autoinstall: fn(&mut Dkms, &BuildOptions) -> Result<()>,
 }
 
 /// What one step works on: upstream's `$module $module_version $kernelver
@@ -112,22 +120,28 @@ impl BuildOutcome {
 pub(crate) type DeferredDepmod = std::sync::Arc<std::sync::Mutex<Vec<(String, Option<dkms_state::journal::Journal>)>>>;
 
 impl Dkms {
-    pub(crate) fn new(ctx: Ctx, autoinstall: fn(&mut Dkms) -> Result<()>) -> Self {
-        let exports = ctx
-            .args
+    pub(crate) fn new(
+        ctx: Ctx,
+        opts: RunOptions,
+        (module, module_version): (String, String),
+        autoinstall: fn(&mut Dkms, &BuildOptions) -> Result<()>,
+    ) -> Self {
+        let exports = opts
             .directives
             .iter()
             .filter_map(|d| d.split_once('=').map(|(k, v)| (k.to_string(), v.to_string())))
             .collect();
         Dkms {
             ctx,
+            opts,
+            module,
+            module_version,
             last_conf: None,
             package_name: String::new(),
             exports,
             delayed_depmod: false,
             prepared_kernel: None,
             signer: None,
-            saved_force: None,
             jobs: None,
             builds: None,
             deferred_depmod: None,
@@ -137,6 +151,12 @@ impl Dkms {
 
     /// Upstream variables visible to dkms.conf and to `eval`ed commands.
     pub(crate) fn shell_context(&self) -> Vec<(String, String)> {
+        self.shell_context_forced(self.opts.force)
+    }
+
+    /// `shell_context` with `$force` as an operation has set it (an
+    /// install forced by `modules_to_force_install` reads its dkms.conf so).
+    pub(crate) fn shell_context_forced(&self, force: bool) -> Vec<(String, String)> {
         let t = &self.ctx.trees;
         let s = |p: &Path| p.to_string_lossy().into_owned();
         vec![
@@ -149,7 +169,7 @@ impl Dkms {
             ("current_kernel".into(), self.ctx.current_kernel.clone()),
             ("current_os".into(), self.ctx.current_os.clone()),
             ("verbose".into(), if self.ctx.verbose { "true".into() } else { String::new() }),
-            ("force".into(), if self.ctx.args.force { "true".into() } else { String::new() }),
+            ("force".into(), if force { "true".into() } else { String::new() }),
         ]
     }
 
@@ -179,16 +199,16 @@ impl Dkms {
     /// `source` link's): before the add, `-c` or the one `add` would read.
     pub(crate) fn build_conf(&self, m: &str, v: &str) -> Option<PathBuf> {
         let added = dkms_state::status::is_module_added(&self.ctx.trees, m, v);
-        (!added).then(|| self.ctx.args.conf.clone().unwrap_or_else(|| self.build_source(m, v).join("dkms.conf")))
+        (!added).then(|| self.opts.conf.clone().unwrap_or_else(|| self.build_source(m, v).join("dkms.conf")))
     }
 
     /// `kernel_source_dir` for a kernel (`--kernelsourcedir` wins).
     pub(crate) fn kernel_source_dir(&self, kernelver: &str) -> PathBuf {
-        kernel::kernel_source_dir(&self.ctx.trees, kernelver, self.ctx.args.kernel_source_dir.as_deref())
+        kernel::kernel_source_dir(&self.ctx.trees, kernelver, self.opts.kernel_source_dir.as_deref())
     }
 
     /// `kernel_config` for a kernel (`--config` wins).
     pub(crate) fn kernel_config(&self, kernelver: &str) -> PathBuf {
-        kernel::kernel_config(&self.kernel_source_dir(kernelver), self.ctx.args.kernel_config.as_deref())
+        kernel::kernel_config(&self.kernel_source_dir(kernelver), self.opts.kernel_config.as_deref())
     }
 }

@@ -6,6 +6,7 @@
 //! /usr/src, /lib/modules or /etc/dkms.
 
 use super::dkms::Dkms;
+use super::options::{BuildOptions, RemoveOptions, RunOptions};
 use dkms_cli::args::Args;
 use dkms_cli::Ctx;
 use dkms_state::error::{Error, Kind, Result};
@@ -28,11 +29,13 @@ pub(crate) fn conf(m: &str, v: &str, extra: &str) -> String {
 pub(crate) struct Fixture {
     dir: tempfile::TempDir,
     pub(crate) d: Dkms,
+    build: BuildOptions,
+    remove: RemoveOptions,
 }
 
 /// Unit tests run no autoinstall from a tarball: what `load_tarball` gets
 /// handed down says so if a test reaches it.
-fn no_autoinstall(_: &mut Dkms) -> Result<()> {
+fn no_autoinstall(_: &mut Dkms, _: &BuildOptions) -> Result<()> {
     Err(Error::die(Kind::AutoinstallFailed, ["autoinstall is not run by unit tests"]))
 }
 
@@ -51,6 +54,10 @@ impl Fixture {
         }
         let mut args = Args::default();
         edit(&mut args);
+        // What the verbs make of the command line (`verbs/`, `driver`).
+        let (opts, build, remove) =
+            (RunOptions::from_args(&args), BuildOptions::from_args(&args), RemoveOptions::from_args(&args));
+        let mv = (args.module.clone(), args.module_version.clone());
         let ctx = Ctx {
             args,
             argv0: "dkms".into(),
@@ -73,7 +80,18 @@ impl Fixture {
             kernelver: vec![K.into()],
             arch: vec![A.into()],
         };
-        Fixture { dir, d: Dkms::new(ctx, no_autoinstall) }
+        Fixture { dir, d: Dkms::new(ctx, opts, mv, no_autoinstall), build, remove }
+    }
+
+    /// The options of the build operations, as the verbs make them from
+    /// the command line (`Fixture::with`).
+    pub(crate) fn build_opts(&self) -> BuildOptions {
+        self.build
+    }
+
+    /// The options of remove, as its verb makes them.
+    pub(crate) fn remove_opts(&self) -> RemoveOptions {
+        self.remove
     }
 
     /// The trees.

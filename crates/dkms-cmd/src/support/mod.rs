@@ -9,6 +9,7 @@ pub(crate) mod dkms;
 pub(crate) mod fixture;
 pub(crate) mod invoke;
 pub(crate) mod modfiles;
+pub(crate) mod options;
 pub(crate) mod process;
 pub(crate) mod products;
 pub(crate) mod progress;

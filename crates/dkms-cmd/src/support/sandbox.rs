@@ -231,7 +231,7 @@ impl Dkms {
     /// `build_sandbox` (the flag wins over framework.conf and the
     /// environment).
     pub(crate) fn sandbox_setting(&self) -> Setting {
-        let v = self.ctx.args.build_sandbox.as_deref().unwrap_or_else(|| self.ctx.setting("build_sandbox"));
+        let v = self.opts.build_sandbox.as_deref().unwrap_or_else(|| self.ctx.setting("build_sandbox"));
         match v.trim() {
             "yes" | "true" | "1" => Setting::Yes,
             "auto" => Setting::Auto,
@@ -341,7 +341,7 @@ impl Dkms {
     /// after a one-line warning that it is shell code run as root.
     pub(crate) fn untrusted_confs(&self) -> Result<Untrusted> {
         self.sandbox_check()?;
-        let name = self.ctx.args.archive_location.clone().unwrap_or_default().display().to_string();
+        let name = self.opts.archive_location.clone().unwrap_or_default().display().to_string();
         let Some(Ok(t)) = self.sandbox() else {
             let said = std::cell::Cell::new(false);
             let warn = move || {

@@ -41,12 +41,16 @@ impl Dkms {
 /// a failure is reported and the next kernel still runs, state set inside
 /// (the conf cache, the prepared kernel, a module name found by `add`) does
 /// not leak into the next one, and the exit status is the last kernel's.
-pub(crate) fn for_each_kernel(d: &mut Dkms, mut f: impl FnMut(&mut Dkms, &str, &str) -> Result<()>) -> Result<()> {
+pub(crate) fn for_each_kernel(
+    d: &mut Dkms,
+    m: &str,
+    v: &str,
+    mut f: impl FnMut(&mut Dkms, &str, &str) -> Result<()>,
+) -> Result<()> {
     let targets = d.targets();
     let mut last = Ok(());
     for (k, a) in targets {
-        let a2 = &d.ctx.args;
-        ui::set_target(Some(ui::target(&a2.module, &a2.module_version, Some(&k), Some(&a))));
+        ui::set_target(Some(ui::target(m, v, Some(&k), Some(&a))));
         let r = d.subshell(|d| f(d, &k, &a));
         last = r.map_err(|e| {
             ui::report(&e);

@@ -4,6 +4,7 @@
 use crate::ops::autoinstall::autoinstall;
 use crate::ops::plan;
 use crate::support::dkms::Dkms;
+use crate::support::options::BuildOptions;
 use dkms_cli::ui;
 use dkms_state::error::{Error, Kind, Result};
 use dkms_state::{fsutil, kernel};
@@ -25,10 +26,11 @@ pub(crate) fn run(d: &mut Dkms) -> Result<()> {
         }
     }
     d.check_root()?;
+    let opts = BuildOptions::from_args(&d.ctx.args);
     if d.ctx.args.dry_run {
-        return plan::autoinstall::autoinstall(d);
+        return plan::autoinstall::autoinstall(d, &opts);
     }
-    autoinstall(d)
+    autoinstall(d, &opts)
 }
 
 /// `--all-kernels`: every kernel under the install tree whose headers are

@@ -4,19 +4,21 @@
 use crate::ops::build::maybe_build_module;
 use crate::ops::plan;
 use crate::support::dkms::Dkms;
+use crate::support::options::BuildOptions;
 use crate::support::subshell::for_each_kernel;
 use dkms_state::error::Result;
 
 /// `dkms build`
 pub(crate) fn run(d: &mut Dkms) -> Result<()> {
     d.ctx.check_all_is_banned("build")?;
-    let (m, v) = (d.ctx.args.module.clone(), d.ctx.args.module_version.clone());
+    let (m, v) = (d.module.clone(), d.module_version.clone());
     d.module_is_broken_and_die(&m, &v)?;
     d.check_rw_dkms_tree()?;
+    let opts = BuildOptions::from_args(&d.ctx.args);
     if d.ctx.args.dry_run {
         // One plan for all kernels: a module not added yet is added once.
-        let within = plan::target::Within::default();
-        return for_each_kernel(d, |d, k, a| plan::target::build(d, &m, &v, k, a, &within));
+        let within = plan::target::Within { opts, ..Default::default() };
+        return for_each_kernel(d, &m, &v, |d, k, a| plan::target::build(d, &m, &v, k, a, &within));
     }
-    for_each_kernel(d, |d, k, a| maybe_build_module(d, &m, &v, k, a))
+    for_each_kernel(d, &m, &v, |d, k, a| maybe_build_module(d, &opts, &m, &v, k, a))
 }

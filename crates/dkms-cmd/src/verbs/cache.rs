@@ -33,19 +33,18 @@ pub(crate) fn run(d: &mut Dkms) -> Result<()> {
     let operand = words.get(1).cloned();
     match words.first().map(String::as_str) {
         Some(w @ ("key" | "push")) => {
-            if let Some((m, v)) = operand.as_deref().and_then(|o| o.split_once('/')) {
+            let (mut m, mut v) = (d.module.clone(), d.module_version.clone());
+            if let Some((om, ov)) = operand.as_deref().and_then(|o| o.split_once('/')) {
                 // The operand enters here, not through `-m`: checked as `-m` is.
-                dkms_state::name::check(dkms_state::name::What::Module, m)?;
-                dkms_state::name::check(dkms_state::name::What::Version, v)?;
-                d.ctx.args.module = m.into();
-                d.ctx.args.module_version = v.into();
+                dkms_state::name::check(dkms_state::name::What::Module, om)?;
+                dkms_state::name::check(dkms_state::name::What::Version, ov)?;
+                (m, v) = (om.into(), ov.into());
             }
-            let (m, v) = (d.ctx.args.module.clone(), d.ctx.args.module_version.clone());
             if m.is_empty() || v.is_empty() {
                 return Err(usage(&format!("cache {w} needs a module/version.")));
             }
             let push = w == "push";
-            for_each_kernel(d, |d, k, a| key_or_push(d, &m, &v, k, a, push))
+            for_each_kernel(d, &m, &v, |d, k, a| key_or_push(d, &m, &v, k, a, push))
         }
         Some("deb") => super::cache_deb::run(d, operand.as_deref()),
         Some("verify") => verify(d, &PathBuf::from(operand.ok_or_else(|| usage("cache verify needs a directory."))?)),

@@ -21,15 +21,14 @@ fn usage(why: &str) -> Error {
 
 /// `cache deb`, `operand` the word after `deb`.
 pub(crate) fn run(d: &mut Dkms, operand: Option<&str>) -> Result<()> {
-    let all = d.ctx.args.all;
-    if let Some((m, v)) = operand.and_then(|o| o.split_once('/')) {
+    let (all, force) = (d.ctx.args.all, d.ctx.args.force);
+    let (mut m, mut v) = (d.module.clone(), d.module_version.clone());
+    if let Some((om, ov)) = operand.and_then(|o| o.split_once('/')) {
         // The operand enters here, not through `-m`: checked as `-m` is.
-        name::check(name::What::Module, m)?;
-        name::check(name::What::Version, v)?;
-        d.ctx.args.module = m.into();
-        d.ctx.args.module_version = v.into();
+        name::check(name::What::Module, om)?;
+        name::check(name::What::Version, ov)?;
+        (m, v) = (om.into(), ov.into());
     }
-    let (m, v) = (d.ctx.args.module.clone(), d.ctx.args.module_version.clone());
     // Exactly one of the two: a module/version or --all.
     let none_given = m.is_empty() && v.is_empty();
     if all != none_given {
@@ -39,9 +38,9 @@ pub(crate) fn run(d: &mut Dkms, operand: Option<&str>) -> Result<()> {
         return Err(usage("cache deb needs a module/version."));
     }
     let to = d.ctx.args.cache_to.clone().ok_or_else(|| usage("cache deb needs --to DIR."))?;
-    for_each_kernel(d, |d, k, a| {
+    for_each_kernel(d, &m, &v, |d, k, a| {
         if !all {
-            return debpkg::write(d, mvka(&m, &v, k, a), &to).map(drop);
+            return debpkg::write(d, force, mvka(&m, &v, k, a), &to).map(drop);
         }
         let mut last = Ok(());
         for (m, v) in status::list_module_version_combos(&d.ctx.trees, None, None) {
@@ -49,7 +48,7 @@ pub(crate) fn run(d: &mut Dkms, operand: Option<&str>) -> Result<()> {
                 continue;
             }
             ui::set_target(Some(ui::target(&m, &v, Some(k), Some(a))));
-            if let Err(e) = d.subshell(|d| debpkg::write(d, mvka(&m, &v, k, a), &to)) {
+            if let Err(e) = d.subshell(|d| debpkg::write(d, force, mvka(&m, &v, k, a), &to)) {
                 ui::report(&e);
                 last = Err(Error::reported(e.code));
             }

@@ -11,7 +11,7 @@ use dkms_state::error::{Error, Kind, Result};
 
 /// `dkms doctor`
 pub(crate) fn run(d: &mut Dkms) -> Result<()> {
-    let findings = diagnose(d);
+    let findings = diagnose(d, &d.ctx.args.kernelver);
     let errors = findings.iter().filter(|f| f.severity == Severity::Error).count();
     for f in &findings {
         if ui::json() {

@@ -3,6 +3,7 @@
 use crate::ops::add::add_module;
 use crate::ops::tarball_load::{load_tarball, Loaded};
 use crate::support::dkms::Dkms;
+use crate::support::options::BuildOptions;
 use dkms_state::error::{Error, Kind, Result};
 
 /// `dkms ldtarball`: `load_tarball && add_module`.
@@ -12,8 +13,9 @@ pub(crate) fn run(d: &mut Dkms) -> Result<()> {
     }
     // The tarball's dkms.conf is untrusted shell code until it is added.
     let _untrusted = d.untrusted_confs()?;
-    match load_tarball(d)? {
-        Loaded::Ready(m, v) => add_module(d, &m, &v).map(drop),
+    let opts = BuildOptions::from_args(&d.ctx.args);
+    match load_tarball(d, &opts)? {
+        Loaded::Ready(m, v) => add_module(d, &opts, &m, &v).map(drop),
         Loaded::BinariesWithoutSource(..) => Err(Error::exit(Kind::BinariesOnlyWithoutSource)),
         Loaded::Done => Ok(()),
     }

@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 
 /// `dkms log`: one kernel (the first of -k, default the running one).
 pub(crate) fn run(d: &mut Dkms) -> Result<()> {
-    let (m, v) = (d.ctx.args.module.clone(), d.ctx.args.module_version.clone());
+    let (m, v) = (d.module.clone(), d.module_version.clone());
     d.check_module_args("log", &m, &v)?;
     d.ctx.have_one_kernel("log")?;
     let (k, a) = d.kernelver0();

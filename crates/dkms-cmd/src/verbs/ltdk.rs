@@ -9,7 +9,7 @@ use dkms_state::error::Result;
 /// `dkms ltdk`
 pub(crate) fn run(d: &mut Dkms) -> Result<()> {
     d.ctx.check_all_is_banned("ltdk")?;
-    let (m, v) = d.checked_target("ltdk")?;
+    let (m, v) = d.checked_target("ltdk", &d.module, &d.module_version)?;
     let mut refused = 0;
     for (i, (k, a)) in d.targets().iter().enumerate() {
         if i > 0 {

@@ -6,6 +6,7 @@ use crate::ops::install::maybe_install_module;
 use crate::ops::prepare_kernel::prepare_kernel;
 use crate::ops::status::status_lines;
 use crate::support::dkms::Dkms;
+use crate::support::options::BuildOptions;
 use dkms_cli::ui;
 use dkms_state::error::{Error, Kind, Result};
 use dkms_state::status;
@@ -32,9 +33,10 @@ pub(crate) fn run(d: &mut Dkms) -> Result<()> {
             ["The templatekernel and the specified kernel version are the same."],
         ));
     }
+    let globals = (d.module.as_str(), d.module_version.as_str());
     let mut lines: Vec<String> =
-        status_lines(d, "", "", &template, &a).into_iter().filter(|l| l.contains(": installed")).collect();
-    let module = d.ctx.args.module.clone();
+        status_lines(d, globals, "", "", &template, &a).into_iter().filter(|l| l.contains(": installed")).collect();
+    let module = d.module.clone();
     if !module.is_empty() {
         if !d.ctx.trees.module_dir(&module).is_dir() {
             return Err(Error::die(
@@ -53,6 +55,7 @@ pub(crate) fn run(d: &mut Dkms) -> Result<()> {
         return Ok(());
     }
     prepare_kernel(d, &k)?;
+    let opts = BuildOptions::from_args(&d.ctx.args);
     for line in lines {
         let m = line.split('/').next().unwrap_or_default().to_string();
         let v = line.split_once('/').map(|x| x.1).unwrap_or_default().split(',').next().unwrap_or_default().to_string();
@@ -67,7 +70,7 @@ pub(crate) fn run(d: &mut Dkms) -> Result<()> {
             continue;
         }
         for step in [maybe_build_module, maybe_install_module] {
-            if let Err(e) = d.subshell(|d| step(d, &m, &v, &k, &a)) {
+            if let Err(e) = d.subshell(|d| step(d, &opts, &m, &v, &k, &a)) {
                 ui::report(&e);
             }
         }

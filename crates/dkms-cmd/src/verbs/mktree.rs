@@ -11,7 +11,7 @@ use dkms_state::error::Result;
 pub(crate) fn run(d: &mut Dkms) -> Result<()> {
     d.ctx.check_all_is_banned("mktree")?;
     let from = d.ctx.args.from.clone();
-    let (m, v) = tree_names(d, from.as_deref())?;
+    let (m, v) = tree_names(d, &d.module.clone(), &d.module_version.clone(), from.as_deref())?;
     ui::set_target(Some(ui::target(&m, &v, None, None)));
     let made = make_tree(d, &m, &v, from.as_deref())?;
     match &from {

@@ -16,7 +16,7 @@ use std::collections::HashMap;
 use std::path::Path;
 
 pub(crate) fn run(d: &mut Dkms) -> Result<()> {
-    let (m, v) = (d.ctx.args.module.clone(), d.ctx.args.module_version.clone());
+    let (m, v) = (d.module.clone(), d.module_version.clone());
     if m.is_empty() && !d.ctx.args.all {
         return Err(Error::die(
             Kind::ModuleArgsMissing,
@@ -24,7 +24,7 @@ pub(crate) fn run(d: &mut Dkms) -> Result<()> {
         ));
     }
     if !m.is_empty() {
-        d.checked_target("sign")?;
+        d.checked_target("sign", &d.module, &d.module_version)?;
     }
     d.check_rw_dkms_tree()?;
     let kernels = d.ctx.args.kernelver.clone();

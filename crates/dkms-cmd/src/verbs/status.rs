@@ -13,7 +13,7 @@ use dkms_state::error::{Error, Kind, Result};
 /// `dkms status`: always exits 0, even for broken modules; with `--verify`
 /// (not upstream) 18 when an installed build fails verification.
 pub(crate) fn run(d: &mut Dkms) -> Result<()> {
-    let (m, v) = (d.ctx.args.module.clone(), d.ctx.args.module_version.clone());
+    let (m, v) = (d.module.clone(), d.module_version.clone());
     // `-m ..` or `-k 1.0/x/y`: no module of the tree has such a name, and
     // upstream prints nothing; nothing is read through it either.
     if !d.ctx.names_valid() || ![&m, &v].iter().all(|s| s.is_empty() || dkms_state::name::is_valid(s)) {
@@ -31,7 +31,8 @@ pub(crate) fn run(d: &mut Dkms) -> Result<()> {
     let mut verifier = d.ctx.args.verify.then(Verifier::default);
     for (k, a) in &queries {
         // In JSON mode the records are the output; no text on either stream.
-        let show = Show { print: !ui::json(), records: true, verify: verifier.as_mut() };
+        let globals = (m.as_str(), v.as_str());
+        let show = Show { print: !ui::json(), records: true, verify: verifier.as_mut(), globals };
         do_status(d, mvka(&m, &v, k, a), show);
     }
     // As text with --verify, or where framework.conf asks for it

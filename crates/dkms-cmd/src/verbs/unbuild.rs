@@ -10,7 +10,7 @@ use dkms_state::error::Result;
 
 /// `dkms unbuild`
 pub(crate) fn run(d: &mut Dkms) -> Result<()> {
-    let (m, v) = d.checked_target("unbuild")?;
+    let (m, v) = d.checked_target("unbuild", &d.module, &d.module_version)?;
     d.check_rw_dkms_tree()?;
     for (i, (k, a)) in d.targets().iter().enumerate() {
         if i > 0 {

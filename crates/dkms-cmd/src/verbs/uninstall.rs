@@ -9,7 +9,7 @@ use dkms_state::error::Result;
 
 /// `dkms uninstall`
 pub(crate) fn run(d: &mut Dkms) -> Result<()> {
-    let (m, v) = d.checked_target("uninstall")?;
+    let (m, v) = d.checked_target("uninstall", &d.module, &d.module_version)?;
     d.check_root()?;
     let targets = d.targets();
     for (i, (k, a)) in targets.iter().enumerate() {

@@ -10,7 +10,7 @@ use dkms_state::error::Result;
 /// `dkms unmktree`
 pub(crate) fn run(d: &mut Dkms) -> Result<()> {
     d.ctx.check_all_is_banned("unmktree")?;
-    let (m, v) = (d.ctx.args.module.clone(), d.ctx.args.module_version.clone());
+    let (m, v) = (d.module.clone(), d.module_version.clone());
     d.check_module_args("unmktree", &m, &v)?;
     let dir = remove_tree(d, &m, &v, d.ctx.args.force)?;
     ui::outln(&format!("Deleted module tree {}", dir.display()));

@@ -44,11 +44,11 @@ impl Report {
     }
 }
 
-/// The kernels to look at: those given with -k, else every directory of
-/// the install tree (sorted).
-fn kernels(d: &Dkms) -> Vec<String> {
-    if !d.ctx.args.kernelver.is_empty() {
-        return d.ctx.args.kernelver.clone();
+/// The kernels to look at: those given with -k (`given`), else every
+/// directory of the install tree (sorted).
+fn kernels(d: &Dkms, given: &[String]) -> Vec<String> {
+    if !given.is_empty() {
+        return given.to_vec();
     }
     let mut ks: Vec<String> = std::fs::read_dir(&d.ctx.trees.install_tree)
         .map(|rd| {
@@ -63,11 +63,12 @@ fn kernels(d: &Dkms) -> Vec<String> {
     ks
 }
 
-/// Every check, in the order they are shown.
-pub(crate) fn diagnose(d: &Dkms) -> Vec<Finding> {
+/// Every check, in the order they are shown, of the kernels `given` with
+/// -k (none: every kernel).
+pub(crate) fn diagnose(d: &Dkms, given: &[String]) -> Vec<Finding> {
     let mut r = Report::default();
     let arch = d.ctx.arch.first().cloned().unwrap_or_else(dkms_state::kernel::uname_m);
-    let ks = kernels(d);
+    let ks = kernels(d, given);
     for k in &ks {
         kernel::check(d, &mut r, k, &arch);
     }

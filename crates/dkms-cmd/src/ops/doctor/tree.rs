@@ -158,7 +158,11 @@ fn builds(d: &Dkms, r: &mut Report, m: &str, v: &str) {
 /// What `status --verify` finds, one finding per installed build.
 fn verified(d: &Dkms, r: &mut Report) {
     let mut ver = Verifier::default();
-    do_status(d, mvka("", "", "", ""), Show { print: false, records: false, verify: Some(&mut ver) });
+    do_status(
+        d,
+        mvka("", "", "", ""),
+        Show { print: false, records: false, verify: Some(&mut ver), globals: ("", "") },
+    );
     for (m, v, k, a, problems) in ver.failures {
         let lines: Vec<String> = verify::lines(&problems).iter().map(|l| l.trim().to_string()).collect();
         r.add_for(

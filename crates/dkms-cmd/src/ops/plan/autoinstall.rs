@@ -10,12 +10,13 @@ use super::Step;
 use crate::ops::autoinstall::{autoinstall_failed, plan, side_by_side, unbuilt, waiting_reason, Job, Plan};
 use crate::ops::prepare_kernel;
 use crate::support::dkms::Dkms;
+use crate::support::options::BuildOptions;
 use dkms_cli::ui;
 use dkms_state::error::{Error, Result};
 use dkms_state::status;
 
-/// `autoinstall` for the kernels of the command line.
-pub(crate) fn autoinstall(d: &mut Dkms) -> Result<()> {
+/// `autoinstall` for the kernels of the command line, run as `opts` say.
+pub(crate) fn autoinstall(d: &mut Dkms, opts: &BuildOptions) -> Result<()> {
     if d.ctx.conf_dir.join("no-autoinstall").is_file() {
         ui::outln("Automatic installation of modules has been disabled.");
         return Ok(());
@@ -32,7 +33,7 @@ pub(crate) fn autoinstall(d: &mut Dkms) -> Result<()> {
     let several = targets.len() > 1;
     let mut first_failure = None;
     for ((k, a), p) in targets.iter().zip(plans) {
-        match p.and_then(|p| kernel_plan(d, k, a, p, side)) {
+        match p.and_then(|p| kernel_plan(d, opts, k, a, p, side)) {
             Err(e) if several => {
                 ui::report(&e);
                 first_failure.get_or_insert(e.code);
@@ -45,7 +46,7 @@ pub(crate) fn autoinstall(d: &mut Dkms) -> Result<()> {
 }
 
 /// One kernel's rounds, as `autoinstall_kernel` would run them.
-fn kernel_plan(d: &mut Dkms, k: &str, a: &str, mut p: Plan, side: bool) -> Result<()> {
+fn kernel_plan(d: &mut Dkms, opts: &BuildOptions, k: &str, a: &str, mut p: Plan, side: bool) -> Result<()> {
     if p.jobs.is_empty() {
         return Ok(());
     }
@@ -81,6 +82,7 @@ fn kernel_plan(d: &mut Dkms, k: &str, a: &str, mut p: Plan, side: bool) -> Resul
                 side_by_side: side,
                 after: waits.iter().find(|w| w.0 == m).map(|w| w.1.clone()).unwrap_or_default(),
                 installed: installed.clone(),
+                opts: *opts,
                 ..Within::default()
             };
             let r = d.subshell(|d| target::install(d, m, v, k, a, &within));

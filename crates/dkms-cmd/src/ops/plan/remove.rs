@@ -8,6 +8,7 @@ use crate::ops::kernel_hooks::{hook_result, hook_takes};
 use crate::ops::remove::{rpm_safe_upgrade_cancelled, rpm_safe_upgrade_cancels, KEPT};
 use crate::ops::unbuild::is_leftover;
 use crate::support::dkms::{mvka, Dkms};
+use crate::support::options::RemoveOptions;
 use dkms_cli::ui;
 use dkms_proto::PlannedAction;
 use dkms_state::error::Result;
@@ -15,8 +16,8 @@ use dkms_state::status;
 use dkms_state::trees::Trees;
 
 /// `remove_module` for m/v on the command line's kernels.
-pub(crate) fn remove_module(d: &mut Dkms, m: &str, v: &str) -> Result<()> {
-    if d.ctx.args.rpm_safe_upgrade && rpm_safe_upgrade_cancels(d, m, v, false) {
+pub(crate) fn remove_module(d: &mut Dkms, opts: &RemoveOptions, m: &str, v: &str) -> Result<()> {
+    if opts.rpm_safe_upgrade && rpm_safe_upgrade_cancels(d, m, v, false) {
         return Err(rpm_safe_upgrade_cancelled());
     }
     let mut unbuilt = Vec::new();
@@ -116,7 +117,10 @@ mod tests {
         f.kernel(K);
         f.add("hello", "1.0", &conf("hello", "1.0", ""));
         f.build("hello", "1.0", K, A, &["hello.ko"]);
-        let (r, out, _) = captured(|| remove_module(&mut f.d, "hello", "1.0"));
+        let (r, out, _) = captured(|| {
+            let o = f.remove_opts();
+            remove_module(&mut f.d, &o, "hello", "1.0")
+        });
         r.unwrap();
         assert_eq!(
             out,
@@ -127,7 +131,10 @@ mod tests {
         );
         // Built for a kernel the command line does not name: it stays.
         f.build("hello", "1.0", "5.10.0-1", A, &["hello.ko"]);
-        let (_, out, _) = captured(|| remove_module(&mut f.d, "hello", "1.0"));
+        let (_, out, _) = captured(|| {
+            let o = f.remove_opts();
+            remove_module(&mut f.d, &o, "hello", "1.0")
+        });
         assert!(!out.contains("Would remove"), "{out}");
     }
 }

@@ -14,6 +14,7 @@ use crate::ops::uninstall::{archived_originals, installed_copy, legacy_home, res
 use crate::ops::{add, build, prepare_kernel};
 use crate::support::dkms::{mvka, Dkms, Mvka};
 use crate::support::modfiles::compressed_or_uncompressed;
+use crate::support::options::BuildOptions;
 use crate::support::signing;
 use dkms_proto::{PlannedAction, SkipReason};
 use dkms_state::conf::Conf;
@@ -34,6 +35,8 @@ pub(crate) enum Depmod {
 /// Where in a bigger plan a target's steps are (`Default`: on their own).
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Within {
+    /// What the build and install are run with.
+    pub(crate) opts: BuildOptions,
     pub(crate) depmod: Depmod,
     /// autoinstall: the round of BUILD_DEPENDS order.
     pub(crate) round: Option<u32>,
@@ -55,7 +58,7 @@ pub(crate) struct Within {
 /// `maybe_build_module`: skip when built (with `--force`: unbuild first).
 pub(crate) fn build(d: &mut Dkms, m: &str, v: &str, k: &str, a: &str, within: &Within) -> Result<()> {
     if status::is_module_built(&d.ctx.trees, m, v, k, a) {
-        if !d.ctx.args.force {
+        if !within.opts.force {
             Step::skip(m, v, k, a, SkipReason::AlreadyBuilt).emit();
             return Ok(());
         }
@@ -98,7 +101,7 @@ fn do_build(d: &mut Dkms, m: &str, v: &str, k: &str, a: &str, within: &Within) -
         Err(e) => return Err(e),
     };
     prepare_kernel::prepare_kernel(d, k)?;
-    build::check_build_depends(d, mvka(m, v, k, a), &conf, &within.installed)?;
+    build::check_build_depends(d, within.opts.force, mvka(m, v, k, a), &conf, &within.installed)?;
     let suffix = d.module_suffix(k);
     let module_dir = d.ctx.trees.arch_dir(m, v, k, a).join("module");
     let mut step = Step::new(PlannedAction::Build, m, v, k, a);
@@ -135,7 +138,7 @@ fn substitute(d: &mut Dkms, x: Mvka, conf: &Conf, suffix: &str) -> Option<Prebui
 /// first), build first when not built.
 pub(crate) fn install(d: &mut Dkms, m: &str, v: &str, k: &str, a: &str, within: &Within) -> Result<()> {
     if status::is_module_installed(&d.ctx.trees, m, v, k, a) {
-        if !d.ctx.args.force {
+        if !within.opts.force {
             Step::skip(m, v, k, a, SkipReason::AlreadyInstalled).emit();
             return Ok(());
         }
@@ -154,12 +157,11 @@ fn do_install(d: &mut Dkms, x: Mvka, within: &Within, before: Before) -> Result<
     if !built {
         do_build(d, m, v, k, a, within)?;
     }
-    let (conf, buildable, suffix) = install_checks(d, x, built, false)?;
+    let (conf, buildable, suffix) = install_checks(d, x, built, false, within.opts.force)?;
     // modules_to_force_install and --rpm_safe_upgrade force the version
     // check, as they do in `do_install`.
-    let saved = (d.ctx.args.force, d.ctx.args.force_version_override);
-    apply_force_installation(d, m);
-    d.ctx.args.force |= d.ctx.args.rpm_safe_upgrade;
+    let (forced, _) = apply_force_installation(&within.opts, m);
+    let forced = if forced.rpm_safe_upgrade { forced.forced() } else { forced };
     let places = Places::of(&d.ctx.trees, x);
     let mut step = Step::new(PlannedAction::Install, m, v, k, a);
     (step.round, step.after) = (within.round, within.after.clone());
@@ -168,8 +170,8 @@ fn do_install(d: &mut Dkms, x: Mvka, within: &Within, before: Before) -> Result<
         // The version check compares with the built module: not built yet,
         // only its OBSOLETE_BY part can be made (the rest when it runs).
         let sane = match built {
-            true => check_version_sanity(d, x, &conf.obsolete_by, &r.dest_module_name, suffix),
-            false => not_obsolete(d, k, &conf.obsolete_by),
+            true => check_version_sanity(d, &forced, x, &conf.obsolete_by, &r.dest_module_name, suffix),
+            false => not_obsolete(forced.force, k, &conf.obsolete_by),
         };
         if !sane {
             continue;
@@ -178,7 +180,6 @@ fn do_install(d: &mut Dkms, x: Mvka, within: &Within, before: Before) -> Result<
         step.files.push(to.dest.display().to_string());
         step.originals.extend(to.original.map(|o| o.display().to_string()));
     }
-    (d.ctx.args.force, d.ctx.args.force_version_override) = saved;
     if conf.num_modules() > 0 && step.files.is_empty() {
         return Err(install_aborted());
     }
@@ -200,8 +201,9 @@ fn rebuild_dependants(d: &mut Dkms, x: Mvka, within: &Within) -> Result<()> {
     let Mvka { m, v, k, a } = x;
     let mut installed = within.installed.clone();
     installed.push(m.to_string());
-    let again = Within { installed, no_dependants: true, depmod: within.depmod, ..Within::default() };
-    for (dm, dv) in dependants_to_rebuild(d, k, a, Some((m, v)))? {
+    let again =
+        Within { opts: within.opts, installed, no_dependants: true, depmod: within.depmod, ..Within::default() };
+    for (dm, dv) in dependants_to_rebuild(d, within.opts.force, k, a, Some((m, v)))? {
         // `do_uninstall` runs (and its depmod) even when it is not installed.
         let mut before = match status::is_module_installed(&d.ctx.trees, &dm, &dv, k, a) {
             true => do_uninstall(d, &dm, &dv, k, a, Depmod::Now)?,
@@ -299,7 +301,10 @@ mod tests {
     }
 
     fn plan_install(f: &mut Fixture) -> (Result<()>, String) {
-        let (r, out, _) = captured(|| install(&mut f.d, "hello", "1.0", K, A, &Within::default()));
+        let (r, out, _) = {
+            let w = Within { opts: f.build_opts(), ..Within::default() };
+            captured(|| install(&mut f.d, "hello", "1.0", K, A, &w))
+        };
         (r, out)
     }
 
@@ -379,7 +384,10 @@ mod tests {
             conf("hello", "1.0", "OBSOLETE_BY=5.10"),
         )
         .unwrap();
-        let (r, out, err) = captured(|| install(&mut f.d, "hello", "1.0", K, A, &Within::default()));
+        let (r, out, err) = {
+            let w = Within { opts: f.build_opts(), ..Within::default() };
+            captured(|| install(&mut f.d, "hello", "1.0", K, A, &w))
+        };
         assert_eq!(r.err().map(|e| e.code), Some(77));
         assert_eq!(out, format!("Would skip hello/1.0 for kernel {K} ({A}): BUILD_EXCLUSIVE excludes this kernel\n"));
         assert!(err.contains("Deprecated feature: OBSOLETE_BY"), "{err}");
@@ -389,12 +397,18 @@ mod tests {
     fn a_built_module_is_skipped_by_build_unless_forced() {
         let (mut f, _) = fixture(|_| {});
         f.build("hello", "1.0", K, A, &["hello.ko"]);
-        let (r, out, _) = captured(|| build(&mut f.d, "hello", "1.0", K, A, &Within::default()));
+        let (r, out, _) = {
+            let w = Within { opts: f.build_opts(), ..Within::default() };
+            captured(|| build(&mut f.d, "hello", "1.0", K, A, &w))
+        };
         r.unwrap();
         assert_eq!(out, format!("Would skip hello/1.0 for kernel {K} ({A}): already built (use --force to rebuild)\n"));
         let (mut f, _) = fixture(|a| a.force = true);
         f.build("hello", "1.0", K, A, &["hello.ko"]);
-        let (r, out, _) = captured(|| build(&mut f.d, "hello", "1.0", K, A, &Within::default()));
+        let (r, out, _) = {
+            let w = Within { opts: f.build_opts(), ..Within::default() };
+            captured(|| build(&mut f.d, "hello", "1.0", K, A, &w))
+        };
         r.unwrap();
         assert!(
             out.starts_with(&format!("Would unbuild hello/1.0 for kernel {K} ({A})\nWould build hello/1.0")),
