@@ -11,6 +11,7 @@ mod faults;
 mod hostile_dir;
 mod oci;
 mod post_build;
+mod progress;
 mod tls;
 
 use crate::skip::skip_unless;

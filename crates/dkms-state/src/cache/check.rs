@@ -156,6 +156,7 @@ mod tests {
             files: files.collect(),
             dkms_version: String::new(),
             created: 0,
+            make: None,
         }
     }
 

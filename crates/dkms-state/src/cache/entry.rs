@@ -31,6 +31,20 @@ pub struct Manifest {
     pub dkms_version: String,
     /// Seconds since the epoch.
     pub created: u64,
+    /// What the build's make did (absent from entries written before it
+    /// was recorded, which still parse).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub make: Option<MakeStats>,
+}
+
+/// What the make of an entry's build did, as `crate::progress` counts it:
+/// its kbuild steps and how long it ran. An addition to format 1 (older
+/// readers ignore it): a later local build of the same module/version
+/// with no make.log of its own shows its total and time left from it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MakeStats {
+    pub steps: u64,
+    pub seconds: u64,
 }
 
 /// One file of an entry.
@@ -79,6 +93,38 @@ impl Manifest {
         }
         Ok(m)
     }
+}
+
+/// At most this many manifests of a directory are read by `last_make`.
+const SCAN_LIMIT: usize = 4096;
+
+/// The `make` of the newest entry of `module`/`version` in the cache
+/// directory `dir` that records one, with its `created` time. Each
+/// manifest is read as any entry's is (bounded, no link followed, checked
+/// by `Manifest::parse`); its signature is not checked, as nothing but the
+/// total and the time left shown during a build comes of it.
+pub fn last_make(dir: &Path, module: &str, version: &str) -> Option<(u64, MakeStats)> {
+    let mut best: Option<(u64, MakeStats)> = None;
+    let mut read = 0;
+    for e in std::fs::read_dir(dir).ok()?.flatten() {
+        let name = e.file_name();
+        let Some(key) = name.to_str().and_then(|n| n.strip_suffix(".json")).filter(|k| valid_key(k)) else {
+            continue;
+        };
+        read += 1;
+        if read > SCAN_LIMIT {
+            break;
+        }
+        let Ok(bytes) = crate::untrusted::read_bounded(&e.path(), super::check::MAX_MANIFEST) else { continue };
+        let Ok(m) = Manifest::parse(&bytes) else { continue };
+        if m.key != key || m.module != module || m.version != version {
+            continue;
+        }
+        if let Some(s) = m.make.filter(|_| best.is_none_or(|(created, _)| m.created > created)) {
+            best = Some((m.created, s));
+        }
+    }
+    best
 }
 
 /// `module/...` or `log/make.log`, no `..`, nothing absolute.
@@ -302,6 +348,7 @@ mod tests {
             files: file_records(&base).unwrap(),
             dkms_version: "t".into(),
             created: 0,
+            make: Some(MakeStats { steps: 4, seconds: 3 }),
         };
         let dir = t.path().join("push");
         std::fs::create_dir(&dir).unwrap();
@@ -316,5 +363,18 @@ mod tests {
         assert!(dir.join(&json).symlink_metadata().unwrap().is_file());
         verify_signature(&dir.join(&json), &dir.join(&sig), &cert).unwrap();
         assert_eq!(Manifest::parse(&std::fs::read(dir.join(&json)).unwrap()).unwrap(), m);
+        assert_eq!(last_make(&dir, "m", "1"), Some((0, MakeStats { steps: 4, seconds: 3 })));
+        assert_eq!(last_make(&dir, "m", "2"), None);
+
+        // An entry written before `make` was recorded parses; it is
+        // written without the key (not as null).
+        let old = Manifest { make: None, ..m };
+        let text = serde_json::to_string(&old).unwrap();
+        assert!(!text.contains("\"make\""), "{text}");
+        assert_eq!(Manifest::parse(text.as_bytes()).unwrap(), old);
+        let mut v: serde_json::Value = serde_json::from_slice(&std::fs::read(dir.join(&json)).unwrap()).unwrap();
+        assert_eq!(v["make"], serde_json::json!({"steps": 4, "seconds": 3}));
+        v.as_object_mut().unwrap().remove("make");
+        assert_eq!(Manifest::parse(v.to_string().as_bytes()).unwrap().make, None);
     }
 }
