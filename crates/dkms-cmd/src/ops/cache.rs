@@ -151,7 +151,7 @@ pub(crate) fn last_make(d: &Dkms, m: &str, v: &str) -> Option<Previous> {
     if let Some(PushTo::Dir(p)) = push_to(d) {
         dirs.push(p);
     }
-    let newest = dirs.iter().filter_map(|dir| entry::last_make(dir, m, v)).max_by_key(|(created, _)| *created);
+    let newest = dirs.iter().filter_map(|dir| check::last_make(dir, m, v)).max_by_key(|(created, _)| *created);
     newest.map(|(_, s)| Previous { steps: s.steps, elapsed: std::time::Duration::from_secs(s.seconds) })
 }
 

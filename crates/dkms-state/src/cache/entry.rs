@@ -95,38 +95,6 @@ impl Manifest {
     }
 }
 
-/// At most this many manifests of a directory are read by `last_make`.
-const SCAN_LIMIT: usize = 4096;
-
-/// The `make` of the newest entry of `module`/`version` in the cache
-/// directory `dir` that records one, with its `created` time. Each
-/// manifest is read as any entry's is (bounded, no link followed, checked
-/// by `Manifest::parse`); its signature is not checked, as nothing but the
-/// total and the time left shown during a build comes of it.
-pub fn last_make(dir: &Path, module: &str, version: &str) -> Option<(u64, MakeStats)> {
-    let mut best: Option<(u64, MakeStats)> = None;
-    let mut read = 0;
-    for e in std::fs::read_dir(dir).ok()?.flatten() {
-        let name = e.file_name();
-        let Some(key) = name.to_str().and_then(|n| n.strip_suffix(".json")).filter(|k| valid_key(k)) else {
-            continue;
-        };
-        read += 1;
-        if read > SCAN_LIMIT {
-            break;
-        }
-        let Ok(bytes) = crate::untrusted::read_bounded(&e.path(), super::check::MAX_MANIFEST) else { continue };
-        let Ok(m) = Manifest::parse(&bytes) else { continue };
-        if m.key != key || m.module != module || m.version != version {
-            continue;
-        }
-        if let Some(s) = m.make.filter(|_| best.is_none_or(|(created, _)| m.created > created)) {
-            best = Some((m.created, s));
-        }
-    }
-    best
-}
-
 /// `module/...` or `log/make.log`, no `..`, nothing absolute.
 fn safe_path(p: &str) -> bool {
     (p.starts_with("module/") || p == "log/make.log") && !p.split('/').any(|c| c.is_empty() || c == "." || c == "..")
@@ -363,8 +331,6 @@ mod tests {
         assert!(dir.join(&json).symlink_metadata().unwrap().is_file());
         verify_signature(&dir.join(&json), &dir.join(&sig), &cert).unwrap();
         assert_eq!(Manifest::parse(&std::fs::read(dir.join(&json)).unwrap()).unwrap(), m);
-        assert_eq!(last_make(&dir, "m", "1"), Some((0, MakeStats { steps: 4, seconds: 3 })));
-        assert_eq!(last_make(&dir, "m", "2"), None);
 
         // An entry written before `make` was recorded parses; it is
         // written without the key (not as null).
