@@ -166,8 +166,9 @@ fn live_status_line_during_a_build_then_upstreams_text() {
     println!("during:\n{during}\nafter:\n{after}");
 }
 
-/// A parallel autoinstall of three modules: a line per running build, the
-/// finished ones' text above, upstream's text alone at the end.
+/// A parallel autoinstall of three modules: a line per running build (all
+/// three at once), the finished ones' text above, upstream's text alone at
+/// the end.
 #[test]
 fn live_status_lines_of_a_parallel_autoinstall() {
     let Some(k) = ready() else { return };
@@ -188,7 +189,9 @@ fn live_status_lines_of_a_parallel_autoinstall() {
     let pane = Pane::start(&tty, &args);
     let lines =
         |t: &str| ["progress_a", "progress_b", "progress_c"].iter().filter(|m| status_line(t, m, &k).is_some()).count();
-    let during = pane.wait(90, |t| lines(t) >= 2).unwrap_or_else(|t| panic!("not two status lines at once:\n{t}"));
+    // All three at once, each with its elapsed time and a step (for 4 s
+    // every build sleeps after kbuild, its last step shown).
+    let during = pane.wait(90, |t| lines(t) == 3).unwrap_or_else(|t| panic!("not three status lines at once:\n{t}"));
     let (after, code) = finished(&tty, &pane, 180);
     let (plain_code, expected) = plain.run_combined(Impl::Ours, None, &args, true);
     assert_eq!((code.as_str(), plain_code), ("0", 0), "{after}");
