@@ -1,6 +1,7 @@
 # The live status line under apt (README, "Build progress"), sourced by
-# scripts/check-deb.sh inside its overlay (uses its step/check helpers, $deb,
-# $K, $S): apt-get install -o Dpkg::Progress-Fancy=1 of a real *-dkms
+# scripts/check-deb.sh inside its overlay after the archive part (uses the
+# step/check helpers, $deb, $K, $S, and check-deb-archive.sh's candidate
+# and $S/apt-update): apt-get install -o Dpkg::Progress-Fancy=1 of a real *-dkms
 # package in a tmux pane (a real pty; apt gives dpkg one of its own and keeps
 # the terminal's last row for its progress bar with a scroll region). The
 # pane is captured every 0.1 s while apt runs: during the build the status
@@ -17,7 +18,6 @@ PROG_PKG=v4l2loopback-dkms
 PROG_ROWS=40
 PROG_COLS=150
 
-prog_candidate() { apt-cache policy "$1" 2>/dev/null | sed -n 's/^ *Candidate: //p' | grep -vx '(none)'; }
 ptmux() { TERM=xterm-256color tmux -S "$S/progress.sock" "$@"; }
 # The whole pane, history included, wrapped lines joined, trailing blanks cut.
 pane_all() { ptmux capture-pane -p -J -S - -E - -t p | sed 's/[[:space:]]*$//' | sed -e :a -e '/^\n*$/{$d;N;ba' -e '}'; }
@@ -37,12 +37,12 @@ if [[ -z $K ]] || ! command -v tmux >/dev/null; then
     echo "check-deb: progress under apt SKIPPED: needs kernel headers and tmux"
     return 0
 fi
-if grep -q '^[WE]: Failed to fetch' "$S/apt-update" 2>/dev/null || [[ -z $(prog_candidate "$PROG_PKG") ]]; then
+if grep -q '^[WE]: Failed to fetch' "$S/apt-update" 2>/dev/null || [[ -z $(candidate "$PROG_PKG") ]]; then
     echo "check-deb: progress under apt SKIPPED: apt cannot reach $PROG_PKG in the archive"
     return 0
 fi
 check "apt-get install our .deb (for the progress under apt)" apt-get install -y --no-install-recommends "$deb"
-PROG_VER=$(prog_candidate "$PROG_PKG" | sed 's/^[0-9]*://; s/-[^-]*$//')
+PROG_VER=$(candidate "$PROG_PKG" | sed 's/^[0-9]*://; s/-[^-]*$//')
 PROG_MOD=${PROG_PKG%-dkms}
 mkdir -p "$S/progress"
 cat >"$S/progress/pane.sh" <<EOF
