@@ -249,6 +249,7 @@ check "nothing of the package is left" test -z "$left"
 
 # ---------------------------------------------------------------- archive part
 . "$(dirname "$0")/check-deb-archive.sh"
+. "$(dirname "$0")/check-deb-progress.sh"
 
 echo
 echo "check-deb: steps (result, expected exit, exit, seconds, step):"

@@ -93,6 +93,32 @@ fn heartbeat_lines_without_a_terminal() {
     assert!(!out.stderr.contains("dkms: "), "{}", out.stderr);
 }
 
+/// The case as it is, with no test knob: a build of over 35 s
+/// (kbuild, then a 34 s sleep) gives one heartbeat, at the default 30 s.
+#[test]
+fn one_heartbeat_for_a_35s_build_at_the_default_interval() {
+    let Some(k) = ready() else { return };
+    let mut sb = setup(&k);
+    added(&mut sb, "progress_35s", 1, 34);
+    let t0 = std::time::Instant::now();
+    let out = sb.run_env(
+        crate::support::Impl::Ours,
+        None,
+        &["build", "progress_35s/1.0", "-k", &k, "--progress=lines"],
+        true,
+        &[],
+    );
+    assert_eq!(out.code, 0, "{}", out.combined);
+    let secs = t0.elapsed().as_secs();
+    assert!(secs >= 35, "the build took {secs}s");
+    let heartbeat = format!("dkms: progress_35s/1.0 for {k}: building, ");
+    let beats: Vec<&str> = out.stderr.lines().filter(|l| l.starts_with(&heartbeat)).collect();
+    assert!(!beats.is_empty() && (beats.len() == 1 || secs >= 60), "{secs}s:\n{}", out.stderr);
+    // At 30 s (31 s when the machine is too busy to look in time).
+    let at = &beats[0][heartbeat.len()..];
+    assert!((at.starts_with("30s, ") || at.starts_with("31s, ")) && at.ends_with(" steps"), "{beats:?}");
+}
+
 /// `--json`: schema-valid `progress` records for the running build, at
 /// most one a second, with a rising `done`; the total and the time left
 /// once a kept make.log of the same module/version exists.

@@ -51,9 +51,18 @@ fn board() -> std::sync::MutexGuard<'static, Board> {
     BOARD.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-/// Is stderr a terminal the lines can be drawn on?
+/// Is stderr a terminal the lines can be drawn on? Not one whose size is
+/// unknown (0 columns): apt gives dpkg, and so the maintainer scripts that
+/// run dkms, a pty of size 0x0 when its own output is no terminal (a pipe,
+/// a log file), and whatever is drawn there lands in that pipe or log.
 pub fn available() -> bool {
-    std::io::stderr().is_terminal()
+    std::io::stderr().is_terminal() && columns().is_some()
+}
+
+/// The terminal's width, if it has told one.
+fn columns() -> Option<usize> {
+    let w = rustix::termios::tcgetwinsize(std::io::stderr()).ok()?;
+    Some(usize::from(w.ws_col)).filter(|c| *c > 0)
 }
 
 /// Does `stream` reach the terminal the lines are on? (stdout counts when it
@@ -63,7 +72,7 @@ fn on_terminal(stream: Stream) -> bool {
 }
 
 fn width() -> usize {
-    rustix::termios::tcgetwinsize(std::io::stderr()).map_or(80, |w| usize::from(w.ws_col)).max(20)
+    columns().unwrap_or(80).max(20)
 }
 
 impl Board {

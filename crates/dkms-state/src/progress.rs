@@ -2,8 +2,9 @@
 //! `invoke_command` only prints a dot every 3 s): the steps kbuild writes to
 //! make.log (`CC [M]`, `LD [M]`, `MODPOST`, ...) as make writes them, how
 //! many there were in the last successful build of the same module/version
-//! (its kept `<kernel>/<arch>/log/make.log`) and how long that build's make
-//! took, and from those the share done and the time left. No printing here:
+//! (its kept `<kernel>/<arch>/log/make.log`, else what a binary cache
+//! entry's manifest records: `cache::entry::MakeStats`) and how long that
+//! build's make took, and from those the share done and the time left. No printing here:
 //! the caller shows what `Snapshot` says.
 
 use crate::trees::Trees;
@@ -141,10 +142,13 @@ pub fn previous(trees: &Trees, m: &str, v: &str) -> Option<Previous> {
         }
     }
     logs.sort();
-    logs.iter().rev().find_map(|(_, log)| {
-        let f = open_untrusted(log)?;
-        parse_previous(BufReader::new(f.take(PREVIOUS_LOG_LIMIT)))
-    })
+    logs.iter().rev().find_map(|(_, log)| previous_in(log))
+}
+
+/// The last successful make section of the make.log `log`.
+pub fn previous_in(log: &Path) -> Option<Previous> {
+    let f = open_untrusted(log)?;
+    parse_previous(BufReader::new(f.take(PREVIOUS_LOG_LIMIT)))
 }
 
 /// Follows a make.log as make appends to it: the steps seen so far.

@@ -12,6 +12,7 @@ mod hostile_dir;
 mod oci;
 mod oci_redirect;
 mod post_build;
+mod progress;
 mod tls;
 
 use crate::skip::skip_unless;

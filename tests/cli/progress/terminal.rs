@@ -156,11 +156,19 @@ fn live_status_line_during_a_build_then_upstreams_text() {
     assert_eq!((code.as_str(), plain_code), ("0", 0), "{after}");
     assert!(during.contains("Building module(s)..."), "{during}");
     assert_eq!(after, normal(&plain, &expected), "during the build the pane was:\n{during}");
+    // And that text is upstream's: its real dkms, on a tree of its own.
+    if crate::support::upstream_source().is_some() {
+        let mut up = setup(&k);
+        added(&mut up, "progress_tty", 1, 4);
+        let (up_code, up_out) = up.run_combined(Impl::Upstream, None, &args, true);
+        assert_eq!((up_code, normal(&up, &up_out)), (0, after.clone()), "upstream's dkms");
+    }
     println!("during:\n{during}\nafter:\n{after}");
 }
 
-/// A parallel autoinstall of three modules: a line per running build, the
-/// finished ones' text above, upstream's text alone at the end.
+/// A parallel autoinstall of three modules: a line per running build (all
+/// three at once), the finished ones' text above, upstream's text alone at
+/// the end.
 #[test]
 fn live_status_lines_of_a_parallel_autoinstall() {
     let Some(k) = ready() else { return };
@@ -181,7 +189,9 @@ fn live_status_lines_of_a_parallel_autoinstall() {
     let pane = Pane::start(&tty, &args);
     let lines =
         |t: &str| ["progress_a", "progress_b", "progress_c"].iter().filter(|m| status_line(t, m, &k).is_some()).count();
-    let during = pane.wait(90, |t| lines(t) >= 2).unwrap_or_else(|t| panic!("not two status lines at once:\n{t}"));
+    // All three at once, each with its elapsed time and a step (for 4 s
+    // every build sleeps after kbuild, its last step shown).
+    let during = pane.wait(90, |t| lines(t) == 3).unwrap_or_else(|t| panic!("not three status lines at once:\n{t}"));
     let (after, code) = finished(&tty, &pane, 180);
     let (plain_code, expected) = plain.run_combined(Impl::Ours, None, &args, true);
     assert_eq!((code.as_str(), plain_code), ("0", 0), "{after}");
@@ -244,4 +254,34 @@ fn works_inside_a_scroll_region_like_apts_progress_bar() {
     let text = after.split_once("\n50\n").map_or(after.as_str(), |(_, t)| t);
     assert_eq!(text, normal(&plain, &expected), "during the build the pane was:\n{during}");
     println!("during:\n{during}\nafter:\n{full}");
+}
+
+/// A terminal that has not told its size (what apt gives maintainer
+/// scripts when its own output is a pipe or a log: a pty of 0x0, here set
+/// with `stty`): no status line is drawn, the dots are upstream's, and the
+/// text is upstream's.
+#[test]
+fn no_status_line_on_a_terminal_of_unknown_size() {
+    let Some(k) = ready() else { return };
+    if !tmux_ready() {
+        return;
+    }
+    let (mut tty, mut plain) = (setup(&k), setup(&k));
+    added(&mut tty, "progress_nosize", 1, 4);
+    added(&mut plain, "progress_nosize", 1, 4);
+    let args = ["build", "progress_nosize/1.0", "-k", &k];
+    let pane = Pane::after(&tty, "clear; stty rows 0 cols 0; stty size", &args);
+    // Every capture until the end: never a status line; the dots go on.
+    let during = pane
+        .wait(120, |t| {
+            assert!(!t.contains("progress_nosize/1.0 for"), "a status line on a terminal of unknown size:\n{t}");
+            t.contains("[exit ") || t.contains("Building module(s)....")
+        })
+        .unwrap_or_else(|t| panic!("no dots:\n{t}"));
+    let (after, code) = finished(&tty, &pane, 120);
+    assert!(!pane.text().contains("progress_nosize/1.0 for"), "{}", pane.text());
+    let (plain_code, expected) = plain.run_combined(Impl::Ours, None, &args, true);
+    assert_eq!((code.as_str(), plain_code), ("0", 0), "{after}");
+    let after = after.strip_prefix("0 0\n").unwrap_or_else(|| panic!("the pane's size was not 0x0:\n{after}"));
+    assert_eq!(after, normal(&plain, &expected), "during the build the pane was:\n{during}");
 }

@@ -324,9 +324,10 @@ flags! {
         kind: Some(K::Choice(&["auto", "lines", "never"])),
         help: "Show the progress of builds",
         long_help: "Show how far each running module build has got, from the steps make writes to make.log (the \
-                    total and the time left from the last successful build of the same module/version, when \
-                    there is one). auto (the default): a live status line per running build on standard error \
-                    when it is a terminal, erased when the build ends; otherwise upstream's output, byte for \
+                    total and the time left from the last successful build of the same module/version, its make.log \
+                    or a binary cache entry in a cache directory, when there is one). auto (the default): a live \
+                    status line per running build on standard error when it is a terminal of known size, erased \
+                    when the build ends; otherwise upstream's output, byte for \
                     byte. lines: one line per running build every 30 s on standard error (for logs). never: \
                     upstream's output everywhere. With --json, progress records (at most one a second per \
                     build) unless never. Also the framework.conf setting progress and the environment variable \

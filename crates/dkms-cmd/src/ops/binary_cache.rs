@@ -12,12 +12,13 @@ use crate::support::dkms::{Dkms, Mvka};
 use dkms_cli::{ui, RELEASE_STRING};
 use dkms_proto::Record;
 use dkms_state::cache::check;
-use dkms_state::cache::entry::{self, Manifest};
+use dkms_state::cache::entry::{self, MakeStats, Manifest};
 use dkms_state::cache::fetch::{Miss, Source};
 use dkms_state::cache::key::{self, Inputs};
 use dkms_state::cache::oci;
 use dkms_state::conf::Conf;
 use dkms_state::error::{Error, Kind, Result};
+use dkms_state::progress::{self, Previous};
 use dkms_state::{env, fsutil, tarball};
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -136,6 +137,22 @@ pub(crate) fn inputs(
         ],
     };
     key::gather(&r)
+}
+
+/// What the last build of `m`/`v` took, as the newest entry of it in a
+/// cache directory (those of `binary_cache`, then `binary_cache_push`)
+/// records it: what a local build with no make.log of the module/version
+/// counts its total and time left against (`--progress`). Sources on HTTP
+/// or in registries are not listed for it: that would cost requests at
+/// the start of every build.
+pub(crate) fn last_make(d: &Dkms, m: &str, v: &str) -> Option<Previous> {
+    let mut dirs: Vec<PathBuf> =
+        sources(d).into_iter().filter_map(|(_, s)| if let Source::Dir(p) = s { Some(p) } else { None }).collect();
+    if let Some(PushTo::Dir(p)) = push_to(d) {
+        dirs.push(p);
+    }
+    let newest = dirs.iter().filter_map(|dir| check::last_make(dir, m, v)).max_by_key(|(created, _)| *created);
+    newest.map(|(_, s)| Previous { steps: s.steps, elapsed: std::time::Duration::from_secs(s.seconds) })
 }
 
 /// A verified entry of the binary cache, unpacked into a private
@@ -294,6 +311,9 @@ pub(crate) fn push(
     let base = d.ctx.trees.arch_dir(x.m, x.v, x.k, x.a);
     let files = entry::file_records(&base).map_err(|e| e.to_string())?;
     let created = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |t| t.as_secs());
+    // What make did, for the progress of later builds elsewhere (`last_make`).
+    let make = progress::previous_in(&base.join("log/make.log"))
+        .map(|p| MakeStats { steps: p.steps, seconds: p.elapsed.as_secs() });
     let m = Manifest {
         format: entry::FORMAT,
         key: key.clone(),
@@ -305,6 +325,7 @@ pub(crate) fn push(
         files,
         dkms_version: RELEASE_STRING.into(),
         created,
+        make,
     };
     let (sk, sc) = mok(d, x.k, x.a);
     match to {

@@ -311,7 +311,8 @@ fn build_steps(
         None => {
             apply_patches(d, x, conf, build_log)?;
             d.run_build_script(m, v, "pre_build", &conf.pre_build, Some(build_log))?;
-            run_make(d, x, conf, build_log)?;
+            let dd: &Dkms = d;
+            run_make(dd, x, conf, build_log, || super::binary_cache::last_make(dd, m, v))?;
             let buildable = built_modules_present(d, x, conf, build_log)?;
             check_vermagic(d, x, conf, &buildable)?;
             stage_modules(d, x, conf, &buildable, suffix)?;

@@ -10,6 +10,7 @@ use crate::support::products::{self, Untaken};
 use dkms_cli::ui;
 use dkms_state::conf::Conf;
 use dkms_state::error::{Error, Kind, Result};
+use dkms_state::progress::Previous;
 use dkms_state::{beneath, crash, fsutil, tools, trees};
 use std::path::{Path, PathBuf};
 
@@ -122,8 +123,15 @@ pub(super) fn apply_patches(d: &Dkms, x: Mvka, conf: &Conf, build_log: &Path) ->
 }
 
 /// Run MAKE in `build/` (under the jobs budget, confined, bounded by
-/// `build_timeout`): a failure says how to find the cause.
-pub(super) fn run_make(d: &Dkms, x: Mvka, conf: &Conf, build_log: &Path) -> Result<()> {
+/// `build_timeout`): a failure says how to find the cause. `cached`: the
+/// last build as the binary cache records it, for `--progress`.
+pub(super) fn run_make(
+    d: &Dkms,
+    x: Mvka,
+    conf: &Conf,
+    build_log: &Path,
+    cached: impl FnOnce() -> Option<Previous>,
+) -> Result<()> {
     let Mvka { m, v, k, a } = x;
     let build_dir = &d.ctx.trees.build_dir(m, v);
     let log_s = build_log.display().to_string();
@@ -143,7 +151,7 @@ pub(super) fn run_make(d: &Dkms, x: Mvka, conf: &Conf, build_log: &Path) -> Resu
     };
     let limit = build_timeout(d)?;
     // Not upstream: show how far make has got (`--progress`).
-    let watch = d.watch_make(x, build_log);
+    let watch = d.watch_make(x, build_log, cached);
     let made = d.invoke_command_bounded(cmd.confined(build_dir), "Building module(s)", Some(build_log), true, limit);
     drop(watch);
     let Some(made) = made else {

@@ -81,8 +81,10 @@ impl Dkms {
         self.progress_sinks().is_some_and(|s| s.live)
     }
 
-    /// Watch the make of `x` that logs to `log` until the watch is dropped.
-    pub(crate) fn watch_make(&self, x: Mvka, log: &Path) -> Watch {
+    /// Watch the make of `x` that logs to `log` until the watch is dropped;
+    /// the last build is the newest kept make.log of the module/version,
+    /// else what `cached` finds (a binary cache entry's manifest).
+    pub(crate) fn watch_make(&self, x: Mvka, log: &Path, cached: impl FnOnce() -> Option<Previous>) -> Watch {
         let Some(sinks) = self.progress_sinks() else { return Watch(None) };
         let Mvka { m, v, k, a } = x;
         let b = Build {
@@ -92,7 +94,7 @@ impl Dkms {
             a: a.into(),
             log: log.into(),
             build_dir: self.ctx.trees.build_dir(m, v),
-            prev: dkms_state::progress::previous(&self.ctx.trees, m, v),
+            prev: dkms_state::progress::previous(&self.ctx.trees, m, v).or_else(cached),
         };
         let (tx, rx) = mpsc::channel::<()>();
         let h = std::thread::spawn(move || watch(&b, sinks, &rx));

@@ -7,7 +7,7 @@
 //! one module reader (built for the manifest's kernel, signed when the key
 //! says so). At least one module must be there.
 
-use super::entry::{self, Manifest};
+use super::entry::{self, MakeStats, Manifest};
 use super::fetch::{Miss, Source};
 use crate::tarball;
 use std::io::Read;
@@ -134,6 +134,38 @@ pub fn members_match(archive: &Path, m: &Manifest, limits: &tarball::Limits) -> 
     Ok(())
 }
 
+/// At most this many manifests of a directory are read by `last_make`.
+const SCAN_LIMIT: usize = 4096;
+
+/// The `make` of the newest entry of `module`/`version` in the cache
+/// directory `dir` that records one, with its `created` time. Each
+/// manifest is read as any entry's is (bounded, no link followed, checked
+/// by `Manifest::parse`); its signature is not checked, as nothing but the
+/// total and the time left shown during a build comes of it.
+pub fn last_make(dir: &Path, module: &str, version: &str) -> Option<(u64, MakeStats)> {
+    let mut best: Option<(u64, MakeStats)> = None;
+    let mut read = 0;
+    for e in std::fs::read_dir(dir).ok()?.flatten() {
+        let name = e.file_name();
+        let Some(key) = name.to_str().and_then(|n| n.strip_suffix(".json")).filter(|k| entry::valid_key(k)) else {
+            continue;
+        };
+        read += 1;
+        if read > SCAN_LIMIT {
+            break;
+        }
+        let Ok(bytes) = crate::untrusted::read_bounded(&e.path(), MAX_MANIFEST) else { continue };
+        let Ok(m) = Manifest::parse(&bytes) else { continue };
+        if m.key != key || m.module != module || m.version != version {
+            continue;
+        }
+        if let Some(s) = m.make.filter(|_| best.is_none_or(|(created, _)| m.created > created)) {
+            best = Some((m.created, s));
+        }
+    }
+    best
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -158,7 +190,32 @@ mod tests {
             files: files.collect(),
             dkms_version: String::new(),
             created: 0,
+            make: None,
         }
+    }
+
+    /// `last_make`: the newest entry of the module/version that records
+    /// its make; others, and manifests that do not parse, are passed over.
+    #[test]
+    fn last_make_is_the_newest_entry_of_the_module_version() {
+        let dir = tempfile::tempdir().unwrap();
+        let put =
+            |m: &Manifest| std::fs::write(dir.path().join(format!("{}.json", m.key)), serde_json::to_vec(m).unwrap());
+        let mut old = manifest(&[]);
+        (old.created, old.make) = (10, Some(MakeStats { steps: 4, seconds: 3 }));
+        put(&old).unwrap();
+        assert_eq!(last_make(dir.path(), "m", "1"), Some((10, MakeStats { steps: 4, seconds: 3 })));
+        let mut newer = manifest(&[]);
+        newer.inputs.compiler = "another".into();
+        newer.key = newer.inputs.key();
+        (newer.created, newer.make) = (20, Some(MakeStats { steps: 6, seconds: 5 }));
+        put(&newer).unwrap();
+        let without = Manifest { make: None, created: 30, ..manifest(&[]) };
+        std::fs::write(dir.path().join(format!("{}.json", "0".repeat(64))), serde_json::to_vec(&without).unwrap())
+            .unwrap();
+        std::fs::write(dir.path().join(format!("{}.json", "1".repeat(64))), b"{not json").unwrap();
+        assert_eq!(last_make(dir.path(), "m", "1"), Some((20, MakeStats { steps: 6, seconds: 5 })));
+        assert_eq!(last_make(dir.path(), "m", "2"), None);
     }
 
     /// An archive member: path, size (None: a directory), link target.

@@ -31,6 +31,20 @@ pub struct Manifest {
     pub dkms_version: String,
     /// Seconds since the epoch.
     pub created: u64,
+    /// What the build's make did (absent from entries written before it
+    /// was recorded, which still parse).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub make: Option<MakeStats>,
+}
+
+/// What the make of an entry's build did, as `crate::progress` counts it:
+/// its kbuild steps and how long it ran. An addition to format 1 (older
+/// readers ignore it): a later local build of the same module/version
+/// with no make.log of its own shows its total and time left from it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MakeStats {
+    pub steps: u64,
+    pub seconds: u64,
 }
 
 /// One file of an entry.
@@ -302,6 +316,7 @@ mod tests {
             files: file_records(&base).unwrap(),
             dkms_version: "t".into(),
             created: 0,
+            make: Some(MakeStats { steps: 4, seconds: 3 }),
         };
         let dir = t.path().join("push");
         std::fs::create_dir(&dir).unwrap();
@@ -316,5 +331,16 @@ mod tests {
         assert!(dir.join(&json).symlink_metadata().unwrap().is_file());
         verify_signature(&dir.join(&json), &dir.join(&sig), &cert).unwrap();
         assert_eq!(Manifest::parse(&std::fs::read(dir.join(&json)).unwrap()).unwrap(), m);
+
+        // An entry written before `make` was recorded parses; it is
+        // written without the key (not as null).
+        let old = Manifest { make: None, ..m };
+        let text = serde_json::to_string(&old).unwrap();
+        assert!(!text.contains("\"make\""), "{text}");
+        assert_eq!(Manifest::parse(text.as_bytes()).unwrap(), old);
+        let mut v: serde_json::Value = serde_json::from_slice(&std::fs::read(dir.join(&json)).unwrap()).unwrap();
+        assert_eq!(v["make"], serde_json::json!({"steps": 4, "seconds": 3}));
+        v.as_object_mut().unwrap().remove("make");
+        assert_eq!(Manifest::parse(v.to_string().as_bytes()).unwrap().make, None);
     }
 }
