@@ -233,3 +233,25 @@ fn trigger_holds_a_shutdown_inhibitor_only_where_logind_runs() {
         assert_eq!(fs::read_to_string(sb.root.join("build.log")).unwrap_or_default(), "not-held\n", "{dirs:?}");
     }
 }
+
+/// Under apt whose output goes to a pipe or a file, dpkg's maintainer
+/// scripts get a pseudo-terminal of size 0x0 (`script` with no terminal
+/// gives the same): no live status lines are drawn there, the text is
+/// upstream's with its dots, with no escape sequences in the log.
+#[test]
+fn no_live_lines_on_a_terminal_of_no_size() {
+    skip_unless!(have("script"), "needs script (bsdutils) for a pseudo-terminal");
+    let Some(k) = ready() else { return };
+    let mut sb = setup(&k);
+    modules(&mut sb, &["nosize"], &[], "\tsleep 2\n");
+    let mut line = format!("stty size; exec {}", ours().display());
+    for a in ["build", "nosize/1.0", "-k", &k].iter().map(|s| s.to_string()).chain(sb.tree_args()) {
+        line.push_str(&format!(" '{a}'"));
+    }
+    let o = command(&sb, "script").args(["-qec", &line, "/dev/null"]).output().unwrap();
+    let out = String::from_utf8_lossy(&o.stdout).replace('\r', "");
+    assert_eq!(o.status.code(), Some(0), "{out}");
+    assert!(out.starts_with("0 0\n"), "not a terminal of no size: {out}");
+    assert!(!out.contains('\x1b'), "live lines drawn: {out:?}");
+    assert!(out.contains("Building module(s)...") && out.contains(" done.\n"), "{out}");
+}

@@ -51,9 +51,13 @@ fn board() -> std::sync::MutexGuard<'static, Board> {
     BOARD.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-/// Is stderr a terminal the lines can be drawn on?
+/// Is stderr a terminal the lines can be drawn on? One of no columns is
+/// not: apt gives dpkg's maintainer scripts (the kernel hooks, our trigger)
+/// a pseudo-terminal of size 0x0 when its own output goes to a pipe or a
+/// file, and lines drawn there only end up in that log as escapes (and as
+/// output apt relays, line by line, ten times a second).
 pub fn available() -> bool {
-    std::io::stderr().is_terminal()
+    std::io::stderr().is_terminal() && rustix::termios::tcgetwinsize(std::io::stderr()).is_ok_and(|w| w.ws_col > 0)
 }
 
 /// Does `stream` reach the terminal the lines are on? (stdout counts when it
