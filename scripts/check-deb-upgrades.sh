@@ -92,7 +92,7 @@ dkms_seconds() {
 # such line is under MODULE's "Autoinstall of module" heading.
 errors_under_own_heading() {
     awk -v m="$2" '
-        / Autoinstall of module / { cur = $5; sub("/.*", "", cur) }
+        / Autoinstall of module / { cur = $0; sub(/.* Autoinstall of module /, "", cur); sub("/.*", "", cur) }
         / Error! Bad return status/ || / Consult .*make\.log/ {
             n++
             if (cur != m || (/ Consult / && index($0, "/" m "/") == 0)) { bad++; print "under " cur ": " $0 }
