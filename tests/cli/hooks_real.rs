@@ -3,7 +3,9 @@
 //! (`run-parts --report`, its output into one pipe as under apt) keeps each
 //! module's text under its own heading; the dpkg trigger's autoinstall
 //! holds a shutdown inhibitor while it builds where logind runs, and none
-//! where it does not. Skipped, saying so, without gcc, headers or root.
+//! where it does not; on the 0x0 pseudo-terminal apt gives maintainer
+//! scripts when its output is a pipe, no live status lines. Skipped,
+//! saying so, without gcc, headers or root.
 
 use crate::progress::{ready, setup};
 use crate::skip::{skip, skip_unless};
