@@ -55,11 +55,13 @@ timed() {
     tail -n +$((t + 1)) "$MEASURE_TIMES" >"$log.times"
     return "$rc"
 }
-# apt_logged LOG PACKAGE...: apt-get install, timed into LOG.
+# apt_logged LOG PACKAGE...: apt-get install, timed into LOG. apt runs
+# dpkg with PATH set to DPkg::Path (/usr/sbin:/usr/bin:/sbin:/bin): ours,
+# so that the maintainer scripts find the measuring make and dkms.
 apt_logged() {
     local log=$1
     shift
-    timed "$log" apt_install "$@"
+    timed "$log" apt_install -o "DPkg::Path=$PATH" "$@"
 }
 # builds LOG MODULE: how often MODULE was built for $UPK in LOG's run.
 builds() {
