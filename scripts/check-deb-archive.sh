@@ -87,6 +87,14 @@ check "  dkms is left in state rc" test "$(dpkg-query -W -f='${db:Status-Abbrev}
 check "  the kernel hooks run without errors" silent_hooks
 check "apt-get purge dkms-rs dkms" apt-get purge -y dkms-rs dkms
 
+# The kernel upgrade scenarios again with Debian's dkms (ours purged), for
+# the table of both.
+if [[ -n ${up_secs[hand]-} ]]; then
+    check "apt-get install dkms $GOOD_PKGS (Debian's dkms, ours purged)" apt_install dkms $GOOD_PKGS
+    debian_upgrades
+    check "apt-get purge $GOOD_PKGS dkms" apt-get purge -y $GOOD_PKGS dkms
+fi
+
 if ! command -v lintian >/dev/null; then
     check "apt-get install lintian" apt_install lintian
 fi

@@ -27,6 +27,10 @@ fi
 S=$2
 deb=$3
 export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
+# Run by make check-deb: make's variables must not reach the builds (nor
+# the measuring make of check-deb-upgrades.sh, which notes MAKELEVEL-less
+# top-level makes only).
+unset MAKELEVEL MAKEFLAGS MFLAGS MAKEOVERRIDES
 export LC_ALL=C MANPAGER=cat PAGER=cat MANWIDTH=80
 
 # Refuse to mount anything unless this is a private mount namespace.

@@ -15,6 +15,7 @@ mod debpkg;
 mod enroll;
 mod fake;
 mod frontend;
+mod hooks_real;
 mod hostile_values;
 mod install_data;
 mod json;

@@ -15,7 +15,7 @@ use std::ffi::OsStr;
 use std::fs;
 
 /// A kernel whose headers are installed (`/lib/modules/<k>/build`).
-fn kernel() -> Option<String> {
+pub(crate) fn kernel() -> Option<String> {
     let mut ks: Vec<String> = fs::read_dir("/lib/modules")
         .ok()?
         .flatten()
@@ -29,7 +29,7 @@ fn kernel() -> Option<String> {
 const WHY: &str = "needs gcc and kernel headers in /lib/modules/*/build";
 
 /// The kernel to build for, or None (the test is reported skipped).
-fn ready() -> Option<String> {
+pub(crate) fn ready() -> Option<String> {
     let k = if have("gcc") && have("make") { kernel() } else { None };
     if k.is_none() {
         skip(WHY);
@@ -39,7 +39,7 @@ fn ready() -> Option<String> {
 
 /// A sandbox whose install tree points at the host's headers for `k`, with
 /// signing off.
-fn setup(k: &str) -> Sandbox {
+pub(crate) fn setup(k: &str) -> Sandbox {
     let sb = Sandbox::new();
     fs::create_dir_all(sb.inst.join(k)).unwrap();
     let headers = fs::canonicalize(format!("/lib/modules/{k}/build")).unwrap();

@@ -84,7 +84,7 @@ fn installed(d: &Dkms, k: &str, a: &str) -> Vec<(String, String)> {
 /// akmods does): a machine powered off mid-build boots a kernel without
 /// them. Nothing where there is no logind or no systemd-inhibit.
 fn inhibit(k: &str) -> Option<tools::Held> {
-    if !Path::new("/run/systemd/seats").is_dir() || !tools::available("systemd-inhibit") {
+    if !logind_runs() || !tools::available("systemd-inhibit") {
         return None;
     }
     let mut c = tools::command("systemd-inhibit", &[]);
@@ -92,6 +92,14 @@ fn inhibit(k: &str) -> Option<tools::Held> {
         .arg(format!("--why=building kernel modules for {k}"))
         .arg("cat");
     tools::hold(&mut c).ok()
+}
+
+/// Does logind run? systemd's own tests: `sd_booted()` (/run/systemd/system)
+/// and `logind_running()` (/run/systemd/seats). Both, because a container
+/// image may carry the seats directory with no systemd booted (no logind
+/// to ask, and systemd-inhibit would only fail).
+fn logind_runs() -> bool {
+    Path::new("/run/systemd/system").is_dir() && Path::new("/run/systemd/seats").is_dir()
 }
 
 /// After modules were installed for k, its initramfs is rebuilt so that a
