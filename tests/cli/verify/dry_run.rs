@@ -255,3 +255,37 @@ fn dry_run_changes_nothing_and_plans_what_the_run_does() {
     assert!(err.contains("Unknown option: --dry-run"), "{err}");
     assert_eq!(before, snapshot(&c.r.sb.root));
 }
+
+/// A BUILD_DEPENDS_REBUILD module built ahead in a parallel autoinstall is
+/// not rebuilt by the install of a module before it: in upstream's serial
+/// order it is not built yet when that install checks its dependants. Here
+/// dep_f's POST_BUILD holds its build between "modules in place" and
+/// "dependency versions recorded" for seconds, while dep_b (before it,
+/// same round) finishes and installs: the window in which the install once
+/// unbuilt dep_f under its own build (a missing make.log, exit 11).
+#[test]
+fn a_dependant_built_ahead_is_not_rebuilt_under_its_install() {
+    skip_unless!(unavailable().is_none(), unavailable().unwrap_or_default());
+    let mut c = Case { r: Real::new(true), v: Validator::new() };
+    let k = c.r.k.clone();
+    c.r.source("base_e", "1.0", None, "AUTOINSTALL=yes\n");
+    let slow_make = "obj-m := dep_b.o\n$(shell sleep 2)\n";
+    c.r.source("dep_b", "1.0", Some(slow_make), "AUTOINSTALL=yes\nBUILD_DEPENDS=base_e\n");
+    let rebuild = "AUTOINSTALL=yes\nBUILD_DEPENDS=base_e\nBUILD_DEPENDS_REBUILD=yes\nPOST_BUILD=hold.sh\n";
+    c.r.source("dep_f", "1.0", None, rebuild);
+    let hold = c.r.sb.src.join("dep_f-1.0/hold.sh");
+    c.r.sb.write(&hold, "#!/bin/sh\nsleep 8\n");
+    std::fs::set_permissions(&hold, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    for m in ["base_e", "dep_b", "dep_f"] {
+        let (code, out, err) = c.r.dkms(&["add", "-m", m, "-v", "1.0"]);
+        assert_eq!(code, 0, "{out}{err}");
+    }
+    let (planned, _, done) = c.plan_then_run(&["autoinstall", "-k", &k, "-j", "4"], 0);
+    let actions = |s: &[Step]| {
+        let mut a: Vec<String> = s.iter().map(|x| format!("{} {}", x.0, x.1)).collect();
+        a.sort();
+        a
+    };
+    assert_eq!(actions(&done), actions(&planned), "autoinstall: plan and run differ");
+    assert!(!actions(&done).iter().any(|a| a.starts_with("unbuild")), "{done:?}");
+}

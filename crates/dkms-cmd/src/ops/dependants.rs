@@ -47,6 +47,13 @@ pub(crate) fn dependants_to_rebuild(
         if e.kernel.as_deref() != Some(k) || e.arch.as_deref() != Some(a) {
             continue;
         }
+        // A build run ahead whose install has not come yet is not built in
+        // upstream's serial order: rebuilding it now would unbuild it under
+        // the install that is about to take it.
+        let key = (e.module.clone(), e.version.clone(), k.to_string(), a.to_string());
+        if d.builds.as_ref().is_some_and(|b| b.pending(&key)) {
+            continue;
+        }
         let conf = d.read_conf_or_die(mvka(&e.module, &e.version, k, a), None, false)?;
         if conf.build_depends.is_empty() || !conf.build_depends_rebuild || force {
             continue;

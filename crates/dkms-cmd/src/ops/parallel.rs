@@ -211,4 +211,8 @@ impl BuildsAhead for Builds {
     fn take(&self, key: &BuildKey) -> Option<Outcome> {
         self.take_build(key)
     }
+
+    fn pending(&self, key: &BuildKey) -> bool {
+        self.owns(key)
+    }
 }

@@ -91,6 +91,9 @@ pub(crate) trait BuildsAhead: std::fmt::Debug + Send + Sync {
     /// The outcome of the build of `key`, waiting for it to finish; None if
     /// it is not one of these builds (the caller builds it itself).
     fn take(&self, key: &BuildKey) -> Option<BuildOutcome>;
+    /// Is `key` one of these builds, not yet taken? Its install has not
+    /// happened yet: in upstream's serial run it would not even be built.
+    fn pending(&self, key: &BuildKey) -> bool;
 }
 
 /// What a build run ahead left: its output, its result, and the dkms.conf
