@@ -179,9 +179,9 @@ mod tests {
         assert_eq!((s.live, s.lines), (false, Some(heartbeat_interval())));
     }
 
-    #[test]
-    fn a_progress_record_carries_the_target_and_the_counts() {
-        let b = Build {
+    /// The example build of issue 25's status line.
+    fn zfs_build() -> Build {
+        Build {
             m: "zfs".into(),
             v: "2.1.11".into(),
             k: "6.1.0-57-amd64".into(),
@@ -189,7 +189,12 @@ mod tests {
             log: PathBuf::new(),
             build_dir: PathBuf::new(),
             prev: None,
-        };
+        }
+    }
+
+    #[test]
+    fn a_progress_record_carries_the_target_and_the_counts() {
+        let b = zfs_build();
         let s = Snapshot {
             elapsed: Duration::from_millis(72_900),
             step: "LD [M] zfs.ko".into(),
@@ -209,15 +214,7 @@ mod tests {
 
     #[test]
     fn status_and_heartbeat_text() {
-        let b = Build {
-            m: "zfs".into(),
-            v: "2.1.11".into(),
-            k: "6.1.0-57-amd64".into(),
-            a: "x86_64".into(),
-            log: PathBuf::new(),
-            build_dir: PathBuf::new(),
-            prev: None,
-        };
+        let b = zfs_build();
         let mut s = Snapshot {
             elapsed: Duration::from_secs(72),
             step: "CC [M] module/zfs/dsl_scan.o".into(),
