@@ -59,6 +59,26 @@ pub(crate) fn real_kernel() -> Option<String> {
 }
 
 /// The MOK pair `name` (key, DER certificate) under `dir`.
+/// Wait until something listens on 127.0.0.1:`port` (`tries` × 50 ms at
+/// most): the servers the tests start take a moment.
+pub(crate) fn wait_for_port(port: u16, tries: u32) {
+    for _ in 0..tries {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
+/// A containers-auth.json in `dir` with the basic credentials dkms:s3cret
+/// for the registry on 127.0.0.1:`port`.
+pub(crate) fn basic_auth_file(dir: &Path, port: u16) -> PathBuf {
+    let auth = dir.join("auth.json");
+    let json = format!("{{\"auths\":{{\"127.0.0.1:{port}\":{{\"auth\":\"ZGttczpzM2NyZXQ=\"}}}}}}");
+    fs::write(&auth, json).expect("write");
+    auth
+}
+
 pub(crate) fn keypair(dir: &Path, name: &str) -> (PathBuf, PathBuf) {
     let (key, cert) = (dir.join(format!("{name}.key")), dir.join(format!("{name}.der")));
     if !key.is_file() {
@@ -216,12 +236,7 @@ impl Server {
             .stderr(std::process::Stdio::null())
             .spawn()
             .expect("python3 -m http.server");
-        for _ in 0..100 {
-            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                break;
-            }
-            std::thread::sleep(std::time::Duration::from_millis(50));
-        }
+        wait_for_port(port, 100);
         Server { child, url: format!("http://127.0.0.1:{port}/") }
     }
 }

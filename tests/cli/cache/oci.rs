@@ -57,12 +57,7 @@ impl Registry {
             .stderr(fs::File::create(dir.join("registry.log")).expect("log"))
             .spawn()
             .expect("docker-registry");
-        for _ in 0..200 {
-            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                break;
-            }
-            std::thread::sleep(std::time::Duration::from_millis(50));
-        }
+        super::wait_for_port(port, 200);
         Registry { child: Some(child), port, storage }
     }
 
@@ -393,16 +388,9 @@ fn oci_token_flow() {
             .spawn()
             .expect("python3"),
     );
-    for _ in 0..100 {
-        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-            break;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
+    super::wait_for_port(port, 100);
     let url = format!("oci+http://127.0.0.1:{port}/dkms/cache");
-    let auth = dir.join("auth.json");
-    fs::write(&auth, format!("{{\"auths\":{{\"127.0.0.1:{port}\":{{\"auth\":\"ZGttczpzM2NyZXQ=\"}}}}}}"))
-        .expect("write");
+    let auth = super::basic_auth_file(dir, port);
     let nobody = dir.join("nobody");
     let nobody = nobody.to_str().expect("utf-8");
     let anonymous = [("REGISTRY_AUTH_FILE", nobody), ("HOME", nobody), ("XDG_RUNTIME_DIR", nobody)];

@@ -101,17 +101,10 @@ fn oci_a_blob_redirected_to_another_host_gets_no_credentials() {
             .expect("python3"),
     );
     for port in [front, store] {
-        for _ in 0..100 {
-            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                break;
-            }
-            std::thread::sleep(std::time::Duration::from_millis(50));
-        }
+        super::wait_for_port(port, 100);
     }
     let url = format!("oci+http://127.0.0.1:{front}/dkms/cache");
-    let auth = dir.join("auth.json");
-    fs::write(&auth, format!("{{\"auths\":{{\"127.0.0.1:{front}\":{{\"auth\":\"ZGttczpzM2NyZXQ=\"}}}}}}"))
-        .expect("write");
+    let auth = super::basic_auth_file(dir, front);
     let with_auth = [("REGISTRY_AUTH_FILE", auth.to_str().expect("utf-8"))];
 
     let tree = Tree::new(&f.k, &keypair(&f.keys, "fleet"), true, &format!("binary_cache=\"{url}\"\n"));

@@ -87,12 +87,7 @@ impl Py {
             .stderr(Stdio::null())
             .spawn()
             .expect("python3");
-        for _ in 0..100 {
-            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                break;
-            }
-            std::thread::sleep(std::time::Duration::from_millis(50));
-        }
+        super::wait_for_port(port, 100);
         Py(child)
     }
 }
