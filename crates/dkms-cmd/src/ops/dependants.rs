@@ -4,7 +4,7 @@
 //! the install's `check_and_rebuild_dependent_modules` and a dry run's plan
 //! both ask.
 
-use crate::support::dkms::{mvka, Dkms, Mvka};
+use crate::support::dkms::{Dkms, Target};
 use dkms_state::error::Result;
 use dkms_state::status;
 
@@ -12,8 +12,8 @@ use dkms_state::status;
 /// since the module was built (`.dep_<dep>` differs or is missing)? A dry
 /// run's plan counts the module/version it installs first (`planned`) as
 /// built.
-fn dependencies_updated(d: &mut Dkms, x: Mvka, planned: Option<(&str, &str)>) -> Result<bool> {
-    let Mvka { m, v, k, a } = x;
+fn dependencies_updated(d: &mut Dkms, x: Target, planned: Option<(&str, &str)>) -> Result<bool> {
+    let Target { m, v, k, a } = x;
     let conf = d.read_conf_or_die(x, None, true)?;
     for bd in &conf.build_depends {
         let mut latest = d.latest_version_of(bd, k, a);
@@ -47,11 +47,11 @@ pub(crate) fn dependants_to_rebuild(
         if e.kernel.as_deref() != Some(k) || e.arch.as_deref() != Some(a) {
             continue;
         }
-        let conf = d.read_conf_or_die(mvka(&e.module, &e.version, k, a), None, false)?;
+        let conf = d.read_conf_or_die(Target::new(&e.module, &e.version, k, a), None, false)?;
         if conf.build_depends.is_empty() || !conf.build_depends_rebuild || force {
             continue;
         }
-        if dependencies_updated(d, mvka(&e.module, &e.version, k, a), planned)? {
+        if dependencies_updated(d, Target::new(&e.module, &e.version, k, a), planned)? {
             to_rebuild.push((e.module, e.version));
         }
     }

@@ -14,7 +14,7 @@ fn hello(f: &mut Fixture, extra: &str) -> ModuleRecord {
 }
 
 fn dest(f: &Fixture, r: &ModuleRecord, suffix: &str, before: &Before) -> Destination {
-    let x = mvka("hello", "1.0", K, A);
+    let x = Target::new("hello", "1.0", K, A);
     destination(&f.d, x, r, suffix, &Places::of(f.trees(), x), before)
 }
 
@@ -137,7 +137,7 @@ fn versions(f: &Fixture, theirs: &[u8], ours: &[u8]) {
 }
 
 fn sane(f: &Fixture) -> bool {
-    check_version_sanity(&f.d, &f.build_opts(), mvka("hello", "1.0", K, A), "", "hello", "")
+    check_version_sanity(&f.d, &f.build_opts(), Target::new("hello", "1.0", K, A), "", "hello", "")
 }
 
 #[test]
@@ -185,7 +185,7 @@ fn version_sanity_of_unversioned_modules_compares_their_bytes() {
 fn install_checks_refuse_in_upstreams_order() {
     let mut f = Fixture::new();
     f.add("hello", "1.0", &conf("hello", "1.0", ""));
-    let x = mvka("hello", "1.0", K, A);
+    let x = Target::new("hello", "1.0", K, A);
     let kind =
         |f: &mut Fixture, built, installed| install_checks(&mut f.d, x, built, installed, false).err().map(|e| e.kind);
     assert_eq!(kind(&mut f, true, false), Some(Kind::KernelMissing));

@@ -5,7 +5,7 @@
 
 use super::unbuild::maybe_unbuild_module;
 use super::uninstall::maybe_uninstall_module;
-use crate::support::dkms::{mvka, Dkms, Mvka};
+use crate::support::dkms::{Dkms, Target};
 use dkms_cli::ui;
 use dkms_state::error::{Error, Kind, Result};
 use dkms_state::{dpkg, fsutil, status};
@@ -17,8 +17,8 @@ fn unbuild_in_subshell(d: &mut Dkms, m: &str, v: &str, k: &str, a: &str) -> Resu
 
 /// Whether the hook takes m/v away from the kernel: it is built for it
 /// (kernel_preinst: and AUTOINSTALL). A dry run's plan asks too.
-pub(crate) fn hook_takes(d: &mut Dkms, x: Mvka, preinst: bool) -> Result<bool> {
-    let Mvka { m, v, k, a } = x;
+pub(crate) fn hook_takes(d: &mut Dkms, x: Target, preinst: bool) -> Result<bool> {
+    let Target { m, v, k, a } = x;
     if !status::is_module_built(&d.ctx.trees, m, v, k, a) {
         return Ok(false);
     }
@@ -36,8 +36,8 @@ pub(crate) fn hook_takes(d: &mut Dkms, x: Mvka, preinst: bool) -> Result<bool> {
 /// are installed now: the image follows its headers (apt configures them in
 /// separate runs), and unbuilding would only make the trigger rebuild the
 /// same thing. Outside dpkg upstream's behaviour stays: always unbuild.
-fn keeps(d: &Dkms, x: Mvka) -> bool {
-    let Mvka { m, v, k, a } = x;
+fn keeps(d: &Dkms, x: Target) -> bool {
+    let Target { m, v, k, a } = x;
     let t = &d.ctx.trees;
     let stamp = dpkg::header_stamp(&t.dkms_tree, m, v, k, a);
     dpkg::maintscript_package().is_some()
@@ -52,8 +52,8 @@ pub(crate) fn unbuild_all(d: &mut Dkms, action: &str, preinst: bool) -> Result<(
     d.delayed_depmod = true;
     let mut failed = String::new();
     for (m, v) in status::list_module_version_combos(&d.ctx.trees, None, None) {
-        if !hook_takes(d, mvka(&m, &v, &k, &a), preinst)? {
-            if preinst && keeps(d, mvka(&m, &v, &k, &a)) {
+        if !hook_takes(d, Target::new(&m, &v, &k, &a), preinst)? {
+            if preinst && keeps(d, Target::new(&m, &v, &k, &a)) {
                 ui::errln(&format!(
                     "dkms: keeping module {m}/{v} for kernel {k} ({a}): built against its installed headers"
                 ));
@@ -113,7 +113,7 @@ mod tests {
         built(&f, "auto", "AUTOINSTALL=yes");
         built(&f, "manual", "");
         f.add("unbuilt", "1.0", &conf("unbuilt", "1.0", "AUTOINSTALL=yes"));
-        let mut takes = |m: &str, preinst| hook_takes(&mut f.d, mvka(m, "1.0", K, A), preinst).unwrap();
+        let mut takes = |m: &str, preinst| hook_takes(&mut f.d, Target::new(m, "1.0", K, A), preinst).unwrap();
         assert!(takes("auto", false) && takes("manual", false));
         assert!(takes("auto", true) && !takes("manual", true));
         assert!(!takes("unbuilt", false) && !takes("unbuilt", true));

@@ -3,7 +3,7 @@
 //! originals, drop the `kernel-<kver>-<arch>` link, run POST_REMOVE and
 //! depmod.
 
-use crate::support::dkms::{mvka, Dkms};
+use crate::support::dkms::{Dkms, Target};
 use crate::support::modfiles::compressed_or_uncompressed;
 use dkms_cli::ui;
 use dkms_proto::{Record, SkipReason};
@@ -25,7 +25,7 @@ pub(crate) fn maybe_uninstall_module(d: &mut Dkms, m: &str, v: &str, k: &str, a:
     let mut excluded = false;
     if conf_file.is_file() {
         let saved = d.last_conf.clone();
-        if let Ok(Some(c)) = d.read_conf_quiet(mvka(m, v, k, a), Some(&conf_file), false, true) {
+        if let Ok(Some(c)) = d.read_conf_quiet(Target::new(m, v, k, a), Some(&conf_file), false, true) {
             excluded = c.any_build_exclusive();
         }
         d.last_conf = saved;
@@ -43,7 +43,7 @@ pub(crate) fn do_uninstall(d: &mut Dkms, m: &str, v: &str, k: &str, a: &str) -> 
     let backup = trees.original_module_dir(m, k, a);
     ui::outln(&format!("Module {m}/{v} for kernel {k} ({a}):"));
     let suffix = d.module_suffix(k);
-    let conf = d.read_conf_or_die(mvka(m, v, k, a), None, false)?;
+    let conf = d.read_conf_or_die(Target::new(m, v, k, a), None, false)?;
     let link = trees.active_link(m, k, a);
     let was_active = status::is_active(&trees, m, v, k, a);
     let lib = trees.lib_tree(k);

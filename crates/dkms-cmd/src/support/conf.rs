@@ -1,7 +1,7 @@
 //! `read_conf` with upstream's one-slot cache (`last_mvka`): which file is
 //! read, with which variables visible, and how its diagnostics print.
 
-use super::dkms::{Dkms, Mvka};
+use super::dkms::{Dkms, Target};
 use dkms_cli::ui;
 use dkms_state::conf::{self, Conf};
 use dkms_state::error::{Error, Kind, Result};
@@ -42,7 +42,7 @@ impl Dkms {
     /// stderr discarded when `quiet_stderr` is set.
     pub(crate) fn read_conf_quiet(
         &mut self,
-        t: Mvka,
+        t: Target,
         file: Option<&Path>,
         strict: bool,
         quiet_stderr: bool,
@@ -54,13 +54,13 @@ impl Dkms {
     /// global, which an install forced by `modules_to_force_install` sets).
     fn read_conf_as(
         &mut self,
-        t: Mvka,
+        t: Target,
         file: Option<&Path>,
         strict: bool,
         quiet_stderr: bool,
         force: bool,
     ) -> Result<Option<Conf>> {
-        let Mvka { m, v, k, a } = t;
+        let Target { m, v, k, a } = t;
         let path = self.conf_file(m, v, file);
         if nix::unistd::access(&path, nix::unistd::AccessFlags::R_OK).is_err() {
             return Err(Error::die(
@@ -109,14 +109,14 @@ impl Dkms {
     }
 
     /// `read_conf_or_die` / `read_conf_strict_or_die`.
-    pub(crate) fn read_conf_or_die(&mut self, t: Mvka, file: Option<&Path>, strict: bool) -> Result<Conf> {
+    pub(crate) fn read_conf_or_die(&mut self, t: Target, file: Option<&Path>, strict: bool) -> Result<Conf> {
         self.read_conf_or_die_as(t, file, strict, self.opts.force)
     }
 
     /// `read_conf_or_die` with `$force` as the operation has it.
     pub(crate) fn read_conf_or_die_as(
         &mut self,
-        t: Mvka,
+        t: Target,
         file: Option<&Path>,
         strict: bool,
         force: bool,

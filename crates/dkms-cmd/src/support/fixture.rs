@@ -148,7 +148,7 @@ impl Fixture {
 
     /// The dkms.conf of m/v read for k/a, as the operations read it.
     pub(crate) fn read_conf(&mut self, m: &str, v: &str, k: &str, a: &str) -> dkms_state::conf::Conf {
-        let x = super::dkms::mvka(m, v, k, a);
+        let x = super::dkms::Target::new(m, v, k, a);
         self.d.read_conf_or_die(x, None, false).expect("a valid dkms.conf")
     }
 }

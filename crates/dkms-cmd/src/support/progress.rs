@@ -6,7 +6,7 @@
 //! With none of these asked for, nothing runs and upstream's output is
 //! unchanged.
 
-use super::dkms::{Dkms, Mvka};
+use super::dkms::{Dkms, Target};
 use dkms_cli::ctx::ProgressMode;
 use dkms_cli::{live, ui};
 use dkms_proto::Record;
@@ -82,9 +82,9 @@ impl Dkms {
     }
 
     /// Watch the make of `x` that logs to `log` until the watch is dropped.
-    pub(crate) fn watch_make(&self, x: Mvka, log: &Path) -> Watch {
+    pub(crate) fn watch_make(&self, x: Target, log: &Path) -> Watch {
         let Some(sinks) = self.progress_sinks() else { return Watch(None) };
-        let Mvka { m, v, k, a } = x;
+        let Target { m, v, k, a } = x;
         let b = Build {
             m: m.into(),
             v: v.into(),

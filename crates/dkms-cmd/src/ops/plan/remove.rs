@@ -7,7 +7,7 @@ use super::Step;
 use crate::ops::kernel_hooks::{hook_result, hook_takes};
 use crate::ops::remove::{rpm_safe_upgrade_cancelled, rpm_safe_upgrade_cancels, KEPT};
 use crate::ops::unbuild::is_leftover;
-use crate::support::dkms::{mvka, Dkms};
+use crate::support::dkms::{Dkms, Target};
 use crate::support::options::RemoveOptions;
 use dkms_cli::ui;
 use dkms_proto::PlannedAction;
@@ -65,7 +65,7 @@ pub(crate) fn unbuild_all(d: &mut Dkms, action: &str, preinst: bool) -> Result<(
     let mut uninstalled = false;
     let mut failed = String::new();
     for (m, v) in status::list_module_version_combos(&d.ctx.trees, None, None) {
-        if !hook_takes(d, mvka(&m, &v, &k, &a), preinst)? {
+        if !hook_takes(d, Target::new(&m, &v, &k, &a), preinst)? {
             continue;
         }
         match d.subshell(|d| target::uninstall(d, &m, &v, &k, &a, Depmod::Later)) {

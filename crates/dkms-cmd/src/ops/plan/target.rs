@@ -12,7 +12,7 @@ use crate::ops::install::{
 };
 use crate::ops::uninstall::{archived_originals, installed_copy, legacy_home, restorable};
 use crate::ops::{add, build, prepare_kernel};
-use crate::support::dkms::{mvka, Dkms, Mvka};
+use crate::support::dkms::{Dkms, Target};
 use crate::support::modfiles::compressed_or_uncompressed;
 use crate::support::options::BuildOptions;
 use crate::support::signing;
@@ -89,7 +89,7 @@ fn do_build(d: &mut Dkms, m: &str, v: &str, k: &str, a: &str, within: &Within) -
     }
     // Not built: `<kver>/<arch>` is absent or a leftover that `do_build`
     // drops (a build there is `is_module_built`, planned by the caller).
-    let conf = match build::build_checks(d, mvka(m, v, k, a), false) {
+    let conf = match build::build_checks(d, Target::new(m, v, k, a), false) {
         Ok(conf) => conf,
         // The real run's warning, its exit status 77, and the skip as a
         // planned step rather than the `skipped` record `report` makes.
@@ -101,11 +101,11 @@ fn do_build(d: &mut Dkms, m: &str, v: &str, k: &str, a: &str, within: &Within) -
         Err(e) => return Err(e),
     };
     prepare_kernel::prepare_kernel(d, k)?;
-    build::check_build_depends(d, within.opts.force, mvka(m, v, k, a), &conf, &within.installed)?;
+    build::check_build_depends(d, within.opts.force, Target::new(m, v, k, a), &conf, &within.installed)?;
     let suffix = d.module_suffix(k);
     let module_dir = d.ctx.trees.arch_dir(m, v, k, a).join("module");
     let mut step = Step::new(PlannedAction::Build, m, v, k, a);
-    if let Some(p) = substitute(d, mvka(m, v, k, a), &conf, suffix) {
+    if let Some(p) = substitute(d, Target::new(m, v, k, a), &conf, suffix) {
         step.action = PlannedAction::Substitute;
         step.source = Some((p.word.clone(), p.key.clone()));
     }
@@ -121,7 +121,7 @@ fn do_build(d: &mut Dkms, m: &str, v: &str, k: &str, a: &str, within: &Within) -
 /// The entry of the binary cache the build would take, fetched and
 /// verified as `do_build` does it (with the signer `prepare_signing` would
 /// set up: it is part of the key), into a temporary directory.
-fn substitute(d: &mut Dkms, x: Mvka, conf: &Conf, suffix: &str) -> Option<Prebuilt> {
+fn substitute(d: &mut Dkms, x: Target, conf: &Conf, suffix: &str) -> Option<Prebuilt> {
     if binary_cache::sources(d).is_empty() {
         return None;
     }
@@ -144,15 +144,15 @@ pub(crate) fn install(d: &mut Dkms, m: &str, v: &str, k: &str, a: &str, within: 
         }
         // `do_uninstall` runs its depmod right away outside the hooks.
         let before = do_uninstall(d, m, v, k, a, Depmod::Now)?;
-        return do_install(d, mvka(m, v, k, a), within, before);
+        return do_install(d, Target::new(m, v, k, a), within, before);
     }
-    do_install(d, mvka(m, v, k, a), within, Before::default())
+    do_install(d, Target::new(m, v, k, a), within, Before::default())
 }
 
 /// `do_install`: the build if needed, the checks, then where every module
 /// goes and which originals are archived (after what the plan did `before`).
-fn do_install(d: &mut Dkms, x: Mvka, within: &Within, before: Before) -> Result<()> {
-    let Mvka { m, v, k, a } = x;
+fn do_install(d: &mut Dkms, x: Target, within: &Within, before: Before) -> Result<()> {
+    let Target { m, v, k, a } = x;
     let built = status::is_module_built(&d.ctx.trees, m, v, k, a) && !before.unbuilt;
     if !built {
         do_build(d, m, v, k, a, within)?;
@@ -197,8 +197,8 @@ fn do_install(d: &mut Dkms, x: Mvka, within: &Within, before: Before) -> Result<
 /// `check_and_rebuild_dependent_modules` after the install of `x`: every
 /// BUILD_DEPENDS_REBUILD module of the kernel whose dependencies change is
 /// uninstalled, unbuilt, built and installed again.
-fn rebuild_dependants(d: &mut Dkms, x: Mvka, within: &Within) -> Result<()> {
-    let Mvka { m, v, k, a } = x;
+fn rebuild_dependants(d: &mut Dkms, x: Target, within: &Within) -> Result<()> {
+    let Target { m, v, k, a } = x;
     let mut installed = within.installed.clone();
     installed.push(m.to_string());
     let again =
@@ -216,7 +216,7 @@ fn rebuild_dependants(d: &mut Dkms, x: Mvka, within: &Within) -> Result<()> {
             Step::new(PlannedAction::Unbuild, &dm, &dv, k, a).emit();
         }
         before.unbuilt = true;
-        if let Err(e) = do_install(d, mvka(&dm, &dv, k, a), &again, before) {
+        if let Err(e) = do_install(d, Target::new(&dm, &dv, k, a), &again, before) {
             dkms_cli::ui::report(&e);
         }
     }
@@ -238,7 +238,7 @@ pub(crate) fn uninstall(d: &mut Dkms, m: &str, v: &str, k: &str, a: &str, depmod
 fn do_uninstall(d: &mut Dkms, m: &str, v: &str, k: &str, a: &str, depmod: Depmod) -> Result<Before> {
     let t = d.ctx.trees.clone();
     let suffix = d.module_suffix(k);
-    let conf = d.read_conf_or_die(mvka(m, v, k, a), None, false)?;
+    let conf = d.read_conf_or_die(Target::new(m, v, k, a), None, false)?;
     let (backup, lib) = (t.original_module_dir(m, k, a), t.lib_tree(k));
     let mut step = Step::new(PlannedAction::Uninstall, m, v, k, a);
     for i in 0..conf.num_modules() {
