@@ -344,7 +344,7 @@ fn autoinstall_kernel(d: &mut Dkms, opts: &BuildOptions, mut run: KernelRun, bui
                 prepare(d, &k, &a, &mut run.prologue)?;
             }
             ui::outln(&format!("Autoinstall of module {m}/{v} for kernel {k} ({a})"));
-            let result = install_in_subshell(d, opts, &m, &v, &k, &a);
+            let result = install_in_subshell(d, opts, Target::new(&m, &v, &k, &a));
             remember(d, Target::new(&m, &v, &k, &a), result.as_ref().err());
             let code = result.map_or_else(|e| i32::from(e.code), |()| 0);
             let done = match code {
@@ -467,8 +467,9 @@ fn remember(d: &Dkms, x: Target, failure: Option<&Error>) {
 
 /// `(module=m module_version=v kernelver=k arch=a install_module)`: errors
 /// are reported (and returned, for the job's status); nothing leaks back.
-pub(crate) fn install_in_subshell(d: &mut Dkms, opts: &BuildOptions, m: &str, v: &str, k: &str, a: &str) -> Result<()> {
-    let r = d.subshell(|d| super::install::maybe_install_module(d, opts, m, v, k, a));
+pub(crate) fn install_in_subshell(d: &mut Dkms, opts: &BuildOptions, x: Target) -> Result<()> {
+    let Target { m, v, k, a } = x;
+    let r = d.subshell(|d| super::install::maybe_install_module(d, opts, Target::new(m, v, k, a)));
     if let Err(e) = &r {
         // The record names the module (a BUILD_EXCLUSIVE one is `skipped`).
         ui::with_target(ui::target(m, v, Some(k), Some(a)), || ui::report(e));

@@ -340,7 +340,7 @@ mod tests {
             "1.0",
             &conf("hello", "1.0", "MAKE[0]=\"make -C $kernel_source_dir M=$dkms_tree/hello/1.0/build\""),
         );
-        f.read_conf("hello", "1.0", K, A)
+        f.read_conf(Target::new("hello", "1.0", K, A))
     }
 
     fn key(f: &Fixture, c: &Conf, env: &[(&str, &str)], suffix: &str) -> String {

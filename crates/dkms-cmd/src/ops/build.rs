@@ -21,30 +21,25 @@ use std::path::{Path, PathBuf};
 
 /// `maybe_build_module` of m/v: skip (or with `--force` unbuild first)
 /// when built.
-pub(crate) fn maybe_build_module(d: &mut Dkms, opts: &BuildOptions, m: &str, v: &str, k: &str, a: &str) -> Result<()> {
+pub(crate) fn maybe_build_module(d: &mut Dkms, opts: &BuildOptions, x: Target) -> Result<()> {
+    let Target { m, v, k, a } = x;
     if status::is_module_built(&d.ctx.trees, m, v, k, a) {
         if opts.force {
-            super::unbuild::do_unbuild(d, m, v, k, a);
+            super::unbuild::do_unbuild(d, x);
             ui::emit(Record::Unbuilt { target: ui::target(m, v, Some(k), Some(a)) });
         } else {
-            d.skip_already(m, v, k, a, "built for", SkipReason::AlreadyBuilt);
+            d.skip_already(x, "built for", SkipReason::AlreadyBuilt);
             return Ok(());
         }
     }
-    do_build(d, opts, m, v, k, a).map(drop)
+    do_build(d, opts, x).map(drop)
 }
 
 /// `do_build` of m/v on kernel `k`, arch `a`, adding it first when it is
 /// not added (m/v empty: what the command line's tarball or directory
 /// holds). The module/version built.
-pub(crate) fn do_build(
-    d: &mut Dkms,
-    opts: &BuildOptions,
-    m: &str,
-    v: &str,
-    k: &str,
-    a: &str,
-) -> Result<(String, String)> {
+pub(crate) fn do_build(d: &mut Dkms, opts: &BuildOptions, x: Target) -> Result<(String, String)> {
+    let Target { m, v, k, a } = x;
     if k.is_empty() || a.is_empty() {
         return Err(Error::die(Kind::EmptyKernelver, ["do_build: Empty $kernelver or $arch"]));
     }
@@ -61,7 +56,7 @@ pub(crate) fn do_build(
     // Not upstream: a `<kver>/<arch>` without `module/` is no build (upstream's
     // `is_module_built` says so too) but a leftover; it is removed rather than
     // blocking every build of this kernel.
-    super::unbuild::drop_leftover(&t, &m, &v, k, a);
+    super::unbuild::drop_leftover(&t, Target::new(&m, &v, k, a));
     let suffix = d.module_suffix(k);
     let conf = build_checks(d, Target::new(&m, &v, k, a), base_dir.is_dir())?;
     prepare_kernel_and_signing(d, k, a)?;
@@ -83,7 +78,7 @@ pub(crate) fn do_build(
     let _ = journal.finish();
     if res.is_ok() {
         let target = ui::target(&m, &v, Some(k), Some(a));
-        let modules = d.built_modules(&m, &v, k, a);
+        let modules = d.built_modules(Target::new(&m, &v, k, a));
         match &prebuilt {
             Some(p) => ui::emit(Record::Substituted { target, source: p.word.clone(), key: p.key.clone(), modules }),
             None => {
@@ -342,7 +337,7 @@ mod tests {
     /// top/1.0 needing `base` (BUILD_DEPENDS), and its conf.
     fn top(f: &mut Fixture) -> Conf {
         f.add("top", "1.0", &conf("top", "1.0", "BUILD_DEPENDS[0]=base"));
-        f.read_conf("top", "1.0", K, A)
+        f.read_conf(Target::new("top", "1.0", K, A))
     }
 
     #[test]
@@ -359,10 +354,10 @@ mod tests {
         // Built is not enough; installed (any version) is; so is a dry
         // run's plan installing it first.
         f.add("base", "0.1", &conf("base", "0.1", ""));
-        f.build("base", "0.1", K, A, &["base.ko"]);
+        f.build(Target::new("base", "0.1", K, A), &["base.ko"]);
         assert!(check_build_depends(&f.d, f.build_opts().force, x, &c, &[]).is_err());
         assert!(check_build_depends(&f.d, f.build_opts().force, x, &c, &["base".into()]).is_ok());
-        f.install("base", "0.1", K, A);
+        f.install(Target::new("base", "0.1", K, A));
         assert!(check_build_depends(&f.d, f.build_opts().force, x, &c, &[]).is_ok());
     }
 

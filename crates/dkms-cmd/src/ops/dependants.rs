@@ -69,10 +69,10 @@ mod tests {
         let f = Fixture::with(edit);
         for v in versions {
             f.add("base", v, &conf("base", v, ""));
-            f.build("base", v, K, A, &["base.ko"]);
+            f.build(Target::new("base", v, K, A), &["base.ko"]);
         }
         f.add("top", "1.0", &conf("top", "1.0", "BUILD_DEPENDS[0]=base\nBUILD_DEPENDS_REBUILD=yes"));
-        let dir = f.build("top", "1.0", K, A, &["top.ko"]);
+        let dir = f.build(Target::new("top", "1.0", K, A), &["top.ko"]);
         if let Some(r) = recorded {
             std::fs::write(dir.parent().unwrap().join(".dep_base"), format!("{r}\n")).unwrap();
         }

@@ -19,24 +19,18 @@ use std::path::{Path, PathBuf};
 
 /// `maybe_install_module` of m/v: skip (or with `--force` uninstall
 /// first) when installed.
-pub(crate) fn maybe_install_module(
-    d: &mut Dkms,
-    opts: &BuildOptions,
-    m: &str,
-    v: &str,
-    k: &str,
-    a: &str,
-) -> Result<()> {
+pub(crate) fn maybe_install_module(d: &mut Dkms, opts: &BuildOptions, x: Target) -> Result<()> {
+    let Target { m, v, k, a } = x;
     if status::is_module_installed(&d.ctx.trees, m, v, k, a) {
         if opts.force {
-            super::uninstall::do_uninstall(d, m, v, k, a)?;
+            super::uninstall::do_uninstall(d, x)?;
             ui::outln("");
         } else {
-            d.skip_already(m, v, k, a, "installed on", SkipReason::AlreadyInstalled);
+            d.skip_already(x, "installed on", SkipReason::AlreadyInstalled);
             return Ok(());
         }
     }
-    do_install(d, opts, m, v, k, a)
+    do_install(d, opts, x)
 }
 
 /// `force_installation`: `/usr/share/dkms/modules_to_force_install/*` may
@@ -96,7 +90,8 @@ fn find_module(tree: &Path, name: &str, suffix: &str) -> Vec<PathBuf> {
 /// `do_install` of m/v on kernel `k`, arch `a`, building it first when it
 /// is not built (m/v empty: what the command line's tarball or directory
 /// holds).
-pub(crate) fn do_install(d: &mut Dkms, opts: &BuildOptions, m: &str, v: &str, k: &str, a: &str) -> Result<()> {
+pub(crate) fn do_install(d: &mut Dkms, opts: &BuildOptions, x: Target) -> Result<()> {
+    let Target { m, v, k, a } = x;
     if k.is_empty() || a.is_empty() {
         return Err(Error::die(Kind::EmptyKernelver, ["do_install: Empty $kernelver or $arch"]));
     }
@@ -106,7 +101,7 @@ pub(crate) fn do_install(d: &mut Dkms, opts: &BuildOptions, m: &str, v: &str, k:
     if let Some(built) = d.builds.clone().and_then(|b| b.take(&key)) {
         built.replay(d)?;
     } else if !status::is_module_built(&d.ctx.trees, &m, &v, k, a) {
-        (m, v) = super::build::do_build(d, opts, &m, &v, k, a)?;
+        (m, v) = super::build::do_build(d, opts, Target::new(&m, &v, k, a))?;
     }
     secureboot::warn_at_install(d, k, a);
     let (forced, line) = apply_force_installation(opts, &m);
@@ -230,7 +225,7 @@ fn install_steps(d: &mut Dkms, opts: &BuildOptions, forced: &BuildOptions, x: Ta
     super::recover::drop_displaced(&journal.steps());
     let _ = journal.finish();
     if depmod_status != 0 {
-        super::uninstall::do_uninstall(d, m, v, k, a)?;
+        super::uninstall::do_uninstall(d, Target::new(m, v, k, a))?;
         return Err(Error::die(
             Kind::DepmodFailed,
             [
@@ -262,11 +257,11 @@ fn check_and_rebuild_dependent_modules(d: &mut Dkms, opts: &BuildOptions, k: &st
         ui::outln("");
         ui::outln(&format!("Rebuilding module {m}/{v} due to updated dependencies"));
         ui::outln("");
-        super::uninstall::do_uninstall(d, &m, &v, k, a)?;
-        super::unbuild::do_unbuild(d, &m, &v, k, a);
+        super::uninstall::do_uninstall(d, Target::new(&m, &v, k, a))?;
+        super::unbuild::do_unbuild(d, Target::new(&m, &v, k, a));
         ui::emit(Record::Unbuilt { target: ui::target(&m, &v, Some(k), Some(a)) });
-        if super::build::do_build(d, opts, &m, &v, k, a).is_ok() {
-            do_install(d, opts, &m, &v, k, a)?;
+        if super::build::do_build(d, opts, Target::new(&m, &v, k, a)).is_ok() {
+            do_install(d, opts, Target::new(&m, &v, k, a))?;
         }
     }
     Ok(())

@@ -11,8 +11,11 @@ use dkms_state::error::{Error, Kind, Result};
 use dkms_state::{dpkg, fsutil, status};
 
 /// `(module=m module_version=v unbuild_module)` for one kernel.
-fn unbuild_in_subshell(d: &mut Dkms, m: &str, v: &str, k: &str, a: &str) -> Result<()> {
-    d.subshell(|d| maybe_uninstall_module(d, m, v, k, a).map(|()| maybe_unbuild_module(d, m, v, k, a)))
+fn unbuild_in_subshell(d: &mut Dkms, x: Target) -> Result<()> {
+    let Target { m, v, k, a } = x;
+    d.subshell(|d| {
+        maybe_uninstall_module(d, Target::new(m, v, k, a)).map(|()| maybe_unbuild_module(d, Target::new(m, v, k, a)))
+    })
 }
 
 /// Whether the hook takes m/v away from the kernel: it is built for it
@@ -61,7 +64,7 @@ pub(crate) fn unbuild_all(d: &mut Dkms, action: &str, preinst: bool) -> Result<(
             continue;
         }
         ui::errln(&format!("dkms: removing module {m}/{v} for kernel {k} ({a})"));
-        if let Err(e) = unbuild_in_subshell(d, &m, &v, &k, &a) {
+        if let Err(e) = unbuild_in_subshell(d, Target::new(&m, &v, &k, &a)) {
             ui::report(&e);
             failed.push_str(&format!(" {m}/{v}({})", e.code));
         }
@@ -104,7 +107,7 @@ mod tests {
     /// m/v added with `extra` in its conf and built for K.
     fn built(f: &Fixture, m: &str, extra: &str) {
         f.add(m, "1.0", &conf(m, "1.0", extra));
-        f.build(m, "1.0", K, A, &[&format!("{m}.ko")]);
+        f.build(Target::new(m, "1.0", K, A), &[&format!("{m}.ko")]);
     }
 
     #[test]

@@ -17,8 +17,8 @@ use std::path::Path;
 /// `do_status M V K A` as a list of lines (what `$(do_status ...)` captures);
 /// the errors of broken modules go to stderr as they are found. `globals`:
 /// see `Show::globals`.
-pub(crate) fn status_lines(d: &Dkms, globals: (&str, &str), m: &str, v: &str, k: &str, a: &str) -> Vec<String> {
-    do_status(d, Target::new(m, v, k, a), Show { print: false, records: false, verify: None, globals })
+pub(crate) fn status_lines(d: &Dkms, globals: (&str, &str), x: Target) -> Vec<String> {
+    do_status(d, x, Show { print: false, records: false, verify: None, globals })
 }
 
 /// How `do_status` shows what it finds.
@@ -54,7 +54,7 @@ fn read_confs(d: &Dkms, globals: (&str, &str), entries: &[Entry]) -> Vec<Option<
         let file = d.ctx.trees.source_link(&e.module, &e.version).join("dkms.conf");
         match (&e.kernel, &e.arch) {
             (Some(k), Some(a)) if nix::unistd::access(&file, nix::unistd::AccessFlags::R_OK).is_ok() => {
-                let mut spec = d.conf_spec(gm, gv, k, a, file, false);
+                let mut spec = d.conf_spec(Target::new(gm, gv, k, a), file, false);
                 spec.capture_stderr = true;
                 slots.push(Some(specs.len()));
                 specs.push(spec);
@@ -92,7 +92,7 @@ fn built_suffix(
         built_modules_missing: x.map(|x| x.built_modules_missing),
         differs_from_installed: x.map(|x| x.differs_from_installed),
         source: d.ctx.trees.source_dir(m, v).display().to_string(),
-        built_modules: d.built_modules(m, v, k, a),
+        built_modules: d.built_modules(Target::new(m, v, k, a)),
         installed_modules: x.map(|x| x.installed.clone()).unwrap_or_default(),
     };
     let Some(r) = c else {

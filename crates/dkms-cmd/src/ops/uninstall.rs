@@ -16,16 +16,17 @@ use std::path::{Path, PathBuf};
 /// `maybe_uninstall_module`: uninstall if installed, else say so (unless
 /// the conf has BUILD_EXCLUSIVE directives, which make "not installed"
 /// expected).
-pub(crate) fn maybe_uninstall_module(d: &mut Dkms, m: &str, v: &str, k: &str, a: &str) -> Result<()> {
+pub(crate) fn maybe_uninstall_module(d: &mut Dkms, x: Target) -> Result<()> {
+    let Target { m, v, k, a } = x;
     let trees = d.ctx.trees.clone();
     if status::is_module_installed(&trees, m, v, k, a) {
-        return do_uninstall(d, m, v, k, a);
+        return do_uninstall(d, x);
     }
     let conf_file = trees.source_link(m, v).join("dkms.conf");
     let mut excluded = false;
     if conf_file.is_file() {
         let saved = d.last_conf.clone();
-        if let Ok(Some(c)) = d.read_conf_quiet(Target::new(m, v, k, a), Some(&conf_file), false, true) {
+        if let Ok(Some(c)) = d.read_conf_quiet(x, Some(&conf_file), false, true) {
             excluded = c.any_build_exclusive();
         }
         d.last_conf = saved;
@@ -38,7 +39,8 @@ pub(crate) fn maybe_uninstall_module(d: &mut Dkms, m: &str, v: &str, k: &str, a:
 }
 
 /// `do_uninstall`
-pub(crate) fn do_uninstall(d: &mut Dkms, m: &str, v: &str, k: &str, a: &str) -> Result<()> {
+pub(crate) fn do_uninstall(d: &mut Dkms, x: Target) -> Result<()> {
+    let Target { m, v, k, a } = x;
     let trees = d.ctx.trees.clone();
     let backup = trees.original_module_dir(m, k, a);
     ui::outln(&format!("Module {m}/{v} for kernel {k} ({a}):"));
@@ -255,7 +257,7 @@ mod tests {
         // not Debian's /updates/dkms.
         let mut f = Fixture::new();
         f.add("hello", "1.0", &conf("hello", "1.0", ""));
-        let r = f.read_conf("hello", "1.0", K, A).modules[0].clone();
+        let r = f.read_conf(Target::new("hello", "1.0", K, A)).modules[0].clone();
         let t = f.trees();
         let home = legacy_home(t, K, &r, Path::new("/backup/hello.ko.xz"));
         assert_eq!(home, t.lib_tree(K).join("kernel/extra/hello.ko.xz"));

@@ -9,7 +9,8 @@ use std::path::{Path, PathBuf};
 
 impl Dkms {
     /// The spec of a read of `file` for m/v on k/a.
-    pub(crate) fn conf_spec(&self, m: &str, v: &str, k: &str, a: &str, file: PathBuf, strict: bool) -> conf::Spec {
+    pub(crate) fn conf_spec(&self, x: Target, file: PathBuf, strict: bool) -> conf::Spec {
+        let Target { m, v, k, a } = x;
         conf::Spec {
             module: m.into(),
             module_version: v.into(),
@@ -83,7 +84,7 @@ impl Dkms {
                 return Ok(Some(c));
             }
         }
-        let mut spec = self.conf_spec(m, v, k, a, path.clone(), strict);
+        let mut spec = self.conf_spec(Target::new(m, v, k, a), path.clone(), strict);
         spec.context = self.shell_context_forced(force);
         // Upstream's `read_conf ... 2>/dev/null` silences the conf's own
         // commands too (a `find` of west-chamber's dkms.conf at remove).

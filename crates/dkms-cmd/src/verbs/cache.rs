@@ -44,7 +44,7 @@ pub(crate) fn run(d: &mut Dkms) -> Result<()> {
                 return Err(usage(&format!("cache {w} needs a module/version.")));
             }
             let push = w == "push";
-            for_each_kernel(d, &m, &v, |d, k, a| key_or_push(d, &m, &v, k, a, push))
+            for_each_kernel(d, &m, &v, |d, k, a| key_or_push(d, Target::new(&m, &v, k, a), push))
         }
         Some("deb") => super::cache_deb::run(d, operand.as_deref()),
         Some("verify") => verify(d, &PathBuf::from(operand.ok_or_else(|| usage("cache verify needs a directory."))?)),
@@ -57,7 +57,8 @@ pub(crate) fn run(d: &mut Dkms) -> Result<()> {
     }
 }
 
-fn key_or_push(d: &mut Dkms, m: &str, v: &str, k: &str, a: &str, push: bool) -> Result<()> {
+fn key_or_push(d: &mut Dkms, x: Target, push: bool) -> Result<()> {
+    let Target { m, v, k, a } = x;
     d.module_is_broken_and_die(m, v)?;
     let conf = d.read_conf_or_die(Target::new(m, v, k, a), None, true)?;
     ui::set_muted(true);

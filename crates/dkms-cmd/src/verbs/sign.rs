@@ -50,7 +50,7 @@ pub(crate) fn run(d: &mut Dkms) -> Result<()> {
         let s = signers[k].clone();
         if dry_run {
             let files = planned_files(d, Target::new(m, v, k, a))?;
-            Step { files, ..Step::new(PlannedAction::Sign, m, v, k, a) }.emit();
+            Step { files, ..Step::new(PlannedAction::Sign, Target::new(m, v, k, a)) }.emit();
             continue;
         }
         let files = sign_build(d, Target::new(m, v, k, a), &s)?;
