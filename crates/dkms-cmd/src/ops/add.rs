@@ -5,7 +5,7 @@
 
 use super::source_tree::add_source_tree;
 use super::tarball_load::Loaded;
-use crate::support::dkms::{mvka, Dkms};
+use crate::support::dkms::{Dkms, Target};
 use crate::support::options::BuildOptions;
 use dkms_cli::ui;
 use dkms_proto::Record;
@@ -103,7 +103,7 @@ pub(crate) fn add_checks(d: &mut Dkms, m: &str, v: &str) -> Result<(std::path::P
         .with_hint("Pass the module's source directory instead (dkms add ./path/to/source), or unpack it there."));
     }
     let (k, arch) = d.kernelver0();
-    let conf = d.read_conf_or_die(mvka(m, v, &k, &arch), Some(&source_conf), true)?;
+    let conf = d.read_conf_or_die(Target::new(m, v, &k, &arch), Some(&source_conf), true)?;
     Ok((source_dir, conf))
 }
 

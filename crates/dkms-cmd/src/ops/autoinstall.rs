@@ -17,7 +17,7 @@
 
 use super::parallel::{Builds, Key};
 use crate::support::dkms::Signer;
-use crate::support::dkms::{mvka, Dkms, Mvka};
+use crate::support::dkms::{Dkms, Target};
 use crate::support::options::BuildOptions;
 use dkms_cli::ui;
 use dkms_proto::{Record, SkipReason};
@@ -88,12 +88,12 @@ pub(crate) fn plan(
             continue;
         }
         let file = d.ctx.trees.source_link(&m, &v).join("dkms.conf");
-        let conf = d.read_conf_or_die(mvka(&m, &v, k, a), Some(&file), false)?;
+        let conf = d.read_conf_or_die(Target::new(&m, &v, k, a), Some(&file), false)?;
         if !conf.autoinstall {
             skip(&m, &v, SkipReason::NotAutoinstall);
             continue;
         }
-        if opts.skip_known_failures && known_failure(d, mvka(&m, &v, k, a)) {
+        if opts.skip_known_failures && known_failure(d, Target::new(&m, &v, k, a)) {
             continue;
         }
         p.jobs.push(Job { module: m, version: v, depends: conf.build_depends.clone() });
@@ -114,8 +114,8 @@ pub(crate) struct Options {
 
 /// Did m/v fail to build for k/a with the inputs it has now? If so, say so
 /// in one line, naming its log and how to retry. Not in upstream dkms.
-fn known_failure(d: &Dkms, x: Mvka) -> bool {
-    let Mvka { m, v, k, a } = x;
+fn known_failure(d: &Dkms, x: Target) -> bool {
+    let Target { m, v, k, a } = x;
     let Some(f) = failures::read(&d.ctx.trees.dkms_tree, m, v, k, a) else { return false };
     let now = failures::inputs_hash(&d.ctx.trees.source_link(m, v), &d.kernel_config(k), k);
     if f.inputs_hash.is_empty() || f.inputs_hash != now {
@@ -344,8 +344,8 @@ fn autoinstall_kernel(d: &mut Dkms, opts: &BuildOptions, mut run: KernelRun, bui
                 prepare(d, &k, &a, &mut run.prologue)?;
             }
             ui::outln(&format!("Autoinstall of module {m}/{v} for kernel {k} ({a})"));
-            let result = install_in_subshell(d, opts, &m, &v, &k, &a);
-            remember(d, mvka(&m, &v, &k, &a), result.as_ref().err());
+            let result = install_in_subshell(d, opts, Target::new(&m, &v, &k, &a));
+            remember(d, Target::new(&m, &v, &k, &a), result.as_ref().err());
             let code = result.map_or_else(|e| i32::from(e.code), |()| 0);
             let done = match code {
                 0 => {
@@ -450,9 +450,9 @@ pub(crate) fn waiting_reason(job: &Job, known: &[String]) -> SkipReason {
 /// kind and make.log; what fails after the build (the install) is noted
 /// here. A later install or BUILD_EXCLUSIVE skip forgets it. Best effort:
 /// the record is a note, not state.
-fn remember(d: &Dkms, x: Mvka, failure: Option<&Error>) {
+fn remember(d: &Dkms, x: Target, failure: Option<&Error>) {
     let tree = &d.ctx.trees.dkms_tree;
-    let Mvka { m, v, k, a } = x;
+    let Target { m, v, k, a } = x;
     match failure {
         None => failures::clear(tree, m, v, k, a),
         Some(e) if e.code == 77 => failures::clear(tree, m, v, k, a),
@@ -467,8 +467,9 @@ fn remember(d: &Dkms, x: Mvka, failure: Option<&Error>) {
 
 /// `(module=m module_version=v kernelver=k arch=a install_module)`: errors
 /// are reported (and returned, for the job's status); nothing leaks back.
-pub(crate) fn install_in_subshell(d: &mut Dkms, opts: &BuildOptions, m: &str, v: &str, k: &str, a: &str) -> Result<()> {
-    let r = d.subshell(|d| super::install::maybe_install_module(d, opts, m, v, k, a));
+pub(crate) fn install_in_subshell(d: &mut Dkms, opts: &BuildOptions, x: Target) -> Result<()> {
+    let Target { m, v, k, a } = x;
+    let r = d.subshell(|d| super::install::maybe_install_module(d, opts, Target::new(m, v, k, a)));
     if let Err(e) = &r {
         // The record names the module (a BUILD_EXCLUSIVE one is `skipped`).
         ui::with_target(ui::target(m, v, Some(k), Some(a)), || ui::report(e));

@@ -38,8 +38,8 @@ fn plan_takes_the_newest_version_by_upstreams_ver() {
 fn plan_skips_the_installed_and_the_not_autoinstall_and_keeps_build_depends() {
     let mut f = Fixture::new();
     auto(&f, "base", "1.0", "");
-    f.build("base", "1.0", K, A, &["base.ko"]);
-    f.install("base", "1.0", K, A);
+    f.build(Target::new("base", "1.0", K, A), &["base.ko"]);
+    f.install(Target::new("base", "1.0", K, A));
     f.add("manual", "2.0", &conf("manual", "2.0", ""));
     auto(&f, "top", "3.0", "BUILD_DEPENDS[0]=base\nBUILD_DEPENDS[1]=absent");
     let (p, skips) = planned(&mut f);
@@ -103,7 +103,7 @@ fn only_unbuilt_jobs_are_built_ahead() {
     let mut f = Fixture::new();
     auto(&f, "built", "1.0", "");
     auto(&f, "fresh", "1.0", "");
-    f.build("built", "1.0", K, A, &["built.ko"]);
+    f.build(Target::new("built", "1.0", K, A), &["built.ko"]);
     let (p, _) = planned(&mut f);
     assert_eq!(p.jobs.len(), 2);
     let todo: Vec<String> = unbuilt(&f.d, &p, K, A).into_iter().map(|j| j.module).collect();

@@ -8,7 +8,7 @@
 
 use super::build_steps::{missing_module, stage_build};
 use super::prepare_kernel::date;
-use crate::support::dkms::{Dkms, Mvka};
+use crate::support::dkms::{Dkms, Target};
 use dkms_cli::{ui, RELEASE_STRING};
 use dkms_proto::Record;
 use dkms_state::cache::check;
@@ -100,7 +100,7 @@ pub(crate) fn certificate(d: &Dkms, k: &str, a: &str) -> PathBuf {
 /// modules compressed with `suffix`.
 pub(crate) fn inputs(
     d: &Dkms,
-    x: Mvka,
+    x: Target,
     conf: &Conf,
     env: &[(String, String)],
     suffix: &str,
@@ -192,7 +192,7 @@ pub(crate) enum Lookup {
 /// The first entry for the build of `x` that a source of `binary_cache`
 /// has and that passes every check (signature, the files' hashes, every
 /// module present and built for this kernel, signed when dkms signs).
-pub(crate) fn lookup(d: &Dkms, x: Mvka, conf: &Conf, env: &[(String, String)], suffix: &str) -> Lookup {
+pub(crate) fn lookup(d: &Dkms, x: Target, conf: &Conf, env: &[(String, String)], suffix: &str) -> Lookup {
     let sources = sources(d);
     if sources.is_empty() {
         return Lookup::NoCache;
@@ -216,7 +216,7 @@ pub(crate) fn lookup(d: &Dkms, x: Mvka, conf: &Conf, env: &[(String, String)], s
 
 /// Before make: `lookup`'s entry. None: no cache, or no source could
 /// supply it (each said why in a warning); the caller builds locally.
-pub(crate) fn fetch(d: &Dkms, x: Mvka, conf: &Conf, env: &[(String, String)], suffix: &str) -> Option<Prebuilt> {
+pub(crate) fn fetch(d: &Dkms, x: Target, conf: &Conf, env: &[(String, String)], suffix: &str) -> Option<Prebuilt> {
     let (key, reasons) = match lookup(d, x, conf, env, suffix) {
         Lookup::NoCache => return None,
         Lookup::Found(p) => return Some(p),
@@ -244,7 +244,7 @@ pub(crate) fn fetch(d: &Dkms, x: Mvka, conf: &Conf, env: &[(String, String)], su
 /// of its conf there.
 fn from_source(
     d: &Dkms,
-    x: Mvka,
+    x: Target,
     conf: &Conf,
     suffix: &str,
     src: &Source,
@@ -268,7 +268,7 @@ fn from_source(
 /// POST_BUILD): its make.log becomes the build's log, with a line saying
 /// where it came from, and its modules are staged and renamed into place
 /// as a local build's are (`stage_build`).
-pub(crate) fn place(d: &Dkms, x: Mvka, conf: &Conf, suffix: &str, p: &Prebuilt, build_log: &Path) -> Result<()> {
+pub(crate) fn place(d: &Dkms, x: Target, conf: &Conf, suffix: &str, p: &Prebuilt, build_log: &Path) -> Result<()> {
     let root = p.root();
     let log = root.join("log/make.log");
     if log.is_file() {
@@ -288,7 +288,7 @@ pub(crate) fn place(d: &Dkms, x: Mvka, conf: &Conf, suffix: &str, p: &Prebuilt, 
 
 /// After a successful local build: write it into binary_cache_push, if
 /// set. A failure is a warning; the build stands.
-pub(crate) fn push_after_build(d: &Dkms, x: Mvka, conf: &Conf, env: &[(String, String)], suffix: &str) {
+pub(crate) fn push_after_build(d: &Dkms, x: Target, conf: &Conf, env: &[(String, String)], suffix: &str) {
     let Some(to) = push_to(d) else { return };
     if let Err(e) = push(d, x, conf, env, suffix, &to) {
         ui::warn(&[format!("Binary cache entry not written to {to}: {e}")]);
@@ -300,7 +300,7 @@ pub(crate) fn push_after_build(d: &Dkms, x: Mvka, conf: &Conf, env: &[(String, S
 /// then uploaded from there.
 pub(crate) fn push(
     d: &Dkms,
-    x: Mvka,
+    x: Target,
     conf: &Conf,
     env: &[(String, String)],
     suffix: &str,
@@ -349,7 +349,7 @@ pub(crate) fn push(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::support::dkms::mvka;
+    use crate::support::dkms::Target;
     use crate::support::fixture::{conf, Fixture, A, K};
 
     /// hello/1.0 added for kernel K and its conf.
@@ -361,12 +361,12 @@ mod tests {
             "1.0",
             &conf("hello", "1.0", "MAKE[0]=\"make -C $kernel_source_dir M=$dkms_tree/hello/1.0/build\""),
         );
-        f.read_conf("hello", "1.0", K, A)
+        f.read_conf(Target::new("hello", "1.0", K, A))
     }
 
     fn key(f: &Fixture, c: &Conf, env: &[(&str, &str)], suffix: &str) -> String {
         let env: Vec<(String, String)> = env.iter().map(|(n, v)| (n.to_string(), v.to_string())).collect();
-        inputs(&f.d, mvka("hello", "1.0", K, A), c, &env, suffix).unwrap().key()
+        inputs(&f.d, Target::new("hello", "1.0", K, A), c, &env, suffix).unwrap().key()
     }
 
     #[test]
@@ -374,7 +374,7 @@ mod tests {
         let mut f = Fixture::new();
         let c = hello(&mut f);
         assert!(sources(&f.d).is_empty());
-        assert!(matches!(lookup(&f.d, mvka("hello", "1.0", K, A), &c, &[], ""), Lookup::NoCache));
+        assert!(matches!(lookup(&f.d, Target::new("hello", "1.0", K, A), &c, &[], ""), Lookup::NoCache));
         assert!(push_to(&f.d).is_none());
     }
 
@@ -414,7 +414,7 @@ mod tests {
         let mut f = Fixture::with(|a| a.binary_cache = Some("/nonexistent/cache file:///nonexistent/other".into()));
         let c = hello(&mut f);
         let want = key(&f, &c, &[], "");
-        match lookup(&f.d, mvka("hello", "1.0", K, A), &c, &[], "") {
+        match lookup(&f.d, Target::new("hello", "1.0", K, A), &c, &[], "") {
             Lookup::Missing(key, reasons) => {
                 assert_eq!(key, want);
                 let words: Vec<&str> = reasons.iter().map(|r| r.0.as_str()).collect();

@@ -9,7 +9,7 @@
 use super::binary_cache::Prebuilt;
 use super::build_steps::{apply_patches, built_modules_present, check_vermagic, run_make, stage_modules};
 use super::prepare_kernel::{date, make_env, prepare_kernel_and_signing};
-use crate::support::dkms::{mvka, Dkms, Mvka};
+use crate::support::dkms::{Dkms, Target};
 use crate::support::options::BuildOptions;
 use crate::support::products::{self, Untaken};
 use dkms_cli::{ui, RELEASE_STRING};
@@ -21,30 +21,25 @@ use std::path::{Path, PathBuf};
 
 /// `maybe_build_module` of m/v: skip (or with `--force` unbuild first)
 /// when built.
-pub(crate) fn maybe_build_module(d: &mut Dkms, opts: &BuildOptions, m: &str, v: &str, k: &str, a: &str) -> Result<()> {
+pub(crate) fn maybe_build_module(d: &mut Dkms, opts: &BuildOptions, x: Target) -> Result<()> {
+    let Target { m, v, k, a } = x;
     if status::is_module_built(&d.ctx.trees, m, v, k, a) {
         if opts.force {
-            super::unbuild::do_unbuild(d, m, v, k, a);
+            super::unbuild::do_unbuild(d, x);
             ui::emit(Record::Unbuilt { target: ui::target(m, v, Some(k), Some(a)) });
         } else {
-            d.skip_already(m, v, k, a, "built for", SkipReason::AlreadyBuilt);
+            d.skip_already(x, "built for", SkipReason::AlreadyBuilt);
             return Ok(());
         }
     }
-    do_build(d, opts, m, v, k, a).map(drop)
+    do_build(d, opts, x).map(drop)
 }
 
 /// `do_build` of m/v on kernel `k`, arch `a`, adding it first when it is
 /// not added (m/v empty: what the command line's tarball or directory
 /// holds). The module/version built.
-pub(crate) fn do_build(
-    d: &mut Dkms,
-    opts: &BuildOptions,
-    m: &str,
-    v: &str,
-    k: &str,
-    a: &str,
-) -> Result<(String, String)> {
+pub(crate) fn do_build(d: &mut Dkms, opts: &BuildOptions, x: Target) -> Result<(String, String)> {
+    let Target { m, v, k, a } = x;
     if k.is_empty() || a.is_empty() {
         return Err(Error::die(Kind::EmptyKernelver, ["do_build: Empty $kernelver or $arch"]));
     }
@@ -61,16 +56,16 @@ pub(crate) fn do_build(
     // Not upstream: a `<kver>/<arch>` without `module/` is no build (upstream's
     // `is_module_built` says so too) but a leftover; it is removed rather than
     // blocking every build of this kernel.
-    super::unbuild::drop_leftover(&t, &m, &v, k, a);
+    super::unbuild::drop_leftover(&t, Target::new(&m, &v, k, a));
     let suffix = d.module_suffix(k);
-    let conf = build_checks(d, mvka(&m, &v, k, a), base_dir.is_dir())?;
+    let conf = build_checks(d, Target::new(&m, &v, k, a), base_dir.is_dir())?;
     prepare_kernel_and_signing(d, k, a)?;
     let env = make_env(d, k);
 
-    check_build_depends(d, opts.force, mvka(&m, &v, k, a), &conf, &[])?;
+    check_build_depends(d, opts.force, Target::new(&m, &v, k, a), &conf, &[])?;
     // Not upstream: a verified entry of the binary cache stands in for
     // make (fetched before the tree changes; None without a cache).
-    let prebuilt = super::binary_cache::fetch(d, mvka(&m, &v, k, a), &conf, &env, suffix);
+    let prebuilt = super::binary_cache::fetch(d, Target::new(&m, &v, k, a), &conf, &env, suffix);
 
     // From here the build changes the tree: journal it, so a killed build's
     // staging directory is cleaned up by the next run (see `recover`).
@@ -78,12 +73,12 @@ pub(crate) fn do_build(
     let journal = dkms_state::journal::Journal::begin(&t.dkms_tree, "build", &[&m, &v, k, a])
         .map_err(|e| Error::io(Kind::JournalWriteFailed, "writing the DKMS journal", e))?;
     crash::point("build:journaled");
-    let res = build_in_journal(d, opts, mvka(&m, &v, k, a), &conf, suffix, env.clone(), prebuilt.as_ref());
-    remember(d, mvka(&m, &v, k, a), &res);
+    let res = build_in_journal(d, opts, Target::new(&m, &v, k, a), &conf, suffix, env.clone(), prebuilt.as_ref());
+    remember(d, Target::new(&m, &v, k, a), &res);
     let _ = journal.finish();
     if res.is_ok() {
         let target = ui::target(&m, &v, Some(k), Some(a));
-        let modules = d.built_modules(&m, &v, k, a);
+        let modules = d.built_modules(Target::new(&m, &v, k, a));
         match &prebuilt {
             Some(p) => ui::emit(Record::Substituted { target, source: p.word.clone(), key: p.key.clone(), modules }),
             None => {
@@ -93,7 +88,7 @@ pub(crate) fn do_build(
                     elapsed_ms: started.elapsed().as_millis() as u64,
                     modules,
                 });
-                super::binary_cache::push_after_build(d, mvka(&m, &v, k, a), &conf, &env, suffix);
+                super::binary_cache::push_after_build(d, Target::new(&m, &v, k, a), &conf, &env, suffix);
             }
         }
     }
@@ -104,8 +99,8 @@ pub(crate) fn do_build(
 /// them too): no build in the way (`present`: `<kver>/<arch>` exists and is
 /// not a leftover), a valid dkms.conf that BUILD_EXCLUSIVE does not
 /// exclude, a source tree with something in it. The conf read.
-pub(crate) fn build_checks(d: &mut Dkms, x: Mvka, present: bool) -> Result<Conf> {
-    let Mvka { m, v, k, a } = x;
+pub(crate) fn build_checks(d: &mut Dkms, x: Target, present: bool) -> Result<Conf> {
+    let Target { m, v, k, a } = x;
     let base_dir = d.ctx.trees.arch_dir(m, v, k, a);
     // Not added yet (only in a dry run: `do_build` adds first): the source
     // and conf `add` would register.
@@ -153,8 +148,8 @@ pub(crate) fn build_checks(d: &mut Dkms, x: Mvka, present: bool) -> Result<Conf>
 /// Failure memory (not in upstream dkms): a failed build is recorded with
 /// a copy of its make.log (`dkms_state::failures`); a successful one
 /// forgets the target's earlier failure.
-fn remember(d: &Dkms, x: Mvka, res: &Result<()>) {
-    let Mvka { m, v, k, a } = x;
+fn remember(d: &Dkms, x: Target, res: &Result<()>) {
+    let Target { m, v, k, a } = x;
     let tree = &d.ctx.trees.dkms_tree;
     let Err(e) = res else {
         failures::clear(tree, m, v, k, a);
@@ -175,7 +170,7 @@ pub(crate) fn failed_log(d: &Dkms, m: &str, v: &str) -> Option<std::fs::File> {
 /// replace it) into `log/` of the build, copied from the opened file as
 /// the build's products are taken. A make.log that is no longer a regular
 /// file of its own fails the build, which is then undone.
-fn keep_make_log(d: &Dkms, x: Mvka, build_dir: &Path, base_dir: &Path) -> Result<()> {
+fn keep_make_log(d: &Dkms, x: Target, build_dir: &Path, base_dir: &Path) -> Result<()> {
     let mut log = match products::open(build_dir, "make.log") {
         Ok(f) => f,
         Err(Untaken::Missing) => return Ok(()),
@@ -193,13 +188,13 @@ fn keep_make_log(d: &Dkms, x: Mvka, build_dir: &Path, base_dir: &Path) -> Result
 fn build_in_journal(
     d: &mut Dkms,
     opts: &BuildOptions,
-    x: Mvka,
+    x: Target,
     conf: &Conf,
     suffix: &'static str,
     env: Vec<(String, String)>,
     prebuilt: Option<&Prebuilt>,
 ) -> Result<()> {
-    let Mvka { m, v, k, a } = x;
+    let Target { m, v, k, a } = x;
     let t = d.ctx.trees.clone();
     let source_dir = t.source_link(m, v);
     let build_dir = t.build_dir(m, v);
@@ -258,8 +253,8 @@ impl Drop for BuildDirGuard {
 
 /// BUILD_DEPENDS must be installed (any version) for this kernel/arch, or
 /// be among `planned` (modules a dry run's plan installs first).
-pub(crate) fn check_build_depends(d: &Dkms, force: bool, x: Mvka, conf: &Conf, planned: &[String]) -> Result<()> {
-    let Mvka { m, v, k, a } = x;
+pub(crate) fn check_build_depends(d: &Dkms, force: bool, x: Target, conf: &Conf, planned: &[String]) -> Result<()> {
+    let Target { m, v, k, a } = x;
     let missing: Vec<&String> = conf
         .build_depends
         .iter()
@@ -297,13 +292,13 @@ pub(crate) fn check_build_depends(d: &Dkms, force: bool, x: Mvka, conf: &Conf, p
 fn build_steps(
     d: &mut Dkms,
     opts: &BuildOptions,
-    x: Mvka,
+    x: Target,
     conf: &Conf,
     suffix: &str,
     build_log: &Path,
     prebuilt: Option<&Prebuilt>,
 ) -> Result<()> {
-    let Mvka { m, v, k, a } = x;
+    let Target { m, v, k, a } = x;
     let t = d.ctx.trees.clone();
     let (build_dir, base_dir) = (&t.build_dir(m, v), &t.arch_dir(m, v, k, a));
     match prebuilt {
@@ -343,14 +338,14 @@ mod tests {
     /// top/1.0 needing `base` (BUILD_DEPENDS), and its conf.
     fn top(f: &mut Fixture) -> Conf {
         f.add("top", "1.0", &conf("top", "1.0", "BUILD_DEPENDS[0]=base"));
-        f.read_conf("top", "1.0", K, A)
+        f.read_conf(Target::new("top", "1.0", K, A))
     }
 
     #[test]
     fn build_depends_must_be_installed_for_the_kernel() {
         let mut f = Fixture::new();
         let c = top(&mut f);
-        let x = mvka("top", "1.0", K, A);
+        let x = Target::new("top", "1.0", K, A);
         let e = check_build_depends(&f.d, f.build_opts().force, x, &c, &[]).unwrap_err();
         assert_eq!((e.kind, e.code), (Kind::BuildDependsMissing, 13));
         assert_eq!(
@@ -360,10 +355,10 @@ mod tests {
         // Built is not enough; installed (any version) is; so is a dry
         // run's plan installing it first.
         f.add("base", "0.1", &conf("base", "0.1", ""));
-        f.build("base", "0.1", K, A, &["base.ko"]);
+        f.build(Target::new("base", "0.1", K, A), &["base.ko"]);
         assert!(check_build_depends(&f.d, f.build_opts().force, x, &c, &[]).is_err());
         assert!(check_build_depends(&f.d, f.build_opts().force, x, &c, &["base".into()]).is_ok());
-        f.install("base", "0.1", K, A);
+        f.install(Target::new("base", "0.1", K, A));
         assert!(check_build_depends(&f.d, f.build_opts().force, x, &c, &[]).is_ok());
     }
 
@@ -372,7 +367,7 @@ mod tests {
         let mut f = Fixture::with(|a| a.force = true);
         let c = top(&mut f);
         let (r, _, err) =
-            captured(|| check_build_depends(&f.d, f.build_opts().force, mvka("top", "1.0", K, A), &c, &[]));
+            captured(|| check_build_depends(&f.d, f.build_opts().force, Target::new("top", "1.0", K, A), &c, &[]));
         r.unwrap();
         assert!(err.contains("Trying to build module top/1.0"), "{err}");
         assert!(err.contains("despite of missing BUILD_DEPENDS: base."), "{err}");

@@ -4,7 +4,7 @@
 //! compress, rename into place. A failure says how to find its cause
 //! (`report_build_problem`).
 
-use crate::support::dkms::{Dkms, Mvka, Signer};
+use crate::support::dkms::{Dkms, Signer, Target};
 use crate::support::invoke::Cmd;
 use crate::support::products::{self, Untaken};
 use dkms_cli::ui;
@@ -21,7 +21,7 @@ const APPORT_HOOK: &str = "/usr/share/apport/package-hooks/dkms_packages.py";
 /// `report_build_problem`: file an apport report where apport and its dkms
 /// hook exist, then die. Upstream checks only for apport and so runs
 /// "python3: can't open file" where the hook is missing.
-pub(super) fn report_build_problem(d: &Dkms, x: Mvka, kind: Kind, lines: Vec<String>) -> Error {
+pub(super) fn report_build_problem(d: &Dkms, x: Target, kind: Kind, lines: Vec<String>) -> Error {
     if fsutil::executable(Path::new("/usr/share/apport/apport"))
         && Path::new(APPORT_HOOK).is_file()
         && tools::available("python3")
@@ -85,7 +85,7 @@ fn log_names_other_kernel(log: &str, k: &str) -> bool {
 }
 
 /// Apply the conf's PATCH[]es in `build/` (`patch -p1`, confined like make).
-pub(super) fn apply_patches(d: &Dkms, x: Mvka, conf: &Conf, build_log: &Path) -> Result<()> {
+pub(super) fn apply_patches(d: &Dkms, x: Target, conf: &Conf, build_log: &Path) -> Result<()> {
     let build_dir = &d.ctx.trees.build_dir(x.m, x.v);
     let log_s = build_log.display().to_string();
     for p in &conf.patch_array {
@@ -127,12 +127,12 @@ pub(super) fn apply_patches(d: &Dkms, x: Mvka, conf: &Conf, build_log: &Path) ->
 /// last build as the binary cache records it, for `--progress`.
 pub(super) fn run_make(
     d: &Dkms,
-    x: Mvka,
+    x: Target,
     conf: &Conf,
     build_log: &Path,
     cached: impl FnOnce() -> Option<Previous>,
 ) -> Result<()> {
-    let Mvka { m, v, k, a } = x;
+    let Target { m, v, k, a } = x;
     let build_dir = &d.ctx.trees.build_dir(m, v);
     let log_s = build_log.display().to_string();
     let make = match conf.make_command.strip_prefix("make") {
@@ -190,8 +190,8 @@ pub(super) fn run_make(
 
 /// The modules the conf builds for this kernel, each of which make must
 /// have left in `build/` as a regular file of its own (`products`).
-pub(super) fn built_modules_present(d: &Dkms, x: Mvka, conf: &Conf, build_log: &Path) -> Result<Vec<usize>> {
-    let Mvka { m, v, k, a } = x;
+pub(super) fn built_modules_present(d: &Dkms, x: Target, conf: &Conf, build_log: &Path) -> Result<Vec<usize>> {
+    let Target { m, v, k, a } = x;
     let build_dir = &d.ctx.trees.build_dir(m, v);
     let log_s = build_log.display().to_string();
     let buildable: Vec<usize> = (0..conf.num_modules()).filter(|&i| conf.module_buildable(i, k, a)).collect();
@@ -220,8 +220,8 @@ pub(super) fn built_modules_present(d: &Dkms, x: Mvka, conf: &Conf, build_log: &
 }
 
 /// A product of the build refused (see `products`): the build fails.
-pub(super) fn product_refused(d: &Dkms, x: Mvka, why: &str) -> Error {
-    let Mvka { k, a, .. } = x;
+pub(super) fn product_refused(d: &Dkms, x: Target, why: &str) -> Error {
+    let Target { k, a, .. } = x;
     report_build_problem(
         d,
         x,
@@ -237,7 +237,7 @@ pub(super) fn product_refused(d: &Dkms, x: Mvka, why: &str) -> Error {
 /// of `stage_build`. Every file is taken from `build/` as `products` says
 /// (checked again before strip and sign, which write it in place) and
 /// copied from the opened file.
-pub(super) fn stage_modules(d: &Dkms, x: Mvka, conf: &Conf, buildable: &[usize], suffix: &str) -> Result<()> {
+pub(super) fn stage_modules(d: &Dkms, x: Target, conf: &Conf, buildable: &[usize], suffix: &str) -> Result<()> {
     let build_dir = &d.ctx.trees.build_dir(x.m, x.v);
     let refused = |why: String| product_refused(d, x, &why);
     stage_build(d, x, conf, suffix, |module_dir| {
@@ -287,12 +287,12 @@ pub(super) fn stage_modules(d: &Dkms, x: Mvka, conf: &Conf, buildable: &[usize],
 /// half-filled build (`do_build`'s `mktemp_or_die -d` and `mv -T`).
 pub(super) fn stage_build(
     d: &Dkms,
-    x: Mvka,
+    x: Target,
     conf: &Conf,
     suffix: &str,
     fill: impl FnOnce(&Path) -> Result<()>,
 ) -> Result<()> {
-    let Mvka { m, v, k, a } = x;
+    let Target { m, v, k, a } = x;
     let t = &d.ctx.trees;
     let (kernelver_dir, base_dir) = (&t.kernel_dir(m, v, k), &t.arch_dir(m, v, k, a));
     std::fs::create_dir_all(kernelver_dir)
@@ -344,8 +344,8 @@ pub(super) fn missing_module<'c>(conf: &'c Conf, k: &str, a: &str, module_dir: &
 /// at load: upstream #505, #563). Checked after make, before anything is
 /// stripped, signed or staged, so nothing is installed. A module whose
 /// vermagic cannot be read (no ELF object, no `vermagic=`) is not judged.
-pub(super) fn check_vermagic(d: &Dkms, x: Mvka, conf: &Conf, buildable: &[usize]) -> Result<()> {
-    let Mvka { m, v, k, a } = x;
+pub(super) fn check_vermagic(d: &Dkms, x: Target, conf: &Conf, buildable: &[usize]) -> Result<()> {
+    let Target { m, v, k, a } = x;
     let build_dir = d.ctx.trees.build_dir(m, v);
     for &i in buildable {
         let r = &conf.modules[i];

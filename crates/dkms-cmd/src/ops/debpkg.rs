@@ -11,7 +11,7 @@
 
 use super::debpkg_text::{self as text, failed, Facts};
 use super::install::{destination, install_aborted, install_checks, not_obsolete, Before, Places};
-use crate::support::dkms::{Dkms, Mvka};
+use crate::support::dkms::{Dkms, Target};
 use dkms_cli::ui;
 use dkms_state::error::{Error, Kind, Result};
 use dkms_state::{env, fsutil, status, tarball, tools, trees};
@@ -33,8 +33,8 @@ struct Placed {
 
 /// Write the package of the build of `x` into `to`; its path. `force`:
 /// `--force`, which keeps modules OBSOLETE_BY would leave out, as install.
-pub(crate) fn write(d: &mut Dkms, force: bool, x: Mvka, to: &Path) -> Result<PathBuf> {
-    let Mvka { m, v, k, a } = x;
+pub(crate) fn write(d: &mut Dkms, force: bool, x: Target, to: &Path) -> Result<PathBuf> {
+    let Target { m, v, k, a } = x;
     let built_here = status::is_module_built(&d.ctx.trees, m, v, k, a);
     // Not built here: a verified entry of binary_cache stands in for the build.
     let entry = if built_here { None } else { from_cache(d, x)? };
@@ -85,7 +85,7 @@ pub(crate) fn write(d: &mut Dkms, force: bool, x: Mvka, to: &Path) -> Result<Pat
 /// package: install's checks, and its refusals with its errors (a module
 /// BUILD_EXCLUSIVE leaves out or OBSOLETE_BY obsoletes is not placed;
 /// none placed: "Installation aborted.").
-fn modules(d: &mut Dkms, force: bool, x: Mvka, entry: Option<&Path>) -> Result<Vec<Placed>> {
+fn modules(d: &mut Dkms, force: bool, x: Target, entry: Option<&Path>) -> Result<Vec<Placed>> {
     let (conf, buildable, suffix) = install_checks(d, x, entry.is_none(), false, force)?;
     let places = Places::of(&d.ctx.trees, x);
     let lib_tree = d.ctx.trees.lib_tree(x.k);
@@ -119,7 +119,7 @@ fn modules(d: &mut Dkms, force: bool, x: Mvka, entry: Option<&Path>) -> Result<V
 /// The entry of `binary_cache` for the build of `x`, verified and unpacked
 /// as a build would take it (`cache::fetch`: signature, hashes, vermagic);
 /// None when no cache is set or no source has it (each said why).
-fn from_cache(d: &mut Dkms, x: Mvka) -> Result<Option<super::binary_cache::Prebuilt>> {
+fn from_cache(d: &mut Dkms, x: Target) -> Result<Option<super::binary_cache::Prebuilt>> {
     if super::binary_cache::sources(d).is_empty() || !status::is_module_added(&d.ctx.trees, x.m, x.v) {
         return Ok(None);
     }
@@ -159,7 +159,7 @@ fn maintainer() -> String {
 }
 
 /// Fill `root`: the modules, the documentation, DEBIAN/.
-fn stage_files(d: &Dkms, x: Mvka, placed: &[Placed], f: &mut Facts, root: &Path) -> std::io::Result<()> {
+fn stage_files(d: &Dkms, x: Target, placed: &[Placed], f: &mut Facts, root: &Path) -> std::io::Result<()> {
     let mut bytes = 0;
     for p in placed {
         let dest = root.join(&p.rel);

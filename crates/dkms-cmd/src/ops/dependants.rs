@@ -4,7 +4,7 @@
 //! the install's `check_and_rebuild_dependent_modules` and a dry run's plan
 //! both ask.
 
-use crate::support::dkms::{mvka, Dkms, Mvka};
+use crate::support::dkms::{Dkms, Target};
 use dkms_state::error::Result;
 use dkms_state::status;
 
@@ -12,8 +12,8 @@ use dkms_state::status;
 /// since the module was built (`.dep_<dep>` differs or is missing)? A dry
 /// run's plan counts the module/version it installs first (`planned`) as
 /// built.
-fn dependencies_updated(d: &mut Dkms, x: Mvka, planned: Option<(&str, &str)>) -> Result<bool> {
-    let Mvka { m, v, k, a } = x;
+fn dependencies_updated(d: &mut Dkms, x: Target, planned: Option<(&str, &str)>) -> Result<bool> {
+    let Target { m, v, k, a } = x;
     let conf = d.read_conf_or_die(x, None, true)?;
     for bd in &conf.build_depends {
         let mut latest = d.latest_version_of(bd, k, a);
@@ -54,11 +54,11 @@ pub(crate) fn dependants_to_rebuild(
         if d.builds.as_ref().is_some_and(|b| b.pending(&key)) {
             continue;
         }
-        let conf = d.read_conf_or_die(mvka(&e.module, &e.version, k, a), None, false)?;
+        let conf = d.read_conf_or_die(Target::new(&e.module, &e.version, k, a), None, false)?;
         if conf.build_depends.is_empty() || !conf.build_depends_rebuild || force {
             continue;
         }
-        if dependencies_updated(d, mvka(&e.module, &e.version, k, a), planned)? {
+        if dependencies_updated(d, Target::new(&e.module, &e.version, k, a), planned)? {
             to_rebuild.push((e.module, e.version));
         }
     }
@@ -76,10 +76,10 @@ mod tests {
         let f = Fixture::with(edit);
         for v in versions {
             f.add("base", v, &conf("base", v, ""));
-            f.build("base", v, K, A, &["base.ko"]);
+            f.build(Target::new("base", v, K, A), &["base.ko"]);
         }
         f.add("top", "1.0", &conf("top", "1.0", "BUILD_DEPENDS[0]=base\nBUILD_DEPENDS_REBUILD=yes"));
-        let dir = f.build("top", "1.0", K, A, &["top.ko"]);
+        let dir = f.build(Target::new("top", "1.0", K, A), &["top.ko"]);
         if let Some(r) = recorded {
             std::fs::write(dir.parent().unwrap().join(".dep_base"), format!("{r}\n")).unwrap();
         }

@@ -4,7 +4,7 @@
 //! same name, copy the modules into `/lib/modules/<kver>/<dest>/`, point
 //! `kernel-<kver>-<arch>` at the build, run POST_INSTALL and depmod.
 
-use crate::support::dkms::{mvka, Dkms, Mvka};
+use crate::support::dkms::{Dkms, Target};
 use crate::support::modfiles::compressed_or_uncompressed;
 use crate::support::options::BuildOptions;
 use crate::support::secureboot;
@@ -19,24 +19,18 @@ use std::path::{Path, PathBuf};
 
 /// `maybe_install_module` of m/v: skip (or with `--force` uninstall
 /// first) when installed.
-pub(crate) fn maybe_install_module(
-    d: &mut Dkms,
-    opts: &BuildOptions,
-    m: &str,
-    v: &str,
-    k: &str,
-    a: &str,
-) -> Result<()> {
+pub(crate) fn maybe_install_module(d: &mut Dkms, opts: &BuildOptions, x: Target) -> Result<()> {
+    let Target { m, v, k, a } = x;
     if status::is_module_installed(&d.ctx.trees, m, v, k, a) {
         if opts.force {
-            super::uninstall::do_uninstall(d, m, v, k, a)?;
+            super::uninstall::do_uninstall(d, x)?;
             ui::outln("");
         } else {
-            d.skip_already(m, v, k, a, "installed on", SkipReason::AlreadyInstalled);
+            d.skip_already(x, "installed on", SkipReason::AlreadyInstalled);
             return Ok(());
         }
     }
-    do_install(d, opts, m, v, k, a)
+    do_install(d, opts, x)
 }
 
 /// `force_installation`: `/usr/share/dkms/modules_to_force_install/*` may
@@ -96,7 +90,8 @@ fn find_module(tree: &Path, name: &str, suffix: &str) -> Vec<PathBuf> {
 /// `do_install` of m/v on kernel `k`, arch `a`, building it first when it
 /// is not built (m/v empty: what the command line's tarball or directory
 /// holds).
-pub(crate) fn do_install(d: &mut Dkms, opts: &BuildOptions, m: &str, v: &str, k: &str, a: &str) -> Result<()> {
+pub(crate) fn do_install(d: &mut Dkms, opts: &BuildOptions, x: Target) -> Result<()> {
+    let Target { m, v, k, a } = x;
     if k.is_empty() || a.is_empty() {
         return Err(Error::die(Kind::EmptyKernelver, ["do_install: Empty $kernelver or $arch"]));
     }
@@ -106,14 +101,14 @@ pub(crate) fn do_install(d: &mut Dkms, opts: &BuildOptions, m: &str, v: &str, k:
     if let Some(built) = d.builds.clone().and_then(|b| b.take(&key)) {
         built.replay(d)?;
     } else if !status::is_module_built(&d.ctx.trees, &m, &v, k, a) {
-        (m, v) = super::build::do_build(d, opts, &m, &v, k, a)?;
+        (m, v) = super::build::do_build(d, opts, Target::new(&m, &v, k, a))?;
     }
     secureboot::warn_at_install(d, k, a);
     let (forced, line) = apply_force_installation(opts, &m);
     if let Some(line) = line {
         ui::outln(&line);
     }
-    install_steps(d, opts, &forced, mvka(&m, &v, k, a))
+    install_steps(d, opts, &forced, Target::new(&m, &v, k, a))
 }
 
 /// Where an install of m/v on k/a reads and writes.
@@ -129,7 +124,7 @@ pub(crate) struct Places {
 }
 
 impl Places {
-    pub(crate) fn of(t: &trees::Trees, x: Mvka) -> Places {
+    pub(crate) fn of(t: &trees::Trees, x: Target) -> Places {
         Places {
             module_dir: t.arch_dir(x.m, x.v, x.k, x.a).join("module"),
             lib_tree: t.lib_tree(x.k),
@@ -147,12 +142,12 @@ impl Places {
 /// the buildable modules and the kernel's module suffix.
 pub(crate) fn install_checks(
     d: &mut Dkms,
-    x: Mvka,
+    x: Target,
     built: bool,
     installed: bool,
     force: bool,
 ) -> Result<(Conf, Vec<usize>, &'static str)> {
-    let Mvka { m, v, k, a } = x;
+    let Target { m, v, k, a } = x;
     let t = d.ctx.trees.clone();
     let Places { module_dir, lib_tree, .. } = Places::of(&t, x);
     if !lib_tree.exists() {
@@ -165,7 +160,7 @@ pub(crate) fn install_checks(
         ));
     }
     let suffix = d.module_suffix(k);
-    let conf = d.read_conf_or_die_as(mvka(m, v, k, a), d.build_conf(m, v).as_deref(), true, force)?;
+    let conf = d.read_conf_or_die_as(Target::new(m, v, k, a), d.build_conf(m, v).as_deref(), true, force)?;
     let buildable: Vec<usize> = (0..conf.num_modules()).filter(|&i| conf.module_buildable(i, k, a)).collect();
     for &i in buildable.iter().filter(|_| built) {
         let name = &conf.modules[i].dest_module_name;
@@ -188,8 +183,8 @@ pub(crate) fn install_checks(
 /// The install proper, with the options `force_installation` left
 /// (`forced`); the dependants that follow are rebuilt with the caller's
 /// `--force` (`opts`), as upstream puts its global back before them.
-fn install_steps(d: &mut Dkms, opts: &BuildOptions, forced: &BuildOptions, x: Mvka) -> Result<()> {
-    let Mvka { m, v, k, a } = x;
+fn install_steps(d: &mut Dkms, opts: &BuildOptions, forced: &BuildOptions, x: Target) -> Result<()> {
+    let Target { m, v, k, a } = x;
     let t = d.ctx.trees.clone();
     let places = Places::of(&t, x);
     let installed = status::is_module_installed(&t, m, v, k, a);
@@ -230,7 +225,7 @@ fn install_steps(d: &mut Dkms, opts: &BuildOptions, forced: &BuildOptions, x: Mv
     super::recover::drop_displaced(&journal.steps());
     let _ = journal.finish();
     if depmod_status != 0 {
-        super::uninstall::do_uninstall(d, m, v, k, a)?;
+        super::uninstall::do_uninstall(d, Target::new(m, v, k, a))?;
         return Err(Error::die(
             Kind::DepmodFailed,
             [
@@ -262,11 +257,11 @@ fn check_and_rebuild_dependent_modules(d: &mut Dkms, opts: &BuildOptions, k: &st
         ui::outln("");
         ui::outln(&format!("Rebuilding module {m}/{v} due to updated dependencies"));
         ui::outln("");
-        super::uninstall::do_uninstall(d, &m, &v, k, a)?;
-        super::unbuild::do_unbuild(d, &m, &v, k, a);
+        super::uninstall::do_uninstall(d, Target::new(&m, &v, k, a))?;
+        super::unbuild::do_unbuild(d, Target::new(&m, &v, k, a));
         ui::emit(Record::Unbuilt { target: ui::target(&m, &v, Some(k), Some(a)) });
-        if super::build::do_build(d, opts, &m, &v, k, a).is_ok() {
-            do_install(d, opts, &m, &v, k, a)?;
+        if super::build::do_build(d, opts, Target::new(&m, &v, k, a)).is_ok() {
+            do_install(d, opts, Target::new(&m, &v, k, a))?;
         }
     }
     Ok(())
@@ -283,12 +278,12 @@ fn install_transaction(
     d: &mut Dkms,
     opts: &BuildOptions,
     journal: &mut Journal,
-    x: Mvka,
+    x: Target,
     checked: (&Conf, &[usize], &str),
     places: &Places,
 ) -> Result<()> {
     let (conf, buildable, suffix) = checked;
-    let Mvka { v, k, a, .. } = x;
+    let Target { v, k, a, .. } = x;
     let Places { backup, active_link, .. } = places;
     let jerr = |e: std::io::Error| Error::io(Kind::InstallWriteFailed, "writing the DKMS journal", e);
     let mut any_installed = false;
@@ -373,13 +368,13 @@ pub(crate) struct Before {
 /// (`find_module`).
 pub(crate) fn destination(
     d: &Dkms,
-    x: Mvka,
+    x: Target,
     r: &ModuleRecord,
     suffix: &str,
     places: &Places,
     before: &Before,
 ) -> Destination {
-    let Mvka { k, .. } = x;
+    let Target { k, .. } = x;
     let t = &d.ctx.trees;
     let Places { module_dir, lib_tree, backup, active_link } = places;
     let name = &r.dest_module_name;
@@ -455,12 +450,12 @@ fn archive_original(orig: &Path, backup: &Path) -> Result<()> {
 pub(crate) fn check_version_sanity(
     d: &Dkms,
     opts: &BuildOptions,
-    x: Mvka,
+    x: Target,
     obsolete_by: &str,
     name: &str,
     suffix: &str,
 ) -> bool {
-    let Mvka { m, v, k, a } = x;
+    let Target { m, v, k, a } = x;
     let force = opts.force;
     if !not_obsolete(opts.force, k, obsolete_by) {
         return false;

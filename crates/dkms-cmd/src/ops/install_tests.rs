@@ -10,11 +10,11 @@ use dkms_state::tools;
 /// and its first module record read for K/A.
 fn hello(f: &mut Fixture, extra: &str) -> ModuleRecord {
     f.add("hello", "1.0", &conf("hello", "1.0", extra));
-    f.read_conf("hello", "1.0", K, A).modules[0].clone()
+    f.read_conf(Target::new("hello", "1.0", K, A)).modules[0].clone()
 }
 
 fn dest(f: &Fixture, r: &ModuleRecord, suffix: &str, before: &Before) -> Destination {
-    let x = mvka("hello", "1.0", K, A);
+    let x = Target::new("hello", "1.0", K, A);
     destination(&f.d, x, r, suffix, &Places::of(f.trees(), x), before)
 }
 
@@ -98,8 +98,8 @@ fn destination_of_an_active_module_archives_nothing_again() {
     let mut f = Fixture::new();
     f.kernel(K);
     let r = hello(&mut f, "");
-    f.build("hello", "1.0", K, A, &["hello.ko"]);
-    f.install("hello", "1.0", K, A);
+    f.build(Target::new("hello", "1.0", K, A), &["hello.ko"]);
+    f.install(Target::new("hello", "1.0", K, A));
     f.write(&format!("modules/{K}/kernel/hello.ko"), "in-tree");
     let d = dest(&f, &r, "", &Before::default());
     assert_eq!((d.original, d.already_archived), (None, false));
@@ -115,7 +115,7 @@ fn destination_keeps_the_compression_of_the_build() {
     let mut f = Fixture::new();
     f.kernel(K);
     let r = hello(&mut f, "");
-    let module_dir = f.build("hello", "1.0", K, A, &["hello.ko.xz"]);
+    let module_dir = f.build(Target::new("hello", "1.0", K, A), &["hello.ko.xz"]);
     let d = dest(&f, &r, ".xz", &Before::default());
     assert_eq!(d.source, module_dir.join("hello.ko.xz"));
     assert_eq!(d.dest, f.trees().lib_tree(K).join("updates/dkms/hello.ko.xz"));
@@ -132,12 +132,12 @@ fn versions(f: &Fixture, theirs: &[u8], ours: &[u8]) {
     let lib = f.trees().lib_tree(K).join("kernel/net");
     std::fs::create_dir_all(&lib).unwrap();
     std::fs::write(lib.join("hello.ko"), theirs).unwrap();
-    let dir = f.build("hello", "1.0", K, A, &[]);
+    let dir = f.build(Target::new("hello", "1.0", K, A), &[]);
     std::fs::write(dir.join("hello.ko"), ours).unwrap();
 }
 
 fn sane(f: &Fixture) -> bool {
-    check_version_sanity(&f.d, &f.build_opts(), mvka("hello", "1.0", K, A), "", "hello", "")
+    check_version_sanity(&f.d, &f.build_opts(), Target::new("hello", "1.0", K, A), "", "hello", "")
 }
 
 #[test]
@@ -177,7 +177,7 @@ fn version_sanity_of_unversioned_modules_compares_their_bytes() {
     assert!(sane(&f), "different unversioned module: installed");
     let f = Fixture::new();
     f.kernel(K);
-    f.build("hello", "1.0", K, A, &["hello.ko"]);
+    f.build(Target::new("hello", "1.0", K, A), &["hello.ko"]);
     assert!(sane(&f), "nothing of that name in the kernel");
 }
 
@@ -185,7 +185,7 @@ fn version_sanity_of_unversioned_modules_compares_their_bytes() {
 fn install_checks_refuse_in_upstreams_order() {
     let mut f = Fixture::new();
     f.add("hello", "1.0", &conf("hello", "1.0", ""));
-    let x = mvka("hello", "1.0", K, A);
+    let x = Target::new("hello", "1.0", K, A);
     let kind =
         |f: &mut Fixture, built, installed| install_checks(&mut f.d, x, built, installed, false).err().map(|e| e.kind);
     assert_eq!(kind(&mut f, true, false), Some(Kind::KernelMissing));
@@ -193,7 +193,7 @@ fn install_checks_refuse_in_upstreams_order() {
     assert_eq!(kind(&mut f, true, false), Some(Kind::BuiltModuleMissing));
     // A dry run planning the build first does not look for its files.
     assert_eq!(kind(&mut f, false, false), None);
-    f.build("hello", "1.0", K, A, &["hello.ko"]);
+    f.build(Target::new("hello", "1.0", K, A), &["hello.ko"]);
     assert_eq!(kind(&mut f, true, true), Some(Kind::AlreadyInstalled));
     let (conf, buildable, suffix) = install_checks(&mut f.d, x, true, false, false).unwrap();
     assert_eq!((conf.modules.len(), buildable, suffix), (1, vec![0], ""));

@@ -5,20 +5,23 @@
 
 use super::unbuild::maybe_unbuild_module;
 use super::uninstall::maybe_uninstall_module;
-use crate::support::dkms::{mvka, Dkms, Mvka};
+use crate::support::dkms::{Dkms, Target};
 use dkms_cli::ui;
 use dkms_state::error::{Error, Kind, Result};
 use dkms_state::{dpkg, fsutil, status};
 
 /// `(module=m module_version=v unbuild_module)` for one kernel.
-fn unbuild_in_subshell(d: &mut Dkms, m: &str, v: &str, k: &str, a: &str) -> Result<()> {
-    d.subshell(|d| maybe_uninstall_module(d, m, v, k, a).map(|()| maybe_unbuild_module(d, m, v, k, a)))
+fn unbuild_in_subshell(d: &mut Dkms, x: Target) -> Result<()> {
+    let Target { m, v, k, a } = x;
+    d.subshell(|d| {
+        maybe_uninstall_module(d, Target::new(m, v, k, a)).map(|()| maybe_unbuild_module(d, Target::new(m, v, k, a)))
+    })
 }
 
 /// Whether the hook takes m/v away from the kernel: it is built for it
 /// (kernel_preinst: and AUTOINSTALL). A dry run's plan asks too.
-pub(crate) fn hook_takes(d: &mut Dkms, x: Mvka, preinst: bool) -> Result<bool> {
-    let Mvka { m, v, k, a } = x;
+pub(crate) fn hook_takes(d: &mut Dkms, x: Target, preinst: bool) -> Result<bool> {
+    let Target { m, v, k, a } = x;
     if !status::is_module_built(&d.ctx.trees, m, v, k, a) {
         return Ok(false);
     }
@@ -36,8 +39,8 @@ pub(crate) fn hook_takes(d: &mut Dkms, x: Mvka, preinst: bool) -> Result<bool> {
 /// are installed now: the image follows its headers (apt configures them in
 /// separate runs), and unbuilding would only make the trigger rebuild the
 /// same thing. Outside dpkg upstream's behaviour stays: always unbuild.
-fn keeps(d: &Dkms, x: Mvka) -> bool {
-    let Mvka { m, v, k, a } = x;
+fn keeps(d: &Dkms, x: Target) -> bool {
+    let Target { m, v, k, a } = x;
     let t = &d.ctx.trees;
     let stamp = dpkg::header_stamp(&t.dkms_tree, m, v, k, a);
     dpkg::maintscript_package().is_some()
@@ -52,8 +55,8 @@ pub(crate) fn unbuild_all(d: &mut Dkms, action: &str, preinst: bool) -> Result<(
     d.delayed_depmod = true;
     let mut failed = String::new();
     for (m, v) in status::list_module_version_combos(&d.ctx.trees, None, None) {
-        if !hook_takes(d, mvka(&m, &v, &k, &a), preinst)? {
-            if preinst && keeps(d, mvka(&m, &v, &k, &a)) {
+        if !hook_takes(d, Target::new(&m, &v, &k, &a), preinst)? {
+            if preinst && keeps(d, Target::new(&m, &v, &k, &a)) {
                 ui::errln(&format!(
                     "dkms: keeping module {m}/{v} for kernel {k} ({a}): built against its installed headers"
                 ));
@@ -61,7 +64,7 @@ pub(crate) fn unbuild_all(d: &mut Dkms, action: &str, preinst: bool) -> Result<(
             continue;
         }
         ui::errln(&format!("dkms: removing module {m}/{v} for kernel {k} ({a})"));
-        if let Err(e) = unbuild_in_subshell(d, &m, &v, &k, &a) {
+        if let Err(e) = unbuild_in_subshell(d, Target::new(&m, &v, &k, &a)) {
             ui::report(&e);
             failed.push_str(&format!(" {m}/{v}({})", e.code));
         }
@@ -104,7 +107,7 @@ mod tests {
     /// m/v added with `extra` in its conf and built for K.
     fn built(f: &Fixture, m: &str, extra: &str) {
         f.add(m, "1.0", &conf(m, "1.0", extra));
-        f.build(m, "1.0", K, A, &[&format!("{m}.ko")]);
+        f.build(Target::new(m, "1.0", K, A), &[&format!("{m}.ko")]);
     }
 
     #[test]
@@ -113,7 +116,7 @@ mod tests {
         built(&f, "auto", "AUTOINSTALL=yes");
         built(&f, "manual", "");
         f.add("unbuilt", "1.0", &conf("unbuilt", "1.0", "AUTOINSTALL=yes"));
-        let mut takes = |m: &str, preinst| hook_takes(&mut f.d, mvka(m, "1.0", K, A), preinst).unwrap();
+        let mut takes = |m: &str, preinst| hook_takes(&mut f.d, Target::new(m, "1.0", K, A), preinst).unwrap();
         assert!(takes("auto", false) && takes("manual", false));
         assert!(takes("auto", true) && !takes("manual", true));
         assert!(!takes("unbuilt", false) && !takes("unbuilt", true));

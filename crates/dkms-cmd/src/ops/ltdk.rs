@@ -4,7 +4,7 @@
 //! that kernel it needs, which a module that is not GPL-compatible cannot
 //! have. One paragraph of text, or one `license` record, per file.
 
-use crate::support::dkms::Dkms;
+use crate::support::dkms::{Dkms, Target};
 use dkms_cli::ui;
 use dkms_proto::Record;
 use dkms_state::error::{Error, Kind, Result};
@@ -27,8 +27,9 @@ impl Verdict {
 
 /// Check every module file of the build of m/v for k/a; the number of
 /// files the kernel will refuse for their licence.
-pub(crate) fn check_build(d: &Dkms, m: &str, v: &str, k: &str, a: &str) -> Result<usize> {
-    let files = d.built_modules(m, v, k, a);
+pub(crate) fn check_build(d: &Dkms, x: Target) -> Result<usize> {
+    let Target { m, v, k, a } = x;
+    let files = d.built_modules(Target::new(m, v, k, a));
     if files.is_empty() {
         return Err(Error::die(
             Kind::NoModuleFiles,
@@ -55,7 +56,7 @@ pub(crate) fn check_build(d: &Dkms, m: &str, v: &str, k: &str, a: &str) -> Resul
         if !verdict.ok() {
             refused += 1;
         }
-        show(m, v, k, a, path, &verdict);
+        show(Target::new(m, v, k, a), path, &verdict);
         ui::emit(Record::License {
             target: ui::target(m, v, Some(k), Some(a)),
             file: file.clone(),
@@ -71,7 +72,8 @@ pub(crate) fn check_build(d: &Dkms, m: &str, v: &str, k: &str, a: &str) -> Resul
 }
 
 /// The text paragraph of one file.
-fn show(m: &str, v: &str, k: &str, a: &str, file: &Path, r: &Verdict) {
+fn show(x: Target, file: &Path, r: &Verdict) {
+    let Target { m, v, k, a } = x;
     let name = file.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     ui::outln(&format!("{name} ({m}/{v}, {k}, {a}):"));
     let lic = match (&r.license, r.gpl_compatible) {

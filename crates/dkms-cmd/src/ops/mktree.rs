@@ -5,7 +5,7 @@
 //! assemble or dismantle the tree under a temporary name, so it is either
 //! all there or not at all.
 
-use crate::support::dkms::{mvka, Dkms};
+use crate::support::dkms::{Dkms, Target};
 use dkms_state::error::{Error, Kind, Result};
 use dkms_state::{beneath, fsutil, name, status};
 use std::path::{Path, PathBuf};
@@ -113,7 +113,7 @@ pub(crate) fn tree_names(d: &mut Dkms, m: &str, v: &str, from: Option<&Path>) ->
     let (mut m, mut v) = (m.to_string(), v.to_string());
     if let Some(conf) = from.map(|f| f.join("dkms.conf")).filter(|c| c.is_file()) {
         let (k, a) = d.kernelver0();
-        let c = d.read_conf_or_die(mvka("", "", &k, &a), Some(&conf), false)?;
+        let c = d.read_conf_or_die(Target::new("", "", &k, &a), Some(&conf), false)?;
         let (cm, cv) = (c.package_name, c.package_version);
         if (!m.is_empty() && m != cm) || (!v.is_empty() && v != cv) {
             return Err(Error::die(Kind::ConfInvalid, [format!("{} names {cm}/{cv}, not {m}/{v}.", conf.display())])

@@ -9,7 +9,7 @@
 //! A build is queued once every BUILD_DEPENDS it names is installed (or
 //! skipped) on its kernel — exactly when upstream's loop would get to it.
 
-use crate::support::dkms::{BuildKey, BuildOutcome as Outcome, BuildsAhead, Dkms};
+use crate::support::dkms::{BuildKey, BuildOutcome as Outcome, BuildsAhead, Dkms, Target};
 use crate::support::options::BuildOptions;
 use dkms_state::capture::{self, Capture};
 use dkms_state::error::{Error, Kind, Result};
@@ -203,8 +203,10 @@ impl Builds {
 /// run it; a panic is the build's failure, not the run's.
 fn build(d: &mut Dkms, opts: &BuildOptions, key: &Key) -> Result<()> {
     let (m, v, k, a) = key;
-    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| super::build::do_build(d, opts, m, v, k, a).map(drop)))
-        .unwrap_or_else(|_| Err(Error::die(Kind::Panic, [format!("The build of {m}/{v} for {k} ({a}) panicked.")])))
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        super::build::do_build(d, opts, Target::new(m, v, k, a)).map(drop)
+    }))
+    .unwrap_or_else(|_| Err(Error::die(Kind::Panic, [format!("The build of {m}/{v} for {k} ({a}) panicked.")])))
 }
 
 impl BuildsAhead for Builds {

@@ -6,7 +6,7 @@
 //! completed; a killed uninstall, unbuild or removal is completed; a
 //! killed sign is completed after its commit, else rolled back.
 
-use crate::support::dkms::Dkms;
+use crate::support::dkms::{Dkms, Target};
 use dkms_cli::ui;
 use dkms_state::journal::{self, Entry, Pending};
 use dkms_state::{beneath, fsutil, status};
@@ -106,7 +106,8 @@ fn remove_temp_siblings(path: &Path) {
 
 /// A killed build: drop its staging directories and a `<kver>/<arch>`
 /// without `module/` (upstream #513: such a directory blocks every later build).
-fn cleanup_build(d: &Dkms, m: &str, v: &str, k: &str, a: &str) {
+fn cleanup_build(d: &Dkms, x: Target) {
+    let Target { m, v, k, a } = x;
     let t = &d.ctx.trees;
     let kdir = t.kernel_dir(m, v, k);
     for e in std::fs::read_dir(&kdir).into_iter().flatten().flatten() {
@@ -182,14 +183,14 @@ fn recover_one(d: &mut Dkms, p: Pending) {
     let (m, v, k, a) = (m.clone(), v.clone(), k.clone(), a.clone());
     let outcome = match op.as_str() {
         "build" => {
-            cleanup_build(d, &m, &v, &k, &a);
+            cleanup_build(d, Target::new(&m, &v, &k, &a));
             "cleaned up"
         }
         // The build was uninstalled before its unbuild began; should it be
         // active again (another dkms installed it since?), keep it.
         "unbuild" if status::is_module_installed(&d.ctx.trees, &m, &v, &k, &a) => "rolled back",
         "unbuild" => {
-            super::unbuild::finish_unbuild(&d.ctx.trees, &m, &v, &k, &a);
+            super::unbuild::finish_unbuild(&d.ctx.trees, Target::new(&m, &v, &k, &a));
             "completed"
         }
         "install" if steps.iter().any(|s| s.key == "linked") => {
@@ -208,7 +209,7 @@ fn recover_one(d: &mut Dkms, p: Pending) {
             let _ = journal::clear(&p);
             if status::is_module_installed(&d.ctx.trees, &m, &v, &k, &a) {
                 quietly(d, |d| {
-                    let _ = d.subshell(|d| super::uninstall::do_uninstall(d, &m, &v, &k, &a));
+                    let _ = d.subshell(|d| super::uninstall::do_uninstall(d, Target::new(&m, &v, &k, &a)));
                 });
             } else {
                 quietly(d, |d| {

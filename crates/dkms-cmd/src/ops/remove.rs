@@ -4,7 +4,7 @@
 
 use super::unbuild::{drop_leftover, maybe_unbuild_module};
 use super::uninstall::maybe_uninstall_module;
-use crate::support::dkms::Dkms;
+use crate::support::dkms::{Dkms, Target};
 use crate::support::options::RemoveOptions;
 use crate::support::process::{grandparent_pid, process_start};
 use dkms_cli::ui;
@@ -29,7 +29,7 @@ pub(crate) fn remove_module(d: &mut Dkms, opts: &RemoveOptions, m: &str, v: &str
             if name.starts_with(".tmp_") {
                 let _ = beneath::remove_all(&trees.dkms_tree, &e.path());
             } else if e.file_type().is_ok_and(|t| t.is_dir()) && !KEPT.iter().any(|s| k.ends_with(s)) {
-                drop_leftover(&trees, &m, &v, &k, &name);
+                drop_leftover(&trees, Target::new(&m, &v, &k, &name));
             }
         }
     }
@@ -42,8 +42,8 @@ pub(crate) fn remove_module(d: &mut Dkms, opts: &RemoveOptions, m: &str, v: &str
         return Err(rpm_safe_upgrade_cancelled());
     }
     for (k, a) in d.targets() {
-        maybe_uninstall_module(d, &m, &v, &k, &a)?;
-        maybe_unbuild_module(d, &m, &v, &k, &a);
+        maybe_uninstall_module(d, Target::new(&m, &v, &k, &a))?;
+        maybe_unbuild_module(d, Target::new(&m, &v, &k, &a));
         ui::outln("");
     }
     let remaining = std::fs::read_dir(&vdir)

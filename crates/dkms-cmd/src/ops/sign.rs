@@ -9,7 +9,7 @@
 //! next run completes it (or, before the commit, drops the staged copies).
 
 use super::verify::installed_file;
-use crate::support::dkms::{Dkms, Mvka, Signer};
+use crate::support::dkms::{Dkms, Signer, Target};
 use crate::support::modfiles::compressed_or_uncompressed;
 use dkms_cli::ui;
 use dkms_state::error::{Error, Kind, Result};
@@ -27,8 +27,8 @@ struct File {
 /// The module files of build `x`: for each module of its dkms.conf, the
 /// built copy and the installed one (when the build is installed and that
 /// copy is a file of its own, not a `--symlink-modules` link to the built).
-fn files(d: &mut Dkms, x: Mvka) -> Result<Vec<File>> {
-    let Mvka { m, v, k, a } = x;
+fn files(d: &mut Dkms, x: Target) -> Result<Vec<File>> {
+    let Target { m, v, k, a } = x;
     let conf = d.read_conf_or_die(x, None, false)?;
     let suffix = d.module_suffix(k);
     let installed = status::is_module_installed(&d.ctx.trees, m, v, k, a);
@@ -48,7 +48,7 @@ fn files(d: &mut Dkms, x: Mvka) -> Result<Vec<File>> {
 
 /// The files `sign_build` would replace (the `--dry-run` plan): built
 /// copies, then installed ones.
-pub(crate) fn planned_files(d: &mut Dkms, x: Mvka) -> Result<Vec<String>> {
+pub(crate) fn planned_files(d: &mut Dkms, x: Target) -> Result<Vec<String>> {
     let files = files(d, x)?;
     let built = files.iter().map(|f| f.built.display().to_string());
     let installed = files.iter().filter_map(|f| f.installed.as_ref()).map(|p| p.display().to_string());
@@ -90,7 +90,7 @@ type Staged = (PathBuf, Vec<u8>);
 
 /// Re-sign every module file of build `x` with `s`; returns the files
 /// replaced (built, then installed copies).
-pub(crate) fn sign_build(d: &mut Dkms, x: Mvka, s: &Signer) -> Result<Vec<String>> {
+pub(crate) fn sign_build(d: &mut Dkms, x: Target, s: &Signer) -> Result<Vec<String>> {
     let files = files(d, x)?;
     let tmp = d.ctx.tmp_location.clone();
     let work = tempfile::Builder::new()
@@ -112,8 +112,8 @@ pub(crate) fn sign_build(d: &mut Dkms, x: Mvka, s: &Signer) -> Result<Vec<String
 
 /// Stage each new copy beside its file (journaled before it is written),
 /// record the commit, then rename them into place.
-fn commit(d: &Dkms, x: Mvka, staged: &[Staged]) -> Result<()> {
-    let Mvka { m, v, k, a } = x;
+fn commit(d: &Dkms, x: Target, staged: &[Staged]) -> Result<()> {
+    let Target { m, v, k, a } = x;
     let io = |p: &Path, e: std::io::Error| Error::io(Kind::SignWriteFailed, p.display(), e);
     let tree = &d.ctx.trees.dkms_tree;
     let mut j = Journal::begin(tree, "sign", &[m, v, k, a]).map_err(|e| io(tree, e))?;

@@ -4,7 +4,7 @@
 //! version must be safe directory names (not upstream, which writes
 //! outside the trees for a `PACKAGE_NAME=../x`).
 
-use crate::support::dkms::{mvka, Dkms};
+use crate::support::dkms::{Dkms, Target};
 use dkms_cli::ui;
 use dkms_state::error::{Error, Kind, Result};
 use dkms_state::{beneath, fsutil, name};
@@ -28,7 +28,7 @@ pub(crate) fn add_source_tree(
     };
     d.check_root()?;
     let (k, a) = d.kernelver0();
-    let conf = d.read_conf_or_die(mvka("", "", &k, &a), Some(&from.join("dkms.conf")), false)?;
+    let conf = d.read_conf_or_die(Target::new("", "", &k, &a), Some(&from.join("dkms.conf")), false)?;
     if conf.package_name.is_empty() || conf.package_version.is_empty() {
         return Err(Error::die(Kind::ConfMalformed, ["Malformed dkms.conf file. Cannot load source tree."]));
     }

@@ -3,7 +3,7 @@
 //! suffixes that need the module's dkms.conf. The confs of one query are
 //! read by a single bash process, never one per line.
 
-use crate::support::dkms::{mvka, Dkms, Mvka};
+use crate::support::dkms::{Dkms, Target};
 use crate::support::modfiles::compressed_or_uncompressed;
 use dkms_cli::ui;
 use dkms_proto::{Record, State as ProtoState, VerifyProblem};
@@ -17,8 +17,8 @@ use std::path::Path;
 /// `do_status M V K A` as a list of lines (what `$(do_status ...)` captures);
 /// the errors of broken modules go to stderr as they are found. `globals`:
 /// see `Show::globals`.
-pub(crate) fn status_lines(d: &Dkms, globals: (&str, &str), m: &str, v: &str, k: &str, a: &str) -> Vec<String> {
-    do_status(d, mvka(m, v, k, a), Show { print: false, records: false, verify: None, globals })
+pub(crate) fn status_lines(d: &Dkms, globals: (&str, &str), x: Target) -> Vec<String> {
+    do_status(d, x, Show { print: false, records: false, verify: None, globals })
 }
 
 /// How `do_status` shows what it finds.
@@ -54,7 +54,7 @@ fn read_confs(d: &Dkms, globals: (&str, &str), entries: &[Entry]) -> Vec<Option<
         let file = d.ctx.trees.source_link(&e.module, &e.version).join("dkms.conf");
         match (&e.kernel, &e.arch) {
             (Some(k), Some(a)) if nix::unistd::access(&file, nix::unistd::AccessFlags::R_OK).is_ok() => {
-                let mut spec = d.conf_spec(gm, gv, k, a, file, false);
+                let mut spec = d.conf_spec(Target::new(gm, gv, k, a), file, false);
                 spec.capture_stderr = true;
                 slots.push(Some(specs.len()));
                 specs.push(spec);
@@ -92,7 +92,7 @@ fn built_suffix(
         built_modules_missing: x.map(|x| x.built_modules_missing),
         differs_from_installed: x.map(|x| x.differs_from_installed),
         source: d.ctx.trees.source_dir(m, v).display().to_string(),
-        built_modules: d.built_modules(m, v, k, a),
+        built_modules: d.built_modules(Target::new(m, v, k, a)),
         installed_modules: x.map(|x| x.installed.clone()).unwrap_or_default(),
     };
     let Some(r) = c else {
@@ -115,9 +115,9 @@ fn built_suffix(
         }
     }
     let suffix = *suffixes.entry(k.to_string()).or_insert_with(|| d.module_suffix(k));
-    let x = built_extra(d, mvka(m, v, k, a), &r.conf, suffix, installed);
+    let x = built_extra(d, Target::new(m, v, k, a), &r.conf, suffix, installed);
     let problems = match (show.verify.as_deref_mut(), installed) {
-        (Some(ver), true) => Some(ver.check(d, mvka(m, v, k, a), &r.conf, suffix)),
+        (Some(ver), true) => Some(ver.check(d, Target::new(m, v, k, a), &r.conf, suffix)),
         _ => None,
     };
     if records {
@@ -128,8 +128,8 @@ fn built_suffix(
 
 /// The lines for one query; with `print`, each line is written as it is
 /// formed (so stderr lands mid-line as upstream's does), else collected.
-pub(crate) fn do_status(d: &Dkms, q: Mvka, show: Show) -> Vec<String> {
-    let Mvka { m, v, k, a } = q;
+pub(crate) fn do_status(d: &Dkms, q: Target, show: Show) -> Vec<String> {
+    let Target { m, v, k, a } = q;
     let mut show = show;
     // Records are only written in JSON mode; building them lists directories.
     show.records = show.records && ui::json();
@@ -178,7 +178,7 @@ pub(crate) fn do_status(d: &Dkms, q: Mvka, show: Show) -> Vec<String> {
                     lines.push(format!("{head}{suffix}"));
                 }
                 if let (Some(ver), Some(p)) = (show.verify.as_deref_mut(), problems) {
-                    ver.report(mvka(m, v, k, a), p, print, records);
+                    ver.report(Target::new(m, v, k, a), p, print, records);
                 }
                 continue;
             }
@@ -236,8 +236,8 @@ impl Extra {
 /// missing or differing module ending the loop, as upstream's does.
 /// `active` is `_is_module_installed` for the build, already worked out by
 /// `module_status_built` (the tree does not change under the shared lock).
-fn built_extra(d: &Dkms, target: Mvka, c: &Conf, suffix: &str, active: bool) -> Extra {
-    let Mvka { m, v, k, a } = target;
+fn built_extra(d: &Dkms, target: Target, c: &Conf, suffix: &str, active: bool) -> Extra {
+    let Target { m, v, k, a } = target;
     let t = &d.ctx.trees;
     let mut x = Extra { original_modules_exist: t.original_module_dir(m, k, a).is_dir(), ..Default::default() };
     for i in 0..c.num_modules() {

@@ -15,7 +15,7 @@
 //! directory name. Nothing was written to the trees then.
 
 use super::source_tree::{add_source_tree, check_names, refused};
-use crate::support::dkms::{mvka, Dkms};
+use crate::support::dkms::{Dkms, Target};
 use crate::support::options::BuildOptions;
 use dkms_cli::ui;
 use dkms_state::error::{Error, Kind, Result};
@@ -47,7 +47,7 @@ fn pkginfo(d: &mut Dkms, conf: &Path) -> Result<Option<(String, String)>> {
         return Ok(None);
     }
     let (k, a) = d.kernelver0();
-    let c = d.read_conf_or_die(mvka("", "", &k, &a), Some(conf), false)?;
+    let c = d.read_conf_or_die(Target::new("", "", &k, &a), Some(conf), false)?;
     if c.package_name.is_empty() || c.package_version.is_empty() {
         return Ok(None);
     }

@@ -9,7 +9,7 @@
 //! the archive, which is written under a temporary name and renamed into
 //! place.
 
-use crate::support::dkms::{mvka, Dkms};
+use crate::support::dkms::{Dkms, Target};
 use crate::support::options::TarballOptions;
 use dkms_cli::ui;
 use dkms_state::error::{Error, Kind, Result};
@@ -26,7 +26,7 @@ type Kernels = Vec<(String, String, PathBuf)>;
 /// `make_tarball`
 pub(crate) fn make_tarball(d: &mut Dkms, opts: &TarballOptions, m: &str, v: &str) -> Result<()> {
     let (k0, a0) = d.kernelver0();
-    d.read_conf_or_die(mvka(m, v, &k0, &a0), None, false)?;
+    d.read_conf_or_die(Target::new(m, v, &k0, &a0), None, false)?;
     let (kernel_version_list, kernels) = marked_kernels(d, opts, m, v)?;
     let source_dir = d.ctx.trees.source_link(m, v);
     ui::outln("");

@@ -3,7 +3,7 @@
 //! originals, drop the `kernel-<kver>-<arch>` link, run POST_REMOVE and
 //! depmod.
 
-use crate::support::dkms::{mvka, Dkms};
+use crate::support::dkms::{Dkms, Target};
 use crate::support::modfiles::compressed_or_uncompressed;
 use dkms_cli::ui;
 use dkms_proto::{Record, SkipReason};
@@ -16,16 +16,17 @@ use std::path::{Path, PathBuf};
 /// `maybe_uninstall_module`: uninstall if installed, else say so (unless
 /// the conf has BUILD_EXCLUSIVE directives, which make "not installed"
 /// expected).
-pub(crate) fn maybe_uninstall_module(d: &mut Dkms, m: &str, v: &str, k: &str, a: &str) -> Result<()> {
+pub(crate) fn maybe_uninstall_module(d: &mut Dkms, x: Target) -> Result<()> {
+    let Target { m, v, k, a } = x;
     let trees = d.ctx.trees.clone();
     if status::is_module_installed(&trees, m, v, k, a) {
-        return do_uninstall(d, m, v, k, a);
+        return do_uninstall(d, x);
     }
     let conf_file = trees.source_link(m, v).join("dkms.conf");
     let mut excluded = false;
     if conf_file.is_file() {
         let saved = d.last_conf.clone();
-        if let Ok(Some(c)) = d.read_conf_quiet(mvka(m, v, k, a), Some(&conf_file), false, true) {
+        if let Ok(Some(c)) = d.read_conf_quiet(x, Some(&conf_file), false, true) {
             excluded = c.any_build_exclusive();
         }
         d.last_conf = saved;
@@ -38,12 +39,13 @@ pub(crate) fn maybe_uninstall_module(d: &mut Dkms, m: &str, v: &str, k: &str, a:
 }
 
 /// `do_uninstall`
-pub(crate) fn do_uninstall(d: &mut Dkms, m: &str, v: &str, k: &str, a: &str) -> Result<()> {
+pub(crate) fn do_uninstall(d: &mut Dkms, x: Target) -> Result<()> {
+    let Target { m, v, k, a } = x;
     let trees = d.ctx.trees.clone();
     let backup = trees.original_module_dir(m, k, a);
     ui::outln(&format!("Module {m}/{v} for kernel {k} ({a}):"));
     let suffix = d.module_suffix(k);
-    let conf = d.read_conf_or_die(mvka(m, v, k, a), None, false)?;
+    let conf = d.read_conf_or_die(Target::new(m, v, k, a), None, false)?;
     let link = trees.active_link(m, k, a);
     let was_active = status::is_active(&trees, m, v, k, a);
     let lib = trees.lib_tree(k);
@@ -255,7 +257,7 @@ mod tests {
         // not Debian's /updates/dkms.
         let mut f = Fixture::new();
         f.add("hello", "1.0", &conf("hello", "1.0", ""));
-        let r = f.read_conf("hello", "1.0", K, A).modules[0].clone();
+        let r = f.read_conf(Target::new("hello", "1.0", K, A)).modules[0].clone();
         let t = f.trees();
         let home = legacy_home(t, K, &r, Path::new("/backup/hello.ko.xz"));
         assert_eq!(home, t.lib_tree(K).join("kernel/extra/hello.ko.xz"));

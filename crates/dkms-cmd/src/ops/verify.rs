@@ -9,7 +9,7 @@
 //! enforces: an error with `CONFIG_MODULE_SIG_FORCE` or Secure Boot on, else
 //! a warning that does not fail verification (the kernel loads it).
 
-use crate::support::dkms::{Dkms, Mvka};
+use crate::support::dkms::{Dkms, Target};
 use crate::support::modfiles::compressed_or_uncompressed;
 use crate::support::secureboot::{self, SecureBoot};
 use crate::support::signing;
@@ -48,7 +48,7 @@ pub(crate) struct Verifier {
 impl Verifier {
     /// Print the problems under the build's status line (`print`), emit
     /// the `verify` record (`records`), and count a failure.
-    pub(crate) fn report(&mut self, x: Mvka, problems: Vec<VerifyProblem>, print: bool, records: bool) {
+    pub(crate) fn report(&mut self, x: Target, problems: Vec<VerifyProblem>, print: bool, records: bool) {
         if problems.iter().any(|p| p.severity == Severity::Error) {
             self.failed += 1;
             self.failures.push((x.m.into(), x.v.into(), x.k.into(), x.a.into(), problems.clone()));
@@ -96,8 +96,8 @@ impl Verifier {
     }
 
     /// The problems of an installed build (empty: it verifies).
-    pub(crate) fn check(&mut self, d: &Dkms, x: Mvka, c: &Conf, suffix: &str) -> Vec<VerifyProblem> {
-        let Mvka { m, v, k, a } = x;
+    pub(crate) fn check(&mut self, d: &Dkms, x: Target, c: &Conf, suffix: &str) -> Vec<VerifyProblem> {
+        let Target { m, v, k, a } = x;
         let t = &d.ctx.trees;
         let facts = self.kernel(d, k, a);
         let mut out = Vec::new();

@@ -2,7 +2,7 @@
 //! (`check_module_args`, `module_is_broken_and_die`, `check_root`, ...),
 //! and the "already built/installed, skip" line.
 
-use super::dkms::Dkms;
+use super::dkms::{Dkms, Target};
 use dkms_cli::ui;
 use dkms_state::error::{Error, Kind, Result};
 use dkms_state::{fsutil, status};
@@ -81,7 +81,8 @@ impl Dkms {
 
     /// Upstream's skip line for an already built or installed module
     /// (`maybe_build_module`, `maybe_install_module`) and its JSON record.
-    pub(crate) fn skip_already(&self, m: &str, v: &str, k: &str, a: &str, state: &str, reason: dkms_proto::SkipReason) {
+    pub(crate) fn skip_already(&self, x: Target, state: &str, reason: dkms_proto::SkipReason) {
+        let Target { m, v, k, a } = x;
         ui::outln(&format!(
             "Module {m}/{v} already {state} kernel {k} ({a}), skip. You may override by specifying --force."
         ));

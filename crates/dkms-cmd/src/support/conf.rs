@@ -1,7 +1,7 @@
 //! `read_conf` with upstream's one-slot cache (`last_mvka`): which file is
 //! read, with which variables visible, and how its diagnostics print.
 
-use super::dkms::{Dkms, Mvka};
+use super::dkms::{Dkms, Target};
 use dkms_cli::ui;
 use dkms_state::conf::{self, Conf};
 use dkms_state::error::{Error, Kind, Result};
@@ -9,7 +9,8 @@ use std::path::{Path, PathBuf};
 
 impl Dkms {
     /// The spec of a read of `file` for m/v on k/a.
-    pub(crate) fn conf_spec(&self, m: &str, v: &str, k: &str, a: &str, file: PathBuf, strict: bool) -> conf::Spec {
+    pub(crate) fn conf_spec(&self, x: Target, file: PathBuf, strict: bool) -> conf::Spec {
+        let Target { m, v, k, a } = x;
         conf::Spec {
             module: m.into(),
             module_version: v.into(),
@@ -42,7 +43,7 @@ impl Dkms {
     /// stderr discarded when `quiet_stderr` is set.
     pub(crate) fn read_conf_quiet(
         &mut self,
-        t: Mvka,
+        t: Target,
         file: Option<&Path>,
         strict: bool,
         quiet_stderr: bool,
@@ -54,13 +55,13 @@ impl Dkms {
     /// global, which an install forced by `modules_to_force_install` sets).
     fn read_conf_as(
         &mut self,
-        t: Mvka,
+        t: Target,
         file: Option<&Path>,
         strict: bool,
         quiet_stderr: bool,
         force: bool,
     ) -> Result<Option<Conf>> {
-        let Mvka { m, v, k, a } = t;
+        let Target { m, v, k, a } = t;
         let path = self.conf_file(m, v, file);
         if nix::unistd::access(&path, nix::unistd::AccessFlags::R_OK).is_err() {
             return Err(Error::die(
@@ -83,7 +84,7 @@ impl Dkms {
                 return Ok(Some(c));
             }
         }
-        let mut spec = self.conf_spec(m, v, k, a, path.clone(), strict);
+        let mut spec = self.conf_spec(Target::new(m, v, k, a), path.clone(), strict);
         spec.context = self.shell_context_forced(force);
         // Upstream's `read_conf ... 2>/dev/null` silences the conf's own
         // commands too (a `find` of west-chamber's dkms.conf at remove).
@@ -109,14 +110,14 @@ impl Dkms {
     }
 
     /// `read_conf_or_die` / `read_conf_strict_or_die`.
-    pub(crate) fn read_conf_or_die(&mut self, t: Mvka, file: Option<&Path>, strict: bool) -> Result<Conf> {
+    pub(crate) fn read_conf_or_die(&mut self, t: Target, file: Option<&Path>, strict: bool) -> Result<Conf> {
         self.read_conf_or_die_as(t, file, strict, self.opts.force)
     }
 
     /// `read_conf_or_die` with `$force` as the operation has it.
     pub(crate) fn read_conf_or_die_as(
         &mut self,
-        t: Mvka,
+        t: Target,
         file: Option<&Path>,
         strict: bool,
         force: bool,

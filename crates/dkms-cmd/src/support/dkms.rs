@@ -59,18 +59,26 @@ pub(crate) struct Dkms {
 }
 
 /// What one step works on: upstream's `$module $module_version $kernelver
-/// $arch`, the four its one-slot conf cache (`last_mvka`) is keyed by.
+/// $arch`, the four its one-slot conf cache (`last_mvka`) is keyed by. The
+/// one target type of the operations (borrowed, so Copy); the JSON records'
+/// owned form is `dkms_proto::Target`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct Mvka<'a> {
+pub(crate) struct Target<'a> {
+    /// `$module`.
     pub(crate) m: &'a str,
+    /// `$module_version`.
     pub(crate) v: &'a str,
+    /// `$kernelver` (empty: not about one kernel).
     pub(crate) k: &'a str,
+    /// `$arch`.
     pub(crate) a: &'a str,
 }
 
-/// `Mvka { m, v, k, a }`.
-pub(crate) fn mvka<'a>(m: &'a str, v: &'a str, k: &'a str, a: &'a str) -> Mvka<'a> {
-    Mvka { m, v, k, a }
+impl<'a> Target<'a> {
+    /// `Target { m, v, k, a }`.
+    pub(crate) fn new(m: &'a str, v: &'a str, k: &'a str, a: &'a str) -> Target<'a> {
+        Target { m, v, k, a }
+    }
 }
 
 /// What a build signs with (`prepare_signing`'s result).

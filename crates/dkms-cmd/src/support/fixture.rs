@@ -5,7 +5,7 @@
 //! decisions are tested without root and without touching /var/lib/dkms,
 //! /usr/src, /lib/modules or /etc/dkms.
 
-use super::dkms::Dkms;
+use super::dkms::{Dkms, Target};
 use super::options::{BuildOptions, RemoveOptions, RunOptions};
 use dkms_cli::args::Args;
 use dkms_cli::Ctx;
@@ -130,7 +130,8 @@ impl Fixture {
 
     /// m/v built for k/a: `<m>/<v>/<k>/<a>/module/<file>` for each file
     /// (its text is its name). The module's directory path.
-    pub(crate) fn build(&self, m: &str, v: &str, k: &str, a: &str, files: &[&str]) -> PathBuf {
+    pub(crate) fn build(&self, x: Target, files: &[&str]) -> PathBuf {
+        let Target { m, v, k, a } = x;
         let dir = self.trees().arch_dir(m, v, k, a).join("module");
         std::fs::create_dir_all(&dir).expect("module dir");
         for f in files {
@@ -140,15 +141,17 @@ impl Fixture {
     }
 
     /// m/v installed for k/a: the `kernel-<k>-<a>` link to its build.
-    pub(crate) fn install(&self, m: &str, v: &str, k: &str, a: &str) {
+    pub(crate) fn install(&self, x: Target) {
+        let Target { m, v, k, a } = x;
         let link = self.trees().active_link(m, k, a);
         let _ = std::fs::remove_file(&link);
         std::os::unix::fs::symlink(format!("{v}/{k}/{a}"), link).expect("active link");
     }
 
     /// The dkms.conf of m/v read for k/a, as the operations read it.
-    pub(crate) fn read_conf(&mut self, m: &str, v: &str, k: &str, a: &str) -> dkms_state::conf::Conf {
-        let x = super::dkms::mvka(m, v, k, a);
+    pub(crate) fn read_conf(&mut self, x: Target) -> dkms_state::conf::Conf {
+        let Target { m, v, k, a } = x;
+        let x = super::dkms::Target::new(m, v, k, a);
         self.d.read_conf_or_die(x, None, false).expect("a valid dkms.conf")
     }
 }

@@ -2,7 +2,7 @@
 //! (`set_module_suffix`), `compressed_or_uncompressed`, where an installed
 //! copy really is (`find_actual_dest_module_location`).
 
-use super::dkms::Dkms;
+use super::dkms::{Dkms, Target};
 use dkms_state::conf::Conf;
 use dkms_state::{kernel, modinfo, trees};
 use std::path::{Path, PathBuf};
@@ -60,7 +60,8 @@ impl Dkms {
     }
 
     /// The module files of a build (`<kver>/<arch>/module/*.ko*`), sorted.
-    pub(crate) fn built_modules(&self, m: &str, v: &str, k: &str, a: &str) -> Vec<String> {
+    pub(crate) fn built_modules(&self, x: Target) -> Vec<String> {
+        let Target { m, v, k, a } = x;
         let mut files: Vec<String> = std::fs::read_dir(self.ctx.trees.arch_dir(m, v, k, a).join("module"))
             .into_iter()
             .flatten()
@@ -96,7 +97,7 @@ mod tests {
     #[test]
     fn the_plain_module_wins_over_the_compressed_one() {
         let f = Fixture::new();
-        let dir = f.build("hello", "1.0", K, A, &["hello.ko.xz"]);
+        let dir = f.build(Target::new("hello", "1.0", K, A), &["hello.ko.xz"]);
         assert_eq!(compressed_or_uncompressed(&dir, "hello", ".xz"), Some(dir.join("hello.ko.xz")));
         assert_eq!(compressed_or_uncompressed(&dir, "hello", ".zst"), None);
         std::fs::write(dir.join("hello.ko"), "plain").unwrap();
@@ -120,9 +121,9 @@ mod tests {
     #[test]
     fn built_modules_are_the_ko_files_sorted() {
         let f = Fixture::new();
-        let dir = f.build("hello", "1.0", K, A, &["b.ko.xz", "a.ko", "Module.symvers"]);
+        let dir = f.build(Target::new("hello", "1.0", K, A), &["b.ko.xz", "a.ko", "Module.symvers"]);
         let want: Vec<String> = ["a.ko", "b.ko.xz"].iter().map(|n| dir.join(n).display().to_string()).collect();
-        assert_eq!(f.d.built_modules("hello", "1.0", K, A), want);
+        assert_eq!(f.d.built_modules(Target::new("hello", "1.0", K, A)), want);
     }
 
     #[test]
@@ -130,7 +131,7 @@ mod tests {
         let f = Fixture::new();
         for v in ["1.9", "1.10", "1.2"] {
             f.add("base", v, &conf("base", v, ""));
-            f.build("base", v, K, A, &["base.ko"]);
+            f.build(Target::new("base", v, K, A), &["base.ko"]);
         }
         assert_eq!(f.d.latest_version_of("base", K, A).as_deref(), Some("1.10"));
         assert_eq!(f.d.latest_version_of("other", K, A), None);
@@ -141,9 +142,9 @@ mod tests {
         let mut f = Fixture::new();
         f.kernel(K);
         f.add("hello", "1.0", &conf("hello", "1.0", ""));
-        f.build("hello", "1.0", K, A, &["hello.ko"]);
-        f.install("hello", "1.0", K, A);
-        let c = f.read_conf("hello", "1.0", K, A);
+        f.build(Target::new("hello", "1.0", K, A), &["hello.ko"]);
+        f.install(Target::new("hello", "1.0", K, A));
+        let c = f.read_conf(Target::new("hello", "1.0", K, A));
         assert_eq!(f.d.find_actual_dest_module_location("hello", &c, 0, K, A, ""), None);
         // Debian's /updates/dkms, or the conf's own location (§6.5).
         f.write(&format!("modules/{K}/kernel/extra/hello.ko"), "hello.ko");

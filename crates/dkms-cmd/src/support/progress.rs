@@ -6,7 +6,7 @@
 //! With none of these asked for, nothing runs and upstream's output is
 //! unchanged.
 
-use super::dkms::{Dkms, Mvka};
+use super::dkms::{Dkms, Target};
 use dkms_cli::ctx::ProgressMode;
 use dkms_cli::{live, ui};
 use dkms_proto::Record;
@@ -84,9 +84,9 @@ impl Dkms {
     /// Watch the make of `x` that logs to `log` until the watch is dropped;
     /// the last build is the newest kept make.log of the module/version,
     /// else what `cached` finds (a binary cache entry's manifest).
-    pub(crate) fn watch_make(&self, x: Mvka, log: &Path, cached: impl FnOnce() -> Option<Previous>) -> Watch {
+    pub(crate) fn watch_make(&self, x: Target, log: &Path, cached: impl FnOnce() -> Option<Previous>) -> Watch {
         let Some(sinks) = self.progress_sinks() else { return Watch(None) };
-        let Mvka { m, v, k, a } = x;
+        let Target { m, v, k, a } = x;
         let b = Build {
             m: m.into(),
             v: v.into(),

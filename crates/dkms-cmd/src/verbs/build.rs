@@ -3,7 +3,7 @@
 
 use crate::ops::build::maybe_build_module;
 use crate::ops::plan;
-use crate::support::dkms::Dkms;
+use crate::support::dkms::{Dkms, Target};
 use crate::support::options::BuildOptions;
 use crate::support::subshell::for_each_kernel;
 use dkms_state::error::Result;
@@ -18,7 +18,7 @@ pub(crate) fn run(d: &mut Dkms) -> Result<()> {
     if d.ctx.args.dry_run {
         // One plan for all kernels: a module not added yet is added once.
         let within = plan::target::Within { opts, ..Default::default() };
-        return for_each_kernel(d, &m, &v, |d, k, a| plan::target::build(d, &m, &v, k, a, &within));
+        return for_each_kernel(d, &m, &v, |d, k, a| plan::target::build(d, Target::new(&m, &v, k, a), &within));
     }
-    for_each_kernel(d, &m, &v, |d, k, a| maybe_build_module(d, &opts, &m, &v, k, a))
+    for_each_kernel(d, &m, &v, |d, k, a| maybe_build_module(d, &opts, Target::new(&m, &v, k, a)))
 }

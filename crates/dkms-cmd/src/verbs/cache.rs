@@ -7,7 +7,7 @@
 
 use crate::ops::binary_cache;
 use crate::ops::prepare_kernel::{make_env, prepare_kernel_and_signing};
-use crate::support::dkms::{mvka, Dkms};
+use crate::support::dkms::{Dkms, Target};
 use crate::support::subshell::for_each_kernel;
 use dkms_cli::ui;
 use dkms_proto::Record;
@@ -44,7 +44,7 @@ pub(crate) fn run(d: &mut Dkms) -> Result<()> {
                 return Err(usage(&format!("cache {w} needs a module/version.")));
             }
             let push = w == "push";
-            for_each_kernel(d, &m, &v, |d, k, a| key_or_push(d, &m, &v, k, a, push))
+            for_each_kernel(d, &m, &v, |d, k, a| key_or_push(d, Target::new(&m, &v, k, a), push))
         }
         Some("deb") => super::cache_deb::run(d, operand.as_deref()),
         Some("verify") => verify(d, &PathBuf::from(operand.ok_or_else(|| usage("cache verify needs a directory."))?)),
@@ -57,9 +57,10 @@ pub(crate) fn run(d: &mut Dkms) -> Result<()> {
     }
 }
 
-fn key_or_push(d: &mut Dkms, m: &str, v: &str, k: &str, a: &str, push: bool) -> Result<()> {
+fn key_or_push(d: &mut Dkms, x: Target, push: bool) -> Result<()> {
+    let Target { m, v, k, a } = x;
     d.module_is_broken_and_die(m, v)?;
-    let conf = d.read_conf_or_die(mvka(m, v, k, a), None, true)?;
+    let conf = d.read_conf_or_die(Target::new(m, v, k, a), None, true)?;
     ui::set_muted(true);
     let prepared = prepare_kernel_and_signing(d, k, a);
     ui::set_muted(false);
@@ -67,7 +68,7 @@ fn key_or_push(d: &mut Dkms, m: &str, v: &str, k: &str, a: &str, push: bool) -> 
     let env = make_env(d, k);
     let suffix = d.module_suffix(k);
     if !push {
-        let inputs = binary_cache::inputs(d, mvka(m, v, k, a), &conf, &env, suffix)
+        let inputs = binary_cache::inputs(d, Target::new(m, v, k, a), &conf, &env, suffix)
             .map_err(|e| Error::io(Kind::CacheKeyFailed, "computing the cache key", e))?;
         ui::outln(&inputs.key());
         ui::outln(&serde_json::to_string_pretty(&inputs).unwrap_or_default());
@@ -80,7 +81,7 @@ fn key_or_push(d: &mut Dkms, m: &str, v: &str, k: &str, a: &str, push: bool) -> 
         Some(p) => binary_cache::PushTo::new(p),
         None => binary_cache::push_to(d).ok_or_else(|| usage("cache push needs --to DIR or binary_cache_push."))?,
     };
-    binary_cache::push(d, mvka(m, v, k, a), &conf, &env, suffix, &to)
+    binary_cache::push(d, Target::new(m, v, k, a), &conf, &env, suffix, &to)
         .map(drop)
         .map_err(|e| Error::die(Kind::CacheEntryBad, [format!("Binary cache entry not written to {to}: {e}")]))
 }
@@ -102,7 +103,7 @@ fn autoinstall_modules(d: &mut Dkms, k: &str, a: &str) -> Result<Vec<(String, St
     let mut out = Vec::new();
     for (m, v) in latest {
         let file = d.ctx.trees.source_link(&m, &v).join("dkms.conf");
-        if d.read_conf_or_die(mvka(&m, &v, k, a), Some(&file), false)?.autoinstall {
+        if d.read_conf_or_die(Target::new(&m, &v, k, a), Some(&file), false)?.autoinstall {
             out.push((m, v));
         }
     }
@@ -128,7 +129,7 @@ fn gate(d: &mut Dkms, word: &str) -> Result<()> {
     let modules = autoinstall_modules(d, &k, &a)?;
     let mut missing = Vec::new();
     for (m, v) in &modules {
-        let x = mvka(m, v, &k, &a);
+        let x = Target::new(m, v, &k, &a);
         let conf = d.read_conf_or_die(x, None, true)?;
         let (key, source, reasons) = match binary_cache::lookup(d, x, &conf, &env, suffix) {
             binary_cache::Lookup::Found(p) => (p.key.clone(), p.word.clone(), Vec::new()),

@@ -5,7 +5,7 @@
 //! packaged is reported and the others are still written.
 
 use crate::ops::debpkg;
-use crate::support::dkms::{mvka, Dkms};
+use crate::support::dkms::{Dkms, Target};
 use crate::support::subshell::for_each_kernel;
 use dkms_cli::ui;
 use dkms_state::error::{Error, Kind, Result};
@@ -40,7 +40,7 @@ pub(crate) fn run(d: &mut Dkms, operand: Option<&str>) -> Result<()> {
     let to = d.ctx.args.cache_to.clone().ok_or_else(|| usage("cache deb needs --to DIR."))?;
     for_each_kernel(d, &m, &v, |d, k, a| {
         if !all {
-            return debpkg::write(d, force, mvka(&m, &v, k, a), &to).map(drop);
+            return debpkg::write(d, force, Target::new(&m, &v, k, a), &to).map(drop);
         }
         let mut last = Ok(());
         for (m, v) in status::list_module_version_combos(&d.ctx.trees, None, None) {
@@ -48,7 +48,7 @@ pub(crate) fn run(d: &mut Dkms, operand: Option<&str>) -> Result<()> {
                 continue;
             }
             ui::set_target(Some(ui::target(&m, &v, Some(k), Some(a))));
-            if let Err(e) = d.subshell(|d| debpkg::write(d, force, mvka(&m, &v, k, a), &to)) {
+            if let Err(e) = d.subshell(|d| debpkg::write(d, force, Target::new(&m, &v, k, a), &to)) {
                 ui::report(&e);
                 last = Err(Error::reported(e.code));
             }

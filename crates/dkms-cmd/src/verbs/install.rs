@@ -3,7 +3,7 @@
 
 use crate::ops::install::maybe_install_module;
 use crate::ops::plan::{self, target::Within};
-use crate::support::dkms::Dkms;
+use crate::support::dkms::{Dkms, Target};
 use crate::support::options::BuildOptions;
 use crate::support::subshell::for_each_kernel;
 use dkms_state::error::Result;
@@ -18,9 +18,9 @@ pub(crate) fn run(d: &mut Dkms) -> Result<()> {
     if d.ctx.args.dry_run {
         // One plan for all kernels: a module not added yet is added once.
         let within = Within { opts, ..Within::default() };
-        return for_each_kernel(d, &m, &v, |d, k, a| plan::target::install(d, &m, &v, k, a, &within));
+        return for_each_kernel(d, &m, &v, |d, k, a| plan::target::install(d, Target::new(&m, &v, k, a), &within));
     }
-    for_each_kernel(d, &m, &v, |d, k, a| maybe_install_module(d, &opts, &m, &v, k, a))?;
+    for_each_kernel(d, &m, &v, |d, k, a| maybe_install_module(d, &opts, Target::new(&m, &v, k, a)))?;
     d.maybe_post_transaction();
     Ok(())
 }

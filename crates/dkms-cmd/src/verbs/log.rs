@@ -4,7 +4,7 @@
 //! the failure memory, or upstream's `build/make.log` when its header names
 //! this kernel); the newest wins.
 
-use crate::support::dkms::Dkms;
+use crate::support::dkms::{Dkms, Target};
 use dkms_cli::ui;
 use dkms_proto::Record;
 use dkms_state::error::{Error, Kind, Result};
@@ -18,7 +18,7 @@ pub(crate) fn run(d: &mut Dkms) -> Result<()> {
     d.check_module_args("log", &m, &v)?;
     d.ctx.have_one_kernel("log")?;
     let (k, a) = d.kernelver0();
-    let Some((path, failed)) = last_log(d, &m, &v, &k, &a) else {
+    let Some((path, failed)) = last_log(d, Target::new(&m, &v, &k, &a)) else {
         return Err(Error::die(
             Kind::LogMissing,
             [format!("No make.log of a build of {m}/{v} for kernel {k} ({a}) was found.")],
@@ -46,7 +46,8 @@ pub(crate) fn run(d: &mut Dkms) -> Result<()> {
 }
 
 /// The newest make.log of the target, and whether it is a failed build's.
-fn last_log(d: &Dkms, m: &str, v: &str, k: &str, a: &str) -> Option<(PathBuf, bool)> {
+fn last_log(d: &Dkms, x: Target) -> Option<(PathBuf, bool)> {
+    let Target { m, v, k, a } = x;
     let t = &d.ctx.trees;
     let mut found: Vec<(PathBuf, bool)> = Vec::new();
     let built = t.arch_dir(m, v, k, a).join("log/make.log");

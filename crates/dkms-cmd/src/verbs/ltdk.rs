@@ -2,7 +2,7 @@
 //! file built for the kernels of the command line (`ops::ltdk`).
 
 use crate::ops::ltdk::{check_build, refused_error};
-use crate::support::dkms::Dkms;
+use crate::support::dkms::{Dkms, Target};
 use dkms_cli::ui;
 use dkms_state::error::Result;
 
@@ -16,7 +16,7 @@ pub(crate) fn run(d: &mut Dkms) -> Result<()> {
             ui::outln("");
         }
         ui::set_target(Some(ui::target(&m, &v, Some(k), Some(a))));
-        refused += check_build(d, &m, &v, k, a)?;
+        refused += check_build(d, Target::new(&m, &v, k, a))?;
     }
     ui::set_target(Some(ui::target(&m, &v, None, None)));
     if refused > 0 {

@@ -5,7 +5,7 @@ use crate::ops::build::maybe_build_module;
 use crate::ops::install::maybe_install_module;
 use crate::ops::prepare_kernel::prepare_kernel;
 use crate::ops::status::status_lines;
-use crate::support::dkms::Dkms;
+use crate::support::dkms::{Dkms, Target};
 use crate::support::options::BuildOptions;
 use dkms_cli::ui;
 use dkms_state::error::{Error, Kind, Result};
@@ -34,8 +34,10 @@ pub(crate) fn run(d: &mut Dkms) -> Result<()> {
         ));
     }
     let globals = (d.module.as_str(), d.module_version.as_str());
-    let mut lines: Vec<String> =
-        status_lines(d, globals, "", "", &template, &a).into_iter().filter(|l| l.contains(": installed")).collect();
+    let mut lines: Vec<String> = status_lines(d, globals, Target::new("", "", &template, &a))
+        .into_iter()
+        .filter(|l| l.contains(": installed"))
+        .collect();
     let module = d.module.clone();
     if !module.is_empty() {
         if !d.ctx.trees.module_dir(&module).is_dir() {
@@ -70,7 +72,7 @@ pub(crate) fn run(d: &mut Dkms) -> Result<()> {
             continue;
         }
         for step in [maybe_build_module, maybe_install_module] {
-            if let Err(e) = d.subshell(|d| step(d, &opts, &m, &v, &k, &a)) {
+            if let Err(e) = d.subshell(|d| step(d, &opts, Target::new(&m, &v, &k, &a))) {
                 ui::report(&e);
             }
         }

@@ -6,7 +6,7 @@
 
 use crate::ops::plan::Step;
 use crate::ops::sign::{planned_files, sign_build};
-use crate::support::dkms::{mvka, Dkms, Signer};
+use crate::support::dkms::{Dkms, Signer, Target};
 use crate::support::signing;
 use dkms_cli::ui;
 use dkms_proto::{PlannedAction, Record};
@@ -49,11 +49,11 @@ pub(crate) fn run(d: &mut Dkms) -> Result<()> {
         }
         let s = signers[k].clone();
         if dry_run {
-            let files = planned_files(d, mvka(m, v, k, a))?;
-            Step { files, ..Step::new(PlannedAction::Sign, m, v, k, a) }.emit();
+            let files = planned_files(d, Target::new(m, v, k, a))?;
+            Step { files, ..Step::new(PlannedAction::Sign, Target::new(m, v, k, a)) }.emit();
             continue;
         }
-        let files = sign_build(d, mvka(m, v, k, a), &s)?;
+        let files = sign_build(d, Target::new(m, v, k, a), &s)?;
         ui::emit(Record::Signed { target: ui::target(m, v, Some(k), Some(a)), certificate: s.cert.clone(), files });
     }
     Ok(())

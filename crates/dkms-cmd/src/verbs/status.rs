@@ -4,8 +4,8 @@
 
 use crate::ops::status::{do_status, Show};
 use crate::ops::verify::Verifier;
-use crate::support::dkms::mvka;
 use crate::support::dkms::Dkms;
+use crate::support::dkms::Target;
 use dkms_cli::ui;
 use dkms_proto::Record;
 use dkms_state::error::{Error, Kind, Result};
@@ -33,7 +33,7 @@ pub(crate) fn run(d: &mut Dkms) -> Result<()> {
         // In JSON mode the records are the output; no text on either stream.
         let globals = (m.as_str(), v.as_str());
         let show = Show { print: !ui::json(), records: true, verify: verifier.as_mut(), globals };
-        do_status(d, mvka(&m, &v, k, a), show);
+        do_status(d, Target::new(&m, &v, k, a), show);
     }
     // As text with --verify, or where framework.conf asks for it
     // (`status_show_failures=yes`: the kernel hooks' failures at a glance).

@@ -4,7 +4,7 @@
 use crate::ops::plan::{self, target::Depmod};
 use crate::ops::unbuild::maybe_unbuild_module;
 use crate::ops::uninstall::maybe_uninstall_module;
-use crate::support::dkms::Dkms;
+use crate::support::dkms::{Dkms, Target};
 use dkms_cli::ui;
 use dkms_state::error::Result;
 
@@ -17,12 +17,12 @@ pub(crate) fn run(d: &mut Dkms) -> Result<()> {
             ui::outln("");
         }
         if d.ctx.args.dry_run {
-            plan::target::uninstall(d, &m, &v, k, a, Depmod::Now)?;
-            plan::target::unbuild(d, &m, &v, k, a);
+            plan::target::uninstall(d, Target::new(&m, &v, k, a), Depmod::Now)?;
+            plan::target::unbuild(d, Target::new(&m, &v, k, a));
             continue;
         }
-        maybe_uninstall_module(d, &m, &v, k, a)?;
-        maybe_unbuild_module(d, &m, &v, k, a);
+        maybe_uninstall_module(d, Target::new(&m, &v, k, a))?;
+        maybe_unbuild_module(d, Target::new(&m, &v, k, a));
     }
     if !d.ctx.args.dry_run {
         d.maybe_post_transaction();

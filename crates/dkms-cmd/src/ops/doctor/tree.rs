@@ -8,7 +8,7 @@
 use super::Report;
 use crate::ops::status::{do_status, Show};
 use crate::ops::verify::{self, Verifier};
-use crate::support::dkms::{mvka, Dkms};
+use crate::support::dkms::{Dkms, Target};
 use dkms_proto::Severity::{Error, Warning};
 use dkms_state::distro::{family, Family};
 use dkms_state::{failures, journal, status, tools};
@@ -160,7 +160,7 @@ fn verified(d: &Dkms, r: &mut Report) {
     let mut ver = Verifier::default();
     do_status(
         d,
-        mvka("", "", "", ""),
+        Target::new("", "", "", ""),
         Show { print: false, records: false, verify: Some(&mut ver), globals: ("", "") },
     );
     for (m, v, k, a, problems) in ver.failures {

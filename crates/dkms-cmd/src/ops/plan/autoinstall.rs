@@ -9,7 +9,7 @@ use super::target::{self, Depmod, Within};
 use super::Step;
 use crate::ops::autoinstall::{autoinstall_failed, plan, side_by_side, unbuilt, waiting_reason, Job, Plan};
 use crate::ops::prepare_kernel;
-use crate::support::dkms::Dkms;
+use crate::support::dkms::{Dkms, Target};
 use crate::support::options::BuildOptions;
 use dkms_cli::ui;
 use dkms_state::error::{Error, Result};
@@ -24,7 +24,7 @@ pub(crate) fn autoinstall(d: &mut Dkms, opts: &BuildOptions) -> Result<()> {
     let targets = d.targets();
     let mut plans = Vec::new();
     for (k, a) in &targets {
-        let mut skip = |m: &str, v: &str, reason| Step::skip(m, v, k, a, reason).emit();
+        let mut skip = |m: &str, v: &str, reason| Step::skip(Target::new(m, v, k, a), reason).emit();
         plans.push(plan(d, k, a, Default::default(), &mut skip));
     }
     let total: usize =
@@ -85,7 +85,7 @@ fn kernel_plan(d: &mut Dkms, opts: &BuildOptions, k: &str, a: &str, mut p: Plan,
                 opts: *opts,
                 ..Within::default()
             };
-            let r = d.subshell(|d| target::install(d, m, v, k, a, &within));
+            let r = d.subshell(|d| target::install(d, Target::new(m, v, k, a), &within));
             if let Err(e) = &r {
                 ui::report(e);
             }
@@ -110,7 +110,7 @@ fn kernel_plan(d: &mut Dkms, opts: &BuildOptions, k: &str, a: &str, mut p: Plan,
         Step::depmod(k, a).emit();
     }
     for job in &to_install {
-        let mut step = Step::skip(&job.module, &job.version, k, a, waiting_reason(job, &p.known));
+        let mut step = Step::skip(Target::new(&job.module, &job.version, k, a), waiting_reason(job, &p.known));
         step.after = job.depends.clone();
         step.emit();
     }

@@ -16,14 +16,15 @@ pub(crate) mod autoinstall;
 pub(crate) mod remove;
 pub(crate) mod target;
 
+use crate::support::dkms::Target;
 use dkms_cli::ui;
-use dkms_proto::{PlannedAction, Record, SkipReason, Target};
+use dkms_proto::{PlannedAction, Record, SkipReason};
 
 /// One step of a plan.
 #[derive(Debug, Clone)]
 pub(crate) struct Step {
     pub(crate) action: PlannedAction,
-    pub(crate) target: Target,
+    pub(crate) target: dkms_proto::Target,
     pub(crate) reason: Option<SkipReason>,
     pub(crate) files: Vec<String>,
     pub(crate) originals: Vec<String>,
@@ -36,7 +37,8 @@ pub(crate) struct Step {
 
 impl Step {
     /// A step on m/v for kernel k/a (k empty: not about one kernel).
-    pub(crate) fn new(action: PlannedAction, m: &str, v: &str, k: &str, a: &str) -> Step {
+    pub(crate) fn new(action: PlannedAction, x: Target) -> Step {
+        let Target { m, v, k, a } = x;
         let kernel = (!k.is_empty()).then_some(k);
         Step {
             action,
@@ -52,13 +54,13 @@ impl Step {
     }
 
     /// Skipping m/v on k/a for `reason`.
-    pub(crate) fn skip(m: &str, v: &str, k: &str, a: &str, reason: SkipReason) -> Step {
-        Step { reason: Some(reason), ..Step::new(PlannedAction::Skip, m, v, k, a) }
+    pub(crate) fn skip(x: Target, reason: SkipReason) -> Step {
+        Step { reason: Some(reason), ..Step::new(PlannedAction::Skip, x) }
     }
 
     /// depmod for kernel `k`.
     pub(crate) fn depmod(k: &str, a: &str) -> Step {
-        Step::new(PlannedAction::Depmod, "", "", k, a)
+        Step::new(PlannedAction::Depmod, Target::new("", "", k, a))
     }
 
     /// Print the step and emit its `planned` record.
@@ -147,7 +149,7 @@ mod tests {
     use crate::support::fixture::{A, K};
 
     fn step(action: PlannedAction) -> Step {
-        Step::new(action, "hello", "1.0", K, A)
+        Step::new(action, Target::new("hello", "1.0", K, A))
     }
 
     #[test]
@@ -183,7 +185,7 @@ mod tests {
 
     #[test]
     fn steps_not_about_one_kernel_name_none() {
-        let s = Step::new(PlannedAction::Remove, "hello", "1.0", "", "");
+        let s = Step::new(PlannedAction::Remove, Target::new("hello", "1.0", "", ""));
         assert_eq!(s.text(), ["Would remove hello/1.0 from the DKMS tree"]);
         assert_eq!((s.target.kernel, s.target.arch), (None, None));
         assert_eq!(Step::depmod(K, A).text(), [format!("Would run depmod for kernel {K} ({A})")]);
@@ -209,7 +211,7 @@ mod tests {
             (SkipReason::DependencyNotRegistered, "a BUILD_DEPENDS is not registered with DKMS"),
         ];
         for (reason, why) in reasons {
-            let s = Step::skip("hello", "1.0", K, A, reason);
+            let s = Step::skip(Target::new("hello", "1.0", K, A), reason);
             assert_eq!(s.text(), [format!("Would skip hello/1.0 for kernel {K} ({A}): {why}")]);
         }
     }

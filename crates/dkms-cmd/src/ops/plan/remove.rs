@@ -7,7 +7,7 @@ use super::Step;
 use crate::ops::kernel_hooks::{hook_result, hook_takes};
 use crate::ops::remove::{rpm_safe_upgrade_cancelled, rpm_safe_upgrade_cancels, KEPT};
 use crate::ops::unbuild::is_leftover;
-use crate::support::dkms::{mvka, Dkms};
+use crate::support::dkms::{Dkms, Target};
 use crate::support::options::RemoveOptions;
 use dkms_cli::ui;
 use dkms_proto::PlannedAction;
@@ -22,13 +22,13 @@ pub(crate) fn remove_module(d: &mut Dkms, opts: &RemoveOptions, m: &str, v: &str
     }
     let mut unbuilt = Vec::new();
     for (k, a) in d.targets() {
-        target::uninstall(d, m, v, &k, &a, Depmod::Now)?;
-        if target::unbuild(d, m, v, &k, &a) {
+        target::uninstall(d, Target::new(m, v, &k, &a), Depmod::Now)?;
+        if target::unbuild(d, Target::new(m, v, &k, &a)) {
             unbuilt.push((k, a));
         }
     }
     if !kernels_left(&d.ctx.trees, m, v, &unbuilt) {
-        Step::new(PlannedAction::Remove, m, v, "", "").emit();
+        Step::new(PlannedAction::Remove, Target::new(m, v, "", "")).emit();
     }
     Ok(())
 }
@@ -65,13 +65,13 @@ pub(crate) fn unbuild_all(d: &mut Dkms, action: &str, preinst: bool) -> Result<(
     let mut uninstalled = false;
     let mut failed = String::new();
     for (m, v) in status::list_module_version_combos(&d.ctx.trees, None, None) {
-        if !hook_takes(d, mvka(&m, &v, &k, &a), preinst)? {
+        if !hook_takes(d, Target::new(&m, &v, &k, &a), preinst)? {
             continue;
         }
-        match d.subshell(|d| target::uninstall(d, &m, &v, &k, &a, Depmod::Later)) {
+        match d.subshell(|d| target::uninstall(d, Target::new(&m, &v, &k, &a), Depmod::Later)) {
             Ok(u) => {
                 uninstalled |= u;
-                target::unbuild(d, &m, &v, &k, &a);
+                target::unbuild(d, Target::new(&m, &v, &k, &a));
             }
             Err(e) => {
                 ui::report(&e);
@@ -95,7 +95,7 @@ mod tests {
     fn a_version_stays_while_a_kernel_it_does_not_unbuild_is_left() {
         let f = Fixture::new();
         f.add("hello", "1.0", &conf("hello", "1.0", ""));
-        f.build("hello", "1.0", K, A, &["hello.ko"]);
+        f.build(Target::new("hello", "1.0", K, A), &["hello.ko"]);
         let t = f.trees();
         let unbuilt = [(K.to_string(), A.to_string())];
         assert!(kernels_left(t, "hello", "1.0", &[]));
@@ -107,7 +107,7 @@ mod tests {
         std::fs::create_dir_all(t.build_dir("hello", "1.0")).unwrap();
         assert!(!kernels_left(t, "hello", "1.0", &unbuilt));
         // Another kernel's build does.
-        f.build("hello", "1.0", "5.10.0-1", A, &["hello.ko"]);
+        f.build(Target::new("hello", "1.0", "5.10.0-1", A), &["hello.ko"]);
         assert!(kernels_left(t, "hello", "1.0", &unbuilt));
     }
 
@@ -116,7 +116,7 @@ mod tests {
         let mut f = Fixture::new();
         f.kernel(K);
         f.add("hello", "1.0", &conf("hello", "1.0", ""));
-        f.build("hello", "1.0", K, A, &["hello.ko"]);
+        f.build(Target::new("hello", "1.0", K, A), &["hello.ko"]);
         let (r, out, _) = captured(|| {
             let o = f.remove_opts();
             remove_module(&mut f.d, &o, "hello", "1.0")
@@ -130,7 +130,7 @@ mod tests {
             )
         );
         // Built for a kernel the command line does not name: it stays.
-        f.build("hello", "1.0", "5.10.0-1", A, &["hello.ko"]);
+        f.build(Target::new("hello", "1.0", "5.10.0-1", A), &["hello.ko"]);
         let (_, out, _) = captured(|| {
             let o = f.remove_opts();
             remove_module(&mut f.d, &o, "hello", "1.0")

@@ -12,7 +12,7 @@ use crate::ops::install::{
 };
 use crate::ops::uninstall::{archived_originals, installed_copy, legacy_home, restorable};
 use crate::ops::{add, build, prepare_kernel};
-use crate::support::dkms::{mvka, Dkms, Mvka};
+use crate::support::dkms::{Dkms, Target};
 use crate::support::modfiles::compressed_or_uncompressed;
 use crate::support::options::BuildOptions;
 use crate::support::signing;
@@ -56,20 +56,22 @@ pub(crate) struct Within {
 }
 
 /// `maybe_build_module`: skip when built (with `--force`: unbuild first).
-pub(crate) fn build(d: &mut Dkms, m: &str, v: &str, k: &str, a: &str, within: &Within) -> Result<()> {
+pub(crate) fn build(d: &mut Dkms, x: Target, within: &Within) -> Result<()> {
+    let Target { m, v, k, a } = x;
     if status::is_module_built(&d.ctx.trees, m, v, k, a) {
         if !within.opts.force {
-            Step::skip(m, v, k, a, SkipReason::AlreadyBuilt).emit();
+            Step::skip(x, SkipReason::AlreadyBuilt).emit();
             return Ok(());
         }
-        Step::new(PlannedAction::Unbuild, m, v, k, a).emit();
+        Step::new(PlannedAction::Unbuild, x).emit();
     }
-    do_build(d, m, v, k, a, within)
+    do_build(d, x, within)
 }
 
 /// `do_build`: add first when not added, the checks, then the build step
 /// with the module files it makes.
-fn do_build(d: &mut Dkms, m: &str, v: &str, k: &str, a: &str, within: &Within) -> Result<()> {
+fn do_build(d: &mut Dkms, x: Target, within: &Within) -> Result<()> {
+    let Target { m, v, k, a } = x;
     if k.is_empty() || a.is_empty() {
         return Err(Error::die(Kind::EmptyKernelver, ["do_build: Empty $kernelver or $arch"]));
     }
@@ -82,30 +84,30 @@ fn do_build(d: &mut Dkms, m: &str, v: &str, k: &str, a: &str, within: &Within) -
     if !status::is_module_added(&d.ctx.trees, m, v) && !within.added.get() {
         d.check_module_args("add", m, v)?;
         let (source, _) = add::add_checks(d, m, v)?;
-        let mut step = Step::new(PlannedAction::Add, m, v, "", "");
+        let mut step = Step::new(PlannedAction::Add, Target::new(m, v, "", ""));
         step.files = vec![source.display().to_string()];
         step.emit();
         within.added.set(true);
     }
     // Not built: `<kver>/<arch>` is absent or a leftover that `do_build`
     // drops (a build there is `is_module_built`, planned by the caller).
-    let conf = match build::build_checks(d, mvka(m, v, k, a), false) {
+    let conf = match build::build_checks(d, Target::new(m, v, k, a), false) {
         Ok(conf) => conf,
         // The real run's warning, its exit status 77, and the skip as a
         // planned step rather than the `skipped` record `report` makes.
         Err(e) if e.kind == Kind::BuildExclusive => {
             dkms_cli::ui::warn(&e.lines);
-            Step::skip(m, v, k, a, SkipReason::BuildExclusive).emit();
+            Step::skip(Target::new(m, v, k, a), SkipReason::BuildExclusive).emit();
             return Err(Error::reported(e.code));
         }
         Err(e) => return Err(e),
     };
     prepare_kernel::prepare_kernel(d, k)?;
-    build::check_build_depends(d, within.opts.force, mvka(m, v, k, a), &conf, &within.installed)?;
+    build::check_build_depends(d, within.opts.force, Target::new(m, v, k, a), &conf, &within.installed)?;
     let suffix = d.module_suffix(k);
     let module_dir = d.ctx.trees.arch_dir(m, v, k, a).join("module");
-    let mut step = Step::new(PlannedAction::Build, m, v, k, a);
-    if let Some(p) = substitute(d, mvka(m, v, k, a), &conf, suffix) {
+    let mut step = Step::new(PlannedAction::Build, Target::new(m, v, k, a));
+    if let Some(p) = substitute(d, Target::new(m, v, k, a), &conf, suffix) {
         step.action = PlannedAction::Substitute;
         step.source = Some((p.word.clone(), p.key.clone()));
     }
@@ -121,7 +123,7 @@ fn do_build(d: &mut Dkms, m: &str, v: &str, k: &str, a: &str, within: &Within) -
 /// The entry of the binary cache the build would take, fetched and
 /// verified as `do_build` does it (with the signer `prepare_signing` would
 /// set up: it is part of the key), into a temporary directory.
-fn substitute(d: &mut Dkms, x: Mvka, conf: &Conf, suffix: &str) -> Option<Prebuilt> {
+fn substitute(d: &mut Dkms, x: Target, conf: &Conf, suffix: &str) -> Option<Prebuilt> {
     if binary_cache::sources(d).is_empty() {
         return None;
     }
@@ -136,26 +138,27 @@ fn substitute(d: &mut Dkms, x: Mvka, conf: &Conf, suffix: &str) -> Option<Prebui
 
 /// `maybe_install_module`: skip when installed (with `--force`: uninstall
 /// first), build first when not built.
-pub(crate) fn install(d: &mut Dkms, m: &str, v: &str, k: &str, a: &str, within: &Within) -> Result<()> {
+pub(crate) fn install(d: &mut Dkms, x: Target, within: &Within) -> Result<()> {
+    let Target { m, v, k, a } = x;
     if status::is_module_installed(&d.ctx.trees, m, v, k, a) {
         if !within.opts.force {
-            Step::skip(m, v, k, a, SkipReason::AlreadyInstalled).emit();
+            Step::skip(x, SkipReason::AlreadyInstalled).emit();
             return Ok(());
         }
         // `do_uninstall` runs its depmod right away outside the hooks.
-        let before = do_uninstall(d, m, v, k, a, Depmod::Now)?;
-        return do_install(d, mvka(m, v, k, a), within, before);
+        let before = do_uninstall(d, x, Depmod::Now)?;
+        return do_install(d, x, within, before);
     }
-    do_install(d, mvka(m, v, k, a), within, Before::default())
+    do_install(d, x, within, Before::default())
 }
 
 /// `do_install`: the build if needed, the checks, then where every module
 /// goes and which originals are archived (after what the plan did `before`).
-fn do_install(d: &mut Dkms, x: Mvka, within: &Within, before: Before) -> Result<()> {
-    let Mvka { m, v, k, a } = x;
+fn do_install(d: &mut Dkms, x: Target, within: &Within, before: Before) -> Result<()> {
+    let Target { m, v, k, a } = x;
     let built = status::is_module_built(&d.ctx.trees, m, v, k, a) && !before.unbuilt;
     if !built {
-        do_build(d, m, v, k, a, within)?;
+        do_build(d, Target::new(m, v, k, a), within)?;
     }
     let (conf, buildable, suffix) = install_checks(d, x, built, false, within.opts.force)?;
     // modules_to_force_install and --rpm_safe_upgrade force the version
@@ -163,7 +166,7 @@ fn do_install(d: &mut Dkms, x: Mvka, within: &Within, before: Before) -> Result<
     let (forced, _) = apply_force_installation(&within.opts, m);
     let forced = if forced.rpm_safe_upgrade { forced.forced() } else { forced };
     let places = Places::of(&d.ctx.trees, x);
-    let mut step = Step::new(PlannedAction::Install, m, v, k, a);
+    let mut step = Step::new(PlannedAction::Install, Target::new(m, v, k, a));
     (step.round, step.after) = (within.round, within.after.clone());
     for &i in &buildable {
         let r = &conf.modules[i];
@@ -197,8 +200,8 @@ fn do_install(d: &mut Dkms, x: Mvka, within: &Within, before: Before) -> Result<
 /// `check_and_rebuild_dependent_modules` after the install of `x`: every
 /// BUILD_DEPENDS_REBUILD module of the kernel whose dependencies change is
 /// uninstalled, unbuilt, built and installed again.
-fn rebuild_dependants(d: &mut Dkms, x: Mvka, within: &Within) -> Result<()> {
-    let Mvka { m, v, k, a } = x;
+fn rebuild_dependants(d: &mut Dkms, x: Target, within: &Within) -> Result<()> {
+    let Target { m, v, k, a } = x;
     let mut installed = within.installed.clone();
     installed.push(m.to_string());
     let again =
@@ -206,17 +209,17 @@ fn rebuild_dependants(d: &mut Dkms, x: Mvka, within: &Within) -> Result<()> {
     for (dm, dv) in dependants_to_rebuild(d, within.opts.force, k, a, Some((m, v)))? {
         // `do_uninstall` runs (and its depmod) even when it is not installed.
         let mut before = match status::is_module_installed(&d.ctx.trees, &dm, &dv, k, a) {
-            true => do_uninstall(d, &dm, &dv, k, a, Depmod::Now)?,
+            true => do_uninstall(d, Target::new(&dm, &dv, k, a), Depmod::Now)?,
             false => {
                 plan_depmod(d, k, a, Depmod::Now);
                 Before::default()
             }
         };
         if status::is_module_built(&d.ctx.trees, &dm, &dv, k, a) {
-            Step::new(PlannedAction::Unbuild, &dm, &dv, k, a).emit();
+            Step::new(PlannedAction::Unbuild, Target::new(&dm, &dv, k, a)).emit();
         }
         before.unbuilt = true;
-        if let Err(e) = do_install(d, mvka(&dm, &dv, k, a), &again, before) {
+        if let Err(e) = do_install(d, Target::new(&dm, &dv, k, a), &again, before) {
             dkms_cli::ui::report(&e);
         }
     }
@@ -224,23 +227,25 @@ fn rebuild_dependants(d: &mut Dkms, x: Mvka, within: &Within) -> Result<()> {
 }
 
 /// `maybe_uninstall_module`: uninstall when installed, else skip.
-pub(crate) fn uninstall(d: &mut Dkms, m: &str, v: &str, k: &str, a: &str, depmod: Depmod) -> Result<bool> {
+pub(crate) fn uninstall(d: &mut Dkms, x: Target, depmod: Depmod) -> Result<bool> {
+    let Target { m, v, k, a } = x;
     if !status::is_module_installed(&d.ctx.trees, m, v, k, a) {
-        Step::skip(m, v, k, a, SkipReason::NotInstalled).emit();
+        Step::skip(x, SkipReason::NotInstalled).emit();
         return Ok(false);
     }
-    do_uninstall(d, m, v, k, a, depmod)?;
+    do_uninstall(d, x, depmod)?;
     Ok(true)
 }
 
 /// `do_uninstall` of an installed (active) build: the files deleted and
 /// the archived originals put back (what the plan then assumes).
-fn do_uninstall(d: &mut Dkms, m: &str, v: &str, k: &str, a: &str, depmod: Depmod) -> Result<Before> {
+fn do_uninstall(d: &mut Dkms, x: Target, depmod: Depmod) -> Result<Before> {
+    let Target { m, v, k, a } = x;
     let t = d.ctx.trees.clone();
     let suffix = d.module_suffix(k);
-    let conf = d.read_conf_or_die(mvka(m, v, k, a), None, false)?;
+    let conf = d.read_conf_or_die(Target::new(m, v, k, a), None, false)?;
     let (backup, lib) = (t.original_module_dir(m, k, a), t.lib_tree(k));
-    let mut step = Step::new(PlannedAction::Uninstall, m, v, k, a);
+    let mut step = Step::new(PlannedAction::Uninstall, Target::new(m, v, k, a));
     for i in 0..conf.num_modules() {
         let name = &conf.modules[i].dest_module_name;
         if let Some(loc) = d.find_actual_dest_module_location(m, &conf, i, k, a, suffix) {
@@ -268,12 +273,13 @@ fn do_uninstall(d: &mut Dkms, m: &str, v: &str, k: &str, a: &str, depmod: Depmod
 }
 
 /// `maybe_unbuild_module`: unbuild when built, else skip. Whether it is.
-pub(crate) fn unbuild(d: &Dkms, m: &str, v: &str, k: &str, a: &str) -> bool {
+pub(crate) fn unbuild(d: &Dkms, x: Target) -> bool {
+    let Target { m, v, k, a } = x;
     if !status::is_module_built(&d.ctx.trees, m, v, k, a) {
-        Step::skip(m, v, k, a, SkipReason::NotBuilt).emit();
+        Step::skip(x, SkipReason::NotBuilt).emit();
         return false;
     }
-    Step::new(PlannedAction::Unbuild, m, v, k, a).emit();
+    Step::new(PlannedAction::Unbuild, x).emit();
     true
 }
 
@@ -303,7 +309,7 @@ mod tests {
     fn plan_install(f: &mut Fixture) -> (Result<()>, String) {
         let (r, out, _) = {
             let w = Within { opts: f.build_opts(), ..Within::default() };
-            captured(|| install(&mut f.d, "hello", "1.0", K, A, &w))
+            captured(|| install(&mut f.d, Target::new("hello", "1.0", K, A), &w))
         };
         (r, out)
     }
@@ -311,7 +317,7 @@ mod tests {
     #[test]
     fn an_install_of_a_built_module_places_it_archives_the_original_then_depmod() {
         let (mut f, in_tree) = fixture(|_| {});
-        f.build("hello", "1.0", K, A, &["hello.ko"]);
+        f.build(Target::new("hello", "1.0", K, A), &["hello.ko"]);
         let (r, out) = plan_install(&mut f);
         r.unwrap();
         let lib = f.trees().lib_tree(K);
@@ -329,8 +335,8 @@ mod tests {
     #[test]
     fn an_installed_module_is_skipped_unless_forced() {
         let (mut f, _) = fixture(|_| {});
-        f.build("hello", "1.0", K, A, &["hello.ko"]);
-        f.install("hello", "1.0", K, A);
+        f.build(Target::new("hello", "1.0", K, A), &["hello.ko"]);
+        f.install(Target::new("hello", "1.0", K, A));
         let (r, out) = plan_install(&mut f);
         r.unwrap();
         assert_eq!(
@@ -342,8 +348,8 @@ mod tests {
     #[test]
     fn a_forced_reinstall_uninstalls_first_and_archives_what_that_restores() {
         let (mut f, in_tree) = fixture(|a| a.force = true);
-        f.build("hello", "1.0", K, A, &["hello.ko"]);
-        f.install("hello", "1.0", K, A);
+        f.build(Target::new("hello", "1.0", K, A), &["hello.ko"]);
+        f.install(Target::new("hello", "1.0", K, A));
         // Installed: the in-tree module archived, the dkms copy in its place.
         let installed = f.write(&format!("modules/{K}/updates/dkms/hello.ko"), "hello.ko");
         std::fs::rename(&in_tree, f.write(&format!("dkms/hello/original_module/{K}/{A}/hello.ko"), "")).unwrap();
@@ -386,7 +392,7 @@ mod tests {
         .unwrap();
         let (r, out, err) = {
             let w = Within { opts: f.build_opts(), ..Within::default() };
-            captured(|| install(&mut f.d, "hello", "1.0", K, A, &w))
+            captured(|| install(&mut f.d, Target::new("hello", "1.0", K, A), &w))
         };
         assert_eq!(r.err().map(|e| e.code), Some(77));
         assert_eq!(out, format!("Would skip hello/1.0 for kernel {K} ({A}): BUILD_EXCLUSIVE excludes this kernel\n"));
@@ -396,18 +402,18 @@ mod tests {
     #[test]
     fn a_built_module_is_skipped_by_build_unless_forced() {
         let (mut f, _) = fixture(|_| {});
-        f.build("hello", "1.0", K, A, &["hello.ko"]);
+        f.build(Target::new("hello", "1.0", K, A), &["hello.ko"]);
         let (r, out, _) = {
             let w = Within { opts: f.build_opts(), ..Within::default() };
-            captured(|| build(&mut f.d, "hello", "1.0", K, A, &w))
+            captured(|| build(&mut f.d, Target::new("hello", "1.0", K, A), &w))
         };
         r.unwrap();
         assert_eq!(out, format!("Would skip hello/1.0 for kernel {K} ({A}): already built (use --force to rebuild)\n"));
         let (mut f, _) = fixture(|a| a.force = true);
-        f.build("hello", "1.0", K, A, &["hello.ko"]);
+        f.build(Target::new("hello", "1.0", K, A), &["hello.ko"]);
         let (r, out, _) = {
             let w = Within { opts: f.build_opts(), ..Within::default() };
-            captured(|| build(&mut f.d, "hello", "1.0", K, A, &w))
+            captured(|| build(&mut f.d, Target::new("hello", "1.0", K, A), &w))
         };
         r.unwrap();
         assert!(
@@ -419,10 +425,10 @@ mod tests {
     #[test]
     fn uninstall_and_unbuild_of_what_is_not_there_are_skips() {
         let (mut f, _) = fixture(|_| {});
-        let (r, out, _) = captured(|| uninstall(&mut f.d, "hello", "1.0", K, A, Depmod::Now));
+        let (r, out, _) = captured(|| uninstall(&mut f.d, Target::new("hello", "1.0", K, A), Depmod::Now));
         assert!(!r.unwrap());
         assert_eq!(out, format!("Would skip hello/1.0 for kernel {K} ({A}): not installed\n"));
-        let (built, out, _) = captured(|| unbuild(&f.d, "hello", "1.0", K, A));
+        let (built, out, _) = captured(|| unbuild(&f.d, Target::new("hello", "1.0", K, A)));
         assert!(!built);
         assert_eq!(out, format!("Would skip hello/1.0 for kernel {K} ({A}): not built\n"));
     }
