@@ -156,8 +156,16 @@ pub fn deprecated(what: &str) {
 
 /// Print an error the way upstream's `die`/`diewarn` would, plus a JSON
 /// `error` record in JSON mode (a BUILD_EXCLUSIVE exclusion, exit 77, is a
-/// `skipped` record there).
+/// `skipped` record there). No target is named: an error before any module
+/// is known (`report_for` names one).
 pub fn report(e: &Error) {
+    report_for(e, None);
+}
+
+/// `report`, the record naming `target` (what the run was working on: the
+/// caller knows it, nothing process-wide does); a target without a module
+/// names nothing.
+pub fn report_for(e: &Error, target: Option<&Target>) {
     match e.style {
         Style::Error => error(&e.lines),
         Style::Warning => warn(&e.lines),
@@ -173,7 +181,7 @@ pub fn report(e: &Error) {
     if !json() || e.style == Style::Reported {
         return;
     }
-    let t = current_target();
+    let t = target.filter(|t| !t.module.is_empty()).cloned();
     if e.kind == Kind::BuildExclusive {
         if let Some(target) = t {
             emit(Record::Skipped { target, reason: SkipReason::BuildExclusive });
@@ -193,26 +201,6 @@ pub fn report(e: &Error) {
 }
 
 static COUNTS: Mutex<Option<Counts>> = Mutex::new(None);
-static TARGET: Mutex<Option<Target>> = Mutex::new(None);
-
-/// The module/version (and kernel) being worked on, named in error records.
-pub fn set_target(t: Option<Target>) {
-    *TARGET.lock().unwrap_or_else(|e| e.into_inner()) = t;
-}
-
-/// Run `f` with `t` as the target of its records, then put the one before
-/// back.
-pub fn with_target<T>(t: Target, f: impl FnOnce() -> T) -> T {
-    let outer = TARGET.lock().unwrap_or_else(|e| e.into_inner()).replace(t);
-    let r = f();
-    set_target(outer);
-    r
-}
-
-fn current_target() -> Option<Target> {
-    TARGET.lock().unwrap_or_else(|e| e.into_inner()).clone().filter(|t| !t.module.is_empty())
-}
-
 /// A target for records.
 pub fn target(module: &str, version: &str, kernel: Option<&str>, arch: Option<&str>) -> Target {
     Target {

@@ -159,7 +159,7 @@ pub(crate) fn run_verb_with(verb: &'static Verb, argv0: &str, argv: Vec<OsString
     join_outer_jobserver(&mut dkms, action);
     if action.runs_make {
         if let Err(e) = dkms.sandbox_check() {
-            ui::report(&e);
+            dkms.report(&e);
             ui::emit_result(e.code);
             return ExitCode::from(e.code);
         }
@@ -178,7 +178,7 @@ pub(crate) fn run_verb_with(verb: &'static Verb, argv0: &str, argv: Vec<OsString
     let held = match take_lock(&dkms, mode) {
         Ok(l) => l,
         Err(e) => {
-            ui::report(&e);
+            dkms.report(&e);
             ui::emit_result(e.code);
             return ExitCode::from(e.code);
         }
@@ -193,11 +193,11 @@ pub(crate) fn run_verb_with(verb: &'static Verb, argv0: &str, argv: Vec<OsString
     let code = match stdin_targets {
         None => {
             let a = &dkms.ctx.args;
-            ui::set_target(Some(ui::target(&a.module, &a.module_version, None, None)));
+            dkms.reporting = Some(ui::target(&a.module, &a.module_version, None, None));
             match run(&mut dkms) {
                 Ok(()) => 0,
                 Err(e) => {
-                    ui::report(&e);
+                    dkms.report(&e);
                     e.code
                 }
             }

@@ -67,8 +67,8 @@ pub(super) fn run_targets(d: &mut Dkms, run: fn(&mut Dkms) -> Result<()>, target
         // Not upstream: a record's names enter here, as the command line's
         // enter in `Ctx::start`.
         if let Err(e) = check_target(&t) {
-            ui::set_target(Some(t.clone()));
-            ui::report(&e);
+            d.reporting = Some(t.clone());
+            d.report(&e);
             code = e.code;
             continue;
         }
@@ -84,9 +84,9 @@ pub(super) fn run_targets(d: &mut Dkms, run: fn(&mut Dkms) -> Result<()>, target
                 d.ctx.arch = arches.clone();
             }
         }
-        ui::set_target(Some(t.clone()));
+        d.reporting = Some(t.clone());
         if let Err(e) = d.subshell(run) {
-            ui::report(&e);
+            d.report(&e);
             code = e.code;
         }
     }

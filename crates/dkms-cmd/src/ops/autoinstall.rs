@@ -193,7 +193,7 @@ pub(crate) fn autoinstall_with(d: &mut Dkms, opts: Options) -> Result<()> {
     for run in runs {
         match autoinstall_kernel(d, &opts.build, run, builds.as_deref()) {
             Err(e) if several => {
-                ui::report(&e);
+                d.report(&e);
                 first_failure.get_or_insert(e.code);
             }
             Err(e) => {
@@ -389,7 +389,7 @@ fn autoinstall_kernel(d: &mut Dkms, opts: &BuildOptions, mut run: KernelRun, bui
     let unresolved = report_waiting(&to_install, &plan.known, &k, &a);
     if !failed.is_empty() || !unresolved.is_empty() {
         if let Err(e) = depmod_result(&k, depmod) {
-            ui::report(&e);
+            d.report(&e);
         }
         return Err(autoinstall_failed());
     }
@@ -472,7 +472,7 @@ pub(crate) fn install_in_subshell(d: &mut Dkms, opts: &BuildOptions, x: Target) 
     let r = d.subshell(|d| super::install::maybe_install_module(d, opts, Target::new(m, v, k, a)));
     if let Err(e) = &r {
         // The record names the module (a BUILD_EXCLUSIVE one is `skipped`).
-        ui::with_target(ui::target(m, v, Some(k), Some(a)), || ui::report(e));
+        ui::report_for(e, Some(&ui::target(m, v, Some(k), Some(a))));
     }
     r
 }

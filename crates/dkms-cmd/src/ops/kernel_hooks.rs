@@ -65,7 +65,7 @@ pub(crate) fn unbuild_all(d: &mut Dkms, action: &str, preinst: bool) -> Result<(
         }
         ui::errln(&format!("dkms: removing module {m}/{v} for kernel {k} ({a})"));
         if let Err(e) = unbuild_in_subshell(d, Target::new(&m, &v, &k, &a)) {
-            ui::report(&e);
+            d.report(&e);
             failed.push_str(&format!(" {m}/{v}({})", e.code));
         }
         if !preinst {

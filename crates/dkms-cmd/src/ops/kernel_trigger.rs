@@ -29,7 +29,7 @@ pub(crate) fn run_queue(d: &mut Dkms, opts: &BuildOptions) -> Result<()> {
     let mut first_failure = None;
     for k in kernels {
         if let Err(e) = one_kernel(d, opts, &k, &arch) {
-            ui::report(&e);
+            d.report(&e);
             first_failure.get_or_insert(e.code);
         }
     }

@@ -11,7 +11,7 @@ use super::options::{BuildOptions, RunOptions};
 use dkms_cli::Ctx;
 use dkms_state::capture::Chunks;
 use dkms_state::conf::Conf;
-use dkms_state::error::Result;
+use dkms_state::error::{Error, Result};
 use dkms_state::kernel;
 use std::path::{Path, PathBuf};
 
@@ -56,6 +56,11 @@ pub(crate) struct Dkms {
     /// tarball loader (autoinstall → install → build → add → load_tarball),
     /// so the driver hands it down instead of the loader reaching up.
     pub(crate) autoinstall: fn(&mut Dkms, &BuildOptions) -> Result<()>,
+    /// What error records name as the target (`ui::report_for`): the
+    /// command line's or the stdin record's module/version, then each
+    /// kernel `for_each_kernel` works on (upstream's subshell loop leaves
+    /// the last one). Part of the run, never process-wide.
+    pub(crate) reporting: Option<dkms_proto::Target>,
 }
 
 /// What one step works on: upstream's `$module $module_version $kernelver
@@ -131,6 +136,11 @@ impl BuildOutcome {
 pub(crate) type DeferredDepmod = std::sync::Arc<std::sync::Mutex<Vec<(String, Option<dkms_state::journal::Journal>)>>>;
 
 impl Dkms {
+    /// Report `e` naming what this run is working on (`reporting`).
+    pub(crate) fn report(&self, e: &Error) {
+        dkms_cli::ui::report_for(e, self.reporting.as_ref());
+    }
+
     pub(crate) fn new(
         ctx: Ctx,
         opts: RunOptions,
@@ -157,6 +167,7 @@ impl Dkms {
             builds: None,
             deferred_depmod: None,
             autoinstall,
+            reporting: None,
         }
     }
 

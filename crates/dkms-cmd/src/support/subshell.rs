@@ -50,10 +50,10 @@ pub(crate) fn for_each_kernel(
     let targets = d.targets();
     let mut last = Ok(());
     for (k, a) in targets {
-        ui::set_target(Some(ui::target(m, v, Some(&k), Some(&a))));
+        d.reporting = Some(ui::target(m, v, Some(&k), Some(&a)));
         let r = d.subshell(|d| f(d, &k, &a));
         last = r.map_err(|e| {
-            ui::report(&e);
+            d.report(&e);
             Error::reported(e.code)
         });
     }

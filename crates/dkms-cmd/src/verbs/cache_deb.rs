@@ -47,9 +47,9 @@ pub(crate) fn run(d: &mut Dkms, operand: Option<&str>) -> Result<()> {
             if !status::is_module_built(&d.ctx.trees, &m, &v, k, a) {
                 continue;
             }
-            ui::set_target(Some(ui::target(&m, &v, Some(k), Some(a))));
+            d.reporting = Some(ui::target(&m, &v, Some(k), Some(a)));
             if let Err(e) = d.subshell(|d| debpkg::write(d, force, Target::new(&m, &v, k, a), &to)) {
-                ui::report(&e);
+                d.report(&e);
                 last = Err(Error::reported(e.code));
             }
         }

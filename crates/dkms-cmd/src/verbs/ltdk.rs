@@ -15,10 +15,10 @@ pub(crate) fn run(d: &mut Dkms) -> Result<()> {
         if i > 0 {
             ui::outln("");
         }
-        ui::set_target(Some(ui::target(&m, &v, Some(k), Some(a))));
+        d.reporting = Some(ui::target(&m, &v, Some(k), Some(a)));
         refused += check_build(d, Target::new(&m, &v, k, a))?;
     }
-    ui::set_target(Some(ui::target(&m, &v, None, None)));
+    d.reporting = Some(ui::target(&m, &v, None, None));
     if refused > 0 {
         return Err(refused_error(&m, &v, refused));
     }

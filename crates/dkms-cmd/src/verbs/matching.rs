@@ -73,7 +73,7 @@ pub(crate) fn run(d: &mut Dkms) -> Result<()> {
         }
         for step in [maybe_build_module, maybe_install_module] {
             if let Err(e) = d.subshell(|d| step(d, &opts, Target::new(&m, &v, &k, &a))) {
-                ui::report(&e);
+                d.report(&e);
             }
         }
     }

@@ -12,7 +12,7 @@ pub(crate) fn run(d: &mut Dkms) -> Result<()> {
     d.ctx.check_all_is_banned("mktree")?;
     let from = d.ctx.args.from.clone();
     let (m, v) = tree_names(d, &d.module.clone(), &d.module_version.clone(), from.as_deref())?;
-    ui::set_target(Some(ui::target(&m, &v, None, None)));
+    d.reporting = Some(ui::target(&m, &v, None, None));
     let made = make_tree(d, &m, &v, from.as_deref())?;
     match &from {
         Some(f) => ui::outln(&format!("Copied {} to {}", f.display(), made.dir.display())),

@@ -35,7 +35,7 @@ pub(crate) fn autoinstall(d: &mut Dkms, opts: &BuildOptions) -> Result<()> {
     for ((k, a), p) in targets.iter().zip(plans) {
         match p.and_then(|p| kernel_plan(d, opts, k, a, p, side)) {
             Err(e) if several => {
-                ui::report(&e);
+                d.report(&e);
                 first_failure.get_or_insert(e.code);
             }
             Err(e) => return Err(e),
@@ -87,7 +87,7 @@ fn kernel_plan(d: &mut Dkms, opts: &BuildOptions, k: &str, a: &str, mut p: Plan,
             };
             let r = d.subshell(|d| target::install(d, Target::new(m, v, k, a), &within));
             if let Err(e) = &r {
-                ui::report(e);
+                d.report(e);
             }
             match r.map_or_else(|e| e.code, |()| 0) {
                 0 => {

@@ -9,7 +9,6 @@ use crate::ops::remove::{rpm_safe_upgrade_cancelled, rpm_safe_upgrade_cancels, K
 use crate::ops::unbuild::is_leftover;
 use crate::support::dkms::{Dkms, Target};
 use crate::support::options::RemoveOptions;
-use dkms_cli::ui;
 use dkms_proto::PlannedAction;
 use dkms_state::error::Result;
 use dkms_state::status;
@@ -74,7 +73,7 @@ pub(crate) fn unbuild_all(d: &mut Dkms, action: &str, preinst: bool) -> Result<(
                 target::unbuild(d, Target::new(&m, &v, &k, &a));
             }
             Err(e) => {
-                ui::report(&e);
+                d.report(&e);
                 failed.push_str(&format!(" {m}/{v}({})", e.code));
             }
         }

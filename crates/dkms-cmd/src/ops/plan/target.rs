@@ -220,7 +220,7 @@ fn rebuild_dependants(d: &mut Dkms, x: Target, within: &Within) -> Result<()> {
         }
         before.unbuilt = true;
         if let Err(e) = do_install(d, Target::new(&dm, &dv, k, a), &again, before) {
-            dkms_cli::ui::report(&e);
+            d.report(&e);
         }
     }
     Ok(())
