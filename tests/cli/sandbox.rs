@@ -9,28 +9,13 @@
 //! Needs root (dkms drops to its sandbox uid with setpriv), bwrap and
 //! kernel headers; skipped otherwise (never under CI, which has them).
 
+use crate::progress::kernel;
 use crate::skip::skip_unless;
-use crate::support::{arch, is_root, Sandbox};
+use crate::support::{arch, have, is_root, Sandbox};
 use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-
-/// A kernel whose headers are installed (`/lib/modules/<k>/build`).
-fn kernel() -> Option<String> {
-    let mut ks: Vec<String> = fs::read_dir("/lib/modules")
-        .ok()?
-        .flatten()
-        .filter(|e| e.path().join("build/include").is_dir() || e.path().join("build/Makefile").is_file())
-        .map(|e| e.file_name().to_string_lossy().into_owned())
-        .collect();
-    ks.sort();
-    ks.pop()
-}
-
-fn have(tool: &str) -> bool {
-    Command::new("sh").arg("-c").arg(format!("command -v {tool}")).output().is_ok_and(|o| o.status.success())
-}
 
 /// Root, bwrap, setpriv, gcc and headers: what a confined real build needs.
 fn ready() -> Option<String> {

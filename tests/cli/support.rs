@@ -30,12 +30,12 @@ pub fn arch() -> &'static str {
     })
 }
 
-/// Running as root (upstream's `add` of a source directory requires it).
 /// Is `tool` on the test's own PATH?
 pub fn have(tool: &str) -> bool {
     Command::new("sh").arg("-c").arg(format!("command -v {tool}")).output().is_ok_and(|o| o.status.success())
 }
 
+/// Running as root (upstream's `add` of a source directory requires it).
 pub fn is_root() -> bool {
     static ROOT: OnceLock<bool> = OnceLock::new();
     *ROOT.get_or_init(|| {
