@@ -387,3 +387,39 @@ fn failing_stages_name_their_kind() {
     }
     assert!(!t.path("src/zt_self-1.0").exists(), "mktree refused, yet made the tree");
 }
+
+/// `status -` filters the failure memory by each stdin record's kernel
+/// (not the command line's -k): a record naming one kernel gets that
+/// kernel's `failed` record only, one naming none gets every kernel's.
+#[test]
+fn status_from_stdin_filters_failures_by_the_record_kernel() {
+    const OTHER: &str = "6.1.0-78-jsontest";
+    let t = Tree::new();
+    let v = Validator::new();
+    let headers = t.path(&format!("modules/{OTHER}/build/include"));
+    std::fs::create_dir_all(&headers).unwrap();
+    std::fs::write(headers.join("version.h"), "").unwrap();
+    // make builds other.ko, not the broke.ko dkms.conf names: every build fails.
+    t.add_source("broke", "1.0");
+    std::fs::write(t.path("src/broke-1.0/Makefile"), "obj-m += other.o\n").unwrap();
+    assert_eq!(t.run(&["add", "broke/1.0"], "").0, 0);
+    for k in [KVER, OTHER] {
+        let (code, _, err) = t.run(&["build", "broke/1.0", "-k", k], "");
+        assert_ne!(code, 0, "the build for {k} fails: {err}");
+    }
+    let failed = |args: &[&str], input: &str| -> Vec<String> {
+        let (code, out, err) = t.run(args, input);
+        assert_eq!(code, 0, "{args:?}: {err}");
+        let recs = v.check(&out, 0);
+        recs.iter().filter(|r| r["type"] == "failed").map(|r| r["kernel"].as_str().unwrap().to_string()).collect()
+    };
+    assert_eq!(failed(&["status", "--json"], "").len(), 2);
+    assert_eq!(failed(&["status", "--json", "-k", KVER], ""), [KVER]);
+    let record = |k: Option<&str>| {
+        let k = k.map_or(String::new(), |k| format!(r#","kernel":"{k}""#));
+        format!("{{\"format_version\":1,\"type\":\"added\",\"module\":\"broke\",\"version\":\"1.0\"{k}}}\n")
+    };
+    assert_eq!(failed(&["status", "--json", "-", "-k", KVER], &record(Some(OTHER))), [OTHER]);
+    assert_eq!(failed(&["status", "--json", "-"], &record(Some(KVER))), [KVER]);
+    assert_eq!(failed(&["status", "--json", "-"], &record(None)).len(), 2);
+}

@@ -61,7 +61,6 @@ fn check_target(t: &dkms_proto::Target) -> Result<()> {
 /// Run the verb once per target read from stdin; the exit status is that
 /// of the last target that failed (0 if none did).
 pub(super) fn run_targets(d: &mut Dkms, run: fn(&mut Dkms) -> Result<()>, targets: Vec<dkms_proto::Target>) -> u8 {
-    let (kernels, arches) = (d.ctx.kernelver.clone(), d.ctx.arch.clone());
     let mut code = 0;
     for t in targets {
         // Not upstream: a record's names enter here, as the command line's
@@ -74,14 +73,15 @@ pub(super) fn run_targets(d: &mut Dkms, run: fn(&mut Dkms) -> Result<()>, target
         }
         d.module = t.module.clone();
         d.module_version = t.version.clone();
+        // The record's kernel, else the command line's (`Ctx` keeps them).
         match &t.kernel {
             Some(k) => {
-                d.ctx.kernelver = vec![k.clone()];
-                d.ctx.arch = vec![t.arch.clone().or_else(|| arches.first().cloned()).unwrap_or_default()];
+                d.kernelver = vec![k.clone()];
+                d.arch = vec![t.arch.clone().or_else(|| d.ctx.arch.first().cloned()).unwrap_or_default()];
             }
             None => {
-                d.ctx.kernelver = kernels.clone();
-                d.ctx.arch = arches.clone();
+                d.kernelver = d.ctx.kernelver.clone();
+                d.arch = d.ctx.arch.clone();
             }
         }
         d.reporting = Some(t.clone());

@@ -173,7 +173,7 @@ pub(crate) fn autoinstall(d: &mut Dkms, opts: &BuildOptions) -> Result<()> {
     autoinstall_with(d, Options { build: *opts, ..Options::default() })
 }
 
-/// `autoinstall` for the kernels of the command line, run as `opts` say.
+/// `autoinstall` for the kernels this run is for, run as `opts` say.
 pub(crate) fn autoinstall_with(d: &mut Dkms, opts: Options) -> Result<()> {
     if d.ctx.conf_dir.join("no-autoinstall").is_file() {
         ui::outln("Automatic installation of modules has been disabled.");

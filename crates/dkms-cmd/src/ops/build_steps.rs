@@ -26,10 +26,8 @@ pub(super) fn report_build_problem(d: &Dkms, x: Target, kind: Kind, lines: Vec<S
         && Path::new(APPORT_HOOK).is_file()
         && tools::available("python3")
     {
-        let (m, v) = (x.m, x.v);
         let mut c = tools::command("python3", &d.exports);
-        c.arg(APPORT_HOOK).args(["-m", m, "-v", v, "-k"]);
-        c.arg(d.ctx.kernelver.first().cloned().unwrap_or_default());
+        c.arg(APPORT_HOOK).args(["-m", x.m, "-v", x.v, "-k", x.k]);
         let _ = tools::status(&mut c);
     }
     Error::die(kind, lines)

@@ -25,7 +25,7 @@ pub(crate) fn run_queue(d: &mut Dkms, opts: &BuildOptions) -> Result<()> {
     for r in refused {
         ui::warn(&[format!("dkms: dropped '{r}' from {}: not a kernel name.", dpkg::queue_dir(&tree).display())]);
     }
-    let arch = d.ctx.arch.first().cloned().unwrap_or_default();
+    let arch = d.arch.first().cloned().unwrap_or_default();
     let mut first_failure = None;
     for k in kernels {
         if let Err(e) = one_kernel(d, opts, &k, &arch) {
@@ -54,8 +54,10 @@ fn one_kernel(d: &mut Dkms, opts: &BuildOptions, k: &str, a: &str) -> Result<()>
         return Ok(());
     }
     let before = installed(d, k, a);
-    d.ctx.kernelver = vec![k.to_string()];
-    d.ctx.arch = vec![a.to_string()];
+    // One autoinstall for this kernel: what the run is for, as a stdin
+    // record's kernel is (post_transaction and the hooks read it).
+    d.kernelver = vec![k.to_string()];
+    d.arch = vec![a.to_string()];
     let res = {
         let _inhibitor = inhibit(k);
         autoinstall_with(d, Options { skip_known_failures: true, build: *opts })
@@ -183,11 +185,13 @@ mod tests {
         f.kernel(K);
         dpkg::enqueue(&f.trees().dkms_tree, K).unwrap();
         dpkg::enqueue(&f.trees().dkms_tree, "5.99.0-gone").unwrap();
-        f.d.ctx.kernelver = vec!["0.0.0-command-line".into()];
+        f.d.kernelver = vec!["0.0.0-command-line".into()];
+        let given = f.d.ctx.kernelver.clone();
         let (r, _, _) = captured(|| run_queue(&mut f.d, &BuildOptions::default()));
         r.unwrap();
         assert!(queue(&f).is_empty());
-        assert_eq!(f.d.ctx.kernelver, [K], "the autoinstall ran for the queued kernel");
+        assert_eq!(f.d.kernelver, [K], "the autoinstall ran for the queued kernel");
+        assert_eq!(f.d.ctx.kernelver, given, "the command line's kernels are kept");
     }
 
     #[test]

@@ -28,6 +28,12 @@ pub(crate) struct Dkms {
     /// was parsed).
     pub(crate) module: String,
     pub(crate) module_version: String,
+    /// Upstream's arrays `kernelver[]`/`arch[]`, paired by index: the
+    /// kernels this run of the verb is for (the command line's, a stdin
+    /// record's, `--all-kernels`'; `Ctx` keeps what was given). `status`
+    /// without -k has no kernel and at most the -a arch.
+    pub(crate) kernelver: Vec<String>,
+    pub(crate) arch: Vec<String>,
     /// `last_mvka`/`last_mvka_conf` and the conf read for them.
     pub(crate) last_conf: Option<(String, Conf)>,
     /// `package_name` of the last conf read (drives the progress dots).
@@ -153,6 +159,8 @@ impl Dkms {
             .filter_map(|d| d.split_once('=').map(|(k, v)| (k.to_string(), v.to_string())))
             .collect();
         Dkms {
+            kernelver: ctx.kernelver.clone(),
+            arch: ctx.arch.clone(),
             ctx,
             opts,
             module,
@@ -195,14 +203,14 @@ impl Dkms {
         ]
     }
 
-    /// The (kernel, arch) pairs of the command line, in order.
+    /// The (kernel, arch) pairs this run of the verb is for, in order.
     pub(crate) fn targets(&self) -> Vec<(String, String)> {
-        self.ctx.kernelver.iter().cloned().zip(self.ctx.arch.iter().cloned()).collect()
+        self.kernelver.iter().cloned().zip(self.arch.iter().cloned()).collect()
     }
 
-    /// The first kernel/arch of the command line (`$kernelver`, `$arch`).
+    /// The first kernel/arch this run is for (`$kernelver`, `$arch`).
     pub(crate) fn kernelver0(&self) -> (String, String) {
-        (self.ctx.kernelver.first().cloned().unwrap_or_default(), self.ctx.arch.first().cloned().unwrap_or_default())
+        (self.kernelver.first().cloned().unwrap_or_default(), self.arch.first().cloned().unwrap_or_default())
     }
 
     /// The source a build of m/v reads: its `source` link once it is added;

@@ -36,7 +36,7 @@ pub(crate) fn run(d: &mut Dkms) -> Result<()> {
 /// `--all-kernels`: every kernel under the install tree whose headers are
 /// there, oldest first, each for the default arch.
 fn select_all_kernels(d: &mut Dkms) {
-    let arch = d.ctx.arch.first().cloned().unwrap_or_else(kernel::uname_m);
+    let arch = d.arch.first().cloned().unwrap_or_else(kernel::uname_m);
     let mut kernels: Vec<String> = fsutil::subdirs(&d.ctx.trees.install_tree)
         .into_iter()
         .filter(|k| kernel::headers_present(&d.kernel_source_dir(k)))
@@ -45,6 +45,6 @@ fn select_all_kernels(d: &mut Dkms) {
     if kernels.is_empty() {
         ui::warn(&[format!("No kernel with headers found in {}: nothing to do.", d.ctx.trees.install_tree.display())]);
     }
-    d.ctx.arch = vec![arch; kernels.len()];
-    d.ctx.kernelver = kernels;
+    d.arch = vec![arch; kernels.len()];
+    d.kernelver = kernels;
 }

@@ -20,12 +20,12 @@ pub(crate) fn run(d: &mut Dkms) -> Result<()> {
         return Ok(());
     }
     let mut queries: Vec<(String, String)> = Vec::new();
-    if d.ctx.kernelver.is_empty() {
+    if d.kernelver.is_empty() {
         // `$kernelver` is empty, `$arch` is ${arch[0]} (possibly from -a).
-        queries.push((String::new(), d.ctx.arch.first().cloned().unwrap_or_default()));
+        queries.push((String::new(), d.arch.first().cloned().unwrap_or_default()));
     } else {
-        for (i, k) in d.ctx.kernelver.iter().enumerate() {
-            queries.push((k.clone(), d.ctx.arch.get(i).cloned().unwrap_or_default()));
+        for (i, k) in d.kernelver.iter().enumerate() {
+            queries.push((k.clone(), d.arch.get(i).cloned().unwrap_or_default()));
         }
     }
     let mut verifier = d.ctx.args.verify.then(Verifier::default);
@@ -48,19 +48,21 @@ pub(crate) fn run(d: &mut Dkms) -> Result<()> {
 }
 
 /// Failure memory (not upstream): in JSON a `failed` record per remembered
-/// failure of a module/version still in the tree (within -m/-v/-k/-a);
-/// as text only on request, after the status lines.
+/// failure of a module/version still in the tree, within the module and
+/// kernels this run is for (-m/-v/-k/-a, or a stdin record's: status does
+/// not default the arch, so an empty one filters nothing); as text only on
+/// request, after the status lines.
 fn remembered_failures(d: &Dkms, m: &str, v: &str, text: bool) {
     if !ui::json() && !text {
         return;
     }
     let t = &d.ctx.trees;
-    let ks = &d.ctx.args.kernelver;
+    let arches: Vec<&String> = d.arch.iter().filter(|a| !a.is_empty()).collect();
     for f in dkms_state::failures::list(&t.dkms_tree) {
         let wanted = (m.is_empty() || f.module == m)
             && (v.is_empty() || f.version == v)
-            && (ks.is_empty() || ks.contains(&f.kernel))
-            && (d.ctx.args.arch.is_empty() || d.ctx.args.arch.contains(&f.arch));
+            && (d.kernelver.is_empty() || d.kernelver.contains(&f.kernel))
+            && (arches.is_empty() || arches.contains(&&f.arch));
         if !wanted || !dkms_state::status::is_module_added(t, &f.module, &f.version) {
             continue;
         }

@@ -67,7 +67,7 @@ fn kernels(d: &Dkms, given: &[String]) -> Vec<String> {
 /// -k (none: every kernel).
 pub(crate) fn diagnose(d: &Dkms, given: &[String]) -> Vec<Finding> {
     let mut r = Report::default();
-    let arch = d.ctx.arch.first().cloned().unwrap_or_else(dkms_state::kernel::uname_m);
+    let arch = d.arch.first().cloned().unwrap_or_else(dkms_state::kernel::uname_m);
     let ks = kernels(d, given);
     for k in &ks {
         kernel::check(d, &mut r, k, &arch);
