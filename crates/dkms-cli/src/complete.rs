@@ -10,7 +10,8 @@
 //! (the module tree); `arches`. Hidden: not an action, never fails loudly.
 
 use crate::table::{self, FlagId};
-use crate::{ui, versort};
+use crate::ui::Ui;
+use crate::versort;
 use dkms_state::fsutil::subdirs;
 use dkms_state::trees::{Trees, DEFAULT_DKMS_TREE, DEFAULT_INSTALL_TREE, DEFAULT_SOURCE_TREE};
 use dkms_state::{framework, kernel, status};
@@ -127,7 +128,7 @@ pub fn candidates(kind: &str, arg: Option<&str>, words: &[String]) -> Vec<String
 }
 
 /// `main` of `dkms __complete ...` (argv after the word `__complete`).
-pub fn main(argv: &[OsString]) -> ExitCode {
+pub fn main(ui: &Ui, argv: &[OsString]) -> ExitCode {
     let argv: Vec<String> = argv.iter().map(|a| a.to_string_lossy().into_owned()).collect();
     let (head, words) = match argv.iter().position(|a| a == "--") {
         Some(i) => (&argv[..i], &argv[i + 1..]),
@@ -137,7 +138,7 @@ pub fn main(argv: &[OsString]) -> ExitCode {
         return ExitCode::from(dkms_state::error::Kind::Usage.code_or(2));
     };
     for c in candidates(kind, head.get(1).map(String::as_str), words) {
-        ui::outln(&c);
+        ui.outln(&c);
     }
     ExitCode::SUCCESS
 }

@@ -4,7 +4,7 @@
 
 use crate::args::{self, Args};
 use crate::table::Verb;
-use crate::ui;
+use crate::ui::Ui;
 use dkms_state::error::{Error, Kind, Result};
 use dkms_state::trees::Trees;
 use dkms_state::{distro, env, framework, kernel, status};
@@ -170,15 +170,20 @@ fn parallel_jobs(mut parallel_jobs: String) -> String {
 
 impl Ctx {
     /// Run the prologue. `Err` carries the exit status after printing.
-    pub fn start(argv0: &str, argv: &[OsString], implicit: Option<&'static Verb>) -> std::result::Result<Ctx, u8> {
-        Self::start_inner(argv0, argv, implicit).map_err(|e| {
-            ui::report(&e);
-            ui::emit_result(e.code);
+    pub fn start(
+        ui: &Ui,
+        argv0: &str,
+        argv: &[OsString],
+        implicit: Option<&'static Verb>,
+    ) -> std::result::Result<Ctx, u8> {
+        Self::start_inner(ui, argv0, argv, implicit).map_err(|e| {
+            ui.report(&e);
+            ui.emit_result(e.code);
             e.code
         })
     }
 
-    fn start_inner(argv0: &str, argv: &[OsString], implicit: Option<&'static Verb>) -> Result<Ctx> {
+    fn start_inner(ui: &Ui, argv0: &str, argv: &[OsString], implicit: Option<&'static Verb>) -> Result<Ctx> {
         // Files we create are readable by all: modules build as any user.
         nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o022));
         let current_kernel = kernel::uname_r();
@@ -196,7 +201,7 @@ impl Ctx {
         ];
         let fw = framework::read(&framework::NONSIGNING, &initial, context);
 
-        let a = crate::early::settle(args::parse(argv, implicit), argv, argv0)?;
+        let a = crate::early::settle(ui, args::parse(argv, implicit), argv, argv0)?;
         dkms_state::tools::set_trace(a.debug);
 
         let get = |k: &str| fw.get(k).cloned().unwrap_or_default();

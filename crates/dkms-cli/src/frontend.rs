@@ -16,7 +16,7 @@
 use crate::args;
 use crate::ctx::Ctx;
 use crate::table::{Verb, EXEC_PATH, LIST_CMDS, VERBS};
-use crate::ui;
+use crate::ui::{self, Ui};
 use dkms_state::env;
 use dkms_state::error::{Error, Kind};
 use std::ffi::OsString;
@@ -67,24 +67,24 @@ pub fn plugins() -> Vec<String> {
     v
 }
 
-fn exec(program: PathBuf, argv0: &str, args: Vec<OsString>) -> ExitCode {
+fn exec(ui: &Ui, program: PathBuf, argv0: &str, args: Vec<OsString>) -> ExitCode {
     ui::flush();
     let json = args::json_requested(&args);
     let err = dkms_state::tools::exec(&program, argv0, args);
-    fail(json, Error::die(Kind::ExecFailed, [format!("Cannot run {}: {err}", program.display())]))
+    fail(ui, json, Error::die(Kind::ExecFailed, [format!("Cannot run {}: {err}", program.display())]))
 }
 
 /// Report a failure of the front-end itself (then, in JSON mode, the
 /// `result` record) and exit with its status.
-fn fail(json: bool, e: Error) -> ExitCode {
-    ui::set_json(json);
-    ui::report(&e);
-    ui::emit_result(e.code);
+fn fail(ui: &Ui, json: bool, e: Error) -> ExitCode {
+    ui.set_json(json);
+    ui.report(&e);
+    ui.emit_result(e.code);
     ExitCode::from(e.code)
 }
 
 /// Runs a built-in verb in this process: `(verb, argv0, arguments)`.
-pub type InProcess = fn(&'static Verb, &str, Vec<OsString>) -> ExitCode;
+pub type InProcess = fn(&Ui, &'static Verb, &str, Vec<OsString>) -> ExitCode;
 
 /// Is `bin` the file this process is running (a hardlink or symlink to
 /// it)? Then exec'ing it would only start this program again.
@@ -106,6 +106,7 @@ pub fn main() -> ExitCode {
 /// rather than through an exec of the same file.
 pub fn main_with(in_process: Option<InProcess>) -> ExitCode {
     crate::install_panic_hook();
+    let ui = Ui::new();
     let mut all = std::env::args_os();
     let argv0 = all.next().map(|a| a.to_string_lossy().into_owned()).unwrap_or_else(|| "dkms".into());
     let mut argv: Vec<OsString> = Vec::new();
@@ -117,15 +118,15 @@ pub fn main_with(in_process: Option<InProcess>) -> ExitCode {
         }
     }
     if argv.first().is_some_and(|a| a == crate::complete::WORD) {
-        return crate::complete::main(&argv[1..]);
+        return crate::complete::main(&ui, &argv[1..]);
     }
     let dirs = exec_path(exec_dir);
     if argv.len() == 1 && argv[0] == LIST_CMDS.long {
         for v in VERBS.iter().filter(|v| find_builtin(v, &dirs).is_some()) {
-            ui::outln(v.name);
+            ui.outln(v.name);
         }
         for p in plugins() {
-            ui::outln(&p);
+            ui.outln(&p);
         }
         return ExitCode::SUCCESS;
     }
@@ -145,32 +146,32 @@ pub fn main_with(in_process: Option<InProcess>) -> ExitCode {
                     ),
                 ],
             );
-            return fail(args::json_requested(&argv), e);
+            return fail(&ui, args::json_requested(&argv), e);
         };
         let mut rest = argv;
         rest.remove(at);
         if let Some(run) = in_process.filter(|_| is_this_program(&bin)) {
-            return run(verb, &argv0, rest);
+            return run(&ui, verb, &argv0, rest);
         }
-        return exec(bin, &argv0, rest);
+        return exec(&ui, bin, &argv0, rest);
     }
     if actions.is_empty() {
         if let Some((at, word)) = args::first_word(&argv) {
             if let Ok(plugin) = which::which(format!("dkms-{word}")) {
                 let mut rest = argv;
                 rest.remove(at);
-                return exec(plugin, &argv0, rest);
+                return exec(&ui, plugin, &argv0, rest);
             }
         }
     }
     // No action or several: upstream's own messages, in upstream's order.
-    match Ctx::start(&argv0, &argv, None) {
+    match Ctx::start(&ui, &argv0, &argv, None) {
         Err(code) => ExitCode::from(code),
         Ok(_) => {
             // Upstream exits 0 here; JSON gets the error record all the same.
-            ui::report(&Error::die(Kind::ActionMissing, ["Unknown action specified: \"\""]));
-            ui::usage(&argv0);
-            ui::emit_result(0);
+            ui.report(&Error::die(Kind::ActionMissing, ["Unknown action specified: \"\""]));
+            ui.usage(&argv0);
+            ui.emit_result(0);
             ExitCode::SUCCESS
         }
     }

@@ -24,7 +24,8 @@ pub fn install_panic_hook() {
     let default = std::panic::take_hook();
     std::panic::set_hook(Box::new(move |info| {
         default(info);
-        ui::errln("dkms: internal error, please report it");
+        // No `Ui` reaches a panic hook; stderr is written as `Ui::err` would.
+        ui::panic_line("dkms: internal error, please report it");
         std::process::exit(dkms_state::error::Kind::Panic.code_or(255).into());
     }));
 }

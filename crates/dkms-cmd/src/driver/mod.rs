@@ -11,7 +11,8 @@ use crate::support::dkms::Dkms;
 use crate::support::options::RunOptions;
 use crate::verbs;
 use dkms_cli::table::{LockKind, Verb};
-use dkms_cli::{ui, Ctx};
+use dkms_cli::ui::{self, Ui};
+use dkms_cli::Ctx;
 use dkms_state::error::{Error, Kind, Result};
 use dkms_state::lock;
 use std::ffi::OsString;
@@ -19,8 +20,8 @@ use std::process::ExitCode;
 
 /// `parse` for any verb: upstream's grammar and start-up prologue with the
 /// verb's action implied. `Err` is the exit status (already reported).
-pub(crate) fn parse(verb: &'static Verb, argv0: &str, argv: &[OsString]) -> std::result::Result<Ctx, u8> {
-    Ctx::start(argv0, argv, Some(verb))
+pub(crate) fn parse(ui: &Ui, verb: &'static Verb, argv0: &str, argv: &[OsString]) -> std::result::Result<Ctx, u8> {
+    Ctx::start(ui, argv0, argv, Some(verb))
 }
 
 /// The `run` of each verb of the table (a test checks that every entry has
@@ -105,14 +106,14 @@ fn take_lock(dkms: &Dkms, mode: Option<lock::Mode>) -> Result<Option<lock::Lock>
     };
     let holder = std::env::args_os().map(|a| a.to_string_lossy().into_owned()).collect::<Vec<_>>().join(" ");
     let timeout = timeout.map(std::time::Duration::from_secs);
-    lock::acquire(&dkms.ctx.trees.dkms_tree, mode, &holder, timeout, ui::errln)
+    lock::acquire(&dkms.ctx.trees.dkms_tree, mode, &holder, timeout, |s| dkms.ui.errln(s))
 }
 
 /// `main` of `dkms-<verb>`.
 pub fn run_verb(verb: &'static Verb) -> ExitCode {
     let mut all = std::env::args_os();
     let argv0 = all.next().map(|a| a.to_string_lossy().into_owned()).unwrap_or_else(|| "dkms".into());
-    run_verb_with(verb, &argv0, all.collect())
+    run_verb_with(&Ui::new(), verb, &argv0, all.collect())
 }
 
 /// `main` of `dkms`. The release build is one binary under many names
@@ -133,34 +134,35 @@ pub fn run_dkms() -> ExitCode {
     dkms_cli::frontend::main_with(Some(run_verb_with))
 }
 
-/// `run_verb` with the program name and arguments given.
-pub(crate) fn run_verb_with(verb: &'static Verb, argv0: &str, argv: Vec<OsString>) -> ExitCode {
+/// `run_verb` with the output, program name and arguments given (the
+/// front-end's output when it runs the verb in-process).
+pub(crate) fn run_verb_with(ui: &Ui, verb: &'static Verb, argv0: &str, argv: Vec<OsString>) -> ExitCode {
     dkms_cli::install_panic_hook();
     signals::install();
     // Not upstream: live progress lines step aside for a child writing to
     // the terminal (`--progress`).
     dkms_state::tools::around_inherited(dkms_cli::live::pause, dkms_cli::live::resume);
-    let ctx = match parse(verb, argv0, &argv) {
+    let ctx = match parse(ui, verb, argv0, &argv) {
         Ok(c) => c,
         Err(code) => return ExitCode::from(code),
     };
     if let Some(argv) = cache_status::upstreams(&ctx, verb, &argv) {
-        return run_verb_with(&dkms_cli::table::STATUS, argv0, argv);
+        return run_verb_with(ui, &dkms_cli::table::STATUS, argv0, argv);
     }
     // A second action word on the command line of dkms-<verb> has been
     // refused by the parser; the action is ours.
     let action = ctx.args.action.unwrap_or(verb);
     // Targets from a pipeline are read completely before any lock is taken,
     // so `dkms build --json - | dkms install --json -` cannot deadlock.
-    let stdin_targets = ctx.args.stdin_targets.then(stdin::read_stdin_targets);
+    let stdin_targets = ctx.args.stdin_targets.then(|| stdin::read_stdin_targets(ui));
     let opts = RunOptions::from_args(&ctx.args);
     let mv = (ctx.args.module.clone(), ctx.args.module_version.clone());
-    let mut dkms = Dkms::new(ctx, opts, mv, crate::ops::autoinstall::autoinstall);
+    let mut dkms = Dkms::new(ctx, ui.clone(), opts, mv, crate::ops::autoinstall::autoinstall);
     join_outer_jobserver(&mut dkms, action);
     if action.runs_make {
         if let Err(e) = dkms.sandbox_check() {
             dkms.report(&e);
-            ui::emit_result(e.code);
+            dkms.ui.emit_result(e.code);
             return ExitCode::from(e.code);
         }
     }
@@ -179,7 +181,7 @@ pub(crate) fn run_verb_with(verb: &'static Verb, argv0: &str, argv: Vec<OsString
         Ok(l) => l,
         Err(e) => {
             dkms.report(&e);
-            ui::emit_result(e.code);
+            dkms.ui.emit_result(e.code);
             return ExitCode::from(e.code);
         }
     };
@@ -208,7 +210,7 @@ pub(crate) fn run_verb_with(verb: &'static Verb, argv0: &str, argv: Vec<OsString
     // the children are stopped.
     dkms_state::tools::settle();
     drop(held);
-    ui::emit_result(code);
+    dkms.ui.emit_result(code);
     ExitCode::from(code)
 }
 

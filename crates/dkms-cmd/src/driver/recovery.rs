@@ -3,7 +3,6 @@
 
 use crate::ops::recover;
 use crate::support::dkms::Dkms;
-use dkms_cli::ui;
 use dkms_state::lock;
 
 /// Recover an unfinished journal before anything else: under our exclusive
@@ -19,11 +18,11 @@ pub(super) fn recover_if_needed(d: &mut Dkms, have_exclusive: bool) {
         return;
     }
     if !dkms_state::fsutil::writable(&tree) {
-        ui::errln("dkms: an interrupted transaction needs recovery; run dkms as root to complete it.");
+        d.ui.errln("dkms: an interrupted transaction needs recovery; run dkms as root to complete it.");
         return;
     }
     let holder = std::env::args_os().map(|a| a.to_string_lossy().into_owned()).collect::<Vec<_>>().join(" ");
-    if let Ok(Some(_l)) = lock::acquire(&tree, lock::Mode::Exclusive, &holder, None, ui::errln) {
+    if let Ok(Some(_l)) = lock::acquire(&tree, lock::Mode::Exclusive, &holder, None, |s| d.ui.errln(s)) {
         recover::recover(d);
     }
 }
@@ -33,6 +32,6 @@ pub(super) fn recover_if_needed(d: &mut Dkms, have_exclusive: bool) {
 /// not show.
 pub(super) fn mention_pending(d: &Dkms) {
     if dkms_state::journal::any_pending(&d.ctx.trees.dkms_tree) {
-        ui::outln("An interrupted transaction would be recovered first; the plan does not show it.");
+        d.ui.outln("An interrupted transaction would be recovered first; the plan does not show it.");
     }
 }

@@ -2,20 +2,20 @@
 //! verb run once per target.
 
 use crate::support::dkms::Dkms;
-use dkms_cli::ui;
+use dkms_cli::ui::Ui;
 use dkms_state::error::Result;
 
 /// Read JSON Lines from stdin: records naming a target are returned in
 /// order; `error` records are passed through untouched (their targets are
 /// not acted on); anything else (and `progress`) is ignored.
-pub(super) fn read_stdin_targets() -> Vec<dkms_proto::Target> {
+pub(super) fn read_stdin_targets(ui: &Ui) -> Vec<dkms_proto::Target> {
     use std::io::BufRead;
     let mut targets: Vec<dkms_proto::Target> = Vec::new();
     let mut failed: Vec<dkms_proto::Target> = Vec::new();
     for line in std::io::stdin().lock().lines().map_while(std::result::Result::ok) {
         let Ok(value) = serde_json::from_str::<serde_json::Value>(&line) else { continue };
         if value.get("type").and_then(|t| t.as_str()) == Some("error") {
-            ui::passthrough(&line);
+            ui.passthrough(&line);
             if let Ok(env) = serde_json::from_value::<dkms_proto::Envelope>(value) {
                 failed.extend(env.record.target());
             }

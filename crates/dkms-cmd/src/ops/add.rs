@@ -40,7 +40,7 @@ pub(crate) fn add_module(d: &mut Dkms, opts: &BuildOptions, m: &str, v: &str) ->
     let (source_dir, conf) = add_checks(d, &m, &v)?;
 
     let link = trees.source_link(&m, &v);
-    ui::outln(&format!("Creating symlink {} -> {}", link.display(), source_dir.display()));
+    d.ui.outln(&format!("Creating symlink {} -> {}", link.display(), source_dir.display()));
     let vdir = trees.version_dir(&m, &v);
     if vdir.is_dir() {
         // A broken entry whose only problem is the missing link can be
@@ -71,7 +71,7 @@ pub(crate) fn add_module(d: &mut Dkms, opts: &BuildOptions, m: &str, v: &str) ->
     }
     dkms_state::crash::point("add:linked");
     d.run_build_script(&m, &v, "post_add", &conf.post_add, None)?;
-    ui::emit(Record::Added { target: ui::target(&m, &v, None, None), source: source_dir.display().to_string() });
+    d.ui.emit(Record::Added { target: ui::target(&m, &v, None, None), source: source_dir.display().to_string() });
     Ok(Some((m, v)))
 }
 

@@ -19,7 +19,7 @@ use super::parallel::{Builds, Key};
 use crate::support::dkms::Signer;
 use crate::support::dkms::{Dkms, Target};
 use crate::support::options::BuildOptions;
-use dkms_cli::ui;
+use dkms_cli::ui::{self, Ui};
 use dkms_proto::{Record, SkipReason};
 use dkms_state::capture::{self, Capture, Chunks};
 use dkms_state::conf::Conf;
@@ -60,7 +60,7 @@ pub(crate) fn plan(
     let mut latest: Vec<(String, String)> = Vec::new();
     for e in status::module_status(&d.ctx.trees, None, None, None, None) {
         if e.state == State::Broken {
-            ui::error(&[
+            d.ui.error(&[
                 format!(
                     "{}/{} is broken! Missing the source directory or the symbolic link pointing to it.",
                     e.module, e.version
@@ -121,7 +121,7 @@ fn known_failure(d: &Dkms, x: Target) -> bool {
     if f.inputs_hash.is_empty() || f.inputs_hash != now {
         return false;
     }
-    ui::outln(&format!(
+    d.ui.outln(&format!(
         "dkms: not building {m}/{v} for kernel {k} ({a}) again: it failed with the same sources and kernel \
          (dkms log {m}/{v} -k {k}); retry with: dkms autoinstall -k {k}"
     ));
@@ -153,8 +153,9 @@ struct Prologue {
 
 fn plan_kernel(d: &mut Dkms, k: &str, a: &str, opts: Options) -> KernelRun {
     let out = Capture::new();
+    let ui = d.ui.clone();
     let mut skipped = |m: &str, v: &str, reason| {
-        ui::emit(Record::Skipped { target: ui::target(m, v, Some(k), Some(a)), reason });
+        ui.emit(Record::Skipped { target: ui::target(m, v, Some(k), Some(a)), reason });
     };
     let plan = capture::scoped(Some(out.clone()), || plan(d, k, a, opts, &mut skipped));
     KernelRun {
@@ -176,7 +177,7 @@ pub(crate) fn autoinstall(d: &mut Dkms, opts: &BuildOptions) -> Result<()> {
 /// `autoinstall` for the kernels this run is for, run as `opts` say.
 pub(crate) fn autoinstall_with(d: &mut Dkms, opts: Options) -> Result<()> {
     if d.ctx.conf_dir.join("no-autoinstall").is_file() {
-        ui::outln("Automatic installation of modules has been disabled.");
+        d.ui.outln("Automatic installation of modules has been disabled.");
         return Ok(());
     }
     let targets = d.targets();
@@ -305,7 +306,7 @@ fn start_builds(d: &mut Dkms, opts: &BuildOptions, runs: &mut [KernelRun]) -> Op
 /// run ahead, printed now, or the real thing.
 fn prepare(d: &mut Dkms, k: &str, a: &str, prologue: &mut Option<Prologue>) -> Result<()> {
     let Some(p) = prologue.take() else { return super::prepare_kernel::prepare_kernel_and_signing(d, k, a) };
-    ui::replay(p.chunks);
+    d.ui.replay(p.chunks);
     p.result?;
     d.prepared_kernel = p.prepared_kernel;
     d.signer = p.signer;
@@ -314,7 +315,7 @@ fn prepare(d: &mut Dkms, k: &str, a: &str, prologue: &mut Option<Prologue>) -> R
 
 /// `autoinstall` on one kernel.
 fn autoinstall_kernel(d: &mut Dkms, opts: &BuildOptions, mut run: KernelRun, builds: Option<&Builds>) -> Result<()> {
-    ui::replay(std::mem::take(&mut run.plan_out));
+    d.ui.replay(std::mem::take(&mut run.plan_out));
     d.last_conf = run.last_conf.take();
     d.package_name = std::mem::take(&mut run.package_name);
     let (k, a) = (run.k.clone(), run.a.clone());
@@ -343,7 +344,7 @@ fn autoinstall_kernel(d: &mut Dkms, opts: &BuildOptions, mut run: KernelRun, bui
             if in_background || !status::is_module_built(&d.ctx.trees, &m, &v, &k, &a) {
                 prepare(d, &k, &a, &mut run.prologue)?;
             }
-            ui::outln(&format!("Autoinstall of module {m}/{v} for kernel {k} ({a})"));
+            d.ui.outln(&format!("Autoinstall of module {m}/{v} for kernel {k} ({a})"));
             let result = install_in_subshell(d, opts, Target::new(&m, &v, &k, &a));
             remember(d, Target::new(&m, &v, &k, &a), result.as_ref().err());
             let code = result.map_or_else(|e| i32::from(e.code), |()| 0);
@@ -368,7 +369,7 @@ fn autoinstall_kernel(d: &mut Dkms, opts: &BuildOptions, mut run: KernelRun, bui
                     b.resolved(&m, &k, &a);
                 }
             }
-            ui::outln("");
+            d.ui.outln("");
         }
         to_install = next;
         if progress == 0 {
@@ -378,15 +379,15 @@ fn autoinstall_kernel(d: &mut Dkms, opts: &BuildOptions, mut run: KernelRun, bui
     // One depmod for everything installed on this kernel, before the summary.
     let depmod = d.run_deferred_depmod(&k);
     if !installed.is_empty() {
-        ui::outln(&format!("Autoinstall on {k} succeeded for module(s) {}.", installed.join(" ")));
+        d.ui.outln(&format!("Autoinstall on {k} succeeded for module(s) {}.", installed.join(" ")));
     }
     if !skipped.is_empty() {
-        ui::outln(&format!("Autoinstall on {k} was skipped for module(s) {}.", skipped.join(" ")));
+        d.ui.outln(&format!("Autoinstall on {k} was skipped for module(s) {}.", skipped.join(" ")));
     }
     if !failed.is_empty() {
-        ui::outln(&format!("Autoinstall on {k} failed for module(s) {}.", failed.join(" ")));
+        d.ui.outln(&format!("Autoinstall on {k} failed for module(s) {}.", failed.join(" ")));
     }
-    let unresolved = report_waiting(&to_install, &plan.known, &k, &a);
+    let unresolved = report_waiting(&d.ui, &to_install, &plan.known, &k, &a);
     if !failed.is_empty() || !unresolved.is_empty() {
         if let Err(e) = depmod_result(&k, depmod) {
             d.report(&e);
@@ -407,7 +408,7 @@ pub(crate) fn autoinstall_failed() -> Error {
 /// The modules still waiting for BUILD_DEPENDS at the end of a kernel's
 /// turn: those whose dependency failed (returned) and those deferred
 /// because a dependency is not registered, said as upstream says it.
-fn report_waiting(to_install: &[Job], known: &[String], k: &str, a: &str) -> Vec<String> {
+fn report_waiting(ui: &Ui, to_install: &[Job], known: &[String], k: &str, a: &str) -> Vec<String> {
     let (mut unresolved, mut deferred) = (Vec::new(), Vec::new());
     for job in to_install {
         let mv = format!("{}/{}", job.module, job.version);
@@ -415,21 +416,21 @@ fn report_waiting(to_install: &[Job], known: &[String], k: &str, a: &str) -> Vec
         let reason = waiting_reason(job, known);
         if reason == SkipReason::DependencyFailed {
             let list: String = real.iter().map(|s| format!(" {s}")).collect();
-            ui::outln(&format!("{mv} autoinstall failed due to missing dependencies:{list}."));
+            ui.outln(&format!("{mv} autoinstall failed due to missing dependencies:{list}."));
             unresolved.push(mv);
         } else {
             let list: String = later.iter().map(|s| format!(" {s}")).collect();
-            ui::outln(&format!("{mv} autoinstall deferred: BUILD_DEPENDS not registered with DKMS:{list}."));
+            ui.outln(&format!("{mv} autoinstall deferred: BUILD_DEPENDS not registered with DKMS:{list}."));
             deferred.push(mv);
         }
-        ui::emit(Record::Skipped { target: ui::target(&job.module, &job.version, Some(k), Some(a)), reason });
+        ui.emit(Record::Skipped { target: ui::target(&job.module, &job.version, Some(k), Some(a)), reason });
     }
     if !deferred.is_empty() {
-        ui::outln(&format!(
+        ui.outln(&format!(
             "Autoinstall on {k} deferred module(s) {} due to BUILD_DEPENDS not yet registered with DKMS.",
             deferred.join(" ")
         ));
-        ui::outln("These may be provided externally or by a package not yet configured; autoinstall will retry on the next trigger.");
+        ui.outln("These may be provided externally or by a package not yet configured; autoinstall will retry on the next trigger.");
     }
     unresolved
 }
@@ -472,7 +473,7 @@ pub(crate) fn install_in_subshell(d: &mut Dkms, opts: &BuildOptions, x: Target) 
     let r = d.subshell(|d| super::install::maybe_install_module(d, opts, Target::new(m, v, k, a)));
     if let Err(e) = &r {
         // The record names the module (a BUILD_EXCLUSIVE one is `skipped`).
-        ui::report_for(e, Some(&ui::target(m, v, Some(k), Some(a))));
+        d.ui.report_for(e, Some(&ui::target(m, v, Some(k), Some(a))));
     }
     r
 }

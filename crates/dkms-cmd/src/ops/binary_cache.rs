@@ -221,14 +221,14 @@ pub(crate) fn fetch(d: &Dkms, x: Target, conf: &Conf, env: &[(String, String)], 
         Lookup::NoCache => return None,
         Lookup::Found(p) => return Some(p),
         Lookup::NoKey(e) => {
-            ui::warn(&[format!("Binary cache not used: cannot compute the key ({e})")]);
+            d.ui.warn(&[format!("Binary cache not used: cannot compute the key ({e})")]);
             return None;
         }
         Lookup::Missing(key, reasons) => (key, reasons),
     };
     for (word, reason) in reasons {
-        ui::warn(&[format!("Binary cache {word} not used for {}: {reason}", &key[..12])]);
-        ui::emit(Record::CacheRejected {
+        d.ui.warn(&[format!("Binary cache {word} not used for {}: {reason}", &key[..12])]);
+        d.ui.emit(Record::CacheRejected {
             target: ui::target(x.m, x.v, Some(x.k), Some(x.a)),
             source: word,
             key: key.clone(),
@@ -282,7 +282,7 @@ pub(crate) fn place(d: &Dkms, x: Target, conf: &Conf, suffix: &str, p: &Prebuilt
         fsutil::copy_tree(&root.join("module"), module_dir)
             .map_err(|e| Error::io(Kind::BuildStagingFailed, module_dir.display(), e))
     })?;
-    ui::outln(&format!("Using prebuilt modules from {} ({})", p.word, &p.key[..12]));
+    d.ui.outln(&format!("Using prebuilt modules from {} ({})", p.word, &p.key[..12]));
     Ok(())
 }
 
@@ -291,7 +291,7 @@ pub(crate) fn place(d: &Dkms, x: Target, conf: &Conf, suffix: &str, p: &Prebuilt
 pub(crate) fn push_after_build(d: &Dkms, x: Target, conf: &Conf, env: &[(String, String)], suffix: &str) {
     let Some(to) = push_to(d) else { return };
     if let Err(e) = push(d, x, conf, env, suffix, &to) {
-        ui::warn(&[format!("Binary cache entry not written to {to}: {e}")]);
+        d.ui.warn(&[format!("Binary cache entry not written to {to}: {e}")]);
     }
 }
 
@@ -337,8 +337,8 @@ pub(crate) fn push(
             oci::push(r, &key, tmp.path())?;
         }
     }
-    ui::outln(&format!("Binary cache entry {} written to {to}", &key[..12]));
-    ui::emit(Record::CachePushed {
+    d.ui.outln(&format!("Binary cache entry {} written to {to}", &key[..12]));
+    d.ui.emit(Record::CachePushed {
         target: ui::target(x.m, x.v, Some(x.k), Some(x.a)),
         dir: to.to_string(),
         key: key.clone(),

@@ -26,7 +26,7 @@ pub(crate) fn maybe_build_module(d: &mut Dkms, opts: &BuildOptions, x: Target) -
     if status::is_module_built(&d.ctx.trees, m, v, k, a) {
         if opts.force {
             super::unbuild::do_unbuild(d, x);
-            ui::emit(Record::Unbuilt { target: ui::target(m, v, Some(k), Some(a)) });
+            d.ui.emit(Record::Unbuilt { target: ui::target(m, v, Some(k), Some(a)) });
         } else {
             d.skip_already(x, "built for", SkipReason::AlreadyBuilt);
             return Ok(());
@@ -48,7 +48,7 @@ pub(crate) fn do_build(d: &mut Dkms, opts: &BuildOptions, x: Target) -> Result<(
         if let Some(added) = super::add::add_module(d, opts, &m, &v)? {
             (m, v) = added;
         }
-        ui::outln("");
+        d.ui.outln("");
     }
     let t = d.ctx.trees.clone();
     let base_dir = t.arch_dir(&m, &v, k, a);
@@ -80,9 +80,9 @@ pub(crate) fn do_build(d: &mut Dkms, opts: &BuildOptions, x: Target) -> Result<(
         let target = ui::target(&m, &v, Some(k), Some(a));
         let modules = d.built_modules(Target::new(&m, &v, k, a));
         match &prebuilt {
-            Some(p) => ui::emit(Record::Substituted { target, source: p.word.clone(), key: p.key.clone(), modules }),
+            Some(p) => d.ui.emit(Record::Substituted { target, source: p.word.clone(), key: p.key.clone(), modules }),
             None => {
-                ui::emit(Record::Built {
+                d.ui.emit(Record::Built {
                     target,
                     log: base_dir.join("log/make.log").display().to_string(),
                     elapsed_ms: started.elapsed().as_millis() as u64,
@@ -270,7 +270,7 @@ pub(crate) fn check_build_depends(d: &Dkms, force: bool, x: Target, conf: &Conf,
     }
     let list: String = missing.iter().map(|s| format!(" {s}")).collect();
     if force {
-        ui::warn(&[format!(
+        d.ui.warn(&[format!(
             "Trying to build module {m}/{v} for kernel {k} ({a}) despite of missing BUILD_DEPENDS:{list}."
         )]);
         return Ok(());

@@ -7,7 +7,7 @@
 use crate::support::dkms::{Dkms, Signer, Target};
 use crate::support::invoke::Cmd;
 use crate::support::products::{self, Untaken};
-use dkms_cli::ui;
+use dkms_cli::ui::Ui;
 use dkms_state::conf::Conf;
 use dkms_state::error::{Error, Kind, Result};
 use dkms_state::progress::Previous;
@@ -251,7 +251,7 @@ pub(super) fn stage_modules(d: &Dkms, x: Target, conf: &Conf, buildable: &[usize
             match products::open(build_dir, &rel) {
                 Err(Untaken::Refused(why)) => return Err(refused(why)),
                 Err(Untaken::Missing) => {
-                    ui::warn(&[format!("{} has disappeared", built.display())]);
+                    d.ui.warn(&[format!("{} has disappeared", built.display())]);
                     continue;
                 }
                 Ok(_) => {}
@@ -262,7 +262,7 @@ pub(super) fn stage_modules(d: &Dkms, x: Target, conf: &Conf, buildable: &[usize
                 let _ = tools::status(&mut c);
             }
             if let Some(s) = d.signer.clone() {
-                sign(&s, &built);
+                sign(&d.ui, &s, &built);
             }
             let (from, to) = match compress(d, &built, suffix) {
                 Some(_) => (format!("{rel}{suffix}"), module_dir.join(format!("{}.ko{suffix}", r.dest_module_name))),
@@ -390,8 +390,8 @@ fn build_timeout(d: &Dkms) -> Result<Option<std::time::Duration>> {
 }
 
 /// Sign one module; a failure is a warning, the build goes on.
-fn sign(s: &Signer, module: &Path) {
-    ui::outln(&format!("Signing module {}", module.display()));
+fn sign(ui: &Ui, s: &Signer, module: &Path) {
+    ui.outln(&format!("Signing module {}", module.display()));
     let mut c = tools::command(&s.sign_file, &[]);
     c.arg(&s.hash).arg(&s.key).arg(&s.cert).arg(module);
     let out = tools::output(&mut c);
@@ -406,7 +406,7 @@ fn sign(s: &Signer, module: &Path) {
     if !ok {
         // `$(...)` drops trailing newlines.
         let text = text.trim_end_matches('\n').to_string();
-        ui::warn(&[format!("Failed to sign module '{}'!", module.display()), text]);
+        ui.warn(&[format!("Failed to sign module '{}'!", module.display()), text]);
     }
 }
 

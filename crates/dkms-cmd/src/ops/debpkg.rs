@@ -12,7 +12,6 @@
 use super::debpkg_text::{self as text, failed, Facts};
 use super::install::{destination, install_aborted, install_checks, not_obsolete, Before, Places};
 use crate::support::dkms::{Dkms, Target};
-use dkms_cli::ui;
 use dkms_state::error::{Error, Kind, Result};
 use dkms_state::{env, fsutil, status, tarball, tools, trees};
 use std::path::{Path, PathBuf};
@@ -45,7 +44,7 @@ pub(crate) fn write(d: &mut Dkms, force: bool, x: Target, to: &Path) -> Result<P
     let placed = modules(d, force, x, modules_from.as_deref())?;
     let package = text::package_name(m, k)?;
     if text::package_word(m) != m {
-        ui::outln(&format!("Package name {package}: Debian names allow no upper case or '_' ('_' is written '-')"));
+        d.ui.outln(&format!("Package name {package}: Debian names allow no upper case or '_' ('_' is written '-')"));
     }
     dkms_state::name::check(dkms_state::name::What::Module, &package)?;
     // The modules' times: a cache entry keeps its builder's, so a node
@@ -77,7 +76,7 @@ pub(crate) fn write(d: &mut Dkms, force: bool, x: Target, to: &Path) -> Result<P
     let copied =
         std::fs::File::open(&built_deb).and_then(|mut f| fsutil::write_atomic_from(&dest, &mut f, Some(0o644)));
     copied.map_err(|e| Error::io(Kind::DebFailed, dest.display(), e))?;
-    ui::outln(&format!("Package {} written to {}", facts.package, dest.display()));
+    d.ui.outln(&format!("Package {} written to {}", facts.package, dest.display()));
     Ok(dest)
 }
 
@@ -92,7 +91,7 @@ fn modules(d: &mut Dkms, force: bool, x: Target, entry: Option<&Path>) -> Result
     let mut placed = Vec::new();
     for &i in &buildable {
         // As install: an obsoleted module is left out, said as install says it.
-        if !not_obsolete(force, x.k, &conf.obsolete_by) {
+        if !not_obsolete(&d.ui, force, x.k, &conf.obsolete_by) {
             continue;
         }
         let dst = destination(d, x, &conf.modules[i], suffix, &places, &Before::default());
@@ -124,9 +123,7 @@ fn from_cache(d: &mut Dkms, x: Target) -> Result<Option<super::binary_cache::Pre
         return Ok(None);
     }
     let conf = d.read_conf_or_die(x, None, true)?;
-    ui::set_muted(true);
-    let prepared = super::prepare_kernel::prepare_kernel_and_signing(d, x.k, x.a);
-    ui::set_muted(false);
+    let prepared = d.quietly(|d| super::prepare_kernel::prepare_kernel_and_signing(d, x.k, x.a));
     prepared?;
     let env = super::prepare_kernel::make_env(d, x.k);
     let suffix = d.module_suffix(x.k);

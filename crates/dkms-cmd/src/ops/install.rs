@@ -8,7 +8,7 @@ use crate::support::dkms::{Dkms, Target};
 use crate::support::modfiles::compressed_or_uncompressed;
 use crate::support::options::BuildOptions;
 use crate::support::secureboot;
-use dkms_cli::ui;
+use dkms_cli::ui::{self, Ui};
 use dkms_proto::{Record, SkipReason};
 use dkms_state::conf::{Conf, ModuleRecord};
 use dkms_state::error::{Error, Kind, Result};
@@ -24,7 +24,7 @@ pub(crate) fn maybe_install_module(d: &mut Dkms, opts: &BuildOptions, x: Target)
     if status::is_module_installed(&d.ctx.trees, m, v, k, a) {
         if opts.force {
             super::uninstall::do_uninstall(d, x)?;
-            ui::outln("");
+            d.ui.outln("");
         } else {
             d.skip_already(x, "installed on", SkipReason::AlreadyInstalled);
             return Ok(());
@@ -106,7 +106,7 @@ pub(crate) fn do_install(d: &mut Dkms, opts: &BuildOptions, x: Target) -> Result
     secureboot::warn_at_install(d, k, a);
     let (forced, line) = apply_force_installation(opts, &m);
     if let Some(line) = line {
-        ui::outln(&line);
+        d.ui.outln(&line);
     }
     install_steps(d, opts, &forced, Target::new(&m, &v, k, a))
 }
@@ -234,7 +234,7 @@ fn install_steps(d: &mut Dkms, opts: &BuildOptions, forced: &BuildOptions, x: Ta
             ],
         ));
     }
-    ui::emit(Record::Installed { target: ui::target(m, v, Some(k), Some(a)), files, replaced_originals });
+    d.ui.emit(Record::Installed { target: ui::target(m, v, Some(k), Some(a)), files, replaced_originals });
     if d.ctx.modprobe_on_install && k == d.ctx.current_kernel {
         modprobe_on_install(d);
     }
@@ -254,12 +254,12 @@ fn check_and_rebuild_dependent_modules(d: &mut Dkms, opts: &BuildOptions, k: &st
     // candidate is rebuilt in one pass, in status order; each reinstall
     // checks its own dependants in turn.
     for (m, v) in to_rebuild {
-        ui::outln("");
-        ui::outln(&format!("Rebuilding module {m}/{v} due to updated dependencies"));
-        ui::outln("");
+        d.ui.outln("");
+        d.ui.outln(&format!("Rebuilding module {m}/{v} due to updated dependencies"));
+        d.ui.outln("");
         super::uninstall::do_uninstall(d, Target::new(&m, &v, k, a))?;
         super::unbuild::do_unbuild(d, Target::new(&m, &v, k, a));
-        ui::emit(Record::Unbuilt { target: ui::target(&m, &v, Some(k), Some(a)) });
+        d.ui.emit(Record::Unbuilt { target: ui::target(&m, &v, Some(k), Some(a)) });
         if super::build::do_build(d, opts, Target::new(&m, &v, k, a)).is_ok() {
             do_install(d, opts, Target::new(&m, &v, k, a))?;
         }
@@ -295,18 +295,18 @@ fn install_transaction(
         let Destination { original, already_archived, source: toinstall, dest } =
             destination(d, x, r, suffix, places, &Before::default());
         if already_archived {
-            ui::outln("An original module was already stored during a previous install");
+            d.ui.outln("An original module was already stored during a previous install");
         }
         if let Some(orig) = original {
             let file = orig.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
             let archived = backup.join(&file);
             journal.record("archive", &[&orig.to_string_lossy(), &archived.to_string_lossy()]).map_err(jerr)?;
-            archive_original(&orig, backup)?;
+            archive_original(&d.ui, &orig, backup)?;
             crash::point("install:archived");
         }
         let dest_dir = dest.parent().map(Path::to_path_buf).unwrap_or_default();
         let dest_name = dest.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-        ui::outln(&format!("Installing {}/{dest_name}", dest_dir.display()));
+        d.ui.outln(&format!("Installing {}/{dest_name}", dest_dir.display()));
         std::fs::create_dir_all(&dest_dir).map_err(|e| Error::io(Kind::InstallWriteFailed, dest_dir.display(), e))?;
         if fsutil::is_symlink(&dest) || dest.exists() {
             // Not archived (another version of this module is active): keep
@@ -435,8 +435,8 @@ fn place(src: &Path, dest: &Path, symlink: bool) -> std::io::Result<()> {
 
 /// Move a module that would be overwritten into `original_module/` with a
 /// `.origin` file recording where it came from.
-fn archive_original(orig: &Path, backup: &Path) -> Result<()> {
-    ui::outln(&format!("Found pre-existing {}, archiving for uninstallation", orig.display()));
+fn archive_original(ui: &Ui, orig: &Path, backup: &Path) -> Result<()> {
+    ui.outln(&format!("Found pre-existing {}, archiving for uninstallation", orig.display()));
     std::fs::create_dir_all(backup).map_err(|e| Error::io(Kind::InstallWriteFailed, backup.display(), e))?;
     let name = orig.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     // Record the origin first: a crash after it but before the move leaves a
@@ -457,7 +457,7 @@ pub(crate) fn check_version_sanity(
 ) -> bool {
     let Target { m, v, k, a } = x;
     let force = opts.force;
-    if !not_obsolete(opts.force, k, obsolete_by) {
+    if !not_obsolete(&d.ui, opts.force, k, obsolete_by) {
         return false;
     }
     let lib_tree = d.ctx.trees.lib_tree(k);
@@ -470,7 +470,7 @@ pub(crate) fn check_version_sanity(
     let (theirs_info, ours_info) = (modinfo::verinfo(&existing), modinfo::verinfo(&ours));
     match modinfo::compare(&theirs_info, &ours_info) {
         Cmp::Newer if !force => {
-            ui::error(&[
+            d.ui.error(&[
                 format!("Module version {} for {name}.ko{suffix}", ours_info.version),
                 format!("is not newer than what is already found in kernel {k} ({}).", theirs_info.version),
                 "You may override by specifying --force.".into(),
@@ -485,12 +485,12 @@ pub(crate) fn check_version_sanity(
             let identical = untrusted::same_contents(&existing, &ours) || (!readable(&existing) && !readable(&ours));
             if versioned || identical {
                 if ours_info.version.is_empty() {
-                    ui::errln(&format!(
+                    d.ui.errln(&format!(
                         "Module {} already installed (unversioned module), override by specifying --force",
                         existing.display()
                     ));
                 } else {
-                    ui::errln(&format!(
+                    d.ui.errln(&format!(
                         "Module {} already installed at version {}, override by specifying --force",
                         existing.display(),
                         ours_info.version
@@ -507,14 +507,14 @@ pub(crate) fn check_version_sanity(
 /// The OBSOLETE_BY part of `check_version_sanity` (it needs no built
 /// module: a dry run asks it before the build): false, said as upstream
 /// says it, when the kernel has the module already.
-pub(crate) fn not_obsolete(force: bool, k: &str, obsolete_by: &str) -> bool {
+pub(crate) fn not_obsolete(ui: &Ui, force: bool, k: &str, obsolete_by: &str) -> bool {
     if obsolete_by.is_empty() || force || !obsoleted(k, obsolete_by) {
         return true;
     }
-    ui::errln("");
-    ui::errln(&format!("Module has been obsoleted due to being included in kernel {obsolete_by}."));
-    ui::errln(&format!("We will avoid installing for future kernels above {obsolete_by}."));
-    ui::errln("You may override by specifying --force.");
+    ui.errln("");
+    ui.errln(&format!("Module has been obsoleted due to being included in kernel {obsolete_by}."));
+    ui.errln(&format!("We will avoid installing for future kernels above {obsolete_by}."));
+    ui.errln("You may override by specifying --force.");
     false
 }
 

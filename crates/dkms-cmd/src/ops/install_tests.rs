@@ -34,11 +34,11 @@ fn obsolete_by_counts_the_same_release_and_every_newer_kernel() {
 #[test]
 fn obsolete_by_is_skipped_with_force_or_when_unset() {
     let f = Fixture::new();
-    assert!(!not_obsolete(f.build_opts().force, "6.1.0-13-amd64", "5.10"));
-    assert!(not_obsolete(f.build_opts().force, "6.1.0-13-amd64", ""));
-    assert!(not_obsolete(f.build_opts().force, "5.4.0", "5.10"));
+    assert!(!not_obsolete(&f.d.ui, f.build_opts().force, "6.1.0-13-amd64", "5.10"));
+    assert!(not_obsolete(&f.d.ui, f.build_opts().force, "6.1.0-13-amd64", ""));
+    assert!(not_obsolete(&f.d.ui, f.build_opts().force, "5.4.0", "5.10"));
     let forced = Fixture::with(|a| a.force = true);
-    assert!(not_obsolete(forced.build_opts().force, "6.1.0-13-amd64", "5.10"));
+    assert!(not_obsolete(&forced.d.ui, forced.build_opts().force, "6.1.0-13-amd64", "5.10"));
 }
 
 #[test]

@@ -6,7 +6,6 @@
 use super::unbuild::maybe_unbuild_module;
 use super::uninstall::maybe_uninstall_module;
 use crate::support::dkms::{Dkms, Target};
-use dkms_cli::ui;
 use dkms_state::error::{Error, Kind, Result};
 use dkms_state::{dpkg, fsutil, status};
 
@@ -57,19 +56,19 @@ pub(crate) fn unbuild_all(d: &mut Dkms, action: &str, preinst: bool) -> Result<(
     for (m, v) in status::list_module_version_combos(&d.ctx.trees, None, None) {
         if !hook_takes(d, Target::new(&m, &v, &k, &a), preinst)? {
             if preinst && keeps(d, Target::new(&m, &v, &k, &a)) {
-                ui::errln(&format!(
+                d.ui.errln(&format!(
                     "dkms: keeping module {m}/{v} for kernel {k} ({a}): built against its installed headers"
                 ));
             }
             continue;
         }
-        ui::errln(&format!("dkms: removing module {m}/{v} for kernel {k} ({a})"));
+        d.ui.errln(&format!("dkms: removing module {m}/{v} for kernel {k} ({a})"));
         if let Err(e) = unbuild_in_subshell(d, Target::new(&m, &v, &k, &a)) {
             d.report(&e);
             failed.push_str(&format!(" {m}/{v}({})", e.code));
         }
         if !preinst {
-            ui::outln("");
+            d.ui.outln("");
         }
     }
     let pending = d.ctx.trees.depmod_pending(&k, &a);

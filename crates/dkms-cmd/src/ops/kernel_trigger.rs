@@ -12,7 +12,7 @@
 use super::autoinstall::{autoinstall_with, Options};
 use crate::support::dkms::Dkms;
 use crate::support::options::BuildOptions;
-use dkms_cli::ui;
+use dkms_cli::ui::Ui;
 use dkms_state::error::{Error, Kind, Result};
 use dkms_state::{dpkg, failures, status, tools};
 use std::path::Path;
@@ -23,7 +23,7 @@ pub(crate) fn run_queue(d: &mut Dkms, opts: &BuildOptions) -> Result<()> {
     let tree = d.ctx.trees.dkms_tree.clone();
     let (kernels, refused) = dpkg::queued(&tree);
     for r in refused {
-        ui::warn(&[format!("dkms: dropped '{r}' from {}: not a kernel name.", dpkg::queue_dir(&tree).display())]);
+        d.ui.warn(&[format!("dkms: dropped '{r}' from {}: not a kernel name.", dpkg::queue_dir(&tree).display())]);
     }
     let arch = d.arch.first().cloned().unwrap_or_default();
     let mut first_failure = None;
@@ -46,7 +46,7 @@ fn one_kernel(d: &mut Dkms, opts: &BuildOptions, k: &str, a: &str) -> Result<()>
     }
     let headers = d.kernel_source_dir(k);
     if !headers.join("include").is_dir() {
-        ui::outln(&format!(
+        d.ui.outln(&format!(
             "dkms: kernel {k}: modules not built yet, its headers are not installed ({} is missing); \
              install linux-headers-{k} and they are built then.",
             headers.display()
@@ -64,7 +64,7 @@ fn one_kernel(d: &mut Dkms, opts: &BuildOptions, k: &str, a: &str) -> Result<()>
     };
     dequeue()?;
     if installed(d, k, a) != before {
-        update_initramfs(k);
+        update_initramfs(&d.ui, k);
     }
     if res.is_err() {
         failure_block(d, k);
@@ -110,7 +110,7 @@ fn logind_runs() -> bool {
 /// `update-initramfs -u`, which updates only the newest kernel's, and k may
 /// not be the newest. The image's own postinst.d hook made the initramfs
 /// before this trigger ran, so this comes after it.
-fn update_initramfs(k: &str) {
+fn update_initramfs(ui: &Ui, k: &str) {
     if !Path::new("/boot").join(format!("initrd.img-{k}")).is_file() || !tools::available("update-initramfs") {
         return;
     }
@@ -118,8 +118,8 @@ fn update_initramfs(k: &str) {
     c.args(["-u", "-k", k]);
     match tools::status(&mut c) {
         Ok(0) => {}
-        Ok(st) => ui::warn(&[format!("dkms: update-initramfs -u -k {k} failed (exit status {st}).")]),
-        Err(e) => ui::warn(&[format!("dkms: update-initramfs -u -k {k}: {e}")]),
+        Ok(st) => ui.warn(&[format!("dkms: update-initramfs -u -k {k} failed (exit status {st}).")]),
+        Err(e) => ui.warn(&[format!("dkms: update-initramfs -u -k {k}: {e}")]),
     }
 }
 
@@ -139,13 +139,13 @@ fn failure_block(d: &Dkms, k: &str) {
     if list.is_empty() {
         return;
     }
-    ui::errln(&format!("======== dkms: FAILED to build/install for kernel {k} ========"));
+    d.ui.errln(&format!("======== dkms: FAILED to build/install for kernel {k} ========"));
     for l in list {
-        ui::errln(&l);
+        d.ui.errln(&l);
     }
-    ui::errln(&format!("  These modules are NOT installed for {k}: it may boot without them."));
-    ui::errln(&format!("  Retry: dkms autoinstall -k {k}; list: dkms status -k {k} --json"));
-    ui::errln(&format!("======== dkms: end of failures for kernel {k} ========"));
+    d.ui.errln(&format!("  These modules are NOT installed for {k}: it may boot without them."));
+    d.ui.errln(&format!("  Retry: dkms autoinstall -k {k}; list: dkms status -k {k} --json"));
+    d.ui.errln(&format!("======== dkms: end of failures for kernel {k} ========"));
 }
 
 #[cfg(test)]

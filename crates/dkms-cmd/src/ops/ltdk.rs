@@ -5,7 +5,7 @@
 //! have. One paragraph of text, or one `license` record, per file.
 
 use crate::support::dkms::{Dkms, Target};
-use dkms_cli::ui;
+use dkms_cli::ui::{self, Ui};
 use dkms_proto::Record;
 use dkms_state::error::{Error, Kind, Result};
 use dkms_state::license;
@@ -56,8 +56,8 @@ pub(crate) fn check_build(d: &Dkms, x: Target) -> Result<usize> {
         if !verdict.ok() {
             refused += 1;
         }
-        show(Target::new(m, v, k, a), path, &verdict);
-        ui::emit(Record::License {
+        show(&d.ui, Target::new(m, v, k, a), path, &verdict);
+        d.ui.emit(Record::License {
             target: ui::target(m, v, Some(k), Some(a)),
             file: file.clone(),
             license: verdict.license.clone(),
@@ -72,20 +72,20 @@ pub(crate) fn check_build(d: &Dkms, x: Target) -> Result<usize> {
 }
 
 /// The text paragraph of one file.
-fn show(x: Target, file: &Path, r: &Verdict) {
+fn show(ui: &Ui, x: Target, file: &Path, r: &Verdict) {
     let Target { m, v, k, a } = x;
     let name = file.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    ui::outln(&format!("{name} ({m}/{v}, {k}, {a}):"));
+    ui.outln(&format!("{name} ({m}/{v}, {k}, {a}):"));
     let lic = match (&r.license, r.gpl_compatible) {
         (Some(l), true) => format!("\"{l}\": GPL-compatible"),
         (Some(l), false) => format!("\"{l}\": not GPL-compatible, loading it taints the kernel (P)"),
         (None, _) => "none: not GPL-compatible, loading it taints the kernel (P)".to_string(),
     };
-    ui::outln(&format!("  license: {lic}"));
+    ui.outln(&format!("  license: {lic}"));
     if r.gpl_only.is_empty() {
-        ui::outln("  GPL-only symbols used: none");
+        ui.outln("  GPL-only symbols used: none");
     } else {
-        ui::outln(&format!("  GPL-only symbols used ({}): {}", r.gpl_only.len(), r.gpl_only.join(", ")));
+        ui.outln(&format!("  GPL-only symbols used ({}): {}", r.gpl_only.len(), r.gpl_only.join(", ")));
     }
     let verdict = if !r.ok() {
         "refused: a module that is not GPL-compatible cannot use GPL-only symbols"
@@ -94,7 +94,7 @@ fn show(x: Target, file: &Path, r: &Verdict) {
     } else {
         "ok, but loading it taints the kernel"
     };
-    ui::outln(&format!("  verdict: {verdict}"));
+    ui.outln(&format!("  verdict: {verdict}"));
 }
 
 /// The failure when `refused` module files use GPL-only symbols.

@@ -5,7 +5,6 @@
 
 use crate::support::dkms::Dkms;
 use crate::support::{secureboot, signing};
-use dkms_cli::ui;
 use dkms_state::error::{Error, Kind, Result};
 use dkms_state::{kernel, tools};
 use std::path::Path;
@@ -96,10 +95,10 @@ pub(crate) fn prepare_kernel_and_signing(d: &mut Dkms, k: &str, a: &str) -> Resu
     let config = d.kernel_config(k);
     d.signer = signing::prepare_signing(d, k, a, &config);
     if let Some(s) = &d.signer {
-        secureboot::warn_if_unenrolled(&s.cert, k);
+        secureboot::warn_if_unenrolled(&d.ui, &s.cert, k);
     }
     d.prepared_kernel = Some(key);
-    ui::outln("");
+    d.ui.outln("");
     Ok(())
 }
 

@@ -7,7 +7,6 @@
 //! killed sign is completed after its commit, else rolled back.
 
 use crate::support::dkms::{Dkms, Target};
-use dkms_cli::ui;
 use dkms_state::journal::{self, Entry, Pending};
 use dkms_state::{beneath, fsutil, status};
 use std::path::{Path, PathBuf};
@@ -163,7 +162,7 @@ fn recover_one(d: &mut Dkms, p: Pending) {
             d.run_depmod(k);
         });
         let _ = journal::clear(&p);
-        ui::errln(&format!("dkms: recovered from an interrupted depmod for kernel {k}: completed."));
+        d.ui.errln(&format!("dkms: recovered from an interrupted depmod for kernel {k}: completed."));
         return;
     }
     if let ("remove", [m, v]) = (op.as_str(), &target[..]) {
@@ -173,7 +172,7 @@ fn recover_one(d: &mut Dkms, p: Pending) {
             let _ = std::fs::remove_dir(&mdir);
         }
         let _ = journal::clear(&p);
-        ui::errln(&format!("dkms: recovered from an interrupted removal of {m}/{v}: completed."));
+        d.ui.errln(&format!("dkms: recovered from an interrupted removal of {m}/{v}: completed."));
         return;
     }
     let [m, v, k, a] = &target[..] else {
@@ -221,11 +220,9 @@ fn recover_one(d: &mut Dkms, p: Pending) {
         _ => "discarded",
     };
     let _ = journal::clear(&p);
-    ui::errln(&format!("dkms: recovered from an interrupted {op} of {m}/{v} for kernel {k} ({a}): {outcome}."));
+    d.ui.errln(&format!("dkms: recovered from an interrupted {op} of {m}/{v} for kernel {k} ({a}): {outcome}."));
 }
 
 fn quietly(d: &mut Dkms, f: impl FnOnce(&mut Dkms)) {
-    ui::set_muted(true);
-    f(d);
-    ui::set_muted(false);
+    d.quietly(f);
 }

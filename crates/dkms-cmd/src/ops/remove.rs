@@ -44,7 +44,7 @@ pub(crate) fn remove_module(d: &mut Dkms, opts: &RemoveOptions, m: &str, v: &str
     for (k, a) in d.targets() {
         maybe_uninstall_module(d, Target::new(&m, &v, &k, &a))?;
         maybe_unbuild_module(d, Target::new(&m, &v, &k, &a));
-        ui::outln("");
+        d.ui.outln("");
     }
     let remaining = std::fs::read_dir(&vdir)
         .into_iter()
@@ -54,10 +54,10 @@ pub(crate) fn remove_module(d: &mut Dkms, opts: &RemoveOptions, m: &str, v: &str
         .filter_map(|e| e.file_name().into_string().ok())
         .any(|n| !KEPT.iter().any(|s| n.ends_with(s)));
     if !remaining {
-        ui::outln(&format!("Deleting module {m}/{v} completely from the DKMS tree."));
+        d.ui.outln(&format!("Deleting module {m}/{v} completely from the DKMS tree."));
         dkms_state::crash::point("remove:deleting");
         delete_version(&trees, &m, &v)?;
-        ui::emit(Record::Removed { target: ui::target(&m, &v, None, None) });
+        d.ui.emit(Record::Removed { target: ui::target(&m, &v, None, None) });
     }
     let mdir = trees.module_dir(&m);
     if fsutil::entry_count(&mdir) == 0 {

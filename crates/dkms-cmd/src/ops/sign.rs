@@ -11,7 +11,6 @@
 use super::verify::installed_file;
 use crate::support::dkms::{Dkms, Signer, Target};
 use crate::support::modfiles::compressed_or_uncompressed;
-use dkms_cli::ui;
 use dkms_state::error::{Error, Kind, Result};
 use dkms_state::journal::{Entry, Journal};
 use dkms_state::{crash, fsutil, module_image, status, tools};
@@ -68,7 +67,7 @@ fn resigned(d: &Dkms, s: &Signer, file: &Path, work: &Path) -> Result<Vec<u8>> {
     };
     let plain = work.join(stem);
     std::fs::write(&plain, unsigned).map_err(|e| fail(e.to_string()))?;
-    ui::outln(&format!("Signing module {}", file.display()));
+    d.ui.outln(&format!("Signing module {}", file.display()));
     let mut c = tools::command(&s.sign_file, &[]);
     c.arg(&s.hash).arg(&s.key).arg(&s.cert).arg(&plain);
     let o = tools::output(&mut c).map_err(|e| fail(e.to_string()))?;

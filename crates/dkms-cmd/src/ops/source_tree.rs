@@ -5,7 +5,6 @@
 //! outside the trees for a `PACKAGE_NAME=../x`).
 
 use crate::support::dkms::{Dkms, Target};
-use dkms_cli::ui;
 use dkms_state::error::{Error, Kind, Result};
 use dkms_state::{beneath, fsutil, name};
 use std::path::Path;
@@ -40,8 +39,8 @@ pub(crate) fn add_source_tree(
     let trees = d.ctx.trees.clone();
     let dest = trees.source_dir(&m, &v);
     if force && dest.is_dir() {
-        ui::errln("");
-        ui::outln(&format!("Forcing install of {m}/{v}"));
+        d.ui.errln("");
+        d.ui.outln(&format!("Forcing install of {m}/{v}"));
         beneath::remove_all(&trees.source_tree, &dest)
             .map_err(|e| Error::io(Kind::SourceTreeWriteFailed, format!("rm -rf {}", dest.display()), e))?;
     }

@@ -97,21 +97,21 @@ fn built_suffix(
     };
     let Some(r) = c else {
         if records {
-            ui::emit(record(None));
+            d.ui.emit(record(None));
         }
         let file = d.ctx.trees.source_link(m, v).join("dkms.conf");
-        ui::error(&[
+        d.ui.error(&[
             "Could not locate dkms.conf file.".to_string(),
             format!("File: {} does not exist.", file.display()),
         ]);
         return (String::new(), None);
     };
-    ui::err(&String::from_utf8_lossy(&r.stderr));
+    d.ui.err(&String::from_utf8_lossy(&r.stderr));
     for diag in &r.diags {
         if diag.stderr {
-            ui::errln(&diag.text);
+            d.ui.errln(&diag.text);
         } else if print {
-            ui::outln(&diag.text);
+            d.ui.outln(&diag.text);
         }
     }
     let suffix = *suffixes.entry(k.to_string()).or_insert_with(|| d.module_suffix(k));
@@ -121,7 +121,7 @@ fn built_suffix(
         _ => None,
     };
     if records {
-        ui::emit(record(Some(&x)));
+        d.ui.emit(record(Some(&x)));
     }
     (x.suffix(), problems)
 }
@@ -132,7 +132,7 @@ pub(crate) fn do_status(d: &Dkms, q: Target, show: Show) -> Vec<String> {
     let Target { m, v, k, a } = q;
     let mut show = show;
     // Records are only written in JSON mode; building them lists directories.
-    show.records = show.records && ui::json();
+    show.records = show.records && d.ui.json();
     let (print, records) = (show.print, show.records);
     let entries = status::module_status(&d.ctx.trees, opt(m), opt(v), opt(k), opt(a));
     let confs = read_confs(d, show.globals, &entries);
@@ -150,11 +150,11 @@ pub(crate) fn do_status(d: &Dkms, q: Target, show: Show) -> Vec<String> {
                 // Upstream's `do_status` echoes this line before the error.
                 let line = format!("{m}/{v}: broken");
                 if print {
-                    ui::outln(&line);
+                    d.ui.outln(&line);
                 } else {
                     lines.push(line);
                 }
-                ui::error(&[
+                d.ui.error(&[
                     format!("{m}/{v}: Missing the module source directory or the symbolic link pointing to it."),
                     "Manual intervention is required!".into(),
                 ]);
@@ -169,23 +169,23 @@ pub(crate) fn do_status(d: &Dkms, q: Target, show: Show) -> Vec<String> {
             (st, Some(k), Some(a)) => {
                 let head = format!("{m}/{v}, {k}, {a}: {}", st.as_str());
                 if print {
-                    ui::out(&head);
+                    d.ui.out(&head);
                 }
                 let (suffix, problems) = built_suffix(d, e, (k, a, st), c, &mut show, &mut suffixes);
                 if print {
-                    ui::outln(&suffix);
+                    d.ui.outln(&suffix);
                 } else {
                     lines.push(format!("{head}{suffix}"));
                 }
                 if let (Some(ver), Some(p)) = (show.verify.as_deref_mut(), problems) {
-                    ver.report(Target::new(m, v, k, a), p, print, records);
+                    ver.report(&d.ui, Target::new(m, v, k, a), p, print, records);
                 }
                 continue;
             }
             _ => continue,
         };
         if print {
-            ui::outln(&line);
+            d.ui.outln(&line);
         } else {
             lines.push(line);
         }
@@ -195,7 +195,7 @@ pub(crate) fn do_status(d: &Dkms, q: Target, show: Show) -> Vec<String> {
 
 /// The JSON record of an added or broken module/version.
 fn emit_plain(d: &Dkms, e: &Entry, state: ProtoState) {
-    ui::emit(Record::Status {
+    d.ui.emit(Record::Status {
         target: ui::target(&e.module, &e.version, None, None),
         state,
         original_modules_exist: None,

@@ -97,24 +97,24 @@ pub(crate) fn load_tarball(d: &mut Dkms, opts: &BuildOptions) -> Result<Loaded> 
         ));
     }
 
-    ui::outln("");
-    ui::outln(&format!("Loading tarball for {m}/{v}"));
+    d.ui.outln("");
+    d.ui.outln(&format!("Loading tarball for {m}/{v}"));
     let trees = d.ctx.trees.clone();
     if loc == "dkms_source_tree" {
         add_source_tree(d, opts.force, &root.join(loc), Some(&archive))?;
     } else if !trees.source_dir(&m, &v).is_dir() {
         // No source on this system: a stub holding only dkms.conf.
         let source_dir = trees.source_link(&m, &v);
-        ui::outln(&format!("Creating {}", source_dir.display()));
+        d.ui.outln(&format!("Creating {}", source_dir.display()));
         std::fs::create_dir_all(&source_dir)
             .map_err(|e| Error::io(Kind::TarballLoadFailed, format!("mkdir -p {}", source_dir.display()), e))?;
-        ui::outln(&format!("Copying dkms.conf to {} ...", source_dir.display()));
+        d.ui.outln(&format!("Copying dkms.conf to {} ...", source_dir.display()));
         fsutil::copy_file(&root.join(loc).join("dkms.conf"), &source_dir.join("dkms.conf"))
             .map_err(|e| Error::io(Kind::TarballLoadFailed, format!("cp dkms.conf {}", source_dir.display()), e))?;
     }
 
     let loaded = load_builds(d, opts.force, &m, &v, builds)?;
-    ui::emit(dkms_proto::Record::TarballLoaded {
+    d.ui.emit(dkms_proto::Record::TarballLoaded {
         target: ui::target(&m, &v, None, None),
         path: archive.display().to_string(),
         builds: loaded,
@@ -165,8 +165,8 @@ fn valid_conf(d: &mut Dkms, force: bool, root: &Path, archive: &Path) -> Result<
             continue;
         }
         let Some((m, v)) = pkginfo(d, &conf)? else {
-            ui::errln("");
-            ui::errln("Malformed dkms.conf, refusing to load.");
+            d.ui.errln("");
+            d.ui.errln("Malformed dkms.conf, refusing to load.");
             continue;
         };
         check_names(archive, &m, &v)?;
@@ -198,10 +198,10 @@ fn load_builds(d: &Dkms, force: bool, m: &str, v: &str, builds: Vec<(String, Str
     for (k, a, from) in builds {
         let to = trees.arch_dir(m, v, &k, &a);
         if to.is_dir() && !force {
-            ui::warn(&[format!("{} already exists. Skipping...", to.display())]);
+            d.ui.warn(&[format!("{} already exists. Skipping...", to.display())]);
             continue;
         }
-        ui::outln(&format!("Loading {}...", to.display()));
+        d.ui.outln(&format!("Loading {}...", to.display()));
         load_build(&from, &trees.kernel_dir(m, v, &k), &a, &to).map_err(|e| {
             Error::io(Kind::TarballLoadFailed, format!("loading {} into {}", from.display(), to.display()), e)
         })?;

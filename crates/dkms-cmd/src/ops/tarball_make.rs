@@ -29,11 +29,11 @@ pub(crate) fn make_tarball(d: &mut Dkms, opts: &TarballOptions, m: &str, v: &str
     d.read_conf_or_die(Target::new(m, v, &k0, &a0), None, false)?;
     let (kernel_version_list, kernels) = marked_kernels(d, opts, m, v)?;
     let source_dir = d.ctx.trees.source_link(m, v);
-    ui::outln("");
+    d.ui.outln("");
     if opts.binaries_only {
-        ui::outln("Creating tarball structure to specifically accommodate binaries.");
+        d.ui.outln("Creating tarball structure to specifically accommodate binaries.");
     } else {
-        ui::outln(&format!("Marking {} for archiving...", source_dir.display()));
+        d.ui.outln(&format!("Marking {} for archiving...", source_dir.display()));
     }
     let path = destination(d, m, v, kernel_version_list)?;
     let conf = d.opts.conf.clone().unwrap_or_else(|| source_dir.join("dkms.conf"));
@@ -66,9 +66,9 @@ pub(crate) fn make_tarball(d: &mut Dkms, opts: &TarballOptions, m: &str, v: &str
     match written {
         Ok(skipped) => {
             for p in skipped {
-                ui::warn(&[format!("{} is not a file, directory or symlink; it was left out.", p.display())]);
+                d.ui.warn(&[format!("{} is not a file, directory or symlink; it was left out.", p.display())]);
             }
-            ui::emit(dkms_proto::Record::TarballCreated {
+            d.ui.emit(dkms_proto::Record::TarballCreated {
                 target: ui::target(m, v, None, None),
                 path: path.display().to_string(),
                 builds: kernels.iter().map(|(k, a, _)| format!("{k}/{a}")).collect(),
@@ -100,7 +100,7 @@ fn marked_kernels(d: &Dkms, opts: &TarballOptions, m: &str, v: &str) -> Result<(
                 ],
             ));
         }
-        ui::outln(&format!("Marking modules for {k} ({a}) for archiving..."));
+        d.ui.outln(&format!("Marking modules for {k} ({a}) for archiving..."));
         if !list.is_empty() {
             list.push('-');
         }
@@ -136,8 +136,8 @@ fn destination(d: &Dkms, m: &str, v: &str, kernel_version_list: String) -> Resul
             None => tarball_name = s,
         }
     }
-    ui::outln("");
-    ui::outln(&format!("Tarball location: {tarball_dest}/{tarball_name}"));
+    d.ui.outln("");
+    d.ui.outln(&format!("Tarball location: {tarball_dest}/{tarball_name}"));
     let dest_dir = PathBuf::from(&tarball_dest);
     let no_write =
         || Error::die(Kind::TarballDestNotWritable, [format!("Missing write permissions for {tarball_dest}.")]);

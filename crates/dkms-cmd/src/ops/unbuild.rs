@@ -16,12 +16,12 @@ pub(crate) fn maybe_unbuild_module(d: &Dkms, x: Target) {
         // Not a build, but a `<kver>/<arch>` left by a killed dkms (or by
         // hand) would block every later build of this kernel: drop it.
         drop_leftover(&d.ctx.trees, x);
-        ui::outln(&format!("Module {m}/{v} is not built for kernel {k} ({a}). Skipping..."));
-        ui::emit(Record::Skipped { target: ui::target(m, v, Some(k), Some(a)), reason: SkipReason::NotBuilt });
+        d.ui.outln(&format!("Module {m}/{v} is not built for kernel {k} ({a}). Skipping..."));
+        d.ui.emit(Record::Skipped { target: ui::target(m, v, Some(k), Some(a)), reason: SkipReason::NotBuilt });
         return;
     }
     do_unbuild(d, x);
-    ui::emit(Record::Unbuilt { target: ui::target(m, v, Some(k), Some(a)) });
+    d.ui.emit(Record::Unbuilt { target: ui::target(m, v, Some(k), Some(a)) });
 }
 
 /// `do_unbuild`: delete `<kver>/<arch>`, and `<kver>` when no arch is left.

@@ -5,7 +5,7 @@
 
 use crate::support::dkms::{Dkms, Target};
 use crate::support::modfiles::compressed_or_uncompressed;
-use dkms_cli::ui;
+use dkms_cli::ui::{self, Ui};
 use dkms_proto::{Record, SkipReason};
 use dkms_state::conf::ModuleRecord;
 use dkms_state::error::{Error, Kind, Result};
@@ -32,9 +32,9 @@ pub(crate) fn maybe_uninstall_module(d: &mut Dkms, x: Target) -> Result<()> {
         d.last_conf = saved;
     }
     if !excluded {
-        ui::outln(&format!("Module {m}/{v} is not installed for kernel {k} ({a}). Skipping..."));
+        d.ui.outln(&format!("Module {m}/{v} is not installed for kernel {k} ({a}). Skipping..."));
     }
-    ui::emit(Record::Skipped { target: ui::target(m, v, Some(k), Some(a)), reason: SkipReason::NotInstalled });
+    d.ui.emit(Record::Skipped { target: ui::target(m, v, Some(k), Some(a)), reason: SkipReason::NotInstalled });
     Ok(())
 }
 
@@ -43,7 +43,7 @@ pub(crate) fn do_uninstall(d: &mut Dkms, x: Target) -> Result<()> {
     let Target { m, v, k, a } = x;
     let trees = d.ctx.trees.clone();
     let backup = trees.original_module_dir(m, k, a);
-    ui::outln(&format!("Module {m}/{v} for kernel {k} ({a}):"));
+    d.ui.outln(&format!("Module {m}/{v} for kernel {k} ({a}):"));
     let suffix = d.module_suffix(k);
     let conf = d.read_conf_or_die(Target::new(m, v, k, a), None, false)?;
     let link = trees.active_link(m, k, a);
@@ -61,29 +61,29 @@ pub(crate) fn do_uninstall(d: &mut Dkms, x: Target) -> Result<()> {
     };
     if was_active {
         crash::point("uninstall:journaled");
-        ui::outln("Before uninstall, this module version was ACTIVE on this kernel.");
+        d.ui.outln("Before uninstall, this module version was ACTIVE on this kernel.");
         for i in 0..conf.num_modules() {
             let name = conf.modules[i].dest_module_name.clone();
             match d.find_actual_dest_module_location(m, &conf, i, k, a, suffix) {
                 Some(loc) => {
                     let (dir, file) = installed_copy(&trees, k, &loc, &name, suffix);
-                    ui::outln(&format!("Deleting {file}"));
+                    d.ui.outln(&format!("Deleting {file}"));
                     deleted.push(file);
                     remove_module_files(&dir, &name);
                     crash::point("uninstall:deleted");
                     fsutil::rmdir_parents(&lib, &loc);
                 }
-                None => ui::outln(&format!("Module {name}.ko{suffix} was not found within {}/", lib.display())),
+                None => d.ui.outln(&format!("Module {name}.ko{suffix} was not found within {}/", lib.display())),
             }
             if backup.is_dir() {
-                restored.extend(restore_originals(&backup, &lib, &name));
+                restored.extend(restore_originals(&d.ui, &backup, &lib, &name));
                 if let Some(parent) = backup.parent() {
                     fsutil::remove_empty_dirs(parent);
                 }
             }
             if let Some(orig) = compressed_or_uncompressed(&backup, &name, suffix) {
                 // Archived by dkms versions that wrote no .origin file.
-                ui::outln("Restoring archived original module");
+                d.ui.outln("Restoring archived original module");
                 let home = legacy_home(&trees, k, &conf.modules[i], &orig);
                 if let Some(dir) = home.parent() {
                     let _ = std::fs::create_dir_all(dir);
@@ -96,7 +96,7 @@ pub(crate) fn do_uninstall(d: &mut Dkms, x: Target) -> Result<()> {
         let _ = std::fs::remove_file(&link);
         crash::point("uninstall:unlinked");
     } else {
-        ui::outln("This module version was INACTIVE for this kernel.");
+        d.ui.outln("This module version was INACTIVE for this kernel.");
     }
     d.run_build_script(m, v, "post_remove", &conf.post_remove, None)?;
     if d.delayed_depmod {
@@ -107,7 +107,7 @@ pub(crate) fn do_uninstall(d: &mut Dkms, x: Target) -> Result<()> {
     if let Some(j) = journal {
         crash::point("uninstall:depmod");
         let _ = j.finish();
-        ui::emit(Record::Uninstalled {
+        d.ui.emit(Record::Uninstalled {
             target: ui::target(m, v, Some(k), Some(a)),
             files: deleted,
             restored_originals: restored,
@@ -115,7 +115,7 @@ pub(crate) fn do_uninstall(d: &mut Dkms, x: Target) -> Result<()> {
     }
     let orig_root = trees.module_dir(m).join("original_module");
     if was_active && backup.is_dir() {
-        ui::outln(&format!("Removing original module(s) from DKMS tree for kernel {k} ({a})"));
+        d.ui.outln(&format!("Removing original module(s) from DKMS tree for kernel {k} ({a})"));
         let _ = beneath::remove_all(&trees.dkms_tree, &backup);
         let kdir = orig_root.join(k);
         if fsutil::subdirs(&kdir).is_empty() {
@@ -192,11 +192,11 @@ pub(crate) fn restorable(location: &str, lib: &Path) -> bool {
 
 /// Put back every archived original of `name` whose `.origin` file names a
 /// place inside this kernel's module tree.
-fn restore_originals(backup: &Path, lib: &Path, name: &str) -> Vec<String> {
+fn restore_originals(ui: &Ui, backup: &Path, lib: &Path, name: &str) -> Vec<String> {
     let mut restored = Vec::new();
     for (module, location, origin) in archived_originals(backup, name) {
         if restorable(&location, lib) {
-            ui::outln(&format!("Restoring archived original module {location}"));
+            ui.outln(&format!("Restoring archived original module {location}"));
             if let Some(parent) = Path::new(&location).parent() {
                 let _ = std::fs::create_dir_all(parent);
             }
@@ -205,7 +205,7 @@ fn restore_originals(backup: &Path, lib: &Path, name: &str) -> Vec<String> {
             restored.push(location.clone());
             let _ = std::fs::remove_file(&origin);
         } else {
-            ui::warn(&[format!("Bad original location '{location}' in {}", origin.display())]);
+            ui.warn(&[format!("Bad original location '{location}' in {}", origin.display())]);
         }
     }
     restored

@@ -13,7 +13,7 @@ use crate::support::dkms::{Dkms, Target};
 use crate::support::modfiles::compressed_or_uncompressed;
 use crate::support::secureboot::{self, SecureBoot};
 use crate::support::signing;
-use dkms_cli::ui;
+use dkms_cli::ui::{self, Ui};
 use dkms_proto::{Record, Severity, VerifyProblem, VerifyReason};
 use dkms_state::conf::Conf;
 use dkms_state::{module_file, trees, untrusted};
@@ -48,18 +48,18 @@ pub(crate) struct Verifier {
 impl Verifier {
     /// Print the problems under the build's status line (`print`), emit
     /// the `verify` record (`records`), and count a failure.
-    pub(crate) fn report(&mut self, x: Target, problems: Vec<VerifyProblem>, print: bool, records: bool) {
+    pub(crate) fn report(&mut self, ui: &Ui, x: Target, problems: Vec<VerifyProblem>, print: bool, records: bool) {
         if problems.iter().any(|p| p.severity == Severity::Error) {
             self.failed += 1;
             self.failures.push((x.m.into(), x.v.into(), x.k.into(), x.a.into(), problems.clone()));
         }
         if print {
             for l in lines(&problems) {
-                ui::outln(&l);
+                ui.outln(&l);
             }
         }
         if records {
-            ui::emit(Record::Verify {
+            ui.emit(Record::Verify {
                 target: ui::target(x.m, x.v, Some(x.k), Some(x.a)),
                 ok: problems.iter().all(|p| p.severity != Severity::Error),
                 problems,

@@ -83,10 +83,10 @@ impl Dkms {
     /// (`maybe_build_module`, `maybe_install_module`) and its JSON record.
     pub(crate) fn skip_already(&self, x: Target, state: &str, reason: dkms_proto::SkipReason) {
         let Target { m, v, k, a } = x;
-        ui::outln(&format!(
+        self.ui.outln(&format!(
             "Module {m}/{v} already {state} kernel {k} ({a}), skip. You may override by specifying --force."
         ));
-        ui::emit(dkms_proto::Record::Skipped { target: ui::target(m, v, Some(k), Some(a)), reason });
+        self.ui.emit(dkms_proto::Record::Skipped { target: ui::target(m, v, Some(k), Some(a)), reason });
     }
 
     /// The checks upstream runs before remove/unbuild/uninstall on the

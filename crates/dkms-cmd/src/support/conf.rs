@@ -2,7 +2,6 @@
 //! read, with which variables visible, and how its diagnostics print.
 
 use super::dkms::{Dkms, Target};
-use dkms_cli::ui;
 use dkms_state::conf::{self, Conf};
 use dkms_state::error::{Error, Kind, Result};
 use std::path::{Path, PathBuf};
@@ -102,9 +101,9 @@ impl Dkms {
     fn print_diags(&self, diags: &[conf::Diag], quiet_stderr: bool) {
         for d in diags {
             if !d.stderr {
-                ui::outln(&d.text);
+                self.ui.outln(&d.text);
             } else if !quiet_stderr {
-                ui::errln(&d.text);
+                self.ui.errln(&d.text);
             }
         }
     }

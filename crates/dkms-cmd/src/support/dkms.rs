@@ -8,6 +8,7 @@
 //! `subshell`); this file holds the type and the facts derived from `Ctx`.
 
 use super::options::{BuildOptions, RunOptions};
+use dkms_cli::ui::Ui;
 use dkms_cli::Ctx;
 use dkms_state::capture::Chunks;
 use dkms_state::conf::Conf;
@@ -21,6 +22,9 @@ use std::path::{Path, PathBuf};
 #[derive(Debug, Clone)]
 pub(crate) struct Dkms {
     pub(crate) ctx: Ctx,
+    /// Where this run's output goes (the driver's; a background build's
+    /// copy shares its records).
+    pub(crate) ui: Ui,
     /// The command line's settings for the whole run (never changed).
     pub(crate) opts: RunOptions,
     /// Upstream's globals `$module`, `$module_version`: what this run of
@@ -62,7 +66,7 @@ pub(crate) struct Dkms {
     /// tarball loader (autoinstall → install → build → add → load_tarball),
     /// so the driver hands it down instead of the loader reaching up.
     pub(crate) autoinstall: fn(&mut Dkms, &BuildOptions) -> Result<()>,
-    /// What error records name as the target (`ui::report_for`): the
+    /// What error records name as the target (`Ui::report_for`): the
     /// command line's or the stdin record's module/version, then each
     /// kernel `for_each_kernel` works on (upstream's subshell loop leaves
     /// the last one). Part of the run, never process-wide.
@@ -130,7 +134,7 @@ impl BuildOutcome {
     /// Print the build's output and take over its state, as if it had
     /// just run here; its result.
     pub(crate) fn replay(self, d: &mut Dkms) -> Result<()> {
-        dkms_cli::ui::replay(self.chunks);
+        d.ui.replay(self.chunks);
         d.last_conf = self.last_conf;
         d.package_name = self.package_name;
         self.result
@@ -144,11 +148,23 @@ pub(crate) type DeferredDepmod = std::sync::Arc<std::sync::Mutex<Vec<(String, Op
 impl Dkms {
     /// Report `e` naming what this run is working on (`reporting`).
     pub(crate) fn report(&self, e: &Error) {
-        dkms_cli::ui::report_for(e, self.reporting.as_ref());
+        self.ui.report_for(e, self.reporting.as_ref());
+    }
+
+    /// Run `f` with this run's human text silenced (records still go
+    /// out): a step whose messages another prints, or recovery replaying a
+    /// journal whose steps would repeat theirs.
+    pub(crate) fn quietly<R>(&mut self, f: impl FnOnce(&mut Dkms) -> R) -> R {
+        let quiet = self.ui.muted();
+        let loud = std::mem::replace(&mut self.ui, quiet);
+        let r = f(self);
+        self.ui = loud;
+        r
     }
 
     pub(crate) fn new(
         ctx: Ctx,
+        ui: Ui,
         opts: RunOptions,
         (module, module_version): (String, String),
         autoinstall: fn(&mut Dkms, &BuildOptions) -> Result<()>,
@@ -162,6 +178,7 @@ impl Dkms {
             kernelver: ctx.kernelver.clone(),
             arch: ctx.arch.clone(),
             ctx,
+            ui,
             opts,
             module,
             module_version,

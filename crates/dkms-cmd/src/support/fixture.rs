@@ -80,7 +80,7 @@ impl Fixture {
             kernelver: vec![K.into()],
             arch: vec![A.into()],
         };
-        Fixture { dir, d: Dkms::new(ctx, opts, mv, no_autoinstall), build, remove }
+        Fixture { dir, d: Dkms::new(ctx, dkms_cli::ui::Ui::new(), opts, mv, no_autoinstall), build, remove }
     }
 
     /// The options of the build operations, as the verbs make them from

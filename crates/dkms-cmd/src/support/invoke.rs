@@ -4,7 +4,7 @@
 //! or `(bad exit status: N)` with the failed command.
 
 use super::dkms::Dkms;
-use dkms_cli::ui;
+use dkms_cli::ui::Ui;
 use dkms_state::{shell, tools};
 use std::fs::OpenOptions;
 use std::io::Write;
@@ -89,17 +89,18 @@ fn hms(secs: u64) -> String {
 struct Dots(Option<(mpsc::Sender<()>, std::thread::JoinHandle<()>)>);
 
 impl Dots {
-    fn start(on: bool) -> Self {
+    fn start(ui: &Ui, on: bool) -> Self {
         if !on {
             return Dots(None);
         }
+        let ui = ui.clone();
         let (tx, rx) = mpsc::channel::<()>();
         // The dots belong to the output of the thread that started them.
         let capture = dkms_state::capture::current();
         let h = std::thread::spawn(move || {
             dkms_state::capture::scoped(capture, || {
                 while let Err(mpsc::RecvTimeoutError::Timeout) = rx.recv_timeout(Duration::from_secs(3)) {
-                    ui::out(".");
+                    ui.out(".");
                 }
             })
         });
@@ -141,7 +142,7 @@ impl Dkms {
                 return Some(match sink {
                     Sink::File(mut f) => run(&mut f),
                     Sink::Null => run(&mut std::io::sink()),
-                    Sink::Inherit => run(&mut ui::OutWriter),
+                    Sink::Inherit => run(&mut self.ui.writer()),
                 })
             }
         };
@@ -155,7 +156,7 @@ impl Dkms {
             Err(why) => {
                 match sink {
                     Sink::File(mut f) => drop(f.write_all(format!("{why}\n").as_bytes())),
-                    _ => ui::errln(&why),
+                    _ => self.ui.errln(&why),
                 }
                 return Some(126);
             }
@@ -199,13 +200,13 @@ impl Dkms {
         let verbose = self.ctx.verbose;
         let shown = cmd.shown().to_string();
         if verbose {
-            ui::outln(&echo_e(&shown));
+            self.ui.outln(&echo_e(&shown));
         } else {
-            ui::out(&format!("{}...", echo_e(description)));
+            self.ui.out(&format!("{}...", echo_e(description)));
         }
         // On a terminal with live status lines (not upstream) the lines
         // show that the build goes on; the dots would only wrap.
-        let dots = Dots::start(background && !verbose && !self.quiet_progress() && !self.progress_is_live());
+        let dots = Dots::start(&self.ui, background && !verbose && !self.quiet_progress() && !self.progress_is_live());
         let status = if let Some(log) = log {
             let f = OpenOptions::new().create(true).append(true).open(log);
             match f {
@@ -227,7 +228,7 @@ impl Dkms {
                         Some(st) => st,
                         None => {
                             drop(dots);
-                            ui::outln("(timed out)");
+                            self.ui.outln("(timed out)");
                             return None;
                         }
                     }
@@ -241,12 +242,12 @@ impl Dkms {
         };
         drop(dots);
         if status > 0 {
-            ui::out(&format!("(bad exit status: {status})"));
+            self.ui.out(&format!("(bad exit status: {status})"));
             if !verbose {
-                ui::outln(&format!("\nFailed command:\n{}", echo_e(&shown)));
+                self.ui.outln(&format!("\nFailed command:\n{}", echo_e(&shown)));
             }
         } else {
-            ui::outln(" done.");
+            self.ui.outln(" done.");
         }
         Some(status)
     }

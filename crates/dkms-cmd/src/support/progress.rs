@@ -8,7 +8,8 @@
 
 use super::dkms::{Dkms, Target};
 use dkms_cli::ctx::ProgressMode;
-use dkms_cli::{live, ui};
+use dkms_cli::live;
+use dkms_cli::ui::{self, Ui};
 use dkms_proto::Record;
 use dkms_state::progress::{short, Follower, Previous, Snapshot};
 use std::path::{Path, PathBuf};
@@ -24,11 +25,13 @@ const HEARTBEAT: Duration = Duration::from_secs(30);
 const RECORD_EVERY: Duration = Duration::from_secs(1);
 
 /// Where progress goes.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 struct Sinks {
     live: bool,
     lines: Option<Duration>,
     json: bool,
+    /// The run's output, for the records and heartbeat lines.
+    ui: Ui,
 }
 
 /// The heartbeat interval: 30 s, or `DKMS_PROGRESS_INTERVAL` seconds (a
@@ -70,7 +73,8 @@ impl Dkms {
         let s = Sinks {
             live: mode == ProgressMode::Auto && live::available(),
             lines: (mode == ProgressMode::Lines).then(heartbeat_interval),
-            json: ui::json() && mode != ProgressMode::Never,
+            json: self.ui.json() && mode != ProgressMode::Never,
+            ui: self.ui.clone(),
         };
         (s.live || s.lines.is_some() || s.json).then_some(s)
     }
@@ -120,11 +124,11 @@ fn watch(b: &Build, sinks: Sinks, stop: &mpsc::Receiver<()>) {
         }
         if sinks.json && now - last_record >= RECORD_EVERY {
             last_record = now;
-            ui::emit(record(b, &s));
+            sinks.ui.emit(record(b, &s));
         }
         if sinks.lines.is_some_and(|every| now - last_line >= every) {
             last_line = now;
-            ui::heartbeat(&heartbeat(b, &s));
+            sinks.ui.heartbeat(&heartbeat(b, &s));
         }
     }
     if let Some(id) = id {

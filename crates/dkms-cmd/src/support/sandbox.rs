@@ -22,7 +22,6 @@
 //! user namespace would leave no room to switch to that uid.
 
 use super::dkms::Dkms;
-use dkms_cli::ui;
 use dkms_state::error::{Error, Kind, Result};
 use dkms_state::shell::untrusted::{Policy, Untrusted};
 use dkms_state::tools;
@@ -267,7 +266,7 @@ impl Dkms {
         match (setting, tool()) {
             (Setting::Auto, Err(why)) => {
                 static NOTICE: std::sync::Once = std::sync::Once::new();
-                NOTICE.call_once(|| ui::errln(&format!("dkms: build_sandbox=auto: {why}; building unconfined.")));
+                NOTICE.call_once(|| self.ui.errln(&format!("dkms: build_sandbox=auto: {why}; building unconfined.")));
                 None
             }
             (_, t) => Some(t),
@@ -344,9 +343,10 @@ impl Dkms {
         let name = self.opts.archive_location.clone().unwrap_or_default().display().to_string();
         let Some(Ok(t)) = self.sandbox() else {
             let said = std::cell::Cell::new(false);
+            let ui = self.ui.clone();
             let warn = move || {
                 if !said.replace(true) {
-                    ui::warn(&[format!("the dkms.conf in {name} is shell code; bash runs it as root.")]);
+                    ui.warn(&[format!("the dkms.conf in {name} is shell code; bash runs it as root.")]);
                 }
             };
             return Ok(Untrusted::begin(Policy::Warn(std::rc::Rc::new(warn))));

@@ -4,7 +4,6 @@
 
 use super::dkms::Dkms;
 use super::invoke::Cmd;
-use dkms_cli::ui;
 use dkms_state::error::{Error, Kind, Result};
 use dkms_state::{fsutil, trees};
 use std::path::Path;
@@ -35,8 +34,8 @@ impl Dkms {
         }
         let exe = run.split(' ').next().unwrap_or_default().to_string();
         if !(fsutil::executable(Path::new(&exe)) && Path::new(&exe).is_file()) {
-            ui::outln("");
-            ui::warn(&[format!("The {kind} script is not executable.")]);
+            self.ui.outln("");
+            self.ui.warn(&[format!("The {kind} script is not executable.")]);
             return Ok(0);
         }
         if let Some(log) = log {
@@ -49,12 +48,12 @@ impl Dkms {
             }
             let res = self.invoke_command(cmd, &format!("Running the {kind} script"), Some(log), true);
             if res != 0 {
-                ui::outln(&format!("Consult {} for more information.", log.display()));
+                self.ui.outln(&format!("Consult {} for more information.", log.display()));
                 return Err(Error::exit(Kind::ScriptFailed).with_code(res.clamp(0, 255) as u8));
             }
             return Ok(0);
         }
-        ui::outln(&format!("Running the {kind} script:"));
+        self.ui.outln(&format!("Running the {kind} script:"));
         let mut words = run.split_ascii_whitespace();
         let prog = words.next().unwrap_or_default();
         let mut c = dkms_state::tools::command(prog, &self.exports);

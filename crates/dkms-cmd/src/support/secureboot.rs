@@ -6,7 +6,7 @@
 
 use super::dkms::Dkms;
 use super::signing;
-use dkms_cli::ui;
+use dkms_cli::ui::Ui;
 use dkms_proto::Record;
 use dkms_state::{env, tools};
 use std::path::PathBuf;
@@ -103,7 +103,7 @@ static WARNED: AtomicBool = AtomicBool::new(false);
 /// stderr naming the remedy and a JSON `warning` record. Nothing when
 /// Secure Boot is off or unknown (upstream's output stays as it is), or the
 /// enrolment is pending (`dkms enroll` was run). Never an error.
-pub(crate) fn warn_if_unenrolled(cert: &str, k: &str) {
+pub(crate) fn warn_if_unenrolled(ui: &Ui, cert: &str, k: &str) {
     if WARNED.load(Ordering::Relaxed) || state() != SecureBoot::On {
         return;
     }
@@ -126,11 +126,11 @@ pub(crate) fn warn_if_unenrolled(cert: &str, k: &str) {
         return;
     }
     let message = format!("Secure Boot is on and {said}: the kernel may refuse modules signed with it.");
-    ui::warn(&[
+    ui.warn(&[
         message.clone(),
         format!("Remedy: {remedy} (the enrolment is confirmed in MokManager at the next boot)"),
     ]);
-    ui::emit(Record::Warning { kind: kind.into(), message, remedy: Some(remedy), kernel: Some(k.into()) });
+    ui.emit(Record::Warning { kind: kind.into(), message, remedy: Some(remedy), kernel: Some(k.into()) });
 }
 
 /// `warn_if_unenrolled` for an install of modules built for `k`/`a`
@@ -141,7 +141,7 @@ pub(crate) fn warn_at_install(d: &Dkms, k: &str, a: &str) {
         return;
     }
     if let Ok(s) = signing::expected_signer(d, k, a, &d.kernel_config(k)) {
-        warn_if_unenrolled(&s.cert, k);
+        warn_if_unenrolled(&d.ui, &s.cert, k);
     }
 }
 

@@ -4,7 +4,6 @@
 //! when missing, never overwriting an existing key or certificate.
 
 use super::dkms::{Dkms, Signer};
-use dkms_cli::ui;
 use dkms_state::distro::{self, Family};
 use dkms_state::{framework, fsutil, kernel, tools};
 use std::collections::BTreeMap;
@@ -32,26 +31,26 @@ pub(crate) fn prepare_signing(d: &Dkms, kernelver: &str, arch: &str, kernel_conf
     let get = |k: &str| s.get(k).cloned().unwrap_or_default();
     let policy = get("try_sign_modules");
     if policy == "false" {
-        ui::outln("Module signing is disabled by policy, modules won't be signed");
+        d.ui.outln("Module signing is disabled by policy, modules won't be signed");
         return None;
     }
     if policy != "true" && kernel::running_in_chroot() {
-        ui::outln("Running in chroot, modules won't be signed");
+        d.ui.outln("Running in chroot, modules won't be signed");
         return None;
     }
     if !kernel_config.is_file() {
-        ui::outln(&format!("Kernel config {} not found, modules won't be signed", kernel_config.display()));
+        d.ui.outln(&format!("Kernel config {} not found, modules won't be signed", kernel_config.display()));
         return None;
     }
     let Some(hash) = kernel::config_value(kernel_config, "CONFIG_MODULE_SIG_HASH") else {
-        ui::outln("The kernel is built without module signing facility, modules won't be signed");
+        d.ui.outln("The kernel is built without module signing facility, modules won't be signed");
         return None;
     };
     let sign_file = sign_file_path(d, &s, kernelver);
-    ui::outln(&format!("Sign command: {sign_file}"));
+    d.ui.outln(&format!("Sign command: {sign_file}"));
     let sf = PathBuf::from(&sign_file);
     if !sf.is_file() || !fsutil::executable(&sf) {
-        ui::outln(&format!("Binary {sign_file} not found, modules won't be signed"));
+        d.ui.outln(&format!("Binary {sign_file} not found, modules won't be signed"));
         return None;
     }
     let (key, cert) = prepare_mok(d, &s, kernel_config)?;
@@ -196,10 +195,10 @@ pub(crate) fn prepare_mok(d: &Dkms, s: &BTreeMap<String, String>, kernel_config:
         && (!Path::new(&key).is_file() || !Path::new(&cert).is_file())
     {
         if !tools::available("update-secureboot-policy") {
-            ui::outln("Binary update-secureboot-policy not found, modules won't be signed");
+            d.ui.outln("Binary update-secureboot-policy not found, modules won't be signed");
             return None;
         }
-        ui::outln("Certificate or key are missing, generating them using update-secureboot-policy...");
+        d.ui.outln("Certificate or key are missing, generating them using update-secureboot-policy...");
         let mut c = tools::command("update-secureboot-policy", &[("SHIM_NOTRIGGER".into(), "y".into())]);
         c.arg("--new-key").stdout(std::process::Stdio::null()).stderr(std::process::Stdio::null());
         let _ = tools::status_with_stdio(&mut c);
@@ -207,23 +206,23 @@ pub(crate) fn prepare_mok(d: &Dkms, s: &BTreeMap<String, String>, kernel_config:
         c.arg("--enroll-key");
         let _ = tools::status(&mut c);
     }
-    ui::outln(&format!("Signing key: {key}"));
-    ui::outln(&format!("Public certificate (MOK): {cert}"));
+    d.ui.outln(&format!("Signing key: {key}"));
+    d.ui.outln(&format!("Public certificate (MOK): {cert}"));
     let (kp, cp) = (Path::new(&key), Path::new(&cert));
     if !key.starts_with("pkcs11:") && (!kp.is_file() || !cp.is_file()) {
-        ui::outln("Certificate or key are missing, generating self signed certificate for MOK...");
+        d.ui.outln("Certificate or key are missing, generating self signed certificate for MOK...");
         if !tools::available("openssl") {
-            ui::outln("openssl not found, can't generate key and certificate.");
+            d.ui.outln("openssl not found, can't generate key and certificate.");
             return None;
         }
         generate(kp, cp);
         if !kp.is_file() {
-            ui::outln(&format!("Key file {key} not found and can't be generated, modules won't be signed"));
+            d.ui.outln(&format!("Key file {key} not found and can't be generated, modules won't be signed"));
             return None;
         }
     }
     if !cp.is_file() {
-        ui::outln(&format!("Certificate file {cert} not found and can't be generated, modules won't be signed"));
+        d.ui.outln(&format!("Certificate file {cert} not found and can't be generated, modules won't be signed"));
         return None;
     }
     Some((key, cert))

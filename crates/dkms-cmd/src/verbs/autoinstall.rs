@@ -5,7 +5,6 @@ use crate::ops::autoinstall::autoinstall;
 use crate::ops::plan;
 use crate::support::dkms::Dkms;
 use crate::support::options::BuildOptions;
-use dkms_cli::ui;
 use dkms_state::error::{Error, Kind, Result};
 use dkms_state::{fsutil, kernel};
 
@@ -43,7 +42,7 @@ fn select_all_kernels(d: &mut Dkms) {
         .collect();
     kernels.sort_by(|x, y| dkms_cli::versort::compare(x, y));
     if kernels.is_empty() {
-        ui::warn(&[format!("No kernel with headers found in {}: nothing to do.", d.ctx.trees.install_tree.display())]);
+        d.ui.warn(&[format!("No kernel with headers found in {}: nothing to do.", d.ctx.trees.install_tree.display())]);
     }
     d.arch = vec![arch; kernels.len()];
     d.kernelver = kernels;

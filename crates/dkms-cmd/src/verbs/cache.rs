@@ -61,17 +61,15 @@ fn key_or_push(d: &mut Dkms, x: Target, push: bool) -> Result<()> {
     let Target { m, v, k, a } = x;
     d.module_is_broken_and_die(m, v)?;
     let conf = d.read_conf_or_die(Target::new(m, v, k, a), None, true)?;
-    ui::set_muted(true);
-    let prepared = prepare_kernel_and_signing(d, k, a);
-    ui::set_muted(false);
+    let prepared = d.quietly(|d| prepare_kernel_and_signing(d, k, a));
     prepared?;
     let env = make_env(d, k);
     let suffix = d.module_suffix(k);
     if !push {
         let inputs = binary_cache::inputs(d, Target::new(m, v, k, a), &conf, &env, suffix)
             .map_err(|e| Error::io(Kind::CacheKeyFailed, "computing the cache key", e))?;
-        ui::outln(&inputs.key());
-        ui::outln(&serde_json::to_string_pretty(&inputs).unwrap_or_default());
+        d.ui.outln(&inputs.key());
+        d.ui.outln(&serde_json::to_string_pretty(&inputs).unwrap_or_default());
         return Ok(());
     }
     if !status::is_module_built(&d.ctx.trees, m, v, k, a) {
@@ -121,9 +119,7 @@ fn gate(d: &mut Dkms, word: &str) -> Result<()> {
         return Err(usage(&format!("cache {word} needs --cache SOURCES or binary_cache.")));
     }
     let (k, a) = d.kernelver0();
-    ui::set_muted(true);
-    let prepared = prepare_kernel_and_signing(d, &k, &a);
-    ui::set_muted(false);
+    let prepared = d.quietly(|d| prepare_kernel_and_signing(d, &k, &a));
     prepared?;
     let (env, suffix) = (make_env(d, &k), d.module_suffix(&k));
     let modules = autoinstall_modules(d, &k, &a)?;
@@ -143,13 +139,13 @@ fn gate(d: &mut Dkms, word: &str) -> Result<()> {
         };
         let short = key.get(..12).unwrap_or("-");
         if reasons.is_empty() {
-            ui::outln(&format!("{m}/{v}, {k}, {a}: cached ({short}) in {source}"));
+            d.ui.outln(&format!("{m}/{v}, {k}, {a}: cached ({short}) in {source}"));
         } else {
-            ui::outln(&format!("{m}/{v}, {k}, {a}: missing ({short}): {}", reasons.join("; ")));
+            d.ui.outln(&format!("{m}/{v}, {k}, {a}: missing ({short}): {}", reasons.join("; ")));
             missing.push(format!("{m}/{v}"));
         }
         let target = ui::target(m, v, Some(&k), Some(&a));
-        ui::emit(Record::CacheStatus { target, cached: reasons.is_empty(), key, source, reasons });
+        d.ui.emit(Record::CacheStatus { target, cached: reasons.is_empty(), key, source, reasons });
     }
     if !missing.is_empty() {
         return Err(Error::die(
@@ -162,7 +158,7 @@ fn gate(d: &mut Dkms, word: &str) -> Result<()> {
             )],
         ));
     }
-    ui::outln(&format!("The binary cache holds all {} AUTOINSTALL modules for {k} ({a}).", modules.len()));
+    d.ui.outln(&format!("The binary cache holds all {} AUTOINSTALL modules for {k} ({a}).", modules.len()));
     Ok(())
 }
 
@@ -186,7 +182,7 @@ fn verify(d: &mut Dkms, dir: &Path) -> Result<()> {
     let mut bad = 0;
     for key in &keys {
         if let Err(why) = verify_one(d, dir, key, &cert) {
-            ui::outln(&format!("{key}: {why}"));
+            d.ui.outln(&format!("{key}: {why}"));
             bad += 1;
         }
     }
@@ -194,11 +190,11 @@ fn verify(d: &mut Dkms, dir: &Path) -> Result<()> {
         let n = e.file_name().to_string_lossy().into_owned();
         let stem = n.strip_suffix(".json.sig").or_else(|| n.strip_suffix(".tar.zst"));
         if let Some(stem) = stem.filter(|s| !keys.iter().any(|k| k == s)) {
-            ui::outln(&format!("{n}: no manifest {stem}.json"));
+            d.ui.outln(&format!("{n}: no manifest {stem}.json"));
             bad += 1;
         }
     }
-    ui::outln(&format!("{} entries checked in {}, {bad} bad", keys.len(), dir.display()));
+    d.ui.outln(&format!("{} entries checked in {}, {bad} bad", keys.len(), dir.display()));
     if bad > 0 {
         return Err(Error::die(Kind::CacheEntryBad, [format!("{bad} bad binary cache entries in {}", dir.display())]));
     }
@@ -238,7 +234,7 @@ fn gc(d: &mut Dkms, dir: &Path) -> Result<()> {
         for name in entry::names(&key) {
             let _ = std::fs::remove_file(dir.join(name));
         }
-        ui::outln(&format!("Removed {key} ({})", kernel.unwrap_or_else(|| "unreadable manifest".into())));
+        d.ui.outln(&format!("Removed {key} ({})", kernel.unwrap_or_else(|| "unreadable manifest".into())));
         removed += 1;
     }
     for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
@@ -247,6 +243,6 @@ fn gc(d: &mut Dkms, dir: &Path) -> Result<()> {
             let _ = std::fs::remove_file(e.path());
         }
     }
-    ui::outln(&format!("{removed} entries removed from {}", dir.display()));
+    d.ui.outln(&format!("{removed} entries removed from {}", dir.display()));
     Ok(())
 }

@@ -6,7 +6,6 @@
 //! `oci://`/`oci+http://` (tag: the kernel).
 
 use crate::support::dkms::Dkms;
-use dkms_cli::ui;
 use dkms_state::cache::{image, oci};
 use dkms_state::error::{Error, Kind, Result};
 use dkms_state::{fsutil, status, tarball, tools};
@@ -64,7 +63,7 @@ pub(crate) fn run(d: &mut Dkms, mvs: &[String], usage: impl Fn(&str) -> Error) -
         }
     };
     let written = written.map_err(bad)?;
-    ui::outln(&format!("KMM image of {} for {k} written to {written} ({})", mvs.join(" "), img.descriptor().digest));
+    d.ui.outln(&format!("KMM image of {} for {k} written to {written} ({})", mvs.join(" "), img.descriptor().digest));
     Ok(())
 }
 

@@ -5,7 +5,6 @@
 
 use crate::ops::doctor::diagnose;
 use crate::support::dkms::Dkms;
-use dkms_cli::ui;
 use dkms_proto::{Record, Severity};
 use dkms_state::error::{Error, Kind, Result};
 
@@ -14,8 +13,8 @@ pub(crate) fn run(d: &mut Dkms) -> Result<()> {
     let findings = diagnose(d, &d.ctx.args.kernelver);
     let errors = findings.iter().filter(|f| f.severity == Severity::Error).count();
     for f in &findings {
-        if ui::json() {
-            ui::emit(Record::Finding {
+        if d.ui.json() {
+            d.ui.emit(Record::Finding {
                 severity: f.severity,
                 kind: f.kind.to_string(),
                 message: f.message.clone(),
@@ -29,16 +28,16 @@ pub(crate) fn run(d: &mut Dkms) -> Result<()> {
             Severity::Warning => "warning",
             Severity::Error => "error",
         };
-        ui::outln(&format!("{severity}: {}: {}", f.kind, f.message));
+        d.ui.outln(&format!("{severity}: {}: {}", f.kind, f.message));
         if let Some(remedy) = &f.remedy {
-            ui::outln(&format!("\tremedy: {remedy}"));
+            d.ui.outln(&format!("\tremedy: {remedy}"));
         }
     }
     if errors > 0 {
         return Err(Error::die(Kind::DoctorErrors, [format!("doctor found {errors} error(s).")]));
     }
-    if !ui::json() && findings.iter().all(|f| f.severity == Severity::Info) {
-        ui::outln("No problems found.");
+    if !d.ui.json() && findings.iter().all(|f| f.severity == Severity::Info) {
+        d.ui.outln("No problems found.");
     }
     Ok(())
 }

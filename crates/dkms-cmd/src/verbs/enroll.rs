@@ -8,7 +8,6 @@
 use crate::support::dkms::Dkms;
 use crate::support::secureboot::{self, Enrolment};
 use crate::support::signing;
-use dkms_cli::ui;
 use dkms_proto::{EnrolState, Record};
 use dkms_state::error::{Error, Kind, Result};
 use dkms_state::{tools, untrusted};
@@ -42,18 +41,18 @@ pub(crate) fn run(d: &mut Dkms) -> Result<()> {
         _ => None,
     };
     if let Some(state) = state {
-        ui::outln(&match state {
+        d.ui.outln(&match state {
             EnrolState::Enrolled => format!("The certificate {cert} is already enrolled: nothing to do."),
             _ => format!("The certificate {cert} already waits to be enrolled: nothing to do. {NEXT_BOOT}"),
         });
-        ui::emit(Record::Enrolment { certificate: cert, state });
+        d.ui.emit(Record::Enrolment { certificate: cert, state });
         return Ok(());
     }
     let password = password(d)?;
     secureboot::import(&cert, password.as_deref())
         .map_err(|why| Error::die(Kind::EnrollFailed, [format!("The certificate {cert} was not queued: {why}")]))?;
-    ui::outln(&format!("The certificate {cert} is queued for enrolment. {NEXT_BOOT}"));
-    ui::emit(Record::Enrolment { certificate: cert, state: EnrolState::Queued });
+    d.ui.outln(&format!("The certificate {cert} is queued for enrolment. {NEXT_BOOT}"));
+    d.ui.emit(Record::Enrolment { certificate: cert, state: EnrolState::Queued });
     Ok(())
 }
 

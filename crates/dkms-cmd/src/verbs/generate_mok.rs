@@ -15,7 +15,7 @@ pub(crate) fn run(d: &mut Dkms) -> Result<()> {
     let config = d.kernel_config(&k);
     match signing::prepare_mok(d, &settings, &config) {
         Some((key, certificate)) => {
-            dkms_cli::ui::emit(dkms_proto::Record::Mok { key, certificate });
+            d.ui.emit(dkms_proto::Record::Mok { key, certificate });
             Ok(())
         }
         None => Err(Error::exit(Kind::MokUnavailable)),

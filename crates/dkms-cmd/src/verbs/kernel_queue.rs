@@ -4,7 +4,6 @@
 //! the hook builds at once, as upstream's.
 
 use crate::support::dkms::Dkms;
-use dkms_cli::ui;
 use dkms_state::dpkg;
 use dkms_state::error::{Error, Kind, Result};
 
@@ -25,7 +24,7 @@ pub(crate) fn run(d: &mut Dkms) -> Result<()> {
         let _ = dpkg::dequeue(&tree, &k);
         return Err(Error::io(Kind::KernelQueueFailed, "dpkg-trigger", e));
     }
-    ui::outln(&format!(
+    d.ui.outln(&format!(
         "dkms: kernel {k}: modules are built once this dpkg run has configured its packages (trigger {}).",
         dpkg::TRIGGER
     ));

@@ -25,21 +25,21 @@ pub(crate) fn run(d: &mut Dkms) -> Result<()> {
         )
         .with_hint(format!("Build it: dkms build {m}/{v} -k {k}")));
     };
-    if ui::json() {
-        ui::emit(Record::Log {
+    if d.ui.json() {
+        d.ui.emit(Record::Log {
             target: ui::target(&m, &v, Some(&k), Some(&a)),
             path: path.display().to_string(),
             failed,
         });
     } else if d.ctx.args.path_only {
-        ui::outln(&path.display().to_string());
+        d.ui.outln(&path.display().to_string());
     } else {
         // A build wrote it, not dkms: only a regular file, never through a
         // link (a build could point it at any file root can read), and
         // streamed, however large it is.
         let f = untrusted::open_regular(&path, Links::Refuse)
             .map_err(|e| Error::io(Kind::LogUnreadable, path.display(), e))?;
-        std::io::copy(&mut std::io::BufReader::with_capacity(1 << 16, f), &mut ui::OutWriter)
+        std::io::copy(&mut std::io::BufReader::with_capacity(1 << 16, f), &mut d.ui.writer())
             .map_err(|e| Error::io(Kind::LogUnreadable, path.display(), e))?;
     }
     Ok(())

@@ -13,7 +13,7 @@ pub(crate) fn run(d: &mut Dkms) -> Result<()> {
     let mut refused = 0;
     for (i, (k, a)) in d.targets().iter().enumerate() {
         if i > 0 {
-            ui::outln("");
+            d.ui.outln("");
         }
         d.reporting = Some(ui::target(&m, &v, Some(k), Some(a)));
         refused += check_build(d, Target::new(&m, &v, k, a))?;

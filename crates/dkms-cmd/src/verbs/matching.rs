@@ -7,7 +7,6 @@ use crate::ops::prepare_kernel::prepare_kernel;
 use crate::ops::status::status_lines;
 use crate::support::dkms::{Dkms, Target};
 use crate::support::options::BuildOptions;
-use dkms_cli::ui;
 use dkms_state::error::{Error, Kind, Result};
 use dkms_state::status;
 
@@ -48,12 +47,12 @@ pub(crate) fn run(d: &mut Dkms) -> Result<()> {
         }
         lines.retain(|l| l.starts_with(&format!("{module}/")));
     }
-    ui::outln("");
-    ui::outln(&format!("Matching modules in kernel: {k} ({a})"));
-    ui::outln(&format!("to the configuration of kernel: {template} ({a})"));
+    d.ui.outln("");
+    d.ui.outln(&format!("Matching modules in kernel: {k} ({a})"));
+    d.ui.outln(&format!("to the configuration of kernel: {template} ({a})"));
     if lines.is_empty() {
-        ui::outln("");
-        ui::outln("There is nothing to be done for this match.");
+        d.ui.outln("");
+        d.ui.outln("There is nothing to be done for this match.");
         return Ok(());
     }
     prepare_kernel(d, &k)?;
@@ -61,10 +60,10 @@ pub(crate) fn run(d: &mut Dkms) -> Result<()> {
     for line in lines {
         let m = line.split('/').next().unwrap_or_default().to_string();
         let v = line.split_once('/').map(|x| x.1).unwrap_or_default().split(',').next().unwrap_or_default().to_string();
-        ui::outln(&format!("Module:  {m}"));
-        ui::outln(&format!("Version: {v}"));
+        d.ui.outln(&format!("Module:  {m}"));
+        d.ui.outln(&format!("Version: {v}"));
         if status::is_module_broken(&d.ctx.trees, &m, &v) {
-            ui::error(&[
+            d.ui.error(&[
                 format!("{m}/{v} is broken!"),
                 "Missing the source directory or the symbolic link pointing to it.".into(),
                 "Manual intervention is required!".into(),

@@ -15,14 +15,14 @@ pub(crate) fn run(d: &mut Dkms) -> Result<()> {
     d.reporting = Some(ui::target(&m, &v, None, None));
     let made = make_tree(d, &m, &v, from.as_deref())?;
     match &from {
-        Some(f) => ui::outln(&format!("Copied {} to {}", f.display(), made.dir.display())),
-        None => ui::outln(&format!("Created module tree {}", made.dir.display())),
+        Some(f) => d.ui.outln(&format!("Copied {} to {}", f.display(), made.dir.display())),
+        None => d.ui.outln(&format!("Created module tree {}", made.dir.display())),
     }
     for g in &made.generated {
-        ui::outln(&format!("  {g}"));
+        d.ui.outln(&format!("  {g}"));
     }
-    ui::outln(&format!("Next: dkms add {m}/{v}"));
-    ui::emit(Record::TreeCreated {
+    d.ui.outln(&format!("Next: dkms add {m}/{v}"));
+    d.ui.emit(Record::TreeCreated {
         target: ui::target(&m, &v, None, None),
         path: made.dir.display().to_string(),
         generated: made.generated,

@@ -37,7 +37,7 @@ pub(crate) fn run(d: &mut Dkms) -> Result<()> {
             .filter(|(_, _, k, _)| kernels.is_empty() || kernels.contains(k))
             .collect();
     if builds.is_empty() {
-        ui::outln("Nothing built to sign.");
+        d.ui.outln("Nothing built to sign.");
         return Ok(());
     }
     let dry_run = d.ctx.args.dry_run;
@@ -50,11 +50,11 @@ pub(crate) fn run(d: &mut Dkms) -> Result<()> {
         let s = signers[k].clone();
         if dry_run {
             let files = planned_files(d, Target::new(m, v, k, a))?;
-            Step { files, ..Step::new(PlannedAction::Sign, Target::new(m, v, k, a)) }.emit();
+            Step { files, ..Step::new(PlannedAction::Sign, Target::new(m, v, k, a)) }.emit(&d.ui);
             continue;
         }
         let files = sign_build(d, Target::new(m, v, k, a), &s)?;
-        ui::emit(Record::Signed { target: ui::target(m, v, Some(k), Some(a)), certificate: s.cert.clone(), files });
+        d.ui.emit(Record::Signed { target: ui::target(m, v, Some(k), Some(a)), certificate: s.cert.clone(), files });
     }
     Ok(())
 }
@@ -76,10 +76,10 @@ fn signer(d: &Dkms, k: &str, a: &str, print: bool) -> Result<Signer> {
         .with_hint("dkms generate_mok"));
     }
     if print {
-        ui::outln(&format!("Sign command: {}", s.sign_file.display()));
-        ui::outln(&format!("Signing key: {}", s.key));
-        ui::outln(&format!("Public certificate (MOK): {}", s.cert));
-        ui::outln("");
+        d.ui.outln(&format!("Sign command: {}", s.sign_file.display()));
+        d.ui.outln(&format!("Signing key: {}", s.key));
+        d.ui.outln(&format!("Public certificate (MOK): {}", s.cert));
+        d.ui.outln("");
     }
     Ok(s)
 }

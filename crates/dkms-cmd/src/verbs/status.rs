@@ -32,7 +32,7 @@ pub(crate) fn run(d: &mut Dkms) -> Result<()> {
     for (k, a) in &queries {
         // In JSON mode the records are the output; no text on either stream.
         let globals = (m.as_str(), v.as_str());
-        let show = Show { print: !ui::json(), records: true, verify: verifier.as_mut(), globals };
+        let show = Show { print: !d.ui.json(), records: true, verify: verifier.as_mut(), globals };
         do_status(d, Target::new(&m, &v, k, a), show);
     }
     // As text with --verify, or where framework.conf asks for it
@@ -53,7 +53,7 @@ pub(crate) fn run(d: &mut Dkms) -> Result<()> {
 /// not default the arch, so an empty one filters nothing); as text only on
 /// request, after the status lines.
 fn remembered_failures(d: &Dkms, m: &str, v: &str, text: bool) {
-    if !ui::json() && !text {
+    if !d.ui.json() && !text {
         return;
     }
     let t = &d.ctx.trees;
@@ -66,8 +66,8 @@ fn remembered_failures(d: &Dkms, m: &str, v: &str, text: bool) {
         if !wanted || !dkms_state::status::is_module_added(t, &f.module, &f.version) {
             continue;
         }
-        if ui::json() {
-            ui::emit(Record::Failed {
+        if d.ui.json() {
+            d.ui.emit(Record::Failed {
                 target: ui::target(&f.module, &f.version, Some(&f.kernel), Some(&f.arch)),
                 kind: f.kind.clone(),
                 exit_code: f.exit_code,
@@ -76,7 +76,7 @@ fn remembered_failures(d: &Dkms, m: &str, v: &str, text: bool) {
                 log: f.log.as_ref().map(|l| l.display().to_string()),
             });
         } else {
-            ui::outln(&format!(
+            d.ui.outln(&format!(
                 "{}/{}, {}, {}: build failed ({}, exit status {}); see: dkms log {}/{} -k {}",
                 f.module, f.version, f.kernel, f.arch, f.kind, f.exit_code, f.module, f.version, f.kernel
             ));

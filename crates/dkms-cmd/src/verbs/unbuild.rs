@@ -5,7 +5,6 @@ use crate::ops::plan::{self, target::Depmod};
 use crate::ops::unbuild::maybe_unbuild_module;
 use crate::ops::uninstall::maybe_uninstall_module;
 use crate::support::dkms::{Dkms, Target};
-use dkms_cli::ui;
 use dkms_state::error::Result;
 
 /// `dkms unbuild`
@@ -14,7 +13,7 @@ pub(crate) fn run(d: &mut Dkms) -> Result<()> {
     d.check_rw_dkms_tree()?;
     for (i, (k, a)) in d.targets().iter().enumerate() {
         if i > 0 {
-            ui::outln("");
+            d.ui.outln("");
         }
         if d.ctx.args.dry_run {
             plan::target::uninstall(d, Target::new(&m, &v, k, a), Depmod::Now)?;

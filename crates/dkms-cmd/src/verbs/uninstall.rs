@@ -4,7 +4,6 @@
 use crate::ops::plan::{self, target::Depmod};
 use crate::ops::uninstall::maybe_uninstall_module;
 use crate::support::dkms::{Dkms, Target};
-use dkms_cli::ui;
 use dkms_state::error::Result;
 
 /// `dkms uninstall`
@@ -14,7 +13,7 @@ pub(crate) fn run(d: &mut Dkms) -> Result<()> {
     let targets = d.targets();
     for (i, (k, a)) in targets.iter().enumerate() {
         if i > 0 {
-            ui::outln("");
+            d.ui.outln("");
         }
         if d.ctx.args.dry_run {
             plan::target::uninstall(d, Target::new(&m, &v, k, a), Depmod::Now)?;

@@ -13,7 +13,7 @@ pub(crate) fn run(d: &mut Dkms) -> Result<()> {
     let (m, v) = (d.module.clone(), d.module_version.clone());
     d.check_module_args("unmktree", &m, &v)?;
     let dir = remove_tree(d, &m, &v, d.ctx.args.force)?;
-    ui::outln(&format!("Deleted module tree {}", dir.display()));
-    ui::emit(Record::TreeRemoved { target: ui::target(&m, &v, None, None), path: dir.display().to_string() });
+    d.ui.outln(&format!("Deleted module tree {}", dir.display()));
+    d.ui.emit(Record::TreeRemoved { target: ui::target(&m, &v, None, None), path: dir.display().to_string() });
     Ok(())
 }

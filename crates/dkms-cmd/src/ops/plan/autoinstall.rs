@@ -11,20 +11,20 @@ use crate::ops::autoinstall::{autoinstall_failed, plan, side_by_side, unbuilt, w
 use crate::ops::prepare_kernel;
 use crate::support::dkms::{Dkms, Target};
 use crate::support::options::BuildOptions;
-use dkms_cli::ui;
 use dkms_state::error::{Error, Result};
 use dkms_state::status;
 
 /// `autoinstall` for the kernels of the command line, run as `opts` say.
 pub(crate) fn autoinstall(d: &mut Dkms, opts: &BuildOptions) -> Result<()> {
     if d.ctx.conf_dir.join("no-autoinstall").is_file() {
-        ui::outln("Automatic installation of modules has been disabled.");
+        d.ui.outln("Automatic installation of modules has been disabled.");
         return Ok(());
     }
     let targets = d.targets();
     let mut plans = Vec::new();
+    let ui = d.ui.clone();
     for (k, a) in &targets {
-        let mut skip = |m: &str, v: &str, reason| Step::skip(Target::new(m, v, k, a), reason).emit();
+        let mut skip = |m: &str, v: &str, reason| Step::skip(Target::new(m, v, k, a), reason).emit(&ui);
         plans.push(plan(d, k, a, Default::default(), &mut skip));
     }
     let total: usize =
@@ -107,12 +107,12 @@ fn kernel_plan(d: &mut Dkms, opts: &BuildOptions, k: &str, a: &str, mut p: Plan,
         }
     }
     if newly && depmod == Depmod::Later && d.depmod_would_run(k) {
-        Step::depmod(k, a).emit();
+        Step::depmod(k, a).emit(&d.ui);
     }
     for job in &to_install {
         let mut step = Step::skip(Target::new(&job.module, &job.version, k, a), waiting_reason(job, &p.known));
         step.after = job.depends.clone();
-        step.emit();
+        step.emit(&d.ui);
     }
     let unresolved = to_install.iter().any(|j| j.depends.iter().any(|dep| p.known.contains(dep)));
     if !failed.is_empty() || unresolved {

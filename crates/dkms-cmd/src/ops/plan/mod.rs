@@ -17,7 +17,7 @@ pub(crate) mod remove;
 pub(crate) mod target;
 
 use crate::support::dkms::Target;
-use dkms_cli::ui;
+use dkms_cli::ui::{self, Ui};
 use dkms_proto::{PlannedAction, Record, SkipReason};
 
 /// One step of a plan.
@@ -64,11 +64,11 @@ impl Step {
     }
 
     /// Print the step and emit its `planned` record.
-    pub(crate) fn emit(self) {
+    pub(crate) fn emit(self, ui: &Ui) {
         for line in self.text() {
-            ui::outln(&line);
+            ui.outln(&line);
         }
-        ui::emit(Record::Planned {
+        ui.emit(Record::Planned {
             target: self.target,
             action: self.action,
             reason: self.reason,

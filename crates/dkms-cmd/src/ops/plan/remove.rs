@@ -27,7 +27,7 @@ pub(crate) fn remove_module(d: &mut Dkms, opts: &RemoveOptions, m: &str, v: &str
         }
     }
     if !kernels_left(&d.ctx.trees, m, v, &unbuilt) {
-        Step::new(PlannedAction::Remove, Target::new(m, v, "", "")).emit();
+        Step::new(PlannedAction::Remove, Target::new(m, v, "", "")).emit(&d.ui);
     }
     Ok(())
 }
@@ -80,7 +80,7 @@ pub(crate) fn unbuild_all(d: &mut Dkms, action: &str, preinst: bool) -> Result<(
     }
     let pending = d.ctx.trees.depmod_pending(&k, &a);
     if (uninstalled || pending.exists()) && d.depmod_would_run(&k) {
-        Step::depmod(&k, &a).emit();
+        Step::depmod(&k, &a).emit(&d.ui);
     }
     hook_result(action, &k, &a, &failed)
 }

@@ -60,10 +60,10 @@ pub(crate) fn build(d: &mut Dkms, x: Target, within: &Within) -> Result<()> {
     let Target { m, v, k, a } = x;
     if status::is_module_built(&d.ctx.trees, m, v, k, a) {
         if !within.opts.force {
-            Step::skip(x, SkipReason::AlreadyBuilt).emit();
+            Step::skip(x, SkipReason::AlreadyBuilt).emit(&d.ui);
             return Ok(());
         }
-        Step::new(PlannedAction::Unbuild, x).emit();
+        Step::new(PlannedAction::Unbuild, x).emit(&d.ui);
     }
     do_build(d, x, within)
 }
@@ -86,7 +86,7 @@ fn do_build(d: &mut Dkms, x: Target, within: &Within) -> Result<()> {
         let (source, _) = add::add_checks(d, m, v)?;
         let mut step = Step::new(PlannedAction::Add, Target::new(m, v, "", ""));
         step.files = vec![source.display().to_string()];
-        step.emit();
+        step.emit(&d.ui);
         within.added.set(true);
     }
     // Not built: `<kver>/<arch>` is absent or a leftover that `do_build`
@@ -96,8 +96,8 @@ fn do_build(d: &mut Dkms, x: Target, within: &Within) -> Result<()> {
         // The real run's warning, its exit status 77, and the skip as a
         // planned step rather than the `skipped` record `report` makes.
         Err(e) if e.kind == Kind::BuildExclusive => {
-            dkms_cli::ui::warn(&e.lines);
-            Step::skip(Target::new(m, v, k, a), SkipReason::BuildExclusive).emit();
+            d.ui.warn(&e.lines);
+            Step::skip(Target::new(m, v, k, a), SkipReason::BuildExclusive).emit(&d.ui);
             return Err(Error::reported(e.code));
         }
         Err(e) => return Err(e),
@@ -116,7 +116,7 @@ fn do_build(d: &mut Dkms, x: Target, within: &Within) -> Result<()> {
         .map(|i| module_dir.join(format!("{}.ko{suffix}", conf.modules[i].dest_module_name)).display().to_string())
         .collect();
     (step.round, step.side_by_side, step.after) = (within.round, within.side_by_side, within.after.clone());
-    step.emit();
+    step.emit(&d.ui);
     Ok(())
 }
 
@@ -142,7 +142,7 @@ pub(crate) fn install(d: &mut Dkms, x: Target, within: &Within) -> Result<()> {
     let Target { m, v, k, a } = x;
     if status::is_module_installed(&d.ctx.trees, m, v, k, a) {
         if !within.opts.force {
-            Step::skip(x, SkipReason::AlreadyInstalled).emit();
+            Step::skip(x, SkipReason::AlreadyInstalled).emit(&d.ui);
             return Ok(());
         }
         // `do_uninstall` runs its depmod right away outside the hooks.
@@ -174,7 +174,7 @@ fn do_install(d: &mut Dkms, x: Target, within: &Within, before: Before) -> Resul
         // only its OBSOLETE_BY part can be made (the rest when it runs).
         let sane = match built {
             true => check_version_sanity(d, &forced, x, &conf.obsolete_by, &r.dest_module_name, suffix),
-            false => not_obsolete(forced.force, k, &conf.obsolete_by),
+            false => not_obsolete(&d.ui, forced.force, k, &conf.obsolete_by),
         };
         if !sane {
             continue;
@@ -186,9 +186,9 @@ fn do_install(d: &mut Dkms, x: Target, within: &Within, before: Before) -> Resul
     if conf.num_modules() > 0 && step.files.is_empty() {
         return Err(install_aborted());
     }
-    step.emit();
+    step.emit(&d.ui);
     if !conf.pre_install.is_empty() {
-        dkms_cli::ui::outln(&format!("  running PRE_INSTALL {} first, which may abort it", conf.pre_install));
+        d.ui.outln(&format!("  running PRE_INSTALL {} first, which may abort it", conf.pre_install));
     }
     plan_depmod(d, k, a, within.depmod);
     if !within.no_dependants {
@@ -216,7 +216,7 @@ fn rebuild_dependants(d: &mut Dkms, x: Target, within: &Within) -> Result<()> {
             }
         };
         if status::is_module_built(&d.ctx.trees, &dm, &dv, k, a) {
-            Step::new(PlannedAction::Unbuild, Target::new(&dm, &dv, k, a)).emit();
+            Step::new(PlannedAction::Unbuild, Target::new(&dm, &dv, k, a)).emit(&d.ui);
         }
         before.unbuilt = true;
         if let Err(e) = do_install(d, Target::new(&dm, &dv, k, a), &again, before) {
@@ -230,7 +230,7 @@ fn rebuild_dependants(d: &mut Dkms, x: Target, within: &Within) -> Result<()> {
 pub(crate) fn uninstall(d: &mut Dkms, x: Target, depmod: Depmod) -> Result<bool> {
     let Target { m, v, k, a } = x;
     if !status::is_module_installed(&d.ctx.trees, m, v, k, a) {
-        Step::skip(x, SkipReason::NotInstalled).emit();
+        Step::skip(x, SkipReason::NotInstalled).emit(&d.ui);
         return Ok(false);
     }
     do_uninstall(d, x, depmod)?;
@@ -267,7 +267,7 @@ fn do_uninstall(d: &mut Dkms, x: Target, depmod: Depmod) -> Result<Before> {
         restored: step.originals.iter().map(PathBuf::from).collect(),
         unbuilt: false,
     };
-    step.emit();
+    step.emit(&d.ui);
     plan_depmod(d, k, a, depmod);
     Ok(before)
 }
@@ -276,17 +276,17 @@ fn do_uninstall(d: &mut Dkms, x: Target, depmod: Depmod) -> Result<Before> {
 pub(crate) fn unbuild(d: &Dkms, x: Target) -> bool {
     let Target { m, v, k, a } = x;
     if !status::is_module_built(&d.ctx.trees, m, v, k, a) {
-        Step::skip(x, SkipReason::NotBuilt).emit();
+        Step::skip(x, SkipReason::NotBuilt).emit(&d.ui);
         return false;
     }
-    Step::new(PlannedAction::Unbuild, x).emit();
+    Step::new(PlannedAction::Unbuild, x).emit(&d.ui);
     true
 }
 
 /// A depmod step for `k`, when it is run now and would run at all.
 fn plan_depmod(d: &Dkms, k: &str, a: &str, depmod: Depmod) {
     if depmod == Depmod::Now && d.depmod_would_run(k) {
-        Step::depmod(k, a).emit();
+        Step::depmod(k, a).emit(&d.ui);
     }
 }
 
