@@ -158,7 +158,7 @@ fn recover_one(d: &mut Dkms, p: Pending) {
     if let ("depmod", [k]) = (op.as_str(), &target[..]) {
         // A parallel autoinstall installed modules whose depmod it runs once
         // at the end (see `autoinstall`): run it now.
-        quietly(d, |d| {
+        d.quietly(|d| {
             d.run_depmod(k);
         });
         let _ = journal::clear(&p);
@@ -194,7 +194,7 @@ fn recover_one(d: &mut Dkms, p: Pending) {
         }
         "install" if steps.iter().any(|s| s.key == "linked") => {
             drop_displaced(steps);
-            quietly(d, |d| {
+            d.quietly(|d| {
                 d.run_depmod(&k);
             });
             "completed"
@@ -207,11 +207,11 @@ fn recover_one(d: &mut Dkms, p: Pending) {
         "uninstall" => {
             let _ = journal::clear(&p);
             if status::is_module_installed(&d.ctx.trees, &m, &v, &k, &a) {
-                quietly(d, |d| {
+                d.quietly(|d| {
                     let _ = d.subshell(|d| super::uninstall::do_uninstall(d, Target::new(&m, &v, &k, &a)));
                 });
             } else {
-                quietly(d, |d| {
+                d.quietly(|d| {
                     d.run_depmod(&k);
                 });
             }
@@ -221,8 +221,4 @@ fn recover_one(d: &mut Dkms, p: Pending) {
     };
     let _ = journal::clear(&p);
     d.ui.errln(&format!("dkms: recovered from an interrupted {op} of {m}/{v} for kernel {k} ({a}): {outcome}."));
-}
-
-fn quietly(d: &mut Dkms, f: impl FnOnce(&mut Dkms)) {
-    d.quietly(f);
 }
