@@ -63,7 +63,7 @@ fn one_kernel(d: &mut Dkms, opts: &BuildOptions, k: &str, a: &str) -> Result<()>
         autoinstall_with(d, Options { skip_known_failures: true, build: *opts })
     };
     dequeue()?;
-    if installed(d, k, a) != before {
+    if installed(d, k, a) != before && feeds_host_initramfs(&d.ctx.trees.install_tree) {
         update_initramfs(&d.ui, k);
     }
     if res.is_err() {
@@ -102,6 +102,14 @@ fn inhibit(k: &str) -> Option<tools::Held> {
 /// to ask, and systemd-inhibit would only fail).
 fn logind_runs() -> bool {
     Path::new("/run/systemd/system").is_dir() && Path::new("/run/systemd/seats").is_dir()
+}
+
+/// Is `install_tree` the module tree the host's initramfs is made from
+/// (`/lib/modules`, however linked)? Modules installed into a private tree
+/// (`--installtree`) are in no initramfs of this host.
+fn feeds_host_initramfs(install_tree: &Path) -> bool {
+    let canon = |p: &Path| std::fs::canonicalize(p).ok();
+    canon(install_tree).is_some_and(|t| Some(t) == canon(Path::new("/lib/modules")))
 }
 
 /// After modules were installed for k, its initramfs is rebuilt so that a
@@ -152,6 +160,17 @@ fn failure_block(d: &Dkms, k: &str) {
 mod tests {
     use super::*;
     use crate::support::fixture::{captured, Fixture, K};
+
+    #[test]
+    fn only_the_host_module_tree_feeds_its_initramfs() {
+        let f = Fixture::new();
+        assert!(!feeds_host_initramfs(&f.trees().install_tree), "a private tree");
+        assert!(!feeds_host_initramfs(Path::new("/nonexistent/lib/modules")));
+        if Path::new("/lib/modules").is_dir() {
+            assert!(feeds_host_initramfs(Path::new("/lib/modules")));
+            assert!(feeds_host_initramfs(Path::new("/lib/modules/.")));
+        }
+    }
 
     fn queue(f: &Fixture) -> Vec<String> {
         dpkg::queued(&f.trees().dkms_tree).0
