@@ -35,6 +35,20 @@ pub fn have(tool: &str) -> bool {
     Command::new("sh").arg("-c").arg(format!("command -v {tool}")).output().is_ok_and(|o| o.status.success())
 }
 
+/// The newest kernel (by name, in plain string order) of `/lib/modules`
+/// whose headers directory `/lib/modules/<k>/build` satisfies `headers`:
+/// each test group asks of the headers what its builds need.
+pub fn newest_kernel(headers: impl Fn(&Path) -> bool) -> Option<String> {
+    let mut ks: Vec<String> = fs::read_dir("/lib/modules")
+        .ok()?
+        .flatten()
+        .filter(|e| headers(&e.path().join("build")))
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    ks.sort();
+    ks.pop()
+}
+
 /// Running as root (upstream's `add` of a source directory requires it).
 pub fn is_root() -> bool {
     static ROOT: OnceLock<bool> = OnceLock::new();
