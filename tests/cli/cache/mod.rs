@@ -16,7 +16,7 @@ mod progress;
 mod tls;
 
 use crate::skip::skip_unless;
-use crate::support::{is_root, ours, Sandbox};
+use crate::support::{is_root, newest_kernel, ours, Sandbox};
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -48,17 +48,9 @@ fn fake_make(log: &Path, forbid: bool) -> String {
 
 /// A kernel whose headers are installed (build dir with Module.symvers).
 pub(crate) fn real_kernel() -> Option<String> {
-    let mut ks: Vec<String> = fs::read_dir("/lib/modules")
-        .ok()?
-        .flatten()
-        .filter(|e| e.path().join("build/Module.symvers").is_file())
-        .map(|e| e.file_name().to_string_lossy().into_owned())
-        .collect();
-    ks.sort();
-    ks.pop()
+    newest_kernel(|b| b.join("Module.symvers").is_file())
 }
 
-/// The MOK pair `name` (key, DER certificate) under `dir`.
 /// Wait until something listens on 127.0.0.1:`port` (`tries` × 50 ms at
 /// most): the servers the tests start take a moment.
 pub(crate) fn wait_for_port(port: u16, tries: u32) {
@@ -79,6 +71,7 @@ pub(crate) fn basic_auth_file(dir: &Path, port: u16) -> PathBuf {
     auth
 }
 
+/// The MOK pair `name` (key, DER certificate) under `dir`.
 pub(crate) fn keypair(dir: &Path, name: &str) -> (PathBuf, PathBuf) {
     let (key, cert) = (dir.join(format!("{name}.key")), dir.join(format!("{name}.der")));
     if !key.is_file() {
