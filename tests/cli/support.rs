@@ -465,6 +465,48 @@ pub fn mok_pair(key: &Path, cert: &Path, cn: &str) {
     assert!(st.success(), "openssl req");
 }
 
+/// A `mokutil` stand-in (firmware cannot be changed here) as `sb`'s
+/// `bin/mokutil`, first on `PATH`. It logs `$@` to `<root>/mokutil.log`
+/// and answers from the state in `<root>/mok-state` (`not-enrolled`,
+/// `pending`, `enrolled`) as mokutil 0.6 does: `--test-key` and
+/// `--list-new` (the SHA-1 fingerprint in `<root>/fingerprint`) tell the
+/// state, except in state `unknown-pending`, where `--test-key` says
+/// something else and only `--list-new` tells that it waits; `--import`
+/// reads the password twice from stdin (logged to `<root>/mokutil.pw`),
+/// refuses two that differ, and makes the state `pending`. Returns the
+/// log's path.
+pub fn mokutil_stand_in(sb: &Sandbox) -> PathBuf {
+    const MOKUTIL: &str = r#"#!/bin/sh
+echo "$@" >> @ROOT@/mokutil.log
+state=$(cat @ROOT@/mok-state)
+case $1 in
+--test-key)
+    case $state in
+    enrolled) echo "$2 is already enrolled" ;;
+    pending) echo "$2 is already in the enrollment request" ;;
+    unknown-pending) echo "Failed to read MokListRT" >&2 ;;
+    *) echo "$2 is not enrolled" ;;
+    esac ;;
+--list-new)
+    case $state in
+    *pending) echo "[key 1]"; echo "SHA1 Fingerprint: $(cat @ROOT@/fingerprint)" ;;
+    *) echo "MokNew is empty"; exit 1 ;;
+    esac ;;
+--import)
+    read -r a || exit 1
+    read -r b || exit 1
+    echo "$a|$b" >> @ROOT@/mokutil.pw
+    [ "$a" = "$b" ] || { echo "Password doesn't match" >&2; exit 1; }
+    echo pending > @ROOT@/mok-state ;;
+*) exit 2 ;;
+esac
+"#;
+    let mokutil = sb.bin.join("mokutil");
+    sb.write(&mokutil, &MOKUTIL.replace("@ROOT@", &sb.root.display().to_string()));
+    fs::set_permissions(&mokutil, fs::Permissions::from_mode(0o755)).expect("chmod");
+    sb.root.join("mokutil.log")
+}
+
 /// A real one-file kbuild module `m/1.0` in the sandbox's source tree: its
 /// dkms.conf (plus `conf_extra` lines) and a Makefile whose `all:` runs
 /// `before` (recipe lines, each `\t...\n`), kbuild, then `after`.
