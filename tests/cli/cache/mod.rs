@@ -51,6 +51,12 @@ pub(crate) fn real_kernel() -> Option<String> {
     newest_kernel(|b| b.join("Module.symvers").is_file())
 }
 
+/// A loopback port nothing listens on now, for a server a test starts
+/// (or, left unused, for one that is down).
+pub(crate) fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port()
+}
+
 /// Wait until something listens on 127.0.0.1:`port` (`tries` × 50 ms at
 /// most): the servers the tests start take a moment.
 pub(crate) fn wait_for_port(port: u16, tries: u32) {
@@ -221,7 +227,7 @@ pub(crate) struct Server {
 
 impl Server {
     pub(crate) fn start(dir: &Path) -> Server {
-        let port = std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port();
+        let port = free_port();
         let child = Command::new("python3")
             .args(["-m", "http.server", &port.to_string(), "--bind", "127.0.0.1", "--directory"])
             .arg(dir)

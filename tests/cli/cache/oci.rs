@@ -41,7 +41,7 @@ impl Registry {
     /// Start one in `dir` with `http_extra` under `http:` and `top_extra`
     /// at the top of its config.
     fn start(dir: &Path, http_extra: &str, top_extra: &str) -> Registry {
-        let port = std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port();
+        let port = super::free_port();
         let storage = dir.join("storage");
         let config = dir.join("config.yml");
         let yaml = format!(
@@ -396,7 +396,7 @@ fn oci_token_flow() {
     let scratch = tempfile::tempdir().expect("tempdir");
     let dir = scratch.path();
     let reg = Registry::plain(dir);
-    let port = std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port();
+    let port = super::free_port();
     let log = dir.join("front.log");
     let _front = Killed(
         Command::new("python3")

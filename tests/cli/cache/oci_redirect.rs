@@ -59,10 +59,6 @@ threading.Thread(target=s.serve_forever, daemon=True).start()
 http.server.ThreadingHTTPServer(("127.0.0.1", front), Front).serve_forever()
 "#;
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port()
-}
-
 #[test]
 fn oci_a_blob_redirected_to_another_host_gets_no_credentials() {
     skip_unless!(fleet().is_some() && tools(), NEEDS);
@@ -72,7 +68,7 @@ fn oci_a_blob_redirected_to_another_host_gets_no_credentials() {
     let reg = Registry::plain(dir);
     let (code, out, err) = push(f, &format!("oci+http://127.0.0.1:{}/dkms/cache", reg.port), &[]);
     assert_eq!(code, 0, "push to the registry itself:\n{out}\n{err}");
-    let (front, store) = (free_port(), free_port());
+    let (front, store) = (super::free_port(), super::free_port());
     let log = dir.join("front.log");
     let _front = Killed(
         Command::new("python3")
