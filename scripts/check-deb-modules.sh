@@ -1,46 +1,33 @@
 #!/usr/bin/env bash
-# Prebuilt module packages (`dkms cache deb`) through real apt, in a
-# throw-away root as scripts/check-deb.sh makes it (private mount namespace,
-# copy-on-write overlays over /usr, /etc, /var, /lib, /boot: the host is
-# never changed): a module is built and installed with dkms, where it went
-# is noted, it is packaged and removed from dkms again; the package is
-# published with reprepro into a directory served by python3 -m http.server
-# on 127.0.0.1 (started and stopped here), that repository is added to apt,
-# and apt-get installs <module>-modules-<kernel> (with the kernel's image
-# from the archive): the module is where dkms install put it, modinfo -k
-# finds it (depmod ran), dkms status is unchanged; apt-get purge removes it
-# and depmod runs again. Skipped, saying so, without kernel headers or
-# when apt cannot reach the archive (the kernel's image comes from there).
+# Prebuilt module packages (`dkms cache deb`) through real apt, in the
+# throw-away root scripts/check-deb.sh makes (check-deb-root.sh: a private
+# mount namespace, copy-on-write overlays over /usr, /etc, /var, /lib,
+# /boot: the host is never changed): a module is built and installed with
+# dkms, where it went is noted, it is packaged and removed from dkms again;
+# the package is published with reprepro into a directory served by
+# python3 -m http.server on 127.0.0.1 (started and stopped here), that
+# repository is added to apt, and apt-get installs <module>-modules-<kernel>
+# (with the kernel's image from the archive): the module is where dkms
+# install put it, modinfo -k finds it (depmod ran), dkms status is
+# unchanged; apt-get purge removes it and depmod runs again. Skipped, saying
+# so, without kernel headers or when apt cannot reach the archive (the
+# kernel's image comes from there).
 # Usage (root): scripts/check-deb-modules.sh dkms-rs.deb | DIR-WITH-dkms
 set -euo pipefail
+. "$(dirname "$0")/check-deb-root.sh"
 
 if [[ ${1-} != __inner ]]; then
     [[ $# == 1 && -e $1 ]] || { echo "usage: $0 dkms-rs.deb | DIR-WITH-dkms" >&2; exit 2; }
     ((EUID == 0)) || { echo "check-deb-modules: must run as root" >&2; exit 2; }
-    what=$(readlink -f "$1")
-    scratch=$(mktemp -d /tmp/check-deb-modules.XXXXXX)
-    trap 'rm -rf "$scratch"' EXIT
-    rc=0
-    unshare --mount --propagation private -- "$0" __inner "$scratch" "$what" || rc=$?
-    exit "$rc"
+    reenter_private check-deb-modules "$(readlink -f "$1")"
 fi
 
 S=$2
 what=$3
 export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 export LC_ALL=C DEBIAN_FRONTEND=noninteractive
-if [[ $(readlink /proc/self/ns/mnt) == "$(readlink /proc/$PPID/ns/mnt)" ]] ||
-    grep -qE ' (shared|master):[0-9]+' /proc/self/mountinfo; then
-    echo "check-deb-modules: refusing: not in a private mount namespace" >&2
-    exit 90
-fi
-# The overlays (mounts below them are not shown again: apt, dpkg and
-# depmod need none of them).
-for t in usr etc var lib boot; do
-    [[ -d /$t && ! -L /$t ]] || continue
-    mkdir -p "$S/ovl/$t/upper" "$S/ovl/$t/work"
-    mount -t overlay "check-deb-modules-$t" -o "lowerdir=/$t,upperdir=$S/ovl/$t/upper,workdir=$S/ovl/$t/work" "/$t"
-done
+require_private check-deb-modules
+overlay_host check-deb-modules "$S"
 
 passed=0
 failed=0
@@ -63,7 +50,7 @@ finish() {
     exit
 }
 
-K=$(for d in /lib/modules/*/build; do [[ -d $d/include ]] && basename "$(dirname "$d")"; done | sort -V | tail -n 1)
+K=$(newest_kernel)
 if [[ -z $K ]]; then
     echo "check-deb-modules: SKIPPED: no kernel headers installed to build against"
     exit 0

@@ -116,6 +116,23 @@ declare -A up_builds up_secs deb_builds deb_secs
 # add_secs SECONDS...: their sum, one decimal.
 add_secs() { awk 'BEGIN { for (i = 1; i < ARGC; i++) t += ARGV[i]; printf "%.1f\n", t }' "$@"; }
 
+# two_runs N FIRST NOTE SECOND: scenario N of upgrade_scenarios (called
+# from it: its _builds, _secs and who), the kernel's packages in two apt
+# runs: apt-get install FIRST (NOTE after it in the check's name), logged
+# in $S/upNa, then SECOND, in $S/upNb; the modules end up installed; each
+# module's builds and the dkms part's seconds of the two runs together
+# noted under N; with our dkms, then ours_N.
+two_runs() {
+    local n=$1 first=$2 note=$3 second=$4 m
+    forget_kernel
+    check "upgrade $n$who: apt-get install $first$note" apt_logged "$S/up${n}a" "$first"
+    check "upgrade $n$who: then apt-get install $second" apt_logged "$S/up${n}b" "$second"
+    check "  the modules are installed for $UPK" installed_all
+    for m in $UP_MODS; do _builds[$n $m]=$(($(builds "$S/up${n}a" "$m") + $(builds "$S/up${n}b" "$m"))); done
+    _secs[$n]=$(add_secs "$(dkms_seconds "$S/up${n}a")" "$(dkms_seconds "$S/up${n}b")")
+    [[ -n $who ]] || "ours_$n"
+}
+
 # upgrade_scenarios BUILDS SECS: scenarios 1-3 with whichever dkms is
 # installed, each module's builds and the dkms part's seconds noted in the
 # associative arrays named BUILDS and SECS; the checks that hold for any
@@ -124,13 +141,7 @@ add_secs() { awk 'BEGIN { for (i = 1; i < ARGC; i++) t += ARGV[i]; printf "%.1f\
 upgrade_scenarios() {
     local -n _builds=$1 _secs=$2
     local m who=${3-}
-    forget_kernel
-    check "upgrade 1$who: apt-get install linux-headers-$UPK" apt_logged "$S/up1a" "linux-headers-$UPK"
-    check "upgrade 1$who: then apt-get install linux-image-$UPK" apt_logged "$S/up1b" "linux-image-$UPK"
-    check "  the modules are installed for $UPK" installed_all
-    for m in $UP_MODS; do _builds[1 $m]=$(($(builds "$S/up1a" "$m") + $(builds "$S/up1b" "$m"))); done
-    _secs[1]=$(add_secs "$(dkms_seconds "$S/up1a")" "$(dkms_seconds "$S/up1b")")
-    [[ -n $who ]] || ours_1
+    two_runs 1 "linux-headers-$UPK" "" "linux-image-$UPK"
 
     forget_kernel
     mkdir -p /etc/initramfs-tools
@@ -148,13 +159,7 @@ upgrade_scenarios() {
     _secs[hand]=$(dkms_seconds "$S/hand")
     [[ -n $who ]] || ours_2
 
-    forget_kernel
-    check "upgrade 3$who: apt-get install linux-image-$UPK (no headers)" apt_logged "$S/up3a" "linux-image-$UPK"
-    check "upgrade 3$who: then apt-get install linux-headers-$UPK" apt_logged "$S/up3b" "linux-headers-$UPK"
-    check "  installed" installed_all
-    for m in $UP_MODS; do _builds[3 $m]=$(($(builds "$S/up3a" "$m") + $(builds "$S/up3b" "$m"))); done
-    _secs[3]=$(add_secs "$(dkms_seconds "$S/up3a")" "$(dkms_seconds "$S/up3b")")
-    [[ -n $who ]] || ours_3
+    two_runs 3 "linux-image-$UPK" " (no headers)" "linux-headers-$UPK"
     forget_kernel
 }
 

@@ -12,16 +12,12 @@
 # expected and actual exit status and seconds taken.
 # Usage (root): scripts/check-deb.sh PATH/TO/dkms-rs.deb
 set -euo pipefail
+. "$(dirname "$0")/check-deb-root.sh"
 
 if [[ ${1-} != __inner ]]; then
     [[ $# == 1 && -f $1 ]] || { echo "usage: $0 PACKAGE.deb" >&2; exit 2; }
     ((EUID == 0)) || { echo "check-deb: must run as root (it mounts overlays in a private mount namespace)" >&2; exit 2; }
-    deb=$(readlink -f "$1")
-    scratch=$(mktemp -d /tmp/check-deb.XXXXXX)
-    trap 'rm -rf "$scratch"' EXIT
-    rc=0
-    unshare --mount --propagation private -- "$0" __inner "$scratch" "$deb" || rc=$?
-    exit "$rc"
+    reenter_private check-deb "$(readlink -f "$1")"
 fi
 
 S=$2
@@ -33,39 +29,10 @@ export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 unset MAKELEVEL MAKEFLAGS MFLAGS MAKEOVERRIDES
 export LC_ALL=C MANPAGER=cat PAGER=cat MANWIDTH=80
 
-# Refuse to mount anything unless this is a private mount namespace.
-if [[ $(readlink /proc/self/ns/mnt) == "$(readlink /proc/$PPID/ns/mnt)" ]] ||
-    grep -qE ' (shared|master):[0-9]+' /proc/self/mountinfo; then
-    echo "check-deb: refusing: not in a private mount namespace" >&2
-    exit 90
-fi
-
-# Mounts below the overlaid trees would be hidden by the overlays: show
-# them again afterwards, from a view of the host root, read-only.
-trees=()
-for t in usr etc var lib lib64 bin sbin boot; do
-    [[ -d /$t && ! -L /$t ]] && trees+=("$t")
-done
-subs=()
-while read -r m; do
-    m=$(printf '%b' "$m")
-    for t in "${trees[@]}"; do
-        [[ $m == /$t/* ]] && subs+=("$m")
-    done
-done < <(awk '{print $5}' /proc/self/mountinfo | sort -u)
-if ((${#subs[@]})); then
-    mkdir -p "$S/hostroot"
-    mount --rbind / "$S/hostroot"
-fi
-for t in "${trees[@]}"; do
-    mkdir -p "$S/ovl/$t/upper" "$S/ovl/$t/work"
-    mount -t overlay "check-deb-$t" -o "lowerdir=/$t,upperdir=$S/ovl/$t/upper,workdir=$S/ovl/$t/work" "/$t"
-done
-for m in "${subs[@]}"; do
-    [[ -e $m ]] || continue
-    mount --rbind "$S/hostroot$m" "$m"
-    mount -o remount,bind,ro "$m" 2>/dev/null || true
-done
+# Refuse to mount anything unless this is a private mount namespace; then
+# the overlays that take every write.
+require_private check-deb
+overlay_host check-deb "$S"
 
 table=()
 passed=0
@@ -105,7 +72,7 @@ version=$(dpkg-deb -f "$deb" Version)
 payload=$(dpkg-deb -c "$deb" | awk '{print $6}' | sed 's|^\./|/|; s|/$||' | grep -v '^/*$' | sort)
 existed_before=$(while read -r p; do [[ -e $p ]] && echo "$p"; done <<<"$payload" || true)
 # A kernel whose headers are installed (the newest), for real builds.
-K=$(for d in /lib/modules/*/build; do [[ -d $d/include ]] && basename "$(dirname "$d")"; done | sort -V | tail -n 1)
+K=$(newest_kernel)
 export DEBIAN_FRONTEND=noninteractive
 
 # A module source under /usr/src: mkmod NAME [EXTRA dkms.conf LINES] [broken].

@@ -9,41 +9,8 @@ use crate::skip::skip_unless;
 use crate::support::{have, Impl, Output, Sandbox};
 use std::ffi::OsStr;
 use std::fs;
-use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
 use std::process::Command;
-
-/// The stand-in: logs `$@` to `<root>/mokutil.log`; the state is in
-/// `<root>/mok-state`. `--test-key` answers as mokutil 0.6 does, except in
-/// state `unknown-pending`, where it says something else and only
-/// `--list-new` (by the certificate's SHA-1 fingerprint) tells that it
-/// waits; `--import` reads the password twice from stdin (logged to
-/// `<root>/mokutil.pw`), refuses two that differ, and makes it `pending`.
-const MOKUTIL: &str = r#"#!/bin/sh
-echo "$@" >> @ROOT@/mokutil.log
-state=$(cat @ROOT@/mok-state)
-case $1 in
---test-key)
-    case $state in
-    enrolled) echo "$2 is already enrolled" ;;
-    pending) echo "$2 is already in the enrollment request" ;;
-    unknown-pending) echo "Failed to read MokListRT" >&2 ;;
-    *) echo "$2 is not enrolled" ;;
-    esac ;;
---list-new)
-    case $state in
-    *pending) echo "[key 1]"; echo "SHA1 Fingerprint: $(cat @ROOT@/fingerprint)" ;;
-    *) echo "MokNew is empty"; exit 1 ;;
-    esac ;;
---import)
-    read -r a || exit 1
-    read -r b || exit 1
-    echo "$a|$b" >> @ROOT@/mokutil.pw
-    [ "$a" = "$b" ] || { echo "Password doesn't match" >&2; exit 1; }
-    echo pending > @ROOT@/mok-state ;;
-*) exit 2 ;;
-esac
-"#;
 
 struct Enroll {
     sb: Sandbox,
@@ -66,9 +33,7 @@ impl Enroll {
         sb.write(&sb.root.join("fingerprint"), &format!("{fp}\n"));
         let conf = format!("mok_signing_key=\"{}\"\nmok_certificate=\"{}\"\n", key.display(), cert.display());
         sb.write(&sb.sysconf.join("dkms/framework.conf"), &conf);
-        let mokutil = sb.bin.join("mokutil");
-        sb.write(&mokutil, &MOKUTIL.replace("@ROOT@", &sb.root.display().to_string()));
-        fs::set_permissions(&mokutil, fs::Permissions::from_mode(0o755)).unwrap();
+        crate::support::mokutil_stand_in(&sb);
         let efi = sb.root.join("efi");
         let var = efi.join("efivars/SecureBoot-8be4df61-93ca-11d2-aa0d-00e098032b8c");
         fs::create_dir_all(var.parent().unwrap()).unwrap();

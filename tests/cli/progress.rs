@@ -10,20 +10,14 @@ mod terminal;
 
 use crate::json::Validator;
 use crate::skip::skip;
-use crate::support::{arch, have, Sandbox};
+use crate::support::{arch, have, newest_kernel, Sandbox};
 use std::ffi::OsStr;
 use std::fs;
 
-/// A kernel whose headers are installed (`/lib/modules/<k>/build`).
+/// A kernel whose headers are installed (`/lib/modules/<k>/build` with
+/// `include/` or a Makefile).
 pub(crate) fn kernel() -> Option<String> {
-    let mut ks: Vec<String> = fs::read_dir("/lib/modules")
-        .ok()?
-        .flatten()
-        .filter(|e| e.path().join("build/include").is_dir() || e.path().join("build/Makefile").is_file())
-        .map(|e| e.file_name().to_string_lossy().into_owned())
-        .collect();
-    ks.sort();
-    ks.pop()
+    newest_kernel(|b| b.join("include").is_dir() || b.join("Makefile").is_file())
 }
 
 const WHY: &str = "needs gcc and kernel headers in /lib/modules/*/build";

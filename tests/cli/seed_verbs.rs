@@ -8,30 +8,19 @@
 
 use crate::json::Validator;
 use crate::skip::{skip_part, skip_unless};
-use crate::support::{arch, is_root, Output, Sandbox};
+use crate::support::{arch, have, is_root, newest_kernel, Output, Sandbox};
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 const NO_HEADERS: &str = "no kernel headers with a Module.symvers under /lib/modules, or no make/gcc";
 
-fn have(tool: &str) -> bool {
-    Command::new("sh").arg("-c").arg(format!("command -v {tool}")).output().is_ok_and(|o| o.status.success())
-}
-
 /// A kernel whose headers can build modules (the newest such one).
 fn real_kernel() -> Option<String> {
     if !have("make") || !have("gcc") {
         return None;
     }
-    let mut ks: Vec<String> = fs::read_dir("/lib/modules")
-        .ok()?
-        .flatten()
-        .filter(|e| e.path().join("build/Module.symvers").is_file() && e.path().join("build/Makefile").is_file())
-        .map(|e| e.file_name().to_string_lossy().into_owned())
-        .collect();
-    ks.sort();
-    ks.pop()
+    newest_kernel(|b| b.join("Module.symvers").is_file() && b.join("Makefile").is_file())
 }
 
 /// A sandbox whose install tree has kernel `k`'s real headers; no signing.

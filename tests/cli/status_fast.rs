@@ -6,17 +6,13 @@
 //! binary.
 
 use crate::skip::{skip_part, skip_unless};
-use crate::support::{arch, assert_same, ours, Impl, Sandbox, KVER};
+use crate::support::{arch, assert_same, have, ours, Impl, Sandbox, KVER};
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 /// A second kernel whose installed modules are xz-compressed.
 const KVER_XZ: &str = "6.1.0-98-amd64";
-
-fn have(tool: &str) -> bool {
-    Command::new("sh").arg("-c").arg(format!("command -v {tool}")).output().is_ok_and(|o| o.status.success())
-}
 
 /// A relocatable ELF object whose `.modinfo` holds `strings`.
 fn elf_module(dir: &Path, name: &str, strings: &[&str]) -> PathBuf {

@@ -35,6 +35,20 @@ pub fn have(tool: &str) -> bool {
     Command::new("sh").arg("-c").arg(format!("command -v {tool}")).output().is_ok_and(|o| o.status.success())
 }
 
+/// The newest kernel (by name, in plain string order) of `/lib/modules`
+/// whose headers directory `/lib/modules/<k>/build` satisfies `headers`:
+/// each test group asks of the headers what its builds need.
+pub fn newest_kernel(headers: impl Fn(&Path) -> bool) -> Option<String> {
+    let mut ks: Vec<String> = fs::read_dir("/lib/modules")
+        .ok()?
+        .flatten()
+        .filter(|e| headers(&e.path().join("build")))
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    ks.sort();
+    ks.pop()
+}
+
 /// Running as root (upstream's `add` of a source directory requires it).
 pub fn is_root() -> bool {
     static ROOT: OnceLock<bool> = OnceLock::new();
@@ -449,6 +463,48 @@ pub fn mok_pair(key: &Path, cert: &Path, cn: &str) {
         .status()
         .expect("run openssl");
     assert!(st.success(), "openssl req");
+}
+
+/// A `mokutil` stand-in (firmware cannot be changed here) as `sb`'s
+/// `bin/mokutil`, first on `PATH`. It logs `$@` to `<root>/mokutil.log`
+/// and answers from the state in `<root>/mok-state` (`not-enrolled`,
+/// `pending`, `enrolled`) as mokutil 0.6 does: `--test-key` and
+/// `--list-new` (the SHA-1 fingerprint in `<root>/fingerprint`) tell the
+/// state, except in state `unknown-pending`, where `--test-key` says
+/// something else and only `--list-new` tells that it waits; `--import`
+/// reads the password twice from stdin (logged to `<root>/mokutil.pw`),
+/// refuses two that differ, and makes the state `pending`. Returns the
+/// log's path.
+pub fn mokutil_stand_in(sb: &Sandbox) -> PathBuf {
+    const MOKUTIL: &str = r#"#!/bin/sh
+echo "$@" >> @ROOT@/mokutil.log
+state=$(cat @ROOT@/mok-state)
+case $1 in
+--test-key)
+    case $state in
+    enrolled) echo "$2 is already enrolled" ;;
+    pending) echo "$2 is already in the enrollment request" ;;
+    unknown-pending) echo "Failed to read MokListRT" >&2 ;;
+    *) echo "$2 is not enrolled" ;;
+    esac ;;
+--list-new)
+    case $state in
+    *pending) echo "[key 1]"; echo "SHA1 Fingerprint: $(cat @ROOT@/fingerprint)" ;;
+    *) echo "MokNew is empty"; exit 1 ;;
+    esac ;;
+--import)
+    read -r a || exit 1
+    read -r b || exit 1
+    echo "$a|$b" >> @ROOT@/mokutil.pw
+    [ "$a" = "$b" ] || { echo "Password doesn't match" >&2; exit 1; }
+    echo pending > @ROOT@/mok-state ;;
+*) exit 2 ;;
+esac
+"#;
+    let mokutil = sb.bin.join("mokutil");
+    sb.write(&mokutil, &MOKUTIL.replace("@ROOT@", &sb.root.display().to_string()));
+    fs::set_permissions(&mokutil, fs::Permissions::from_mode(0o755)).expect("chmod");
+    sb.root.join("mokutil.log")
 }
 
 /// A real one-file kbuild module `m/1.0` in the sandbox's source tree: its

@@ -154,7 +154,7 @@ fn an_archive_with_a_dotdot_entry_falls_back() {
 fn a_server_down_falls_back() {
     skip_unless!(fleet().is_some(), "needs root, openssl and installed kernel headers");
     let f = fleet().expect("fleet");
-    let port = std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port();
+    let port = super::free_port();
     let url = format!("http://127.0.0.1:{port}/");
     let tree = node(f, &url);
     falls_back(f, &tree, &url, "connection refused", &[]);

@@ -16,7 +16,7 @@ mod progress;
 mod tls;
 
 use crate::skip::skip_unless;
-use crate::support::{is_root, ours, Sandbox};
+use crate::support::{is_root, newest_kernel, ours, Sandbox};
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -48,17 +48,15 @@ fn fake_make(log: &Path, forbid: bool) -> String {
 
 /// A kernel whose headers are installed (build dir with Module.symvers).
 pub(crate) fn real_kernel() -> Option<String> {
-    let mut ks: Vec<String> = fs::read_dir("/lib/modules")
-        .ok()?
-        .flatten()
-        .filter(|e| e.path().join("build/Module.symvers").is_file())
-        .map(|e| e.file_name().to_string_lossy().into_owned())
-        .collect();
-    ks.sort();
-    ks.pop()
+    newest_kernel(|b| b.join("Module.symvers").is_file())
 }
 
-/// The MOK pair `name` (key, DER certificate) under `dir`.
+/// A loopback port nothing listens on now, for a server a test starts
+/// (or, left unused, for one that is down).
+pub(crate) fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port()
+}
+
 /// Wait until something listens on 127.0.0.1:`port` (`tries` × 50 ms at
 /// most): the servers the tests start take a moment.
 pub(crate) fn wait_for_port(port: u16, tries: u32) {
@@ -79,6 +77,7 @@ pub(crate) fn basic_auth_file(dir: &Path, port: u16) -> PathBuf {
     auth
 }
 
+/// The MOK pair `name` (key, DER certificate) under `dir`.
 pub(crate) fn keypair(dir: &Path, name: &str) -> (PathBuf, PathBuf) {
     let (key, cert) = (dir.join(format!("{name}.key")), dir.join(format!("{name}.der")));
     if !key.is_file() {
@@ -228,7 +227,7 @@ pub(crate) struct Server {
 
 impl Server {
     pub(crate) fn start(dir: &Path) -> Server {
-        let port = std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port();
+        let port = free_port();
         let child = Command::new("python3")
             .args(["-m", "http.server", &port.to_string(), "--bind", "127.0.0.1", "--directory"])
             .arg(dir)

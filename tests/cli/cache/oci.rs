@@ -41,7 +41,7 @@ impl Registry {
     /// Start one in `dir` with `http_extra` under `http:` and `top_extra`
     /// at the top of its config.
     fn start(dir: &Path, http_extra: &str, top_extra: &str) -> Registry {
-        let port = std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port();
+        let port = super::free_port();
         let storage = dir.join("storage");
         let config = dir.join("config.yml");
         let yaml = format!(
@@ -320,13 +320,15 @@ fn oci_cache_gate_holds_a_rollout_until_the_push() {
     assert!(st.contains(": added"), "{st}");
 }
 
-/// A token-auth front for a registry: port, registry port, log. It answers
-/// `GET /token` with a token only to basic `dkms:s3cret`; any other request
-/// without `Bearer t0k` gets a 401 Bearer challenge; the rest it passes on.
-const TOKEN_FRONT: &str = r#"
-import http.client, http.server, sys
-port, upstream, log = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
-class Front(http.server.BaseHTTPRequestHandler):
+/// The start of the python3 HTTP fronts the tests put before a registry:
+/// the imports and a handler class `Base` with `reply(status, headers,
+/// body)` (with a Content-Length, and no body to a HEAD), `body()` (the
+/// request's body) and `pass_on(upstream, body)`: the request sent on to
+/// 127.0.0.1:`upstream` without its `Authorization`; (response, its body,
+/// its headers less the framing ones). A front is this and its own part.
+pub(super) const FRONT_BASE: &str = r#"
+import http.client, http.server, sys, threading
+class Base(http.server.BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     def log_message(self, *a): pass
     def reply(self, status, headers, body):
@@ -335,13 +337,34 @@ class Front(http.server.BaseHTTPRequestHandler):
             self.send_header(k, v)
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
-        self.wfile.write(body)
+        if self.command != "HEAD":
+            self.wfile.write(body)
+    def body(self):
+        n = int(self.headers.get("Content-Length") or 0)
+        return self.rfile.read(n) if n else b""
+    def pass_on(self, upstream, body):
+        c = http.client.HTTPConnection("127.0.0.1", upstream)
+        hs = {k: v for k, v in self.headers.items() if k.lower() not in ("authorization", "content-length")}
+        c.request(self.command, self.path, body=body, headers=hs)
+        r = c.getresponse()
+        data = r.read()
+        keep = [(k, v) for k, v in r.getheaders() if k.lower() not in ("content-length", "transfer-encoding", "connection")]
+        return r, data, keep
+"#;
+
+/// A token-auth front for a registry (after `FRONT_BASE`): port, registry
+/// port, log. It answers `GET /token` with a token only to basic
+/// `dkms:s3cret`; any other request without `Bearer t0k` gets a 401 Bearer
+/// challenge; the rest it passes on (a HEAD with the registry's own
+/// Content-Length).
+const TOKEN_FRONT: &str = r#"
+port, upstream, log = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
+class Front(Base):
     def any(self):
         auth = self.headers.get("Authorization", "")
         with open(log, "a") as f:
             f.write(f"{self.command} {self.path.split('?')[0]} {auth.split(' ')[0]}\n")
-        n = int(self.headers.get("Content-Length") or 0)
-        body = self.rfile.read(n) if n else b""
+        body = self.body()
         if self.path.startswith("/token"):
             if auth == "Basic ZGttczpzM2NyZXQ=":
                 return self.reply(200, [("Content-Type", "application/json")], b'{"token": "t0k"}')
@@ -349,12 +372,7 @@ class Front(http.server.BaseHTTPRequestHandler):
         if auth != "Bearer t0k":
             ch = f'Bearer realm="http://127.0.0.1:{port}/token",service="test",scope="repository:dkms/cache:pull,push"'
             return self.reply(401, [("WWW-Authenticate", ch)], b"")
-        c = http.client.HTTPConnection("127.0.0.1", upstream)
-        hs = {k: v for k, v in self.headers.items() if k.lower() not in ("authorization", "content-length")}
-        c.request(self.command, self.path, body=body, headers=hs)
-        r = c.getresponse()
-        data = r.read()
-        keep = [(k, v) for k, v in r.getheaders() if k.lower() not in ("content-length", "transfer-encoding", "connection")]
+        r, data, keep = self.pass_on(upstream, body)
         if self.command == "HEAD":
             self.send_response(r.status)
             for k, v in r.getheaders():
@@ -378,11 +396,11 @@ fn oci_token_flow() {
     let scratch = tempfile::tempdir().expect("tempdir");
     let dir = scratch.path();
     let reg = Registry::plain(dir);
-    let port = std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port();
+    let port = super::free_port();
     let log = dir.join("front.log");
     let _front = Killed(
         Command::new("python3")
-            .args(["-c", TOKEN_FRONT, &port.to_string(), &reg.port.to_string()])
+            .args(["-c", &[FRONT_BASE, TOKEN_FRONT].concat(), &port.to_string(), &reg.port.to_string()])
             .arg(&log)
             .stdout(Stdio::null())
             .spawn()

@@ -10,51 +10,34 @@
 //! not once per blob.
 
 use super::faults::node;
-use super::oci::{push, tools, Killed, Registry, NEEDS};
+use super::oci::{push, tools, Killed, Registry, FRONT_BASE, NEEDS};
 use super::{fleet, keypair, Tree};
 use crate::skip::skip_unless;
 use std::fs;
 use std::process::{Command, Stdio};
 
-/// The front and the object store: `front_port store_port registry_port
-/// storage log`. The front wants basic `dkms:s3cret`; it redirects blob
-/// GETs to the store and passes the rest to the registry.
+/// The front and the object store (after `FRONT_BASE`): `front_port
+/// store_port registry_port storage log`. The front wants basic
+/// `dkms:s3cret`; it redirects blob GETs to the store and passes the rest
+/// to the registry.
 const REDIRECT_FRONT: &str = r#"
-import http.client, http.server, sys, threading
 front, store, upstream, storage, log = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), sys.argv[4], sys.argv[5]
 def note(line):
     with open(log, "a") as f:
         f.write(line + "\n")
-class Base(http.server.BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    def log_message(self, *a): pass
-    def reply(self, status, headers, body):
-        self.send_response(status)
-        for k, v in headers:
-            self.send_header(k, v)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        if self.command != "HEAD":
-            self.wfile.write(body)
 class Front(Base):
     def any(self):
         auth = self.headers.get("Authorization", "")
         path = self.path.split("?")[0]
         note(f"front {self.command} {path} {auth.split(' ')[0] or '-'}")
-        n = int(self.headers.get("Content-Length") or 0)
-        body = self.rfile.read(n) if n else b""
+        body = self.body()
         if auth != "Basic ZGttczpzM2NyZXQ=":
             return self.reply(401, [("WWW-Authenticate", 'Basic realm="dkms-test"')], b"")
         if self.command == "GET" and "/blobs/sha256:" in path:
             hexd = path.rsplit("sha256:", 1)[1]
             where = f"http://127.0.0.1:{store}/bucket/{hexd}?X-Amz-Signature=s1gned"
             return self.reply(307, [("Location", where)], b"")
-        c = http.client.HTTPConnection("127.0.0.1", upstream)
-        hs = {k: v for k, v in self.headers.items() if k.lower() not in ("authorization", "content-length")}
-        c.request(self.command, self.path, body=body, headers=hs)
-        r = c.getresponse()
-        data = r.read()
-        keep = [(k, v) for k, v in r.getheaders() if k.lower() not in ("content-length", "transfer-encoding", "connection")]
+        r, data, keep = self.pass_on(upstream, body)
         self.reply(r.status, keep, data)
     do_GET = do_HEAD = any
 class Store(Base):
@@ -76,10 +59,6 @@ threading.Thread(target=s.serve_forever, daemon=True).start()
 http.server.ThreadingHTTPServer(("127.0.0.1", front), Front).serve_forever()
 "#;
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port()
-}
-
 #[test]
 fn oci_a_blob_redirected_to_another_host_gets_no_credentials() {
     skip_unless!(fleet().is_some() && tools(), NEEDS);
@@ -89,11 +68,17 @@ fn oci_a_blob_redirected_to_another_host_gets_no_credentials() {
     let reg = Registry::plain(dir);
     let (code, out, err) = push(f, &format!("oci+http://127.0.0.1:{}/dkms/cache", reg.port), &[]);
     assert_eq!(code, 0, "push to the registry itself:\n{out}\n{err}");
-    let (front, store) = (free_port(), free_port());
+    let (front, store) = (super::free_port(), super::free_port());
     let log = dir.join("front.log");
     let _front = Killed(
         Command::new("python3")
-            .args(["-c", REDIRECT_FRONT, &front.to_string(), &store.to_string(), &reg.port.to_string()])
+            .args([
+                "-c",
+                &[FRONT_BASE, REDIRECT_FRONT].concat(),
+                &front.to_string(),
+                &store.to_string(),
+                &reg.port.to_string(),
+            ])
             .arg(&reg.storage)
             .arg(&log)
             .stdout(Stdio::null())

@@ -99,10 +99,6 @@ impl Drop for Py {
     }
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port()
-}
-
 fn openssl(args: &[&str]) {
     let out = Command::new("openssl").args(args).output().expect("openssl");
     assert!(out.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
@@ -171,7 +167,7 @@ fn https(f: &Fleet, dir: &Path) -> (Py, String, String, String) {
     let trusted = ca(dir, "test-ca");
     let other = ca(dir, "other-ca");
     let (cert, key) = server_cert(dir, &trusted);
-    let port = free_port();
+    let port = super::free_port();
     let args = [f.cache.display().to_string(), port.to_string(), cert, key];
     let server = Py::start(HTTPS_SERVER, &args, port);
     (server, format!("https://127.0.0.1:{port}/"), trusted.0, other.0)
@@ -197,7 +193,7 @@ fn https_with_the_system_store_directly_and_through_a_proxy() {
     installs_over_https(f, &url, &[("SSL_CERT_FILE", &trusted)]);
 
     let log: PathBuf = scratch.path().join("proxy.log");
-    let port = free_port();
+    let port = super::free_port();
     let _proxy = Py::start(CONNECT_PROXY, &[port.to_string(), log.display().to_string()], port);
     let proxy = format!("http://127.0.0.1:{port}");
     installs_over_https(f, &url, &[("SSL_CERT_FILE", &trusted), ("https_proxy", &proxy)]);

@@ -22,7 +22,7 @@ mod raw;
 mod round_trip;
 
 use crate::skip::{skip_part, skip_unless};
-use crate::support::{arch, assert_same, compare_fresh, is_root, Impl, Output, Sandbox, KVER};
+use crate::support::{arch, assert_same, compare_fresh, have, is_root, Impl, Output, Sandbox, KVER};
 use std::fs;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
@@ -34,11 +34,6 @@ const V: &str = "1.0";
 
 /// Why loading a source tarball is skipped when not root.
 const NEEDS_ROOT: &str = "needs root (upstream's add_source_tree refuses it)";
-
-/// GNU tar and the compressors, for listing archives and for upstream.
-fn have(tool: &str) -> bool {
-    Command::new("sh").arg("-c").arg(format!("command -v {tool}")).output().is_ok_and(|o| o.status.success())
-}
 
 /// A source tree worth archiving: dkms.conf, Makefile, a subdirectory, a
 /// relative symlink and a file name longer than tar's 100-byte field.

@@ -22,25 +22,17 @@ mod secureboot;
 mod sign;
 mod status;
 
-use crate::support::{is_root, Sandbox};
+use crate::support::{is_root, newest_kernel, Sandbox};
 use std::fs;
 use std::os::unix::fs::symlink;
 use std::path::{Path, PathBuf};
 
 /// A kernel whose headers are installed: `/lib/modules/<k>/build` with
-/// `include/` and a Makefile.
+/// `include/`, a Makefile and `scripts/sign-file`.
 pub(crate) fn real_kernel() -> Option<String> {
-    let mut ks: Vec<String> = fs::read_dir("/lib/modules")
-        .ok()?
-        .flatten()
-        .map(|e| e.file_name().to_string_lossy().into_owned())
-        .filter(|k| {
-            let b = Path::new("/lib/modules").join(k).join("build");
-            b.join("include").is_dir() && b.join("Makefile").is_file() && b.join("scripts/sign-file").is_file()
-        })
-        .collect();
-    ks.sort();
-    ks.pop()
+    newest_kernel(|b| {
+        b.join("include").is_dir() && b.join("Makefile").is_file() && b.join("scripts/sign-file").is_file()
+    })
 }
 
 /// Why a test of this module cannot run, if it cannot.

@@ -128,41 +128,6 @@ pub(super) fn efi(r: &Real, on: bool) -> PathBuf {
     dir
 }
 
-/// A `mokutil` stand-in (firmware cannot be changed here) in the sandbox's
-/// bin, first on `PATH`: it logs its arguments to `<root>/mokutil.log`, and
-/// answers from `<root>/mok-state` (`not-enrolled`, `pending`, `enrolled`)
-/// as mokutil does: `--test-key` and `--list-new` tell the state, and
-/// `--import` reads the one-time password twice from stdin (logged to
-/// `<root>/mokutil.pw`), refuses two that differ, and makes the state
-/// `pending`. Returns the log.
-pub(super) fn mokutil(r: &Real, state: &str) -> PathBuf {
-    let root = r.sb.root.display().to_string();
-    fs::write(r.sb.root.join("mok-state"), state).unwrap();
-    let script = r#"#!/bin/sh
-echo "$@" >> @ROOT@/mokutil.log
-state=$(cat @ROOT@/mok-state)
-case $1 in
---test-key)
-    case $state in
-    enrolled) echo "$2 is already enrolled" ;;
-    pending) echo "$2 is already in the enrollment request" ;;
-    *) echo "$2 is not enrolled" ;;
-    esac ;;
---list-new)
-    if [ "$state" = pending ]; then echo "[key 1]"; echo "Subject: CN=stand-in"; else echo "MokNew is empty"; exit 1; fi ;;
---import)
-    read -r a || exit 1
-    read -r b || exit 1
-    echo "$a|$b" >> @ROOT@/mokutil.pw
-    [ "$a" = "$b" ] || { echo "Password doesn't match" >&2; exit 1; }
-    echo pending > @ROOT@/mok-state ;;
-*) exit 2 ;;
-esac
-"#;
-    write_exec(&r.sb.bin.join("mokutil"), &script.replace("@ROOT@", &root));
-    r.sb.root.join("mokutil.log")
-}
-
 /// Run dkms with `vars`; (exit, stdout, stderr).
 fn run(r: &mut Real, args: &[&str], vars: &[(&str, &std::ffi::OsStr)]) -> (i32, String, String) {
     let o = r.sb.run_env(crate::support::Impl::Ours, None, args, true, vars);
@@ -176,7 +141,8 @@ fn enrolment_warning_only_with_secure_boot_on_and_the_key_not_enrolled() {
     let k = r.k.clone();
     r.source("okm", "1.0", None, "");
     let cert = r.shown(&r.cert());
-    let log = mokutil(&r, "not-enrolled");
+    fs::write(r.sb.root.join("mok-state"), "not-enrolled").unwrap();
+    let log = crate::support::mokutil_stand_in(&r.sb);
     let efi_dir = efi(&r, false);
     let vars = [("DKMS_EFI_DIR", efi_dir.as_os_str())];
     let warning = "Warning: Secure Boot is on and the certificate";
