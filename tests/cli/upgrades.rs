@@ -166,3 +166,34 @@ fn kernel_preinst_under_dpkg_keeps_a_build_made_against_the_installed_headers() 
     assert_eq!(o.unwrap().status.code(), Some(0));
     assert!(!built.exists());
 }
+
+/// What dkms-rs keeps beside the tree goes with what it describes: a
+/// build's header stamp with its unbuild, a version's failure memory and
+/// stamps with its removal (a version added again starts afresh), and the
+/// directories they leave empty (no root needed).
+#[test]
+fn stamps_and_failure_memory_go_with_their_build_and_version() {
+    let t = Tree::new();
+    let a = crate::support::arch();
+    t.add_source("mod_a", "1.0");
+    let (code, _, err) = t.run(&["build", "mod_a/1.0", "-k", KVER], "");
+    assert_eq!(code, 0, "{err}");
+    let stamp = t.path(&format!("dkms/.cache/headers/mod_a/1.0/{KVER}/{a}"));
+    assert!(stamp.is_file(), "the build records its headers");
+    let (code, _, err) = t.run(&["unbuild", "mod_a/1.0", "-k", KVER], "");
+    assert_eq!(code, 0, "{err}");
+    assert!(!t.path("dkms/.cache/headers").exists(), "the unbuild drops the stamp and the empty directories");
+
+    // make builds other.ko, not the broke.ko dkms.conf names: it fails.
+    t.add_source("broke", "1.0");
+    std::fs::write(t.path("src/broke-1.0/Makefile"), "obj-m += other.o\n").unwrap();
+    assert_eq!(t.run(&["add", "broke/1.0"], "").0, 0);
+    assert_ne!(t.run(&["build", "broke/1.0", "-k", KVER], "").0, 0);
+    assert!(t.path(&format!("dkms/.failures/broke/1.0/{KVER}/{a}/failure")).is_file());
+    let (code, _, err) = t.run(&["remove", "broke/1.0", "--all"], "");
+    assert_eq!(code, 0, "{err}");
+    assert!(!t.path("dkms/.failures").exists(), "the removal forgets the version's failures");
+    assert_eq!(t.run(&["add", "broke/1.0"], "").0, 0);
+    let (_, status, _) = t.run(&["status", "--json"], "");
+    assert!(!status.contains(r#""type":"failed""#), "{status}");
+}

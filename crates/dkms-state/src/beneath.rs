@@ -46,6 +46,25 @@ pub fn remove_dir(root: &Path, path: &Path) -> io::Result<()> {
     rustix::fs::unlinkat(&parent, name, AtFlags::REMOVEDIR).map_err(io::Error::from)
 }
 
+/// `remove_all` of `path`, then of each directory above it left empty, up
+/// to and including `top` (a directory of `root` that holds only records
+/// like this one: `.failures`, `.cache/headers`), so that an emptied DKMS
+/// tree can be removed. `path` must be below `top`.
+pub fn remove_pruning(root: &Path, path: &Path, top: &Path) -> io::Result<()> {
+    if !path.starts_with(top) || path == top {
+        return Err(outside(top, path));
+    }
+    remove_all(root, path)?;
+    let mut p = path.parent();
+    while let Some(dir) = p.filter(|d| d.starts_with(top)) {
+        if remove_dir(root, dir).is_err() {
+            break;
+        }
+        p = dir.parent();
+    }
+    Ok(())
+}
+
 /// Is `path` inside `root` (lexically: no `..`, not the root itself)?
 pub fn is_inside(root: &Path, path: &Path) -> bool {
     relative(root, path).is_ok()
@@ -170,6 +189,21 @@ mod tests {
         assert!(root.join("m/1.0/6.1").is_dir());
         remove_all(&root, &root.join("m/1.0/nothing")).unwrap();
         remove_all(&root, &root.join("absent/dir/x")).unwrap();
+    }
+
+    #[test]
+    fn pruning_stops_at_a_parent_in_use_and_at_top() {
+        let (_d, root, _) = world();
+        let top = root.join("m");
+        fs::create_dir_all(root.join("m/2.0/6.1")).unwrap();
+        remove_pruning(&root, &root.join("m/1.0/6.1/x86_64"), &top).unwrap();
+        assert!(!root.join("m/1.0").exists(), "emptied parents go");
+        assert!(root.join("m/2.0/6.1").is_dir(), "a parent in use stays");
+        remove_pruning(&root, &root.join("m/2.0/6.1"), &top).unwrap();
+        assert!(!top.exists() && root.is_dir(), "up to and including top, not above");
+        for p in [top.clone(), root.join("other/x"), root.join("m/../x")] {
+            assert!(remove_pruning(&root, &p, &top).is_err(), "{}", p.display());
+        }
     }
 
     #[test]

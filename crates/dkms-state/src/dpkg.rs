@@ -30,7 +30,22 @@ pub const PACKAGE: &str = "dkms-rs";
 /// every cache there it is derived: without it kernel_preinst unbuilds, as
 /// upstream's does.
 pub fn header_stamp(dkms_tree: &Path, m: &str, v: &str, k: &str, a: &str) -> PathBuf {
-    dkms_tree.join(".cache/headers").join(m).join(v).join(k).join(a)
+    header_stamps(dkms_tree).join(m).join(v).join(k).join(a)
+}
+
+/// `<dkms_tree>/.cache/headers`, where the header stamps are.
+pub fn header_stamps(dkms_tree: &Path) -> PathBuf {
+    dkms_tree.join(".cache/headers")
+}
+
+/// Drop the header stamp of a build that is gone (`m/v/k/a`), or with an
+/// empty `k` every stamp of the version `m/v`.
+pub fn drop_stamps(dkms_tree: &Path, m: &str, v: &str, k: &str, a: &str) {
+    let top = header_stamps(dkms_tree);
+    let p = if k.is_empty() { top.join(m).join(v) } else { header_stamp(dkms_tree, m, v, k, a) };
+    if p.symlink_metadata().is_ok() {
+        let _ = beneath::remove_pruning(dkms_tree, &p, &top);
+    }
 }
 
 /// The package whose maintainer script runs us, when dpkg runs us.

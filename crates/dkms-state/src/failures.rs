@@ -79,18 +79,17 @@ pub fn record(dkms_tree: &Path, f: &Failure, log: Option<std::fs::File>) -> std:
 /// left empty above it.
 pub fn clear(dkms_tree: &Path, m: &str, v: &str, k: &str, a: &str) {
     let d = dir(dkms_tree, m, v, k, a);
-    if !d.exists() {
-        return;
+    if d.exists() {
+        let _ = crate::beneath::remove_pruning(dkms_tree, &d, &root(dkms_tree));
     }
-    let _ = crate::beneath::remove_all(dkms_tree, &d);
-    // Up to `.failures` itself, so that an emptied DKMS tree can be removed.
-    let top = root(dkms_tree);
-    let mut p = d.parent().map(Path::to_path_buf);
-    while let Some(dir) = p {
-        if std::fs::remove_dir(&dir).is_err() || dir == top {
-            break;
-        }
-        p = dir.parent().map(Path::to_path_buf);
+}
+
+/// Forget every failure of m/v (the version is deleted from the tree: a
+/// version added again later starts with no memory).
+pub fn clear_version(dkms_tree: &Path, m: &str, v: &str) {
+    let d = root(dkms_tree).join(m).join(v);
+    if d.exists() {
+        let _ = crate::beneath::remove_pruning(dkms_tree, &d, &root(dkms_tree));
     }
 }
 

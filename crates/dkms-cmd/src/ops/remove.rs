@@ -98,6 +98,10 @@ pub(crate) fn finish_remove(t: &Trees, m: &str, v: &str) {
             let _ = beneath::remove_all(&t.dkms_tree, &e.path());
         }
     }
+    // Not upstream: what dkms-rs keeps about the version beside the tree
+    // (header stamps, the failure memory) goes with it.
+    dkms_state::dpkg::drop_stamps(&t.dkms_tree, m, v, "", "");
+    dkms_state::failures::clear_version(&t.dkms_tree, m, v);
 }
 
 /// The remove an rpm upgrade cancels (exit 0, a warning).
