@@ -42,14 +42,11 @@ pub(crate) fn maybe_uninstall_module(d: &mut Dkms, x: Target) -> Result<()> {
 pub(crate) fn do_uninstall(d: &mut Dkms, x: Target) -> Result<()> {
     let Target { m, v, k, a } = x;
     let trees = d.ctx.trees.clone();
-    let backup = trees.original_module_dir(m, k, a);
     d.ui.outln(&format!("Module {m}/{v} for kernel {k} ({a}):"));
     let suffix = d.module_suffix(k);
     let conf = d.read_conf_or_die(Target::new(m, v, k, a), None, false)?;
     let link = trees.active_link(m, k, a);
     let was_active = status::is_active(&trees, m, v, k, a);
-    let lib = trees.lib_tree(k);
-    let (mut deleted, mut restored): (Vec<String>, Vec<String>) = (Vec::new(), Vec::new());
     // Journaled so that a killed uninstall is completed by the next run.
     let journal = if was_active {
         Some(
@@ -59,45 +56,17 @@ pub(crate) fn do_uninstall(d: &mut Dkms, x: Target) -> Result<()> {
     } else {
         None
     };
-    if was_active {
+    let (deleted, restored) = if was_active {
         crash::point("uninstall:journaled");
         d.ui.outln("Before uninstall, this module version was ACTIVE on this kernel.");
-        for i in 0..conf.num_modules() {
-            let name = conf.modules[i].dest_module_name.clone();
-            match d.find_actual_dest_module_location(m, &conf, i, k, a, suffix) {
-                Some(loc) => {
-                    let (dir, file) = installed_copy(&trees, k, &loc, &name, suffix);
-                    d.ui.outln(&format!("Deleting {file}"));
-                    deleted.push(file);
-                    remove_module_files(&dir, &name);
-                    crash::point("uninstall:deleted");
-                    fsutil::rmdir_parents(&lib, &loc);
-                }
-                None => d.ui.outln(&format!("Module {name}.ko{suffix} was not found within {}/", lib.display())),
-            }
-            if backup.is_dir() {
-                restored.extend(restore_originals(&d.ui, &backup, &lib, &name));
-                if let Some(parent) = backup.parent() {
-                    fsutil::remove_empty_dirs(parent);
-                }
-            }
-            if let Some(orig) = compressed_or_uncompressed(&backup, &name, suffix) {
-                // Archived by dkms versions that wrote no .origin file.
-                d.ui.outln("Restoring archived original module");
-                let home = legacy_home(&trees, k, &conf.modules[i], &orig);
-                if let Some(dir) = home.parent() {
-                    let _ = std::fs::create_dir_all(dir);
-                }
-                if fsutil::move_file(&orig, &home).is_ok() {
-                    restored.push(home.display().to_string());
-                }
-            }
-        }
+        let files = delete_installed(d, x, &conf, suffix);
         let _ = std::fs::remove_file(&link);
         crash::point("uninstall:unlinked");
+        files
     } else {
         d.ui.outln("This module version was INACTIVE for this kernel.");
-    }
+        (Vec::new(), Vec::new())
+    };
     d.run_build_script(m, v, "post_remove", &conf.post_remove, None)?;
     if d.delayed_depmod {
         let _ = std::fs::write(trees.depmod_pending(k, a), "");
@@ -113,6 +82,59 @@ pub(crate) fn do_uninstall(d: &mut Dkms, x: Target) -> Result<()> {
             restored_originals: restored,
         });
     }
+    drop_archived_originals(d, x, was_active);
+    Ok(())
+}
+
+/// Delete the installed copies of each module of `conf` for k/a, putting
+/// back the originals dkms archived when it installed them; the files
+/// deleted and restored.
+fn delete_installed(d: &Dkms, x: Target, conf: &dkms_state::conf::Conf, suffix: &str) -> (Vec<String>, Vec<String>) {
+    let Target { m, k, a, .. } = x;
+    let trees = &d.ctx.trees;
+    let backup = trees.original_module_dir(m, k, a);
+    let lib = trees.lib_tree(k);
+    let (mut deleted, mut restored) = (Vec::new(), Vec::new());
+    for i in 0..conf.num_modules() {
+        let name = conf.modules[i].dest_module_name.clone();
+        match d.find_actual_dest_module_location(m, conf, i, k, a, suffix) {
+            Some(loc) => {
+                let (dir, file) = installed_copy(trees, k, &loc, &name, suffix);
+                d.ui.outln(&format!("Deleting {file}"));
+                deleted.push(file);
+                remove_module_files(&dir, &name);
+                crash::point("uninstall:deleted");
+                fsutil::rmdir_parents(&lib, &loc);
+            }
+            None => d.ui.outln(&format!("Module {name}.ko{suffix} was not found within {}/", lib.display())),
+        }
+        if backup.is_dir() {
+            restored.extend(restore_originals(&d.ui, &backup, &lib, &name));
+            if let Some(parent) = backup.parent() {
+                fsutil::remove_empty_dirs(parent);
+            }
+        }
+        if let Some(orig) = compressed_or_uncompressed(&backup, &name, suffix) {
+            // Archived by dkms versions that wrote no .origin file.
+            d.ui.outln("Restoring archived original module");
+            let home = legacy_home(trees, k, &conf.modules[i], &orig);
+            if let Some(dir) = home.parent() {
+                let _ = std::fs::create_dir_all(dir);
+            }
+            if fsutil::move_file(&orig, &home).is_ok() {
+                restored.push(home.display().to_string());
+            }
+        }
+    }
+    (deleted, restored)
+}
+
+/// After the uninstall of an active version: drop the originals archived
+/// for k/a (restored by now), and `original_module/` once it is empty.
+fn drop_archived_originals(d: &Dkms, x: Target, was_active: bool) {
+    let Target { m, k, a, .. } = x;
+    let trees = &d.ctx.trees;
+    let backup = trees.original_module_dir(m, k, a);
     let orig_root = trees.module_dir(m).join("original_module");
     if was_active && backup.is_dir() {
         d.ui.outln(&format!("Removing original module(s) from DKMS tree for kernel {k} ({a})"));
@@ -125,7 +147,6 @@ pub(crate) fn do_uninstall(d: &mut Dkms, x: Target) -> Result<()> {
     if fsutil::subdirs(&orig_root).is_empty() {
         let _ = beneath::remove_all(&trees.dkms_tree, &orig_root);
     }
-    Ok(())
 }
 
 /// The installed copy of module `name` at DEST_MODULE_LOCATION `loc` (as
