@@ -47,7 +47,9 @@ impl Ui {
         Ui { shared: self.shared.clone(), muted: true }
     }
 
-    /// Switch stdout to JSON Lines (human text goes to stderr).
+    /// Switch stdout to JSON Lines (human text goes to stderr). Children's
+    /// stdout follows (`tools`): the records' stream is this process's
+    /// stdout, a property of the process, not of one `Ui`.
     pub fn set_json(&self, on: bool) {
         self.shared.json.store(on, Ordering::Relaxed);
         dkms_state::tools::set_child_stdout_to_stderr(on);
