@@ -313,6 +313,30 @@ fn prepare(d: &mut Dkms, k: &str, a: &str, prologue: &mut Option<Prologue>) -> R
     Ok(())
 }
 
+/// What a kernel's autoinstall did with each module (upstream's
+/// `installed_modules`, `skipped_modules`, `failed_modules`).
+#[derive(Default)]
+struct Outcome {
+    installed: Vec<String>,
+    skipped: Vec<String>,
+    failed: Vec<String>,
+}
+
+impl Outcome {
+    /// The summary lines upstream prints after the kernel's modules.
+    fn print(&self, ui: &Ui, k: &str) {
+        if !self.installed.is_empty() {
+            ui.outln(&format!("Autoinstall on {k} succeeded for module(s) {}.", self.installed.join(" ")));
+        }
+        if !self.skipped.is_empty() {
+            ui.outln(&format!("Autoinstall on {k} was skipped for module(s) {}.", self.skipped.join(" ")));
+        }
+        if !self.failed.is_empty() {
+            ui.outln(&format!("Autoinstall on {k} failed for module(s) {}.", self.failed.join(" ")));
+        }
+    }
+}
+
 /// `autoinstall` on one kernel.
 fn autoinstall_kernel(d: &mut Dkms, opts: &BuildOptions, mut run: KernelRun, builds: Option<&Builds>) -> Result<()> {
     d.ui.replay(std::mem::take(&mut run.plan_out));
@@ -323,14 +347,12 @@ fn autoinstall_kernel(d: &mut Dkms, opts: &BuildOptions, mut run: KernelRun, bui
     if plan.jobs.is_empty() {
         return Ok(());
     }
-    let mut installed = plan.installed.clone();
-    let mut skipped: Vec<String> = Vec::new();
-    let mut failed: Vec<String> = Vec::new();
+    let mut done = Outcome { installed: plan.installed.clone(), ..Outcome::default() };
     let mut to_install = std::mem::take(&mut plan.jobs);
     loop {
         let mut progress = 0;
         for job in to_install.iter_mut() {
-            job.depends.retain(|dep| !installed.contains(dep) && !skipped.contains(dep));
+            job.depends.retain(|dep| !done.installed.contains(dep) && !done.skipped.contains(dep));
         }
         let mut next = Vec::new();
         for job in to_install {
@@ -338,38 +360,9 @@ fn autoinstall_kernel(d: &mut Dkms, opts: &BuildOptions, mut run: KernelRun, bui
                 next.push(job);
                 continue;
             }
-            let (m, v) = (job.module.clone(), job.version.clone());
-            let key: Key = (m.clone(), v.clone(), k.clone(), a.clone());
-            let in_background = builds.as_ref().is_some_and(|b| b.owns(&key));
-            if in_background || !status::is_module_built(&d.ctx.trees, &m, &v, &k, &a) {
-                prepare(d, &k, &a, &mut run.prologue)?;
-            }
-            d.ui.outln(&format!("Autoinstall of module {m}/{v} for kernel {k} ({a})"));
-            let result = install_in_subshell(d, opts, Target::new(&m, &v, &k, &a));
-            remember(d, Target::new(&m, &v, &k, &a), result.as_ref().err());
-            let code = result.map_or_else(|e| i32::from(e.code), |()| 0);
-            let done = match code {
-                0 => {
-                    installed.push(m.clone());
-                    true
-                }
-                77 => {
-                    skipped.push(m.clone());
-                    true
-                }
-                code => {
-                    failed.push(format!("{m}({code})"));
-                    false
-                }
-            };
-            if done {
+            if install_job(d, opts, &job, &mut run, builds, &mut done)? {
                 progress += 1;
-                // Builds waiting for this module may start.
-                if let Some(b) = builds {
-                    b.resolved(&m, &k, &a);
-                }
             }
-            d.ui.outln("");
         }
         to_install = next;
         if progress == 0 {
@@ -378,23 +371,58 @@ fn autoinstall_kernel(d: &mut Dkms, opts: &BuildOptions, mut run: KernelRun, bui
     }
     // One depmod for everything installed on this kernel, before the summary.
     let depmod = d.run_deferred_depmod(&k);
-    if !installed.is_empty() {
-        d.ui.outln(&format!("Autoinstall on {k} succeeded for module(s) {}.", installed.join(" ")));
-    }
-    if !skipped.is_empty() {
-        d.ui.outln(&format!("Autoinstall on {k} was skipped for module(s) {}.", skipped.join(" ")));
-    }
-    if !failed.is_empty() {
-        d.ui.outln(&format!("Autoinstall on {k} failed for module(s) {}.", failed.join(" ")));
-    }
+    done.print(&d.ui, &k);
     let unresolved = report_waiting(&d.ui, &to_install, &plan.known, &k, &a);
-    if !failed.is_empty() || !unresolved.is_empty() {
+    if !done.failed.is_empty() || !unresolved.is_empty() {
         if let Err(e) = depmod_result(&k, depmod) {
             d.report(&e);
         }
         return Err(autoinstall_failed());
     }
     depmod_result(&k, depmod)
+}
+
+/// Install one module whose dependencies are settled, as upstream's loop
+/// does (preparing the kernel first where it would build), noting the
+/// outcome in `done`; whether it is settled (installed or skipped), which
+/// lets what waits for it go on.
+fn install_job(
+    d: &mut Dkms,
+    opts: &BuildOptions,
+    job: &Job,
+    run: &mut KernelRun,
+    builds: Option<&Builds>,
+    done: &mut Outcome,
+) -> Result<bool> {
+    let (m, v, k, a) = (job.module.as_str(), job.version.as_str(), run.k.clone(), run.a.clone());
+    let key: Key = (m.to_string(), v.to_string(), k.clone(), a.clone());
+    let in_background = builds.as_ref().is_some_and(|b| b.owns(&key));
+    if in_background || !status::is_module_built(&d.ctx.trees, m, v, &k, &a) {
+        prepare(d, &k, &a, &mut run.prologue)?;
+    }
+    d.ui.outln(&format!("Autoinstall of module {m}/{v} for kernel {k} ({a})"));
+    let result = install_in_subshell(d, opts, Target::new(m, v, &k, &a));
+    remember(d, Target::new(m, v, &k, &a), result.as_ref().err());
+    let settled = match result.map_or_else(|e| i32::from(e.code), |()| 0) {
+        0 => {
+            done.installed.push(m.to_string());
+            true
+        }
+        77 => {
+            done.skipped.push(m.to_string());
+            true
+        }
+        code => {
+            done.failed.push(format!("{m}({code})"));
+            false
+        }
+    };
+    // Builds waiting for this module may start.
+    if let (true, Some(b)) = (settled, builds) {
+        b.resolved(m, &k, &a);
+    }
+    d.ui.outln("");
+    Ok(settled)
 }
 
 /// A kernel's autoinstall failed for some module (each said before).
