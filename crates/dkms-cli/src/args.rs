@@ -125,36 +125,44 @@ fn demote_extension_words(tokens: &mut [(usize, Token)], implicit_upstream: bool
 
 /// Action words, for the front-end: `(index into argv, verb)`.
 pub fn find_actions(argv: &[OsString]) -> Vec<(usize, &'static Verb)> {
-    tokenize(argv)
-        .into_iter()
-        .filter_map(|(i, t)| match t {
-            Token::Action(v) => Some((i, v)),
+    Words::of(argv).actions()
+}
+
+/// What the front-end reads of a command line before choosing a binary:
+/// its words, tokenized once (`Words::of`).
+pub struct Words(Vec<(usize, Token)>);
+
+impl Words {
+    /// `argv` (without argv[0]) as upstream's grammar splits it.
+    pub fn of(argv: &[OsString]) -> Words {
+        Words(tokenize(argv))
+    }
+
+    /// Action words: `(index into argv, verb)`.
+    pub fn actions(&self) -> Vec<(usize, &'static Verb)> {
+        self.0.iter().filter_map(|(i, t)| if let Token::Action(v) = t { Some((*i, *v)) } else { None }).collect()
+    }
+
+    /// `dkms cache status ...`: `cache` first, `status` the only action and
+    /// no other plain word. Upstream reads it as `status` of a module named
+    /// cache; the front-end runs it as our `cache status` (dkms-cache), which
+    /// gives it back to upstream's `status` when the tree has a module named
+    /// cache (dkms-cmd's driver: `cache_status`).
+    pub fn is_cache_status(&self) -> bool {
+        let first_is_cache = matches!(self.0.first(), Some((0, Token::Word(w))) if w == "cache");
+        let words = self.0.iter().filter(|(_, t)| matches!(t, Token::Word(_))).count();
+        let actions: Vec<&str> = self.actions().iter().map(|(_, v)| v.name).collect();
+        first_is_cache && words == 1 && actions == ["status"]
+    }
+
+    /// The first plain word (neither option, option value nor action): where
+    /// a plugin name (`dkms foo` -> `dkms-foo`) would be.
+    pub fn first_word(&self) -> Option<(usize, String)> {
+        self.0.iter().find_map(|(i, t)| match t {
+            Token::Word(w) => Some((*i, w.to_string_lossy().into_owned())),
             _ => None,
         })
-        .collect()
-}
-
-/// `dkms cache status ...`: `cache` first, `status` the only action and no
-/// other plain word. Upstream reads it as `status` of a module named cache;
-/// the front-end runs it as our `cache status` (dkms-cache), which gives it
-/// back to upstream's `status` when the tree has a module named cache
-/// (dkms-cmd's driver: `cache_status`).
-pub fn is_cache_status(argv: &[OsString]) -> bool {
-    let tokens = tokenize(argv);
-    let first_is_cache = matches!(tokens.first(), Some((0, Token::Word(w))) if w == "cache");
-    let words = tokens.iter().filter(|(_, t)| matches!(t, Token::Word(_))).count();
-    let actions: Vec<&str> =
-        tokens.iter().filter_map(|(_, t)| if let Token::Action(v) = t { Some(v.name) } else { None }).collect();
-    first_is_cache && words == 1 && actions == ["status"]
-}
-
-/// The first plain word (neither option, option value nor action): where a
-/// plugin name (`dkms foo` -> `dkms-foo`) would be.
-pub fn first_word(argv: &[OsString]) -> Option<(usize, String)> {
-    tokenize(argv).into_iter().find_map(|(i, t)| match t {
-        Token::Word(w) => Some((i, w.to_string_lossy().into_owned())),
-        _ => None,
-    })
+    }
 }
 
 /// Has `v` a line after its first that is not empty?

@@ -131,8 +131,8 @@ pub fn main_with(in_process: Option<InProcess>) -> ExitCode {
         return ExitCode::SUCCESS;
     }
 
-    let actions =
-        if args::is_cache_status(&argv) { vec![(0, &crate::table::CACHE)] } else { args::find_actions(&argv) };
+    let words = args::Words::of(&argv);
+    let actions = if words.is_cache_status() { vec![(0, &crate::table::CACHE)] } else { words.actions() };
     if let [(at, verb)] = actions[..] {
         let Some(bin) = find_builtin(verb, &dirs) else {
             let e = Error::die(
@@ -156,7 +156,7 @@ pub fn main_with(in_process: Option<InProcess>) -> ExitCode {
         return exec(&ui, bin, &argv0, rest);
     }
     if actions.is_empty() {
-        if let Some((at, word)) = args::first_word(&argv) {
+        if let Some((at, word)) = words.first_word() {
             if let Ok(plugin) = which::which(format!("dkms-{word}")) {
                 let mut rest = argv;
                 rest.remove(at);

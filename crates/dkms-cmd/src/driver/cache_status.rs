@@ -1,7 +1,7 @@
 //! `dkms cache status`: ours (the rollout gate, `cache gate`) unless the
 //! DKMS tree has a module named cache, whose status upstream's reading of
 //! the same words (`status` of module "cache") shows, unchanged. The
-//! front-end runs `dkms cache status ...` as dkms-cache (`args::
+//! front-end runs `dkms cache status ...` as dkms-cache (`args::Words::
 //! is_cache_status`); `dkms-cache status`, named by its own binary, is
 //! always ours.
 
