@@ -97,4 +97,11 @@ impl Tree {
         .unwrap();
         std::fs::write(src.join("Makefile"), format!("obj-m += {m}.o\n")).unwrap();
     }
+
+    /// `add_source`, but make builds other.ko, not the `m`.ko dkms.conf
+    /// names: every build of it fails (and is remembered).
+    pub fn add_failing_source(&self, m: &str, v: &str) {
+        self.add_source(m, v);
+        std::fs::write(self.path(&format!("src/{m}-{v}/Makefile")), "obj-m += other.o\n").unwrap();
+    }
 }

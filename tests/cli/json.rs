@@ -341,12 +341,7 @@ fn argument_errors_are_json_with_a_result() {
         (&["--json", "--bogus"], 2, "usage"),
         (&["zt-unrunnable", "--json"], 126, "exec-failed"),
     ] {
-        let (got, out, err) = t.run(args, "");
-        assert_eq!(got, code, "{args:?}: {out}{err}");
-        let recs = v.check(&out, code);
-        let errors: Vec<_> = recs.iter().filter(|r| r["type"] == "error").collect();
-        assert_eq!(errors.len(), 1, "{args:?}: {out}");
-        assert_eq!((errors[0]["kind"].as_str(), errors[0]["exit_code"].as_i64()), (Some(kind), Some(code.into())));
+        assert_one_error(&t, &v, args, code, kind);
         runs += 1;
     }
     let (code, out, _) = t.run(&["--json", "--version"], "");
@@ -365,6 +360,17 @@ fn argument_errors_are_json_with_a_result() {
     eprintln!("argument errors: {runs} command lines checked");
 }
 
+/// `dkms ARGS` exits `code` with exactly one `error` record, of `kind` and
+/// `code`, in a stream that validates.
+fn assert_one_error(t: &Tree, v: &Validator, args: &[&str], code: i32, kind: &str) {
+    let (got, out, err) = t.run(args, "");
+    assert_eq!(got, code, "{args:?}: {out}{err}");
+    let recs = v.check(&out, code);
+    let errors: Vec<_> = recs.iter().filter(|r| r["type"] == "error").collect();
+    assert_eq!(errors.len(), 1, "{args:?}: {out}");
+    assert_eq!((errors[0]["kind"].as_str(), errors[0]["exit_code"].as_i64()), (Some(kind), Some(code.into())));
+}
+
 /// A stage that fails names itself: its kind and its status come from the
 /// registry (`dkms_state::kind`), not from the place that failed.
 #[test]
@@ -378,12 +384,7 @@ fn failing_stages_name_their_kind() {
         (&["cache", "gc", &missing, "--keep-kernels", "none", "--json"], 1, "cache-dir-unreadable"),
         (&["mktree", "zt_self/1.0", "--from", &holder, "--json"], 2, "from-holds-source-tree"),
     ] {
-        let (got, out, err) = t.run(args, "");
-        assert_eq!(got, code, "{args:?}: {out}{err}");
-        let recs = v.check(&out, code);
-        let errors: Vec<_> = recs.iter().filter(|r| r["type"] == "error").collect();
-        assert_eq!(errors.len(), 1, "{args:?}: {out}");
-        assert_eq!((errors[0]["kind"].as_str(), errors[0]["exit_code"].as_i64()), (Some(kind), Some(code.into())));
+        assert_one_error(&t, &v, args, code, kind);
     }
     assert!(!t.path("src/zt_self-1.0").exists(), "mktree refused, yet made the tree");
 }
@@ -399,9 +400,7 @@ fn status_from_stdin_filters_failures_by_the_record_kernel() {
     let headers = t.path(&format!("modules/{OTHER}/build/include"));
     std::fs::create_dir_all(&headers).unwrap();
     std::fs::write(headers.join("version.h"), "").unwrap();
-    // make builds other.ko, not the broke.ko dkms.conf names: every build fails.
-    t.add_source("broke", "1.0");
-    std::fs::write(t.path("src/broke-1.0/Makefile"), "obj-m += other.o\n").unwrap();
+    t.add_failing_source("broke", "1.0");
     assert_eq!(t.run(&["add", "broke/1.0"], "").0, 0);
     for k in [KVER, OTHER] {
         let (code, _, err) = t.run(&["build", "broke/1.0", "-k", k], "");

@@ -184,9 +184,7 @@ fn stamps_and_failure_memory_go_with_their_build_and_version() {
     assert_eq!(code, 0, "{err}");
     assert!(!t.path("dkms/.cache/headers").exists(), "the unbuild drops the stamp and the empty directories");
 
-    // make builds other.ko, not the broke.ko dkms.conf names: it fails.
-    t.add_source("broke", "1.0");
-    std::fs::write(t.path("src/broke-1.0/Makefile"), "obj-m += other.o\n").unwrap();
+    t.add_failing_source("broke", "1.0");
     assert_eq!(t.run(&["add", "broke/1.0"], "").0, 0);
     assert_ne!(t.run(&["build", "broke/1.0", "-k", KVER], "").0, 0);
     assert!(t.path(&format!("dkms/.failures/broke/1.0/{KVER}/{a}/failure")).is_file());
