@@ -199,6 +199,8 @@ mod tests {
         remove_pruning(&root, &root.join("m/1.0/6.1/x86_64"), &top).unwrap();
         assert!(!root.join("m/1.0").exists(), "emptied parents go");
         assert!(root.join("m/2.0/6.1").is_dir(), "a parent in use stays");
+        remove_pruning(&root, &root.join("m/9.9/6.1/x86_64"), &top).unwrap();
+        assert!(root.join("m/2.0/6.1").is_dir(), "nothing there: nothing done");
         remove_pruning(&root, &root.join("m/2.0/6.1"), &top).unwrap();
         assert!(!top.exists() && root.is_dir(), "up to and including top, not above");
         for p in [top.clone(), root.join("other/x"), root.join("m/../x")] {

@@ -38,14 +38,19 @@ pub fn header_stamps(dkms_tree: &Path) -> PathBuf {
     dkms_tree.join(".cache/headers")
 }
 
-/// Drop the header stamp of a build that is gone (`m/v/k/a`), or with an
-/// empty `k` every stamp of the version `m/v`.
-pub fn drop_stamps(dkms_tree: &Path, m: &str, v: &str, k: &str, a: &str) {
-    let top = header_stamps(dkms_tree);
-    let p = if k.is_empty() { top.join(m).join(v) } else { header_stamp(dkms_tree, m, v, k, a) };
-    if p.symlink_metadata().is_ok() {
-        let _ = beneath::remove_pruning(dkms_tree, &p, &top);
-    }
+/// Drop the header stamp of the build `m/v/k/a`, which is gone.
+pub fn drop_stamp(dkms_tree: &Path, m: &str, v: &str, k: &str, a: &str) {
+    drop_below_stamps(dkms_tree, &header_stamp(dkms_tree, m, v, k, a));
+}
+
+/// Drop every header stamp of the version `m/v`, which left the tree.
+pub fn drop_version_stamps(dkms_tree: &Path, m: &str, v: &str) {
+    drop_below_stamps(dkms_tree, &header_stamps(dkms_tree).join(m).join(v));
+}
+
+/// `remove_pruning` below `.cache/headers` (nothing there: nothing done).
+fn drop_below_stamps(dkms_tree: &Path, p: &Path) {
+    let _ = beneath::remove_pruning(dkms_tree, p, &header_stamps(dkms_tree));
 }
 
 /// The package whose maintainer script runs us, when dpkg runs us.

@@ -78,19 +78,18 @@ pub fn record(dkms_tree: &Path, f: &Failure, log: Option<std::fs::File>) -> std:
 /// Forget the failure of a target (after it built), and the directories
 /// left empty above it.
 pub fn clear(dkms_tree: &Path, m: &str, v: &str, k: &str, a: &str) {
-    let d = dir(dkms_tree, m, v, k, a);
-    if d.exists() {
-        let _ = crate::beneath::remove_pruning(dkms_tree, &d, &root(dkms_tree));
-    }
+    forget(dkms_tree, &dir(dkms_tree, m, v, k, a));
 }
 
 /// Forget every failure of m/v (the version is deleted from the tree: a
 /// version added again later starts with no memory).
 pub fn clear_version(dkms_tree: &Path, m: &str, v: &str) {
-    let d = root(dkms_tree).join(m).join(v);
-    if d.exists() {
-        let _ = crate::beneath::remove_pruning(dkms_tree, &d, &root(dkms_tree));
-    }
+    forget(dkms_tree, &root(dkms_tree).join(m).join(v));
+}
+
+/// `remove_pruning` below `.failures` (nothing there: nothing done).
+fn forget(dkms_tree: &Path, d: &Path) {
+    let _ = crate::beneath::remove_pruning(dkms_tree, d, &root(dkms_tree));
 }
 
 /// Every remembered failure, sorted by target.

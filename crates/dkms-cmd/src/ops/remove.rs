@@ -100,7 +100,7 @@ pub(crate) fn finish_remove(t: &Trees, m: &str, v: &str) {
     }
     // Not upstream: what dkms-rs keeps about the version beside the tree
     // (header stamps, the failure memory) goes with it.
-    dkms_state::dpkg::drop_stamps(&t.dkms_tree, m, v, "", "");
+    dkms_state::dpkg::drop_version_stamps(&t.dkms_tree, m, v);
     dkms_state::failures::clear_version(&t.dkms_tree, m, v);
 }
 

@@ -72,7 +72,7 @@ pub(crate) fn finish_unbuild(t: &Trees, x: Target) {
     }
     remove_if_empty(&kdir);
     // Its header stamp described this build alone.
-    dkms_state::dpkg::drop_stamps(&t.dkms_tree, m, v, k, a);
+    dkms_state::dpkg::drop_stamp(&t.dkms_tree, m, v, k, a);
 }
 
 /// A `<kver>/<arch>` that is not a build (no `module/`: an interrupted
