@@ -34,7 +34,7 @@ pub fn header_stamp(dkms_tree: &Path, m: &str, v: &str, k: &str, a: &str) -> Pat
 }
 
 /// `<dkms_tree>/.cache/headers`, where the header stamps are.
-pub fn header_stamps(dkms_tree: &Path) -> PathBuf {
+fn header_stamps(dkms_tree: &Path) -> PathBuf {
     dkms_tree.join(".cache/headers")
 }
 
