@@ -193,9 +193,13 @@ mod tests {
 
     #[test]
     fn pruning_stops_at_a_parent_in_use_and_at_top() {
-        let (_d, root, _) = world();
+        let (_d, root, victim) = world();
         let top = root.join("m");
         fs::create_dir_all(root.join("m/2.0/6.1")).unwrap();
+        std::os::unix::fs::symlink(&victim, root.join("m/3.0")).unwrap();
+        assert!(remove_pruning(&root, &root.join("m/3.0/keep"), &top).is_err(), "through a planted link");
+        assert!(victim.join("keep").is_file());
+        fs::remove_file(root.join("m/3.0")).unwrap();
         remove_pruning(&root, &root.join("m/1.0/6.1/x86_64"), &top).unwrap();
         assert!(!root.join("m/1.0").exists(), "emptied parents go");
         assert!(root.join("m/2.0/6.1").is_dir(), "a parent in use stays");
